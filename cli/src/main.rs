@@ -1,0 +1,41 @@
+//! `gradlab`: a thin command-line layer over the library crates.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod landscape;
+
+#[derive(Parser)]
+#[command(name = "gradlab", version, about = "Train neural networks and understand how they converge")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run optimizers on analytic test functions and write their trajectories (and a plot).
+    Landscape(landscape::Args),
+    /// Measure performance against the machine's memory bandwidth.
+    Bench {
+        #[command(subcommand)]
+        what: bench::What,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Landscape(args) => landscape::run(args),
+        Command::Bench { what } => bench::run(what),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

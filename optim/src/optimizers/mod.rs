@@ -1,0 +1,92 @@
+//! Named optimizers: short recipes over the transforms in [`crate::transforms`], with PyTorch's
+//! names, defaults and update rules. One family per file.
+
+use crate::hyper::Hyper;
+use crate::{Float, OptimError, Recipe, Result};
+
+pub mod adabelief;
+pub mod adadelta;
+pub mod adagrad;
+pub mod adam;
+pub mod adamax;
+pub mod lamb;
+pub mod lars;
+pub mod lion;
+pub mod muon;
+pub mod nadam;
+pub mod radam;
+pub mod rmsprop;
+pub mod schedule_free;
+pub mod sgd;
+pub mod signsgd;
+
+/// Every optimizer name [`build`] accepts.
+pub const NAMES: &[&str] = &[
+    "sgd",
+    "adagrad",
+    "rmsprop",
+    "adadelta",
+    "adam",
+    "adamw",
+    "adamax",
+    "nadam",
+    "radam",
+    "lion",
+    "lamb",
+    "lars",
+    "adabelief",
+    "sgd_schedule_free",
+    "adamw_schedule_free",
+    "muon",
+    "signsgd",
+];
+
+/// Builds the named optimizer from its hyperparameters. Unknown names and keys, and invalid
+/// values, are errors that list what is valid.
+pub fn build<F: Float>(name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
+    match name {
+        "sgd" => sgd::build(name, h),
+        "adagrad" => adagrad::build(name, h),
+        "rmsprop" => rmsprop::build(name, h),
+        "adadelta" => adadelta::build(name, h),
+        "adam" | "adamw" => adam::build(name, h),
+        "adamax" => adamax::build(name, h),
+        "nadam" => nadam::build(name, h),
+        "radam" => radam::build(name, h),
+        "lion" => lion::build(name, h),
+        "lamb" => lamb::build(name, h),
+        "lars" => lars::build(name, h),
+        "adabelief" => adabelief::build(name, h),
+        "sgd_schedule_free" | "adamw_schedule_free" => schedule_free::build(name, h),
+        "muon" => muon::build(name, h),
+        "signsgd" => signsgd::build(name, h),
+        _ => Err(OptimError::Unknown {
+            context: h.context().to_string(),
+            what: "optimizer",
+            name: name.to_string(),
+            valid: NAMES.join(", "),
+        }),
+    }
+}
+
+/// Builds an optimizer from a config table such as `[optimizer]`: `name` plus hyperparameters.
+/// Keys in `extra` (e.g. `groups`) belong to the caller and are not treated as unknown.
+pub fn from_table<F: Float>(context: &str, table: &toml::Table, extra: &'static [&'static str]) -> Result<Recipe<F>> {
+    let name = match table.get("name") {
+        Some(toml::Value::String(s)) => s.clone(),
+        Some(v) => return Err(OptimError::invalid(context, "name", v, "expected a string")),
+        None => {
+            return Err(OptimError::Missing {
+                context: context.to_string(),
+                field: "name".into(),
+            })
+        }
+    };
+    let mut keys: Vec<&'static str> = vec!["name"];
+    keys.extend_from_slice(extra);
+    let keys: &'static [&'static str] = Box::leak(keys.into_boxed_slice());
+    let mut h = Hyper::new(format!("{context} (optimizer `{name}`)"), table).ignoring(keys);
+    let recipe = build(&name, &mut h)?;
+    h.finish()?;
+    Ok(recipe)
+}

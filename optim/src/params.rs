@@ -1,0 +1,100 @@
+//! How the optimizer sees a model's parameters: named tensors with optional gradients.
+
+use crate::Float;
+
+/// A model's parameters as the optimizer walks them. The nn engine implements this for its
+/// models; [`ParamStore`] is a plain owned implementation for tests, tools and simple problems.
+pub trait Params<F: Float> {
+    fn count(&self) -> usize;
+    /// PyTorch-style dotted name (`0.weight`).
+    fn name(&self, i: usize) -> &str;
+    fn shape(&self, i: usize) -> &[usize];
+    fn value(&self, i: usize) -> &[F];
+    /// The gradient, or `None` when the parameter received none this step (it is then skipped,
+    /// and its state does not advance — PyTorch's `p.grad is None`).
+    fn grad(&self, i: usize) -> Option<&[F]>;
+    /// The value and gradient of parameter `i`, both writable.
+    fn value_grad_mut(&mut self, i: usize) -> (&mut [F], Option<&mut [F]>);
+}
+
+/// One named parameter tensor with its gradient buffer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param<F> {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub value: Vec<F>,
+    pub grad: Vec<F>,
+    pub has_grad: bool,
+}
+
+impl<F: Float> Param<F> {
+    pub fn new(name: impl Into<String>, shape: &[usize], value: Vec<F>) -> Self {
+        let n: usize = shape.iter().product();
+        assert_eq!(n, value.len(), "parameter shape {shape:?} does not match {} values", value.len());
+        Param {
+            name: name.into(),
+            shape: shape.to_vec(),
+            grad: vec![F::zero(); n],
+            value,
+            has_grad: false,
+        }
+    }
+}
+
+/// A list of parameters (see [`Params`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ParamStore<F> {
+    pub params: Vec<Param<F>>,
+}
+
+impl<F: Float> ParamStore<F> {
+    pub fn new(params: Vec<Param<F>>) -> Self {
+        ParamStore { params }
+    }
+
+    /// A single parameter named `name` (for 1-tensor problems).
+    pub fn single(name: &str, value: Vec<F>) -> Self {
+        let n = value.len();
+        ParamStore::new(vec![Param::new(name, &[n], value)])
+    }
+
+    /// Sets parameter `i`'s gradient (marking it present).
+    pub fn set_grad(&mut self, i: usize, grad: &[F]) {
+        let p = &mut self.params[i];
+        p.grad.copy_from_slice(grad);
+        p.has_grad = true;
+    }
+
+    /// Marks every gradient absent (PyTorch's `zero_grad(set_to_none=True)`).
+    pub fn clear_grads(&mut self) {
+        self.params.iter_mut().for_each(|p| p.has_grad = false);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Param<F>> {
+        self.params.iter().find(|p| p.name == name)
+    }
+}
+
+impl<F: Float> Params<F> for ParamStore<F> {
+    fn count(&self) -> usize {
+        self.params.len()
+    }
+    fn name(&self, i: usize) -> &str {
+        &self.params[i].name
+    }
+    fn shape(&self, i: usize) -> &[usize] {
+        &self.params[i].shape
+    }
+    fn value(&self, i: usize) -> &[F] {
+        &self.params[i].value
+    }
+    fn grad(&self, i: usize) -> Option<&[F]> {
+        let p = &self.params[i];
+        p.has_grad.then_some(p.grad.as_slice())
+    }
+    fn value_grad_mut(&mut self, i: usize) -> (&mut [F], Option<&mut [F]>) {
+        let p = &mut self.params[i];
+        let g = if p.has_grad { Some(p.grad.as_mut_slice()) } else { None };
+        (&mut p.value, g)
+    }
+}
