@@ -62,9 +62,18 @@ impl AdadeltaConfig {
     fn validate(&self) -> Result<()> {
         let ctx = "optimizer `adadelta`";
         if !(0.0..=1.0).contains(&self.rho) {
-            return Err(OptimError::invalid(ctx, "rho", self.rho, "must be in [0, 1]"));
+            return Err(OptimError::invalid(
+                ctx,
+                "rho",
+                self.rho,
+                "must be in [0, 1]",
+            ));
         }
-        for (field, x) in [("lr", self.lr), ("eps", self.eps), ("weight_decay", self.weight_decay)] {
+        for (field, x) in [
+            ("lr", self.lr),
+            ("eps", self.eps),
+            ("weight_decay", self.weight_decay),
+        ] {
             if !(x.is_finite() && x >= 0.0) {
                 return Err(OptimError::invalid(ctx, field, x, "must be >= 0"));
             }
@@ -146,7 +155,10 @@ mod tests {
 
     fn assert_close(got: &[f64], want: &[f64], tol: f64) {
         for (g, w) in got.iter().zip(want) {
-            assert!((g - w).abs() <= tol * w.abs().max(1.0), "got {got:?}, want {want:?}");
+            assert!(
+                (g - w).abs() <= tol * w.abs().max(1.0),
+                "got {got:?}, want {want:?}"
+            );
         }
     }
 
@@ -198,7 +210,11 @@ mod tests {
         let (a, b) = (acc(0.5), acc(7.0));
         assert_eq!(a, b);
         let d0 = 0.01 / (0.072f64 + 1e-4).sqrt() * 0.6;
-        assert_close(&[a.bufs[0][0], a.bufs[1][0]], &[0.072, 0.2 * d0 * d0], 1e-15);
+        assert_close(
+            &[a.bufs[0][0], a.bufs[1][0]],
+            &[0.072, 0.2 * d0 * d0],
+            1e-15,
+        );
     }
 
     #[test]

@@ -80,7 +80,12 @@ impl AdagradConfig {
         ];
         for (field, x) in fields {
             if !(x.is_finite() && x >= 0.0) {
-                return Err(OptimError::invalid("optimizer `adagrad`", field, x, "must be >= 0"));
+                return Err(OptimError::invalid(
+                    "optimizer `adagrad`",
+                    field,
+                    x,
+                    "must be >= 0",
+                ));
             }
         }
         Ok(())
@@ -165,7 +170,10 @@ mod tests {
 
     fn assert_close(got: &[f64], want: &[f64], tol: f64) {
         for (g, w) in got.iter().zip(want) {
-            assert!((g - w).abs() <= tol * w.abs().max(1.0), "got {got:?}, want {want:?}");
+            assert!(
+                (g - w).abs() <= tol * w.abs().max(1.0),
+                "got {got:?}, want {want:?}"
+            );
         }
     }
 

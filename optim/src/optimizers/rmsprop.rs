@@ -82,7 +82,12 @@ impl RmspropConfig {
         ];
         for (field, x) in fields {
             if !(x.is_finite() && x >= 0.0) {
-                return Err(OptimError::invalid("optimizer `rmsprop`", field, x, "must be >= 0"));
+                return Err(OptimError::invalid(
+                    "optimizer `rmsprop`",
+                    field,
+                    x,
+                    "must be >= 0",
+                ));
             }
         }
         Ok(())
@@ -94,9 +99,11 @@ impl RmspropConfig {
         if self.maximize {
             chain = chain.then(scale(-1.0))?;
         }
-        chain = chain
-            .then(add_decayed_weights())?
-            .then(scale_by_rms(self.alpha, self.eps, self.centered))?;
+        chain = chain.then(add_decayed_weights())?.then(scale_by_rms(
+            self.alpha,
+            self.eps,
+            self.centered,
+        ))?;
         if self.momentum > 0.0 {
             chain = chain.then(trace(self.momentum, 0.0, false))?;
         }
@@ -165,7 +172,7 @@ mod tests {
                     } else {
                         g - (g - m[i]) * (1.0 - w)
                     };
-                    (v[i] + -1.0 * m[i] * m[i]).sqrt()
+                    (v[i] - m[i] * m[i]).sqrt()
                 } else {
                     v[i].sqrt()
                 } + c.eps;
@@ -201,7 +208,10 @@ mod tests {
 
     fn assert_close(got: &[f64], want: &[f64], tol: f64) {
         for (g, w) in got.iter().zip(want) {
-            assert!((g - w).abs() <= tol * w.abs().max(1.0), "got {got:?}, want {want:?}");
+            assert!(
+                (g - w).abs() <= tol * w.abs().max(1.0),
+                "got {got:?}, want {want:?}"
+            );
         }
     }
 
@@ -322,8 +332,21 @@ mod tests {
             ..cfg()
         };
         let recipe = c.recipe::<f64>().unwrap();
-        let names: Vec<_> = recipe.chain.transforms().iter().map(|t| t.buffers()).collect();
-        assert_eq!(names, vec![&[][..], &["square_avg", "grad_avg"][..], &["momentum_buffer"][..], &[][..]]);
+        let names: Vec<_> = recipe
+            .chain
+            .transforms()
+            .iter()
+            .map(|t| t.buffers())
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                &[][..],
+                &["square_avg", "grad_avg"][..],
+                &["momentum_buffer"][..],
+                &[][..]
+            ]
+        );
         let mut params = ParamStore::single("w", vec![1.0f64, -2.0]);
         let mut opt = Optimizer::new(recipe, &params).unwrap();
         params.set_grad(0, &[0.5, -1.0]);
@@ -363,7 +386,10 @@ mod tests {
                 ..RmspropConfig::default()
             };
             let p = run_quadratic::<f64>(&c, 2000);
-            assert!(p.iter().all(|x| x.abs() < 0.05), "momentum {momentum}, centered {centered}: {p:?}");
+            assert!(
+                p.iter().all(|x| x.abs() < 0.05),
+                "momentum {momentum}, centered {centered}: {p:?}"
+            );
         }
     }
 
@@ -380,7 +406,11 @@ mod tests {
             alpha: f64::NAN,
             ..RmspropConfig::default()
         };
-        assert!(bad.recipe::<f64>().unwrap_err().to_string().contains("alpha"));
+        assert!(bad
+            .recipe::<f64>()
+            .unwrap_err()
+            .to_string()
+            .contains("alpha"));
         let t: toml::Table = "name = \"rmsprop\"\nmomentum = 0.9\ncentered = true\nmaximize = true"
             .parse()
             .unwrap();
