@@ -14,9 +14,9 @@
 //! Conventions: PyTorch's. The paper has no learning rate (its update is `p ← p − δ`); PyTorch
 //! multiplies δ by `lr`, whose default 1.0 recovers the paper, and the accumulator `a` holds
 //! the un-scaled δ, so the lr (and any schedule on it) does not feed back into the step sizes.
-//! eps is inside both square roots, as in the paper (Keras and optax agree; optax's default
-//! eps and Keras's `learning_rate = 0.001` differ). Both averages start at zero, without bias
-//! correction. Defaults are PyTorch's: `lr = 1.0`, `rho = 0.9`, `eps = 1e-6`,
+//! eps is inside both square roots, as in the paper and in Keras (whose defaults differ:
+//! `learning_rate = 0.001`, `rho = 0.95`, `epsilon = 1e-7`). Both averages start at zero,
+//! without bias correction. Defaults are PyTorch's: `lr = 1.0`, `rho = 0.9`, `eps = 1e-6`,
 //! `weight_decay = 0`; there are no intended differences.
 //!
 //! Recipe: `[scale(-1)] > add_decayed_weights > scale_by_adadelta > scale_by_learning_rate`.
