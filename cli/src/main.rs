@@ -8,7 +8,11 @@ mod bench;
 mod landscape;
 
 #[derive(Parser)]
-#[command(name = "gradlab", version, about = "Train neural networks and understand how they converge")]
+#[command(
+    name = "gradlab",
+    version,
+    about = "Train neural networks and understand how they converge"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

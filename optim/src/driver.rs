@@ -21,7 +21,12 @@ impl GroupSpec {
     /// Reads `[[optimizer.groups]]` entries: `params = [...]`, optional `lr`, `weight_decay`.
     pub fn from_toml(context: &str, v: &toml::Value) -> Result<Vec<GroupSpec>> {
         let arr = v.as_array().ok_or_else(|| {
-            OptimError::invalid(context, "groups", v, "expected a list of tables ([[optimizer.groups]])")
+            OptimError::invalid(
+                context,
+                "groups",
+                v,
+                "expected a list of tables ([[optimizer.groups]])",
+            )
         })?;
         arr.iter()
             .enumerate()
@@ -35,12 +40,22 @@ impl GroupSpec {
                         .iter()
                         .map(|p| {
                             p.as_str().map(str::to_string).ok_or_else(|| {
-                                OptimError::invalid(&ctx, "params", p, "expected name patterns (strings)")
+                                OptimError::invalid(
+                                    &ctx,
+                                    "params",
+                                    p,
+                                    "expected name patterns (strings)",
+                                )
                             })
                         })
                         .collect::<Result<Vec<_>>>()?,
                     Some(other) => {
-                        return Err(OptimError::invalid(&ctx, "params", other, "expected a list of name patterns"))
+                        return Err(OptimError::invalid(
+                            &ctx,
+                            "params",
+                            other,
+                            "expected a list of name patterns",
+                        ))
                     }
                     None => {
                         return Err(OptimError::Missing {
@@ -109,7 +124,14 @@ impl ClipConfig {
         let norm_type = match (t.get("norm_type"), norm_type) {
             (Some(toml::Value::String(s)), _) if s == "inf" => f64::INFINITY,
             (_, Ok(p)) if p >= 1.0 => p,
-            (Some(v), _) => return Err(OptimError::invalid(context, "norm_type", v, "must be >= 1 or \"inf\"")),
+            (Some(v), _) => {
+                return Err(OptimError::invalid(
+                    context,
+                    "norm_type",
+                    v,
+                    "must be >= 1 or \"inf\"",
+                ))
+            }
             (None, _) => 2.0,
         };
         let value = h.opt_f64("value", Check::Positive)?;
@@ -196,7 +218,11 @@ impl<F: Float> Optimizer<F> {
 
     /// An optimizer with parameter groups (see [`GroupSpec`]). A group whose patterns match no
     /// parameter is an error, since it is almost always a misspelt name.
-    pub fn with_groups(recipe: Recipe<F>, params: &impl Params<F>, specs: &[GroupSpec]) -> Result<Self> {
+    pub fn with_groups(
+        recipe: Recipe<F>,
+        params: &impl Params<F>,
+        specs: &[GroupSpec],
+    ) -> Result<Self> {
         let mut groups = vec![Group {
             patterns: vec!["*".into()],
             lr: recipe.lr,
@@ -211,7 +237,12 @@ impl<F: Float> Optimizer<F> {
                 .iter()
                 .map(|p| {
                     glob::Pattern::new(p).map_err(|e| {
-                        OptimError::invalid("optimizer groups", "params", format!("{p:?}"), e.to_string())
+                        OptimError::invalid(
+                            "optimizer groups",
+                            "params",
+                            format!("{p:?}"),
+                            e.to_string(),
+                        )
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -272,8 +303,13 @@ impl<F: Float> Optimizer<F> {
                 return Err(OptimError::invalid("clip", "max_norm", m, "must be > 0"));
             }
         }
-        if !(clipping.norm_type >= 1.0) {
-            return Err(OptimError::invalid("clip", "norm_type", clipping.norm_type, "must be >= 1"));
+        if clipping.norm_type.is_nan() || clipping.norm_type < 1.0 {
+            return Err(OptimError::invalid(
+                "clip",
+                "norm_type",
+                clipping.norm_type,
+                "must be >= 1",
+            ));
         }
         self.clipping = clipping;
         Ok(())
@@ -391,7 +427,11 @@ impl<F: Float> Optimizer<F> {
             if let Some(max_norm) = self.clipping.max_norm {
                 // clip_grad_norm_ multiplies by the clamped coefficient; a NaN norm propagates.
                 let coef = max_norm / (norm + 1e-6);
-                report.clip_coef = if coef.is_nan() { f64::NAN } else { coef.min(1.0) };
+                report.clip_coef = if coef.is_nan() {
+                    f64::NAN
+                } else {
+                    coef.min(1.0)
+                };
             }
         }
         self.step += 1;
@@ -402,7 +442,9 @@ impl<F: Float> Optimizer<F> {
                 name: &slot.name,
                 shape: &slot.shape,
             };
-            let state = slot.state.get_or_insert_with(|| self.chain.init(value, info));
+            let state = slot
+                .state
+                .get_or_insert_with(|| self.chain.init(value, info));
             let g = &self.groups[slot.group];
             let ctx = Ctx {
                 lr: g.lr,
@@ -410,8 +452,15 @@ impl<F: Float> Optimizer<F> {
                 momentum: g.momentum,
                 step: self.step,
             };
-            self.chain
-                .step_tensor(&ctx, state, value, grad, report.clip_coef, info, &mut slot.work);
+            self.chain.step_tensor(
+                &ctx,
+                state,
+                value,
+                grad,
+                report.clip_coef,
+                info,
+                &mut slot.work,
+            );
         }
         Ok(report)
     }

@@ -134,7 +134,12 @@ impl<'a> Hyper<'a> {
     }
 
     /// A pair like `betas = [0.9, 0.999]`; both elements pass `check`.
-    pub fn pair(&mut self, key: &'static str, default: (f64, f64), check: Check) -> Result<(f64, f64)> {
+    pub fn pair(
+        &mut self,
+        key: &'static str,
+        default: (f64, f64),
+        check: Check,
+    ) -> Result<(f64, f64)> {
         match self.get(key) {
             None => Ok(default),
             Some(v) => {
@@ -152,7 +157,13 @@ impl<'a> Hyper<'a> {
 
     fn list_of(&self, key: &str, v: &toml::Value) -> Result<Vec<f64>> {
         match v {
-            toml::Value::Array(a) => a.iter().map(|x| self.number(key, x).map_err(|_| self.bad(key, v, "expected a list of numbers"))).collect(),
+            toml::Value::Array(a) => a
+                .iter()
+                .map(|x| {
+                    self.number(key, x)
+                        .map_err(|_| self.bad(key, v, "expected a list of numbers"))
+                })
+                .collect(),
             _ => Err(self.bad(key, v, "expected a list of numbers")),
         }
     }
@@ -203,7 +214,12 @@ impl<'a> Hyper<'a> {
     }
 
     /// A string restricted to `choices`.
-    pub fn choice(&mut self, key: &'static str, default: &'static str, choices: &[&'static str]) -> Result<String> {
+    pub fn choice(
+        &mut self,
+        key: &'static str,
+        default: &'static str,
+        choices: &[&'static str],
+    ) -> Result<String> {
         match self.get(key) {
             None => Ok(default.to_string()),
             Some(toml::Value::String(s)) if choices.contains(&s.as_str()) => Ok(s.clone()),
@@ -259,7 +275,10 @@ mod tests {
         let mut h = Hyper::new("optimizer `adam`", &t);
         let e = h.f64("lr", 1e-3, Check::NonNeg).unwrap_err().to_string();
         assert!(e.contains("`lr` = -0.5") && e.contains(">= 0"), "{e}");
-        let e = h.pair("betas", (0.9, 0.999), Check::Unit).unwrap_err().to_string();
+        let e = h
+            .pair("betas", (0.9, 0.999), Check::Unit)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("betas") && e.contains("[0, 1)"), "{e}");
     }
 }

@@ -30,7 +30,12 @@ pub struct Param<F> {
 impl<F: Float> Param<F> {
     pub fn new(name: impl Into<String>, shape: &[usize], value: Vec<F>) -> Self {
         let n: usize = shape.iter().product();
-        assert_eq!(n, value.len(), "parameter shape {shape:?} does not match {} values", value.len());
+        assert_eq!(
+            n,
+            value.len(),
+            "parameter shape {shape:?} does not match {} values",
+            value.len()
+        );
         Param {
             name: name.into(),
             shape: shape.to_vec(),
@@ -94,7 +99,11 @@ impl<F: Float> Params<F> for ParamStore<F> {
     }
     fn value_grad_mut(&mut self, i: usize) -> (&mut [F], Option<&mut [F]>) {
         let p = &mut self.params[i];
-        let g = if p.has_grad { Some(p.grad.as_mut_slice()) } else { None };
+        let g = if p.has_grad {
+            Some(p.grad.as_mut_slice())
+        } else {
+            None
+        };
         (&mut p.value, g)
     }
 }

@@ -19,7 +19,7 @@ impl<F: Float> Transform<F> for Scale {
     }
     fn chunk(&self, _: &Coef, _: &mut [&mut [F]], upd: &mut [F], _: &[F]) {
         let s = F::of(self.factor);
-        upd.iter_mut().for_each(|u| *u = *u * s);
+        upd.iter_mut().for_each(|u| *u *= s);
     }
 }
 
@@ -43,7 +43,7 @@ impl<F: Float> Transform<F> for ScaleByLearningRate {
     }
     fn chunk(&self, c: &Coef, _: &mut [&mut [F]], upd: &mut [F], _: &[F]) {
         let s = F::of(c[0]);
-        upd.iter_mut().for_each(|u| *u = *u * s);
+        upd.iter_mut().for_each(|u| *u *= s);
     }
 }
 
@@ -68,7 +68,16 @@ impl<F: Float> Transform<F> for AddDecayedWeights {
         "add_decayed_weights"
     }
     fn begin(&self, ctx: &Ctx, _: &mut [f64]) -> Coef {
-        [ctx.weight_decay * self.multiplier, 0., 0., 0., 0., 0., 0., 0.]
+        [
+            ctx.weight_decay * self.multiplier,
+            0.,
+            0.,
+            0.,
+            0.,
+            0.,
+            0.,
+            0.,
+        ]
     }
     fn chunk(&self, c: &Coef, _: &mut [&mut [F]], upd: &mut [F], param: &[F]) {
         if c[0] == 0.0 {
@@ -77,7 +86,7 @@ impl<F: Float> Transform<F> for AddDecayedWeights {
         let wd = F::of(c[0]);
         upd.iter_mut()
             .zip(param)
-            .for_each(|(u, &p)| *u = *u + wd * p);
+            .for_each(|(u, &p)| *u += wd * p);
     }
 }
 
@@ -129,7 +138,9 @@ impl<F: Float> Transform<F> for Trace {
                 .for_each(|(b, &g)| *b = *b * mu + keep * g);
         }
         if self.nesterov {
-            upd.iter_mut().zip(buf.iter()).for_each(|(u, &b)| *u = *u + mu * b);
+            upd.iter_mut()
+                .zip(buf.iter())
+                .for_each(|(u, &b)| *u += mu * b);
         } else {
             upd.copy_from_slice(buf);
         }

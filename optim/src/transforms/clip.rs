@@ -51,7 +51,7 @@ impl<F: Float> Transform<F> for ClipByParamNorm {
         let coef = self.max_norm / (l2(upd) + 1e-6);
         if coef < 1.0 {
             let c = F::of(coef);
-            upd.iter_mut().for_each(|u| *u = *u * c);
+            upd.iter_mut().for_each(|u| *u *= c);
         }
     }
 }
@@ -90,7 +90,7 @@ impl<F: Float> Transform<F> for AdaptiveClip {
             let g_norm = l2(u);
             if g_norm > max_norm {
                 let c = F::of(max_norm / g_norm.max(1e-6));
-                u.iter_mut().for_each(|v| *v = *v * c);
+                u.iter_mut().for_each(|v| *v *= c);
             }
         }
     }
