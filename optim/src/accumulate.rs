@@ -32,7 +32,12 @@ impl<F: Float> GradAccumulator<F> {
     /// An accumulator over `k ≥ 1` micro-batches (`k = 1` passes gradients through unchanged).
     pub fn new(k: usize) -> Result<Self> {
         if k == 0 {
-            return Err(OptimError::invalid("gradient accumulation", "k", k, "must be >= 1"));
+            return Err(OptimError::invalid(
+                "gradient accumulation",
+                "k",
+                k,
+                "must be >= 1",
+            ));
         }
         Ok(GradAccumulator {
             k,
@@ -110,7 +115,9 @@ impl<F: Float> GradAccumulator<F> {
                      last, and the model cannot create a gradient buffer for it"
                 ))
             })?;
-            g.iter_mut().zip(&self.sums[i]).for_each(|(g, &s)| *g = s / k);
+            g.iter_mut()
+                .zip(&self.sums[i])
+                .for_each(|(g, &s)| *g = s / k);
         }
         self.reset();
         Ok(true)
@@ -180,7 +187,10 @@ mod tests {
         acc.add(&mut p).unwrap();
         let mut q = ParamStore::new(vec![]);
         let e = acc.add(&mut q).unwrap_err().to_string();
-        assert!(e.contains("micro-batch 2 has 0 parameters, the first had 1"), "{e}");
+        assert!(
+            e.contains("micro-batch 2 has 0 parameters, the first had 1"),
+            "{e}"
+        );
     }
 
     /// Least squares `½·mean_r (a_r·x − b_r)²` over 8 rows: the mean of four 2-row micro-batch
@@ -190,7 +200,10 @@ mod tests {
         let rows: Vec<([f64; 3], f64)> = (0..8)
             .map(|r| {
                 let r = r as f64;
-                ([1.0, (0.7 * r).sin(), (0.3 * r).cos() - 0.5 * r], 0.25 * r - 1.0)
+                (
+                    [1.0, (0.7 * r).sin(), (0.3 * r).cos() - 0.5 * r],
+                    0.25 * r - 1.0,
+                )
             })
             .collect();
         let grad = |x: &[f64], rows: &[([f64; 3], f64)]| {

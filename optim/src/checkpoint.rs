@@ -58,20 +58,32 @@ pub const FORMAT: &str = "gradlab.optim";
 pub const VERSION: &str = "1";
 
 /// Saves the optimizer's state, and the schedule's if given, to `path` (atomically).
-pub fn save<F: Float>(opt: &Optimizer<F>, schedule: Option<&dyn LrSchedule>, path: &Path) -> Result<()> {
+pub fn save<F: Float>(
+    opt: &Optimizer<F>,
+    schedule: Option<&dyn LrSchedule>,
+    path: &Path,
+) -> Result<()> {
     let bytes = to_bytes(opt, schedule).map_err(|e| OptimError::file(path, e.to_string()))?;
     write_atomic(path, &bytes)
 }
 
 /// Restores the state saved by [`save`] into `opt` (and `schedule`). See the module docs for
 /// what is checked; errors name the file.
-pub fn load<F: Float>(opt: &mut Optimizer<F>, schedule: Option<&mut dyn LrSchedule>, path: &Path) -> Result<()> {
-    let bytes = std::fs::read(path).map_err(|e| OptimError::file(path, format!("cannot read: {e}")))?;
+pub fn load<F: Float>(
+    opt: &mut Optimizer<F>,
+    schedule: Option<&mut dyn LrSchedule>,
+    path: &Path,
+) -> Result<()> {
+    let bytes =
+        std::fs::read(path).map_err(|e| OptimError::file(path, format!("cannot read: {e}")))?;
     from_bytes(opt, schedule, &bytes).map_err(|e| OptimError::file(path, e.to_string()))
 }
 
 /// The checkpoint [`save`] writes, in memory.
-pub fn to_bytes<F: Float>(opt: &Optimizer<F>, schedule: Option<&dyn LrSchedule>) -> Result<Vec<u8>> {
+pub fn to_bytes<F: Float>(
+    opt: &Optimizer<F>,
+    schedule: Option<&dyn LrSchedule>,
+) -> Result<Vec<u8>> {
     let mut names: Vec<String> = Vec::new();
     let mut data: Vec<(Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
     for slot in &opt.slots {
@@ -121,23 +133,30 @@ pub fn to_bytes<F: Float>(opt: &Optimizer<F>, schedule: Option<&dyn LrSchedule>)
     ]);
     if let Some(s) = schedule {
         let state: Vec<String> = s.state().into_iter().map(num).collect();
-        meta.insert("schedule".into(), json!({ "name": s.name(), "state": state }).to_string());
+        meta.insert(
+            "schedule".into(),
+            json!({ "name": s.name(), "state": state }).to_string(),
+        );
     }
     serialize(names, data, meta)
 }
 
 /// Restores a checkpoint held in memory (see [`load`]).
-pub fn from_bytes<F: Float>(opt: &mut Optimizer<F>, schedule: Option<&mut dyn LrSchedule>, bytes: &[u8]) -> Result<()> {
+pub fn from_bytes<F: Float>(
+    opt: &mut Optimizer<F>,
+    schedule: Option<&mut dyn LrSchedule>,
+    bytes: &[u8],
+) -> Result<()> {
     let file = SafeTensors::deserialize(bytes)
         .map_err(|e| OptimError::Invalid(format!("not a valid safetensors checkpoint: {e}")))?;
-    let (_, header) =
-        SafeTensors::read_metadata(bytes).map_err(|e| OptimError::Invalid(format!("not a valid safetensors checkpoint: {e}")))?;
+    let (_, header) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| OptimError::Invalid(format!("not a valid safetensors checkpoint: {e}")))?;
     let empty = HashMap::new();
     let meta = header.metadata().as_ref().unwrap_or(&empty);
     let get = |key: &str| {
-        meta.get(key)
-            .map(String::as_str)
-            .ok_or_else(|| OptimError::Invalid(format!("optimizer checkpoint: metadata lacks `{key}`")))
+        meta.get(key).map(String::as_str).ok_or_else(|| {
+            OptimError::Invalid(format!("optimizer checkpoint: metadata lacks `{key}`"))
+        })
     };
 
     // Header: what the file is and what it was saved from.
@@ -178,11 +197,14 @@ pub fn from_bytes<F: Float>(opt: &mut Optimizer<F>, schedule: Option<&mut dyn Lr
     let skipped = parse_u64(get("skipped")?, "skipped")?;
 
     // Groups.
-    let groups_json: Value = serde_json::from_str(get("groups")?)
-        .map_err(|e| OptimError::Invalid(format!("optimizer checkpoint: metadata `groups` is not JSON: {e}")))?;
-    let groups_arr = groups_json
-        .as_array()
-        .ok_or_else(|| OptimError::Invalid("optimizer checkpoint: metadata `groups` is not a list".into()))?;
+    let groups_json: Value = serde_json::from_str(get("groups")?).map_err(|e| {
+        OptimError::Invalid(format!(
+            "optimizer checkpoint: metadata `groups` is not JSON: {e}"
+        ))
+    })?;
+    let groups_arr = groups_json.as_array().ok_or_else(|| {
+        OptimError::Invalid("optimizer checkpoint: metadata `groups` is not a list".into())
+    })?;
     if groups_arr.len() != opt.groups.len() {
         return Err(mismatch(format!(
             "checkpoint has {} parameter groups, the optimizer has {}",
@@ -200,7 +222,9 @@ pub fn from_bytes<F: Float>(opt: &mut Optimizer<F>, schedule: Option<&mut dyn Lr
             }
         };
         let required = |key: &str| -> Result<f64> {
-            field(key)?.ok_or_else(|| OptimError::Invalid(format!("optimizer checkpoint: groups[{i}] lacks `{key}`")))
+            field(key)?.ok_or_else(|| {
+                OptimError::Invalid(format!("optimizer checkpoint: groups[{i}] lacks `{key}`"))
+            })
         };
         g.lr = required("lr")?;
         g.initial_lr = required("initial_lr")?;
@@ -213,17 +237,23 @@ pub fn from_bytes<F: Float>(opt: &mut Optimizer<F>, schedule: Option<&mut dyn Lr
         None => None,
         Some(s) => {
             let v: Value = serde_json::from_str(s).map_err(|e| {
-                OptimError::Invalid(format!("optimizer checkpoint: metadata `schedule` is not JSON: {e}"))
+                OptimError::Invalid(format!(
+                    "optimizer checkpoint: metadata `schedule` is not JSON: {e}"
+                ))
             })?;
             let name = v
                 .get("name")
                 .and_then(Value::as_str)
-                .ok_or_else(|| OptimError::Invalid("optimizer checkpoint: `schedule` lacks `name`".into()))?
+                .ok_or_else(|| {
+                    OptimError::Invalid("optimizer checkpoint: `schedule` lacks `name`".into())
+                })?
                 .to_string();
             let state = v
                 .get("state")
                 .and_then(Value::as_array)
-                .ok_or_else(|| OptimError::Invalid("optimizer checkpoint: `schedule` lacks `state`".into()))?
+                .ok_or_else(|| {
+                    OptimError::Invalid("optimizer checkpoint: `schedule` lacks `state`".into())
+                })?
                 .iter()
                 .enumerate()
                 .map(|(i, x)| real(x, &format!("schedule.state[{i}]")))
@@ -264,7 +294,11 @@ pub fn from_bytes<F: Float>(opt: &mut Optimizer<F>, schedule: Option<&mut dyn Lr
         by_param.entry(param).or_default().insert(tname.as_str());
     }
     let known: HashSet<&str> = opt.slots.iter().map(|s| s.name.as_str()).collect();
-    let mut unknown: Vec<&str> = by_param.keys().copied().filter(|p| !known.contains(p)).collect();
+    let mut unknown: Vec<&str> = by_param
+        .keys()
+        .copied()
+        .filter(|p| !known.contains(p))
+        .collect();
     if !unknown.is_empty() {
         unknown.sort_unstable();
         return Err(mismatch(format!(
@@ -293,7 +327,10 @@ pub fn from_bytes<F: Float>(opt: &mut Optimizer<F>, schedule: Option<&mut dyn Lr
                         shape: &slot.shape,
                     },
                 );
-                (fresh.bufs.iter().map(Vec::len).collect(), fresh.scalars.len())
+                (
+                    fresh.bufs.iter().map(Vec::len).collect(),
+                    fresh.scalars.len(),
+                )
             };
             let prefix = format!("{}/{k}.{}", slot.name, t.name());
             let mut st = State {
@@ -307,13 +344,30 @@ pub fn from_bytes<F: Float>(opt: &mut Optimizer<F>, schedule: Option<&mut dyn Lr
                 } else {
                     vec![len]
                 };
-                let view = tensor(&file, &tensors, present, &tname, F::DTYPE, &slot.name, &expected)?;
-                st.bufs.push(view.data().chunks_exact(F::BYTES).map(F::read_le).collect());
+                let view = tensor(
+                    &file,
+                    &tensors,
+                    present,
+                    &tname,
+                    F::DTYPE,
+                    &slot.name,
+                    &expected,
+                )?;
+                st.bufs
+                    .push(view.data().chunks_exact(F::BYTES).map(F::read_le).collect());
                 used += 1;
             }
             if n_scalars > 0 {
                 let tname = format!("{prefix}.scalars");
-                let view = tensor(&file, &tensors, present, &tname, Dtype::F64, &slot.name, &[n_scalars])?;
+                let view = tensor(
+                    &file,
+                    &tensors,
+                    present,
+                    &tname,
+                    Dtype::F64,
+                    &slot.name,
+                    &[n_scalars],
+                )?;
                 st.scalars = view
                     .data()
                     .chunks_exact(8)
@@ -403,12 +457,15 @@ pub(crate) fn serialize(
                 .map_err(|e| OptimError::Invalid(format!("cannot serialise state: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;
-    safetensors::serialize(views, &Some(meta)).map_err(|e| OptimError::Invalid(format!("cannot serialise state: {e}")))
+    safetensors::serialize(views, &Some(meta))
+        .map_err(|e| OptimError::Invalid(format!("cannot serialise state: {e}")))
 }
 
 /// Name of buffer `b`, from the transform's declared names (`buf{b}` past their end).
 fn buffer_name(names: &[&str], b: usize) -> String {
-    names.get(b).map_or_else(|| format!("buf{b}"), |n| n.to_string())
+    names
+        .get(b)
+        .map_or_else(|| format!("buf{b}"), |n| n.to_string())
 }
 
 /// Every tensor name the optimizer expects for parameter `param` (for error messages).
@@ -468,19 +525,24 @@ pub(crate) fn num(x: f64) -> String {
 /// Reads a real number written by [`num`] (or a plain JSON number).
 pub(crate) fn real(v: &Value, what: &str) -> Result<f64> {
     match v {
-        Value::String(s) => s
-            .parse::<f64>()
-            .map_err(|_| OptimError::Invalid(format!("checkpoint: `{what}` = {s:?} is not a number"))),
-        Value::Number(n) => n
-            .as_f64()
-            .ok_or_else(|| OptimError::Invalid(format!("checkpoint: `{what}` = {n} is not a number"))),
-        other => Err(OptimError::Invalid(format!("checkpoint: `{what}` = {other} is not a number"))),
+        Value::String(s) => s.parse::<f64>().map_err(|_| {
+            OptimError::Invalid(format!("checkpoint: `{what}` = {s:?} is not a number"))
+        }),
+        Value::Number(n) => n.as_f64().ok_or_else(|| {
+            OptimError::Invalid(format!("checkpoint: `{what}` = {n} is not a number"))
+        }),
+        other => Err(OptimError::Invalid(format!(
+            "checkpoint: `{what}` = {other} is not a number"
+        ))),
     }
 }
 
 pub(crate) fn parse_u64(s: &str, what: &str) -> Result<u64> {
-    s.parse()
-        .map_err(|_| OptimError::Invalid(format!("checkpoint: metadata `{what}` = {s:?} is not a count")))
+    s.parse().map_err(|_| {
+        OptimError::Invalid(format!(
+            "checkpoint: metadata `{what}` = {s:?} is not a count"
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -515,10 +577,16 @@ mod tests {
         write_atomic(&p, b"first").unwrap();
         write_atomic(&p, b"second").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"second");
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "{names:?}");
         let bad = dir.path().join("no/such/dir/x.safetensors");
         let e = write_atomic(&bad, b"x").unwrap_err().to_string();
-        assert!(e.contains("no/such/dir/x.safetensors") && e.contains("cannot write"), "{e}");
+        assert!(
+            e.contains("no/such/dir/x.safetensors") && e.contains("cannot write"),
+            "{e}"
+        );
     }
 }

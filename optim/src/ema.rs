@@ -57,7 +57,12 @@ impl<F: Float> Ema<F> {
     /// An empty average with the given decay (`0 ≤ decay ≤ 1`); the first [`Ema::update`] copies.
     pub fn new(decay: f64) -> Result<Self> {
         if !(0.0..=1.0).contains(&decay) {
-            return Err(OptimError::invalid("ema", "decay", decay, "must be in [0, 1]"));
+            return Err(OptimError::invalid(
+                "ema",
+                "decay",
+                decay,
+                "must be in [0, 1]",
+            ));
         }
         Ok(Ema {
             decay,
@@ -99,9 +104,15 @@ impl<F: Float> Ema<F> {
     /// Folds the current parameter values into the average.
     pub fn update(&mut self, params: &impl Params<F>) -> Result<()> {
         if self.updates == 0 {
-            self.names = (0..params.count()).map(|i| params.name(i).to_string()).collect();
-            self.shapes = (0..params.count()).map(|i| params.shape(i).to_vec()).collect();
-            self.bufs = (0..params.count()).map(|i| params.value(i).to_vec()).collect();
+            self.names = (0..params.count())
+                .map(|i| params.name(i).to_string())
+                .collect();
+            self.shapes = (0..params.count())
+                .map(|i| params.shape(i).to_vec())
+                .collect();
+            self.bufs = (0..params.count())
+                .map(|i| params.value(i).to_vec())
+                .collect();
             self.updates = 1;
             return Ok(());
         }
@@ -112,9 +123,13 @@ impl<F: Float> Ema<F> {
         for (i, e) in self.bufs.iter_mut().enumerate() {
             let p = params.value(i);
             if small {
-                e.iter_mut().zip(p).for_each(|(e, &p)| *e = *e + w * (p - *e));
+                e.iter_mut()
+                    .zip(p)
+                    .for_each(|(e, &p)| *e = *e + w * (p - *e));
             } else {
-                e.iter_mut().zip(p).for_each(|(e, &p)| *e = p - (p - *e) * one_minus_w);
+                e.iter_mut()
+                    .zip(p)
+                    .for_each(|(e, &p)| *e = p - (p - *e) * one_minus_w);
             }
         }
         self.updates += 1;
@@ -202,7 +217,10 @@ impl<F: Float> Ema<F> {
             ("updates".to_string(), self.updates.to_string()),
             ("decay".to_string(), num(self.decay)),
             ("warmup".to_string(), self.warmup.to_string()),
-            ("params".to_string(), Value::from(self.names.clone()).to_string()),
+            (
+                "params".to_string(),
+                Value::from(self.names.clone()).to_string(),
+            ),
         ]);
         serialize(self.names.clone(), data, meta)
     }
@@ -212,23 +230,35 @@ impl<F: Float> Ema<F> {
     /// checked against the model at the next update or swap.
     pub fn from_bytes(&mut self, bytes: &[u8]) -> Result<()> {
         let bad = |m: String| OptimError::Invalid(format!("ema state: {m}"));
-        let file = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
-        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
+        let file = SafeTensors::deserialize(bytes)
+            .map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
+        let (_, header) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
         let empty = HashMap::new();
         let meta = header.metadata().as_ref().unwrap_or(&empty);
-        let get = |k: &str| meta.get(k).map(String::as_str).ok_or_else(|| bad(format!("metadata lacks `{k}`")));
+        let get = |k: &str| {
+            meta.get(k)
+                .map(String::as_str)
+                .ok_or_else(|| bad(format!("metadata lacks `{k}`")))
+        };
         let format = meta.get("format").map(String::as_str).unwrap_or("");
         if format != FORMAT {
-            return Err(bad(format!("metadata `format` = {format:?}, expected {FORMAT:?}")));
+            return Err(bad(format!(
+                "metadata `format` = {format:?}, expected {FORMAT:?}"
+            )));
         }
         let version = get("version")?;
         if version != VERSION {
-            return Err(bad(format!("unsupported version {version:?} (this build reads {VERSION:?})")));
+            return Err(bad(format!(
+                "unsupported version {version:?} (this build reads {VERSION:?})"
+            )));
         }
         let dtype = get("dtype")?;
         let want = format!("{:?}", F::DTYPE);
         if dtype != want {
-            return Err(OptimError::StateMismatch(format!("ema state holds {dtype} values, expected {want}")));
+            return Err(OptimError::StateMismatch(format!(
+                "ema state holds {dtype} values, expected {want}"
+            )));
         }
         let updates = parse_u64(get("updates")?, "updates")?;
         // Read for validation only (decay is configuration).
@@ -237,16 +267,27 @@ impl<F: Float> Ema<F> {
             .map_err(|e| bad(format!("metadata `params` is not a list of names: {e}")))?;
         let infos = header.tensors();
         if infos.len() != names.len() {
-            return Err(bad(format!("{} tensors for {} parameter names", infos.len(), names.len())));
+            return Err(bad(format!(
+                "{} tensors for {} parameter names",
+                infos.len(),
+                names.len()
+            )));
         }
         let mut shapes = Vec::with_capacity(names.len());
         let mut bufs = Vec::with_capacity(names.len());
         for n in &names {
-            let info = infos.get(n).ok_or_else(|| bad(format!("lacks the tensor of parameter `{n}`")))?;
+            let info = infos
+                .get(n)
+                .ok_or_else(|| bad(format!("lacks the tensor of parameter `{n}`")))?;
             if info.dtype != F::DTYPE {
-                return Err(bad(format!("tensor `{n}` has dtype {:?}, expected {want}", info.dtype)));
+                return Err(bad(format!(
+                    "tensor `{n}` has dtype {:?}, expected {want}",
+                    info.dtype
+                )));
             }
-            let view = file.tensor(n).map_err(|e| bad(format!("tensor `{n}`: {e}")))?;
+            let view = file
+                .tensor(n)
+                .map_err(|e| bad(format!("tensor `{n}`: {e}")))?;
             shapes.push(info.shape.clone());
             bufs.push(view.data().chunks_exact(F::BYTES).map(F::read_le).collect());
         }
@@ -259,14 +300,18 @@ impl<F: Float> Ema<F> {
 
     /// Saves [`Ema::to_bytes`] to `path` atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let bytes = self.to_bytes().map_err(|e| OptimError::file(path, e.to_string()))?;
+        let bytes = self
+            .to_bytes()
+            .map_err(|e| OptimError::file(path, e.to_string()))?;
         write_atomic(path, &bytes)
     }
 
     /// Restores a file written by [`Ema::save`].
     pub fn load(&mut self, path: &Path) -> Result<()> {
-        let bytes = std::fs::read(path).map_err(|e| OptimError::file(path, format!("cannot read: {e}")))?;
-        self.from_bytes(&bytes).map_err(|e| OptimError::file(path, e.to_string()))
+        let bytes =
+            std::fs::read(path).map_err(|e| OptimError::file(path, format!("cannot read: {e}")))?;
+        self.from_bytes(&bytes)
+            .map_err(|e| OptimError::file(path, e.to_string()))
     }
 }
 
@@ -350,7 +395,11 @@ mod tests {
     fn swap_and_copy() {
         let mut ema = Ema::<f64>::new(0.5).unwrap();
         let mut p = store(vec![1.0, 2.0], vec![3.0]);
-        assert!(ema.swap_into(&mut p).unwrap_err().to_string().contains("no average yet"));
+        assert!(ema
+            .swap_into(&mut p)
+            .unwrap_err()
+            .to_string()
+            .contains("no average yet"));
         ema.update(&p).unwrap();
         p.params[0].value = vec![3.0, 4.0];
         p.params[1].value = vec![5.0];
@@ -389,12 +438,21 @@ mod tests {
         p.params[0].value = vec![-2.0, 0.1, 0.2, 0.3];
         a.update(&p).unwrap();
         b.update(&p).unwrap();
-        let bits = |e: &Ema<f64>| e.averaged(0).unwrap().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let bits = |e: &Ema<f64>| {
+            e.averaged(0)
+                .unwrap()
+                .iter()
+                .map(|x| x.to_bits())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(bits(&a), bits(&b));
         assert_eq!(b.updates(), 3);
         // Wrong dtype and wrong format are named.
         let mut c = Ema::<f32>::new(0.9).unwrap();
-        let e = c.from_bytes(&a.to_bytes().unwrap()).unwrap_err().to_string();
+        let e = c
+            .from_bytes(&a.to_bytes().unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("F64") && e.contains("F32"), "{e}");
         let e = c.load(&dir.path().join("missing")).unwrap_err().to_string();
         assert!(e.contains("missing") && e.contains("cannot read"), "{e}");

@@ -4,15 +4,19 @@ use std::collections::HashMap;
 
 use optim::checkpoint::{from_bytes, to_bytes};
 use optim::{
-    load_state, optimizers, save_state, ClipConfig, Float, GradAccumulator, GroupSpec, LrSchedule, Optimizer,
-    Param, ParamStore, Result,
+    load_state, optimizers, save_state, ClipConfig, Float, GradAccumulator, GroupSpec, LrSchedule,
+    Optimizer, Param, ParamStore, Result,
 };
 use safetensors::{Dtype, SafeTensors};
 
 /// Every optimizer configuration the round-trip test runs: label, `[optimizer]` table, `[clip]`
 /// table. Add a row per optimizer (adam, …) as they land.
 const CONFIGS: &[(&str, &str, &str)] = &[
-    ("sgd momentum", "name = 'sgd'\nlr = 0.1\nmomentum = 0.9\nweight_decay = 0.01", ""),
+    (
+        "sgd momentum",
+        "name = 'sgd'\nlr = 0.1\nmomentum = 0.9\nweight_decay = 0.01",
+        "",
+    ),
     (
         "sgd nesterov",
         "name = 'sgd'\nlr = 0.05\nmomentum = 0.8\nnesterov = true",
@@ -82,7 +86,11 @@ impl LrSchedule for TestDecay {
 }
 
 fn model<F: Float>() -> ParamStore<F> {
-    let v = |n: usize, s: f64| (0..n).map(|i| F::of(s * (i as f64 + 1.0) - 0.4)).collect::<Vec<F>>();
+    let v = |n: usize, s: f64| {
+        (0..n)
+            .map(|i| F::of(s * (i as f64 + 1.0) - 0.4))
+            .collect::<Vec<F>>()
+    };
     ParamStore::new(vec![
         Param::new("layer.weight", &[2, 3], v(6, 0.3)),
         Param::new("layer.bias", &[3], v(3, -0.2)),
@@ -108,7 +116,12 @@ fn set_grads<F: Float>(p: &mut ParamStore<F>, t: u64) {
     }
 }
 
-fn build<F: Float>(opt_toml: &str, clip_toml: &str, params: &ParamStore<F>, groups: &[GroupSpec]) -> Optimizer<F> {
+fn build<F: Float>(
+    opt_toml: &str,
+    clip_toml: &str,
+    params: &ParamStore<F>,
+    groups: &[GroupSpec],
+) -> Optimizer<F> {
     let table: toml::Table = toml::from_str(opt_toml).unwrap();
     let mut recipe = optimizers::from_table::<F>("test", &table, &[]).unwrap();
     let clip = ClipConfig::from_toml("clip", &toml::from_str(clip_toml).unwrap()).unwrap();
@@ -118,7 +131,12 @@ fn build<F: Float>(opt_toml: &str, clip_toml: &str, params: &ParamStore<F>, grou
     opt
 }
 
-fn train<F: Float>(opt: &mut Optimizer<F>, sched: &mut TestDecay, p: &mut ParamStore<F>, steps: std::ops::Range<u64>) {
+fn train<F: Float>(
+    opt: &mut Optimizer<F>,
+    sched: &mut TestDecay,
+    p: &mut ParamStore<F>,
+    steps: std::ops::Range<u64>,
+) {
     for t in steps {
         opt.set_lrs(sched.lrs());
         set_grads(p, t);
@@ -158,7 +176,9 @@ fn round_trip<F: Float>() {
         let mut opt = build(opt_toml, clip_toml, &p, &[]);
         let mut sched = TestDecay::new("test_decay", opt.initial_lrs());
         train(&mut opt, &mut sched, &mut p, 0..3);
-        let path = dir.path().join(format!("{}.safetensors", label.replace(' ', "_")));
+        let path = dir
+            .path()
+            .join(format!("{}.safetensors", label.replace(' ', "_")));
         save_state(&opt, Some(&sched), &path).unwrap();
         let params_at_save = p.clone();
         train(&mut opt, &mut sched, &mut p, 3..7);
@@ -170,9 +190,16 @@ fn round_trip<F: Float>() {
         let mut sched2 = TestDecay::new("test_decay", opt2.initial_lrs());
         load_state(&mut opt2, Some(&mut sched2), &path).unwrap();
         assert_eq!(opt2.steps(), 3, "{label}");
-        assert!(opt2.state("head.unused").is_none(), "{label}: a parameter without grads has no state");
+        assert!(
+            opt2.state("head.unused").is_none(),
+            "{label}: a parameter without grads has no state"
+        );
         train(&mut opt2, &mut sched2, &mut q, 3..7);
-        assert_eq!(snapshot(&opt2, &q), expected, "{label}: restored run differs from the uninterrupted one");
+        assert_eq!(
+            snapshot(&opt2, &q),
+            expected,
+            "{label}: restored run differs from the uninterrupted one"
+        );
         assert!(opt2.state("head.unused").is_none(), "{label}");
         if !opt_toml.contains("momentum") {
             continue;
@@ -182,14 +209,23 @@ fn round_trip<F: Float>() {
         let bytes = to_bytes(&opt2, Some(&sched2)).unwrap();
         let st = SafeTensors::deserialize(&bytes).unwrap();
         let k = if clip_toml.is_empty() { 1 } else { 2 };
-        let k = if opt_toml.contains("maximize") { k + 1 } else { k };
-        let buf = st.tensor(&format!("layer.weight/{k}.trace.momentum_buffer")).unwrap();
+        let k = if opt_toml.contains("maximize") {
+            k + 1
+        } else {
+            k
+        };
+        let buf = st
+            .tensor(&format!("layer.weight/{k}.trace.momentum_buffer"))
+            .unwrap();
         assert_eq!(buf.dtype(), F::DTYPE, "{label}");
         let scalars = st.tensor(&format!("layer.bias/{k}.trace.scalars")).unwrap();
         assert_eq!(scalars.dtype(), Dtype::F64);
         // The bias stepped on even steps only: 0, 2, 4, 6.
         assert_eq!(scalars.data(), &4.0f64.to_le_bytes());
-        assert!(st.names().iter().all(|n| !n.starts_with("head.unused")), "{label}");
+        assert!(
+            st.names().iter().all(|n| !n.starts_with("head.unused")),
+            "{label}"
+        );
     }
 }
 
@@ -216,7 +252,10 @@ fn metadata_and_tensor_layout() {
     assert_eq!(meta["format"], "gradlab.optim");
     assert_eq!(meta["version"], "1");
     assert_eq!(meta["optimizer"], "sgd");
-    assert_eq!(meta["chain"], "add_decayed_weights > trace > scale_by_learning_rate");
+    assert_eq!(
+        meta["chain"],
+        "add_decayed_weights > trace > scale_by_learning_rate"
+    );
     assert_eq!(meta["dtype"], "F64");
     assert_eq!(meta["step"], "2");
     assert_eq!(meta["skipped"], "0");
@@ -240,7 +279,10 @@ fn metadata_and_tensor_layout() {
             "layer.weight/1.trace.scalars",
         ]
     );
-    assert_eq!(infos["layer.weight/1.trace.momentum_buffer"].shape, vec![2, 3]);
+    assert_eq!(
+        infos["layer.weight/1.trace.momentum_buffer"].shape,
+        vec![2, 3]
+    );
     assert_eq!(infos["layer.weight/1.trace.scalars"].shape, vec![1]);
     // The group lr comes back bit-exactly.
     let mut opt2 = build(CONFIGS[0].1, "", &p, &[]);
@@ -269,7 +311,12 @@ fn rewrite(
     edit(&mut meta, &mut tensors);
     let views: Vec<_> = tensors
         .iter()
-        .map(|(n, d, s, b)| (n.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap()))
+        .map(|(n, d, s, b)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap(),
+            )
+        })
         .collect();
     safetensors::serialize(views, &Some(meta)).unwrap()
 }
@@ -297,7 +344,11 @@ fn fingerprint(opt: &Optimizer<f64>) -> Vec<Vec<u64>> {
 fn load_err(opt: &mut Optimizer<f64>, sched: Option<&mut dyn LrSchedule>, bytes: &[u8]) -> String {
     let before = fingerprint(opt);
     let e = from_bytes(opt, sched, bytes).unwrap_err().to_string();
-    assert_eq!(fingerprint(opt), before, "a failed load changed the optimizer ({e})");
+    assert_eq!(
+        fingerprint(opt),
+        before,
+        "a failed load changed the optimizer ({e})"
+    );
     e
 }
 
@@ -313,7 +364,10 @@ fn mismatches_are_named() {
         m.insert("format".into(), "pytorch".into());
     });
     let e = load_err(&mut target, None, &bad);
-    assert!(e.contains("\"pytorch\"") && e.contains("gradlab.optim"), "{e}");
+    assert!(
+        e.contains("\"pytorch\"") && e.contains("gradlab.optim"),
+        "{e}"
+    );
 
     let bad = rewrite(&good, |m, _| {
         m.insert("version".into(), "7".into());
@@ -347,7 +401,10 @@ fn mismatches_are_named() {
     set_grads(&mut small, 0);
     o_small.step(&mut small).unwrap();
     let e = load_err(&mut o_small, None, &good);
-    assert!(e.contains("`layer.bias`") && e.contains("does not have"), "{e}");
+    assert!(
+        e.contains("`layer.bias`") && e.contains("does not have"),
+        "{e}"
+    );
 
     // A parameter whose shape changed.
     let reshaped = ParamStore::new(vec![
@@ -357,25 +414,47 @@ fn mismatches_are_named() {
     ]);
     let mut o_reshaped = build(sgd_m, "", &reshaped, &[]);
     let e = load_err(&mut o_reshaped, None, &good);
-    assert!(e.contains("`layer.weight`") && e.contains("[2, 3]") && e.contains("[3, 2]"), "{e}");
+    assert!(
+        e.contains("`layer.weight`") && e.contains("[2, 3]") && e.contains("[3, 2]"),
+        "{e}"
+    );
 
     // Too few and too many buffers.
-    let bad = rewrite(&good, |_, t| t.retain(|x| x.0 != "layer.bias/1.trace.momentum_buffer"));
-    let e = load_err(&mut target, None, &bad);
-    assert!(e.contains("layer.bias/1.trace.momentum_buffer") && e.contains("lacks"), "{e}");
     let bad = rewrite(&good, |_, t| {
-        t.push(("layer.bias/1.trace.exp_avg".into(), Dtype::F64, vec![3], vec![0; 24]))
+        t.retain(|x| x.0 != "layer.bias/1.trace.momentum_buffer")
     });
     let e = load_err(&mut target, None, &bad);
-    assert!(e.contains("layer.bias/1.trace.exp_avg") && e.contains("`layer.bias`"), "{e}");
+    assert!(
+        e.contains("layer.bias/1.trace.momentum_buffer") && e.contains("lacks"),
+        "{e}"
+    );
     let bad = rewrite(&good, |_, t| {
-        for x in t.iter_mut().filter(|x| x.0 == "layer.weight/1.trace.scalars") {
+        t.push((
+            "layer.bias/1.trace.exp_avg".into(),
+            Dtype::F64,
+            vec![3],
+            vec![0; 24],
+        ))
+    });
+    let e = load_err(&mut target, None, &bad);
+    assert!(
+        e.contains("layer.bias/1.trace.exp_avg") && e.contains("`layer.bias`"),
+        "{e}"
+    );
+    let bad = rewrite(&good, |_, t| {
+        for x in t
+            .iter_mut()
+            .filter(|x| x.0 == "layer.weight/1.trace.scalars")
+        {
             x.2 = vec![2];
             x.3 = vec![0; 16];
         }
     });
     let e = load_err(&mut target, None, &bad);
-    assert!(e.contains("layer.weight/1.trace.scalars") && e.contains("[2]") && e.contains("[1]"), "{e}");
+    assert!(
+        e.contains("layer.weight/1.trace.scalars") && e.contains("[2]") && e.contains("[1]"),
+        "{e}"
+    );
 
     // Group count.
     let groups = [GroupSpec {
@@ -390,10 +469,16 @@ fn mismatches_are_named() {
     // Schedules: presence both ways, name, and a state the schedule rejects.
     let mut sched = TestDecay::new("test_decay", vec![0.1]);
     let e = load_err(&mut target, Some(&mut sched), &good);
-    assert!(e.contains("`test_decay`") && e.contains("no schedule state"), "{e}");
+    assert!(
+        e.contains("`test_decay`") && e.contains("no schedule state"),
+        "{e}"
+    );
     let with_sched = to_bytes(&opt, Some(&TestDecay::new("test_decay", vec![0.1]))).unwrap();
     let e = load_err(&mut target, None, &with_sched);
-    assert!(e.contains("`test_decay`") && e.contains("no schedule was given"), "{e}");
+    assert!(
+        e.contains("`test_decay`") && e.contains("no schedule was given"),
+        "{e}"
+    );
     let mut other = TestDecay::new("cosine", vec![0.1]);
     let e = load_err(&mut target, Some(&mut other), &with_sched);
     assert!(e.contains("`test_decay`") && e.contains("`cosine`"), "{e}");
@@ -408,11 +493,20 @@ fn mismatches_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("junk.safetensors");
     std::fs::write(&path, b"definitely not safetensors").unwrap();
-    let e = load_state(&mut target, None, &path).unwrap_err().to_string();
-    assert!(e.contains("junk.safetensors") && e.contains("safetensors"), "{e}");
-    let e = load_state(&mut target, None, &dir.path().join("absent")).unwrap_err().to_string();
+    let e = load_state(&mut target, None, &path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("junk.safetensors") && e.contains("safetensors"),
+        "{e}"
+    );
+    let e = load_state(&mut target, None, &dir.path().join("absent"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("absent") && e.contains("cannot read"), "{e}");
-    let e = save_state(&opt, None, &dir.path().join("no/dir/x")).unwrap_err().to_string();
+    let e = save_state(&opt, None, &dir.path().join("no/dir/x"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("no/dir/x"), "{e}");
 
     // After all those refusals the good file still loads (same name and chain, other momentum).
