@@ -473,10 +473,12 @@ fn expected_names<F: Float>(opt: &Optimizer<F>, param: &str) -> HashSet<String> 
     let mut out = HashSet::new();
     for (k, t) in opt.chain.transforms().iter().enumerate() {
         let prefix = format!("{param}/{k}.{}", t.name());
-        for (b, _) in t.buffers().iter().enumerate() {
-            out.insert(format!("{prefix}.{}", buffer_name(t.buffers(), b)));
+        for name in t.buffers() {
+            out.insert(format!("{prefix}.{name}"));
         }
-        out.insert(format!("{prefix}.scalars"));
+        if t.scalars() > 0 {
+            out.insert(format!("{prefix}.scalars"));
+        }
     }
     out
 }
