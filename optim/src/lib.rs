@@ -32,8 +32,11 @@ pub mod state;
 pub mod transform;
 pub mod transforms;
 
+pub use accumulate::GradAccumulator;
 pub use chain::Chain;
+pub use checkpoint::{load as load_state, save as save_state};
 pub use driver::{ClipConfig, Clipping, Group, GroupSpec, Optimizer, StepReport};
+pub use ema::Ema;
 pub use error::{OptimError, Result};
 pub use float::Float;
 pub use hyper::{Check, Hyper};

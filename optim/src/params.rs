@@ -15,6 +15,12 @@ pub trait Params<F: Float> {
     fn grad(&self, i: usize) -> Option<&[F]>;
     /// The value and gradient of parameter `i`, both writable.
     fn value_grad_mut(&mut self, i: usize) -> (&mut [F], Option<&mut [F]>);
+    /// A writable gradient for parameter `i`, created (zero-filled) and marked present when it
+    /// had none; used by [`GradAccumulator`](crate::GradAccumulator). The default returns the
+    /// existing gradient only, for models that cannot create one.
+    fn ensure_grad(&mut self, i: usize) -> Option<&mut [F]> {
+        self.value_grad_mut(i).1
+    }
 }
 
 /// One named parameter tensor with its gradient buffer.
@@ -105,5 +111,13 @@ impl<F: Float> Params<F> for ParamStore<F> {
             None
         };
         (&mut p.value, g)
+    }
+    fn ensure_grad(&mut self, i: usize) -> Option<&mut [F]> {
+        let p = &mut self.params[i];
+        if !p.has_grad {
+            p.grad.iter_mut().for_each(|g| *g = F::zero());
+            p.has_grad = true;
+        }
+        Some(&mut p.grad)
     }
 }
