@@ -3,6 +3,7 @@
 
 mod basic;
 mod clip;
+mod modern;
 
 pub use basic::{
     add_decayed_weights, scale, scale_by_learning_rate, scale_by_sign, trace, AddDecayedWeights,
@@ -10,4 +11,12 @@ pub use basic::{
 };
 pub use clip::{
     adaptive_clip, clip_by_param_norm, clip_by_value, AdaptiveClip, ClipByParamNorm, ClipByValue,
+};
+pub(crate) use modern::adam_moments;
+#[cfg(test)]
+pub(crate) use modern::testutil;
+pub use modern::{
+    ema, lion_momentum, muon, muon_matrix_shape, newton_schulz5, scale_by_belief, scale_by_lars_ratio,
+    scale_by_second_moment, scale_by_trust_ratio, trust_ratio, Ema, LionMomentum, Muon, ScaleByBelief,
+    ScaleByLarsRatio, ScaleBySecondMoment, ScaleByTrustRatio, ScheduleFree, NS_COEFFS,
 };
