@@ -473,7 +473,26 @@ pub struct Muon<F> {
     pub adam_lr_ratio: f64,
     pub adam_betas: (f64, f64),
     pub adam_eps: f64,
+    /// Parameter names (glob patterns) sent to the Adam path whatever their shape (the reference
+    /// advises this for embeddings and the output head).
+    pub adam_params: Vec<glob::Pattern>,
     scratch: Mutex<Vec<F>>,
+}
+
+impl<F> Muon<F> {
+    /// Sends the parameters whose names match any of `patterns` to the Adam path.
+    pub fn with_adam_params(mut self, patterns: Vec<glob::Pattern>) -> Self {
+        self.adam_params = patterns;
+        self
+    }
+
+    /// `(rows, cols)` when this tensor takes the Muon path, `None` for the Adam path.
+    pub fn matrix(&self, info: TensorInfo<'_>) -> Option<(usize, usize)> {
+        if self.adam_params.iter().any(|p| p.matches(info.name)) {
+            return None;
+        }
+        muon_matrix_shape(info.shape)
+    }
 }
 
 pub fn muon<F: Float>(
@@ -491,6 +510,7 @@ pub fn muon<F: Float>(
         adam_lr_ratio,
         adam_betas,
         adam_eps,
+        adam_params: Vec::new(),
         scratch: Mutex::new(Vec::new()),
     }
 }
@@ -624,7 +644,7 @@ impl<F: Float> Transform<F> for Muon<F> {
     }
     fn init(&self, param: &[F], info: TensorInfo<'_>) -> State<F> {
         let n = param.len();
-        let second = if muon_matrix_shape(info.shape).is_some() { 0 } else { n };
+        let second = if self.matrix(info).is_some() { 0 } else { n };
         State {
             bufs: vec![vec![F::zero(); n], vec![F::zero(); second]],
             scalars: vec![0.0],
@@ -634,7 +654,8 @@ impl<F: Float> Transform<F> for Muon<F> {
         state.scalars[0] += 1.0;
         let t = state.scalars[0] as i32;
         let wd = F::of(ctx.weight_decay);
-        if let (Some((rows, cols)), [buf, _]) = (muon_matrix_shape(info.shape), &mut state.bufs[..]) {
+        if let Some((rows, cols)) = self.matrix(info) {
+            let buf = &mut state.bufs[0];
             let mu = ctx.momentum.unwrap_or(self.momentum);
             let (m, k) = (F::of(mu), F::of(1.0 - mu));
             buf.iter_mut().zip(upd.iter_mut()).for_each(|(b, u)| {
