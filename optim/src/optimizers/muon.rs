@@ -220,12 +220,35 @@ mod tests {
                     }
                 }
             }
-            // Singular values in [0.6, 1.2]: the Gram's eigenvalues in [0.36, 1.44]. By Gershgorin.
-            for i in 0..r {
-                let off: f64 = (0..r).filter(|&j| j != i).map(|j| gram[i * r + j].abs()).sum();
-                assert!(gram[i * r + i] - off > 0.3 && gram[i * r + i] + off < 1.5, "{rows}x{cols} row {i}");
+            // Singular values in [0.6, 1.2] ⇔ the Gram's eigenvalues in [0.36, 1.44] ⇔
+            // Gram − 0.36·I and 1.44·I − Gram are positive definite (Cholesky succeeds).
+            let shifted = |lo: f64, sign: f64| -> Vec<f64> {
+                (0..r * r)
+                    .map(|k| sign * gram[k] - if k % (r + 1) == 0 { lo } else { 0.0 })
+                    .collect()
+            };
+            assert!(positive_definite(&shifted(0.36, 1.0), r), "{rows}x{cols}: a singular value < 0.6");
+            assert!(positive_definite(&shifted(-1.44, -1.0), r), "{rows}x{cols}: a singular value > 1.2");
+        }
+    }
+
+    /// Whether the symmetric `n×n` matrix `a` is positive definite (Cholesky).
+    fn positive_definite(a: &[f64], n: usize) -> bool {
+        let mut l = vec![0.0; n * n];
+        for i in 0..n {
+            for j in 0..=i {
+                let s: f64 = a[i * n + j] - (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum::<f64>();
+                if i == j {
+                    if s <= 0.0 {
+                        return false;
+                    }
+                    l[i * n + i] = s.sqrt();
+                } else {
+                    l[i * n + j] = s / l[j * n + j];
+                }
             }
         }
+        true
     }
 
     #[test]
