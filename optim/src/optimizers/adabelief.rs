@@ -68,7 +68,12 @@ impl AdaBeliefConfig {
         if !self.decoupled_weight_decay {
             chain = chain.then(add_decayed_weights())?;
         }
-        chain = chain.then(scale_by_belief(self.betas.0, self.betas.1, self.eps, self.rectify))?;
+        chain = chain.then(scale_by_belief(
+            self.betas.0,
+            self.betas.1,
+            self.eps,
+            self.rectify,
+        ))?;
         if self.decoupled_weight_decay {
             chain = chain.then(add_decayed_weights())?;
         }
@@ -117,7 +122,8 @@ mod tests {
                 let rho_inf = 2.0 / (1.0 - b2) - 1.0;
                 let rho = rho_inf - 2.0 * t as f64 * b2t / (1.0 - b2t);
                 if rho >= 5.0 {
-                    let step = ((1.0 - b2t) * (rho - 4.0) / (rho_inf - 4.0) * (rho - 2.0) / rho * rho_inf
+                    let step = ((1.0 - b2t) * (rho - 4.0) / (rho_inf - 4.0) * (rho - 2.0) / rho
+                        * rho_inf
                         / (rho_inf - 2.0))
                         .sqrt()
                         / bc1;
@@ -140,7 +146,8 @@ mod tests {
         };
         let w = trajectory(cfg.recipe().unwrap(), &[1], &[1.0], &[&[0.5], &[-1.0]]);
         // Step 1: m = 0.05, s = 0.001·0.45² + ε, ŝ = 0.45² + 1000ε, m̂ = 0.5.
-        let p1 = 1.0 - 0.1 * 0.5 / ((0.001 * 0.45f64.powi(2) + 1e-8).sqrt() / 0.001f64.sqrt() + 1e-8);
+        let p1 =
+            1.0 - 0.1 * 0.5 / ((0.001 * 0.45f64.powi(2) + 1e-8).sqrt() / 0.001f64.sqrt() + 1e-8);
         assert!((w[0][0] - p1).abs() < 1e-14, "{} vs {p1}", w[0][0]);
         // Step 2: m = 0.045 − 0.1 = −0.055, g − m = −0.945.
         let s1 = 0.001 * 0.45f64.powi(2) + 1e-8;
@@ -152,7 +159,9 @@ mod tests {
 
     #[test]
     fn matches_reference_transcription() {
-        let grads = [0.5, -1.0, 0.3, 0.3, 2.0, -0.1, 0.0, 0.7, -0.4, 1.5, 0.2, -0.9];
+        let grads = [
+            0.5, -1.0, 0.3, 0.3, 2.0, -0.1, 0.0, 0.7, -0.4, 1.5, 0.2, -0.9,
+        ];
         for (decoupled, rectify) in [(true, false), (false, false), (true, true), (false, true)] {
             let cfg = AdaBeliefConfig {
                 lr: 0.05,
@@ -164,8 +173,14 @@ mod tests {
             };
             let want = reference(&cfg, 1.5, &grads);
             let gs: Vec<&[f64]> = grads.iter().map(std::slice::from_ref).collect();
-            let got: Vec<f64> = trajectory(cfg.recipe().unwrap(), &[1], &[1.5], &gs).into_iter().map(|v| v[0]).collect();
-            assert!(close(&got, &want, 1e-12), "decoupled {decoupled} rectify {rectify}: {got:?} vs {want:?}");
+            let got: Vec<f64> = trajectory(cfg.recipe().unwrap(), &[1], &[1.5], &gs)
+                .into_iter()
+                .map(|v| v[0])
+                .collect();
+            assert!(
+                close(&got, &want, 1e-12),
+                "decoupled {decoupled} rectify {rectify}: {got:?} vs {want:?}"
+            );
         }
     }
 

@@ -22,7 +22,9 @@
 //! arithmetic).
 
 use crate::hyper::{Check, Hyper};
-use crate::transforms::{adam_moments, add_decayed_weights, scale_by_learning_rate, scale_by_trust_ratio};
+use crate::transforms::{
+    adam_moments, add_decayed_weights, scale_by_learning_rate, scale_by_trust_ratio,
+};
 use crate::{Chain, Float, Recipe, Result};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -96,7 +98,9 @@ mod tests {
         let (g1, g2) = ([1.0, -2.0], [0.5, 1.0]);
         let w = trajectory(cfg.recipe().unwrap(), &[2], &p0, &[&g1, &g2]);
         // Step 1: m̂ = g, v̂ = g² → r = g/(|g| + ε) + λp.
-        let r: Vec<f64> = (0..2).map(|i| g1[i] / (g1[i].abs() + eps) + wd * p0[i]).collect();
+        let r: Vec<f64> = (0..2)
+            .map(|i| g1[i] / (g1[i].abs() + eps) + wd * p0[i])
+            .collect();
         let tau = 5.0 / norm(&r);
         let p1: Vec<f64> = (0..2).map(|i| p0[i] - lr * tau * r[i]).collect();
         assert!(close(&w[0], &p1, 1e-12), "{:?} vs {p1:?}", w[0]);
@@ -119,14 +123,28 @@ mod tests {
         assert_eq!(trust_ratio(&[1.0f64, 2.0], &[0.0, 0.0]), 1.0);
         assert_eq!(trust_ratio(&[3.0f64, 4.0], &[0.0, 0.5]), 10.0);
         // A zero parameter with wd = 0 takes a plain Adam step of size lr: p₁ = −lr·g/(|g| + ε).
-        let cfg = LambConfig { lr: 0.1, ..Default::default() };
+        let cfg = LambConfig {
+            lr: 0.1,
+            ..Default::default()
+        };
         let w = trajectory(cfg.recipe().unwrap(), &[2], &[0.0, 0.0], &[&[2.0, -0.5]]);
-        assert!(close(&w[0], &[-0.1 * 2.0 / (2.0 + 1e-6), 0.1 * 0.5 / (0.5 + 1e-6)], 1e-14), "{:?}", w[0]);
+        assert!(
+            close(
+                &w[0],
+                &[-0.1 * 2.0 / (2.0 + 1e-6), 0.1 * 0.5 / (0.5 + 1e-6)],
+                1e-14
+            ),
+            "{:?}",
+            w[0]
+        );
     }
 
     #[test]
     fn converges_on_quadratic() {
-        let cfg = LambConfig { lr: 0.02, ..Default::default() };
+        let cfg = LambConfig {
+            lr: 0.02,
+            ..Default::default()
+        };
         let (f0, f) = quadratic(cfg.recipe().unwrap(), &[2], &[1.0, 10.0], &[1.0, -1.0], 300);
         assert!(f < f0 / 10.0, "{f0} -> {f}");
     }

@@ -61,7 +61,8 @@ impl LarsConfig {
     }
 
     pub fn recipe<F: Float>(&self) -> Result<Recipe<F>> {
-        let mut chain = Chain::new(vec![])?.then(scale_by_lars_ratio(self.trust_coefficient, self.eps))?;
+        let mut chain =
+            Chain::new(vec![])?.then(scale_by_lars_ratio(self.trust_coefficient, self.eps))?;
         if self.momentum != 0.0 {
             chain = chain.then(trace(self.momentum, 0.0, false))?;
         }
@@ -94,7 +95,12 @@ mod tests {
             eps: 1e-8,
         };
         let p0 = [3.0, 4.0];
-        let w = trajectory(cfg.recipe().unwrap(), &[2], &p0, &[&[0.6, 0.8], &[0.0, 2.0]]);
+        let w = trajectory(
+            cfg.recipe().unwrap(),
+            &[2],
+            &p0,
+            &[&[0.6, 0.8], &[0.0, 2.0]],
+        );
         // Step 1: ‖p‖ = 5, ‖g‖ = 1: local = 0.02·5/(1 + 0.5 + 1e-8).
         let l1 = 0.1 / (1.5 + 1e-8);
         let b1 = [(0.6 + 0.3) * l1, (0.8 + 0.4) * l1];

@@ -18,7 +18,9 @@
 //! Recipe: `lion_momentum > scale_by_sign > add_decayed_weights > scale_by_learning_rate`.
 
 use crate::hyper::{Check, Hyper};
-use crate::transforms::{add_decayed_weights, lion_momentum, scale_by_learning_rate, scale_by_sign};
+use crate::transforms::{
+    add_decayed_weights, lion_momentum, scale_by_learning_rate, scale_by_sign,
+};
 use crate::{Chain, Float, Recipe, Result};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -79,20 +81,36 @@ mod tests {
             betas: (0.9, 0.99),
             weight_decay: 0.5,
         };
-        let w = trajectory(cfg.recipe().unwrap(), &[3], &[1.0, -2.0, 0.5], &[&[0.3, -0.4, 0.0], &[-0.5, -0.1, 0.2]]);
+        let w = trajectory(
+            cfg.recipe().unwrap(),
+            &[3],
+            &[1.0, -2.0, 0.5],
+            &[&[0.3, -0.4, 0.0], &[-0.5, -0.1, 0.2]],
+        );
         // Step 1: m = 0 → u = sign(0.1 g) = sign(g); p ← p − 0.1·(u + 0.5 p).
-        let p1 = [1.0 - 0.1 * (1.0 + 0.5), -2.0 - 0.1 * (-1.0 - 1.0), 0.5 - 0.1 * (0.0 + 0.25)];
+        let p1 = [
+            1.0 - 0.1 * (1.0 + 0.5),
+            -2.0 - 0.1 * (-1.0 - 1.0),
+            0.5 - 0.1 * (0.0 + 0.25),
+        ];
         assert!(close(&w[0], &p1, 1e-14), "{:?}", w[0]);
         // m₁ = 0.01·g₁ = [0.003, −0.004, 0]; step 2: 0.9 m₁ + 0.1 g₂ = [−0.0473, −0.0136, 0.02].
         let u = [-1.0, -1.0, 1.0];
-        let p2: Vec<f64> = p1.iter().zip(u).map(|(p, u)| p - 0.1 * (u + 0.5 * p)).collect();
+        let p2: Vec<f64> = p1
+            .iter()
+            .zip(u)
+            .map(|(p, u)| p - 0.1 * (u + 0.5 * p))
+            .collect();
         assert!(close(&w[1], &p2, 1e-14), "{:?}", w[1]);
     }
 
     #[test]
     fn momentum_sign_can_differ_from_gradient_sign() {
         // After many positive gradients, a small negative one does not flip the update.
-        let cfg = LionConfig { lr: 1.0, ..Default::default() };
+        let cfg = LionConfig {
+            lr: 1.0,
+            ..Default::default()
+        };
         let (one, neg): (&[f64], &[f64]) = (&[1.0], &[-0.05]);
         let g = [one, one, one, one, one, neg];
         let w = trajectory(cfg.recipe().unwrap(), &[1], &[0.0], &g);
@@ -101,7 +119,10 @@ mod tests {
 
     #[test]
     fn converges_on_quadratic() {
-        let cfg = LionConfig { lr: 0.01, ..Default::default() };
+        let cfg = LionConfig {
+            lr: 0.01,
+            ..Default::default()
+        };
         let (f0, f) = quadratic(cfg.recipe().unwrap(), &[2], &[1.0, 10.0], &[1.0, -1.0], 300);
         assert!(f < f0 / 10.0, "{f0} -> {f}");
     }

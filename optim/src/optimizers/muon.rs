@@ -77,7 +77,14 @@ impl MuonConfig {
         let adam_params = match h.raw("adam_params") {
             None => vec![],
             Some(v) => {
-                let bad = || OptimError::invalid(h.context(), "adam_params", v, "expected a list of name patterns (strings)");
+                let bad = || {
+                    OptimError::invalid(
+                        h.context(),
+                        "adam_params",
+                        v,
+                        "expected a list of name patterns (strings)",
+                    )
+                };
                 v.as_array()
                     .ok_or_else(bad)?
                     .iter()
@@ -111,8 +118,14 @@ impl MuonConfig {
             .adam_params
             .iter()
             .map(|p| {
-                glob::Pattern::new(p)
-                    .map_err(|e| OptimError::invalid("optimizer `muon`", "adam_params", format!("{p:?}"), e.to_string()))
+                glob::Pattern::new(p).map_err(|e| {
+                    OptimError::invalid(
+                        "optimizer `muon`",
+                        "adam_params",
+                        format!("{p:?}"),
+                        e.to_string(),
+                    )
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         let t = muon::<F>(
@@ -124,7 +137,9 @@ impl MuonConfig {
             self.adam_eps,
         )
         .with_adam_params(patterns);
-        let chain = Chain::new(vec![])?.then(t)?.then(scale_by_learning_rate())?;
+        let chain = Chain::new(vec![])?
+            .then(t)?
+            .then(scale_by_learning_rate())?;
         Ok(Recipe {
             name: "muon".into(),
             chain,
@@ -147,10 +162,14 @@ mod tests {
 
     /// Deterministic pseudo-random numbers in [-1, 1).
     fn rand(n: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (0..n)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
             })
             .collect()
@@ -201,7 +220,11 @@ mod tests {
             let want = if rows <= cols {
                 naive_ns(&g, rows, cols, 5)
             } else {
-                transpose(&naive_ns(&transpose(&g, rows, cols), cols, rows, 5), cols, rows)
+                transpose(
+                    &naive_ns(&transpose(&g, rows, cols), cols, rows, 5),
+                    cols,
+                    rows,
+                )
             };
             assert!(close(&x, &want, 1e-12), "{rows}x{cols}");
             // The small Gram matrix (4×4) is close to the identity: singular values ≈ 1.
@@ -216,7 +239,11 @@ mod tests {
                 assert!((d - 1.0).abs() < 0.4, "{rows}x{cols}: diag {i} = {d}");
                 for j in 0..r {
                     if i != j {
-                        assert!(gram[i * r + j].abs() < 0.4, "{rows}x{cols}: ({i},{j}) = {}", gram[i * r + j]);
+                        assert!(
+                            gram[i * r + j].abs() < 0.4,
+                            "{rows}x{cols}: ({i},{j}) = {}",
+                            gram[i * r + j]
+                        );
                     }
                 }
             }
@@ -227,8 +254,14 @@ mod tests {
                     .map(|k| sign * gram[k] - if k % (r + 1) == 0 { lo } else { 0.0 })
                     .collect()
             };
-            assert!(positive_definite(&shifted(0.36, 1.0), r), "{rows}x{cols}: a singular value < 0.6");
-            assert!(positive_definite(&shifted(-1.44, -1.0), r), "{rows}x{cols}: a singular value > 1.2");
+            assert!(
+                positive_definite(&shifted(0.36, 1.0), r),
+                "{rows}x{cols}: a singular value < 0.6"
+            );
+            assert!(
+                positive_definite(&shifted(-1.44, -1.0), r),
+                "{rows}x{cols}: a singular value > 1.2"
+            );
         }
     }
 
@@ -237,7 +270,8 @@ mod tests {
         let mut l = vec![0.0; n * n];
         for i in 0..n {
             for j in 0..=i {
-                let s: f64 = a[i * n + j] - (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum::<f64>();
+                let s: f64 =
+                    a[i * n + j] - (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum::<f64>();
                 if i == j {
                     if s <= 0.0 {
                         return false;
@@ -265,7 +299,11 @@ mod tests {
     fn rank_one_step_by_hand() {
         // G = u·vᵀ has one singular value σ; NS maps it to f⁵(σ/(σ+1e-7)), f(s) = as + bs³ + cs⁵,
         // along the same singular vectors: O = f⁵(·)·G/σ.
-        let cfg = MuonConfig { lr: 0.1, weight_decay: 0.5, ..Default::default() };
+        let cfg = MuonConfig {
+            lr: 0.1,
+            weight_decay: 0.5,
+            ..Default::default()
+        };
         let g = [1.0, 2.0, -2.0, 0.5, 1.0, -1.0]; // [1, 0.5]ᵀ · [1, 2, −2], 2×3
         let p0 = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6];
         let w = trajectory(cfg.recipe().unwrap(), &[2, 3], &p0, &[&g]);
@@ -277,14 +315,20 @@ mod tests {
             s = a * s + b * s.powi(3) + c * s.powi(5);
         }
         assert!(s > 0.6 && s < 1.2, "{s}");
-        let want: Vec<f64> = (0..6).map(|i| p0[i] - 0.1 * (s * 0.0975 * g[i] / sigma + 0.5 * p0[i])).collect();
+        let want: Vec<f64> = (0..6)
+            .map(|i| p0[i] - 0.1 * (s * 0.0975 * g[i] / sigma + 0.5 * p0[i]))
+            .collect();
         assert!(close(&w[0], &want, 1e-12), "{:?} vs {want:?}", w[0]);
     }
 
     #[test]
     fn tall_matrix_is_scaled() {
         // 3×1 (rows > cols): O = f⁵(1)·g/‖g‖·√3.
-        let cfg = MuonConfig { lr: 0.1, nesterov: false, ..Default::default() };
+        let cfg = MuonConfig {
+            lr: 0.1,
+            nesterov: false,
+            ..Default::default()
+        };
         let g = [3.0, 0.0, -4.0];
         let w = trajectory(cfg.recipe().unwrap(), &[3, 1], &[0.0; 3], &[&g]);
         let (a, b, c) = NS_COEFFS;
@@ -298,13 +342,18 @@ mod tests {
 
     #[test]
     fn bias_takes_the_adam_path() {
-        let cfg = MuonConfig { weight_decay: 0.1, ..Default::default() };
+        let cfg = MuonConfig {
+            weight_decay: 0.1,
+            ..Default::default()
+        };
         let p0 = [1.0, -1.0, 0.0];
         let (g1, g2) = ([0.5, 2.0, -1.0], [1.0, -1.0, 0.25]);
         let w = trajectory(cfg.recipe().unwrap(), &[3], &p0, &[&g1, &g2]);
         // Step 1: m̂ = g, v̂ = g² → u = g/(|g| + ε); p ← p − 3e-4·(u + 0.1p).
         let lr = 3e-4;
-        let p1: Vec<f64> = (0..3).map(|i| p0[i] - lr * (g1[i] / (g1[i].abs() + 1e-8) + 0.1 * p0[i])).collect();
+        let p1: Vec<f64> = (0..3)
+            .map(|i| p0[i] - lr * (g1[i] / (g1[i].abs() + 1e-8) + 0.1 * p0[i]))
+            .collect();
         assert!(close(&w[0], &p1, 1e-13), "{:?} vs {p1:?}", w[0]);
         let p2: Vec<f64> = (0..3)
             .map(|i| {
@@ -336,7 +385,13 @@ mod tests {
             params.set_grad(i, &vec![1.0; n]);
         }
         opt.step(&mut params).unwrap();
-        let lens = |n: &str| opt.state(n).unwrap()[0].bufs.iter().map(Vec::len).collect::<Vec<_>>();
+        let lens = |n: &str| {
+            opt.state(n).unwrap()[0]
+                .bufs
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(lens("w"), vec![6, 0]);
         assert_eq!(lens("b"), vec![3, 3]);
         assert_eq!(lens("head.w"), vec![4, 4]);
@@ -346,10 +401,22 @@ mod tests {
 
     #[test]
     fn converges_on_quadratic() {
-        let cfg = MuonConfig { lr: 0.02, ..Default::default() };
-        let (f0, f) = quadratic(cfg.recipe().unwrap(), &[2, 2], &[1.0, 2.0, 5.0, 10.0], &[1.0, -1.0, 0.5, 0.8], 300);
+        let cfg = MuonConfig {
+            lr: 0.02,
+            ..Default::default()
+        };
+        let (f0, f) = quadratic(
+            cfg.recipe().unwrap(),
+            &[2, 2],
+            &[1.0, 2.0, 5.0, 10.0],
+            &[1.0, -1.0, 0.5, 0.8],
+            300,
+        );
         assert!(f < f0 / 10.0, "{f0} -> {f}");
-        let cfg = MuonConfig { adam_lr: 0.02, ..Default::default() };
+        let cfg = MuonConfig {
+            adam_lr: 0.02,
+            ..Default::default()
+        };
         let (f0, f) = quadratic(cfg.recipe().unwrap(), &[2], &[1.0, 10.0], &[1.0, -1.0], 300);
         assert!(f < f0 / 10.0, "adam path: {f0} -> {f}");
     }
@@ -357,10 +424,14 @@ mod tests {
     #[test]
     fn rejects_zero_lr_and_bad_patterns() {
         let t: toml::Table = "lr = 0.0".parse().unwrap();
-        let e = build::<f64>("muon", &mut Hyper::new("optimizer `muon`", &t)).unwrap_err().to_string();
+        let e = build::<f64>("muon", &mut Hyper::new("optimizer `muon`", &t))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`lr` = 0"), "{e}");
         let t: toml::Table = "adam_params = [1]".parse().unwrap();
-        let e = build::<f64>("muon", &mut Hyper::new("optimizer `muon`", &t)).unwrap_err().to_string();
+        let e = build::<f64>("muon", &mut Hyper::new("optimizer `muon`", &t))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("adam_params"), "{e}");
     }
 }

@@ -81,12 +81,19 @@ impl ScheduleFreeConfig {
         let d = if adam { Self::adamw() } else { Self::sgd() };
         let lr = h.f64("lr", d.lr, Check::NonNeg)?;
         let (betas, eps) = if adam {
-            (h.pair("betas", d.betas, Check::Unit)?, h.f64("eps", d.eps, Check::NonNeg)?)
+            (
+                h.pair("betas", d.betas, Check::Unit)?,
+                h.f64("eps", d.eps, Check::NonNeg)?,
+            )
         } else {
             ((h.f64("momentum", d.betas.0, Check::Unit)?, 0.0), 0.0)
         };
         if betas.0 <= 0.0 {
-            let (key, v) = if adam { ("betas", format!("[{}, {}]", betas.0, betas.1)) } else { ("momentum", betas.0.to_string()) };
+            let (key, v) = if adam {
+                ("betas", format!("[{}, {}]", betas.0, betas.1))
+            } else {
+                ("momentum", betas.0.to_string())
+            };
             return Err(OptimError::invalid(
                 h.context(),
                 key,
@@ -119,7 +126,12 @@ impl ScheduleFreeConfig {
             adam_b2: self.adam.then_some(self.betas.1),
         })?;
         Ok(Recipe {
-            name: if self.adam { "adamw_schedule_free" } else { "sgd_schedule_free" }.into(),
+            name: if self.adam {
+                "adamw_schedule_free"
+            } else {
+                "sgd_schedule_free"
+            }
+            .into(),
             chain,
             lr: self.lr,
             weight_decay: self.weight_decay,
@@ -137,7 +149,10 @@ pub fn build<F: Float>(name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
 pub fn eval_params<F: Float>(state: &State<F>, y: &[F]) -> Vec<F> {
     let beta = state.scalars[3];
     let w = F::of(1.0 - 1.0 / beta);
-    y.iter().zip(&state.bufs[0]).map(|(&y, &z)| y + w * (z - y)).collect()
+    y.iter()
+        .zip(&state.bufs[0])
+        .map(|(&y, &z)| y + w * (z - y))
+        .collect()
 }
 
 /// The evaluation point of every parameter of `params` (trained by `opt`), in order: what the
@@ -149,7 +164,9 @@ pub fn eval_point<F: Float>(opt: &Optimizer<F>, params: &impl Params<F>) -> Resu
         .transforms()
         .iter()
         .position(|t| t.name() == "schedule_free")
-        .ok_or_else(|| OptimError::Invalid(format!("optimizer `{}` is not schedule-free", opt.name())))?;
+        .ok_or_else(|| {
+            OptimError::Invalid(format!("optimizer `{}` is not schedule-free", opt.name()))
+        })?;
     Ok((0..params.count())
         .map(|i| {
             let y = params.value(i);
@@ -187,7 +204,11 @@ mod tests {
         // x₂ = 0.2·x₁ + 0.8·z₂ = 0.95 (and y₂ = 0.1·z₂ + 0.9·x₂ = 0.93).
         params.set_grad(0, &[2.0]);
         opt.step(&mut params).unwrap();
-        assert!((params.params[0].value[0] - 0.93).abs() < 1e-14, "{:?}", params.params[0].value);
+        assert!(
+            (params.params[0].value[0] - 0.93).abs() < 1e-14,
+            "{:?}",
+            params.params[0].value
+        );
         let st = &opt.state("w").unwrap()[1];
         assert!((st.bufs[0][0] - 0.75).abs() < 1e-15);
         assert_eq!(&st.scalars[..3], &[2.0, 0.5, 0.0625 + 0.25]);
@@ -220,13 +241,20 @@ mod tests {
         let c = lr1 * lr1 / (lr0 * lr0 + lr1 * lr1);
         let d2 = -1.0 / (v.sqrt() + 1e-8) + 0.5 * y1;
         let y2 = y1 + c * 0.0 + lr1 * (0.9 * (1.0 - c) - 1.0) * d2;
-        assert!((params.params[0].value[0] - y2).abs() < 1e-13, "{} vs {y2}", params.params[0].value[0]);
+        assert!(
+            (params.params[0].value[0] - y2).abs() < 1e-13,
+            "{} vs {y2}",
+            params.params[0].value[0]
+        );
     }
 
     #[test]
     fn eval_point_is_the_average_of_z() {
         // With r = 0 and constant lr, c_k = 1/(k+1): x is the running mean of z₁..z_k.
-        let cfg = ScheduleFreeConfig { lr: 0.1, ..ScheduleFreeConfig::sgd() };
+        let cfg = ScheduleFreeConfig {
+            lr: 0.1,
+            ..ScheduleFreeConfig::sgd()
+        };
         let mut params = ParamStore::single("w", vec![1.0f64, -3.0]);
         let mut opt = Optimizer::new(cfg.recipe().unwrap(), &params).unwrap();
         let mut zs = vec![];
@@ -235,7 +263,9 @@ mod tests {
             opt.step(&mut params).unwrap();
             zs.push(opt.state("w").unwrap()[1].bufs[0].clone());
         }
-        let mean: Vec<f64> = (0..2).map(|i| zs.iter().map(|z| z[i]).sum::<f64>() / 5.0).collect();
+        let mean: Vec<f64> = (0..2)
+            .map(|i| zs.iter().map(|z| z[i]).sum::<f64>() / 5.0)
+            .collect();
         let x = eval_point(&opt, &params).unwrap();
         assert!(close(&x[0], &mean, 1e-13), "{x:?} vs {mean:?}");
     }
@@ -243,8 +273,15 @@ mod tests {
     #[test]
     fn converges_on_quadratic() {
         for cfg in [
-            ScheduleFreeConfig { lr: 0.05, ..ScheduleFreeConfig::sgd() },
-            ScheduleFreeConfig { lr: 0.05, warmup_steps: 10, ..ScheduleFreeConfig::adamw() },
+            ScheduleFreeConfig {
+                lr: 0.05,
+                ..ScheduleFreeConfig::sgd()
+            },
+            ScheduleFreeConfig {
+                lr: 0.05,
+                warmup_steps: 10,
+                ..ScheduleFreeConfig::adamw()
+            },
         ] {
             let (f0, f) = quadratic(cfg.recipe().unwrap(), &[2], &[1.0, 10.0], &[1.0, -1.0], 300);
             assert!(f < f0 / 10.0, "{cfg:?}: {f0} -> {f}");
@@ -255,7 +292,9 @@ mod tests {
     fn zero_momentum_is_rejected() {
         let t: toml::Table = "momentum = 0.0".parse().unwrap();
         let mut h = Hyper::new("optimizer `sgd_schedule_free`", &t);
-        let e = build::<f64>("sgd_schedule_free", &mut h).unwrap_err().to_string();
+        let e = build::<f64>("sgd_schedule_free", &mut h)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("momentum") && e.contains("> 0"), "{e}");
     }
 }

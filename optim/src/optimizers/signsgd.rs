@@ -81,10 +81,23 @@ mod tests {
             momentum: 0.0,
             weight_decay: 0.2,
         };
-        let w = trajectory(cfg.recipe().unwrap(), &[3], &[1.0, -1.0, 2.0], &[&[3.0, -1e-9, 0.0], &[-1.0, 2.0, 5.0]]);
-        let p1 = [1.0 - 0.1 * (1.0 + 0.2), -1.0 - 0.1 * (-1.0 - 0.2), 2.0 - 0.1 * (0.0 + 0.4)];
+        let w = trajectory(
+            cfg.recipe().unwrap(),
+            &[3],
+            &[1.0, -1.0, 2.0],
+            &[&[3.0, -1e-9, 0.0], &[-1.0, 2.0, 5.0]],
+        );
+        let p1 = [
+            1.0 - 0.1 * (1.0 + 0.2),
+            -1.0 - 0.1 * (-1.0 - 0.2),
+            2.0 - 0.1 * (0.0 + 0.4),
+        ];
         assert!(close(&w[0], &p1, 1e-15), "{:?}", w[0]);
-        let p2: Vec<f64> = p1.iter().zip([-1.0, 1.0, 1.0]).map(|(p, s)| p - 0.1 * (s + 0.2 * p)).collect();
+        let p2: Vec<f64> = p1
+            .iter()
+            .zip([-1.0, 1.0, 1.0])
+            .map(|(p, s)| p - 0.1 * (s + 0.2 * p))
+            .collect();
         assert!(close(&w[1], &p2, 1e-15), "{:?}", w[1]);
     }
 
@@ -97,7 +110,12 @@ mod tests {
         };
         // m₁ = 0.1·1 = 0.1 → −1; m₂ = 0.09 − 0.1·0.5 = 0.04 → −1; m₃ = 0.036 − 0.1·0.5 = −0.014 → +1.
         // (PyTorch-style momentum, m₁ = g₁ = 1, would give m₃ = 0.81 − 0.095 > 0 → −1.)
-        let w = trajectory(cfg.recipe().unwrap(), &[1], &[0.0], &[&[1.0], &[-0.5], &[-0.5]]);
+        let w = trajectory(
+            cfg.recipe().unwrap(),
+            &[1],
+            &[0.0],
+            &[&[1.0], &[-0.5], &[-0.5]],
+        );
         assert_eq!(w, vec![vec![-1.0], vec![-2.0], vec![-1.0]]);
     }
 

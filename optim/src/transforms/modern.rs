@@ -137,7 +137,16 @@ impl<F: Float> Transform<F> for AdamMoments {
         let b1 = ctx.momentum.unwrap_or(self.b1);
         let bc1 = 1.0 - b1.powi(t);
         let bc2 = 1.0 - self.b2.powi(t);
-        [1.0 - b1, self.b2, 1.0 - self.b2, 1.0 / bc1, bc2.sqrt(), self.eps, 0., 0.]
+        [
+            1.0 - b1,
+            self.b2,
+            1.0 - self.b2,
+            1.0 / bc1,
+            bc2.sqrt(),
+            self.eps,
+            0.,
+            0.,
+        ]
     }
     fn chunk(&self, c: &Coef, bufs: &mut [&mut [F]], upd: &mut [F], _: &[F]) {
         let (k1, b2, k2) = (F::of(c[0]), F::of(c[1]), F::of(c[2]));
@@ -190,7 +199,7 @@ impl<F: Float> Transform<F> for ScaleByTrustRatio {
         let r = trust_ratio(param, upd);
         if r != 1.0 {
             let r = F::of(r);
-            upd.iter_mut().for_each(|u| *u = *u * r);
+            upd.iter_mut().for_each(|u| *u *= r);
         }
     }
 }
@@ -430,7 +439,16 @@ impl<F: Float> Transform<F> for ScheduleFree {
         let c = if s[2] == 0.0 { 0.0 } else { weight / s[2] };
         s[0] = k + 1.0;
         s[3] = self.momentum;
-        [c, lr * (self.momentum * (1.0 - c) - 1.0), lr, 0., 0., 0., 0., 0.]
+        [
+            c,
+            lr * (self.momentum * (1.0 - c) - 1.0),
+            lr,
+            0.,
+            0.,
+            0.,
+            0.,
+            0.,
+        ]
     }
     fn chunk(&self, c: &Coef, bufs: &mut [&mut [F]], upd: &mut [F], param: &[F]) {
         let (ck, a, lr) = (F::of(c[0]), F::of(c[1]), F::of(c[2]));
@@ -441,7 +459,7 @@ impl<F: Float> Transform<F> for ScheduleFree {
             .for_each(|((z, u), &y)| {
                 let g = *u;
                 *u = ck * (*z - y) + a * g;
-                *z = *z - lr * g;
+                *z -= lr * g;
             });
     }
 }
@@ -582,7 +600,13 @@ fn matmul<F: Float>(
 /// Orthogonalises `g` (`rows×cols`, row-major) in place by `steps` Newton–Schulz quintic
 /// iterations, as the reference's `zeropower_via_newtonschulz5` (but in `F`, not bfloat16).
 /// `scratch` is grown to `2·rows·cols + 2·min(rows, cols)²` if shorter.
-pub fn newton_schulz5<F: Float>(g: &mut [F], rows: usize, cols: usize, steps: usize, scratch: &mut Vec<F>) {
+pub fn newton_schulz5<F: Float>(
+    g: &mut [F],
+    rows: usize,
+    cols: usize,
+    steps: usize,
+    scratch: &mut Vec<F>,
+) {
     let (r, c) = (rows.min(cols), rows.max(cols));
     let need = 2 * r * c + 2 * r * r;
     if scratch.len() < need {
@@ -609,13 +633,39 @@ pub fn newton_schulz5<F: Float>(g: &mut [F], rows: usize, cols: usize, steps: us
     let (mut x, mut y) = (x, y);
     for _ in 0..steps {
         // A = X Xᵀ
-        matmul((r, r, c), a_m, false, F::zero(), (&*x, ci, 1), (&*x, 1, ci), F::one());
+        matmul(
+            (r, r, c),
+            a_m,
+            false,
+            F::zero(),
+            (&*x, ci, 1),
+            (&*x, 1, ci),
+            F::one(),
+        );
         // B = b·A + c·A·A
-        b_m.iter_mut().zip(a_m.iter()).for_each(|(bb, &aa)| *bb = b * aa);
-        matmul((r, r, r), b_m, true, F::one(), (&*a_m, ri, 1), (&*a_m, ri, 1), cc);
+        b_m.iter_mut()
+            .zip(a_m.iter())
+            .for_each(|(bb, &aa)| *bb = b * aa);
+        matmul(
+            (r, r, r),
+            b_m,
+            true,
+            F::one(),
+            (&*a_m, ri, 1),
+            (&*a_m, ri, 1),
+            cc,
+        );
         // X ← a·X + B·X
         y.iter_mut().zip(x.iter()).for_each(|(y, &x)| *y = a * x);
-        matmul((r, c, r), y, true, F::one(), (&*b_m, ri, 1), (&*x, ci, 1), F::one());
+        matmul(
+            (r, c, r),
+            y,
+            true,
+            F::one(),
+            (&*b_m, ri, 1),
+            (&*x, ci, 1),
+            F::one(),
+        );
         std::mem::swap(&mut x, &mut y);
     }
     if transposed {
@@ -650,7 +700,14 @@ impl<F: Float> Transform<F> for Muon<F> {
             scalars: vec![0.0],
         }
     }
-    fn tensor(&self, ctx: &Ctx, state: &mut State<F>, upd: &mut [F], param: &[F], info: TensorInfo<'_>) {
+    fn tensor(
+        &self,
+        ctx: &Ctx,
+        state: &mut State<F>,
+        upd: &mut [F],
+        param: &[F],
+        info: TensorInfo<'_>,
+    ) {
         state.scalars[0] += 1.0;
         let t = state.scalars[0] as i32;
         let wd = F::of(ctx.weight_decay);
@@ -660,7 +717,11 @@ impl<F: Float> Transform<F> for Muon<F> {
             let (m, k) = (F::of(mu), F::of(1.0 - mu));
             buf.iter_mut().zip(upd.iter_mut()).for_each(|(b, u)| {
                 *b = *b + (*u - *b) * k;
-                *u = if self.nesterov { *u + (*b - *u) * m } else { *b };
+                *u = if self.nesterov {
+                    *u + (*b - *u) * m
+                } else {
+                    *b
+                };
             });
             let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
             newton_schulz5(upd, rows, cols, self.ns_steps, &mut scratch);
@@ -669,7 +730,9 @@ impl<F: Float> Transform<F> for Muon<F> {
                 .zip(param)
                 .for_each(|(u, &p)| *u = *u * s + wd * p);
         } else {
-            let [m, v] = &mut state.bufs[..] else { unreachable!() };
+            let [m, v] = &mut state.bufs[..] else {
+                unreachable!()
+            };
             let (b1, b2) = self.adam_betas;
             let (k1, k2) = (F::of(1.0 - b1), F::of(1.0 - b2));
             let inv_bc1 = F::of(1.0 / (1.0 - b1.powi(t)));
@@ -695,13 +758,24 @@ pub(crate) mod testutil {
 
     /// Runs `steps` steps of `recipe` on `f(w) = ½ Σ aᵢ wᵢ²` (with `w` shaped `shape`, starting at
     /// `w0`) and returns the initial and final loss.
-    pub fn quadratic(recipe: Recipe<f64>, shape: &[usize], a: &[f64], w0: &[f64], steps: usize) -> (f64, f64) {
+    pub fn quadratic(
+        recipe: Recipe<f64>,
+        shape: &[usize],
+        a: &[f64],
+        w0: &[f64],
+        steps: usize,
+    ) -> (f64, f64) {
         let mut params = ParamStore::new(vec![Param::new("w", shape, w0.to_vec())]);
         let mut opt = Optimizer::new(recipe, &params).unwrap();
         let loss = |w: &[f64]| 0.5 * w.iter().zip(a).map(|(w, a)| a * w * w).sum::<f64>();
         let f0 = loss(w0);
         for _ in 0..steps {
-            let g: Vec<f64> = params.params[0].value.iter().zip(a).map(|(w, a)| a * w).collect();
+            let g: Vec<f64> = params.params[0]
+                .value
+                .iter()
+                .zip(a)
+                .map(|(w, a)| a * w)
+                .collect();
             params.set_grad(0, &g);
             opt.step(&mut params).unwrap();
         }
@@ -709,7 +783,12 @@ pub(crate) mod testutil {
     }
 
     /// One-parameter optimizer over `w0` whose gradients are `grads`, returning the trajectory.
-    pub fn trajectory(recipe: Recipe<f64>, shape: &[usize], w0: &[f64], grads: &[&[f64]]) -> Vec<Vec<f64>> {
+    pub fn trajectory(
+        recipe: Recipe<f64>,
+        shape: &[usize],
+        w0: &[f64],
+        grads: &[&[f64]],
+    ) -> Vec<Vec<f64>> {
         let mut params = ParamStore::new(vec![Param::new("w", shape, w0.to_vec())]);
         let mut opt = Optimizer::new(recipe, &params).unwrap();
         grads
@@ -723,6 +802,9 @@ pub(crate) mod testutil {
     }
 
     pub fn close(a: &[f64], b: &[f64], tol: f64) -> bool {
-        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol * (1.0 + y.abs()))
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| (x - y).abs() <= tol * (1.0 + y.abs()))
     }
 }
