@@ -808,3 +808,53 @@ pub(crate) mod testutil {
                 .all(|(x, y)| (x - y).abs() <= tol * (1.0 + y.abs()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::optimizers::build;
+    use crate::{Hyper, Optimizer, Param, ParamStore};
+
+    /// Every optimizer of this family builds from an empty config (its defaults), in f32 and f64,
+    /// and moves a matrix and a bias against their gradient in one step.
+    #[test]
+    fn all_build_with_defaults_and_descend() {
+        fn run<F: crate::Float>(name: &str) {
+            let t = toml::Table::new();
+            let mut h = Hyper::new(format!("optimizer `{name}`"), &t);
+            let recipe = build::<F>(name, &mut h).unwrap();
+            h.finish().unwrap();
+            let mut params = ParamStore::new(vec![
+                Param::new(
+                    "w",
+                    &[2, 3],
+                    (0..6).map(|i| F::of(0.1 * i as f64)).collect(),
+                ),
+                Param::new("b", &[3], vec![F::of(0.5); 3]),
+            ]);
+            let mut opt = Optimizer::new(recipe, &params).unwrap();
+            let before: Vec<Vec<F>> = params.params.iter().map(|p| p.value.clone()).collect();
+            params.set_grad(0, &[F::of(1.0); 6]);
+            params.set_grad(1, &[F::of(-1.0); 3]);
+            opt.step(&mut params).unwrap();
+            for (i, sign) in [(0, -1.0), (1, 1.0)] {
+                for (a, b) in params.params[i].value.iter().zip(&before[i]) {
+                    let d = (a.f64() - b.f64()) * sign;
+                    assert!(d > 0.0 && d.is_finite(), "{name}: param {i} moved by {d}");
+                }
+            }
+        }
+        for name in [
+            "lion",
+            "lamb",
+            "lars",
+            "adabelief",
+            "sgd_schedule_free",
+            "adamw_schedule_free",
+            "muon",
+            "signsgd",
+        ] {
+            run::<f32>(name);
+            run::<f64>(name);
+        }
+    }
+}
