@@ -29,7 +29,11 @@
 //! a group with `weight_decay = 0`).
 //!
 //! Conventions and differences from the reference: the Newton–Schulz iteration runs in the
-//! parameter's precision (f32/f64), not bfloat16; matrix products use the `gemm` crate. Defaults:
+//! parameter's precision (f32/f64), not bfloat16; matrix products use the `gemm` crate. Every
+//! tensor of two or more dimensions is flattened to `[shape[0], rest]` and its shape factor uses
+//! that view's `rows/cols`; the reference flattens only 4-D conv filters, takes the shape factor
+//! from the *unflattened* gradient's last two dimensions (`kh/kw`, i.e. 1, for a conv filter), and
+//! orthogonalises 3-D tensors as a batch of matrices over the leading dimension. Defaults:
 //! `lr = 0.02`, `momentum = 0.95`, `nesterov = true`, `ns_steps = 5`, `weight_decay = 0`,
 //! `adam_lr = 3e-4`, `adam_betas = (0.9, 0.95)`, `adam_eps = 1e-8` (the reference's
 //! `MuonWithAuxAdam` uses `eps = 1e-10`), `adam_params = []`. A scheduled momentum replaces `μ`.
