@@ -4,6 +4,7 @@
 mod adaptive;
 mod basic;
 mod clip;
+mod modern;
 
 pub use adaptive::{
     scale_by_adadelta, scale_by_decayed_learning_rate, scale_by_rms, scale_by_rss, ScaleByAdadelta,
@@ -15,4 +16,13 @@ pub use basic::{
 };
 pub use clip::{
     adaptive_clip, clip_by_param_norm, clip_by_value, AdaptiveClip, ClipByParamNorm, ClipByValue,
+};
+pub(crate) use modern::adam_moments;
+#[cfg(test)]
+pub(crate) use modern::testutil;
+pub use modern::{
+    ema, lion_momentum, muon, muon_matrix_shape, newton_schulz5, scale_by_belief,
+    scale_by_lars_ratio, scale_by_second_moment, scale_by_trust_ratio, trust_ratio, Ema,
+    LionMomentum, Muon, ScaleByBelief, ScaleByLarsRatio, ScaleBySecondMoment, ScaleByTrustRatio,
+    ScheduleFree, NS_COEFFS,
 };
