@@ -50,18 +50,38 @@ impl Rule for Constant {
         })
     }
     fn closed_form(&self, b: &Base) -> Option<Vec<f64>> {
-        let reached = if b.last_epoch >= self.total_iters { 1.0 } else { 0.0 };
-        Some(b.base_lrs.iter().map(|&l| l * (self.factor + reached * (1.0 - self.factor))).collect())
+        let reached = if b.last_epoch >= self.total_iters {
+            1.0
+        } else {
+            0.0
+        };
+        Some(
+            b.base_lrs
+                .iter()
+                .map(|&l| l * (self.factor + reached * (1.0 - self.factor)))
+                .collect(),
+        )
     }
 }
 
 pub fn constant(h: &mut Hyper<'_>, g: &mut Groups) -> Result<Box<dyn Core>> {
     let factor = h.f64("factor", 1.0 / 3.0, Check::UnitClosed)?;
     if factor == 0.0 {
-        return Err(OptimError::invalid(h.context(), "factor", factor, "must be in (0, 1]"));
+        return Err(OptimError::invalid(
+            h.context(),
+            "factor",
+            factor,
+            "must be in (0, 1]",
+        ));
     }
     let total_iters = int_at_least(h, "total_iters", Some(5), 1)?;
-    Chainable::boxed(Constant { factor, total_iters }, g)
+    Chainable::boxed(
+        Constant {
+            factor,
+            total_iters,
+        },
+        g,
+    )
 }
 
 /// `StepLR(step_size, gamma=0.1)`.
@@ -76,11 +96,13 @@ impl Rule for Step {
         "step"
     }
     fn get_lr(&self, b: &Base, g: &mut Groups, _initial: bool) -> Result<Vec<f64>> {
-        Ok(if b.last_epoch == 0 || py_mod(b.last_epoch, self.step_size) != 0 {
-            g.lr.clone()
-        } else {
-            map(g, |lr| lr * self.gamma)
-        })
+        Ok(
+            if b.last_epoch == 0 || py_mod(b.last_epoch, self.step_size) != 0 {
+                g.lr.clone()
+            } else {
+                map(g, |lr| lr * self.gamma)
+            },
+        )
     }
     fn closed_form(&self, b: &Base) -> Option<Vec<f64>> {
         let k = b.last_epoch.div_euclid(self.step_size) as f64;
@@ -115,7 +137,11 @@ impl Rule for MultiStep {
         "multistep"
     }
     fn get_lr(&self, b: &Base, g: &mut Groups, _initial: bool) -> Result<Vec<f64>> {
-        let count = self.milestones.iter().filter(|&&m| m == b.last_epoch).count();
+        let count = self
+            .milestones
+            .iter()
+            .filter(|&&m| m == b.last_epoch)
+            .count();
         Ok(if count == 0 {
             g.lr.clone()
         } else {
@@ -124,7 +150,11 @@ impl Rule for MultiStep {
         })
     }
     fn closed_form(&self, b: &Base) -> Option<Vec<f64>> {
-        let k = self.milestones.iter().filter(|&&m| m <= b.last_epoch).count() as f64;
+        let k = self
+            .milestones
+            .iter()
+            .filter(|&&m| m <= b.last_epoch)
+            .count() as f64;
         Some(b.base_lrs.iter().map(|&l| l * self.gamma.powf(k)).collect())
     }
 }
@@ -147,7 +177,11 @@ impl Rule for Exponential {
         "exponential"
     }
     fn get_lr(&self, _b: &Base, g: &mut Groups, initial: bool) -> Result<Vec<f64>> {
-        Ok(if initial { g.lr.clone() } else { map(g, |lr| lr * self.gamma) })
+        Ok(if initial {
+            g.lr.clone()
+        } else {
+            map(g, |lr| lr * self.gamma)
+        })
     }
     fn closed_form(&self, b: &Base) -> Option<Vec<f64>> {
         let t = b.last_epoch as f64;
@@ -178,18 +212,33 @@ impl Rule for Cosine {
             g.lr.clone()
         } else if b.step_count == 1 && t > 0 {
             let c = 1.0 + ((t as f64) * PI / tm).cos();
-            b.base_lrs.iter().map(|&base| e + (base - e) * c / 2.0).collect()
+            b.base_lrs
+                .iter()
+                .map(|&base| e + (base - e) * c / 2.0)
+                .collect()
         } else if py_mod(t - 1 - self.t_max, 2 * self.t_max) == 0 {
             let c = 1.0 - (PI / tm).cos();
-            g.lr.iter().zip(&b.base_lrs).map(|(&lr, &base)| lr + (base - e) * c / 2.0).collect()
+            g.lr.iter()
+                .zip(&b.base_lrs)
+                .map(|(&lr, &base)| lr + (base - e) * c / 2.0)
+                .collect()
         } else {
-            let ratio = (1.0 + (PI * t as f64 / tm).cos()) / (1.0 + (PI * (t - 1) as f64 / tm).cos());
+            let ratio =
+                (1.0 + (PI * t as f64 / tm).cos()) / (1.0 + (PI * (t - 1) as f64 / tm).cos());
             map(g, |lr| ratio * (lr - e) + e)
         })
     }
     fn closed_form(&self, b: &Base) -> Option<Vec<f64>> {
-        let (e, c) = (self.eta_min, 1.0 + (PI * b.last_epoch as f64 / self.t_max as f64).cos());
-        Some(b.base_lrs.iter().map(|&base| e + (base - e) * c / 2.0).collect())
+        let (e, c) = (
+            self.eta_min,
+            1.0 + (PI * b.last_epoch as f64 / self.t_max as f64).cos(),
+        );
+        Some(
+            b.base_lrs
+                .iter()
+                .map(|&base| e + (base - e) * c / 2.0)
+                .collect(),
+        )
     }
 }
 
@@ -212,7 +261,12 @@ impl Rule for Linear {
         "linear"
     }
     fn get_lr(&self, b: &Base, g: &mut Groups, initial: bool) -> Result<Vec<f64>> {
-        let (s, e, n, t) = (self.start_factor, self.end_factor, self.total_iters, b.last_epoch);
+        let (s, e, n, t) = (
+            self.start_factor,
+            self.end_factor,
+            self.total_iters,
+            b.last_epoch,
+        );
         Ok(if t == 0 {
             map(g, |lr| lr * s)
         } else if initial || t > n {
@@ -232,7 +286,12 @@ impl Rule for Linear {
 pub fn linear(h: &mut Hyper<'_>, g: &mut Groups) -> Result<Box<dyn Core>> {
     let start_factor = h.f64("start_factor", 1.0 / 3.0, Check::UnitClosed)?;
     if start_factor == 0.0 {
-        return Err(OptimError::invalid(h.context(), "start_factor", start_factor, "must be in (0, 1]"));
+        return Err(OptimError::invalid(
+            h.context(),
+            "start_factor",
+            start_factor,
+            "must be in (0, 1]",
+        ));
     }
     let end_factor = h.f64("end_factor", 1.0, Check::UnitClosed)?;
     let total_iters = int_at_least(h, "total_iters", Some(5), 1)?;
@@ -296,7 +355,10 @@ impl WarmRestarts {
     fn lrs(&self) -> Vec<f64> {
         let e = self.eta_min;
         let c = 1.0 + (PI * self.t_cur as f64 / self.t_i as f64).cos();
-        self.base_lrs.iter().map(|&base| e + (base - e) * c / 2.0).collect()
+        self.base_lrs
+            .iter()
+            .map(|&base| e + (base - e) * c / 2.0)
+            .collect()
     }
 }
 

@@ -82,7 +82,12 @@ pub fn from_table(
         )));
     }
     if let Some(lr) = initial_lrs.iter().find(|x| !(x.is_finite() && **x >= 0.0)) {
-        return Err(OptimError::invalid(context, "lr", lr, "must be a finite number >= 0"));
+        return Err(OptimError::invalid(
+            context,
+            "lr",
+            lr,
+            "must be a finite number >= 0",
+        ));
     }
     if name == "none" {
         return Err(OptimError::Invalid(format!(
@@ -191,7 +196,13 @@ impl Groups {
     fn save(&self, out: &mut Vec<f64>) {
         out.extend_from_slice(&self.lr);
         out.extend_from_slice(&self.initial_lr);
-        for o in [&self.momentum, &self.max_lr, &self.min_lr, &self.max_momentum, &self.base_momentum] {
+        for o in [
+            &self.momentum,
+            &self.max_lr,
+            &self.min_lr,
+            &self.max_momentum,
+            &self.base_momentum,
+        ] {
             put_opt(out, o);
         }
     }
@@ -406,7 +417,10 @@ impl Reader<'_> {
         ))
     }
     pub fn num(&mut self) -> Result<f64> {
-        let x = *self.s.get(self.pos).ok_or_else(|| self.error("too short"))?;
+        let x = *self
+            .s
+            .get(self.pos)
+            .ok_or_else(|| self.error("too short"))?;
         self.pos += 1;
         Ok(x)
     }
@@ -446,13 +460,23 @@ fn put_opt(out: &mut Vec<f64>, v: &Option<Vec<f64>>) {
 }
 
 /// A non-negative integer that must be at least `min`.
-pub(crate) fn int_at_least(h: &mut Hyper<'_>, key: &'static str, default: Option<usize>, min: usize) -> Result<i64> {
+pub(crate) fn int_at_least(
+    h: &mut Hyper<'_>,
+    key: &'static str,
+    default: Option<usize>,
+    min: usize,
+) -> Result<i64> {
     let x = match default {
         Some(d) => h.usize(key, d)?,
         None => h.required_usize(key)?,
     };
     if x < min {
-        return Err(OptimError::invalid(h.context(), key, x, format!("must be >= {min}")));
+        return Err(OptimError::invalid(
+            h.context(),
+            key,
+            x,
+            format!("must be >= {min}"),
+        ));
     }
     Ok(x as i64)
 }
@@ -507,18 +531,31 @@ pub(crate) fn per_group(
     let xs = match v {
         toml::Value::Array(a) => {
             let xs: Option<Vec<f64>> = a.iter().map(num).collect();
-            let xs = xs.ok_or_else(|| OptimError::invalid(&ctx, key, v, "expected a number or a list of numbers"))?;
+            let xs = xs.ok_or_else(|| {
+                OptimError::invalid(&ctx, key, v, "expected a number or a list of numbers")
+            })?;
             if xs.len() != n {
                 return Err(OptimError::invalid(
                     &ctx,
                     key,
                     v,
-                    format!("expected one value per parameter group ({n}), got {}", xs.len()),
+                    format!(
+                        "expected one value per parameter group ({n}), got {}",
+                        xs.len()
+                    ),
                 ));
             }
             xs
         }
-        _ => vec![num(v).ok_or_else(|| OptimError::invalid(&ctx, key, v, "expected a number or a list of numbers"))?; n],
+        _ => vec![
+            num(v).ok_or_else(|| OptimError::invalid(
+                &ctx,
+                key,
+                v,
+                "expected a number or a list of numbers"
+            ))?;
+            n
+        ],
     };
     if xs.iter().any(|&x| !(x.is_finite() && ok(x))) {
         return Err(OptimError::invalid(&ctx, key, v, reason));

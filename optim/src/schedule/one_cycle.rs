@@ -38,8 +38,9 @@ impl Key {
             Key::MaxMomentum => g.max_momentum.as_ref(),
             Key::BaseMomentum => g.base_momentum.as_ref(),
         };
-        v.and_then(|v| v.get(i).copied())
-            .ok_or_else(|| OptimError::Invalid(format!("schedule `one_cycle`: group {i} has no {self:?}")))
+        v.and_then(|v| v.get(i).copied()).ok_or_else(|| {
+            OptimError::Invalid(format!("schedule `one_cycle`: group {i} has no {self:?}"))
+        })
     }
 }
 
@@ -101,7 +102,10 @@ impl Rule for OneCycle {
                     let pct = (s - start_step) / span;
                     lrs.push(self.anneal(phase.start_lr.get(g, i)?, phase.end_lr.get(g, i)?, pct));
                     if self.cycle_momentum {
-                        let (a, z) = (phase.start_momentum.get(g, i)?, phase.end_momentum.get(g, i)?);
+                        let (a, z) = (
+                            phase.start_momentum.get(g, i)?,
+                            phase.end_momentum.get(g, i)?,
+                        );
                         moms.push(self.anneal(a, z, pct));
                     }
                     break;
@@ -116,7 +120,11 @@ impl Rule for OneCycle {
     }
 }
 
-pub fn build(h: &mut Hyper<'_>, g: &mut Groups, initial_momentum: Option<f64>) -> Result<Box<dyn Core>> {
+pub fn build(
+    h: &mut Hyper<'_>,
+    g: &mut Groups,
+    initial_momentum: Option<f64>,
+) -> Result<Box<dyn Core>> {
     let n = g.len();
     let max_lr = per_group(h, "max_lr", None, n, |x| x >= 0.0, "must be >= 0")?;
     let total_steps = int_at_least(h, "total_steps", None, 1)?;
@@ -126,8 +134,22 @@ pub fn build(h: &mut Hyper<'_>, g: &mut Groups, initial_momentum: Option<f64>) -
     let final_div_factor = h.f64("final_div_factor", 1e4, Check::Positive)?;
     let three_phase = h.bool("three_phase", false)?;
     let cycle_momentum = h.bool("cycle_momentum", true)?;
-    let base_momentum = per_group(h, "base_momentum", Some(0.85), n, |_| true, "must be a finite number")?;
-    let max_momentum = per_group(h, "max_momentum", Some(0.95), n, |_| true, "must be a finite number")?;
+    let base_momentum = per_group(
+        h,
+        "base_momentum",
+        Some(0.85),
+        n,
+        |_| true,
+        "must be a finite number",
+    )?;
+    let max_momentum = per_group(
+        h,
+        "max_momentum",
+        Some(0.95),
+        n,
+        |_| true,
+        "must be a finite number",
+    )?;
     if cycle_momentum && initial_momentum.is_none() {
         return Err(OptimError::invalid(
             h.context(),

@@ -45,7 +45,9 @@ impl Core for Plateau {
     }
     fn step(&mut self, g: &mut Groups, metric: Option<f64>) -> Result<()> {
         let current = metric.ok_or_else(|| {
-            OptimError::Invalid("schedule `reduce_on_plateau`: step needs the monitored metric, got none".into())
+            OptimError::Invalid(
+                "schedule `reduce_on_plateau`: step needs the monitored metric, got none".into(),
+            )
         })?;
         self.last_epoch += 1;
         if self.is_better(current, self.best) {
@@ -79,7 +81,11 @@ impl Core for Plateau {
     fn undo(&mut self) {}
     fn save(&self, out: &mut Vec<f64>) {
         // ±inf (the initial best) is saved as a flag so the state stays finite (JSON-safe).
-        let (flag, best) = if self.best.is_finite() { (0.0, self.best) } else { (self.best.signum(), 0.0) };
+        let (flag, best) = if self.best.is_finite() {
+            (0.0, self.best)
+        } else {
+            (self.best.signum(), 0.0)
+        };
         out.extend([
             self.last_epoch as f64,
             flag,
@@ -92,7 +98,11 @@ impl Core for Plateau {
         self.last_epoch = r.int()?;
         let flag = r.int()?;
         let best = r.num()?;
-        self.best = if flag == 0 { best } else { flag as f64 * f64::INFINITY };
+        self.best = if flag == 0 {
+            best
+        } else {
+            flag as f64 * f64::INFINITY
+        };
         self.num_bad_epochs = r.int()?;
         self.cooldown_counter = r.int()?;
         Ok(())
@@ -106,7 +116,14 @@ pub fn build(h: &mut Hyper<'_>, g: &mut Groups) -> Result<Box<dyn Core>> {
     let threshold = h.f64("threshold", 1e-4, Check::NonNeg)?;
     let threshold_mode = h.choice("threshold_mode", "rel", &["rel", "abs"])?;
     let cooldown = h.usize("cooldown", 0)? as i64;
-    let min_lrs = per_group(h, "min_lr", Some(0.0), g.len(), |x| x >= 0.0, "must be >= 0")?;
+    let min_lrs = per_group(
+        h,
+        "min_lr",
+        Some(0.0),
+        g.len(),
+        |x| x >= 0.0,
+        "must be >= 0",
+    )?;
     let eps = h.f64("eps", 1e-8, Check::NonNeg)?;
     let max_mode = mode == "max";
     Ok(Box::new(Plateau {
@@ -119,7 +136,11 @@ pub fn build(h: &mut Hyper<'_>, g: &mut Groups) -> Result<Box<dyn Core>> {
         min_lrs,
         eps,
         last_epoch: 0,
-        best: if max_mode { f64::NEG_INFINITY } else { f64::INFINITY },
+        best: if max_mode {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        },
         num_bad_epochs: 0,
         cooldown_counter: 0,
     }))

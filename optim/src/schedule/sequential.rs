@@ -38,10 +38,14 @@ impl Core for Sequential {
         Ok(())
     }
     fn initial_step(&mut self, _g: &mut Groups) -> Result<()> {
-        Err(OptimError::Invalid("schedule `sequential` cannot be nested".into()))
+        Err(OptimError::Invalid(
+            "schedule `sequential` cannot be nested".into(),
+        ))
     }
     fn restart(&mut self, _g: &mut Groups) -> Result<()> {
-        Err(OptimError::Invalid("schedule `sequential` cannot be nested".into()))
+        Err(OptimError::Invalid(
+            "schedule `sequential` cannot be nested".into(),
+        ))
     }
     fn undo(&mut self) {}
     fn save(&self, out: &mut Vec<f64>) {
@@ -59,7 +63,11 @@ impl Core for Sequential {
     }
 }
 
-pub fn build(h: &mut Hyper<'_>, g: &mut Groups, initial_momentum: Option<f64>) -> Result<Box<dyn Core>> {
+pub fn build(
+    h: &mut Hyper<'_>,
+    g: &mut Groups,
+    initial_momentum: Option<f64>,
+) -> Result<Box<dyn Core>> {
     let ctx = h.context().to_string();
     let list = match h.raw("schedulers") {
         None => {
@@ -84,7 +92,10 @@ pub fn build(h: &mut Hyper<'_>, g: &mut Groups, initial_momentum: Option<f64>) -
             &ctx,
             "milestones",
             format!("{milestones:?}"),
-            format!("expected one fewer milestone than schedulers ({})", list.len()),
+            format!(
+                "expected one fewer milestone than schedulers ({})",
+                list.len()
+            ),
         ));
     }
     if milestones.first().is_some_and(|&m| m < 1) || milestones.windows(2).any(|w| w[1] <= w[0]) {
@@ -98,9 +109,14 @@ pub fn build(h: &mut Hyper<'_>, g: &mut Groups, initial_momentum: Option<f64>) -
     let mut schedulers = Vec::with_capacity(list.len());
     for (i, v) in list.iter().enumerate() {
         let field = format!("schedulers[{i}]");
-        let t = v
-            .as_table()
-            .ok_or_else(|| OptimError::invalid(&ctx, &field, v, "expected a table like { name = \"linear\", ... }"))?;
+        let t = v.as_table().ok_or_else(|| {
+            OptimError::invalid(
+                &ctx,
+                &field,
+                v,
+                "expected a table like { name = \"linear\", ... }",
+            )
+        })?;
         let sub_ctx = format!("{ctx}: {field}");
         let name = super::table_name(&sub_ctx, t)?;
         let mut sh = Hyper::new(format!("{sub_ctx} (schedule `{name}`)"), t).ignoring(&["name"]);
