@@ -21,6 +21,12 @@
 //! initial step and redoes only the first one's; at a milestone the next scheduler is restarted
 //! with `step(0)` (closed form where the scheduler has one).
 //!
+//! The code paths followed are those of current PyTorch 2.x (`_is_initial`, `_update_lr(0)` in
+//! `SequentialLR`); older 2.x releases (`last_epoch == 0` checks, `step(0)`) give the same values
+//! for every configuration accepted here. Stricter than PyTorch: values that would make it divide
+//! by zero or produce nonsense later (`factor = 0`, `total_iters = 0`, unordered sequential
+//! milestones, negative gammas) are rejected up front.
+//!
 //! Families: [`closed`] (constant, step, multistep, exponential, cosine, cosine warm restarts,
 //! linear, polynomial), [`one_cycle`], [`plateau`], [`sequential`].
 
