@@ -109,7 +109,12 @@ impl AdamConfig {
         let (b1, b2) = self.betas;
         let core = scale_by_adam(b1, b2, self.eps, self.amsgrad);
         Ok(Recipe {
-            name: if self.decoupled_weight_decay { "adamw" } else { "adam" }.into(),
+            name: if self.decoupled_weight_decay {
+                "adamw"
+            } else {
+                "adam"
+            }
+            .into(),
             chain: family_chain(core, self.maximize, self.decoupled_weight_decay)?,
             lr: self.lr,
             weight_decay: self.weight_decay,
@@ -152,7 +157,11 @@ pub(crate) mod testutil {
 
     /// Runs `recipe` for `grads.len()` steps on parameter `p0`, with the gradient at step `k`
     /// given by `grads[k](p)`; returns the parameter after every step.
-    pub fn run<F: Float>(recipe: Recipe<F>, p0: &[f64], grads: &[&dyn Fn(&[f64]) -> Vec<f64>]) -> Vec<Vec<f64>> {
+    pub fn run<F: Float>(
+        recipe: Recipe<F>,
+        p0: &[f64],
+        grads: &[&dyn Fn(&[f64]) -> Vec<f64>],
+    ) -> Vec<Vec<f64>> {
         let mut params = ParamStore::single("w", p0.iter().map(|&x| F::of(x)).collect());
         let mut opt = Optimizer::new(recipe, &params).unwrap();
         let mut out = Vec::new();
@@ -167,7 +176,12 @@ pub(crate) mod testutil {
     }
 
     /// Runs `recipe` with the gradient `grad(p)` for `n` steps; returns the trajectory.
-    pub fn run_fn<F: Float>(recipe: Recipe<F>, p0: &[f64], n: usize, grad: &dyn Fn(&[f64]) -> Vec<f64>) -> Vec<Vec<f64>> {
+    pub fn run_fn<F: Float>(
+        recipe: Recipe<F>,
+        p0: &[f64],
+        n: usize,
+        grad: &dyn Fn(&[f64]) -> Vec<f64>,
+    ) -> Vec<Vec<f64>> {
         let grads: Vec<&dyn Fn(&[f64]) -> Vec<f64>> = (0..n).map(|_| grad).collect();
         run(recipe, p0, &grads)
     }
@@ -177,6 +191,242 @@ pub(crate) mod testutil {
     pub fn quad(p: &[f64]) -> Vec<f64> {
         vec![p[0] - 1.0, 10.0 * (p[1] + 2.0)]
     }
+
+    /// The gradient the PyTorch references below were generated with (a non-linear function of
+    /// the parameter, so that any error compounds over the trajectory).
+    pub fn torch_grad(p: &[f64]) -> Vec<f64> {
+        vec![
+            p[0] * p[0] - 0.3,
+            (3.0 * p[1]).sin() + 0.1 * p[0],
+            p[2].abs().sqrt() - 0.2,
+        ]
+    }
+
+    /// Runs `recipe` from `[0.5, -1.2, 2.0]` with [`torch_grad`] and checks the parameter after
+    /// each listed step against PyTorch's (relative 1e-12: rounding, compounded over 30 steps).
+    pub fn assert_torch(recipe: Recipe<f64>, want: &[(usize, [f64; 3])]) {
+        let n = want.last().unwrap().0;
+        let got = run_fn(recipe, &[0.5, -1.2, 2.0], n, &torch_grad);
+        for (step, w) in want {
+            for (i, (&g, &w)) in got[step - 1].iter().zip(w).enumerate() {
+                assert!(
+                    close(g, w, 1e-12),
+                    "step {step} element {i}: {g} vs PyTorch {w}"
+                );
+            }
+        }
+    }
+
+    /// `torch.optim` (PyTorch 2.15, float64, foreach=False): {'lr': 0.05, 'betas': (0.8, 0.95), 'eps': 1e-06, 'weight_decay': 0.05, 'amsgrad': True}
+    pub const TORCH_ADAM: &[(usize, [f64; 3])] = &[
+        (
+            1,
+            [0.5499980000799968, -1.249999884398795, 1.950000038045538],
+        ),
+        (
+            2,
+            [0.5399638563110406, -1.3001303510315316, 1.9000348394465254],
+        ),
+        (
+            3,
+            [0.518076788809311, -1.3505710908965203, 1.850128436190875],
+        ),
+        (
+            6,
+            [0.5234146593254092, -1.504599530193431, 1.7010064649811794],
+        ),
+        (
+            7,
+            [0.5336711477994329, -1.5568512324458712, 1.651579652792786],
+        ),
+        (
+            30,
+            [0.5225435879792959, -2.1063203441519716, 0.6151050691020314],
+        ),
+    ];
+    /// `torch.optim` (PyTorch 2.15, float64, foreach=False): {'lr': 0.05, 'betas': (0.8, 0.95), 'eps': 1e-06, 'weight_decay': 0.3, 'maximize': True}
+    pub const TORCH_ADAMW: &[(usize, [f64; 3])] = &[
+        (
+            1,
+            [0.44250099998000036, -1.1320001015184225, 2.0199999588211166],
+        ),
+        (
+            2,
+            [0.3872390625253803, -1.0675632793765775, 2.0397120844982304],
+        ),
+        (
+            3,
+            [0.3323916937155772, -1.0111728603750023, 2.059148219343583],
+        ),
+        (
+            6,
+            [0.1678674590809123, -0.9398565672217216, 2.115908003948125],
+        ),
+        (
+            7,
+            [0.11303666975313928, -0.9451090324617559, 2.1343434997822435],
+        ),
+        (
+            30,
+            [-0.5552411681843078, -1.0596384862211075, 2.503263075531925],
+        ),
+    ];
+    /// `torch.optim` (PyTorch 2.15, float64, foreach=False): {'lr': 0.05, 'betas': (0.8, 0.95), 'eps': 1e-06, 'weight_decay': 0.05}
+    pub const TORCH_ADAMAX: &[(usize, [f64; 3])] = &[
+        (
+            1,
+            [0.5499980000799968, -1.249999884398795, 1.950000038045538],
+        ),
+        (
+            2,
+            [0.5407404692314347, -1.294817527219562, 1.8996516185354015],
+        ),
+        (
+            3,
+            [0.5210132421421844, -1.33771969040362, 1.8489638037511738],
+        ),
+        (
+            6,
+            [0.5175662188941271, -1.463718273564992, 1.6949530621555788],
+        ),
+        (
+            7,
+            [0.5277967038083248, -1.5062048674126443, 1.6429943693878049],
+        ),
+        (
+            30,
+            [0.5231277709015805, -2.0932825977318172, 0.3514527006840745],
+        ),
+    ];
+    /// `torch.optim` (PyTorch 2.15, float64, foreach=False): {'lr': 0.05, 'betas': (0.3, 0.95), 'eps': 0.001, 'maximize': True}
+    pub const TORCH_ADAMAX_MAX: &[(usize, [f64; 3])] = &[
+        (
+            1,
+            [0.45098039215686275, -1.1501013129256938, 2.0499588549687493],
+        ),
+        (
+            2,
+            [0.40700277277583813, -1.1093558572326203, 2.0997539922276864],
+        ),
+        (
+            3,
+            [0.36239810874985473, -1.0790621685394683, 2.1494745494483793],
+        ),
+        (
+            6,
+            [0.22334034935073363, -1.0403932239317364, 2.29854266287658],
+        ),
+        (
+            7,
+            [0.17565566930754034, -1.0382721314193688, 2.3482363275225757],
+        ),
+        (
+            30,
+            [-0.5479313283335635, -1.0654743796078476, 3.4925598907329465],
+        ),
+    ];
+    /// `torch.optim` (PyTorch 2.15, float64, foreach=False): {'lr': 0.05, 'betas': (0.8, 0.95), 'eps': 1e-06, 'weight_decay': 0.05, 'momentum_decay': 0.1}
+    pub const TORCH_NADAM: &[(usize, [f64; 3])] = &[
+        (
+            1,
+            [0.5548096489711619, -1.2548117146308226, 1.9451882003497991],
+        ),
+        (
+            2,
+            [0.5116169161293314, -1.3027494435392126, 1.9020890709148035],
+        ),
+        (
+            3,
+            [0.5271786924531137, -1.3506121185328932, 1.860532283752305],
+        ),
+        (
+            6,
+            [0.5213724711225852, -1.5039644663961425, 1.7319121296621742],
+        ),
+        (
+            7,
+            [0.5252790506779665, -1.5572664245313323, 1.687466842589664],
+        ),
+        (
+            30,
+            [0.4996925039385143, -2.0884592132952844, 0.6926331515356388],
+        ),
+    ];
+    /// `torch.optim` (PyTorch 2.15, float64, foreach=False): {'lr': 0.05, 'betas': (0.8, 0.95), 'eps': 1e-06, 'weight_decay': 0.3, 'momentum_decay': 0.004, 'decoupled_weight_decay': True, 'maximize': True}
+    pub const TORCH_NADAMW: &[(usize, [f64; 3])] = &[
+        (
+            1,
+            [0.43773719112909587, -1.1272362070638215, 2.024763859024753],
+        ),
+        (
+            2,
+            [0.37823600214318587, -1.077849125712766, 2.0379254763359382],
+        ),
+        (
+            3,
+            [0.3192151213397605, -1.0407648217213097, 2.0495796717904535],
+        ),
+        (
+            6,
+            [0.14002673497232745, -0.9992936572164739, 2.088939002361809],
+        ),
+        (
+            7,
+            [0.08051740261085186, -1.0017748828574027, 2.103828239611322],
+        ),
+        (
+            30,
+            [-0.5347087650013875, -1.0563727732654165, 2.4769262435630606],
+        ),
+    ];
+    /// `torch.optim` (PyTorch 2.15, float64, foreach=False): {'lr': 0.05, 'betas': (0.8, 0.9), 'eps': 1e-06, 'weight_decay': 0.05}
+    pub const TORCH_RADAM: &[(usize, [f64; 3])] = &[
+        (1, [0.50125, -1.2216260221647426, 1.9342893218813453]),
+        (
+            2,
+            [0.5024634982638888, -1.2448145957461192, 1.869320638023484],
+        ),
+        (
+            3,
+            [0.5036388262966597, -1.2697032109202653, 1.8051445081419073],
+        ),
+        (
+            6,
+            [0.518329054973404, -1.3380856766558633, 1.6667059131278867],
+        ),
+        (
+            7,
+            [0.5327795930322434, -1.3549703103324733, 1.6503547485818124],
+        ),
+        (
+            30,
+            [0.5253567721823957, -2.114546818052316, 0.8572539885483437],
+        ),
+    ];
+    /// `torch.optim` (PyTorch 2.15, float64, foreach=False): {'lr': 0.05, 'betas': (0.9, 0.999), 'eps': 1e-08, 'weight_decay': 0.3, 'decoupled_weight_decay': True, 'maximize': True}
+    pub const TORCH_RADAMW: &[(usize, [f64; 3])] = &[
+        (1, [0.49, -1.1573739778352574, 2.0307106781186546]),
+        (
+            2,
+            [0.4798894736842105, -1.1185183128213945, 2.0612453407973077],
+        ),
+        (
+            3,
+            [0.4696631593825065, -1.0833742405157472, 2.0916134470396295],
+        ),
+        (
+            6,
+            [0.4408010601629106, -1.0075641467436725, 2.120902285701206],
+        ),
+        (
+            7,
+            [0.4325185573154614, -0.9915934003316573, 2.0907299069379945],
+        ),
+        (
+            30,
+            [0.21528973088823244, -0.7693998078913296, 1.5546601638111621],
+        ),
+    ];
 
     pub fn close(a: f64, b: f64, rel: f64) -> bool {
         (a - b).abs() <= rel * a.abs().max(b.abs()).max(1e-300)
@@ -264,11 +514,17 @@ mod tests {
         let t = table("");
         let a = AdamConfig::from_hyper("adam", &mut Hyper::new("adam", &t)).unwrap();
         assert_eq!(a, AdamConfig::default());
-        assert_eq!((a.lr, a.betas, a.eps, a.weight_decay), (1e-3, (0.9, 0.999), 1e-8, 0.0));
+        assert_eq!(
+            (a.lr, a.betas, a.eps, a.weight_decay),
+            (1e-3, (0.9, 0.999), 1e-8, 0.0)
+        );
         assert!(!a.amsgrad && !a.maximize && !a.decoupled_weight_decay);
         let w = AdamConfig::from_hyper("adamw", &mut Hyper::new("adamw", &t)).unwrap();
         assert_eq!(w, AdamConfig::adamw());
-        assert_eq!((w.lr, w.weight_decay, w.decoupled_weight_decay), (1e-3, 1e-2, true));
+        assert_eq!(
+            (w.lr, w.weight_decay, w.decoupled_weight_decay),
+            (1e-3, 1e-2, true)
+        );
         let r = w.recipe::<f32>().unwrap();
         assert_eq!(r.name, "adamw");
         assert_eq!(
@@ -285,17 +541,25 @@ mod tests {
     #[test]
     fn invalid_hyperparameters_are_named() {
         let t = table("betas = [0.9, 1.0]");
-        let e = AdamConfig::from_hyper("adam", &mut Hyper::new("optimizer `adam`", &t)).unwrap_err();
+        let e =
+            AdamConfig::from_hyper("adam", &mut Hyper::new("optimizer `adam`", &t)).unwrap_err();
         assert!(e.to_string().contains("betas"), "{e}");
         let t = table("eps = -1e-8");
-        let e = AdamConfig::from_hyper("adam", &mut Hyper::new("optimizer `adam`", &t)).unwrap_err();
-        assert!(e.to_string().contains("`eps` = -0.00000001") || e.to_string().contains("eps"), "{e}");
+        let e =
+            AdamConfig::from_hyper("adam", &mut Hyper::new("optimizer `adam`", &t)).unwrap_err();
+        assert!(
+            e.to_string().contains("`eps` = -0.00000001") || e.to_string().contains("eps"),
+            "{e}"
+        );
         // AdamW's decay is always decoupled: the key is not one of its hyperparameters.
         let t = table("decoupled_weight_decay = false");
         let mut h = Hyper::new("optimizer `adamw`", &t);
         AdamConfig::from_hyper("adamw", &mut h).unwrap();
         let e = h.finish().unwrap_err().to_string();
-        assert!(e.contains("unknown hyperparameter `decoupled_weight_decay`"), "{e}");
+        assert!(
+            e.contains("unknown hyperparameter `decoupled_weight_decay`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -345,7 +609,13 @@ mod tests {
 
     #[test]
     fn matches_pytorch_transcription_over_many_steps() {
-        let grad = |p: &[f64]| vec![p[0] * p[0] - 0.3, (3.0 * p[1]).sin() + 0.1 * p[0], p[2].abs().sqrt() - 0.2];
+        let grad = |p: &[f64]| {
+            vec![
+                p[0] * p[0] - 0.3,
+                (3.0 * p[1]).sin() + 0.1 * p[0],
+                p[2].abs().sqrt() - 0.2,
+            ]
+        };
         let p0 = [0.5, -1.2, 2.0];
         for (name, wd, dec, ams, max) in [
             ("adam", 0.0, false, false, false),
@@ -358,6 +628,17 @@ mod tests {
             let want = reference(&p0, 50, &grad, 0.05, (0.8, 0.95), 1e-6, wd, dec, ams, max);
             assert_traj(&got, &want, 1e-12);
         }
+    }
+
+    #[test]
+    fn matches_pytorch() {
+        let s = "lr = 0.05\nbetas = [0.8, 0.95]\neps = 1e-6\nweight_decay = 0.05\namsgrad = true";
+        assert_torch(recipe("adam", s), TORCH_ADAM);
+        let s = "lr = 0.05\nbetas = [0.8, 0.95]\neps = 1e-6\nweight_decay = 0.3\nmaximize = true";
+        assert_torch(recipe("adamw", s), TORCH_ADAMW);
+        // `adam` with PyTorch's `decoupled_weight_decay = true` is AdamW.
+        let s = "lr = 0.05\nbetas = [0.8, 0.95]\neps = 1e-6\nweight_decay = 0.3\nmaximize = true\ndecoupled_weight_decay = true";
+        assert_torch(recipe("adam", s), TORCH_ADAMW);
     }
 
     #[test]
@@ -375,10 +656,20 @@ mod tests {
     fn amsgrad_differs_once_v_decreases() {
         // Large gradients then small ones: v decays after step 2, so v_max > v from then on.
         let g = |k: usize| if k < 2 { 5.0 } else { 0.1 };
-        let grads: Vec<Box<dyn Fn(&[f64]) -> Vec<f64>>> = (0..6).map(|k| Box::new(move |_: &[f64]| vec![g(k)]) as _).collect();
+        let grads: Vec<Box<dyn Fn(&[f64]) -> Vec<f64>>> = (0..6)
+            .map(|k| Box::new(move |_: &[f64]| vec![g(k)]) as _)
+            .collect();
         let grads: Vec<&dyn Fn(&[f64]) -> Vec<f64>> = grads.iter().map(|b| b.as_ref()).collect();
-        let plain = run(recipe::<f64>("adam", "lr = 0.1\nbetas = [0.9, 0.5]"), &[0.0], &grads);
-        let ams = run(recipe::<f64>("adam", "lr = 0.1\nbetas = [0.9, 0.5]\namsgrad = true"), &[0.0], &grads);
+        let plain = run(
+            recipe::<f64>("adam", "lr = 0.1\nbetas = [0.9, 0.5]"),
+            &[0.0],
+            &grads,
+        );
+        let ams = run(
+            recipe::<f64>("adam", "lr = 0.1\nbetas = [0.9, 0.5]\namsgrad = true"),
+            &[0.0],
+            &grads,
+        );
         // While v grows (steps 1–2) they are identical ...
         assert_eq!(plain[..2], ams[..2]);
         // ... afterwards AMSGrad divides by the larger v_max, so it moves less.
@@ -402,7 +693,10 @@ mod tests {
 
     #[test]
     fn f32_tracks_f64() {
-        for (name, s) in [("adam", "lr = 0.01\namsgrad = true"), ("adamw", "lr = 0.01\nweight_decay = 0.1")] {
+        for (name, s) in [
+            ("adam", "lr = 0.01\namsgrad = true"),
+            ("adamw", "lr = 0.01\nweight_decay = 0.1"),
+        ] {
             let p0 = [0.3, -0.7];
             let a = run_fn(recipe::<f32>(name, s), &p0, 100, &quad);
             let b = run_fn(recipe::<f64>(name, s), &p0, 100, &quad);
@@ -416,16 +710,35 @@ mod tests {
             let s = "lr = 0.05\nweight_decay = 0.0";
             let out = run_fn(recipe::<f64>(name, s), &[-3.0, 3.0], 2000, &quad);
             let p = out.last().unwrap();
-            assert!((p[0] - 1.0).abs() < 1e-3 && (p[1] + 2.0).abs() < 1e-3, "{name}: {p:?}");
+            assert!(
+                (p[0] - 1.0).abs() < 1e-3 && (p[1] + 2.0).abs() < 1e-3,
+                "{name}: {p:?}"
+            );
         }
-        let out = run_fn(recipe::<f64>("adam", "lr = 0.05\namsgrad = true"), &[-3.0, 3.0], 3000, &quad);
+        let out = run_fn(
+            recipe::<f64>("adam", "lr = 0.05\namsgrad = true"),
+            &[-3.0, 3.0],
+            3000,
+            &quad,
+        );
         let p = out.last().unwrap();
-        assert!((p[0] - 1.0).abs() < 1e-3 && (p[1] + 2.0).abs() < 1e-3, "amsgrad: {p:?}");
+        assert!(
+            (p[0] - 1.0).abs() < 1e-3 && (p[1] + 2.0).abs() < 1e-3,
+            "amsgrad: {p:?}"
+        );
     }
 
     #[test]
     fn scheduled_momentum_replaces_beta1() {
-        let mk = |b1: f64| AdamConfig { lr: 0.1, betas: (b1, 0.999), ..Default::default() }.recipe::<f64>().unwrap();
+        let mk = |b1: f64| {
+            AdamConfig {
+                lr: 0.1,
+                betas: (b1, 0.999),
+                ..Default::default()
+            }
+            .recipe::<f64>()
+            .unwrap()
+        };
         let p0 = [1.0, 1.0];
         let mut params = crate::ParamStore::single("w", p0.to_vec());
         let mut opt = crate::Optimizer::new(mk(0.9), &params).unwrap();

@@ -206,7 +206,12 @@ impl<F: Float> Transform<F> for ScaleByAdam {
                 if amsgrad {
                     let (v, vmax) = rest.split_at_mut(1);
                     let (v, vmax) = (&mut *v[0], &mut *vmax[0]);
-                    for (((u, m), v), vmax) in upd.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(vmax.iter_mut()) {
+                    for (((u, m), v), vmax) in upd
+                        .iter_mut()
+                        .zip(m.iter_mut())
+                        .zip(v.iter_mut())
+                        .zip(vmax.iter_mut())
+                    {
                         moments(m, v, *u, small, k1, b2, k2);
                         *vmax = maximum(*vmax, *v);
                         let denom = vmax.sqrt() / sqrt_bc2 + eps;
@@ -315,7 +320,10 @@ mod tests {
 
     /// Runs `t` on a one-element tensor for the given gradients; returns the outputs.
     fn outputs(t: &dyn Transform<f64>, grads: &[f64], momentum: Option<f64>) -> Vec<f64> {
-        let info = TensorInfo { name: "w", shape: &[1] };
+        let info = TensorInfo {
+            name: "w",
+            shape: &[1],
+        };
         let mut s = t.init(&[0.0], info);
         grads
             .iter()
@@ -361,10 +369,22 @@ mod tests {
 
     #[test]
     fn scheduled_momentum_replaces_beta1() {
-        let a = outputs(&scale_by_adam(0.9, 0.999, 1e-8, false), &[1.0, 2.0, -1.0], Some(0.5));
-        let b = outputs(&scale_by_adam(0.5, 0.999, 1e-8, false), &[1.0, 2.0, -1.0], None);
+        let a = outputs(
+            &scale_by_adam(0.9, 0.999, 1e-8, false),
+            &[1.0, 2.0, -1.0],
+            Some(0.5),
+        );
+        let b = outputs(
+            &scale_by_adam(0.5, 0.999, 1e-8, false),
+            &[1.0, 2.0, -1.0],
+            None,
+        );
         assert_eq!(a, b);
-        let a = outputs(&scale_by_adamax(0.9, 0.999, 1e-8), &[1.0, 2.0, -1.0], Some(0.5));
+        let a = outputs(
+            &scale_by_adamax(0.9, 0.999, 1e-8),
+            &[1.0, 2.0, -1.0],
+            Some(0.5),
+        );
         let b = outputs(&scale_by_adamax(0.5, 0.999, 1e-8), &[1.0, 2.0, -1.0], None);
         assert_eq!(a, b);
     }
@@ -372,7 +392,10 @@ mod tests {
     #[test]
     fn nadam_keeps_mu_product_in_state() {
         let t = scale_by_nadam(0.9, 0.999, 1e-8, 4e-3);
-        let info = TensorInfo { name: "w", shape: &[1] };
+        let info = TensorInfo {
+            name: "w",
+            shape: &[1],
+        };
         let mut s = Transform::<f64>::init(&t, &[0.0], info);
         assert_eq!(s.scalars, vec![0.0, 1.0]);
         let mut u = [1.0];
