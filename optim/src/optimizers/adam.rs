@@ -155,13 +155,13 @@ pub fn build<F: Float>(name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
 pub(crate) mod testutil {
     use crate::{Float, Optimizer, ParamStore, Recipe};
 
+    /// A gradient as a function of the parameter.
+    pub type GradBox = dyn Fn(&[f64]) -> Vec<f64>;
+    pub type GradFn<'a> = &'a GradBox;
+
     /// Runs `recipe` for `grads.len()` steps on parameter `p0`, with the gradient at step `k`
     /// given by `grads[k](p)`; returns the parameter after every step.
-    pub fn run<F: Float>(
-        recipe: Recipe<F>,
-        p0: &[f64],
-        grads: &[&dyn Fn(&[f64]) -> Vec<f64>],
-    ) -> Vec<Vec<f64>> {
+    pub fn run<F: Float>(recipe: Recipe<F>, p0: &[f64], grads: &[GradFn]) -> Vec<Vec<f64>> {
         let mut params = ParamStore::single("w", p0.iter().map(|&x| F::of(x)).collect());
         let mut opt = Optimizer::new(recipe, &params).unwrap();
         let mut out = Vec::new();
@@ -180,9 +180,9 @@ pub(crate) mod testutil {
         recipe: Recipe<F>,
         p0: &[f64],
         n: usize,
-        grad: &dyn Fn(&[f64]) -> Vec<f64>,
+        grad: GradFn,
     ) -> Vec<Vec<f64>> {
-        let grads: Vec<&dyn Fn(&[f64]) -> Vec<f64>> = (0..n).map(|_| grad).collect();
+        let grads: Vec<GradFn> = (0..n).map(|_| grad).collect();
         run(recipe, p0, &grads)
     }
 
@@ -453,7 +453,7 @@ mod tests {
     fn reference(
         p0: &[f64],
         n: usize,
-        grad: &dyn Fn(&[f64]) -> Vec<f64>,
+        grad: GradFn,
         lr: f64,
         (b1, b2): (f64, f64),
         eps: f64,
@@ -570,7 +570,7 @@ mod tests {
             "adam",
             "lr = 0.1\nbetas = [0.5, 0.75]\neps = 0.1\nweight_decay = 0.5",
         );
-        let gs: [&dyn Fn(&[f64]) -> Vec<f64>; 2] = [&|_| vec![1.0], &|_| vec![-3.0]];
+        let gs: [GradFn; 2] = [&|_| vec![1.0], &|_| vec![-3.0]];
         let out = run(r, &[2.0], &gs);
         // Step 1: g = 1 + 0.5·2 = 2; m = 1; v = 1; bc₁ = 0.5; bc₂ = 0.25;
         // d = 1/0.5 + 0.1 = 2.1; p = 2 − 0.1·(1/0.5)/2.1 = 2 − 0.2/2.1.
@@ -593,7 +593,7 @@ mod tests {
             "adamw",
             "lr = 0.5\nbetas = [0.9, 0.5]\neps = 1e-3\nweight_decay = 0.2\namsgrad = true",
         );
-        let gs: [&dyn Fn(&[f64]) -> Vec<f64>; 3] = [&|_| vec![4.0], &|_| vec![0.0], &|_| vec![1.0]];
+        let gs: [GradFn; 3] = [&|_| vec![4.0], &|_| vec![0.0], &|_| vec![1.0]];
         let out = run(r, &[1.0], &gs);
         // Step 1: p ← 1·(1 − 0.1) = 0.9; m = 0.4; v = 8; bc₁ = 0.1; bc₂ = 0.5;
         // d = √8/√0.5 + 1e-3 = 4.001; p = 0.9 − 0.5·4/4.001.
@@ -656,10 +656,10 @@ mod tests {
     fn amsgrad_differs_once_v_decreases() {
         // Large gradients then small ones: v decays after step 2, so v_max > v from then on.
         let g = |k: usize| if k < 2 { 5.0 } else { 0.1 };
-        let grads: Vec<Box<dyn Fn(&[f64]) -> Vec<f64>>> = (0..6)
+        let grads: Vec<Box<GradBox>> = (0..6)
             .map(|k| Box::new(move |_: &[f64]| vec![g(k)]) as _)
             .collect();
-        let grads: Vec<&dyn Fn(&[f64]) -> Vec<f64>> = grads.iter().map(|b| b.as_ref()).collect();
+        let grads: Vec<GradFn> = grads.iter().map(|b| b.as_ref()).collect();
         let plain = run(
             recipe::<f64>("adam", "lr = 0.1\nbetas = [0.9, 0.5]"),
             &[0.0],

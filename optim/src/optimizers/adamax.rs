@@ -111,8 +111,7 @@ mod tests {
         let r = cfg("lr = 0.1\nbetas = [0.5, 0.8]\neps = 0.01\nweight_decay = 0.5")
             .recipe::<f64>()
             .unwrap();
-        let gs: [&dyn Fn(&[f64]) -> Vec<f64>; 3] =
-            [&|_| vec![3.0], &|_| vec![-1.0], &|_| vec![0.0]];
+        let gs: [GradFn; 3] = [&|_| vec![3.0], &|_| vec![-1.0], &|_| vec![0.0]];
         let out = run(r, &[1.0], &gs);
         // Step 1: g = 3.5; m = 1.75; u = max(0, 3.51) = 3.51; bc₁ = 0.5.
         let p1 = 1.0 - 0.1 / 0.5 * 1.75 / 3.51;

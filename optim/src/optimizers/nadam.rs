@@ -137,7 +137,7 @@ mod tests {
         )
         .recipe::<f64>()
         .unwrap();
-        let gs: [&dyn Fn(&[f64]) -> Vec<f64>; 2] = [&|_| vec![1.0], &|_| vec![-2.0]];
+        let gs: [GradFn; 2] = [&|_| vec![1.0], &|_| vec![-2.0]];
         let out = run(r, &[2.0], &gs);
         let mu = |t: f64| 0.6 * (1.0 - 0.5 * 0.96f64.powf(0.5 * t));
         // Step 1: g = 2; m = 0.8; v = 0.4; bc₂ = 0.1 → d = √4 + 0.01 = 2.01; Π = μ₁.

@@ -134,8 +134,7 @@ mod tests {
             .recipe::<f64>()
             .unwrap();
         let one = |_: &[f64]| vec![1.0];
-        let gs: [&dyn Fn(&[f64]) -> Vec<f64>; 8] =
-            [&one, &one, &one, &one, &one, &one, &one, &|_| vec![3.0]];
+        let gs: [GradFn; 8] = [&one, &one, &one, &one, &one, &one, &one, &|_| vec![3.0]];
         let out = run(r, &[0.0], &gs);
         // Steps 1–6: m/bc₁ = 1 exactly (both are 1 − 0.5ᵗ), so p falls by 0.1 a step.
         let p6 = (0..6).fold(0.0, |p, _| p - 0.1);
