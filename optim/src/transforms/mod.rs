@@ -1,11 +1,16 @@
 //! The building blocks optimizers are made of (optax-style). Each is a small struct implementing
 //! [`Transform`](crate::Transform); the functions here are the public constructors.
 
+mod adam;
 mod adaptive;
 mod basic;
 mod clip;
 mod modern;
 
+pub use adam::{
+    scale_by_adam, scale_by_adamax, scale_by_nadam, scale_by_radam, AdamVariant, ScaleByAdam,
+    ScaleByAdamax,
+};
 pub use adaptive::{
     scale_by_adadelta, scale_by_decayed_learning_rate, scale_by_rms, scale_by_rss, ScaleByAdadelta,
     ScaleByDecayedLearningRate, ScaleByRms, ScaleByRss,
