@@ -100,7 +100,8 @@ pub struct Run {
 
 pub fn run(args: Args) -> Result<()> {
     let path = &args.config;
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let cfg = parse_config(&text).with_context(|| format!("{}", path.display()))?;
     let mut runs = Vec::with_capacity(cfg.runs.len());
     for spec in &cfg.runs {
@@ -134,7 +135,8 @@ fn write_all_or_nothing(outputs: &[(PathBuf, String)]) -> Result<()> {
         for (target, text) in outputs {
             let tmp = temp_path(target);
             temps.push(tmp.clone());
-            std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", target.display()))?;
+            std::fs::write(&tmp, text)
+                .with_context(|| format!("cannot write {}", target.display()))?;
         }
         Ok(())
     })();
@@ -145,13 +147,17 @@ fn write_all_or_nothing(outputs: &[(PathBuf, String)]) -> Result<()> {
         return Err(e);
     }
     for ((target, _), tmp) in outputs.iter().zip(&temps) {
-        std::fs::rename(tmp, target).with_context(|| format!("cannot write {}", target.display()))?;
+        std::fs::rename(tmp, target)
+            .with_context(|| format!("cannot write {}", target.display()))?;
     }
     Ok(())
 }
 
 fn temp_path(target: &Path) -> PathBuf {
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     target.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
@@ -180,8 +186,14 @@ fn parse_config(text: &str) -> Result<Config> {
     let mut ph = Hyper::new("[problem]", problem);
     let fname = match ph.raw("function") {
         Some(toml::Value::String(s)) => s.clone(),
-        Some(v) => bail!("[problem]: `function` = {v} is invalid: expected a string, one of {}", functions::NAMES.join(", ")),
-        None => bail!("[problem]: missing required field `function` (one of {})", functions::NAMES.join(", ")),
+        Some(v) => bail!(
+            "[problem]: `function` = {v} is invalid: expected a string, one of {}",
+            functions::NAMES.join(", ")
+        ),
+        None => bail!(
+            "[problem]: missing required field `function` (one of {})",
+            functions::NAMES.join(", ")
+        ),
     };
     let matrix = ph.raw("matrix");
     let vector = ph.raw("vector");
@@ -189,32 +201,46 @@ fn parse_config(text: &str) -> Result<Config> {
     ph.finish()?;
     let function = functions::parse("[problem]", &fname, matrix, vector)?;
     let start = match start {
-        Some(v) => functions::numbers(v)
-            .ok_or_else(|| anyhow!("[problem]: `start` = {v} is invalid: expected a list of finite numbers"))?,
+        Some(v) => functions::numbers(v).ok_or_else(|| {
+            anyhow!("[problem]: `start` = {v} is invalid: expected a list of finite numbers")
+        })?,
         None => function.default_start(),
     };
-    function.check_dim(start.len()).map_err(|e| anyhow!("[problem]: {e}"))?;
+    function
+        .check_dim(start.len())
+        .map_err(|e| anyhow!("[problem]: {e}"))?;
 
     // Optimizers.
-    let top_clip = clip.map(|v| table_of("top level", "clip", v).map(|t| ("[clip]".to_string(), t.clone()))).transpose()?;
+    let top_clip = clip
+        .map(|v| table_of("top level", "clip", v).map(|t| ("[clip]".to_string(), t.clone())))
+        .transpose()?;
     let top_sched = schedule
-        .map(|v| table_of("top level", "schedule", v).map(|t| ("[schedule]".to_string(), t.clone())))
+        .map(|v| {
+            table_of("top level", "schedule", v).map(|t| ("[schedule]".to_string(), t.clone()))
+        })
         .transpose()?;
     let (tables, single): (Vec<(String, &toml::Table)>, bool) = match (optimizer, optimizers) {
-        (Some(_), Some(_)) => bail!("give either one [optimizer] or several [[optimizers]], not both"),
+        (Some(_), Some(_)) => {
+            bail!("give either one [optimizer] or several [[optimizers]], not both")
+        }
         (None, None) => bail!("missing [optimizer] (or several [[optimizers]] tables to compare)"),
-        (Some(v), None) => (vec![("[optimizer]".into(), table_of("top level", "optimizer", v)?)], true),
+        (Some(v), None) => (
+            vec![("[optimizer]".into(), table_of("top level", "optimizer", v)?)],
+            true,
+        ),
         (None, Some(v)) => {
-            let arr = v
-                .as_array()
-                .ok_or_else(|| anyhow!("top level: `optimizers` must be a list of tables ([[optimizers]])"))?;
+            let arr = v.as_array().ok_or_else(|| {
+                anyhow!("top level: `optimizers` must be a list of tables ([[optimizers]])")
+            })?;
             if arr.is_empty() {
                 bail!("top level: `optimizers` is empty");
             }
             let mut out = Vec::new();
             for (i, t) in arr.iter().enumerate() {
                 let ctx = format!("[[optimizers]] #{}", i + 1);
-                let t = t.as_table().ok_or_else(|| anyhow!("{ctx}: expected a table, got {t}"))?;
+                let t = t
+                    .as_table()
+                    .ok_or_else(|| anyhow!("{ctx}: expected a table, got {t}"))?;
                 out.push((ctx, t));
             }
             (out, false)
@@ -222,7 +248,11 @@ fn parse_config(text: &str) -> Result<Config> {
     };
     let mut runs = Vec::new();
     for (ctx, t) in tables {
-        let name = t.get("name").and_then(|v| v.as_str()).unwrap_or("?").to_string();
+        let name = t
+            .get("name")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?")
+            .to_string();
         let sub = |key: &str| -> Result<Option<(String, toml::Table)>> {
             t.get(key)
                 .map(|v| table_of(&ctx, key, v).map(|s| (format!("{ctx}.{key}"), s.clone())))
@@ -249,7 +279,10 @@ fn parse_config(text: &str) -> Result<Config> {
     }
     // Duplicate labels would make the legend ambiguous.
     for i in 1..runs.len() {
-        let dups = runs[..i].iter().filter(|r| r.label == runs[i].label).count();
+        let dups = runs[..i]
+            .iter()
+            .filter(|r| r.label == runs[i].label)
+            .count();
         if dups > 0 {
             runs[i].label = format!("{} ({})", runs[i].label, dups + 1);
         }
@@ -289,7 +322,11 @@ fn is_bad(w: &[f64]) -> Option<&'static str> {
 
 /// Runs one optimizer for `cfg.steps` steps (or until it diverges).
 fn simulate(cfg: &Config, spec: &RunSpec) -> Result<Run> {
-    let mut recipe = optim::optimizers::from_table::<f64>(&spec.context, &spec.table, &["clip", "schedule", "label"])?;
+    let mut recipe = optim::optimizers::from_table::<f64>(
+        &spec.context,
+        &spec.table,
+        &["clip", "schedule", "label"],
+    )?;
     let mut clipping = None;
     if let Some((ctx, t)) = &spec.clip {
         let cc = ClipConfig::from_toml(ctx, t)?;
@@ -309,7 +346,12 @@ fn simulate(cfg: &Config, spec: &RunSpec) -> Result<Run> {
                 .get("momentum")
                 .and_then(toml::Value::as_float)
                 .or_else(|| spec.table.get("betas")?.as_array()?.first()?.as_float());
-            Some(optim::schedule::from_table(ctx, t, &opt.lrs(), initial_momentum)?)
+            Some(optim::schedule::from_table(
+                ctx,
+                t,
+                &opt.lrs(),
+                initial_momentum,
+            )?)
         }
         None => None,
     };
@@ -339,7 +381,9 @@ fn simulate(cfg: &Config, spec: &RunSpec) -> Result<Run> {
         } else {
             is_bad(&w)
         };
-        if run.first_nonfinite_step.is_none() && (!loss.is_finite() || w.iter().any(|x| !x.is_finite())) {
+        if run.first_nonfinite_step.is_none()
+            && (!loss.is_finite() || w.iter().any(|x| !x.is_finite()))
+        {
             run.first_nonfinite_step = Some(step);
         }
         run.params.push(w);
@@ -401,7 +445,10 @@ fn to_json(cfg: &Config, runs: &[Run]) -> Value {
     if cfg.single {
         top.extend(run_json(&runs[0]));
     }
-    top.insert("runs".into(), Value::Array(runs.iter().map(|r| Value::Object(run_json(r))).collect()));
+    top.insert(
+        "runs".into(),
+        Value::Array(runs.iter().map(|r| Value::Object(run_json(r))).collect()),
+    );
     Value::Object(top)
 }
 
@@ -421,7 +468,10 @@ mod tests {
         assert_eq!(r.params.len(), 3);
         let expect = [[0.8, 0.6], [0.64, 0.72], [0.512, 0.864]];
         for (p, e) in r.params.iter().zip(expect) {
-            assert!((p[0] - e[0]).abs() < 1e-15 && (p[1] - e[1]).abs() < 1e-15, "{p:?} vs {e:?}");
+            assert!(
+                (p[0] - e[0]).abs() < 1e-15 && (p[1] - e[1]).abs() < 1e-15,
+                "{p:?} vs {e:?}"
+            );
         }
         // losses at the points where the gradients were taken: 1 − 0.25, 0.64 − 0.36, ...
         assert!((r.losses[0] - 0.75).abs() < 1e-15 && (r.losses[1] - 0.28).abs() < 1e-15);
@@ -480,7 +530,9 @@ mod tests {
         assert!(err.contains("stepz") && err.contains("steps"), "{err}");
         let err = e("[problem]\nfunction = \"beale\"\n");
         assert!(err.contains("missing [optimizer]"), "{err}");
-        let err = e("[problem]\nfunction = \"beale\"\nstart = [1, \"a\"]\n[optimizer]\nname = \"sgd\"\n");
+        let err = e(
+            "[problem]\nfunction = \"beale\"\nstart = [1, \"a\"]\n[optimizer]\nname = \"sgd\"\n",
+        );
         assert!(err.contains("`start`"), "{err}");
     }
 

@@ -71,12 +71,20 @@ fn ok(o: &Output) -> String {
 /// Asserts failure, that nothing but the config was written, and returns stderr.
 fn fails(case: &Case, o: &Output) -> String {
     assert!(!o.status.success(), "gradlab should have failed");
-    assert_eq!(case.files(), ["config.toml"], "nothing may be written on error");
+    assert_eq!(
+        case.files(),
+        ["config.toml"],
+        "nothing may be written on error"
+    );
     stderr(o)
 }
 
 fn f64s(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
 }
 
 const ROSENBROCK_SGD: &str = r#"
@@ -105,7 +113,11 @@ fn landscape_single_run_json_fields() {
     for run in [&j, &j["runs"][0]] {
         assert_eq!(run["optimizer"], "sgd");
         assert_eq!(run["params"].as_array().unwrap().len(), 20);
-        assert!(run["params"].as_array().unwrap().iter().all(|p| f64s(p).len() == 2));
+        assert!(run["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| f64s(p).len() == 2));
         let losses = f64s(&run["losses"]);
         assert_eq!(losses.len(), 20);
         // f(−1.5, 2) = 2.5² + 100·(2 − 2.25)² = 12.5
@@ -119,8 +131,14 @@ fn landscape_single_run_json_fields() {
     // The first step by hand: g = (−2(1 − x) − 400x(y − x²), 200(y − x²)) at (−1.5, 2)
     // = (−5 − 150, −50) = (−155, −50); Nesterov's first update is g + 0.9·g = 1.9·g.
     let p1 = f64s(&j["params"][0]);
-    assert!((p1[0] - (-1.5 + 0.0005 * 1.9 * 155.0)).abs() < 1e-12, "{p1:?}");
-    assert!((p1[1] - (2.0 + 0.0005 * 1.9 * 50.0)).abs() < 1e-12, "{p1:?}");
+    assert!(
+        (p1[0] - (-1.5 + 0.0005 * 1.9 * 155.0)).abs() < 1e-12,
+        "{p1:?}"
+    );
+    assert!(
+        (p1[1] - (2.0 + 0.0005 * 1.9 * 50.0)).abs() < 1e-12,
+        "{p1:?}"
+    );
 }
 
 #[test]
@@ -174,7 +192,11 @@ lr = 1e308
     assert_eq!(j["params"][0][0], "Infinity");
     assert_eq!(j["params"][0][1], "Infinity");
     assert_eq!(j["losses"][0], 12.5);
-    assert!(j["final_loss"] == "NaN" || j["final_loss"] == "Infinity", "{}", j["final_loss"]);
+    assert!(
+        j["final_loss"] == "NaN" || j["final_loss"] == "Infinity",
+        "{}",
+        j["final_loss"]
+    );
 }
 
 #[test]
@@ -190,17 +212,35 @@ fn landscape_unknown_optimizer_lists_valid_names() {
 #[test]
 fn landscape_unknown_hyperparameter_and_bad_value() {
     let c = Case::new();
-    let err = fails(&c, &c.landscape(&ROSENBROCK_SGD.replace("nesterov", "nesteroff"), &[]));
-    assert!(err.contains("unknown hyperparameter `nesteroff`") && err.contains("nesterov"), "{err}");
-    let err = fails(&c, &c.landscape(&ROSENBROCK_SGD.replace("lr = 0.0005", "lr = -1.0"), &[]));
+    let err = fails(
+        &c,
+        &c.landscape(&ROSENBROCK_SGD.replace("nesterov", "nesteroff"), &[]),
+    );
+    assert!(
+        err.contains("unknown hyperparameter `nesteroff`") && err.contains("nesterov"),
+        "{err}"
+    );
+    let err = fails(
+        &c,
+        &c.landscape(&ROSENBROCK_SGD.replace("lr = 0.0005", "lr = -1.0"), &[]),
+    );
     assert!(err.contains("`lr` = -1") && err.contains(">= 0"), "{err}");
 }
 
 #[test]
 fn landscape_unknown_function_and_bad_matrix() {
     let c = Case::new();
-    let err = fails(&c, &c.landscape(&ROSENBROCK_SGD.replace("\"rosenbrock\"", "\"rosenbrok\""), &[]));
-    assert!(err.contains("unknown function `rosenbrok`") && err.contains("himmelblau"), "{err}");
+    let err = fails(
+        &c,
+        &c.landscape(
+            &ROSENBROCK_SGD.replace("\"rosenbrock\"", "\"rosenbrok\""),
+            &[],
+        ),
+    );
+    assert!(
+        err.contains("unknown function `rosenbrok`") && err.contains("himmelblau"),
+        "{err}"
+    );
     let cfg = "[problem]\nfunction = \"quadratic\"\nmatrix = [[1, 0], [0, 1]]\nvector = [1, 2, 3]\n[optimizer]\nname = \"sgd\"\n";
     let err = fails(&c, &c.landscape(cfg, &[]));
     assert!(err.contains("`vector`") && err.contains("2×2"), "{err}");
@@ -209,7 +249,8 @@ fn landscape_unknown_function_and_bad_matrix() {
 #[test]
 fn landscape_toml_syntax_error_shows_file_and_line() {
     let c = Case::new();
-    let cfg = "steps = 5\n[problem]\nfunction = \"beale\"\nstart = [1.0, \n[optimizer]\nname = \"sgd\"\n";
+    let cfg =
+        "steps = 5\n[problem]\nfunction = \"beale\"\nstart = [1.0, \n[optimizer]\nname = \"sgd\"\n";
     let err = fails(&c, &c.landscape(cfg, &[]));
     assert!(err.contains("config.toml"), "{err}");
     assert!(err.contains("line 5"), "{err}");
@@ -242,7 +283,10 @@ eta_min = 0.001
     let j = c.json();
     let runs = j["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2);
-    assert!(j.get("params").is_none(), "several optimizers: fields only under `runs`");
+    assert!(
+        j.get("params").is_none(),
+        "several optimizers: fields only under `runs`"
+    );
     assert_eq!(runs[0]["label"], "sgd (lr=0.01)");
     assert_eq!(runs[1]["label"], "momentum");
     assert_eq!(f64s(&runs[0]["lr"]), vec![0.01; 30]);
@@ -254,7 +298,11 @@ eta_min = 0.001
     assert!(svg.contains("<svg") && svg.contains("<polyline") && svg.contains("<rect"));
     assert!(svg.contains("himmelblau") && svg.contains("momentum"));
     assert!(svg.len() < 2_000_000, "{} bytes", svg.len());
-    assert_eq!(c.files(), ["config.toml", "out.json", "paths.svg"], "no temporary files left");
+    assert_eq!(
+        c.files(),
+        ["config.toml", "out.json", "paths.svg"],
+        "no temporary files left"
+    );
 }
 
 #[test]

@@ -75,7 +75,10 @@ impl Function {
                 Function::Quadratic { b, .. } => format!("{} (the length of `vector`)", b.len()),
                 _ => "2".to_string(),
             };
-            bail!("function `{}` needs a start of dimension {want}, got {n}", self.name());
+            bail!(
+                "function `{}` needs a start of dimension {want}, got {n}",
+                self.name()
+            );
         }
         Ok(())
     }
@@ -89,7 +92,9 @@ impl Function {
                 .sum(),
             Function::Beale => {
                 let (x, y) = (w[0], w[1]);
-                (1.5 - x + x * y).powi(2) + (2.25 - x + x * y * y).powi(2) + (2.625 - x + x * y * y * y).powi(2)
+                (1.5 - x + x * y).powi(2)
+                    + (2.25 - x + x * y * y).powi(2)
+                    + (2.625 - x + x * y * y * y).powi(2)
             }
             Function::Himmelblau => {
                 let (x, y) = (w[0], w[1]);
@@ -97,7 +102,9 @@ impl Function {
             }
             Function::Rastrigin => w
                 .iter()
-                .map(|&x| RASTRIGIN_A + x * x - RASTRIGIN_A * (2.0 * std::f64::consts::PI * x).cos())
+                .map(|&x| {
+                    RASTRIGIN_A + x * x - RASTRIGIN_A * (2.0 * std::f64::consts::PI * x).cos()
+                })
                 .sum(),
             Function::Saddle => w[0] * w[0] - w[1] * w[1],
             Function::MonkeySaddle => w[0].powi(3) - 3.0 * w[0] * w[1] * w[1],
@@ -105,7 +112,9 @@ impl Function {
                 let quad: f64 = a
                     .iter()
                     .zip(w)
-                    .map(|(row, &wi)| wi * row.iter().zip(w).map(|(&aij, &wj)| aij * wj).sum::<f64>())
+                    .map(|(row, &wi)| {
+                        wi * row.iter().zip(w).map(|(&aij, &wj)| aij * wj).sum::<f64>()
+                    })
                     .sum();
                 0.5 * quad - b.iter().zip(w).map(|(bi, wi)| bi * wi).sum::<f64>()
             }
@@ -203,7 +212,10 @@ impl Function {
             Function::Saddle => [(-1.5, 1.5), (-1.5, 1.5)],
             Function::MonkeySaddle => [(-1.0, 1.0), (-1.0, 1.0)],
             Function::Quadratic { .. } => match self.minimum(2) {
-                Some((_, m)) => [(m[0][0] - 2.0, m[0][0] + 2.0), (m[0][1] - 2.0, m[0][1] + 2.0)],
+                Some((_, m)) => [
+                    (m[0][0] - 2.0, m[0][0] + 2.0),
+                    (m[0][1] - 2.0, m[0][1] + 2.0),
+                ],
                 None => [(-2.0, 2.0), (-2.0, 2.0)],
             },
         }
@@ -220,7 +232,7 @@ pub fn solve_spd(a: &[Vec<f64>], b: &[f64]) -> Option<Vec<f64>> {
             let aij = 0.5 * (a[i][j] + a[j][i]);
             let s: f64 = aij - (0..j).map(|k| l[i][k] * l[j][k]).sum::<f64>();
             if i == j {
-                if !(s > 0.0) {
+                if s.is_nan() || s <= 0.0 {
                     return None;
                 }
                 l[i][i] = s.sqrt();
@@ -258,7 +270,10 @@ pub fn parse(
             "rastrigin" => Function::Rastrigin,
             "saddle" => Function::Saddle,
             "monkey_saddle" => Function::MonkeySaddle,
-            _ => bail!("{ctx}: unknown function `{name}`; valid: {}", NAMES.join(", ")),
+            _ => bail!(
+                "{ctx}: unknown function `{name}`; valid: {}",
+                NAMES.join(", ")
+            ),
         });
     }
     let Some(matrix) = matrix else {
@@ -267,15 +282,16 @@ pub fn parse(
     let Some(vector) = vector else {
         bail!("{ctx}: function \"quadratic\" needs `vector` = [...] (the n-vector b)");
     };
-    let rows = matrix
-        .as_array()
-        .filter(|r| !r.is_empty())
-        .ok_or_else(|| anyhow::anyhow!("{ctx}: `matrix` = {matrix} is invalid: expected a non-empty list of rows"))?;
+    let rows = matrix.as_array().filter(|r| !r.is_empty()).ok_or_else(|| {
+        anyhow::anyhow!("{ctx}: `matrix` = {matrix} is invalid: expected a non-empty list of rows")
+    })?;
     let n = rows.len();
     let mut a = Vec::with_capacity(n);
     for (i, row) in rows.iter().enumerate() {
         let r = numbers(row).ok_or_else(|| {
-            anyhow::anyhow!("{ctx}: `matrix` row {i} = {row} is invalid: expected a list of finite numbers")
+            anyhow::anyhow!(
+                "{ctx}: `matrix` row {i} = {row} is invalid: expected a list of finite numbers"
+            )
         })?;
         if r.len() != n {
             bail!(
@@ -285,8 +301,9 @@ pub fn parse(
         }
         a.push(r);
     }
-    let b = numbers(vector)
-        .ok_or_else(|| anyhow::anyhow!("{ctx}: `vector` = {vector} is invalid: expected a list of finite numbers"))?;
+    let b = numbers(vector).ok_or_else(|| {
+        anyhow::anyhow!("{ctx}: `vector` = {vector} is invalid: expected a list of finite numbers")
+    })?;
     if b.len() != n {
         bail!(
             "{ctx}: `vector` = {vector} is invalid: has {} entries but `matrix` is {n}×{n}",
@@ -321,7 +338,11 @@ mod tests {
             Function::Saddle,
             Function::MonkeySaddle,
             Function::Quadratic {
-                a: vec![vec![3.0, 1.0, 0.0], vec![0.5, 2.0, 0.2], vec![0.0, 0.2, 1.0]],
+                a: vec![
+                    vec![3.0, 1.0, 0.0],
+                    vec![0.5, 2.0, 0.2],
+                    vec![0.0, 0.2, 1.0],
+                ],
                 b: vec![1.0, -2.0, 0.5],
             },
         ]
@@ -351,7 +372,12 @@ mod tests {
                     wm[i] -= h;
                     let fd = (f.value(&wp) - f.value(&wm)) / (2.0 * h);
                     let tol = 1e-6 * (1.0 + fd.abs());
-                    assert!((g[i] - fd).abs() < tol, "{} at {w:?}: grad[{i}] = {} vs fd {fd}", f.name(), g[i]);
+                    assert!(
+                        (g[i] - fd).abs() < tol,
+                        "{} at {w:?}: grad[{i}] = {} vs fd {fd}",
+                        f.name(),
+                        g[i]
+                    );
                 }
             }
         }
@@ -364,10 +390,9 @@ mod tests {
         assert_eq!(Function::Rosenbrock.value(&[0.0, 0.0]), 1.0);
         assert_eq!(Function::Beale.value(&[3.0, 0.5]), 0.0);
         assert_eq!(Function::Himmelblau.value(&[3.0, 2.0]), 0.0);
-        for (_, ms) in Function::Himmelblau.minimum(2) {
-            for m in ms {
-                assert!(Function::Himmelblau.value(&m) < 1e-9, "{m:?}");
-            }
+        let (_, ms) = Function::Himmelblau.minimum(2).unwrap();
+        for m in ms {
+            assert!(Function::Himmelblau.value(&m) < 1e-9, "{m:?}");
         }
         assert!(Function::Rastrigin.value(&[0.0, 0.0, 0.0]).abs() < 1e-12);
         // A n + x² − A cos(2πx) at x = 0.5: 10 + 0.25 + 10 = 20.25
@@ -402,17 +427,27 @@ mod tests {
 
     #[test]
     fn parse_validates_quadratic() {
-        let t: toml::Table = "m = [[1.0, 2.0], [3.0]]\nv = [1.0, 2.0]\nv3 = [1, 2, 3]\nok = [[2, 0], [0, 1]]"
-            .parse()
-            .unwrap();
-        let e = parse("p", "quadratic", t.get("m"), t.get("v")).unwrap_err().to_string();
+        let t: toml::Table =
+            "m = [[1.0, 2.0], [3.0]]\nv = [1.0, 2.0]\nv3 = [1, 2, 3]\nok = [[2, 0], [0, 1]]"
+                .parse()
+                .unwrap();
+        let e = parse("p", "quadratic", t.get("m"), t.get("v"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("must be square") && e.contains("row 1"), "{e}");
-        let e = parse("p", "quadratic", t.get("ok"), t.get("v3")).unwrap_err().to_string();
+        let e = parse("p", "quadratic", t.get("ok"), t.get("v3"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`vector`") && e.contains("3 entries"), "{e}");
-        let e = parse("p", "quadratic", None, t.get("v")).unwrap_err().to_string();
+        let e = parse("p", "quadratic", None, t.get("v"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("needs `matrix`"), "{e}");
         let e = parse("p", "rosenbrok", None, None).unwrap_err().to_string();
-        assert!(e.contains("unknown function `rosenbrok`") && e.contains("himmelblau, rastrigin"), "{e}");
+        assert!(
+            e.contains("unknown function `rosenbrok`") && e.contains("himmelblau, rastrigin"),
+            "{e}"
+        );
         assert!(matches!(
             parse("p", "quadratic", t.get("ok"), t.get("v")).unwrap(),
             Function::Quadratic { .. }

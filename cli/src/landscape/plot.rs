@@ -66,7 +66,11 @@ fn viridis(t: f64) -> RGBColor {
         (170.0, 220.0, 50.0),
         (253.0, 231.0, 37.0),
     ];
-    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 1.0 };
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
     let x = t * (STOPS.len() - 1) as f64;
     let i = (x.floor() as usize).min(STOPS.len() - 2);
     let u = x - i as f64;
@@ -83,7 +87,10 @@ fn rgb(c: (u8, u8, u8)) -> RGBColor {
 fn domain(f: &Function, start: &[f64], runs: &[Run]) -> [(f64, f64); 2] {
     let b = f.plot_box();
     let mut d = b;
-    let pts = std::iter::once(start).chain(runs.iter().flat_map(|r| r.params.iter().map(|p| p.as_slice())));
+    let pts = std::iter::once(start).chain(
+        runs.iter()
+            .flat_map(|r| r.params.iter().map(|p| p.as_slice())),
+    );
     for p in pts {
         for k in 0..2 {
             let (lo, hi) = b[k];
@@ -115,25 +122,46 @@ fn surface(svg: &mut String, f: &Function, start: &[f64], runs: &[Run]) -> Resul
     // Bounded below: log(1 + f − f_min), with f_min the known minimum (or the grid's, if lower).
     // Unbounded (saddles, indefinite quadratics): a signed log, sign(f)·log(1 + |f|), since
     // f − min over the grid would be dominated by the frame's edge.
-    let grid_min = vals.iter().copied().filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min);
+    let grid_min = vals
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(f64::INFINITY, f64::min);
     let (z, what): (Vec<f64>, &str) = match f.minimum(2) {
         Some((m, _)) => {
             let f_min = m.min(grid_min);
-            (vals.iter().map(|&v| (1.0 + (v - f_min).max(0.0)).ln()).collect(), "log(1 + f − f_min)")
+            (
+                vals.iter()
+                    .map(|&v| (1.0 + (v - f_min).max(0.0)).ln())
+                    .collect(),
+                "log(1 + f − f_min)",
+            )
         }
         None => (
             vals.iter().map(|&v| v.signum() * v.abs().ln_1p()).collect(),
             "sign(f)·log(1 + |f|)",
         ),
     };
-    let z_lo = z.iter().copied().filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min);
+    let z_lo = z
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(f64::INFINITY, f64::min);
     let z: Vec<f64> = z.iter().map(|v| v - z_lo).collect();
-    let z_max = z.iter().copied().filter(|v| v.is_finite()).fold(0.0f64, f64::max).max(1e-300);
+    let z_max = z
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max)
+        .max(1e-300);
 
     let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{}: {what} and optimizer paths", f.name()), ("sans-serif", 24))
+        .caption(
+            format!("{}: {what} and optimizer paths", f.name()),
+            ("sans-serif", 24),
+        )
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(60)
@@ -153,7 +181,10 @@ fn surface(svg: &mut String, f: &Function, start: &[f64], runs: &[Run]) -> Resul
         let (i, j) = (k % CELLS, k / CELLS);
         let (cx, cy) = (x0 + i as f64 * dx, y0 + j as f64 * dy);
         Rectangle::new(
-            [(cx, cy), ((cx + 1.02 * dx).min(x1), (cy + 1.02 * dy).min(y1))],
+            [
+                (cx, cy),
+                ((cx + 1.02 * dx).min(x1), (cy + 1.02 * dy).min(y1)),
+            ],
             viridis(z[k] / z_max).filled(),
         )
     });
@@ -173,7 +204,9 @@ fn surface(svg: &mut String, f: &Function, start: &[f64], runs: &[Run]) -> Resul
             .legend(|(x, y)| Cross::new((x + 10, y), 6, BLACK.stroke_width(2)));
     }
 
-    let inside = |p: &[f64]| p.iter().all(|x| x.is_finite()) && p[0] >= x0 && p[0] <= x1 && p[1] >= y0 && p[1] <= y1;
+    let inside = |p: &[f64]| {
+        p.iter().all(|x| x.is_finite()) && p[0] >= x0 && p[0] <= x1 && p[1] >= y0 && p[1] <= y1
+    };
     for (k, r) in runs.iter().enumerate() {
         let color = rgb(PATH_COLORS[k % PATH_COLORS.len()]);
         // The path up to where it leaves the plotted region.
@@ -205,7 +238,9 @@ fn surface(svg: &mut String, f: &Function, start: &[f64], runs: &[Run]) -> Resul
         // The end: a marker in the path's colour (a cross when the run diverged).
         if let Some(&p) = pts.last().filter(|_| pts.len() > 1) {
             if r.diverged {
-                chart.draw_series([Cross::new(p, 8, color.stroke_width(3))]).map_err(err)?;
+                chart
+                    .draw_series([Cross::new(p, 8, color.stroke_width(3))])
+                    .map_err(err)?;
             } else {
                 chart
                     .draw_series([
@@ -252,7 +287,9 @@ fn losses(svg: &mut String, f: &Function, n: usize, runs: &[Run]) -> Result<()> 
         })
         .collect();
     let ys = curves.iter().flatten().map(|p| p.1);
-    let (mut lo, mut hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| (a.min(y), b.max(y)));
+    let (mut lo, mut hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
+        (a.min(y), b.max(y))
+    });
     if !lo.is_finite() {
         (lo, hi) = (0.0, 1.0);
     }
@@ -260,12 +297,20 @@ fn losses(svg: &mut String, f: &Function, n: usize, runs: &[Run]) -> Result<()> 
         hi += 0.5;
         lo -= 0.5;
     }
-    let steps = runs.iter().map(|r| r.losses.len()).max().unwrap_or(1).max(2) as f64;
+    let steps = runs
+        .iter()
+        .map(|r| r.losses.len())
+        .max()
+        .unwrap_or(1)
+        .max(2) as f64;
 
     let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{} (dimension {n}): loss per step", f.name()), ("sans-serif", 24))
+        .caption(
+            format!("{} (dimension {n}): loss per step", f.name()),
+            ("sans-serif", 24),
+        )
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(70)
@@ -287,7 +332,9 @@ fn losses(svg: &mut String, f: &Function, n: usize, runs: &[Run]) -> Result<()> 
             .draw_series(LineSeries::new(c.iter().copied(), color.stroke_width(2)))
             .map_err(err)?
             .label(&r.label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+            });
     }
     chart
         .configure_series_labels()
