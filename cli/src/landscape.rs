@@ -62,7 +62,7 @@ pub struct Args {
 /// Parameters beyond this magnitude count as divergence.
 pub const BLOWUP: f64 = 1e12;
 const DEFAULT_STEPS: usize = 100;
-const MAX_STEPS: usize = 10_000_000;
+const MAX_STEPS: usize = 1_000_000;
 
 /// One optimizer of the comparison, as configured.
 struct RunSpec {

@@ -8,8 +8,13 @@ use super::functions::Function;
 use super::Run;
 
 const SIZE: (u32, u32) = (960, 800);
-/// Heat-map cells per axis.
-const CELLS: usize = 80;
+/// Heat-map cells per axis (more for rastrigin's many small bowls); the SVG stays under 2 MB.
+fn cells(f: &Function) -> usize {
+    match f {
+        Function::Rastrigin => 120,
+        _ => 80,
+    }
+}
 /// Paths are drawn at most this far outside the function's usual plotting box (in box widths).
 const MAX_WIDEN: f64 = 1.5;
 
@@ -111,10 +116,11 @@ fn domain(f: &Function, start: &[f64], runs: &[Run]) -> [(f64, f64); 2] {
 
 fn surface(svg: &mut String, f: &Function, start: &[f64], runs: &[Run]) -> Result<()> {
     let [(x0, x1), (y0, y1)] = domain(f, start, runs);
-    let (dx, dy) = ((x1 - x0) / CELLS as f64, (y1 - y0) / CELLS as f64);
-    let mut vals = Vec::with_capacity(CELLS * CELLS);
-    for j in 0..CELLS {
-        for i in 0..CELLS {
+    let n_cells = cells(f);
+    let (dx, dy) = ((x1 - x0) / n_cells as f64, (y1 - y0) / n_cells as f64);
+    let mut vals = Vec::with_capacity(n_cells * n_cells);
+    for j in 0..n_cells {
+        for i in 0..n_cells {
             let w = [x0 + (i as f64 + 0.5) * dx, y0 + (j as f64 + 0.5) * dy];
             vals.push(f.value(&w));
         }
@@ -177,8 +183,8 @@ fn surface(svg: &mut String, f: &Function, start: &[f64], runs: &[Run]) -> Resul
         .draw()
         .map_err(err)?;
     // Cells overlap slightly so that no seams show between them.
-    let cells = (0..CELLS * CELLS).map(|k| {
-        let (i, j) = (k % CELLS, k / CELLS);
+    let cells = (0..n_cells * n_cells).map(|k| {
+        let (i, j) = (k % n_cells, k / n_cells);
         let (cx, cy) = (x0 + i as f64 * dx, y0 + j as f64 * dy);
         Rectangle::new(
             [
