@@ -1,0 +1,322 @@
+//! Integration tests of the `gradlab` binary: each case writes a config into a temporary
+//! directory, runs the built binary and checks its outputs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// A temporary directory holding one case's files.
+struct Case {
+    dir: tempfile::TempDir,
+}
+
+impl Case {
+    fn new() -> Case {
+        Case {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn gradlab(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_gradlab"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs `landscape config.toml --json out.json [extra...]` on `config`.
+    fn landscape(&self, config: &str, extra: &[&str]) -> Output {
+        self.write("config.toml", config);
+        let mut args = vec!["landscape", "config.toml", "--json", "out.json"];
+        args.extend_from_slice(extra);
+        self.gradlab(&args)
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(self.path("out.json")).unwrap()).unwrap()
+    }
+
+    fn files(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts success and returns stderr.
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "gradlab failed: {}", stderr(o));
+    stderr(o)
+}
+
+/// Asserts failure, that nothing but the config was written, and returns stderr.
+fn fails(case: &Case, o: &Output) -> String {
+    assert!(!o.status.success(), "gradlab should have failed");
+    assert_eq!(
+        case.files(),
+        ["config.toml"],
+        "nothing may be written on error"
+    );
+    stderr(o)
+}
+
+fn f64s(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+const ROSENBROCK_SGD: &str = r#"
+steps = 20
+[problem]
+function = "rosenbrock"
+start = [-1.5, 2.0]
+[optimizer]
+name = "sgd"
+lr = 0.0005
+momentum = 0.9
+nesterov = true
+"#;
+
+#[test]
+fn landscape_single_run_json_fields() {
+    let c = Case::new();
+    ok(&c.landscape(ROSENBROCK_SGD, &[]));
+    let j = c.json();
+    assert_eq!(j["function"], "rosenbrock");
+    assert_eq!(j["dim"], 2);
+    assert_eq!(j["steps"], 20);
+    assert_eq!(f64s(&j["start"]), [-1.5, 2.0]);
+    // The single-optimizer case has the run's fields at the top level and in `runs`.
+    assert_eq!(j["runs"].as_array().unwrap().len(), 1);
+    for run in [&j, &j["runs"][0]] {
+        assert_eq!(run["optimizer"], "sgd");
+        assert_eq!(run["params"].as_array().unwrap().len(), 20);
+        assert!(run["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| f64s(p).len() == 2));
+        let losses = f64s(&run["losses"]);
+        assert_eq!(losses.len(), 20);
+        // f(−1.5, 2) = 2.5² + 100·(2 − 2.25)² = 12.5
+        assert!((losses[0] - 12.5).abs() < 1e-12, "{}", losses[0]);
+        assert!(losses[19] < losses[0]);
+        assert_eq!(f64s(&run["lr"]), vec![0.0005; 20]);
+        assert_eq!(run["diverged"], false);
+        assert!(run["first_nonfinite_step"].is_null());
+        assert!(run["label"].as_str().unwrap().starts_with("sgd"));
+    }
+    // The first step by hand: g = (−2(1 − x) − 400x(y − x²), 200(y − x²)) at (−1.5, 2)
+    // = (−5 − 150, −50) = (−155, −50); Nesterov's first update is g + 0.9·g = 1.9·g.
+    let p1 = f64s(&j["params"][0]);
+    assert!(
+        (p1[0] - (-1.5 + 0.0005 * 1.9 * 155.0)).abs() < 1e-12,
+        "{p1:?}"
+    );
+    assert!(
+        (p1[1] - (2.0 + 0.0005 * 1.9 * 50.0)).abs() < 1e-12,
+        "{p1:?}"
+    );
+}
+
+#[test]
+fn landscape_quadratic_3d_converges_to_solution() {
+    let c = Case::new();
+    // A = [[4,1,0],[1,3,1],[0,1,2]], b = [1,2,3]; A⁻¹b = [2/9, 1/9, 13/9].
+    let cfg = r#"
+steps = 400
+[problem]
+function = "quadratic"
+matrix = [[4, 1, 0], [1, 3, 1], [0, 1, 2]]
+vector = [1, 2, 3]
+[optimizer]
+name = "sgd"
+lr = 0.2
+momentum = 0.5
+"#;
+    ok(&c.landscape(cfg, &["--plot", "loss.svg"]));
+    let j = c.json();
+    assert_eq!(j["dim"], 3);
+    assert_eq!(f64s(&j["start"]), [0.0, 0.0, 0.0]);
+    let last = f64s(j["params"].as_array().unwrap().last().unwrap());
+    for (x, e) in last.iter().zip([2.0 / 9.0, 1.0 / 9.0, 13.0 / 9.0]) {
+        assert!((x - e).abs() < 1e-9, "{last:?}");
+    }
+    // f* = −½ bᵀA⁻¹b = −½ (2 + 2 + 39)/9 = −43/18
+    assert!((j["final_loss"].as_f64().unwrap() + 43.0 / 18.0).abs() < 1e-12);
+    // Not 2-D, so the plot is a loss curve.
+    let svg = std::fs::read_to_string(c.path("loss.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("loss per step"));
+}
+
+#[test]
+fn landscape_divergence_is_reported_not_an_error() {
+    let c = Case::new();
+    let cfg = r#"
+steps = 10
+[problem]
+function = "rosenbrock"
+[optimizer]
+name = "sgd"
+lr = 1e308
+"#;
+    let err = ok(&c.landscape(cfg, &[]));
+    assert!(err.contains("diverged at step 1"), "{err}");
+    let j = c.json();
+    assert_eq!(j["diverged"], true);
+    assert_eq!(j["first_nonfinite_step"], 1);
+    assert_eq!(j["params"].as_array().unwrap().len(), 1);
+    // (−1.5, 2) − 1e308·(−155, −50) overflows to (+∞, +∞).
+    assert_eq!(j["params"][0][0], "Infinity");
+    assert_eq!(j["params"][0][1], "Infinity");
+    assert_eq!(j["losses"][0], 12.5);
+    assert!(
+        j["final_loss"] == "NaN" || j["final_loss"] == "Infinity",
+        "{}",
+        j["final_loss"]
+    );
+}
+
+#[test]
+fn landscape_unknown_optimizer_lists_valid_names() {
+    let c = Case::new();
+    let cfg = ROSENBROCK_SGD.replace("name = \"sgd\"", "name = \"sgdd\"");
+    let err = fails(&c, &c.landscape(&cfg, &["--plot", "out.svg"]));
+    assert!(err.contains("config.toml"), "{err}");
+    assert!(err.contains("unknown optimizer `sgdd`"), "{err}");
+    assert!(err.contains("sgd, adagrad, rmsprop"), "{err}");
+}
+
+#[test]
+fn landscape_unknown_hyperparameter_and_bad_value() {
+    let c = Case::new();
+    let err = fails(
+        &c,
+        &c.landscape(&ROSENBROCK_SGD.replace("nesterov", "nesteroff"), &[]),
+    );
+    assert!(
+        err.contains("unknown hyperparameter `nesteroff`") && err.contains("nesterov"),
+        "{err}"
+    );
+    let err = fails(
+        &c,
+        &c.landscape(&ROSENBROCK_SGD.replace("lr = 0.0005", "lr = -1.0"), &[]),
+    );
+    assert!(err.contains("`lr` = -1") && err.contains(">= 0"), "{err}");
+}
+
+#[test]
+fn landscape_unknown_function_and_bad_matrix() {
+    let c = Case::new();
+    let err = fails(
+        &c,
+        &c.landscape(
+            &ROSENBROCK_SGD.replace("\"rosenbrock\"", "\"rosenbrok\""),
+            &[],
+        ),
+    );
+    assert!(
+        err.contains("unknown function `rosenbrok`") && err.contains("himmelblau"),
+        "{err}"
+    );
+    let cfg = "[problem]\nfunction = \"quadratic\"\nmatrix = [[1, 0], [0, 1]]\nvector = [1, 2, 3]\n[optimizer]\nname = \"sgd\"\n";
+    let err = fails(&c, &c.landscape(cfg, &[]));
+    assert!(err.contains("`vector`") && err.contains("2×2"), "{err}");
+}
+
+#[test]
+fn landscape_toml_syntax_error_shows_file_and_line() {
+    let c = Case::new();
+    let cfg =
+        "steps = 5\n[problem]\nfunction = \"beale\"\nstart = [1.0, \n[optimizer]\nname = \"sgd\"\n";
+    let err = fails(&c, &c.landscape(cfg, &[]));
+    assert!(err.contains("config.toml"), "{err}");
+    assert!(err.contains("line 5"), "{err}");
+    assert!(err.contains("column"), "{err}");
+}
+
+#[test]
+fn landscape_plot_compares_optimizers() {
+    let c = Case::new();
+    let cfg = r#"
+steps = 30
+[problem]
+function = "himmelblau"
+[clip]
+max_norm = 5.0
+[[optimizers]]
+name = "sgd"
+lr = 0.01
+[[optimizers]]
+label = "momentum"
+name = "sgd"
+lr = 0.01
+momentum = 0.9
+[optimizers.schedule]
+name = "cosine"
+t_max = 30
+eta_min = 0.001
+"#;
+    ok(&c.landscape(cfg, &["--plot", "paths.svg"]));
+    let j = c.json();
+    let runs = j["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(
+        j.get("params").is_none(),
+        "several optimizers: fields only under `runs`"
+    );
+    assert_eq!(runs[0]["label"], "sgd (lr=0.01)");
+    assert_eq!(runs[1]["label"], "momentum");
+    assert_eq!(f64s(&runs[0]["lr"]), vec![0.01; 30]);
+    let lr = f64s(&runs[1]["lr"]);
+    assert_eq!(lr[0], 0.01);
+    assert!(lr[29] < 0.0011 && lr[29] > 0.001, "{lr:?}");
+    let svg = std::fs::read_to_string(c.path("paths.svg")).unwrap();
+    // Paths are SVG polylines over the heat map's rectangles.
+    assert!(svg.contains("<svg") && svg.contains("<polyline") && svg.contains("<rect"));
+    assert!(svg.contains("himmelblau") && svg.contains("momentum"));
+    assert!(svg.len() < 2_000_000, "{} bytes", svg.len());
+    assert_eq!(
+        c.files(),
+        ["config.toml", "out.json", "paths.svg"],
+        "no temporary files left"
+    );
+}
+
+#[test]
+fn landscape_examples_parse() {
+    // The shipped examples use optimizers that may not be built yet; check that every failure
+    // is that one, not a config mistake.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/landscape");
+    for name in ["rosenbrock.toml", "saddle.toml", "quadratic.toml"] {
+        let c = Case::new();
+        let text = std::fs::read_to_string(dir.join(name)).unwrap();
+        let o = c.landscape(&text, &["--plot", "p.svg"]);
+        if !o.status.success() {
+            let err = stderr(&o);
+            assert!(err.contains("is not available yet"), "{name}: {err}");
+        }
+    }
+}
