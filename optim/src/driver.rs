@@ -10,15 +10,18 @@ use crate::{Chain, Float, OptimError, Params, Recipe, Result, State};
 /// `*.bias`, `*norm*`), with their own learning rate and weight decay. Group 0 is the default
 /// group, holding every parameter no other group claims; a parameter belongs to the first
 /// group that matches it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct GroupSpec {
     pub patterns: Vec<String>,
     pub lr: Option<f64>,
     pub weight_decay: Option<f64>,
+    /// Replaces the optimizer's momentum (SGD/RMSprop momentum, Adam's first beta) for the group.
+    pub momentum: Option<f64>,
 }
 
 impl GroupSpec {
-    /// Reads `[[optimizer.groups]]` entries: `params = [...]`, optional `lr`, `weight_decay`.
+    /// Reads `[[optimizer.groups]]` entries: `params = [...]`, optional `lr`, `weight_decay`,
+    /// `momentum`.
     pub fn from_toml(context: &str, v: &toml::Value) -> Result<Vec<GroupSpec>> {
         let arr = v.as_array().ok_or_else(|| {
             OptimError::invalid(
@@ -67,11 +70,13 @@ impl GroupSpec {
                 let mut h = Hyper::new(ctx, t).ignoring(&["params"]);
                 let lr = h.opt_f64("lr", Check::NonNeg)?;
                 let weight_decay = h.opt_f64("weight_decay", Check::NonNeg)?;
+                let momentum = h.opt_f64("momentum", Check::Unit)?;
                 h.finish()?;
                 Ok(GroupSpec {
                     patterns,
                     lr,
                     weight_decay,
+                    momentum,
                 })
             })
             .collect()
@@ -252,7 +257,7 @@ impl<F: Float> Optimizer<F> {
                 patterns: s.patterns.clone(),
                 lr,
                 weight_decay: s.weight_decay.unwrap_or(recipe.weight_decay),
-                momentum: None,
+                momentum: s.momentum,
                 initial_lr: lr,
             });
         }

@@ -28,6 +28,7 @@ fn groups_override_lr_and_weight_decay_by_name_pattern() {
         patterns: vec!["*.bias".into()],
         lr: Some(0.5),
         weight_decay: Some(0.0),
+        momentum: None,
     }];
     let mut opt = Optimizer::with_groups(sgd(0.1, 0.1), &p, &groups).unwrap();
     assert_eq!(opt.group_of(0), 0);
@@ -52,6 +53,7 @@ fn group_matching_nothing_is_an_error_naming_it() {
         patterns: vec!["*.gamma".into()],
         lr: None,
         weight_decay: Some(0.0),
+        momentum: None,
     }];
     let e = Optimizer::with_groups(sgd(0.1, 0.0), &p, &groups)
         .err()

@@ -461,6 +461,7 @@ fn mismatches_are_named() {
         patterns: vec!["*.bias".into()],
         lr: Some(0.01),
         weight_decay: None,
+        momentum: None,
     }];
     let mut o_groups = build(sgd_m, "", &p, &groups);
     let e = load_err(&mut o_groups, None, &good);

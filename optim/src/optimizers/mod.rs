@@ -71,7 +71,11 @@ pub fn build<F: Float>(name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
 
 /// Builds an optimizer from a config table such as `[optimizer]`: `name` plus hyperparameters.
 /// Keys in `extra` (e.g. `groups`) belong to the caller and are not treated as unknown.
-pub fn from_table<F: Float>(context: &str, table: &toml::Table, extra: &'static [&'static str]) -> Result<Recipe<F>> {
+pub fn from_table<F: Float>(
+    context: &str,
+    table: &toml::Table,
+    extra: &'static [&'static str],
+) -> Result<Recipe<F>> {
     let name = match table.get("name") {
         Some(toml::Value::String(s)) => s.clone(),
         Some(v) => return Err(OptimError::invalid(context, "name", v, "expected a string")),

@@ -112,9 +112,12 @@ pub fn from_table(
 /// schedule does not drive it, so the optimizer's own applies).
 pub fn apply<F: Float>(sched: &dyn LrSchedule, opt: &mut crate::Optimizer<F>) {
     opt.set_lrs(sched.lrs());
-    let m = sched.momentums();
-    for g in 0..opt.groups().len() {
-        opt.set_momentum(g, m.and_then(|m| m.get(g).copied()));
+    // A schedule that does not drive momentum leaves each group's own (possibly overridden)
+    // momentum alone.
+    if let Some(m) = sched.momentums() {
+        for (g, &mom) in m.iter().enumerate().take(opt.groups().len()) {
+            opt.set_momentum(g, Some(mom));
+        }
     }
 }
 

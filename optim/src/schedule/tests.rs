@@ -616,5 +616,6 @@ fn apply_sets_lrs_and_momentum() {
     let c = from_table("t", &table("name = 'cosine'\nt_max = 3"), &[0.5], Some(0.9)).unwrap();
     apply(c.as_ref(), &mut opt);
     assert_eq!(opt.lrs(), vec![0.5]);
-    assert_eq!(opt.groups()[0].momentum, None);
+    // A schedule that does not drive momentum leaves the group's momentum as it was.
+    assert_eq!(opt.groups()[0].momentum, Some(s.momentums().unwrap()[0]));
 }

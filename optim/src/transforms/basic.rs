@@ -84,9 +84,7 @@ impl<F: Float> Transform<F> for AddDecayedWeights {
             return;
         }
         let wd = F::of(c[0]);
-        upd.iter_mut()
-            .zip(param)
-            .for_each(|(u, &p)| *u += wd * p);
+        upd.iter_mut().zip(param).for_each(|(u, &p)| *u += wd * p);
     }
 }
 
