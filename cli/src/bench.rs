@@ -109,7 +109,10 @@ fn recipe(spec: &Spec) -> anyhow::Result<Option<(Recipe<f32>, bool)>> {
         Ok(r) => Ok(Some((r, false))),
         Err(e) if spec.label == "adam" => {
             let _ = e;
-            let chain = Chain::new(vec![Box::new(BenchAdam::default()), Box::new(scale_by_learning_rate())])?;
+            let chain = Chain::new(vec![
+                Box::new(BenchAdam::default()),
+                Box::new(scale_by_learning_rate()),
+            ])?;
             Ok(Some((
                 Recipe {
                     name: "adam (bench fallback)".into(),
@@ -160,12 +163,29 @@ impl<F: Float> Transform<F> for BenchAdam {
         let t = s[0];
         let bc1 = 1.0 - self.b1.powf(t);
         let bc2 = 1.0 - self.b2.powf(t);
-        [1.0 - self.b1, self.b2, 1.0 - self.b2, bc2.sqrt(), self.eps, 1.0 / bc1, 0., 0.]
+        [
+            1.0 - self.b1,
+            self.b2,
+            1.0 - self.b2,
+            bc2.sqrt(),
+            self.eps,
+            1.0 / bc1,
+            0.,
+            0.,
+        ]
     }
     fn chunk(&self, c: &Coef, bufs: &mut [&mut [F]], upd: &mut [F], _: &[F]) {
-        let (omb1, b2, omb2, sbc2, eps, ibc1) =
-            (F::of(c[0]), F::of(c[1]), F::of(c[2]), F::of(c[3]), F::of(c[4]), F::of(c[5]));
-        let [m, v] = bufs else { unreachable!("two buffers") };
+        let (omb1, b2, omb2, sbc2, eps, ibc1) = (
+            F::of(c[0]),
+            F::of(c[1]),
+            F::of(c[2]),
+            F::of(c[3]),
+            F::of(c[4]),
+            F::of(c[5]),
+        );
+        let [m, v] = bufs else {
+            unreachable!("two buffers")
+        };
         let n = upd.len();
         let (m, v) = (&mut m[..n], &mut v[..n]);
         for ((m, v), u) in m.iter_mut().zip(v.iter_mut()).zip(upd.iter_mut()) {
@@ -311,7 +331,11 @@ fn triad(n: usize, repeats: usize) -> f64 {
     })
 }
 
-fn step_time(recipe: Recipe<f32>, store: &mut ParamStore<f32>, repeats: usize) -> anyhow::Result<f64> {
+fn step_time(
+    recipe: Recipe<f32>,
+    store: &mut ParamStore<f32>,
+    repeats: usize,
+) -> anyhow::Result<f64> {
     let mut opt = Optimizer::new(recipe, store)?;
     let mut err = None;
     let t = time(repeats, || {
@@ -331,8 +355,12 @@ fn parse_small(s: &str) -> anyhow::Result<(usize, usize)> {
         .split_once('x')
         .with_context(|| format!("--small: expected COUNTxLEN such as 1000x1000, got {s:?}"))?;
     Ok((
-        a.trim().parse().with_context(|| format!("--small: bad count {a:?}"))?,
-        b.trim().parse().with_context(|| format!("--small: bad length {b:?}"))?,
+        a.trim()
+            .parse()
+            .with_context(|| format!("--small: bad count {a:?}"))?,
+        b.trim()
+            .parse()
+            .with_context(|| format!("--small: bad length {b:?}"))?,
     ))
 }
 
@@ -340,7 +368,7 @@ fn optimizers(args: OptimizersArgs) -> anyhow::Result<()> {
     if args.threads == 0 {
         bail!("--threads must be at least 1");
     }
-    if args.sizes.iter().any(|&n| n == 0) {
+    if args.sizes.contains(&0) {
         bail!("--sizes: every size must be at least 1 element");
     }
     if args.repeats == Some(0) {
@@ -352,23 +380,29 @@ fn optimizers(args: OptimizersArgs) -> anyhow::Result<()> {
         Some(names) => names
             .iter()
             .map(|n| {
-                SPECS.iter().find(|s| s.label == n.as_str()).with_context(|| {
-                    let valid: Vec<&str> = SPECS.iter().map(|s| s.label).collect();
-                    format!("--optimizers: unknown `{n}`; valid: {}", valid.join(", "))
-                })
+                SPECS
+                    .iter()
+                    .find(|s| s.label == n.as_str())
+                    .with_context(|| {
+                        let valid: Vec<&str> = SPECS.iter().map(|s| s.label).collect();
+                        format!("--optimizers: unknown `{n}`; valid: {}", valid.join(", "))
+                    })
             })
             .collect::<anyhow::Result<_>>()?,
     };
     let torch = match &args.torch {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            let t: TorchFile =
-                serde_json::from_str(&text).with_context(|| format!("parsing {} as torch bench output", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let t: TorchFile = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {} as torch bench output", path.display()))?;
             Some(t)
         }
         None => None,
     };
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads)
+        .build()?;
     let report = pool.install(|| measure(&args, &specs, small_count, small_len, torch))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -425,7 +459,10 @@ fn measure(
         }
     }
     if !unavailable.is_empty() && !args.json {
-        eprintln!("not available in this build (skipped): {}", unavailable.join(", "));
+        eprintln!(
+            "not available in this build (skipped): {}",
+            unavailable.join(", ")
+        );
     }
 
     let mut small = Vec::new();
@@ -433,7 +470,9 @@ fn measure(
         let repeats = args.repeats.unwrap_or(20).max(10);
         let grad = fill(small_len, 4);
         for spec in specs {
-            let Some((recipe, _)) = recipe(spec)? else { continue };
+            let Some((recipe, _)) = recipe(spec)? else {
+                continue;
+            };
             let mut store = ParamStore::new(
                 (0..small_count)
                     .map(|i| Param {
@@ -470,7 +509,10 @@ fn measure(
         ] {
             for e in t.results.iter().filter(|e| e.name == theirs) {
                 let mine = if ours == "triad" {
-                    triads.iter().find(|r| r.elements == e.elements).map(|r| r.seconds)
+                    triads
+                        .iter()
+                        .find(|r| r.elements == e.elements)
+                        .map(|r| r.seconds)
                 } else {
                     results
                         .iter()
@@ -509,7 +551,10 @@ fn measure(
 fn print_report(r: &Report) {
     println!("gradlab bench optimizers: f32, {} threads", r.threads);
     println!();
-    println!("{:<16} {:>12} {:>11} {:>9} {:>9}", "kernel", "elements", "ms/step", "GB/s", "/triad");
+    println!(
+        "{:<16} {:>12} {:>11} {:>9} {:>9}",
+        "kernel", "elements", "ms/step", "GB/s", "/triad"
+    );
     for t in &r.triad {
         println!(
             "{:<16} {:>12} {:>11.3} {:>9.2} {:>9.2}",
@@ -536,7 +581,9 @@ fn print_report(r: &Report) {
         }
     }
     if r.results.iter().any(|o| o.fallback) {
-        println!("* bench-only Adam transform (the library's `adam` is not available in this build)");
+        println!(
+            "* bench-only Adam transform (the library's `adam` is not available in this build)"
+        );
     }
     if !r.small.is_empty() {
         println!();
@@ -600,8 +647,11 @@ mod tests {
     #[test]
     fn bench_adam_matches_pytorch_formula_for_two_steps() {
         // f64, lr 0.1, g = 0.5 then -0.25, p0 = 1.
-        let chain: Chain<f64> =
-            Chain::new(vec![Box::new(BenchAdam::default()), Box::new(scale_by_learning_rate())]).unwrap();
+        let chain: Chain<f64> = Chain::new(vec![
+            Box::new(BenchAdam::default()),
+            Box::new(scale_by_learning_rate()),
+        ])
+        .unwrap();
         let recipe = Recipe {
             name: "a".into(),
             chain,

@@ -27,8 +27,14 @@ impl<F: Float> Transform<F> for Adam {
         [0.1, 0.999, 0.001, bc2.sqrt(), 1e-8, 1.0 / bc1, 0., 0.]
     }
     fn chunk(&self, c: &Coef, bufs: &mut [&mut [F]], upd: &mut [F], _: &[F]) {
-        let (omb1, b2, omb2, sbc2, eps, ibc1) =
-            (F::of(c[0]), F::of(c[1]), F::of(c[2]), F::of(c[3]), F::of(c[4]), F::of(c[5]));
+        let (omb1, b2, omb2, sbc2, eps, ibc1) = (
+            F::of(c[0]),
+            F::of(c[1]),
+            F::of(c[2]),
+            F::of(c[3]),
+            F::of(c[4]),
+            F::of(c[5]),
+        );
         let [m, v] = bufs else { unreachable!() };
         for ((m, v), u) in m.iter_mut().zip(v.iter_mut()).zip(upd.iter_mut()) {
             let g = *u;
@@ -66,88 +72,154 @@ fn time(r: usize, mut f: impl FnMut()) -> f64 {
     f();
     f();
     let c0 = cpu();
-    let m = median((0..r).map(|_| {
-        let t = Instant::now();
-        f();
-        t.elapsed().as_secs_f64()
-    }).collect());
+    let m = median(
+        (0..r)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .collect(),
+    );
     let c = (cpu() - c0) / r as f64;
     print!("[cpu {:7.3} ms] ", c * 1e3);
     m
 }
 
 fn main() {
-    let a: Vec<usize> = std::env::args().skip(1).map(|s| s.parse().unwrap()).collect();
+    let a: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|s| s.parse().unwrap())
+        .collect();
     let n = a.first().copied().unwrap_or(10_000_000);
     let r = a.get(1).copied().unwrap_or(20);
     let th = a.get(2).copied().unwrap_or(2);
     let only = a.get(3).copied().unwrap_or(0);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(th).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(th)
+        .build()
+        .unwrap();
     pool.install(|| {
         const C: usize = 1 << 16;
         let g: Vec<f32> = (0..n).map(|i| ((i % 1000) as f32) * 1e-3 - 0.5).collect();
         if only == 0 {
-        // triad
-        let (mut x, y, z) = (vec![0f32; n], vec![1f32; n], vec![2f32; n]);
-        let t = time(r, || {
-            x.par_chunks_mut(C).zip(y.par_chunks(C)).zip(z.par_chunks(C)).for_each(|((x, y), z)| {
-                x.iter_mut().zip(y).zip(z).for_each(|((x, &y), &z)| *x = y + 3.0 * z)
-            })
-        });
-        println!("triad        {:8.3} ms {:6.2} GB/s", t * 1e3, 12.0 * n as f64 / t / 1e9);
-        drop((x, y, z));
-        // hand-fused sgd momentum
-        let (mut p, mut b) = (vec![0.5f32; n], vec![0f32; n]);
-        let t = time(r, || {
-            p.par_chunks_mut(C).zip(b.par_chunks_mut(C)).zip(g.par_chunks(C)).for_each(|((p, b), g)| {
-                p.iter_mut().zip(b.iter_mut()).zip(g).for_each(|((p, b), &g)| {
-                    *b = *b * 0.9 + g;
-                    *p += -1e-3 * *b;
-                })
+            // triad
+            let (mut x, y, z) = (vec![0f32; n], vec![1f32; n], vec![2f32; n]);
+            let t = time(r, || {
+                x.par_chunks_mut(C)
+                    .zip(y.par_chunks(C))
+                    .zip(z.par_chunks(C))
+                    .for_each(|((x, y), z)| {
+                        x.iter_mut()
+                            .zip(y)
+                            .zip(z)
+                            .for_each(|((x, &y), &z)| *x = y + 3.0 * z)
+                    })
             });
-            black_box(&mut p);
-        });
-        println!("sgd hand     {:8.3} ms {:6.2} GB/s", t * 1e3, 20.0 * n as f64 / t / 1e9);
-        drop((p, b));
+            println!(
+                "triad        {:8.3} ms {:6.2} GB/s",
+                t * 1e3,
+                12.0 * n as f64 / t / 1e9
+            );
+            drop((x, y, z));
+            // hand-fused sgd momentum
+            let (mut p, mut b) = (vec![0.5f32; n], vec![0f32; n]);
+            let t = time(r, || {
+                p.par_chunks_mut(C)
+                    .zip(b.par_chunks_mut(C))
+                    .zip(g.par_chunks(C))
+                    .for_each(|((p, b), g)| {
+                        p.iter_mut()
+                            .zip(b.iter_mut())
+                            .zip(g)
+                            .for_each(|((p, b), &g)| {
+                                *b = *b * 0.9 + g;
+                                *p += -1e-3 * *b;
+                            })
+                    });
+                black_box(&mut p);
+            });
+            println!(
+                "sgd hand     {:8.3} ms {:6.2} GB/s",
+                t * 1e3,
+                20.0 * n as f64 / t / 1e9
+            );
+            drop((p, b));
         }
         let mut store = ParamStore::single("w", vec![0.5f32; n]);
         store.set_grad(0, &g);
-        let rec = SgdConfig { momentum: 0.0, ..Default::default() }.recipe().unwrap();
+        let rec = SgdConfig {
+            momentum: 0.0,
+            ..Default::default()
+        }
+        .recipe()
+        .unwrap();
         let mut opt = Optimizer::new(rec, &store).unwrap();
         let t = time(r, || {
             opt.step(&mut store).unwrap();
         });
-        println!("sgd0 chain   {:8.3} ms {:6.2} GB/s", t * 1e3, 12.0 * n as f64 / t / 1e9);
+        println!(
+            "sgd0 chain   {:8.3} ms {:6.2} GB/s",
+            t * 1e3,
+            12.0 * n as f64 / t / 1e9
+        );
         let mut store = ParamStore::single("w", vec![0.5f32; n]);
         store.set_grad(0, &g);
-        let rec = SgdConfig { momentum: 0.9, ..Default::default() }.recipe().unwrap();
+        let rec = SgdConfig {
+            momentum: 0.9,
+            ..Default::default()
+        }
+        .recipe()
+        .unwrap();
         let mut opt = Optimizer::new(rec, &store).unwrap();
         let t = time(r, || {
             opt.step(&mut store).unwrap();
         });
-        println!("sgd chain    {:8.3} ms {:6.2} GB/s", t * 1e3, 20.0 * n as f64 / t / 1e9);
+        println!(
+            "sgd chain    {:8.3} ms {:6.2} GB/s",
+            t * 1e3,
+            20.0 * n as f64 / t / 1e9
+        );
         drop((store, opt));
         let (mut p, mut m, mut v) = (vec![0.5f32; n], vec![0f32; n], vec![0f32; n]);
         let t = time(r, || {
-            p.par_chunks_mut(C).zip(m.par_chunks_mut(C)).zip(v.par_chunks_mut(C)).zip(g.par_chunks(C)).for_each(|(((p, m), v), g)| {
-                for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
-                    *m = *m + 0.1 * (g - *m);
-                    *v = *v * 0.999 + 0.001 * g * g;
-                    *p += -1e-3 * (*m / (v.sqrt() / 0.03 + 1e-8) * 1.2);
-                }
-            });
+            p.par_chunks_mut(C)
+                .zip(m.par_chunks_mut(C))
+                .zip(v.par_chunks_mut(C))
+                .zip(g.par_chunks(C))
+                .for_each(|(((p, m), v), g)| {
+                    for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g)
+                    {
+                        *m = *m + 0.1 * (g - *m);
+                        *v = *v * 0.999 + 0.001 * g * g;
+                        *p += -1e-3 * (*m / (v.sqrt() / 0.03 + 1e-8) * 1.2);
+                    }
+                });
             black_box(&mut p);
         });
-        println!("adam hand    {:8.3} ms {:6.2} GB/s", t * 1e3, 28.0 * n as f64 / t / 1e9);
+        println!(
+            "adam hand    {:8.3} ms {:6.2} GB/s",
+            t * 1e3,
+            28.0 * n as f64 / t / 1e9
+        );
         drop((p, m, v));
         let mut store = ParamStore::single("w", vec![0.5f32; n]);
         store.set_grad(0, &g);
         let chain = Chain::new(vec![Box::new(Adam), Box::new(scale_by_learning_rate())]).unwrap();
-        let rec = Recipe { name: "adam".into(), chain, lr: 1e-3, weight_decay: 0.0 };
+        let rec = Recipe {
+            name: "adam".into(),
+            chain,
+            lr: 1e-3,
+            weight_decay: 0.0,
+        };
         let mut opt = Optimizer::new(rec, &store).unwrap();
         let t = time(r, || {
             opt.step(&mut store).unwrap();
         });
-        println!("adam chain   {:8.3} ms {:6.2} GB/s", t * 1e3, 28.0 * n as f64 / t / 1e9);
+        println!(
+            "adam chain   {:8.3} ms {:6.2} GB/s",
+            t * 1e3,
+            28.0 * n as f64 / t / 1e9
+        );
     });
 }

@@ -367,8 +367,13 @@ mod tests {
         ])
         .unwrap();
         assert!(chain.fused());
-        let info = TensorInfo { name: "w", shape: &[n] };
-        let mut param: Vec<F> = (0..n).map(|i| F::of(((i * 7919) % 1000) as f64 * 1e-3 - 0.5)).collect();
+        let info = TensorInfo {
+            name: "w",
+            shape: &[n],
+        };
+        let mut param: Vec<F> = (0..n)
+            .map(|i| F::of(((i * 7919) % 1000) as f64 * 1e-3 - 0.5))
+            .collect();
         let mut states = chain.init(&param, info);
         let (mut p_ref, mut b_ref) = (param.clone(), vec![F::zero(); n]);
         let mut work = Vec::new();
@@ -387,13 +392,26 @@ mod tests {
             let (lr, wd, mu, scale) = (F::of(-lr), F::of(wd), F::of(mu), F::of(scale));
             for i in 0..n {
                 let g = grad[i] * scale + wd * p_ref[i];
-                b_ref[i] = if step == 1 { g } else { b_ref[i] * mu + F::one() * g };
+                b_ref[i] = if step == 1 {
+                    g
+                } else {
+                    b_ref[i] * mu + F::one() * g
+                };
                 p_ref[i] += (g + mu * b_ref[i]) * lr;
             }
-            let same = param.iter().zip(&p_ref).all(|(a, b)| a.f64().to_bits() == b.f64().to_bits());
-            assert!(same, "step {step}: fused result differs from the scalar definition");
+            let same = param
+                .iter()
+                .zip(&p_ref)
+                .all(|(a, b)| a.f64().to_bits() == b.f64().to_bits());
+            assert!(
+                same,
+                "step {step}: fused result differs from the scalar definition"
+            );
             assert_eq!(states[1].bufs[0].len(), n);
-            let same_buf = states[1].bufs[0].iter().zip(&b_ref).all(|(a, b)| a.f64().to_bits() == b.f64().to_bits());
+            let same_buf = states[1].bufs[0]
+                .iter()
+                .zip(&b_ref)
+                .all(|(a, b)| a.f64().to_bits() == b.f64().to_bits());
             assert!(same_buf, "step {step}: momentum buffer differs");
         }
     }
