@@ -1,5 +1,9 @@
 //! Criterion-free micro check of the fused chain executor against hand-written fused loops.
-//! `cargo run --release -p optim --example fused_micro -- [elements] [repeats] [threads]`
+//!
+//! `cargo run --release -p optim --example fused_micro -- [elements] [repeats] [threads] [only]`
+//! (`only` = 1 skips the triad and the hand-written loops). Each line gives the CPU time of all
+//! threads per step (from /proc/self/task/*/schedstat; on a shared machine it is steadier than
+//! wall time) and the median wall time (the minimum with `GL_MIN=1` in the environment).
 
 use std::hint::black_box;
 use std::time::Instant;
