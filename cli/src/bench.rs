@@ -1,11 +1,685 @@
-//! `gradlab bench` (being written).
+//! `gradlab bench optimizers`: optimizer update throughput against a STREAM-style triad.
+//!
+//! Every number comes from one run on one rayon pool of `--threads` threads: the triad
+//! `a = b + s·c` (12 bytes per element) says what the memory system delivers, and each
+//! optimizer's [`Optimizer::step`] on one `f32` parameter of `n` elements (a fixed gradient, set
+//! once; 2 warm-up steps; median of `--repeats` timed steps) is converted to GB/s with the bytes
+//! the algorithm must move per element (Adam: read p, g, m, v and write p, m, v = 28 bytes).
+//! A second case times whole steps over 1,000 tensors of 1,000 elements, where per-tensor
+//! overhead rather than bandwidth dominates.
+//!
+//! With `--torch FILE.json` (the output of `bench/torch_optim_bench.py`) it also prints how
+//! gradlab compares with PyTorch's `Adam(fused=True)` and SGD with momentum.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use anyhow::{bail, Context as _};
+use optim::transform::{Coef, Ctx, Transform};
+use optim::transforms::scale_by_learning_rate;
+use optim::{Chain, Float, Optimizer, Param, ParamStore, Recipe};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 #[derive(clap::Subcommand)]
 pub enum What {
     /// Optimizer update throughput against a STREAM-style triad.
-    Optimizers,
+    Optimizers(OptimizersArgs),
 }
 
-pub fn run(_what: What) -> anyhow::Result<()> {
-    anyhow::bail!("`gradlab bench` is not available yet")
+#[derive(clap::Args, Debug)]
+pub struct OptimizersArgs {
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Threads of the rayon pool (the triad and the optimizers use the same pool).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Parameter sizes in elements, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [10_000_000usize, 100_000_000])]
+    sizes: Vec<usize>,
+    /// Timed repeats per measurement (default: 10 below 50M elements, 5 from there on).
+    #[arg(long)]
+    repeats: Option<usize>,
+    /// Optimizers to run, comma-separated (default: all available of adam, sgd_momentum,
+    /// adamw, lion, rmsprop, adagrad).
+    #[arg(long, value_delimiter = ',')]
+    optimizers: Option<Vec<String>>,
+    /// The many-small-tensors case as COUNTxLEN (`0x0` skips it).
+    #[arg(long, default_value = "1000x1000")]
+    small: String,
+    /// Output of bench/torch_optim_bench.py to compare with.
+    #[arg(long)]
+    torch: Option<std::path::PathBuf>,
+}
+
+pub fn run(what: What) -> anyhow::Result<()> {
+    match what {
+        What::Optimizers(args) => optimizers(args),
+    }
+}
+
+/// One optimizer the benchmark knows: its label, how to build it by name, and the bytes per
+/// element the update must read and write.
+struct Spec {
+    label: &'static str,
+    /// The `[optimizer]` table handed to `optim::optimizers::from_table`.
+    table: &'static str,
+    bytes: usize,
+}
+
+const SPECS: &[Spec] = &[
+    Spec {
+        label: "adam",
+        table: "name = \"adam\"\nlr = 1e-3",
+        bytes: 28,
+    },
+    Spec {
+        label: "sgd_momentum",
+        table: "name = \"sgd\"\nlr = 1e-3\nmomentum = 0.9",
+        bytes: 20,
+    },
+    Spec {
+        label: "adamw",
+        table: "name = \"adamw\"\nlr = 1e-3\nweight_decay = 1e-2",
+        bytes: 28,
+    },
+    Spec {
+        label: "lion",
+        table: "name = \"lion\"\nlr = 1e-4",
+        bytes: 20,
+    },
+    Spec {
+        label: "rmsprop",
+        table: "name = \"rmsprop\"\nlr = 1e-3",
+        bytes: 20,
+    },
+    Spec {
+        label: "adagrad",
+        table: "name = \"adagrad\"\nlr = 1e-3",
+        bytes: 20,
+    },
+];
+
+/// The recipe for `spec`, by name through the library; Adam falls back to a bench-only transform
+/// while the library's `adam` is not available. `None` when the optimizer is not available.
+fn recipe(spec: &Spec) -> anyhow::Result<Option<(Recipe<f32>, bool)>> {
+    let table: toml::Table = toml::from_str(spec.table)?;
+    match optim::optimizers::from_table::<f32>("bench", &table, &[]) {
+        Ok(r) => Ok(Some((r, false))),
+        Err(e) if spec.label == "adam" => {
+            let _ = e;
+            let chain = Chain::new(vec![
+                Box::new(BenchAdam::default()),
+                Box::new(scale_by_learning_rate()),
+            ])?;
+            Ok(Some((
+                Recipe {
+                    name: "adam (bench fallback)".into(),
+                    chain,
+                    lr: 1e-3,
+                    weight_decay: 0.0,
+                },
+                true,
+            )))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// Adam with PyTorch's formula, used only when the library's `adam` is not available:
+/// `m ← m + (1−β₁)(g − m)`, `v ← β₂·v + (1−β₂)·g²`, `u ← m / (√v/√bc₂ + ε) / bc₁`; followed by
+/// `scale_by_learning_rate` it is `p ← p − lr/bc₁ · m/(√v/√bc₂ + ε)` up to rounding of the
+/// step size. It runs through the real chain executor, so it measures what `adam` will.
+#[derive(Clone, Debug)]
+struct BenchAdam {
+    b1: f64,
+    b2: f64,
+    eps: f64,
+}
+
+impl Default for BenchAdam {
+    fn default() -> Self {
+        BenchAdam {
+            b1: 0.9,
+            b2: 0.999,
+            eps: 1e-8,
+        }
+    }
+}
+
+impl<F: Float> Transform<F> for BenchAdam {
+    fn name(&self) -> &'static str {
+        "bench_adam"
+    }
+    fn buffers(&self) -> &'static [&'static str] {
+        &["exp_avg", "exp_avg_sq"]
+    }
+    fn scalars(&self) -> usize {
+        1
+    }
+    fn begin(&self, _ctx: &Ctx, s: &mut [f64]) -> Coef {
+        s[0] += 1.0;
+        let t = s[0];
+        let bc1 = 1.0 - self.b1.powf(t);
+        let bc2 = 1.0 - self.b2.powf(t);
+        [
+            1.0 - self.b1,
+            self.b2,
+            1.0 - self.b2,
+            bc2.sqrt(),
+            self.eps,
+            1.0 / bc1,
+            0.,
+            0.,
+        ]
+    }
+    fn chunk(&self, c: &Coef, bufs: &mut [&mut [F]], upd: &mut [F], _: &[F]) {
+        let (omb1, b2, omb2, sbc2, eps, ibc1) = (
+            F::of(c[0]),
+            F::of(c[1]),
+            F::of(c[2]),
+            F::of(c[3]),
+            F::of(c[4]),
+            F::of(c[5]),
+        );
+        let [m, v] = bufs else {
+            unreachable!("two buffers")
+        };
+        let n = upd.len();
+        let (m, v) = (&mut m[..n], &mut v[..n]);
+        for ((m, v), u) in m.iter_mut().zip(v.iter_mut()).zip(upd.iter_mut()) {
+            let g = *u;
+            *m = *m + omb1 * (g - *m);
+            *v = *v * b2 + omb2 * g * g;
+            *u = *m / (v.sqrt() / sbc2 + eps) * ibc1;
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct TriadResult {
+    elements: usize,
+    seconds: f64,
+    gbps: f64,
+}
+
+#[derive(Serialize)]
+struct OptResult {
+    optimizer: String,
+    elements: usize,
+    seconds: f64,
+    gbps: f64,
+    ratio_to_triad: f64,
+    /// Set when the measured chain is the bench-only fallback.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    fallback: bool,
+}
+
+#[derive(Serialize)]
+struct SmallResult {
+    optimizer: String,
+    tensors: usize,
+    elements_per_tensor: usize,
+    seconds_per_step: f64,
+    steps_per_s: f64,
+    gbps: f64,
+    /// Step time divided by the number of tensors, in µs.
+    us_per_tensor: f64,
+}
+
+#[derive(Deserialize)]
+struct TorchFile {
+    threads: Option<usize>,
+    torch_version: Option<String>,
+    results: Vec<TorchEntry>,
+}
+
+#[derive(Deserialize, Serialize, Clone)]
+struct TorchEntry {
+    name: String,
+    elements: usize,
+    seconds: f64,
+    gbps: f64,
+}
+
+#[derive(Serialize)]
+struct TorchCompare {
+    optimizer: String,
+    torch_name: String,
+    elements: usize,
+    gradlab_seconds: f64,
+    torch_seconds: f64,
+    /// Speed of gradlab relative to torch (torch seconds / gradlab seconds): > 1 is faster.
+    ratio: f64,
+}
+
+#[derive(Serialize)]
+struct TorchSection {
+    threads: Option<usize>,
+    torch_version: Option<String>,
+    results: Vec<TorchEntry>,
+    compare: Vec<TorchCompare>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    threads: usize,
+    triad: Vec<TriadResult>,
+    results: Vec<OptResult>,
+    small: Vec<SmallResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    torch: Option<TorchSection>,
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        0.5 * (xs[n / 2 - 1] + xs[n / 2])
+    }
+}
+
+/// Median seconds of `repeats` calls of `f` after 2 warm-up calls.
+fn time(repeats: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    f();
+    let times = (0..repeats)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    median(times)
+}
+
+/// A deterministic gradient-like fill in [-1, 1), away from denormals.
+fn fill(n: usize, seed: u64) -> Vec<f32> {
+    let mut v = vec![0.0f32; n];
+    v.par_chunks_mut(1 << 16).enumerate().for_each(|(c, ch)| {
+        let mut x = seed ^ ((c as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        for e in ch {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *e = ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0 + 1e-3;
+        }
+    });
+    v
+}
+
+const TRIAD_CHUNK: usize = 1 << 16;
+
+fn triad(n: usize, repeats: usize) -> f64 {
+    let mut a = vec![0.0f32; n];
+    let b = fill(n, 1);
+    let c = fill(n, 2);
+    let s = black_box(3.0f32);
+    time(repeats, || {
+        a.par_chunks_mut(TRIAD_CHUNK)
+            .zip(b.par_chunks(TRIAD_CHUNK))
+            .zip(c.par_chunks(TRIAD_CHUNK))
+            .for_each(|((a, b), c)| {
+                for ((a, &b), &c) in a.iter_mut().zip(b).zip(c) {
+                    *a = b + s * c;
+                }
+            });
+        black_box(&mut a);
+    })
+}
+
+fn step_time(
+    recipe: Recipe<f32>,
+    store: &mut ParamStore<f32>,
+    repeats: usize,
+) -> anyhow::Result<f64> {
+    let mut opt = Optimizer::new(recipe, store)?;
+    let mut err = None;
+    let t = time(repeats, || {
+        if let Err(e) = opt.step(store) {
+            err = Some(e);
+        }
+        black_box(&mut *store);
+    });
+    if let Some(e) = err {
+        return Err(e.into());
+    }
+    Ok(t)
+}
+
+fn parse_small(s: &str) -> anyhow::Result<(usize, usize)> {
+    let (a, b) = s
+        .split_once('x')
+        .with_context(|| format!("--small: expected COUNTxLEN such as 1000x1000, got {s:?}"))?;
+    Ok((
+        a.trim()
+            .parse()
+            .with_context(|| format!("--small: bad count {a:?}"))?,
+        b.trim()
+            .parse()
+            .with_context(|| format!("--small: bad length {b:?}"))?,
+    ))
+}
+
+fn optimizers(args: OptimizersArgs) -> anyhow::Result<()> {
+    if args.threads == 0 {
+        bail!("--threads must be at least 1");
+    }
+    if args.sizes.contains(&0) {
+        bail!("--sizes: every size must be at least 1 element");
+    }
+    if args.repeats == Some(0) {
+        bail!("--repeats must be at least 1");
+    }
+    let (small_count, small_len) = parse_small(&args.small)?;
+    let specs: Vec<&Spec> = match &args.optimizers {
+        None => SPECS.iter().collect(),
+        Some(names) => names
+            .iter()
+            .map(|n| {
+                SPECS
+                    .iter()
+                    .find(|s| s.label == n.as_str())
+                    .with_context(|| {
+                        let valid: Vec<&str> = SPECS.iter().map(|s| s.label).collect();
+                        format!("--optimizers: unknown `{n}`; valid: {}", valid.join(", "))
+                    })
+            })
+            .collect::<anyhow::Result<_>>()?,
+    };
+    let torch = match &args.torch {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let t: TorchFile = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {} as torch bench output", path.display()))?;
+            Some(t)
+        }
+        None => None,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads)
+        .build()?;
+    let report = pool.install(|| measure(&args, &specs, small_count, small_len, torch))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+fn measure(
+    args: &OptimizersArgs,
+    specs: &[&Spec],
+    small_count: usize,
+    small_len: usize,
+    torch: Option<TorchFile>,
+) -> anyhow::Result<Report> {
+    let mut triads = Vec::new();
+    let mut results = Vec::new();
+    let mut unavailable = Vec::new();
+    for &n in &args.sizes {
+        let repeats = args.repeats.unwrap_or(if n < 50_000_000 { 10 } else { 5 });
+        let t = triad(n, repeats);
+        let triad_gbps = 12.0 * n as f64 / t / 1e9;
+        triads.push(TriadResult {
+            elements: n,
+            seconds: t,
+            gbps: triad_gbps,
+        });
+        let grad = fill(n, 3);
+        for spec in specs {
+            let Some((recipe, fallback)) = recipe(spec)? else {
+                if !unavailable.contains(&spec.label) {
+                    unavailable.push(spec.label);
+                }
+                continue;
+            };
+            let mut store = ParamStore::new(vec![Param {
+                name: "w".into(),
+                shape: vec![n],
+                value: vec![0.5f32; n],
+                grad: grad.clone(),
+                has_grad: true,
+            }]);
+            let t = step_time(recipe, &mut store, repeats)?;
+            let gbps = spec.bytes as f64 * n as f64 / t / 1e9;
+            results.push(OptResult {
+                optimizer: spec.label.to_string(),
+                elements: n,
+                seconds: t,
+                gbps,
+                ratio_to_triad: gbps / triad_gbps,
+                fallback,
+            });
+        }
+    }
+    if !unavailable.is_empty() && !args.json {
+        eprintln!(
+            "not available in this build (skipped): {}",
+            unavailable.join(", ")
+        );
+    }
+
+    let mut small = Vec::new();
+    if small_count > 0 && small_len > 0 {
+        let repeats = args.repeats.unwrap_or(20).max(10);
+        let grad = fill(small_len, 4);
+        for spec in specs {
+            let Some((recipe, _)) = recipe(spec)? else {
+                continue;
+            };
+            let mut store = ParamStore::new(
+                (0..small_count)
+                    .map(|i| Param {
+                        name: format!("layer{i}.weight"),
+                        shape: vec![small_len],
+                        value: vec![0.5f32; small_len],
+                        grad: grad.clone(),
+                        has_grad: true,
+                    })
+                    .collect(),
+            );
+            let t = step_time(recipe, &mut store, repeats)?;
+            let bytes = spec.bytes as f64 * (small_count * small_len) as f64;
+            let gbps = bytes / t / 1e9;
+            small.push(SmallResult {
+                optimizer: spec.label.to_string(),
+                tensors: small_count,
+                elements_per_tensor: small_len,
+                seconds_per_step: t,
+                steps_per_s: 1.0 / t,
+                gbps,
+                us_per_tensor: t / small_count as f64 * 1e6,
+            });
+        }
+    }
+
+    let torch = torch.map(|t| {
+        let mut compare = Vec::new();
+        for (ours, theirs) in [
+            ("adam", "adam_fused"),
+            ("adam", "adam_foreach"),
+            ("sgd_momentum", "sgd_momentum"),
+            ("triad", "triad"),
+        ] {
+            for e in t.results.iter().filter(|e| e.name == theirs) {
+                let mine = if ours == "triad" {
+                    triads
+                        .iter()
+                        .find(|r| r.elements == e.elements)
+                        .map(|r| r.seconds)
+                } else {
+                    results
+                        .iter()
+                        .find(|r| r.optimizer == ours && r.elements == e.elements)
+                        .map(|r| r.seconds)
+                };
+                if let Some(s) = mine {
+                    compare.push(TorchCompare {
+                        optimizer: ours.to_string(),
+                        torch_name: theirs.to_string(),
+                        elements: e.elements,
+                        gradlab_seconds: s,
+                        torch_seconds: e.seconds,
+                        ratio: e.seconds / s,
+                    });
+                }
+            }
+        }
+        TorchSection {
+            threads: t.threads,
+            torch_version: t.torch_version,
+            results: t.results,
+            compare,
+        }
+    });
+
+    Ok(Report {
+        threads: args.threads,
+        triad: triads,
+        results,
+        small,
+        torch,
+    })
+}
+
+fn print_report(r: &Report) {
+    println!("gradlab bench optimizers: f32, {} threads", r.threads);
+    println!();
+    println!(
+        "{:<16} {:>12} {:>11} {:>9} {:>9}",
+        "kernel", "elements", "ms/step", "GB/s", "/triad"
+    );
+    for t in &r.triad {
+        println!(
+            "{:<16} {:>12} {:>11.3} {:>9.2} {:>9.2}",
+            "triad (12 B/el)",
+            t.elements,
+            t.seconds * 1e3,
+            t.gbps,
+            1.0
+        );
+        for o in r.results.iter().filter(|o| o.elements == t.elements) {
+            let label = if o.fallback {
+                format!("{}*", o.optimizer)
+            } else {
+                o.optimizer.clone()
+            };
+            println!(
+                "{:<16} {:>12} {:>11.3} {:>9.2} {:>9.2}",
+                label,
+                o.elements,
+                o.seconds * 1e3,
+                o.gbps,
+                o.ratio_to_triad
+            );
+        }
+    }
+    if r.results.iter().any(|o| o.fallback) {
+        println!(
+            "* bench-only Adam transform (the library's `adam` is not available in this build)"
+        );
+    }
+    if !r.small.is_empty() {
+        println!();
+        println!(
+            "{:<16} {:>12} {:>11} {:>9} {:>9} {:>14}",
+            "many tensors", "tensors×len", "ms/step", "steps/s", "GB/s", "µs/tensor"
+        );
+        for s in &r.small {
+            println!(
+                "{:<16} {:>12} {:>11.3} {:>9.1} {:>9.2} {:>14.2}",
+                s.optimizer,
+                format!("{}×{}", s.tensors, s.elements_per_tensor),
+                s.seconds_per_step * 1e3,
+                s.steps_per_s,
+                s.gbps,
+                s.us_per_tensor
+            );
+        }
+    }
+    if let Some(t) = &r.torch {
+        println!();
+        println!(
+            "vs PyTorch {} ({} threads): ratio = torch time / gradlab time (> 1: gradlab faster)",
+            t.torch_version.as_deref().unwrap_or("?"),
+            t.threads.map_or("?".to_string(), |n| n.to_string())
+        );
+        if t.threads.is_some_and(|n| n != r.threads) {
+            println!("warning: torch ran with a different thread count");
+        }
+        println!(
+            "{:<14} {:<14} {:>12} {:>12} {:>12} {:>8}",
+            "gradlab", "torch", "elements", "gradlab ms", "torch ms", "ratio"
+        );
+        for c in &t.compare {
+            println!(
+                "{:<14} {:<14} {:>12} {:>12.3} {:>12.3} {:>8.2}",
+                c.optimizer,
+                c.torch_name,
+                c.elements,
+                c.gradlab_seconds * 1e3,
+                c.torch_seconds * 1e3,
+                c.ratio
+            );
+        }
+        if t.compare.is_empty() {
+            println!("(no torch result matches these sizes)");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+
+    #[test]
+    fn bench_adam_matches_pytorch_formula_for_two_steps() {
+        // f64, lr 0.1, g = 0.5 then -0.25, p0 = 1.
+        let chain: Chain<f64> = Chain::new(vec![
+            Box::new(BenchAdam::default()),
+            Box::new(scale_by_learning_rate()),
+        ])
+        .unwrap();
+        let recipe = Recipe {
+            name: "a".into(),
+            chain,
+            lr: 0.1,
+            weight_decay: 0.0,
+        };
+        let mut store = ParamStore::single("w", vec![1.0f64]);
+        let mut opt = Optimizer::new(recipe, &store).unwrap();
+        let (mut p, mut m, mut v) = (1.0f64, 0.0f64, 0.0f64);
+        for (t, g) in [(1.0f64, 0.5f64), (2.0, -0.25)] {
+            store.set_grad(0, &[g]);
+            opt.step(&mut store).unwrap();
+            m += 0.1 * (g - m);
+            v = 0.999 * v + 0.001 * g * g;
+            let (bc1, bc2) = (1.0 - 0.9f64.powf(t), 1.0 - 0.999f64.powf(t));
+            p -= 0.1 / bc1 * m / (v.sqrt() / bc2.sqrt() + 1e-8);
+            let got = store.params[0].value[0];
+            assert!((got - p).abs() <= 1e-12 * p.abs(), "step {t}: {got} vs {p}");
+            if t == 1.0 {
+                // Adam's first step moves by lr·sign(g), up to eps.
+                assert!((got - 0.9).abs() < 1e-8, "{got}");
+            }
+        }
+    }
+
+    #[test]
+    fn parses_small_case() {
+        assert_eq!(parse_small("1000x1000").unwrap(), (1000, 1000));
+        assert!(parse_small("1000").is_err());
+    }
 }

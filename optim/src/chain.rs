@@ -7,10 +7,49 @@ use crate::{Float, OptimError, Result, State};
 
 /// Longest chain the executor keeps on the stack.
 pub const MAX_CHAIN: usize = 16;
-/// Elements per inner chunk: small enough that the chunk of every stream stays in L1.
-const SUB: usize = 1024;
+/// Bytes per inner chunk of each stream (128 `f32`, 64 `f64`): the fused pass runs every
+/// transform over one chunk before the next, so the smaller the chunk, the more its streams are
+/// read side by side, as a hand-fused loop reads them; on the 2-core Zen 5 development machine
+/// 512 bytes (with the prefetching below) took ~30% less CPU time per Adam step than 4 KiB (1,024
+/// `f32`), while the virtual calls per chunk stay far below the memory time.
+const SUB_BYTES: usize = 512;
+/// Capacity of the stack scratch buffer, in elements (`SUB_BYTES` of the smallest float).
+const SUB_MAX: usize = SUB_BYTES / 4;
 /// Elements per parallel task, and the size below which a tensor is updated on one thread.
 const TASK: usize = 1 << 16;
+/// How far ahead of the chunk being updated the fused pass prefetches every stream, in bytes.
+///
+/// The fused pass reads its streams (gradient, buffers, parameter) one after another, a chunk
+/// of each at a time, rather than all in one loop; the hardware prefetchers then fall behind.
+/// Asking for each stream's lines this far ahead keeps the pass at memory speed: with both
+/// changes, CPU time per 10M-element `f32` step went from ~8 to ~4.8 ms for SGD with momentum and
+/// from ~10 to ~6.5 ms for Adam, against ~4.4 and ~6.2 ms for hand-fused loops
+/// (`examples/fused_micro.rs`). Prefetching has no effect on results.
+const AHEAD_BYTES: usize = 4096;
+
+/// Asks for the cache lines of elements `a..b` of every stream in `streams`.
+#[inline]
+fn prefetch<F>(streams: &[*const F], a: usize, b: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let line = (64 / std::mem::size_of::<F>()).max(1);
+        for &base in streams {
+            let mut q = a;
+            while q < b {
+                // SAFETY: `q < b <= len` of every stream, so the address is inside the
+                // allocation; a prefetch never faults and has no architectural effect.
+                unsafe {
+                    let ptr = base.add(q) as *const i8;
+                    _mm_prefetch::<_MM_HINT_T0>(ptr);
+                }
+                q += line;
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (streams, a, b);
+}
 
 /// An optimizer as a sequence of transforms (optax's `chain`).
 pub struct Chain<F: Float> {
@@ -171,6 +210,18 @@ impl<F> Ptr<F> {
     }
 }
 
+/// Read-only stream pointers that may cross threads (used only for prefetching).
+#[derive(Clone, Copy)]
+struct Ptrs<'a, F>(&'a [*const F]);
+unsafe impl<F> Send for Ptrs<'_, F> {}
+unsafe impl<F> Sync for Ptrs<'_, F> {}
+impl<'a, F> Ptrs<'a, F> {
+    #[inline(always)]
+    fn get(self) -> &'a [*const F] {
+        self.0
+    }
+}
+
 /// A run of consecutive elementwise transforms with the base pointers of all their buffers, so
 /// that chunks of one tensor can be processed in parallel without allocating.
 struct Run<'a, F: Float> {
@@ -228,13 +279,36 @@ impl<'a, F: Float> Run<'a, F> {
     fn fused(&self, param: &mut [F], grad: &[F], scale: F) {
         let len = param.len();
         let p = Ptr(param.as_mut_ptr());
+        // Every stream the pass reads, for the prefetcher.
+        let mut streams = [std::ptr::null::<F>(); 2 + MAX_CHAIN * MAX_BUFS];
+        let mut ns = 0;
+        streams[ns] = grad.as_ptr();
+        ns += 1;
+        streams[ns] = p.get() as *const F;
+        ns += 1;
+        for i in self.range.clone() {
+            for b in &self.bufs[i][..self.nbufs[i]] {
+                streams[ns] = b.get() as *const F;
+                ns += 1;
+            }
+        }
+        let streams = Ptrs(&streams[..ns]);
+        let ahead = AHEAD_BYTES / std::mem::size_of::<F>();
+        let sub = (SUB_BYTES / std::mem::size_of::<F>()).clamp(1, SUB_MAX);
         let task = |t: usize| {
+            let streams = streams.get();
             let lo = t * TASK;
             let hi = (lo + TASK).min(len);
-            let mut scratch = [F::zero(); SUB];
+            let mut scratch = [F::zero(); SUB_MAX];
+            if ahead > 0 {
+                prefetch(streams, lo, (lo + ahead).min(len));
+            }
             let mut s = lo;
             while s < hi {
-                let e = (s + SUB).min(hi);
+                let e = (s + sub).min(hi);
+                if ahead > 0 {
+                    prefetch(streams, (s + ahead).min(len), (e + ahead).min(len));
+                }
                 let upd = &mut scratch[..e - s];
                 let g = &grad[s..e];
                 if scale == F::one() {
@@ -274,5 +348,82 @@ impl<'a, F: Float> Run<'a, F> {
         } else {
             (0..tasks).for_each(task);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transforms::{add_decayed_weights, scale_by_learning_rate, trace};
+
+    /// The fused executor (prefetching, ragged chunks, parallel tasks, a grad scale) must give
+    /// exactly the per-element scalar definition of SGD with momentum, nesterov and coupled
+    /// weight decay, for every element.
+    fn fused_matches_scalar<F: Float>() {
+        let n = 2 * TASK + 333;
+        let chain: Chain<F> = Chain::new(vec![
+            Box::new(add_decayed_weights()),
+            Box::new(trace(0.9, 0.0, true)),
+            Box::new(scale_by_learning_rate()),
+        ])
+        .unwrap();
+        assert!(chain.fused());
+        let info = TensorInfo {
+            name: "w",
+            shape: &[n],
+        };
+        let mut param: Vec<F> = (0..n)
+            .map(|i| F::of(((i * 7919) % 1000) as f64 * 1e-3 - 0.5))
+            .collect();
+        let mut states = chain.init(&param, info);
+        let (mut p_ref, mut b_ref) = (param.clone(), vec![F::zero(); n]);
+        let mut work = Vec::new();
+        let (lr, wd, mu, scale) = (0.05, 0.01, 0.9, 0.75);
+        for step in 1..=3u64 {
+            let grad: Vec<F> = (0..n)
+                .map(|i| F::of((((i + step as usize * 31) * 104_729) % 2000) as f64 * 1e-3 - 1.0))
+                .collect();
+            let ctx = Ctx {
+                lr,
+                weight_decay: wd,
+                momentum: None,
+                step,
+            };
+            chain.step_tensor(&ctx, &mut states, &mut param, &grad, scale, info, &mut work);
+            let (lr, wd, mu, scale) = (F::of(-lr), F::of(wd), F::of(mu), F::of(scale));
+            for i in 0..n {
+                let g = grad[i] * scale + wd * p_ref[i];
+                b_ref[i] = if step == 1 {
+                    g
+                } else {
+                    b_ref[i] * mu + F::one() * g
+                };
+                p_ref[i] += (g + mu * b_ref[i]) * lr;
+            }
+            let same = param
+                .iter()
+                .zip(&p_ref)
+                .all(|(a, b)| a.f64().to_bits() == b.f64().to_bits());
+            assert!(
+                same,
+                "step {step}: fused result differs from the scalar definition"
+            );
+            assert_eq!(states[1].bufs[0].len(), n);
+            let same_buf = states[1].bufs[0]
+                .iter()
+                .zip(&b_ref)
+                .all(|(a, b)| a.f64().to_bits() == b.f64().to_bits());
+            assert!(same_buf, "step {step}: momentum buffer differs");
+        }
+    }
+
+    #[test]
+    fn fused_is_bit_identical_to_scalar_f32() {
+        fused_matches_scalar::<f32>();
+    }
+
+    #[test]
+    fn fused_is_bit_identical_to_scalar_f64() {
+        fused_matches_scalar::<f64>();
     }
 }
