@@ -263,9 +263,9 @@ impl<'a, F: Float> Run<'a, F> {
     /// # Safety
     /// No other thread may touch elements `lo..hi` of the state buffers at the same time.
     #[inline]
-    unsafe fn apply(&self, lo: usize, upd: &mut [F], param: &[F]) {
+    unsafe fn apply(&self, range: std::ops::Range<usize>, lo: usize, upd: &mut [F], param: &[F]) {
         let n = upd.len();
-        for i in self.range.clone() {
+        for i in range {
             let mut slots: [&mut [F]; MAX_BUFS] = Default::default();
             for (k, slot) in slots.iter_mut().enumerate().take(self.nbufs[i]) {
                 *slot = std::slice::from_raw_parts_mut(self.bufs[i][k].get().add(lo), n);
@@ -295,6 +295,17 @@ impl<'a, F: Float> Run<'a, F> {
         let streams = Ptrs(&streams[..ns]);
         let ahead = AHEAD_BYTES / std::mem::size_of::<F>();
         let sub = (SUB_BYTES / std::mem::size_of::<F>()).clamp(1, SUB_MAX);
+        // A trailing scalar multiply (the learning rate) joins the final add.
+        let fold = self
+            .range
+            .clone()
+            .last()
+            .and_then(|last| self.transforms[last].as_scalar(&self.coefs[last]))
+            .map(F::of);
+        let run = match fold {
+            Some(_) => self.range.start..self.range.end - 1,
+            None => self.range.clone(),
+        };
         let task = |t: usize| {
             let streams = streams.get();
             let lo = t * TASK;
@@ -318,8 +329,14 @@ impl<'a, F: Float> Run<'a, F> {
                 }
                 // SAFETY: tasks cover disjoint ranges of the parameter and of every buffer.
                 let prm = unsafe { std::slice::from_raw_parts_mut(p.get().add(s), e - s) };
-                unsafe { self.apply(s, upd, prm) };
-                prm.iter_mut().zip(upd.iter()).for_each(|(p, &u)| *p += u);
+                unsafe { self.apply(run.clone(), s, upd, prm) };
+                match fold {
+                    Some(f) => prm
+                        .iter_mut()
+                        .zip(upd.iter())
+                        .for_each(|(p, &u)| *p += f * u),
+                    None => prm.iter_mut().zip(upd.iter()).for_each(|(p, &u)| *p += u),
+                }
                 s = e;
             }
         };
@@ -340,7 +357,7 @@ impl<'a, F: Float> Run<'a, F> {
             let hi = (lo + TASK).min(len);
             // SAFETY: tasks cover disjoint ranges.
             let upd = unsafe { std::slice::from_raw_parts_mut(u.get().add(lo), hi - lo) };
-            unsafe { self.apply(lo, upd, &param[lo..hi]) };
+            unsafe { self.apply(self.range.clone(), lo, upd, &param[lo..hi]) };
         };
         let tasks = len.div_ceil(TASK);
         if len >= 2 * TASK {

@@ -89,6 +89,13 @@ pub trait Transform<F: Float>: Send + Sync {
     /// the updates (rewrite in place), `param` the chunk of the parameter's current value.
     fn chunk(&self, _coef: &Coef, _bufs: &mut [&mut [F]], _upd: &mut [F], _param: &[F]) {}
 
+    /// When the transform only multiplies the updates by a scalar (`u ← s·u`), that scalar. The
+    /// fused executor then folds it into the final `p += s·u` instead of spending a pass on it;
+    /// the result is bit-identical, since `p + (s·u)` rounds the same either way.
+    fn as_scalar(&self, _coef: &Coef) -> Option<f64> {
+        None
+    }
+
     /// Whole-tensor work, for transforms whose [`Transform::elementwise`] is `false`.
     /// The default runs `begin` and then `chunk` over the whole tensor.
     fn tensor(

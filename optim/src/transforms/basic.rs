@@ -17,6 +17,9 @@ impl<F: Float> Transform<F> for Scale {
     fn name(&self) -> &'static str {
         "scale"
     }
+    fn as_scalar(&self, _: &Coef) -> Option<f64> {
+        Some(self.factor)
+    }
     fn chunk(&self, _: &Coef, _: &mut [&mut [F]], upd: &mut [F], _: &[F]) {
         let s = F::of(self.factor);
         upd.iter_mut().for_each(|u| *u *= s);
@@ -40,6 +43,9 @@ impl<F: Float> Transform<F> for ScaleByLearningRate {
     }
     fn begin(&self, ctx: &Ctx, _: &mut [f64]) -> Coef {
         [-ctx.lr * self.multiplier, 0., 0., 0., 0., 0., 0., 0.]
+    }
+    fn as_scalar(&self, c: &Coef) -> Option<f64> {
+        Some(c[0])
     }
     fn chunk(&self, c: &Coef, _: &mut [&mut [F]], upd: &mut [F], _: &[F]) {
         let s = F::of(c[0]);
