@@ -47,7 +47,7 @@ pub struct Hyper<'a> {
     context: String,
     table: &'a toml::Table,
     asked: Vec<&'static str>,
-    ignored: &'static [&'static str],
+    ignored: Vec<String>,
 }
 
 impl<'a> Hyper<'a> {
@@ -57,13 +57,13 @@ impl<'a> Hyper<'a> {
             context: context.into(),
             table,
             asked: Vec::new(),
-            ignored: &[],
+            ignored: Vec::new(),
         }
     }
 
     /// Keys that belong to an enclosing reader (such as `name` or `groups`) and are not errors.
-    pub fn ignoring(mut self, keys: &'static [&'static str]) -> Self {
-        self.ignored = keys;
+    pub fn ignoring(mut self, keys: &[&str]) -> Self {
+        self.ignored.extend(keys.iter().map(|k| k.to_string()));
         self
     }
 
@@ -235,9 +235,9 @@ impl<'a> Hyper<'a> {
     /// Errors on any key that no getter asked for, listing the valid ones.
     pub fn finish(self) -> Result<()> {
         for key in self.table.keys() {
-            if !self.asked.contains(&key.as_str()) && !self.ignored.contains(&key.as_str()) {
+            if !self.asked.contains(&key.as_str()) && !self.ignored.contains(key) {
                 let mut valid: Vec<&str> = self.asked.clone();
-                valid.extend(self.ignored.iter().copied());
+                valid.extend(self.ignored.iter().map(String::as_str));
                 return Err(OptimError::Unknown {
                     context: self.context,
                     what: "hyperparameter",

@@ -74,7 +74,7 @@ pub fn build<F: Float>(name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
 pub fn from_table<F: Float>(
     context: &str,
     table: &toml::Table,
-    extra: &'static [&'static str],
+    extra: &[&str],
 ) -> Result<Recipe<F>> {
     let name = match table.get("name") {
         Some(toml::Value::String(s)) => s.clone(),
@@ -86,10 +86,9 @@ pub fn from_table<F: Float>(
             })
         }
     };
-    let mut keys: Vec<&'static str> = vec!["name"];
-    keys.extend_from_slice(extra);
-    let keys: &'static [&'static str] = Box::leak(keys.into_boxed_slice());
-    let mut h = Hyper::new(format!("{context} (optimizer `{name}`)"), table).ignoring(keys);
+    let mut h = Hyper::new(format!("{context} (optimizer `{name}`)"), table)
+        .ignoring(&["name"])
+        .ignoring(extra);
     let recipe = build(&name, &mut h)?;
     h.finish()?;
     Ok(recipe)
