@@ -78,6 +78,28 @@ impl<'a> Hyper<'a> {
         self.table.get(key)
     }
 
+    /// A missing required key; the keys the table does have are listed, so that a misspelling
+    /// (`tmax` for `t_max`) is visible in the message.
+    fn missing(&self, key: &str) -> OptimError {
+        let present: Vec<&str> = self
+            .table
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !self.ignored.iter().any(|i| i == k))
+            .collect();
+        if present.is_empty() {
+            return OptimError::Missing {
+                context: self.context.clone(),
+                field: key.to_string(),
+            };
+        }
+        OptimError::Invalid(format!(
+            "{}: missing required field `{key}` (given: {})",
+            self.context,
+            present.join(", ")
+        ))
+    }
+
     fn bad(&self, key: &str, v: &toml::Value, reason: &str) -> OptimError {
         OptimError::invalid(&self.context, key, v, reason)
     }
@@ -111,10 +133,7 @@ impl<'a> Hyper<'a> {
     /// A number that must be given.
     pub fn required_f64(&mut self, key: &'static str, check: Check) -> Result<f64> {
         match self.get(key) {
-            None => Err(OptimError::Missing {
-                context: self.context.clone(),
-                field: key.into(),
-            }),
+            None => Err(self.missing(key)),
             Some(v) => {
                 let x = self.number(key, v)?;
                 self.checked(key, v, x, check)
@@ -197,10 +216,7 @@ impl<'a> Hyper<'a> {
     pub fn required_usize(&mut self, key: &'static str) -> Result<usize> {
         if self.table.get(key).is_none() {
             self.get(key);
-            return Err(OptimError::Missing {
-                context: self.context.clone(),
-                field: key.into(),
-            });
+            return Err(self.missing(key));
         }
         self.usize(key, 0)
     }
