@@ -121,9 +121,8 @@ pub fn build<F: Float>(_name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::{self, assert_close, QUAD_H, QUAD_P0};
     use crate::{Optimizer, ParamStore};
-
-    const GRADS: [[f64; 2]; 3] = [[0.5, -1.0], [-0.3, 0.8], [0.1, 0.2]];
 
     fn cfg() -> AdagradConfig {
         AdagradConfig {
@@ -136,45 +135,14 @@ mod tests {
         }
     }
 
-    /// Parameter values after each of the steps with the fixed gradients `GRADS`.
+    /// Parameter values after each of the steps with the fixed gradients `FIXED_GRADS`.
     fn run_fixed(c: &AdagradConfig) -> Vec<Vec<f64>> {
-        let mut params = ParamStore::single("w", vec![1.0f64, -2.0]);
-        let mut opt = Optimizer::new(c.recipe().unwrap(), &params).unwrap();
-        GRADS
-            .iter()
-            .map(|g| {
-                params.set_grad(0, g);
-                opt.step(&mut params).unwrap();
-                params.params[0].value.clone()
-            })
-            .collect()
+        testutil::run_fixed(c.recipe().unwrap())
     }
 
     /// `steps` steps on `f(p) = ½ Σ h_i p_i²` (gradient `h ⊙ p`), returning the final parameter.
     fn run_quadratic<F: Float>(c: &AdagradConfig, steps: usize) -> Vec<f64> {
-        let h = [1.0, 4.0, 0.25];
-        let mut params = ParamStore::single("w", vec![F::of(1.5), F::of(-2.0), F::of(3.0)]);
-        let mut opt = Optimizer::new(c.recipe::<F>().unwrap(), &params).unwrap();
-        for _ in 0..steps {
-            let g: Vec<F> = params.params[0]
-                .value
-                .iter()
-                .zip(h)
-                .map(|(&p, h)| p * F::of(h))
-                .collect();
-            params.set_grad(0, &g);
-            opt.step(&mut params).unwrap();
-        }
-        params.params[0].value.iter().map(|x| x.f64()).collect()
-    }
-
-    fn assert_close(got: &[f64], want: &[f64], tol: f64) {
-        for (g, w) in got.iter().zip(want) {
-            assert!(
-                (g - w).abs() <= tol * w.abs().max(1.0),
-                "got {got:?}, want {want:?}"
-            );
-        }
+        testutil::run_quadratic(c.recipe::<F>().unwrap(), &QUAD_H, &QUAD_P0, steps)
     }
 
     #[test]

@@ -124,9 +124,8 @@ pub fn build<F: Float>(_name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::{self, assert_close, QUAD_H, QUAD_P0};
     use crate::{Optimizer, ParamStore};
-
-    const GRADS: [[f64; 2]; 3] = [[0.5, -1.0], [-0.3, 0.8], [0.1, 0.2]];
 
     fn cfg() -> RmspropConfig {
         RmspropConfig {
@@ -138,18 +137,9 @@ mod tests {
         }
     }
 
-    /// Parameter values after each step with the fixed gradients `GRADS`, from `[1, −2]`.
+    /// Parameter values after each step with the fixed gradients `FIXED_GRADS`, from `[1, −2]`.
     fn run_fixed(c: &RmspropConfig) -> Vec<Vec<f64>> {
-        let mut params = ParamStore::single("w", vec![1.0f64, -2.0]);
-        let mut opt = Optimizer::new(c.recipe().unwrap(), &params).unwrap();
-        GRADS
-            .iter()
-            .map(|g| {
-                params.set_grad(0, g);
-                opt.step(&mut params).unwrap();
-                params.params[0].value.clone()
-            })
-            .collect()
+        testutil::run_fixed(c.recipe().unwrap())
     }
 
     /// PyTorch's `_single_tensor_rmsprop`, transliterated over plain `f64` scalars.
@@ -187,32 +177,8 @@ mod tests {
         p
     }
 
-    const H: [f64; 3] = [1.0, 4.0, 0.25];
-    const P0: [f64; 3] = [1.5, -2.0, 3.0];
-
     fn run_quadratic<F: Float>(c: &RmspropConfig, steps: usize) -> Vec<f64> {
-        let mut params = ParamStore::single("w", P0.iter().map(|&x| F::of(x)).collect());
-        let mut opt = Optimizer::new(c.recipe::<F>().unwrap(), &params).unwrap();
-        for _ in 0..steps {
-            let g: Vec<F> = params.params[0]
-                .value
-                .iter()
-                .zip(H)
-                .map(|(&p, h)| p * F::of(h))
-                .collect();
-            params.set_grad(0, &g);
-            opt.step(&mut params).unwrap();
-        }
-        params.params[0].value.iter().map(|x| x.f64()).collect()
-    }
-
-    fn assert_close(got: &[f64], want: &[f64], tol: f64) {
-        for (g, w) in got.iter().zip(want) {
-            assert!(
-                (g - w).abs() <= tol * w.abs().max(1.0),
-                "got {got:?}, want {want:?}"
-            );
-        }
+        testutil::run_quadratic(c.recipe::<F>().unwrap(), &QUAD_H, &QUAD_P0, steps)
     }
 
     fn check_fixed(c: &RmspropConfig, want: [[f64; 2]; 3]) {
@@ -319,7 +285,7 @@ mod tests {
                 ..RmspropConfig::default()
             };
             let got = run_quadratic::<f64>(&c, 200);
-            let want = reference(&c, &P0, &H, 200);
+            let want = reference(&c, &QUAD_P0, &QUAD_H, 200);
             assert_close(&got, &want, 1e-12);
         }
     }

@@ -1,0 +1,106 @@
+//! Helpers shared by the crate's unit tests.
+
+use crate::{Float, Optimizer, Param, ParamStore, Recipe};
+
+/// Runs `steps` steps of `recipe` on `f(w) = ½ Σ aᵢ wᵢ²` (with `w` shaped `shape`, starting at
+/// `w0`) and returns the initial and final loss.
+pub fn quadratic(
+    recipe: Recipe<f64>,
+    shape: &[usize],
+    a: &[f64],
+    w0: &[f64],
+    steps: usize,
+) -> (f64, f64) {
+    let mut params = ParamStore::new(vec![Param::new("w", shape, w0.to_vec())]);
+    let mut opt = Optimizer::new(recipe, &params).unwrap();
+    let loss = |w: &[f64]| 0.5 * w.iter().zip(a).map(|(w, a)| a * w * w).sum::<f64>();
+    let f0 = loss(w0);
+    for _ in 0..steps {
+        let g: Vec<f64> = params.params[0]
+            .value
+            .iter()
+            .zip(a)
+            .map(|(w, a)| a * w)
+            .collect();
+        params.set_grad(0, &g);
+        opt.step(&mut params).unwrap();
+    }
+    (f0, loss(&params.params[0].value))
+}
+
+/// `steps` steps of `recipe` in precision `F` on `f(p) = ½ Σ hᵢ pᵢ²` (gradient `h ⊙ p`, computed
+/// in `F`) with `h = curvatures`, from `start`; returns the final parameter as `f64`.
+pub fn run_quadratic<F: Float>(
+    recipe: Recipe<F>,
+    curvatures: &[f64],
+    start: &[f64],
+    steps: usize,
+) -> Vec<f64> {
+    let mut params = ParamStore::single("w", start.iter().map(|&x| F::of(x)).collect());
+    let mut opt = Optimizer::new(recipe, &params).unwrap();
+    for _ in 0..steps {
+        let g: Vec<F> = params.params[0]
+            .value
+            .iter()
+            .zip(curvatures)
+            .map(|(&p, &h)| p * F::of(h))
+            .collect();
+        params.set_grad(0, &g);
+        opt.step(&mut params).unwrap();
+    }
+    params.params[0].value.iter().map(|x| x.f64()).collect()
+}
+
+/// One-parameter optimizer over `w0` whose gradients are `grads`, returning the trajectory.
+pub fn trajectory(
+    recipe: Recipe<f64>,
+    shape: &[usize],
+    w0: &[f64],
+    grads: &[&[f64]],
+) -> Vec<Vec<f64>> {
+    let mut params = ParamStore::new(vec![Param::new("w", shape, w0.to_vec())]);
+    let mut opt = Optimizer::new(recipe, &params).unwrap();
+    grads
+        .iter()
+        .map(|g| {
+            params.set_grad(0, g);
+            opt.step(&mut params).unwrap();
+            params.params[0].value.clone()
+        })
+        .collect()
+}
+
+/// Fixed gradients for two-element runs from [`FIXED_START`] (see [`run_fixed`]).
+pub const FIXED_GRADS: [[f64; 2]; 3] = [[0.5, -1.0], [-0.3, 0.8], [0.1, 0.2]];
+/// Start of [`run_fixed`].
+pub const FIXED_START: [f64; 2] = [1.0, -2.0];
+
+/// Parameter values after each step of `recipe` with the gradients [`FIXED_GRADS`], from
+/// [`FIXED_START`].
+pub fn run_fixed(recipe: Recipe<f64>) -> Vec<Vec<f64>> {
+    let grads: Vec<&[f64]> = FIXED_GRADS.iter().map(|g| g.as_slice()).collect();
+    trajectory(recipe, &[2], &FIXED_START, &grads)
+}
+
+/// Curvatures of the three-element quadratic used with [`run_quadratic`].
+pub const QUAD_H: [f64; 3] = [1.0, 4.0, 0.25];
+/// Start of the three-element quadratic used with [`run_quadratic`].
+pub const QUAD_P0: [f64; 3] = [1.5, -2.0, 3.0];
+
+/// `|a − b| ≤ tol·(1 + |b|)` elementwise, with equal lengths.
+pub fn close(a: &[f64], b: &[f64], tol: f64) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| (x - y).abs() <= tol * (1.0 + y.abs()))
+}
+
+/// Asserts `|got − want| ≤ tol·max(|want|, 1)` elementwise (over the common prefix).
+pub fn assert_close(got: &[f64], want: &[f64], tol: f64) {
+    for (g, w) in got.iter().zip(want) {
+        assert!(
+            (g - w).abs() <= tol * w.abs().max(1.0),
+            "got {got:?}, want {want:?}"
+        );
+    }
+}
