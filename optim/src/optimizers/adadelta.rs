@@ -22,6 +22,7 @@
 //! Recipe: `[scale(-1)] > add_decayed_weights > scale_by_adadelta > scale_by_learning_rate`.
 
 use crate::hyper::{Check, Hyper};
+use crate::optimizers::check_non_neg;
 use crate::transforms::{add_decayed_weights, scale, scale_by_adadelta, scale_by_learning_rate};
 use crate::{Chain, Float, OptimError, Recipe, Result};
 
@@ -69,16 +70,14 @@ impl AdadeltaConfig {
                 "must be in [0, 1]",
             ));
         }
-        for (field, x) in [
-            ("lr", self.lr),
-            ("eps", self.eps),
-            ("weight_decay", self.weight_decay),
-        ] {
-            if !(x.is_finite() && x >= 0.0) {
-                return Err(OptimError::invalid(ctx, field, x, "must be >= 0"));
-            }
-        }
-        Ok(())
+        check_non_neg(
+            ctx,
+            &[
+                ("lr", self.lr),
+                ("eps", self.eps),
+                ("weight_decay", self.weight_decay),
+            ],
+        )
     }
 
     pub fn recipe<F: Float>(&self) -> Result<Recipe<F>> {

@@ -23,11 +23,12 @@
 //! (scale_by_decayed_learning_rate if lr_decay ≠ 0, else scale_by_learning_rate)`.
 
 use crate::hyper::{Check, Hyper};
+use crate::optimizers::check_non_neg;
 use crate::transforms::{
     add_decayed_weights, scale, scale_by_decayed_learning_rate, scale_by_learning_rate,
     scale_by_rss,
 };
-use crate::{Chain, Float, OptimError, Recipe, Result};
+use crate::{Chain, Float, Recipe, Result};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AdagradConfig {
@@ -71,24 +72,16 @@ impl AdagradConfig {
     }
 
     fn validate(&self) -> Result<()> {
-        let fields = [
-            ("lr", self.lr),
-            ("lr_decay", self.lr_decay),
-            ("weight_decay", self.weight_decay),
-            ("initial_accumulator_value", self.initial_accumulator_value),
-            ("eps", self.eps),
-        ];
-        for (field, x) in fields {
-            if !(x.is_finite() && x >= 0.0) {
-                return Err(OptimError::invalid(
-                    "optimizer `adagrad`",
-                    field,
-                    x,
-                    "must be >= 0",
-                ));
-            }
-        }
-        Ok(())
+        check_non_neg(
+            "optimizer `adagrad`",
+            &[
+                ("lr", self.lr),
+                ("lr_decay", self.lr_decay),
+                ("weight_decay", self.weight_decay),
+                ("initial_accumulator_value", self.initial_accumulator_value),
+                ("eps", self.eps),
+            ],
+        )
     }
 
     pub fn recipe<F: Float>(&self) -> Result<Recipe<F>> {

@@ -29,8 +29,9 @@
 //! Recipe: `[scale(-1)] > add_decayed_weights > scale_by_rms > [trace] > scale_by_learning_rate`.
 
 use crate::hyper::{Check, Hyper};
+use crate::optimizers::check_non_neg;
 use crate::transforms::{add_decayed_weights, scale, scale_by_learning_rate, scale_by_rms, trace};
-use crate::{Chain, Float, OptimError, Recipe, Result};
+use crate::{Chain, Float, Recipe, Result};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct RmspropConfig {
@@ -73,24 +74,16 @@ impl RmspropConfig {
     }
 
     fn validate(&self) -> Result<()> {
-        let fields = [
-            ("lr", self.lr),
-            ("alpha", self.alpha),
-            ("eps", self.eps),
-            ("weight_decay", self.weight_decay),
-            ("momentum", self.momentum),
-        ];
-        for (field, x) in fields {
-            if !(x.is_finite() && x >= 0.0) {
-                return Err(OptimError::invalid(
-                    "optimizer `rmsprop`",
-                    field,
-                    x,
-                    "must be >= 0",
-                ));
-            }
-        }
-        Ok(())
+        check_non_neg(
+            "optimizer `rmsprop`",
+            &[
+                ("lr", self.lr),
+                ("alpha", self.alpha),
+                ("eps", self.eps),
+                ("weight_decay", self.weight_decay),
+                ("momentum", self.momentum),
+            ],
+        )
     }
 
     pub fn recipe<F: Float>(&self) -> Result<Recipe<F>> {
