@@ -104,3 +104,48 @@ pub fn assert_close(got: &[f64], want: &[f64], tol: f64) {
         );
     }
 }
+
+/// A gradient as a function of the parameter.
+pub type GradBox = dyn Fn(&[f64]) -> Vec<f64>;
+pub type GradFn<'a> = &'a GradBox;
+
+/// Runs `recipe` for `grads.len()` steps on parameter `p0`, with the gradient at step `k`
+/// given by `grads[k](p)`; returns the parameter after every step.
+pub fn run<F: Float>(recipe: Recipe<F>, p0: &[f64], grads: &[GradFn]) -> Vec<Vec<f64>> {
+    let mut params = ParamStore::single("w", p0.iter().map(|&x| F::of(x)).collect());
+    let mut opt = Optimizer::new(recipe, &params).unwrap();
+    let mut out = Vec::new();
+    for g in grads {
+        let p: Vec<f64> = params.params[0].value.iter().map(|x| x.f64()).collect();
+        let g: Vec<F> = g(&p).into_iter().map(F::of).collect();
+        params.set_grad(0, &g);
+        opt.step(&mut params).unwrap();
+        out.push(params.params[0].value.iter().map(|x| x.f64()).collect());
+    }
+    out
+}
+
+/// Runs `recipe` with the gradient `grad(p)` for `n` steps; returns the trajectory.
+pub fn run_fn<F: Float>(recipe: Recipe<F>, p0: &[f64], n: usize, grad: GradFn) -> Vec<Vec<f64>> {
+    let grads: Vec<GradFn> = (0..n).map(|_| grad).collect();
+    run(recipe, p0, &grads)
+}
+
+/// `|a − b| ≤ rel·max(|a|, |b|)` (relative, for a scalar).
+pub fn close_rel(a: f64, b: f64, rel: f64) -> bool {
+    (a - b).abs() <= rel * a.abs().max(b.abs()).max(1e-300)
+}
+
+/// Asserts two trajectories agree elementwise to relative tolerance `rel`.
+pub fn assert_traj(a: &[Vec<f64>], b: &[Vec<f64>], rel: f64) {
+    assert_eq!(a.len(), b.len());
+    for (k, (x, y)) in a.iter().zip(b).enumerate() {
+        for (i, (&x, &y)) in x.iter().zip(y).enumerate() {
+            assert!(
+                close_rel(x, y, rel),
+                "step {} element {i}: {x} vs {y}",
+                k + 1
+            );
+        }
+    }
+}

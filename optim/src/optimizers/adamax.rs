@@ -115,19 +115,19 @@ mod tests {
         let out = run(r, &[1.0], &gs);
         // Step 1: g = 3.5; m = 1.75; u = max(0, 3.51) = 3.51; bc₁ = 0.5.
         let p1 = 1.0 - 0.1 / 0.5 * 1.75 / 3.51;
-        assert!(close(out[0][0], p1, 1e-15), "{} vs {p1}", out[0][0]);
+        assert!(close_rel(out[0][0], p1, 1e-15), "{} vs {p1}", out[0][0]);
         // Step 2: g = −1 + 0.5·p₁ (< 0); m = 1.75 + 0.5(g − 1.75); u = max(0.8·3.51, |g| + 0.01)
         // = 2.808 (|g| < 1); bc₁ = 0.75.
         let g = -1.0 + 0.5 * p1;
         let m2 = 1.75 + 0.5 * (g - 1.75);
         assert!(g.abs() + 0.01 < 2.808);
         let p2 = p1 - 0.1 / 0.75 * m2 / 2.808;
-        assert!(close(out[1][0], p2, 1e-14), "{} vs {p2}", out[1][0]);
+        assert!(close_rel(out[1][0], p2, 1e-14), "{} vs {p2}", out[1][0]);
         // Step 3: g = 0.5·p₂; m = m₂ + 0.5(g − m₂); u = 0.8·2.808 = 2.2464; bc₁ = 0.875.
         let g = 0.5 * p2;
         let m3 = m2 + 0.5 * (g - m2);
         let p3 = p2 - 0.1 / 0.875 * m3 / 2.2464;
-        assert!(close(out[2][0], p3, 1e-14), "{} vs {p3}", out[2][0]);
+        assert!(close_rel(out[2][0], p3, 1e-14), "{} vs {p3}", out[2][0]);
     }
 
     #[test]

@@ -145,14 +145,14 @@ mod tests {
         let p1 = 2.0
             - 0.1 * (1.0 - mu1) / (1.0 - mu1) * 2.0 / 2.01
             - 0.1 * mu2 / (1.0 - mu1 * mu2) * 0.8 / 2.01;
-        assert!(close(out[0][0], p1, 1e-15), "{} vs {p1}", out[0][0]);
+        assert!(close_rel(out[0][0], p1, 1e-15), "{} vs {p1}", out[0][0]);
         // Step 2: g = −2 + 0.5·p₁; m = 0.8 + 0.4(g − 0.8); v = 0.36 + 0.1 g²; bc₂ = 0.19; Π = μ₁μ₂.
         let g = -2.0 + 0.5 * p1;
         let m = 0.8 + 0.4 * (g - 0.8);
         let d = ((0.36 + 0.1 * g * g) / 0.19f64).sqrt() + 0.01;
         let pr = mu1 * mu2;
         let p2 = p1 - 0.1 * (1.0 - mu2) / (1.0 - pr) * g / d - 0.1 * mu3 / (1.0 - pr * mu3) * m / d;
-        assert!(close(out[1][0], p2, 1e-14), "{} vs {p2}", out[1][0]);
+        assert!(close_rel(out[1][0], p2, 1e-14), "{} vs {p2}", out[1][0]);
     }
 
     #[test]

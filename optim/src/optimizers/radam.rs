@@ -148,14 +148,14 @@ mod tests {
         // Step 7: m/bc₁ = 1, v = bc₂ → √bc₂/(√v + ε) = √bc₂/(√bc₂ + 0.01).
         let bc2 = 1.0 - 0.8f64.powi(7);
         let p7 = p6 - 0.1 * rect(7.0) * bc2.sqrt() / (bc2.sqrt() + 0.01);
-        assert!(close(out[6][0], p7, 1e-14), "{} vs {p7}", out[6][0]);
+        assert!(close_rel(out[6][0], p7, 1e-14), "{} vs {p7}", out[6][0]);
         // Step 8, g = 3: m = 0.5·(1 − 0.5⁷) + 1.5, bc₁ = 1 − 0.5⁸; v = 0.8·bc₂(7) + 0.2·9.
         let m = 0.5 * (1.0 - 0.5f64.powi(7)) + 1.5;
         let v = 0.8 * bc2 + 1.8;
         let bc2_8 = 1.0 - 0.8f64.powi(8);
         let p8 =
             p7 - 0.1 * m / (1.0 - 0.5f64.powi(8)) * bc2_8.sqrt() / (v.sqrt() + 0.01) * rect(8.0);
-        assert!(close(out[7][0], p8, 1e-14), "{} vs {p8}", out[7][0]);
+        assert!(close_rel(out[7][0], p8, 1e-14), "{} vs {p8}", out[7][0]);
     }
 
     #[test]
