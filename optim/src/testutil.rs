@@ -1,6 +1,6 @@
 //! Helpers shared by the crate's unit tests.
 
-use crate::{Float, Optimizer, Param, ParamStore, Recipe};
+use crate::{Float, Hyper, Optimizer, Param, ParamStore, Recipe, Result};
 
 /// Runs `steps` steps of `recipe` on `f(w) = ½ Σ aᵢ wᵢ²` (with `w` shaped `shape`, starting at
 /// `w0`) and returns the initial and final loss.
@@ -147,5 +147,23 @@ pub fn assert_traj(a: &[Vec<f64>], b: &[Vec<f64>], rel: f64) {
                 k + 1
             );
         }
+    }
+}
+
+/// Reads a config with `read` from the TOML text `s` under the context ``optimizer `name` ``,
+/// checking that every key was used.
+pub fn from_toml<C>(name: &str, s: &str, read: impl FnOnce(&mut Hyper<'_>) -> Result<C>) -> C {
+    let t: toml::Table = s.parse().unwrap();
+    let mut h = Hyper::new(format!("optimizer `{name}`"), &t);
+    let c = read(&mut h).unwrap();
+    h.finish().unwrap();
+    c
+}
+
+/// [`assert_close`] on each step of a trajectory against the wanted rows (over the common
+/// prefix).
+pub fn assert_rows_close<const N: usize>(got: &[Vec<f64>], want: &[[f64; N]], tol: f64) {
+    for (got, want) in got.iter().zip(want) {
+        assert_close(got, want, tol);
     }
 }

@@ -106,7 +106,7 @@ pub fn build<F: Float>(_name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{self, assert_close, QUAD_H, QUAD_P0};
+    use crate::testutil::{self, assert_close, assert_rows_close, QUAD_H, QUAD_P0};
     use crate::{Optimizer, ParamStore};
 
     fn cfg() -> AdadeltaConfig {
@@ -139,9 +139,7 @@ mod tests {
         ];
         let got = run_fixed(&cfg());
         assert_close(&[got[0][0]], &[1.0 - 0.5 * d0], 1e-15);
-        for (got, want) in got.iter().zip(want) {
-            assert_close(got, &want, 1e-14);
-        }
+        assert_rows_close(&got, &want, 1e-14);
     }
 
     #[test]
@@ -155,9 +153,7 @@ mod tests {
             [0.999382598289992, -1.9983171352280273],
             [0.9993850440561861, -1.9915730575696846],
         ];
-        for (got, want) in run_fixed(&c).iter().zip(want) {
-            assert_close(got, &want, 1e-14);
-        }
+        assert_rows_close(&run_fixed(&c), &want, 1e-14);
     }
 
     #[test]

@@ -114,7 +114,7 @@ pub fn build<F: Float>(_name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{self, assert_close, QUAD_H, QUAD_P0};
+    use crate::testutil::{self, assert_close, assert_rows_close, QUAD_H, QUAD_P0};
     use crate::{Optimizer, ParamStore};
 
     fn cfg() -> AdagradConfig {
@@ -148,9 +148,7 @@ mod tests {
             [0.9376763432411442, -1.9349407014277327],
             [0.9255735915859223, -1.935170069463596],
         ];
-        for (got, want) in run_fixed(&cfg()).iter().zip(want) {
-            assert_close(got, &want, 1e-14);
-        }
+        assert_rows_close(&run_fixed(&cfg()), &want, 1e-14);
     }
 
     #[test]
@@ -164,9 +162,7 @@ mod tests {
             [1.0292632334540837, -2.0379453794014215],
             [1.0290613722184556, -2.02374198891558],
         ];
-        for (got, want) in run_fixed(&c).iter().zip(want) {
-            assert_close(got, &want, 1e-14);
-        }
+        assert_rows_close(&run_fixed(&c), &want, 1e-14);
     }
 
     #[test]

@@ -78,13 +78,10 @@ pub fn build<F: Float>(_name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
 mod tests {
     use super::*;
     use crate::optimizers::adam::testutil::*;
+    use crate::testutil::from_toml;
 
     fn cfg(s: &str) -> AdamaxConfig {
-        let t: toml::Table = s.parse().unwrap();
-        let mut h = Hyper::new("optimizer `adamax`", &t);
-        let c = AdamaxConfig::from_hyper(&mut h).unwrap();
-        h.finish().unwrap();
-        c
+        from_toml("adamax", s, AdamaxConfig::from_hyper)
     }
 
     #[test]

@@ -98,13 +98,10 @@ pub fn build<F: Float>(_name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
 mod tests {
     use super::*;
     use crate::optimizers::adam::testutil::*;
+    use crate::testutil::from_toml;
 
     fn cfg(s: &str) -> NadamConfig {
-        let t: toml::Table = s.parse().unwrap();
-        let mut h = Hyper::new("optimizer `nadam`", &t);
-        let c = NadamConfig::from_hyper(&mut h).unwrap();
-        h.finish().unwrap();
-        c
+        from_toml("nadam", s, NadamConfig::from_hyper)
     }
 
     #[test]

@@ -93,13 +93,10 @@ pub fn build<F: Float>(_name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
 mod tests {
     use super::*;
     use crate::optimizers::adam::testutil::*;
+    use crate::testutil::from_toml;
 
     fn cfg(s: &str) -> RadamConfig {
-        let t: toml::Table = s.parse().unwrap();
-        let mut h = Hyper::new("optimizer `radam`", &t);
-        let c = RadamConfig::from_hyper(&mut h).unwrap();
-        h.finish().unwrap();
-        c
+        from_toml("radam", s, RadamConfig::from_hyper)
     }
 
     #[test]

@@ -117,7 +117,7 @@ pub fn build<F: Float>(_name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{self, assert_close, QUAD_H, QUAD_P0};
+    use crate::testutil::{self, assert_close, assert_rows_close, QUAD_H, QUAD_P0};
     use crate::{Optimizer, ParamStore};
 
     fn cfg() -> RmspropConfig {
@@ -175,9 +175,7 @@ mod tests {
     }
 
     fn check_fixed(c: &RmspropConfig, want: [[f64; 2]; 3]) {
-        for (got, want) in run_fixed(c).iter().zip(want) {
-            assert_close(got, &want, 1e-14);
-        }
+        assert_rows_close(&run_fixed(c), &want, 1e-14);
     }
 
     #[test]
