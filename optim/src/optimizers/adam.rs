@@ -162,6 +162,32 @@ pub(crate) mod testutil {
         vec![p[0] - 1.0, 10.0 * (p[1] + 2.0)]
     }
 
+    /// Asserts that `a` (with `maximize`) steps exactly as `b` does on the negated [`quad`]
+    /// gradient: 15 steps from (0.4, 1.5), bit for bit.
+    pub fn assert_maximize_negates(a: Recipe<f64>, b: Recipe<f64>) {
+        let p0 = [0.4, 1.5];
+        let neg = |p: &[f64]| quad(p).into_iter().map(|g| -g).collect::<Vec<_>>();
+        assert_eq!(run_fn(a, &p0, 15, &quad), run_fn(b, &p0, 15, &neg));
+    }
+
+    /// Asserts that 100 steps on [`quad`] from (0.3, −0.7) in f32 and f64 agree to relative 1e-4.
+    pub fn assert_f32_tracks_f64(a: Recipe<f32>, b: Recipe<f64>) {
+        let p0 = [0.3, -0.7];
+        let a = run_fn(a, &p0, 100, &quad);
+        let b = run_fn(b, &p0, 100, &quad);
+        assert_traj(&a, &b, 1e-4);
+    }
+
+    /// Asserts that `steps` steps on [`quad`] from (−3, 3) end within 1e-3 of its minimum (1, −2).
+    pub fn assert_converges(r: Recipe<f64>, steps: usize, label: &str) {
+        let out = run_fn(r, &[-3.0, 3.0], steps, &quad);
+        let p = out.last().unwrap();
+        assert!(
+            (p[0] - 1.0).abs() < 1e-3 && (p[1] + 2.0).abs() < 1e-3,
+            "{label}: {p:?}"
+        );
+    }
+
     /// The gradient the PyTorch references below were generated with (a non-linear function of
     /// the parameter, so that any error compounds over the trajectory).
     pub fn torch_grad(p: &[f64]) -> Vec<f64> {
@@ -706,9 +732,7 @@ mod tests {
         for name in ["adam", "adamw"] {
             let a = recipe::<f64>(name, "lr = 0.02\nweight_decay = 0.1\nmaximize = true");
             let b = recipe::<f64>(name, "lr = 0.02\nweight_decay = 0.1");
-            let p0 = [0.4, 1.5];
-            let neg = |p: &[f64]| quad(p).into_iter().map(|g| -g).collect::<Vec<_>>();
-            assert_eq!(run_fn(a, &p0, 15, &quad), run_fn(b, &p0, 15, &neg));
+            assert_maximize_negates(a, b);
         }
     }
 
@@ -718,10 +742,7 @@ mod tests {
             ("adam", "lr = 0.01\namsgrad = true"),
             ("adamw", "lr = 0.01\nweight_decay = 0.1"),
         ] {
-            let p0 = [0.3, -0.7];
-            let a = run_fn(recipe::<f32>(name, s), &p0, 100, &quad);
-            let b = run_fn(recipe::<f64>(name, s), &p0, 100, &quad);
-            assert_traj(&a, &b, 1e-4);
+            assert_f32_tracks_f64(recipe::<f32>(name, s), recipe::<f64>(name, s));
         }
     }
 
@@ -729,24 +750,10 @@ mod tests {
     fn converges_on_a_quadratic() {
         for name in ["adam", "adamw"] {
             let s = "lr = 0.05\nweight_decay = 0.0";
-            let out = run_fn(recipe::<f64>(name, s), &[-3.0, 3.0], 2000, &quad);
-            let p = out.last().unwrap();
-            assert!(
-                (p[0] - 1.0).abs() < 1e-3 && (p[1] + 2.0).abs() < 1e-3,
-                "{name}: {p:?}"
-            );
+            assert_converges(recipe::<f64>(name, s), 2000, name);
         }
-        let out = run_fn(
-            recipe::<f64>("adam", "lr = 0.05\namsgrad = true"),
-            &[-3.0, 3.0],
-            3000,
-            &quad,
-        );
-        let p = out.last().unwrap();
-        assert!(
-            (p[0] - 1.0).abs() < 1e-3 && (p[1] + 2.0).abs() < 1e-3,
-            "amsgrad: {p:?}"
-        );
+        let r = recipe::<f64>("adam", "lr = 0.05\namsgrad = true");
+        assert_converges(r, 3000, "amsgrad");
     }
 
     #[test]

@@ -148,33 +148,17 @@ mod tests {
         let b = cfg("lr = 0.02\nweight_decay = 0.1")
             .recipe::<f64>()
             .unwrap();
-        let neg = |p: &[f64]| quad(p).into_iter().map(|g| -g).collect::<Vec<_>>();
-        assert_eq!(
-            run_fn(a, &[0.4, 1.5], 15, &quad),
-            run_fn(b, &[0.4, 1.5], 15, &neg)
-        );
+        assert_maximize_negates(a, b);
     }
 
     #[test]
     fn f32_tracks_f64() {
         let c = cfg("lr = 0.01\nweight_decay = 0.01");
-        let a = run_fn(c.recipe::<f32>().unwrap(), &[0.3, -0.7], 100, &quad);
-        let b = run_fn(c.recipe::<f64>().unwrap(), &[0.3, -0.7], 100, &quad);
-        assert_traj(&a, &b, 1e-4);
+        assert_f32_tracks_f64(c.recipe().unwrap(), c.recipe().unwrap());
     }
 
     #[test]
     fn converges_on_a_quadratic() {
-        let out = run_fn(
-            cfg("lr = 0.05").recipe::<f64>().unwrap(),
-            &[-3.0, 3.0],
-            2000,
-            &quad,
-        );
-        let p = out.last().unwrap();
-        assert!(
-            (p[0] - 1.0).abs() < 1e-3 && (p[1] + 2.0).abs() < 1e-3,
-            "{p:?}"
-        );
+        assert_converges(cfg("lr = 0.05").recipe().unwrap(), 2000, "adamax");
     }
 }
