@@ -29,6 +29,8 @@ pub mod params;
 pub mod recipe;
 pub mod schedule;
 pub mod state;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod transform;
 pub mod transforms;
 

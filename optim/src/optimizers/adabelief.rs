@@ -94,7 +94,7 @@ pub fn build<F: Float>(_name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transforms::testutil::{close, quadratic, trajectory};
+    use crate::testutil::{close, quadratic, trajectory};
 
     /// Reference: a literal transcription of adabelief-pytorch 0.2's step for one scalar.
     fn reference(cfg: &AdaBeliefConfig, p0: f64, grads: &[f64]) -> Vec<f64> {

@@ -22,6 +22,7 @@
 //! Recipe: `[scale(-1)] > add_decayed_weights > scale_by_adadelta > scale_by_learning_rate`.
 
 use crate::hyper::{Check, Hyper};
+use crate::optimizers::check_non_neg;
 use crate::transforms::{add_decayed_weights, scale, scale_by_adadelta, scale_by_learning_rate};
 use crate::{Chain, Float, OptimError, Recipe, Result};
 
@@ -69,16 +70,14 @@ impl AdadeltaConfig {
                 "must be in [0, 1]",
             ));
         }
-        for (field, x) in [
-            ("lr", self.lr),
-            ("eps", self.eps),
-            ("weight_decay", self.weight_decay),
-        ] {
-            if !(x.is_finite() && x >= 0.0) {
-                return Err(OptimError::invalid(ctx, field, x, "must be >= 0"));
-            }
-        }
-        Ok(())
+        check_non_neg(
+            ctx,
+            &[
+                ("lr", self.lr),
+                ("eps", self.eps),
+                ("weight_decay", self.weight_decay),
+            ],
+        )
     }
 
     pub fn recipe<F: Float>(&self) -> Result<Recipe<F>> {
@@ -107,9 +106,8 @@ pub fn build<F: Float>(_name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::{self, assert_close, assert_rows_close, QUAD_H, QUAD_P0};
     use crate::{Optimizer, ParamStore};
-
-    const GRADS: [[f64; 2]; 3] = [[0.5, -1.0], [-0.3, 0.8], [0.1, 0.2]];
 
     fn cfg() -> AdadeltaConfig {
         AdadeltaConfig {
@@ -122,44 +120,11 @@ mod tests {
     }
 
     fn run_fixed(c: &AdadeltaConfig) -> Vec<Vec<f64>> {
-        let mut params = ParamStore::single("w", vec![1.0f64, -2.0]);
-        let mut opt = Optimizer::new(c.recipe().unwrap(), &params).unwrap();
-        GRADS
-            .iter()
-            .map(|g| {
-                params.set_grad(0, g);
-                opt.step(&mut params).unwrap();
-                params.params[0].value.clone()
-            })
-            .collect()
+        testutil::run_fixed(c.recipe().unwrap())
     }
-
-    const H: [f64; 3] = [1.0, 4.0, 0.25];
-    const P0: [f64; 3] = [1.5, -2.0, 3.0];
 
     fn run_quadratic<F: Float>(c: &AdadeltaConfig, steps: usize) -> Vec<f64> {
-        let mut params = ParamStore::single("w", P0.iter().map(|&x| F::of(x)).collect());
-        let mut opt = Optimizer::new(c.recipe::<F>().unwrap(), &params).unwrap();
-        for _ in 0..steps {
-            let g: Vec<F> = params.params[0]
-                .value
-                .iter()
-                .zip(H)
-                .map(|(&p, h)| p * F::of(h))
-                .collect();
-            params.set_grad(0, &g);
-            opt.step(&mut params).unwrap();
-        }
-        params.params[0].value.iter().map(|x| x.f64()).collect()
-    }
-
-    fn assert_close(got: &[f64], want: &[f64], tol: f64) {
-        for (g, w) in got.iter().zip(want) {
-            assert!(
-                (g - w).abs() <= tol * w.abs().max(1.0),
-                "got {got:?}, want {want:?}"
-            );
-        }
+        testutil::run_quadratic(c.recipe::<F>().unwrap(), &QUAD_H, &QUAD_P0, steps)
     }
 
     #[test]
@@ -174,9 +139,7 @@ mod tests {
         ];
         let got = run_fixed(&cfg());
         assert_close(&[got[0][0]], &[1.0 - 0.5 * d0], 1e-15);
-        for (got, want) in got.iter().zip(want) {
-            assert_close(got, &want, 1e-14);
-        }
+        assert_rows_close(&got, &want, 1e-14);
     }
 
     #[test]
@@ -190,9 +153,7 @@ mod tests {
             [0.999382598289992, -1.9983171352280273],
             [0.9993850440561861, -1.9915730575696846],
         ];
-        for (got, want) in run_fixed(&c).iter().zip(want) {
-            assert_close(got, &want, 1e-14);
-        }
+        assert_rows_close(&run_fixed(&c), &want, 1e-14);
     }
 
     #[test]
@@ -223,10 +184,10 @@ mod tests {
             weight_decay: 0.01,
             ..AdadeltaConfig::default()
         };
-        let (mut p, mut v, mut a) = (P0.to_vec(), [0.0; 3], [0.0; 3]);
+        let (mut p, mut v, mut a) = (QUAD_P0.to_vec(), [0.0; 3], [0.0; 3]);
         for _ in 0..300 {
             for i in 0..3 {
-                let g = H[i] * p[i] + c.weight_decay * p[i];
+                let g = QUAD_H[i] * p[i] + c.weight_decay * p[i];
                 v[i] = v[i] * c.rho + (1.0 - c.rho) * g * g;
                 let std = (v[i] + c.eps).sqrt();
                 let d = (a[i] + c.eps).sqrt() / std * g;

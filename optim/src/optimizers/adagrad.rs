@@ -23,11 +23,12 @@
 //! (scale_by_decayed_learning_rate if lr_decay ≠ 0, else scale_by_learning_rate)`.
 
 use crate::hyper::{Check, Hyper};
+use crate::optimizers::check_non_neg;
 use crate::transforms::{
     add_decayed_weights, scale, scale_by_decayed_learning_rate, scale_by_learning_rate,
     scale_by_rss,
 };
-use crate::{Chain, Float, OptimError, Recipe, Result};
+use crate::{Chain, Float, Recipe, Result};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AdagradConfig {
@@ -71,24 +72,16 @@ impl AdagradConfig {
     }
 
     fn validate(&self) -> Result<()> {
-        let fields = [
-            ("lr", self.lr),
-            ("lr_decay", self.lr_decay),
-            ("weight_decay", self.weight_decay),
-            ("initial_accumulator_value", self.initial_accumulator_value),
-            ("eps", self.eps),
-        ];
-        for (field, x) in fields {
-            if !(x.is_finite() && x >= 0.0) {
-                return Err(OptimError::invalid(
-                    "optimizer `adagrad`",
-                    field,
-                    x,
-                    "must be >= 0",
-                ));
-            }
-        }
-        Ok(())
+        check_non_neg(
+            "optimizer `adagrad`",
+            &[
+                ("lr", self.lr),
+                ("lr_decay", self.lr_decay),
+                ("weight_decay", self.weight_decay),
+                ("initial_accumulator_value", self.initial_accumulator_value),
+                ("eps", self.eps),
+            ],
+        )
     }
 
     pub fn recipe<F: Float>(&self) -> Result<Recipe<F>> {
@@ -121,9 +114,8 @@ pub fn build<F: Float>(_name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::{self, assert_close, assert_rows_close, QUAD_H, QUAD_P0};
     use crate::{Optimizer, ParamStore};
-
-    const GRADS: [[f64; 2]; 3] = [[0.5, -1.0], [-0.3, 0.8], [0.1, 0.2]];
 
     fn cfg() -> AdagradConfig {
         AdagradConfig {
@@ -136,45 +128,14 @@ mod tests {
         }
     }
 
-    /// Parameter values after each of the steps with the fixed gradients `GRADS`.
+    /// Parameter values after each of the steps with the fixed gradients `FIXED_GRADS`.
     fn run_fixed(c: &AdagradConfig) -> Vec<Vec<f64>> {
-        let mut params = ParamStore::single("w", vec![1.0f64, -2.0]);
-        let mut opt = Optimizer::new(c.recipe().unwrap(), &params).unwrap();
-        GRADS
-            .iter()
-            .map(|g| {
-                params.set_grad(0, g);
-                opt.step(&mut params).unwrap();
-                params.params[0].value.clone()
-            })
-            .collect()
+        testutil::run_fixed(c.recipe().unwrap())
     }
 
     /// `steps` steps on `f(p) = ½ Σ h_i p_i²` (gradient `h ⊙ p`), returning the final parameter.
     fn run_quadratic<F: Float>(c: &AdagradConfig, steps: usize) -> Vec<f64> {
-        let h = [1.0, 4.0, 0.25];
-        let mut params = ParamStore::single("w", vec![F::of(1.5), F::of(-2.0), F::of(3.0)]);
-        let mut opt = Optimizer::new(c.recipe::<F>().unwrap(), &params).unwrap();
-        for _ in 0..steps {
-            let g: Vec<F> = params.params[0]
-                .value
-                .iter()
-                .zip(h)
-                .map(|(&p, h)| p * F::of(h))
-                .collect();
-            params.set_grad(0, &g);
-            opt.step(&mut params).unwrap();
-        }
-        params.params[0].value.iter().map(|x| x.f64()).collect()
-    }
-
-    fn assert_close(got: &[f64], want: &[f64], tol: f64) {
-        for (g, w) in got.iter().zip(want) {
-            assert!(
-                (g - w).abs() <= tol * w.abs().max(1.0),
-                "got {got:?}, want {want:?}"
-            );
-        }
+        testutil::run_quadratic(c.recipe::<F>().unwrap(), &QUAD_H, &QUAD_P0, steps)
     }
 
     #[test]
@@ -187,9 +148,7 @@ mod tests {
             [0.9376763432411442, -1.9349407014277327],
             [0.9255735915859223, -1.935170069463596],
         ];
-        for (got, want) in run_fixed(&cfg()).iter().zip(want) {
-            assert_close(got, &want, 1e-14);
-        }
+        assert_rows_close(&run_fixed(&cfg()), &want, 1e-14);
     }
 
     #[test]
@@ -203,9 +162,7 @@ mod tests {
             [1.0292632334540837, -2.0379453794014215],
             [1.0290613722184556, -2.02374198891558],
         ];
-        for (got, want) in run_fixed(&c).iter().zip(want) {
-            assert_close(got, &want, 1e-14);
-        }
+        assert_rows_close(&run_fixed(&c), &want, 1e-14);
     }
 
     #[test]

@@ -153,43 +153,39 @@ pub fn build<F: Float>(name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
 /// Helpers shared by the Adam-family tests.
 #[cfg(test)]
 pub(crate) mod testutil {
-    use crate::{Float, Optimizer, ParamStore, Recipe};
-
-    /// A gradient as a function of the parameter.
-    pub type GradBox = dyn Fn(&[f64]) -> Vec<f64>;
-    pub type GradFn<'a> = &'a GradBox;
-
-    /// Runs `recipe` for `grads.len()` steps on parameter `p0`, with the gradient at step `k`
-    /// given by `grads[k](p)`; returns the parameter after every step.
-    pub fn run<F: Float>(recipe: Recipe<F>, p0: &[f64], grads: &[GradFn]) -> Vec<Vec<f64>> {
-        let mut params = ParamStore::single("w", p0.iter().map(|&x| F::of(x)).collect());
-        let mut opt = Optimizer::new(recipe, &params).unwrap();
-        let mut out = Vec::new();
-        for g in grads {
-            let p: Vec<f64> = params.params[0].value.iter().map(|x| x.f64()).collect();
-            let g: Vec<F> = g(&p).into_iter().map(F::of).collect();
-            params.set_grad(0, &g);
-            opt.step(&mut params).unwrap();
-            out.push(params.params[0].value.iter().map(|x| x.f64()).collect());
-        }
-        out
-    }
-
-    /// Runs `recipe` with the gradient `grad(p)` for `n` steps; returns the trajectory.
-    pub fn run_fn<F: Float>(
-        recipe: Recipe<F>,
-        p0: &[f64],
-        n: usize,
-        grad: GradFn,
-    ) -> Vec<Vec<f64>> {
-        let grads: Vec<GradFn> = (0..n).map(|_| grad).collect();
-        run(recipe, p0, &grads)
-    }
+    pub use crate::testutil::{assert_traj, close_rel, run, run_fn, GradBox, GradFn};
+    use crate::Recipe;
 
     /// Gradient of the ill-conditioned quadratic `½(x² + 10·y²)` plus a linear term, with
     /// minimum at (1, −2).
     pub fn quad(p: &[f64]) -> Vec<f64> {
         vec![p[0] - 1.0, 10.0 * (p[1] + 2.0)]
+    }
+
+    /// Asserts that `a` (with `maximize`) steps exactly as `b` does on the negated [`quad`]
+    /// gradient: 15 steps from (0.4, 1.5), bit for bit.
+    pub fn assert_maximize_negates(a: Recipe<f64>, b: Recipe<f64>) {
+        let p0 = [0.4, 1.5];
+        let neg = |p: &[f64]| quad(p).into_iter().map(|g| -g).collect::<Vec<_>>();
+        assert_eq!(run_fn(a, &p0, 15, &quad), run_fn(b, &p0, 15, &neg));
+    }
+
+    /// Asserts that 100 steps on [`quad`] from (0.3, −0.7) in f32 and f64 agree to relative 1e-4.
+    pub fn assert_f32_tracks_f64(a: Recipe<f32>, b: Recipe<f64>) {
+        let p0 = [0.3, -0.7];
+        let a = run_fn(a, &p0, 100, &quad);
+        let b = run_fn(b, &p0, 100, &quad);
+        assert_traj(&a, &b, 1e-4);
+    }
+
+    /// Asserts that `steps` steps on [`quad`] from (−3, 3) end within 1e-3 of its minimum (1, −2).
+    pub fn assert_converges(r: Recipe<f64>, steps: usize, label: &str) {
+        let out = run_fn(r, &[-3.0, 3.0], steps, &quad);
+        let p = out.last().unwrap();
+        assert!(
+            (p[0] - 1.0).abs() < 1e-3 && (p[1] + 2.0).abs() < 1e-3,
+            "{label}: {p:?}"
+        );
     }
 
     /// The gradient the PyTorch references below were generated with (a non-linear function of
@@ -210,7 +206,7 @@ pub(crate) mod testutil {
         for (step, w) in want {
             for (i, (&g, &w)) in got[step - 1].iter().zip(w).enumerate() {
                 assert!(
-                    close(g, w, 1e-12),
+                    close_rel(g, w, 1e-12),
                     "step {step} element {i}: {g} vs PyTorch {w}"
                 );
             }
@@ -427,20 +423,6 @@ pub(crate) mod testutil {
             [0.21528973088823244, -0.7693998078913296, 1.5546601638111621],
         ),
     ];
-
-    pub fn close(a: f64, b: f64, rel: f64) -> bool {
-        (a - b).abs() <= rel * a.abs().max(b.abs()).max(1e-300)
-    }
-
-    /// Asserts two trajectories agree elementwise to relative tolerance `rel`.
-    pub fn assert_traj(a: &[Vec<f64>], b: &[Vec<f64>], rel: f64) {
-        assert_eq!(a.len(), b.len());
-        for (k, (x, y)) in a.iter().zip(b).enumerate() {
-            for (i, (&x, &y)) in x.iter().zip(y).enumerate() {
-                assert!(close(x, y, rel), "step {} element {i}: {x} vs {y}", k + 1);
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -575,15 +557,15 @@ mod tests {
         // Step 1: g = 1 + 0.5·2 = 2; m = 1; v = 1; bc₁ = 0.5; bc₂ = 0.25;
         // d = 1/0.5 + 0.1 = 2.1; p = 2 − 0.1·(1/0.5)/2.1 = 2 − 0.2/2.1.
         let p1 = 2.0 - 0.2 / 2.1;
-        assert!(close(out[0][0], p1, 1e-15), "{} vs {p1}", out[0][0]);
+        assert!(close_rel(out[0][0], p1, 1e-15), "{} vs {p1}", out[0][0]);
         // Step 2: g = −3 + 0.5·p₁; m = 1 + 0.5(g − 1); v = 0.75 + 0.25 g²;
         // bc₁ = 0.75; bc₂ = 1 − 0.5625 = 0.4375.
         let g = -3.0 + 0.5 * p1;
         let m = 1.0 + 0.5 * (g - 1.0);
         let v = 0.75 + 0.25 * g * g;
         let p2 = p1 - 0.1 / 0.75 * m / (v.sqrt() / 0.4375f64.sqrt() + 0.1);
-        assert!(close(out[1][0], p2, 1e-14), "{} vs {p2}", out[1][0]);
-        assert!(close(p2, 1.937_592_111_599_511_6, 1e-15), "{p2}");
+        assert!(close_rel(out[1][0], p2, 1e-14), "{} vs {p2}", out[1][0]);
+        assert!(close_rel(p2, 1.937_592_111_599_511_6, 1e-15), "{p2}");
     }
 
     #[test]
@@ -598,13 +580,13 @@ mod tests {
         // Step 1: p ← 1·(1 − 0.1) = 0.9; m = 0.4; v = 8; bc₁ = 0.1; bc₂ = 0.5;
         // d = √8/√0.5 + 1e-3 = 4.001; p = 0.9 − 0.5·4/4.001.
         let p1 = 0.9 - 2.0 / 4.001;
-        assert!(close(out[0][0], p1, 1e-15), "{} vs {p1}", out[0][0]);
+        assert!(close_rel(out[0][0], p1, 1e-15), "{} vs {p1}", out[0][0]);
         // Step 2: g = 0: m = 0.36, v = 4 (v_max stays 8); bc₁ = 0.19; bc₂ = 0.75.
         let p2 = p1 * 0.9 - 0.5 / 0.19 * 0.36 / (8f64.sqrt() / 0.75f64.sqrt() + 1e-3);
-        assert!(close(out[1][0], p2, 1e-14), "{} vs {p2}", out[1][0]);
+        assert!(close_rel(out[1][0], p2, 1e-14), "{} vs {p2}", out[1][0]);
         // Step 3: g = 1: m = 0.424, v = 2.5, v_max = 8; bc₁ = 0.271; bc₂ = 0.875.
         let p3 = p2 * 0.9 - 0.5 / 0.271 * 0.424 / (8f64.sqrt() / 0.875f64.sqrt() + 1e-3);
-        assert!(close(out[2][0], p3, 1e-13), "{} vs {p3}", out[2][0]);
+        assert!(close_rel(out[2][0], p3, 1e-13), "{} vs {p3}", out[2][0]);
     }
 
     #[test]
@@ -699,7 +681,7 @@ mod tests {
             let got = run_fn(r, &[0.5, -1.2, 2.0], 30, &torch_grad);
             for (i, (&g, &w)) in got[29].iter().zip(&want).enumerate() {
                 assert!(
-                    close(g, w, 2e-6),
+                    close_rel(g, w, 2e-6),
                     "{name} ({s}) element {i}: {g} vs PyTorch {w}"
                 );
             }
@@ -750,9 +732,7 @@ mod tests {
         for name in ["adam", "adamw"] {
             let a = recipe::<f64>(name, "lr = 0.02\nweight_decay = 0.1\nmaximize = true");
             let b = recipe::<f64>(name, "lr = 0.02\nweight_decay = 0.1");
-            let p0 = [0.4, 1.5];
-            let neg = |p: &[f64]| quad(p).into_iter().map(|g| -g).collect::<Vec<_>>();
-            assert_eq!(run_fn(a, &p0, 15, &quad), run_fn(b, &p0, 15, &neg));
+            assert_maximize_negates(a, b);
         }
     }
 
@@ -762,10 +742,7 @@ mod tests {
             ("adam", "lr = 0.01\namsgrad = true"),
             ("adamw", "lr = 0.01\nweight_decay = 0.1"),
         ] {
-            let p0 = [0.3, -0.7];
-            let a = run_fn(recipe::<f32>(name, s), &p0, 100, &quad);
-            let b = run_fn(recipe::<f64>(name, s), &p0, 100, &quad);
-            assert_traj(&a, &b, 1e-4);
+            assert_f32_tracks_f64(recipe::<f32>(name, s), recipe::<f64>(name, s));
         }
     }
 
@@ -773,24 +750,10 @@ mod tests {
     fn converges_on_a_quadratic() {
         for name in ["adam", "adamw"] {
             let s = "lr = 0.05\nweight_decay = 0.0";
-            let out = run_fn(recipe::<f64>(name, s), &[-3.0, 3.0], 2000, &quad);
-            let p = out.last().unwrap();
-            assert!(
-                (p[0] - 1.0).abs() < 1e-3 && (p[1] + 2.0).abs() < 1e-3,
-                "{name}: {p:?}"
-            );
+            assert_converges(recipe::<f64>(name, s), 2000, name);
         }
-        let out = run_fn(
-            recipe::<f64>("adam", "lr = 0.05\namsgrad = true"),
-            &[-3.0, 3.0],
-            3000,
-            &quad,
-        );
-        let p = out.last().unwrap();
-        assert!(
-            (p[0] - 1.0).abs() < 1e-3 && (p[1] + 2.0).abs() < 1e-3,
-            "amsgrad: {p:?}"
-        );
+        let r = recipe::<f64>("adam", "lr = 0.05\namsgrad = true");
+        assert_converges(r, 3000, "amsgrad");
     }
 
     #[test]

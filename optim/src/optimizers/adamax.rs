@@ -78,13 +78,10 @@ pub fn build<F: Float>(_name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
 mod tests {
     use super::*;
     use crate::optimizers::adam::testutil::*;
+    use crate::testutil::from_toml;
 
     fn cfg(s: &str) -> AdamaxConfig {
-        let t: toml::Table = s.parse().unwrap();
-        let mut h = Hyper::new("optimizer `adamax`", &t);
-        let c = AdamaxConfig::from_hyper(&mut h).unwrap();
-        h.finish().unwrap();
-        c
+        from_toml("adamax", s, AdamaxConfig::from_hyper)
     }
 
     #[test]
@@ -115,19 +112,19 @@ mod tests {
         let out = run(r, &[1.0], &gs);
         // Step 1: g = 3.5; m = 1.75; u = max(0, 3.51) = 3.51; bc₁ = 0.5.
         let p1 = 1.0 - 0.1 / 0.5 * 1.75 / 3.51;
-        assert!(close(out[0][0], p1, 1e-15), "{} vs {p1}", out[0][0]);
+        assert!(close_rel(out[0][0], p1, 1e-15), "{} vs {p1}", out[0][0]);
         // Step 2: g = −1 + 0.5·p₁ (< 0); m = 1.75 + 0.5(g − 1.75); u = max(0.8·3.51, |g| + 0.01)
         // = 2.808 (|g| < 1); bc₁ = 0.75.
         let g = -1.0 + 0.5 * p1;
         let m2 = 1.75 + 0.5 * (g - 1.75);
         assert!(g.abs() + 0.01 < 2.808);
         let p2 = p1 - 0.1 / 0.75 * m2 / 2.808;
-        assert!(close(out[1][0], p2, 1e-14), "{} vs {p2}", out[1][0]);
+        assert!(close_rel(out[1][0], p2, 1e-14), "{} vs {p2}", out[1][0]);
         // Step 3: g = 0.5·p₂; m = m₂ + 0.5(g − m₂); u = 0.8·2.808 = 2.2464; bc₁ = 0.875.
         let g = 0.5 * p2;
         let m3 = m2 + 0.5 * (g - m2);
         let p3 = p2 - 0.1 / 0.875 * m3 / 2.2464;
-        assert!(close(out[2][0], p3, 1e-14), "{} vs {p3}", out[2][0]);
+        assert!(close_rel(out[2][0], p3, 1e-14), "{} vs {p3}", out[2][0]);
     }
 
     #[test]
@@ -151,33 +148,17 @@ mod tests {
         let b = cfg("lr = 0.02\nweight_decay = 0.1")
             .recipe::<f64>()
             .unwrap();
-        let neg = |p: &[f64]| quad(p).into_iter().map(|g| -g).collect::<Vec<_>>();
-        assert_eq!(
-            run_fn(a, &[0.4, 1.5], 15, &quad),
-            run_fn(b, &[0.4, 1.5], 15, &neg)
-        );
+        assert_maximize_negates(a, b);
     }
 
     #[test]
     fn f32_tracks_f64() {
         let c = cfg("lr = 0.01\nweight_decay = 0.01");
-        let a = run_fn(c.recipe::<f32>().unwrap(), &[0.3, -0.7], 100, &quad);
-        let b = run_fn(c.recipe::<f64>().unwrap(), &[0.3, -0.7], 100, &quad);
-        assert_traj(&a, &b, 1e-4);
+        assert_f32_tracks_f64(c.recipe().unwrap(), c.recipe().unwrap());
     }
 
     #[test]
     fn converges_on_a_quadratic() {
-        let out = run_fn(
-            cfg("lr = 0.05").recipe::<f64>().unwrap(),
-            &[-3.0, 3.0],
-            2000,
-            &quad,
-        );
-        let p = out.last().unwrap();
-        assert!(
-            (p[0] - 1.0).abs() < 1e-3 && (p[1] + 2.0).abs() < 1e-3,
-            "{p:?}"
-        );
+        assert_converges(cfg("lr = 0.05").recipe().unwrap(), 2000, "adamax");
     }
 }

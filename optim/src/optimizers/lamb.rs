@@ -79,7 +79,7 @@ pub fn build<F: Float>(_name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transforms::testutil::{close, quadratic, trajectory};
+    use crate::testutil::{close, quadratic, trajectory};
     use crate::transforms::trust_ratio;
 
     fn norm(x: &[f64]) -> f64 {

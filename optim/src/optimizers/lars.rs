@@ -83,7 +83,7 @@ pub fn build<F: Float>(_name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transforms::testutil::{close, quadratic, trajectory};
+    use crate::testutil::{close, quadratic, trajectory};
 
     #[test]
     fn first_steps_by_hand() {

@@ -41,6 +41,17 @@ pub const NAMES: &[&str] = &[
     "signsgd",
 ];
 
+/// Checks that every `(field, value)` is finite and `>= 0` (the ranges of configs built in code,
+/// which bypass [`Hyper`]'s checks); the first that is not is an error naming it under `context`.
+pub(crate) fn check_non_neg(context: &str, fields: &[(&str, f64)]) -> Result<()> {
+    for &(field, x) in fields {
+        if !(x.is_finite() && x >= 0.0) {
+            return Err(OptimError::invalid(context, field, x, "must be >= 0"));
+        }
+    }
+    Ok(())
+}
+
 /// Builds the named optimizer from its hyperparameters. Unknown names and keys, and invalid
 /// values, are errors that list what is valid.
 pub fn build<F: Float>(name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {

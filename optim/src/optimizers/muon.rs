@@ -160,7 +160,7 @@ pub fn build<F: Float>(_name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transforms::testutil::{close, quadratic, trajectory};
+    use crate::testutil::{close, quadratic, trajectory};
     use crate::transforms::{newton_schulz5, NS_COEFFS};
     use crate::{Optimizer, Param, ParamStore};
 

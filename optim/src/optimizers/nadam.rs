@@ -98,13 +98,10 @@ pub fn build<F: Float>(_name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
 mod tests {
     use super::*;
     use crate::optimizers::adam::testutil::*;
+    use crate::testutil::from_toml;
 
     fn cfg(s: &str) -> NadamConfig {
-        let t: toml::Table = s.parse().unwrap();
-        let mut h = Hyper::new("optimizer `nadam`", &t);
-        let c = NadamConfig::from_hyper(&mut h).unwrap();
-        h.finish().unwrap();
-        c
+        from_toml("nadam", s, NadamConfig::from_hyper)
     }
 
     #[test]
@@ -145,14 +142,14 @@ mod tests {
         let p1 = 2.0
             - 0.1 * (1.0 - mu1) / (1.0 - mu1) * 2.0 / 2.01
             - 0.1 * mu2 / (1.0 - mu1 * mu2) * 0.8 / 2.01;
-        assert!(close(out[0][0], p1, 1e-15), "{} vs {p1}", out[0][0]);
+        assert!(close_rel(out[0][0], p1, 1e-15), "{} vs {p1}", out[0][0]);
         // Step 2: g = −2 + 0.5·p₁; m = 0.8 + 0.4(g − 0.8); v = 0.36 + 0.1 g²; bc₂ = 0.19; Π = μ₁μ₂.
         let g = -2.0 + 0.5 * p1;
         let m = 0.8 + 0.4 * (g - 0.8);
         let d = ((0.36 + 0.1 * g * g) / 0.19f64).sqrt() + 0.01;
         let pr = mu1 * mu2;
         let p2 = p1 - 0.1 * (1.0 - mu2) / (1.0 - pr) * g / d - 0.1 * mu3 / (1.0 - pr * mu3) * m / d;
-        assert!(close(out[1][0], p2, 1e-14), "{} vs {p2}", out[1][0]);
+        assert!(close_rel(out[1][0], p2, 1e-14), "{} vs {p2}", out[1][0]);
     }
 
     #[test]
@@ -172,11 +169,7 @@ mod tests {
                 .recipe::<f64>()
                 .unwrap();
             let b = cfg(&s).recipe::<f64>().unwrap();
-            let neg = |p: &[f64]| quad(p).into_iter().map(|g| -g).collect::<Vec<_>>();
-            assert_eq!(
-                run_fn(a, &[0.4, 1.5], 15, &quad),
-                run_fn(b, &[0.4, 1.5], 15, &neg)
-            );
+            assert_maximize_negates(a, b);
         }
     }
 
@@ -195,23 +188,11 @@ mod tests {
     #[test]
     fn f32_tracks_f64() {
         let c = cfg("lr = 0.01\nweight_decay = 0.01");
-        let a = run_fn(c.recipe::<f32>().unwrap(), &[0.3, -0.7], 100, &quad);
-        let b = run_fn(c.recipe::<f64>().unwrap(), &[0.3, -0.7], 100, &quad);
-        assert_traj(&a, &b, 1e-4);
+        assert_f32_tracks_f64(c.recipe().unwrap(), c.recipe().unwrap());
     }
 
     #[test]
     fn converges_on_a_quadratic() {
-        let out = run_fn(
-            cfg("lr = 0.05").recipe::<f64>().unwrap(),
-            &[-3.0, 3.0],
-            2000,
-            &quad,
-        );
-        let p = out.last().unwrap();
-        assert!(
-            (p[0] - 1.0).abs() < 1e-3 && (p[1] + 2.0).abs() < 1e-3,
-            "{p:?}"
-        );
+        assert_converges(cfg("lr = 0.05").recipe().unwrap(), 2000, "nadam");
     }
 }

@@ -93,13 +93,10 @@ pub fn build<F: Float>(_name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
 mod tests {
     use super::*;
     use crate::optimizers::adam::testutil::*;
+    use crate::testutil::from_toml;
 
     fn cfg(s: &str) -> RadamConfig {
-        let t: toml::Table = s.parse().unwrap();
-        let mut h = Hyper::new("optimizer `radam`", &t);
-        let c = RadamConfig::from_hyper(&mut h).unwrap();
-        h.finish().unwrap();
-        c
+        from_toml("radam", s, RadamConfig::from_hyper)
     }
 
     #[test]
@@ -148,14 +145,14 @@ mod tests {
         // Step 7: m/bc₁ = 1, v = bc₂ → √bc₂/(√v + ε) = √bc₂/(√bc₂ + 0.01).
         let bc2 = 1.0 - 0.8f64.powi(7);
         let p7 = p6 - 0.1 * rect(7.0) * bc2.sqrt() / (bc2.sqrt() + 0.01);
-        assert!(close(out[6][0], p7, 1e-14), "{} vs {p7}", out[6][0]);
+        assert!(close_rel(out[6][0], p7, 1e-14), "{} vs {p7}", out[6][0]);
         // Step 8, g = 3: m = 0.5·(1 − 0.5⁷) + 1.5, bc₁ = 1 − 0.5⁸; v = 0.8·bc₂(7) + 0.2·9.
         let m = 0.5 * (1.0 - 0.5f64.powi(7)) + 1.5;
         let v = 0.8 * bc2 + 1.8;
         let bc2_8 = 1.0 - 0.8f64.powi(8);
         let p8 =
             p7 - 0.1 * m / (1.0 - 0.5f64.powi(8)) * bc2_8.sqrt() / (v.sqrt() + 0.01) * rect(8.0);
-        assert!(close(out[7][0], p8, 1e-14), "{} vs {p8}", out[7][0]);
+        assert!(close_rel(out[7][0], p8, 1e-14), "{} vs {p8}", out[7][0]);
     }
 
     #[test]
@@ -175,34 +172,18 @@ mod tests {
                 .recipe::<f64>()
                 .unwrap();
             let b = cfg(&s).recipe::<f64>().unwrap();
-            let neg = |p: &[f64]| quad(p).into_iter().map(|g| -g).collect::<Vec<_>>();
-            assert_eq!(
-                run_fn(a, &[0.4, 1.5], 15, &quad),
-                run_fn(b, &[0.4, 1.5], 15, &neg)
-            );
+            assert_maximize_negates(a, b);
         }
     }
 
     #[test]
     fn f32_tracks_f64() {
         let c = cfg("lr = 0.01\nweight_decay = 0.01");
-        let a = run_fn(c.recipe::<f32>().unwrap(), &[0.3, -0.7], 100, &quad);
-        let b = run_fn(c.recipe::<f64>().unwrap(), &[0.3, -0.7], 100, &quad);
-        assert_traj(&a, &b, 1e-4);
+        assert_f32_tracks_f64(c.recipe().unwrap(), c.recipe().unwrap());
     }
 
     #[test]
     fn converges_on_a_quadratic() {
-        let out = run_fn(
-            cfg("lr = 0.05").recipe::<f64>().unwrap(),
-            &[-3.0, 3.0],
-            2000,
-            &quad,
-        );
-        let p = out.last().unwrap();
-        assert!(
-            (p[0] - 1.0).abs() < 1e-3 && (p[1] + 2.0).abs() < 1e-3,
-            "{p:?}"
-        );
+        assert_converges(cfg("lr = 0.05").recipe().unwrap(), 2000, "radam");
     }
 }

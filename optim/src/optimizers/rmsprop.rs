@@ -29,8 +29,9 @@
 //! Recipe: `[scale(-1)] > add_decayed_weights > scale_by_rms > [trace] > scale_by_learning_rate`.
 
 use crate::hyper::{Check, Hyper};
+use crate::optimizers::check_non_neg;
 use crate::transforms::{add_decayed_weights, scale, scale_by_learning_rate, scale_by_rms, trace};
-use crate::{Chain, Float, OptimError, Recipe, Result};
+use crate::{Chain, Float, Recipe, Result};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct RmspropConfig {
@@ -73,24 +74,16 @@ impl RmspropConfig {
     }
 
     fn validate(&self) -> Result<()> {
-        let fields = [
-            ("lr", self.lr),
-            ("alpha", self.alpha),
-            ("eps", self.eps),
-            ("weight_decay", self.weight_decay),
-            ("momentum", self.momentum),
-        ];
-        for (field, x) in fields {
-            if !(x.is_finite() && x >= 0.0) {
-                return Err(OptimError::invalid(
-                    "optimizer `rmsprop`",
-                    field,
-                    x,
-                    "must be >= 0",
-                ));
-            }
-        }
-        Ok(())
+        check_non_neg(
+            "optimizer `rmsprop`",
+            &[
+                ("lr", self.lr),
+                ("alpha", self.alpha),
+                ("eps", self.eps),
+                ("weight_decay", self.weight_decay),
+                ("momentum", self.momentum),
+            ],
+        )
     }
 
     pub fn recipe<F: Float>(&self) -> Result<Recipe<F>> {
@@ -124,9 +117,8 @@ pub fn build<F: Float>(_name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::{self, assert_close, assert_rows_close, QUAD_H, QUAD_P0};
     use crate::{Optimizer, ParamStore};
-
-    const GRADS: [[f64; 2]; 3] = [[0.5, -1.0], [-0.3, 0.8], [0.1, 0.2]];
 
     fn cfg() -> RmspropConfig {
         RmspropConfig {
@@ -138,18 +130,9 @@ mod tests {
         }
     }
 
-    /// Parameter values after each step with the fixed gradients `GRADS`, from `[1, −2]`.
+    /// Parameter values after each step with the fixed gradients `FIXED_GRADS`, from `[1, −2]`.
     fn run_fixed(c: &RmspropConfig) -> Vec<Vec<f64>> {
-        let mut params = ParamStore::single("w", vec![1.0f64, -2.0]);
-        let mut opt = Optimizer::new(c.recipe().unwrap(), &params).unwrap();
-        GRADS
-            .iter()
-            .map(|g| {
-                params.set_grad(0, g);
-                opt.step(&mut params).unwrap();
-                params.params[0].value.clone()
-            })
-            .collect()
+        testutil::run_fixed(c.recipe().unwrap())
     }
 
     /// PyTorch's `_single_tensor_rmsprop`, transliterated over plain `f64` scalars.
@@ -187,38 +170,12 @@ mod tests {
         p
     }
 
-    const H: [f64; 3] = [1.0, 4.0, 0.25];
-    const P0: [f64; 3] = [1.5, -2.0, 3.0];
-
     fn run_quadratic<F: Float>(c: &RmspropConfig, steps: usize) -> Vec<f64> {
-        let mut params = ParamStore::single("w", P0.iter().map(|&x| F::of(x)).collect());
-        let mut opt = Optimizer::new(c.recipe::<F>().unwrap(), &params).unwrap();
-        for _ in 0..steps {
-            let g: Vec<F> = params.params[0]
-                .value
-                .iter()
-                .zip(H)
-                .map(|(&p, h)| p * F::of(h))
-                .collect();
-            params.set_grad(0, &g);
-            opt.step(&mut params).unwrap();
-        }
-        params.params[0].value.iter().map(|x| x.f64()).collect()
-    }
-
-    fn assert_close(got: &[f64], want: &[f64], tol: f64) {
-        for (g, w) in got.iter().zip(want) {
-            assert!(
-                (g - w).abs() <= tol * w.abs().max(1.0),
-                "got {got:?}, want {want:?}"
-            );
-        }
+        testutil::run_quadratic(c.recipe::<F>().unwrap(), &QUAD_H, &QUAD_P0, steps)
     }
 
     fn check_fixed(c: &RmspropConfig, want: [[f64; 2]; 3]) {
-        for (got, want) in run_fixed(c).iter().zip(want) {
-            assert_close(got, &want, 1e-14);
-        }
+        assert_rows_close(&run_fixed(c), &want, 1e-14);
     }
 
     #[test]
@@ -319,7 +276,7 @@ mod tests {
                 ..RmspropConfig::default()
             };
             let got = run_quadratic::<f64>(&c, 200);
-            let want = reference(&c, &P0, &H, 200);
+            let want = reference(&c, &QUAD_P0, &QUAD_H, 200);
             assert_close(&got, &want, 1e-12);
         }
     }

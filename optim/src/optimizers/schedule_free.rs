@@ -181,7 +181,7 @@ pub fn eval_point<F: Float>(opt: &Optimizer<F>, params: &impl Params<F>) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transforms::testutil::{close, quadratic};
+    use crate::testutil::{close, quadratic};
     use crate::ParamStore;
 
     #[test]

@@ -23,8 +23,6 @@ pub use clip::{
     adaptive_clip, clip_by_param_norm, clip_by_value, AdaptiveClip, ClipByParamNorm, ClipByValue,
 };
 pub(crate) use modern::adam_moments;
-#[cfg(test)]
-pub(crate) use modern::testutil;
 pub use modern::{
     ema, lion_momentum, muon, muon_matrix_shape, newton_schulz5, scale_by_belief,
     scale_by_lars_ratio, scale_by_second_moment, scale_by_trust_ratio, trust_ratio, Ema,

@@ -751,64 +751,6 @@ impl<F: Float> Transform<F> for Muon<F> {
     }
 }
 
-/// Helpers shared by the tests of the optimizers built on these transforms.
-#[cfg(test)]
-pub(crate) mod testutil {
-    use crate::{Optimizer, Param, ParamStore, Recipe};
-
-    /// Runs `steps` steps of `recipe` on `f(w) = ½ Σ aᵢ wᵢ²` (with `w` shaped `shape`, starting at
-    /// `w0`) and returns the initial and final loss.
-    pub fn quadratic(
-        recipe: Recipe<f64>,
-        shape: &[usize],
-        a: &[f64],
-        w0: &[f64],
-        steps: usize,
-    ) -> (f64, f64) {
-        let mut params = ParamStore::new(vec![Param::new("w", shape, w0.to_vec())]);
-        let mut opt = Optimizer::new(recipe, &params).unwrap();
-        let loss = |w: &[f64]| 0.5 * w.iter().zip(a).map(|(w, a)| a * w * w).sum::<f64>();
-        let f0 = loss(w0);
-        for _ in 0..steps {
-            let g: Vec<f64> = params.params[0]
-                .value
-                .iter()
-                .zip(a)
-                .map(|(w, a)| a * w)
-                .collect();
-            params.set_grad(0, &g);
-            opt.step(&mut params).unwrap();
-        }
-        (f0, loss(&params.params[0].value))
-    }
-
-    /// One-parameter optimizer over `w0` whose gradients are `grads`, returning the trajectory.
-    pub fn trajectory(
-        recipe: Recipe<f64>,
-        shape: &[usize],
-        w0: &[f64],
-        grads: &[&[f64]],
-    ) -> Vec<Vec<f64>> {
-        let mut params = ParamStore::new(vec![Param::new("w", shape, w0.to_vec())]);
-        let mut opt = Optimizer::new(recipe, &params).unwrap();
-        grads
-            .iter()
-            .map(|g| {
-                params.set_grad(0, g);
-                opt.step(&mut params).unwrap();
-                params.params[0].value.clone()
-            })
-            .collect()
-    }
-
-    pub fn close(a: &[f64], b: &[f64], tol: f64) -> bool {
-        a.len() == b.len()
-            && a.iter()
-                .zip(b)
-                .all(|(x, y)| (x - y).abs() <= tol * (1.0 + y.abs()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use crate::optimizers::build;
