@@ -133,6 +133,12 @@ fn write_all_or_nothing(outputs: &[(PathBuf, String)]) -> Result<()> {
     let mut temps: Vec<PathBuf> = Vec::new();
     let result = (|| -> Result<()> {
         for (target, text) in outputs {
+            // Only reached once the whole run succeeded, so a created folder is never left empty
+            // by a failed run.
+            if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create folder {}", dir.display()))?;
+            }
             let tmp = temp_path(target);
             temps.push(tmp.clone());
             std::fs::write(&tmp, text)

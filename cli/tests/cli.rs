@@ -320,3 +320,31 @@ fn landscape_examples_parse() {
         }
     }
 }
+
+/// Regression: the README's main command writes into `runs/`, which a fresh clone lacks.
+#[test]
+fn landscape_creates_missing_output_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("q.toml");
+    std::fs::write(
+        &cfg,
+        "steps = 5\n[problem]\nfunction = 'saddle'\nstart = [1.0, 0.001]\n[optimizer]\nname = 'sgd'\nlr = 0.1\n",
+    )
+    .unwrap();
+    let out = dir.path().join("runs/deep/out.json");
+    let svg = dir.path().join("runs/plot.svg");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        .arg("landscape")
+        .arg(&cfg)
+        .arg("--json")
+        .arg(&out)
+        .arg("--plot")
+        .arg(&svg)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(json["params"].as_array().unwrap().len(), 5);
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+}
