@@ -40,6 +40,10 @@ impl Parameter {
 ///   example `n`, the squared norm of that example's contribution to the parameter gradients to
 ///   `sq_norms[n]` (the building block of per-example gradient norms, e.g. for DP-SGD or
 ///   gradient-noise statistics). Parameter-free layers add nothing.
+///
+/// Shapes are checked once, when a model is built ([`out_shape`](Layer::out_shape) returns the
+/// error); `forward` and `backward` panic on a tensor whose shape contradicts the layer (a
+/// programming error, like an out-of-bounds index), and `backward` must follow a `forward`.
 pub trait Layer: Send {
     /// Short kind name (`linear`, `relu`, …) for messages.
     fn kind(&self) -> &'static str;

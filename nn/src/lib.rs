@@ -19,6 +19,7 @@ pub mod sequential;
 pub mod tensor;
 
 pub use error::{NnError, Result};
+pub use init::{FanMode, Nonlinearity};
 pub use layer::{Layer, Parameter};
 pub use layers::{
     Activation, ActivationLayer, Dropout, DropoutConfig, Flatten, FlattenConfig, Linear,
