@@ -1,0 +1,99 @@
+//! The [`Layer`] trait: explicit forward and backward passes over layer-owned buffers.
+
+use crate::{NnError, Result, Tensor};
+
+/// One parameter tensor of a layer with its gradient buffer (same length, PyTorch layout).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Parameter {
+    /// Local name (`weight`, `bias`); a model prefixes its position (`0.weight`).
+    pub name: &'static str,
+    pub shape: Vec<usize>,
+    pub value: Vec<f32>,
+    /// Accumulated gradient: `backward` adds to it, [`Layer::zero_grad`] clears it.
+    pub grad: Vec<f32>,
+}
+
+impl Parameter {
+    /// A parameter of `shape` holding zeros, with a zero gradient.
+    pub fn zeros(name: &'static str, shape: &[usize]) -> Self {
+        let n = shape.iter().product();
+        Parameter {
+            name,
+            shape: shape.to_vec(),
+            value: vec![0.0; n],
+            grad: vec![0.0; n],
+        }
+    }
+}
+
+/// A layer with explicit forward and backward passes.
+///
+/// Shapes are batch first. The layer owns its output and input-gradient tensors and reuses them
+/// across calls, so once shapes are stable neither pass allocates.
+///
+/// * [`forward`](Layer::forward) computes the output for `x` into the layer's buffer and caches
+///   whatever the backward pass needs (input copy, mask, …). `train` selects training behaviour
+///   (dropout active), as PyTorch's `module.train()`.
+/// * [`backward`](Layer::backward) takes `dy = ∂L/∂y` for the most recent forward and returns
+///   `dx = ∂L/∂x`, *adding* parameter gradients into [`Parameter::grad`] (PyTorch accumulates).
+/// * [`backward_with_stats`](Layer::backward_with_stats) does the same and also adds, for every
+///   example `n`, the squared norm of that example's contribution to the parameter gradients to
+///   `sq_norms[n]` (the building block of per-example gradient norms, e.g. for DP-SGD or
+///   gradient-noise statistics). Parameter-free layers add nothing.
+///
+/// Shapes are checked once, when a model is built ([`out_shape`](Layer::out_shape) returns the
+/// error); `forward` and `backward` panic on a tensor whose shape contradicts the layer (a
+/// programming error, like an out-of-bounds index), and `backward` must follow a `forward`.
+pub trait Layer: Send {
+    /// Short kind name (`linear`, `relu`, …) for messages.
+    fn kind(&self) -> &'static str;
+
+    /// Output shape for a per-example input shape (no batch dimension); errors name the
+    /// mismatch.
+    fn out_shape(&self, in_shape: &[usize]) -> Result<Vec<usize>>;
+
+    fn forward(&mut self, x: &Tensor, train: bool) -> &Tensor;
+
+    fn backward(&mut self, dy: &Tensor) -> &Tensor;
+
+    /// [`backward`](Layer::backward) that also accumulates per-example squared gradient norms
+    /// into `sq_norms` (length = batch). The default serves parameter-free layers and is an
+    /// error for layers with parameters that do not implement it.
+    fn backward_with_stats(&mut self, dy: &Tensor, sq_norms: &mut [f32]) -> Result<&Tensor> {
+        if !self.parameters().is_empty() {
+            return Err(NnError::Invalid(format!(
+                "layer `{}` cannot compute per-example gradient norms",
+                self.kind()
+            )));
+        }
+        check_stats_len(dy, sq_norms)?;
+        Ok(self.backward(dy))
+    }
+
+    /// The layer's parameters, in PyTorch's registration order (`weight` before `bias`).
+    fn parameters(&self) -> &[Parameter] {
+        &[]
+    }
+
+    fn parameters_mut(&mut self) -> &mut [Parameter] {
+        &mut []
+    }
+
+    /// Clears every parameter gradient.
+    fn zero_grad(&mut self) {
+        for p in self.parameters_mut() {
+            p.grad.iter_mut().for_each(|g| *g = 0.0);
+        }
+    }
+}
+
+pub(crate) fn check_stats_len(dy: &Tensor, sq_norms: &[f32]) -> Result<()> {
+    if sq_norms.len() != dy.batch() {
+        return Err(NnError::Shape(format!(
+            "per-example statistics buffer has {} entries for a batch of {}",
+            sq_norms.len(),
+            dy.batch()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,347 @@
+//! Elementwise activations with PyTorch's formulas and defaults.
+
+use rayon::prelude::*;
+
+use crate::layer::Layer;
+use crate::{NnError, Result, Tensor};
+
+/// An elementwise activation and its hyperparameters (PyTorch names and defaults via the
+/// constructors: `leaky_relu()` slope 0.01, `elu()` alpha 1, `softplus()` beta 1 threshold 20).
+/// The default is ReLU.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub enum Activation {
+    #[default]
+    Relu,
+    LeakyRelu {
+        negative_slope: f32,
+    },
+    Sigmoid,
+    Tanh,
+    Elu {
+        alpha: f32,
+    },
+    /// Exact GELU, `x·Φ(x)` with `erf` (PyTorch's `approximate='none'`).
+    Gelu,
+    /// `x·σ(x)`.
+    Silu,
+    /// `log(1 + exp(βx))/β`, linear where `βx > threshold`.
+    Softplus {
+        beta: f32,
+        threshold: f32,
+    },
+}
+
+impl Activation {
+    pub fn leaky_relu() -> Self {
+        Activation::LeakyRelu {
+            negative_slope: 0.01,
+        }
+    }
+
+    pub fn elu() -> Self {
+        Activation::Elu { alpha: 1.0 }
+    }
+
+    pub fn softplus() -> Self {
+        Activation::Softplus {
+            beta: 1.0,
+            threshold: 20.0,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::LeakyRelu { .. } => "leaky_relu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+            Activation::Elu { .. } => "elu",
+            Activation::Gelu => "gelu",
+            Activation::Silu => "silu",
+            Activation::Softplus { .. } => "softplus",
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        match *self {
+            Activation::LeakyRelu { negative_slope } if !negative_slope.is_finite() => {
+                Err(NnError::config(
+                    "leaky_relu",
+                    "negative_slope",
+                    negative_slope,
+                    "must be finite",
+                ))
+            }
+            Activation::Elu { alpha } if !alpha.is_finite() => {
+                Err(NnError::config("elu", "alpha", alpha, "must be finite"))
+            }
+            Activation::Softplus { beta, .. } if !(beta.is_finite() && beta != 0.0) => Err(
+                NnError::config("softplus", "beta", beta, "must be finite and non-zero"),
+            ),
+            Activation::Softplus { threshold, .. } if threshold.is_nan() => Err(NnError::config(
+                "softplus",
+                "threshold",
+                threshold,
+                "must not be NaN",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// `f(x)`.
+    #[inline]
+    pub fn apply(&self, x: f32) -> f32 {
+        match *self {
+            Activation::Relu => x.max(0.0),
+            Activation::LeakyRelu { negative_slope } => {
+                if x > 0.0 {
+                    x
+                } else {
+                    x * negative_slope
+                }
+            }
+            Activation::Sigmoid => sigmoid(x),
+            Activation::Tanh => x.tanh(),
+            Activation::Elu { alpha } => {
+                if x > 0.0 {
+                    x
+                } else {
+                    alpha * x.exp_m1()
+                }
+            }
+            Activation::Gelu => 0.5 * x * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2)),
+            Activation::Silu => x * sigmoid(x),
+            Activation::Softplus { beta, threshold } => {
+                if x * beta > threshold {
+                    x
+                } else {
+                    (x * beta).exp().ln_1p() / beta
+                }
+            }
+        }
+    }
+
+    /// `dy · f'(x)`, given `x` and `y = f(x)` (PyTorch's backward formulas).
+    #[inline]
+    pub fn grad(&self, x: f32, y: f32, dy: f32) -> f32 {
+        match *self {
+            Activation::Relu => {
+                if y > 0.0 {
+                    dy
+                } else {
+                    0.0
+                }
+            }
+            Activation::LeakyRelu { negative_slope } => {
+                if x > 0.0 {
+                    dy
+                } else {
+                    dy * negative_slope
+                }
+            }
+            Activation::Sigmoid => dy * (1.0 - y) * y,
+            Activation::Tanh => dy * (1.0 - y * y),
+            Activation::Elu { alpha } => {
+                if x > 0.0 {
+                    dy
+                } else {
+                    dy * alpha * x.exp()
+                }
+            }
+            Activation::Gelu => {
+                const K: f32 =
+                    std::f32::consts::FRAC_2_SQRT_PI * std::f32::consts::FRAC_1_SQRT_2 * 0.5;
+                let cdf = 0.5 * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2));
+                let pdf = (-0.5 * x * x).exp() * K;
+                dy * (cdf + x * pdf)
+            }
+            Activation::Silu => {
+                let s = sigmoid(x);
+                dy * s * (1.0 + x * (1.0 - s))
+            }
+            Activation::Softplus { beta, threshold } => {
+                if x * beta > threshold {
+                    dy
+                } else {
+                    let z = (x * beta).exp();
+                    dy * z / (z + 1.0)
+                }
+            }
+        }
+    }
+}
+
+#[inline]
+fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// Elements from which the elementwise passes split work across rayon threads.
+const PAR_ELEMS: usize = 1 << 16;
+const CHUNK: usize = 1 << 13;
+
+/// The layer form of an [`Activation`]: caches its input and output for the backward pass.
+#[derive(Debug)]
+pub struct ActivationLayer {
+    act: Activation,
+    x: Tensor,
+    y: Tensor,
+    dx: Tensor,
+}
+
+impl ActivationLayer {
+    pub fn new(act: Activation) -> Result<Self> {
+        act.validate()?;
+        Ok(ActivationLayer {
+            act,
+            x: Tensor::default(),
+            y: Tensor::default(),
+            dx: Tensor::default(),
+        })
+    }
+
+    pub fn activation(&self) -> Activation {
+        self.act
+    }
+}
+
+impl Layer for ActivationLayer {
+    fn kind(&self) -> &'static str {
+        self.act.name()
+    }
+
+    fn out_shape(&self, in_shape: &[usize]) -> Result<Vec<usize>> {
+        Ok(in_shape.to_vec())
+    }
+
+    fn forward(&mut self, x: &Tensor, _train: bool) -> &Tensor {
+        let act = self.act;
+        self.x.copy_from(x);
+        self.y.resize(&x.shape);
+        let f = |(y, x): (&mut f32, &f32)| *y = act.apply(*x);
+        if x.numel() >= PAR_ELEMS {
+            self.y
+                .data
+                .par_chunks_mut(CHUNK)
+                .zip(x.data.par_chunks(CHUNK))
+                .for_each(|(y, x)| y.iter_mut().zip(x).for_each(f));
+        } else {
+            self.y.data.iter_mut().zip(&x.data).for_each(f);
+        }
+        &self.y
+    }
+
+    fn backward(&mut self, dy: &Tensor) -> &Tensor {
+        assert_eq!(
+            dy.shape,
+            self.y.shape,
+            "{}: gradient shape differs from output",
+            self.act.name()
+        );
+        let act = self.act;
+        self.dx.resize(&dy.shape);
+        let g = |(((dx, x), y), dy): (((&mut f32, &f32), &f32), &f32)| *dx = act.grad(*x, *y, *dy);
+        if dy.numel() >= PAR_ELEMS {
+            self.dx
+                .data
+                .par_chunks_mut(CHUNK)
+                .zip(self.x.data.par_chunks(CHUNK))
+                .zip(self.y.data.par_chunks(CHUNK))
+                .zip(dy.data.par_chunks(CHUNK))
+                .for_each(|(((dx, x), y), dy)| dx.iter_mut().zip(x).zip(y).zip(dy).for_each(g));
+        } else {
+            self.dx
+                .data
+                .iter_mut()
+                .zip(&self.x.data)
+                .zip(&self.y.data)
+                .zip(&dy.data)
+                .for_each(g);
+        }
+        &self.dx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::gradcheck::{check_layer, random_tensor};
+
+    fn all() -> Vec<Activation> {
+        vec![
+            Activation::Relu,
+            Activation::leaky_relu(),
+            Activation::LeakyRelu {
+                negative_slope: 0.3,
+            },
+            Activation::Sigmoid,
+            Activation::Tanh,
+            Activation::elu(),
+            Activation::Elu { alpha: 0.5 },
+            Activation::Gelu,
+            Activation::Silu,
+            Activation::softplus(),
+            Activation::Softplus {
+                beta: 2.0,
+                threshold: 1.0,
+            },
+        ]
+    }
+
+    #[test]
+    fn values_match_pytorch() {
+        let at = |a: Activation, x: f32| a.apply(x);
+        assert_eq!(at(Activation::Relu, -1.0), 0.0);
+        assert_eq!(at(Activation::leaky_relu(), -2.0), -0.02);
+        assert!((at(Activation::Sigmoid, 1.0) - 0.731_058_6).abs() < 1e-6);
+        assert!((at(Activation::Sigmoid, -100.0)).abs() < 1e-30);
+        assert!((at(Activation::elu(), -1.0) - (-0.632_120_56)).abs() < 1e-6);
+        // torch.nn.functional.gelu(torch.tensor([1.0, -0.5])) = [0.8413447, -0.1542687]
+        assert!((at(Activation::Gelu, 1.0) - 0.841_344_7).abs() < 1e-6);
+        assert!((at(Activation::Gelu, -0.5) - (-0.154_268_7)).abs() < 1e-6);
+        assert!((at(Activation::Silu, 1.0) - 0.731_058_6).abs() < 1e-6);
+        assert!((at(Activation::softplus(), 0.0) - std::f32::consts::LN_2).abs() < 1e-6);
+        assert_eq!(at(Activation::softplus(), 30.0), 30.0);
+        let e = Activation::Softplus {
+            beta: 0.0,
+            threshold: 20.0,
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.to_string().contains("beta = 0"), "{e}");
+        assert!(ActivationLayer::new(Activation::LeakyRelu {
+            negative_slope: f32::NAN
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let x = random_tensor(&[3, 5], 11);
+        for (k, a) in all().into_iter().enumerate() {
+            let mut l = ActivationLayer::new(a).unwrap();
+            check_layer(&mut l, &x, 20 + k as u64);
+        }
+    }
+
+    #[test]
+    fn parallel_path_equals_serial() {
+        let x = random_tensor(&[2, PAR_ELEMS], 5);
+        let dy = random_tensor(&[2, PAR_ELEMS], 6);
+        let mut l = ActivationLayer::new(Activation::Gelu).unwrap();
+        let y = l.forward(&x, true).clone();
+        let dx = l.backward(&dy).clone();
+        for j in (0..x.numel()).step_by(997) {
+            assert_eq!(y.data[j], Activation::Gelu.apply(x.data[j]));
+            assert_eq!(
+                dx.data[j],
+                Activation::Gelu.grad(x.data[j], y.data[j], dy.data[j])
+            );
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The layers: [`Linear`], elementwise [`Activation`]s, [`Flatten`], [`Dropout`].
+
+mod activation;
+mod dropout;
+mod flatten;
+mod linear;
+
+pub use activation::{Activation, ActivationLayer};
+pub use dropout::{Dropout, DropoutConfig};
+pub use flatten::{Flatten, FlattenConfig};
+pub use linear::{Linear, LinearConfig};
+
+#[cfg(test)]
+#[allow(clippy::needless_range_loop)]
+pub(crate) mod gradcheck;

@@ -1,0 +1,31 @@
+//! gradlab's own CPU training engine.
+//!
+//! Tensors are contiguous row-major `f32` buffers with the batch dimension first. Every layer
+//! owns its output, its input-gradient and its parameter-gradient buffers and reuses them from
+//! step to step, so a steady-state training step allocates nothing. Matrix products go through
+//! the `gemm` crate ([`matmul`]), parallel with rayon above a size threshold.
+//!
+//! Semantics and parameter layouts follow PyTorch (`Linear.weight` is `[out, in]`, names as in
+//! `nn.Sequential`: `0.weight`, `0.bias`), so weights round-trip through safetensors files.
+
+pub mod error;
+pub mod init;
+pub mod layer;
+pub mod layers;
+pub mod loss;
+pub mod matmul;
+pub mod rng;
+pub mod sequential;
+pub mod tensor;
+
+pub use error::{NnError, Result};
+pub use init::{FanMode, Nonlinearity};
+pub use layer::{Layer, Parameter};
+pub use layers::{
+    Activation, ActivationLayer, Dropout, DropoutConfig, Flatten, FlattenConfig, Linear,
+    LinearConfig,
+};
+pub use loss::{CrossEntropyConfig, CrossEntropyLoss, MseLoss};
+pub use rng::Rng;
+pub use sequential::{LayerConfig, Sequential};
+pub use tensor::Tensor;

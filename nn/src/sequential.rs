@@ -1,0 +1,602 @@
+//! `Sequential`: layers applied in order, built from configs with input-shape inference;
+//! exposes its parameters to `optim` with PyTorch's `nn.Sequential` names and saves/loads them
+//! as safetensors.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+
+use crate::layer::Layer;
+use crate::layers::{
+    Activation, ActivationLayer, Dropout, DropoutConfig, Flatten, FlattenConfig, Linear,
+    LinearConfig,
+};
+use crate::{NnError, Result, Rng, Tensor};
+
+/// One layer of a [`Sequential`] model.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LayerConfig {
+    Linear(LinearConfig),
+    Activation(Activation),
+    Flatten(FlattenConfig),
+    Dropout(DropoutConfig),
+}
+
+impl LayerConfig {
+    /// Builds the layer for per-example input shape `in_shape`, drawing its initial values (or
+    /// its dropout generator) from `rng`.
+    pub fn build(&self, in_shape: &[usize], rng: &mut Rng) -> Result<Box<dyn Layer>> {
+        Ok(match self {
+            LayerConfig::Linear(c) => {
+                let i = *in_shape.last().ok_or_else(|| {
+                    NnError::Shape("linear needs an input with at least one dimension".into())
+                })?;
+                Box::new(Linear::new(c, i, rng)?)
+            }
+            LayerConfig::Activation(a) => Box::new(ActivationLayer::new(*a)?),
+            LayerConfig::Flatten(c) => Box::new(Flatten::new(*c)?),
+            LayerConfig::Dropout(c) => Box::new(Dropout::new(*c, rng.fork())?),
+        })
+    }
+}
+
+/// A chain of layers. Parameter `k` of layer `i` is named `{i}.{name}` (`0.weight`, `0.bias`,
+/// `2.weight`, …), as in PyTorch's `nn.Sequential`, with PyTorch's layouts.
+pub struct Sequential {
+    layers: Vec<Box<dyn Layer>>,
+    in_shape: Vec<usize>,
+    out_shape: Vec<usize>,
+    names: Vec<String>,
+    /// (layer, parameter within the layer) of each model parameter.
+    index: Vec<(usize, usize)>,
+}
+
+impl std::fmt::Debug for Sequential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kinds: Vec<&str> = self.layers.iter().map(|l| l.kind()).collect();
+        f.debug_struct("Sequential")
+            .field("layers", &kinds)
+            .field("in_shape", &self.in_shape)
+            .field("out_shape", &self.out_shape)
+            .finish()
+    }
+}
+
+impl Sequential {
+    /// A model for per-example inputs of `in_shape` (no batch dimension), layers built in
+    /// order from `configs` with shapes inferred, initialised from `seed`.
+    pub fn new(in_shape: &[usize], configs: &[LayerConfig], seed: u64) -> Result<Self> {
+        let mut rng = Rng::new(seed);
+        let mut shape = in_shape.to_vec();
+        let mut layers = Vec::with_capacity(configs.len());
+        for (i, c) in configs.iter().enumerate() {
+            let layer = c
+                .build(&shape, &mut rng)
+                .map_err(|e| NnError::Invalid(format!("layer {i}: {e}")))?;
+            shape = layer.out_shape(&shape)?;
+            layers.push(layer);
+        }
+        Self::from_layers(in_shape, layers)
+    }
+
+    /// A model from already-built layers (custom [`Layer`] implementations included).
+    pub fn from_layers(in_shape: &[usize], layers: Vec<Box<dyn Layer>>) -> Result<Self> {
+        if layers.is_empty() {
+            return Err(NnError::Invalid(
+                "a sequential model needs at least one layer".into(),
+            ));
+        }
+        let mut shape = in_shape.to_vec();
+        let (mut names, mut index) = (Vec::new(), Vec::new());
+        for (i, l) in layers.iter().enumerate() {
+            shape = l
+                .out_shape(&shape)
+                .map_err(|e| NnError::Shape(format!("layer {i} ({}): {e}", l.kind())))?;
+            for (k, p) in l.parameters().iter().enumerate() {
+                names.push(format!("{i}.{}", p.name));
+                index.push((i, k));
+            }
+        }
+        Ok(Sequential {
+            layers,
+            in_shape: in_shape.to_vec(),
+            out_shape: shape,
+            names,
+            index,
+        })
+    }
+
+    /// Per-example input shape.
+    pub fn in_shape(&self) -> &[usize] {
+        &self.in_shape
+    }
+
+    /// Per-example output shape.
+    pub fn out_shape(&self) -> &[usize] {
+        &self.out_shape
+    }
+
+    pub fn layers(&self) -> &[Box<dyn Layer>] {
+        &self.layers
+    }
+
+    pub fn layers_mut(&mut self) -> &mut [Box<dyn Layer>] {
+        &mut self.layers
+    }
+
+    /// Total number of parameter elements.
+    pub fn num_parameters(&self) -> usize {
+        self.layers
+            .iter()
+            .flat_map(|l| l.parameters())
+            .map(|p| p.value.len())
+            .sum()
+    }
+
+    /// The forward pass over a batch `[N, in_shape…]`; the output buffer belongs to the last
+    /// layer and is reused by the next call.
+    pub fn forward(&mut self, x: &Tensor, train: bool) -> &Tensor {
+        assert!(
+            x.shape.len() == self.in_shape.len() + 1 && x.shape[1..] == self.in_shape[..],
+            "sequential: input shape {:?} is not [batch, {:?}]",
+            x.shape,
+            self.in_shape
+        );
+        fn run<'a>(layers: &'a mut [Box<dyn Layer>], x: &Tensor, train: bool) -> &'a Tensor {
+            let (first, rest) = layers.split_first_mut().expect("non-empty");
+            let y = first.forward(x, train);
+            if rest.is_empty() {
+                y
+            } else {
+                run(rest, y, train)
+            }
+        }
+        run(&mut self.layers, x, train)
+    }
+
+    /// The backward pass from `dy = ∂L/∂output` of the last forward; accumulates parameter
+    /// gradients and returns `∂L/∂input`.
+    pub fn backward(&mut self, dy: &Tensor) -> &Tensor {
+        fn run<'a>(layers: &'a mut [Box<dyn Layer>], dy: &Tensor) -> &'a Tensor {
+            let (last, rest) = layers.split_last_mut().expect("non-empty");
+            let dx = last.backward(dy);
+            if rest.is_empty() {
+                dx
+            } else {
+                run(rest, dx)
+            }
+        }
+        run(&mut self.layers, dy)
+    }
+
+    /// [`backward`](Self::backward) that also adds each example's squared gradient norm over
+    /// all parameters to `sq_norms[n]` (see [`Layer::backward_with_stats`]).
+    pub fn backward_with_stats(&mut self, dy: &Tensor, sq_norms: &mut [f32]) -> Result<&Tensor> {
+        fn run<'a>(
+            layers: &'a mut [Box<dyn Layer>],
+            dy: &Tensor,
+            s: &mut [f32],
+        ) -> Result<&'a Tensor> {
+            let (last, rest) = layers.split_last_mut().expect("non-empty");
+            let dx = last.backward_with_stats(dy, s)?;
+            if rest.is_empty() {
+                Ok(dx)
+            } else {
+                run(rest, dx, s)
+            }
+        }
+        run(&mut self.layers, dy, sq_norms)
+    }
+
+    /// Clears every parameter gradient.
+    pub fn zero_grad(&mut self) {
+        self.layers.iter_mut().for_each(|l| l.zero_grad());
+    }
+
+    fn param(&self, i: usize) -> &crate::Parameter {
+        let (l, k) = self.index[i];
+        &self.layers[l].parameters()[k]
+    }
+
+    /// Saves the weights as safetensors (`F32`, PyTorch names and shapes, metadata
+    /// `format = pt`), written to a temporary file and renamed into place.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes: Vec<Vec<u8>> = (0..self.index.len())
+            .map(|i| {
+                self.param(i)
+                    .value
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect()
+            })
+            .collect();
+        let views = (0..self.index.len())
+            .map(|i| {
+                let view = TensorView::new(Dtype::F32, self.param(i).shape.clone(), &bytes[i])
+                    .map_err(|e| weights_err(path, format!("tensor `{}`: {e}", self.names[i])))?;
+                Ok((self.names[i].clone(), view))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
+        let data = safetensors::serialize(views, &Some(meta))
+            .map_err(|e| weights_err(path, format!("cannot serialise: {e}")))?;
+        write_atomic(path, &data)
+    }
+
+    /// Loads weights saved by [`save`](Self::save) (or by PyTorch's `save_file` of an
+    /// `nn.Sequential` state dict in f32). Every parameter must be present with its shape and
+    /// no extra tensors may be; on any error the model is left unchanged.
+    pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| NnError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let file = SafeTensors::deserialize(&bytes)
+            .map_err(|e| weights_err(path, format!("not a valid safetensors file: {e}")))?;
+        let mut extra: Vec<String> = file
+            .names()
+            .into_iter()
+            .filter(|n| !self.names.contains(n))
+            .cloned()
+            .collect();
+        if !extra.is_empty() {
+            extra.sort();
+            return Err(weights_err(
+                path,
+                format!("tensors not in the model: {extra:?}"),
+            ));
+        }
+        let mut values = Vec::with_capacity(self.index.len());
+        for (i, name) in self.names.iter().enumerate() {
+            let t = file
+                .tensor(name)
+                .map_err(|_| weights_err(path, format!("lacks tensor `{name}`")))?;
+            let want = &self.param(i).shape;
+            if t.shape() != want.as_slice() {
+                return Err(weights_err(
+                    path,
+                    format!(
+                        "tensor `{name}` has shape {:?}, the model needs {want:?}",
+                        t.shape()
+                    ),
+                ));
+            }
+            if t.dtype() != Dtype::F32 {
+                return Err(weights_err(
+                    path,
+                    format!("tensor `{name}` has dtype {:?}, expected F32", t.dtype()),
+                ));
+            }
+            values.push(t.data());
+        }
+        for (i, data) in values.into_iter().enumerate() {
+            let (l, k) = self.index[i];
+            let p = &mut self.layers[l].parameters_mut()[k];
+            for (v, b) in p.value.iter_mut().zip(data.chunks_exact(4)) {
+                *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn weights_err(path: &Path, msg: String) -> NnError {
+    NnError::Weights {
+        path: path.display().to_string(),
+        msg,
+    }
+}
+
+/// Writes `data` to a temporary file beside `path`, syncs it and renames it over `path`.
+fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(format!(".tmp{}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let io = |source| NnError::Io {
+        path: tmp.display().to_string(),
+        source,
+    };
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(data).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(|source| NnError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+impl optim::Params<f32> for Sequential {
+    fn count(&self) -> usize {
+        self.index.len()
+    }
+
+    fn name(&self, i: usize) -> &str {
+        &self.names[i]
+    }
+
+    fn shape(&self, i: usize) -> &[usize] {
+        &self.param(i).shape
+    }
+
+    fn value(&self, i: usize) -> &[f32] {
+        &self.param(i).value
+    }
+
+    fn grad(&self, i: usize) -> Option<&[f32]> {
+        Some(&self.param(i).grad)
+    }
+
+    fn value_grad_mut(&mut self, i: usize) -> (&mut [f32], Option<&mut [f32]>) {
+        let (l, k) = self.index[i];
+        let p = &mut self.layers[l].parameters_mut()[k];
+        (&mut p.value, Some(&mut p.grad))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::needless_range_loop)]
+mod tests {
+    use super::*;
+    use crate::layers::gradcheck::random_tensor;
+    use crate::loss::{CrossEntropyConfig, CrossEntropyLoss};
+    use optim::Params;
+
+    fn mlp(seed: u64) -> Sequential {
+        Sequential::new(
+            &[2],
+            &[
+                LayerConfig::Linear(LinearConfig {
+                    out_features: 16,
+                    ..Default::default()
+                }),
+                LayerConfig::Activation(Activation::Relu),
+                LayerConfig::Linear(LinearConfig::new(16, 2)),
+            ],
+            seed,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn names_shapes_and_inference() {
+        let m = Sequential::new(
+            &[3, 2, 2],
+            &[
+                LayerConfig::Flatten(FlattenConfig::default()),
+                LayerConfig::Linear(LinearConfig {
+                    out_features: 5,
+                    ..Default::default()
+                }),
+                LayerConfig::Activation(Activation::Gelu),
+                LayerConfig::Dropout(DropoutConfig::default()),
+                LayerConfig::Linear(LinearConfig {
+                    out_features: 4,
+                    bias: false,
+                    ..Default::default()
+                }),
+            ],
+            0,
+        )
+        .unwrap();
+        assert_eq!(m.out_shape(), &[4]);
+        assert_eq!(m.count(), 3);
+        assert_eq!((m.name(0), m.shape(0)), ("1.weight", &[5usize, 12][..]));
+        assert_eq!((m.name(1), m.shape(1)), ("1.bias", &[5usize][..]));
+        assert_eq!((m.name(2), m.shape(2)), ("4.weight", &[4usize, 5][..]));
+        assert_eq!(m.num_parameters(), 60 + 5 + 20);
+        // Same seed, same weights.
+        assert_eq!(mlp(3).value(0), mlp(3).value(0));
+        assert_ne!(mlp(3).value(0), mlp(4).value(0));
+        let e =
+            Sequential::new(&[2], &[LayerConfig::Linear(LinearConfig::new(3, 1))], 0).unwrap_err();
+        assert!(e.to_string().contains("layer 0"), "{e}");
+        assert!(Sequential::new(&[2], &[], 0).is_err());
+    }
+
+    #[test]
+    fn model_gradient_matches_finite_differences_of_the_loss() {
+        let mut m = Sequential::new(
+            &[3],
+            &[
+                LayerConfig::Linear(LinearConfig {
+                    out_features: 4,
+                    ..Default::default()
+                }),
+                LayerConfig::Activation(Activation::Tanh),
+                LayerConfig::Linear(LinearConfig {
+                    out_features: 3,
+                    ..Default::default()
+                }),
+            ],
+            1,
+        )
+        .unwrap();
+        let x = random_tensor(&[5, 3], 2);
+        let labels = [0, 2, 1, 1, 0];
+        let mut ce = CrossEntropyLoss::new(CrossEntropyConfig {
+            label_smoothing: 0.1,
+        })
+        .unwrap();
+        let loss = |m: &mut Sequential, ce: &mut CrossEntropyLoss| {
+            let y = m.forward(&x, true).clone();
+            ce.forward(&y, &labels).unwrap() as f64
+        };
+        m.zero_grad();
+        loss(&mut m, &mut ce);
+        m.backward(&ce.grad().clone());
+        let grads: Vec<Vec<f32>> = (0..m.count())
+            .map(|i| m.grad(i).unwrap().to_vec())
+            .collect();
+        for (i, g) in grads.iter().enumerate() {
+            for j in 0..g.len() {
+                let v = m.value(i)[j];
+                m.value_grad_mut(i).0[j] = v + 1e-3;
+                let lp = loss(&mut m, &mut ce);
+                m.value_grad_mut(i).0[j] = v - 1e-3;
+                let lm = loss(&mut m, &mut ce);
+                m.value_grad_mut(i).0[j] = v;
+                let fd = (lp - lm) / 2e-3;
+                assert!(
+                    (g[j] as f64 - fd).abs() < 1e-3 + 1e-2 * fd.abs(),
+                    "{} [{j}]: {} vs {fd}",
+                    m.name(i),
+                    g[j]
+                );
+            }
+        }
+        m.zero_grad();
+        assert!((0..m.count()).all(|i| m.grad(i).unwrap().iter().all(|&g| g == 0.0)));
+    }
+
+    #[test]
+    fn per_example_norms_through_the_model() {
+        let mut m = mlp(5);
+        let x = random_tensor(&[3, 2], 1);
+        let dy = random_tensor(&[3, 2], 2);
+        m.forward(&x, true);
+        let mut norms = vec![0.0; 3];
+        m.backward_with_stats(&dy, &mut norms).unwrap();
+        for k in 0..3 {
+            m.zero_grad();
+            let xk = Tensor::from_vec(&[1, 2], x.example(k).to_vec()).unwrap();
+            m.forward(&xk, true);
+            m.backward(&Tensor::from_vec(&[1, 2], dy.example(k).to_vec()).unwrap());
+            let sq: f32 = (0..m.count())
+                .flat_map(|i| m.grad(i).unwrap().to_vec())
+                .map(|g| g * g)
+                .sum();
+            assert!(
+                (sq - norms[k]).abs() <= 1e-4 * (1.0 + sq),
+                "{sq} vs {}",
+                norms[k]
+            );
+        }
+    }
+
+    #[test]
+    fn save_load_round_trip_and_mismatches() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.safetensors");
+        let a = mlp(1);
+        a.save(&p).unwrap();
+        a.save(&p).unwrap(); // replaces
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "temp file left behind"
+        );
+        let mut b = mlp(2);
+        assert_ne!(a.value(0), b.value(0));
+        b.load(&p).unwrap();
+        for i in 0..a.count() {
+            assert_eq!(a.value(i), b.value(i));
+        }
+        let bytes = std::fs::read(&p).unwrap();
+        let f = SafeTensors::deserialize(&bytes).unwrap();
+        assert_eq!(f.tensor("0.weight").unwrap().shape(), &[16, 2]);
+        assert_eq!(f.tensor("2.bias").unwrap().shape(), &[2]);
+
+        // Wrong shape: hidden width 8.
+        let mut c = Sequential::new(
+            &[2],
+            &[
+                LayerConfig::Linear(LinearConfig::new(2, 8)),
+                LayerConfig::Activation(Activation::Relu),
+                LayerConfig::Linear(LinearConfig::new(8, 2)),
+            ],
+            0,
+        )
+        .unwrap();
+        let before = c.value(0).to_vec();
+        let e = c.load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("`0.weight` has shape [16, 2]") && e.contains("[8, 2]"),
+            "{e}"
+        );
+        assert_eq!(c.value(0), &before[..], "model changed by a failed load");
+        // Missing and extra names.
+        let mut d =
+            Sequential::new(&[2], &[LayerConfig::Linear(LinearConfig::new(2, 16))], 0).unwrap();
+        let e = d.load(&p).unwrap_err().to_string();
+        assert!(e.contains("2.weight"), "{e}");
+        let mut big = Sequential::new(
+            &[2],
+            &[
+                LayerConfig::Linear(LinearConfig::new(2, 16)),
+                LayerConfig::Activation(Activation::Relu),
+                LayerConfig::Linear(LinearConfig::new(16, 2)),
+                LayerConfig::Activation(Activation::Relu),
+                LayerConfig::Linear(LinearConfig::new(2, 2)),
+            ],
+            0,
+        )
+        .unwrap();
+        let e = big.load(&p).unwrap_err().to_string();
+        assert!(e.contains("lacks tensor `4.weight`"), "{e}");
+        assert!(matches!(
+            d.load(dir.path().join("nope")),
+            Err(NnError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn mlp_learns_separable_data_with_sgd_momentum() {
+        // Two classes split by the line x0 + 0.5·x1 = 0.1, with a margin.
+        let mut rng = Rng::new(42);
+        let (mut xs, mut labels) = (Vec::new(), Vec::new());
+        while labels.len() < 64 {
+            let (a, b) = (rng.uniform_in(-1.0, 1.0), rng.uniform_in(-1.0, 1.0));
+            let s = a + 0.5 * b - 0.1;
+            if s.abs() < 0.1 {
+                continue;
+            }
+            xs.extend([a as f32, b as f32]);
+            labels.push(usize::from(s > 0.0));
+        }
+        let x = Tensor::from_vec(&[64, 2], xs).unwrap();
+        let mut model = mlp(0);
+        let recipe = optim::optimizers::sgd::SgdConfig {
+            lr: 0.1,
+            momentum: 0.9,
+            ..Default::default()
+        }
+        .recipe::<f32>()
+        .unwrap();
+        let mut opt = optim::Optimizer::new(recipe, &model).unwrap();
+        let mut ce = CrossEntropyLoss::new(CrossEntropyConfig::default()).unwrap();
+        let accuracy = |model: &mut Sequential| {
+            let y = model.forward(&x, false);
+            (0..64)
+                .filter(|&n| usize::from(y.data[2 * n + 1] > y.data[2 * n]) == labels[n])
+                .count()
+        };
+        let first = {
+            let y = model.forward(&x, true).clone();
+            ce.forward(&y, &labels).unwrap()
+        };
+        let mut out_ptr = None;
+        let mut last = first;
+        for _ in 0..300 {
+            model.zero_grad();
+            let y = model.forward(&x, true);
+            // Steady state reuses the output buffer.
+            assert_eq!(*out_ptr.get_or_insert(y.data.as_ptr()), y.data.as_ptr());
+            last = ce.forward(y, &labels).unwrap();
+            model.backward(ce.grad());
+            opt.step(&mut model).unwrap();
+        }
+        assert!(last < 0.1 * first, "loss {first} → {last}");
+        assert_eq!(accuracy(&mut model), 64);
+    }
+}
