@@ -1,0 +1,18 @@
+//! gradlab's data layer: loaders for IDX (gzipped or not), NPY/NPZ and CSV; the bundled datasets
+//! by name; synthetic datasets; seeded shuffling, mini-batching, validation split,
+//! standardisation; and augmentation of image batches.
+//!
+//! Every failure is a [`DataError`] naming the file (or parameter) and what is wrong; loaders
+//! never panic on bad input.
+
+pub mod bundled;
+pub mod csv;
+pub mod dataset;
+pub mod error;
+pub mod idx;
+pub mod npy;
+pub mod npz;
+
+pub use bundled::{data_root, load, DATASETS};
+pub use dataset::{Dataset, Split, Targets};
+pub use error::{DataError, Result};
