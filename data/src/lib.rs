@@ -12,7 +12,10 @@ pub mod error;
 pub mod idx;
 pub mod npy;
 pub mod npz;
+pub mod rng;
+pub mod synthetic;
 
 pub use bundled::{data_root, load, DATASETS};
 pub use dataset::{Dataset, Split, Targets};
 pub use error::{DataError, Result};
+pub use synthetic::{blobs, moons, teacher_student, two_spirals};
