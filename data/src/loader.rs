@@ -78,9 +78,7 @@ impl Loader {
             Some(seed) => permutation(&mut rng(seed, epoch), &mut self.order),
             None => self.order.iter_mut().enumerate().for_each(|(i, o)| *o = i),
         }
-        let len = self
-            .num_batches()
-            .min(self.order.len().div_ceil(self.batch_size));
+        let count = self.num_batches();
         Batches {
             order: &self.order,
             batch_size: self.batch_size,
