@@ -5,6 +5,7 @@
 //! Every failure is a [`DataError`] naming the file (or parameter) and what is wrong; loaders
 //! never panic on bad input.
 
+pub mod augment;
 pub mod bundled;
 pub mod csv;
 pub mod dataset;
@@ -16,6 +17,7 @@ pub mod npz;
 pub mod rng;
 pub mod synthetic;
 
+pub use augment::{AugmentConfig, Augmenter};
 pub use bundled::{data_root, load, DATASETS};
 pub use dataset::{Dataset, Split, Targets};
 pub use error::{DataError, Result};
