@@ -20,7 +20,11 @@ pub const DATASETS: [&str; 3] = ["mnist-10k", "mnist1d", "digits"];
 
 /// The datasets folder: `$GRADLAB_DATA`, else `<workspace>/datasets`.
 pub fn data_root() -> PathBuf {
-    match std::env::var_os("GRADLAB_DATA") {
+    root_from(std::env::var_os("GRADLAB_DATA"))
+}
+
+fn root_from(var: Option<std::ffi::OsString>) -> PathBuf {
+    match var {
         Some(p) if !p.is_empty() => PathBuf::from(p),
         _ => Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("..")
@@ -214,6 +218,19 @@ mod tests {
         assert!(s.train.x.iter().all(|&v| (0.0..=16.0).contains(&v)));
         let e = load("cifar", None).unwrap_err();
         assert!(e.to_string().contains("mnist1d"), "{e}");
+    }
+
+    #[test]
+    fn root_override() {
+        assert_eq!(root_from(Some("/data/x".into())), PathBuf::from("/data/x"));
+        let default = root_from(None);
+        assert_eq!(root_from(Some("".into())), default);
+        assert!(default.join("README.md").is_file(), "{}", default.display());
+        // An explicit root that lacks the files: an error naming the missing file.
+        let dir = tempfile::tempdir().unwrap();
+        let e = load("digits", Some(dir.path())).unwrap_err();
+        assert!(matches!(e, DataError::Io { .. }), "{e}");
+        assert!(e.to_string().contains("digits.npz"), "{e}");
     }
 
     fn write_set(dir: &Path, x: NpyArray, y: NpyArray) -> PathBuf {

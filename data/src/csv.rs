@@ -134,8 +134,25 @@ pub fn parse_values(text: &str, file: &str, target_columns: &[usize]) -> Result<
     if target_columns.is_empty() {
         return Err(DataError::arg("target_columns", "[]", "need at least one"));
     }
-    for &c in target_columns {
+    for (k, &c) in target_columns.iter().enumerate() {
         check_column(&t, file, c)?;
+        if target_columns[..k].contains(&c) {
+            return Err(DataError::arg(
+                "target_columns",
+                format!("{target_columns:?}"),
+                format!("column {c} is listed twice"),
+            ));
+        }
+    }
+    if target_columns.len() >= t.columns {
+        return Err(DataError::shape(
+            file,
+            format!(
+                "{} columns leave no feature after {} targets",
+                t.columns,
+                target_columns.len()
+            ),
+        ));
     }
     let features = t.columns - target_columns.len();
     let mut x = Vec::with_capacity(t.rows.len() * features);
@@ -222,6 +239,10 @@ mod tests {
             e.to_string().contains("column 5") && e.to_string().contains("(a, b)"),
             "{e}"
         );
+        let e = parse_values("1,2\n", "v.csv", &[0, 0]).unwrap_err();
+        assert!(e.to_string().contains("listed twice"), "{e}");
+        let e = parse_values("1,2\n", "v.csv", &[0, 1]).unwrap_err();
+        assert!(e.to_string().contains("no feature"), "{e}");
         let e = read("/nonexistent/x.csv", 0).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/x.csv"), "{e}");
     }
