@@ -219,6 +219,53 @@ impl Dataset {
         v.name = format!("{}/validation", self.name);
         Ok((t, v))
     }
+
+    /// Like [`Dataset::validation_split`], but stratified: each class gives
+    /// `round(fraction · count)` of its examples (keeping at least one in training), so the
+    /// validation set has the class proportions of the whole. Needs class labels.
+    pub fn stratified_split(&self, fraction: f64, seed: u64) -> Result<(Dataset, Dataset)> {
+        if !(fraction > 0.0 && fraction < 1.0) {
+            return Err(DataError::arg("fraction", fraction, "must be in (0, 1)"));
+        }
+        let (Some(labels), Some(k)) = (self.labels(), self.num_classes()) else {
+            return Err(DataError::shape(
+                &self.name,
+                "a stratified split needs class labels (this is a regression set)",
+            ));
+        };
+        let mut order = vec![0; self.len()];
+        permutation(&mut rng(seed, u64::MAX - 1), &mut order);
+        let counts = self.class_counts().unwrap_or_default();
+        let quota: Vec<usize> = counts
+            .iter()
+            .map(|&m| ((fraction * m as f64).round() as usize).min(m.saturating_sub(1)))
+            .collect();
+        let mut taken = vec![0usize; k];
+        let (mut train, mut val) = (Vec::new(), Vec::new());
+        for i in order {
+            let c = labels[i] as usize;
+            if taken[c] < quota[c] {
+                taken[c] += 1;
+                val.push(i);
+            } else {
+                train.push(i);
+            }
+        }
+        if val.is_empty() {
+            return Err(DataError::arg(
+                "fraction",
+                fraction,
+                format!("selects no validation example from class counts {counts:?}"),
+            ));
+        }
+        val.sort_unstable();
+        train.sort_unstable();
+        let mut t = self.subset(&train);
+        let mut v = self.subset(&val);
+        t.name = format!("{}/train", self.name);
+        v.name = format!("{}/validation", self.name);
+        Ok((t, v))
+    }
 }
 
 /// Per-feature standardisation `(x - mean) / std`, fitted on a training set.
@@ -416,6 +463,22 @@ mod tests {
         assert!(d.validation_split(0.0, 0).is_err());
         assert!(d.validation_split(1.0, 0).is_err());
         assert_eq!(d.validation_split(0.001, 0).unwrap().1.len(), 1);
+    }
+
+    #[test]
+    fn stratified_split_keeps_proportions() {
+        let d = crate::load("digits", None).unwrap().train;
+        let (t, v) = d.stratified_split(0.2, 1).unwrap();
+        assert_eq!(t.len() + v.len(), d.len());
+        let all = d.class_counts().unwrap();
+        for (c, (&vc, &ac)) in v.class_counts().unwrap().iter().zip(&all).enumerate() {
+            assert_eq!(vc, (0.2 * ac as f64).round() as usize, "class {c}");
+        }
+        assert_eq!(d.stratified_split(0.2, 1).unwrap().1, v);
+        assert_ne!(d.stratified_split(0.2, 2).unwrap().1, v);
+        let reg = crate::teacher_student(10, 2, 3, 1, 0.0, 0).unwrap();
+        assert!(reg.stratified_split(0.2, 0).is_err());
+        assert!(ramp(3).stratified_split(0.1, 0).is_err());
     }
 
     #[test]
