@@ -1,0 +1,338 @@
+//! The datasets bundled in the repository's `datasets/` folder, loaded by name.
+//!
+//! | name | train | test | example shape | values |
+//! |---|---|---|---|---|
+//! | `mnist-10k` | 8,000 | 2,000 | `[1, 28, 28]` | pixels scaled to [0, 1] |
+//! | `mnist1d` | 4,000 | 1,000 | `[40]` | as stored (f32) |
+//! | `digits` | 1,437 | 360 | `[1, 8, 8]` | pixel values 0–16 as stored |
+//!
+//! All have 10 classes. The folder is `$GRADLAB_DATA` when set, otherwise the `datasets/` beside
+//! this crate in the workspace; provenance and licences are in `datasets/README.md`.
+
+use std::path::{Path, PathBuf};
+
+use crate::dataset::{Dataset, Split, Targets};
+use crate::error::{DataError, Result};
+use crate::{idx, npz};
+
+/// Names accepted by [`load`].
+pub const DATASETS: [&str; 3] = ["mnist-10k", "mnist1d", "digits"];
+
+/// The datasets folder: `$GRADLAB_DATA`, else `<workspace>/datasets`.
+pub fn data_root() -> PathBuf {
+    root_from(std::env::var_os("GRADLAB_DATA"))
+}
+
+fn root_from(var: Option<std::ffi::OsString>) -> PathBuf {
+    match var {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("datasets"),
+    }
+}
+
+/// Loads a bundled dataset by name from `root` (default: [`data_root`]).
+pub fn load(name: &str, root: Option<&Path>) -> Result<Split> {
+    let root = root.map_or_else(data_root, Path::to_path_buf);
+    match name {
+        "mnist-10k" => {
+            let dir = root.join("mnist-10k");
+            Ok(Split {
+                train: mnist_pair(&dir, "train", name)?,
+                test: mnist_pair(&dir, "t10k", name)?,
+            })
+        }
+        "mnist1d" => npz_split(&root.join("mnist1d").join("mnist1d.npz"), name, None),
+        "digits" => npz_split(
+            &root.join("digits").join("digits.npz"),
+            name,
+            Some(&[1, 8, 8]),
+        ),
+        _ => Err(DataError::UnknownDataset {
+            name: name.into(),
+            known: DATASETS.join(", "),
+        }),
+    }
+}
+
+/// Reads an IDX image file and its label file as one dataset (pixels / 255).
+pub fn read_idx_pair(
+    images: &Path,
+    labels: &Path,
+    name: &str,
+    num_classes: usize,
+) -> Result<Dataset> {
+    let img = idx::read(images)?;
+    let lab = idx::read(labels)?;
+    let img_file = images.display().to_string();
+    let lab_file = labels.display().to_string();
+    if img.dims.len() != 3 {
+        return Err(DataError::shape(
+            img_file,
+            format!("images must be [n, rows, cols], found {:?}", img.dims),
+        ));
+    }
+    if lab.dims.len() != 1 {
+        return Err(DataError::shape(
+            lab_file,
+            format!("labels must be [n], found {:?}", lab.dims),
+        ));
+    }
+    if lab.dims[0] != img.dims[0] {
+        return Err(DataError::shape(
+            lab_file,
+            format!(
+                "{} labels for {} images in {img_file}",
+                lab.dims[0], img.dims[0]
+            ),
+        ));
+    }
+    if let Some((index, &l)) = lab
+        .data
+        .iter()
+        .enumerate()
+        .find(|(_, &l)| l as usize >= num_classes)
+    {
+        return Err(DataError::LabelOutOfRange {
+            file: lab_file,
+            index,
+            label: l as i64,
+            num_classes,
+        });
+    }
+    let x = img.data.iter().map(|&p| p as f32 / 255.0).collect();
+    Dataset::new(
+        name,
+        x,
+        vec![1, img.dims[1], img.dims[2]],
+        Targets::Classes {
+            labels: lab.data.iter().map(|&l| l as u32).collect(),
+            num_classes,
+        },
+    )
+}
+
+fn mnist_pair(dir: &Path, prefix: &str, name: &str) -> Result<Dataset> {
+    read_idx_pair(
+        &dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
+        &dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
+        &format!("{name}/{prefix}"),
+        10,
+    )
+}
+
+/// Reads an npz holding `x`, `y`, `x_test`, `y_test` as a split with 10 classes. `shape`, when
+/// given, is the per-example shape (it must hold as many values as a row of `x`).
+pub fn npz_split(path: &Path, name: &str, shape: Option<&[usize]>) -> Result<Split> {
+    let file = path.display().to_string();
+    let mut arrays = npz::read(path)?;
+    let mut part = |xk: &str, yk: &str, which: &str| -> Result<Dataset> {
+        let x = npz::take(&mut arrays, xk, &file)?;
+        let y = npz::take(&mut arrays, yk, &file)?;
+        let xf = format!("{file}:{xk}");
+        let yf = format!("{file}:{yk}");
+        if x.shape.len() < 2 {
+            return Err(DataError::shape(
+                xf,
+                format!("examples must be [n, features...], found {:?}", x.shape),
+            ));
+        }
+        if y.shape.len() != 1 || y.shape[0] != x.shape[0] {
+            return Err(DataError::shape(
+                yf,
+                format!(
+                    "labels of shape {:?} for {xk} of shape {:?}",
+                    y.shape, x.shape
+                ),
+            ));
+        }
+        let row: Vec<usize> = x.shape[1..].to_vec();
+        let shape = match shape {
+            Some(s) if s.iter().product::<usize>() == row.iter().product::<usize>() => s.to_vec(),
+            Some(s) => {
+                return Err(DataError::shape(
+                    xf,
+                    format!("rows of shape {row:?} cannot be viewed as {s:?}"),
+                ))
+            }
+            None => row,
+        };
+        let labels = y.to_labels(&yf, 10)?;
+        Dataset::new(
+            format!("{name}/{which}"),
+            x.to_f32(),
+            shape,
+            Targets::Classes {
+                labels,
+                num_classes: 10,
+            },
+        )
+    };
+    let train = part("x", "y", "train")?;
+    let test = part("x_test", "y_test", "test")?;
+    Ok(Split { train, test })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::npy::{NpyArray, NpyData};
+
+    fn check(split: &Split, n_train: usize, n_test: usize, features: usize) {
+        for (d, n) in [(&split.train, n_train), (&split.test, n_test)] {
+            assert_eq!(d.len(), n, "{}", d.name);
+            assert_eq!(d.features(), features, "{}", d.name);
+            assert_eq!(d.num_classes(), Some(10));
+            let counts = d.class_counts().unwrap();
+            // Every digit is present in every part, none dominates.
+            assert!(
+                counts.iter().all(|&c| c > n / 20 && c < n / 5),
+                "{counts:?}"
+            );
+            assert!(d.x.iter().all(|v| v.is_finite()));
+        }
+    }
+
+    #[test]
+    fn mnist_10k() {
+        let s = load("mnist-10k", None).unwrap();
+        check(&s, 8000, 2000, 784);
+        assert_eq!(s.train.shape, vec![1, 28, 28]);
+        let (lo, hi) = s
+            .train
+            .x
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+        assert_eq!((lo, hi), (0.0, 1.0));
+    }
+
+    #[test]
+    fn mnist1d_and_digits() {
+        let s = load("mnist1d", None).unwrap();
+        check(&s, 4000, 1000, 40);
+        assert_eq!(s.train.shape, vec![40]);
+        let s = load("digits", None).unwrap();
+        check(&s, 1437, 360, 64);
+        assert_eq!(s.test.shape, vec![1, 8, 8]);
+        assert!(s.train.x.iter().all(|&v| (0.0..=16.0).contains(&v)));
+        let e = load("cifar", None).unwrap_err();
+        assert!(e.to_string().contains("mnist1d"), "{e}");
+    }
+
+    #[test]
+    fn root_override() {
+        assert_eq!(root_from(Some("/data/x".into())), PathBuf::from("/data/x"));
+        let default = root_from(None);
+        assert_eq!(root_from(Some("".into())), default);
+        assert!(default.join("README.md").is_file(), "{}", default.display());
+        // An explicit root that lacks the files: an error naming the missing file.
+        let dir = tempfile::tempdir().unwrap();
+        let e = load("digits", Some(dir.path())).unwrap_err();
+        assert!(matches!(e, DataError::Io { .. }), "{e}");
+        assert!(e.to_string().contains("digits.npz"), "{e}");
+    }
+
+    fn write_set(dir: &Path, x: NpyArray, y: NpyArray) -> PathBuf {
+        let p = dir.join("bad.npz");
+        let xt = x.clone();
+        let yt = y.clone();
+        npz::write(
+            &p,
+            &[("x", &x), ("y", &y), ("x_test", &xt), ("y_test", &yt)],
+            false,
+        )
+        .unwrap();
+        p
+    }
+
+    #[test]
+    fn corrupted_npz_sets() {
+        let dir = tempfile::tempdir().unwrap();
+        let x = NpyArray {
+            shape: vec![3, 2],
+            data: NpyData::F32(vec![0.0; 6]),
+        };
+        // Shape mismatch between x and y.
+        let y = NpyArray {
+            shape: vec![2],
+            data: NpyData::I64(vec![0, 1]),
+        };
+        let p = write_set(dir.path(), x.clone(), y);
+        let e = npz_split(&p, "bad", None).unwrap_err();
+        assert!(matches!(e, DataError::ShapeMismatch { .. }), "{e}");
+        assert!(e.to_string().contains("bad.npz:y"), "{e}");
+        // Label out of range.
+        let y = NpyArray {
+            shape: vec![3],
+            data: NpyData::I64(vec![0, 12, 1]),
+        };
+        let p = write_set(dir.path(), x.clone(), y);
+        let e = npz_split(&p, "bad", None).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DataError::LabelOutOfRange {
+                    index: 1,
+                    label: 12,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // Wrong dtype for labels.
+        let y = NpyArray {
+            shape: vec![3],
+            data: NpyData::F64(vec![0.0, 1.0, 1.0]),
+        };
+        let p = write_set(dir.path(), x, y);
+        let e = npz_split(&p, "bad", None).unwrap_err();
+        assert!(matches!(e, DataError::UnsupportedDtype { .. }), "{e}");
+        // Missing array.
+        let p = dir.path().join("partial.npz");
+        let y = NpyArray {
+            shape: vec![1],
+            data: NpyData::I64(vec![0]),
+        };
+        npz::write(&p, &[("y", &y)], true).unwrap();
+        let e = npz_split(&p, "bad", None).unwrap_err();
+        assert!(matches!(e, DataError::MissingArray { .. }), "{e}");
+    }
+
+    #[test]
+    fn corrupted_mnist_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = dir.path().join("mnist-10k");
+        std::fs::create_dir(&m).unwrap();
+        let real = data_root().join("mnist-10k");
+        for f in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+            std::fs::copy(real.join(f), m.join(f)).unwrap();
+        }
+        // Training images truncated (plain, not gzipped, under a .gz name: bad gzip magic) ...
+        let imgs = m.join("train-images-idx3-ubyte.gz");
+        std::fs::write(&imgs, [0u8, 0, 8, 3]).unwrap();
+        std::fs::copy(
+            real.join("train-labels-idx1-ubyte.gz"),
+            m.join("train-labels-idx1-ubyte.gz"),
+        )
+        .unwrap();
+        let e = load("mnist-10k", Some(dir.path())).unwrap_err();
+        assert!(matches!(e, DataError::BadMagic { .. }), "{e}");
+        assert!(e.to_string().contains("train-images-idx3-ubyte.gz"), "{e}");
+        // ... then a gzipped but truncated IDX payload.
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut b = vec![0u8, 0, 8, 3];
+        for d in [8000u32, 28, 28] {
+            b.extend_from_slice(&d.to_be_bytes());
+        }
+        b.extend_from_slice(&[0; 1000]);
+        enc.write_all(&b).unwrap();
+        std::fs::write(&imgs, enc.finish().unwrap()).unwrap();
+        let e = load("mnist-10k", Some(dir.path())).unwrap_err();
+        assert!(
+            matches!(e, DataError::Truncated { expected, found: 1016, .. } if expected == 16 + 8000 * 784),
+            "{e}"
+        );
+    }
+}

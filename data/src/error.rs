@@ -1,0 +1,93 @@
+//! The crate's error type. Every message names the file (or the parameter) and what is wrong.
+
+use std::path::Path;
+
+/// Result alias of the data crate.
+pub type Result<T> = std::result::Result<T, DataError>;
+
+/// What went wrong while reading or building a dataset.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{file}: cannot read: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: bad magic: expected {expected}, found {found}")]
+    BadMagic {
+        file: String,
+        expected: String,
+        found: String,
+    },
+    #[error("{file}: truncated: expected {expected} bytes, found {found}")]
+    Truncated {
+        file: String,
+        expected: usize,
+        found: usize,
+    },
+    #[error("{file}: malformed: {what}")]
+    Malformed { file: String, what: String },
+    #[error("{file}: unsupported dtype {dtype:?} (supported: <f4, <f8, <i8, <i4, |u1)")]
+    UnsupportedDtype { file: String, dtype: String },
+    #[error("{file}: shape mismatch: {what}")]
+    ShapeMismatch { file: String, what: String },
+    #[error("{file}: label {label} at example {index} is out of range 0..{num_classes}")]
+    LabelOutOfRange {
+        file: String,
+        index: usize,
+        label: i64,
+        num_classes: usize,
+    },
+    #[error("{file}: no array named {name:?} (arrays present: {present})")]
+    MissingArray {
+        file: String,
+        name: String,
+        present: String,
+    },
+    #[error("{file}:{line}: {what}")]
+    Csv {
+        file: String,
+        line: usize,
+        what: String,
+    },
+    #[error("unknown dataset {name:?} (known: {known})")]
+    UnknownDataset { name: String, known: String },
+    #[error("invalid argument {name} = {value}: {why}")]
+    InvalidArgument {
+        name: &'static str,
+        value: String,
+        why: String,
+    },
+}
+
+impl DataError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        DataError::Io {
+            file: path.display().to_string(),
+            source,
+        }
+    }
+
+    pub(crate) fn malformed(file: impl Into<String>, what: impl Into<String>) -> Self {
+        DataError::Malformed {
+            file: file.into(),
+            what: what.into(),
+        }
+    }
+
+    pub(crate) fn shape(file: impl Into<String>, what: impl Into<String>) -> Self {
+        DataError::ShapeMismatch {
+            file: file.into(),
+            what: what.into(),
+        }
+    }
+
+    pub(crate) fn arg(name: &'static str, value: impl ToString, why: impl Into<String>) -> Self {
+        DataError::InvalidArgument {
+            name,
+            value: value.to_string(),
+            why: why.into(),
+        }
+    }
+}
