@@ -79,6 +79,16 @@ pub trait Layer: Send {
         &mut []
     }
 
+    /// Non-trainable state saved with the weights (PyTorch's buffers, e.g. batch norm's
+    /// `running_mean`); only `name`, `shape` and `value` are used. Default: none.
+    fn buffers(&self) -> &[Parameter] {
+        &[]
+    }
+
+    fn buffers_mut(&mut self) -> &mut [Parameter] {
+        &mut []
+    }
+
     /// Clears every parameter gradient.
     fn zero_grad(&mut self) {
         for p in self.parameters_mut() {

@@ -13,6 +13,7 @@ use crate::layers::{
     Activation, ActivationLayer, Dropout, DropoutConfig, Flatten, FlattenConfig, Linear,
     LinearConfig,
 };
+use crate::layers::{BatchNorm, BatchNormConfig};
 use crate::{NnError, Result, Rng, Tensor};
 
 /// One layer of a [`Sequential`] model.
@@ -22,6 +23,10 @@ pub enum LayerConfig {
     Activation(Activation),
     Flatten(FlattenConfig),
     Dropout(DropoutConfig),
+    /// PyTorch's `BatchNorm1d`: per-example `[C]` or `[C, L]`.
+    BatchNorm1d(BatchNormConfig),
+    /// PyTorch's `BatchNorm2d`: per-example `[C, H, W]`.
+    BatchNorm2d(BatchNormConfig),
 }
 
 impl LayerConfig {
@@ -38,6 +43,8 @@ impl LayerConfig {
             LayerConfig::Activation(a) => Box::new(ActivationLayer::new(*a)?),
             LayerConfig::Flatten(c) => Box::new(Flatten::new(*c)?),
             LayerConfig::Dropout(c) => Box::new(Dropout::new(*c, rng.fork())?),
+            LayerConfig::BatchNorm1d(c) => Box::new(BatchNorm::new(c, 1, in_shape)?),
+            LayerConfig::BatchNorm2d(c) => Box::new(BatchNorm::new(c, 2, in_shape)?),
         })
     }
 }

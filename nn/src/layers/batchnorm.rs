@@ -1,0 +1,546 @@
+//! Batch normalisation over the channel dimension: PyTorch's `nn.BatchNorm1d` (`[N, C]` or
+//! `[N, C, L]`) and `nn.BatchNorm2d` (`[N, C, H, W]`).
+//!
+//! Training: `y = γ·(x − μ_B)/√(σ²_B + eps) + β` with the batch mean and the *biased* batch
+//! variance per channel; the running statistics are updated as
+//! `running = (1 − m)·running + m·batch_stat`, with the *unbiased* variance `σ²_B·n/(n−1)`, and
+//! `num_batches_tracked` is incremented (`momentum = None` uses `m = 1/num_batches_tracked`, a
+//! cumulative average). Evaluation normalises with the running statistics.
+
+use crate::layer::{Layer, Parameter};
+use crate::{NnError, Result, Tensor};
+
+/// Configuration of a [`BatchNorm`] layer (PyTorch defaults).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchNormConfig {
+    /// Channels `C`; `None` infers them from the input shape.
+    pub num_features: Option<usize>,
+    pub eps: f64,
+    /// Weight of the new batch statistic in the running average; `None` = cumulative average.
+    pub momentum: Option<f64>,
+    /// Learnable per-channel `weight` (γ, init 1) and `bias` (β, init 0).
+    pub affine: bool,
+    /// Keep running statistics (used in evaluation); without them batch statistics are used
+    /// in evaluation too.
+    pub track_running_stats: bool,
+}
+
+impl Default for BatchNormConfig {
+    fn default() -> Self {
+        BatchNormConfig {
+            num_features: None,
+            eps: 1e-5,
+            momentum: Some(0.1),
+            affine: true,
+            track_running_stats: true,
+        }
+    }
+}
+
+impl BatchNormConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.num_features == Some(0) {
+            return Err(NnError::config(
+                "batch_norm",
+                "num_features",
+                0,
+                "must be positive",
+            ));
+        }
+        if self.eps.is_nan() || self.eps <= 0.0 {
+            return Err(NnError::config(
+                "batch_norm",
+                "eps",
+                self.eps,
+                "must be positive",
+            ));
+        }
+        if let Some(m) = self.momentum {
+            if !(0.0..=1.0).contains(&m) {
+                return Err(NnError::config(
+                    "batch_norm",
+                    "momentum",
+                    m,
+                    "is not in [0, 1]",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Batch normalisation; `dims` = 1 (`[C]` or `[C, L]` per example) or 2 (`[C, H, W]`).
+/// Parameters `weight`, `bias` (when affine); buffers `running_mean`, `running_var`,
+/// `num_batches_tracked` (when tracking), as in PyTorch's state dict.
+#[derive(Debug)]
+pub struct BatchNorm {
+    dims: usize,
+    channels: usize,
+    eps: f64,
+    momentum: Option<f64>,
+    params: Vec<Parameter>,
+    buffers: Vec<Parameter>,
+    /// Normalised input of the last forward.
+    xhat: Vec<f32>,
+    /// Per-channel `1/√(var + eps)` of the last forward.
+    inv_std: Vec<f32>,
+    /// Whether the last forward used batch statistics.
+    batch_stats: bool,
+    y: Tensor,
+    dx: Tensor,
+}
+
+impl BatchNorm {
+    /// A layer for per-example input `in_shape`; `dims` is 1 or 2.
+    pub fn new(cfg: &BatchNormConfig, dims: usize, in_shape: &[usize]) -> Result<Self> {
+        cfg.validate()?;
+        let kind = if dims == 1 {
+            "batch_norm1d"
+        } else {
+            "batch_norm2d"
+        };
+        let ok = match dims {
+            1 => matches!(in_shape.len(), 1 | 2),
+            2 => in_shape.len() == 3,
+            _ => false,
+        };
+        if !ok {
+            return Err(NnError::Shape(format!(
+                "{kind} expects per-example shape {}, got {in_shape:?}",
+                if dims == 1 {
+                    "[C] or [C, L]"
+                } else {
+                    "[C, H, W]"
+                }
+            )));
+        }
+        let c = in_shape[0];
+        if let Some(f) = cfg.num_features {
+            if f != c {
+                return Err(NnError::Shape(format!(
+                    "{kind}: num_features = {f} but the input has {c} channels"
+                )));
+            }
+        }
+        if c == 0 {
+            return Err(NnError::config(kind, "num_features", 0, "must be positive"));
+        }
+        let mut params = Vec::new();
+        if cfg.affine {
+            let mut w = Parameter::zeros("weight", &[c]);
+            w.value.fill(1.0);
+            params.push(w);
+            params.push(Parameter::zeros("bias", &[c]));
+        }
+        let mut buffers = Vec::new();
+        if cfg.track_running_stats {
+            buffers.push(buffer("running_mean", &[c], 0.0));
+            buffers.push(buffer("running_var", &[c], 1.0));
+            buffers.push(buffer("num_batches_tracked", &[], 0.0));
+        }
+        Ok(BatchNorm {
+            dims,
+            channels: c,
+            eps: cfg.eps,
+            momentum: cfg.momentum,
+            params,
+            buffers,
+            xhat: Vec::new(),
+            inv_std: vec![0.0; c],
+            batch_stats: true,
+            y: Tensor::default(),
+            dx: Tensor::default(),
+        })
+    }
+
+    pub fn num_features(&self) -> usize {
+        self.channels
+    }
+
+    /// Running mean and variance (`None` without `track_running_stats`).
+    pub fn running_stats(&self) -> Option<(&[f32], &[f32])> {
+        match self.buffers.as_slice() {
+            [m, v, _] => Some((&m.value, &v.value)),
+            _ => None,
+        }
+    }
+
+    /// Number of training batches seen (0 without `track_running_stats`).
+    pub fn num_batches_tracked(&self) -> u64 {
+        self.buffers.get(2).map_or(0, |b| b.value[0] as u64)
+    }
+
+    /// (batch, spatial size) of `t`, checking the channel count.
+    fn layout(&self, t: &Tensor, what: &str) -> (usize, usize) {
+        assert!(
+            t.shape.len() >= 2 && t.shape[1] == self.channels,
+            "{}: {what} shape {:?} does not have {} channels",
+            self.kind(),
+            t.shape,
+            self.channels
+        );
+        (t.shape[0], t.shape[2..].iter().product())
+    }
+}
+
+fn buffer(name: &'static str, shape: &[usize], v: f32) -> Parameter {
+    Parameter {
+        name,
+        shape: shape.to_vec(),
+        value: vec![v; shape.iter().product()],
+        grad: Vec::new(),
+    }
+}
+
+impl Layer for BatchNorm {
+    fn kind(&self) -> &'static str {
+        if self.dims == 1 {
+            "batch_norm1d"
+        } else {
+            "batch_norm2d"
+        }
+    }
+
+    fn out_shape(&self, in_shape: &[usize]) -> Result<Vec<usize>> {
+        let rank_ok = if self.dims == 1 {
+            matches!(in_shape.len(), 1 | 2)
+        } else {
+            in_shape.len() == 3
+        };
+        if !rank_ok || in_shape[0] != self.channels {
+            return Err(NnError::Shape(format!(
+                "{} over {} channels cannot take per-example shape {in_shape:?}",
+                self.kind(),
+                self.channels
+            )));
+        }
+        Ok(in_shape.to_vec())
+    }
+
+    fn forward(&mut self, x: &Tensor, train: bool) -> &Tensor {
+        let (n, s) = self.layout(x, "input");
+        let c = self.channels;
+        let m = n * s;
+        self.batch_stats = train || self.buffers.is_empty();
+        self.xhat.resize(x.numel(), 0.0);
+        self.y.resize(&x.shape);
+        let increment = train && !self.buffers.is_empty();
+        if increment {
+            self.buffers[2].value[0] += 1.0;
+        }
+        let factor = match self.momentum {
+            Some(mo) => mo,
+            None => 1.0 / self.buffers.get(2).map_or(1.0, |b| b.value[0] as f64),
+        };
+        for ch in 0..c {
+            let (mean, var) = if self.batch_stats {
+                assert!(
+                    !train || m > 1,
+                    "{}: expected more than 1 value per channel when training, got input shape {:?}",
+                    self.kind(),
+                    x.shape
+                );
+                let mut sum = 0f64;
+                for b in 0..n {
+                    let o = (b * c + ch) * s;
+                    sum += x.data[o..o + s].iter().map(|&v| v as f64).sum::<f64>();
+                }
+                let mean = sum / m as f64;
+                let mut sq = 0f64;
+                for b in 0..n {
+                    let o = (b * c + ch) * s;
+                    sq += x.data[o..o + s]
+                        .iter()
+                        .map(|&v| (v as f64 - mean).powi(2))
+                        .sum::<f64>();
+                }
+                let var = sq / m as f64;
+                if increment {
+                    let unbiased = if m > 1 { sq / (m - 1) as f64 } else { var };
+                    let (rm, rest) = self.buffers.split_first_mut().unwrap();
+                    let rv = &mut rest[0];
+                    rm.value[ch] = ((1.0 - factor) * rm.value[ch] as f64 + factor * mean) as f32;
+                    rv.value[ch] =
+                        ((1.0 - factor) * rv.value[ch] as f64 + factor * unbiased) as f32;
+                }
+                (mean, var)
+            } else {
+                (
+                    self.buffers[0].value[ch] as f64,
+                    self.buffers[1].value[ch] as f64,
+                )
+            };
+            let inv = 1.0 / (var + self.eps).sqrt();
+            self.inv_std[ch] = inv as f32;
+            let (g, beta) = match self.params.as_slice() {
+                [w, b] => (w.value[ch], b.value[ch]),
+                _ => (1.0, 0.0),
+            };
+            let (mean, inv) = (mean as f32, inv as f32);
+            for b in 0..n {
+                let o = (b * c + ch) * s;
+                let xs = &x.data[o..o + s];
+                let hs = &mut self.xhat[o..o + s];
+                let ys = &mut self.y.data[o..o + s];
+                for ((h, y), &v) in hs.iter_mut().zip(ys.iter_mut()).zip(xs) {
+                    *h = (v - mean) * inv;
+                    *y = g * *h + beta;
+                }
+            }
+        }
+        &self.y
+    }
+
+    fn backward(&mut self, dy: &Tensor) -> &Tensor {
+        let (n, s) = self.layout(dy, "gradient");
+        assert_eq!(
+            dy.numel(),
+            self.xhat.len(),
+            "{}: backward batch differs from forward",
+            self.kind()
+        );
+        let c = self.channels;
+        let m = (n * s) as f32;
+        self.dx.resize(&dy.shape);
+        for ch in 0..c {
+            let (mut sum_dy, mut sum_dy_xhat) = (0f32, 0f32);
+            for b in 0..n {
+                let o = (b * c + ch) * s;
+                for (&d, &h) in dy.data[o..o + s].iter().zip(&self.xhat[o..o + s]) {
+                    sum_dy += d;
+                    sum_dy_xhat += d * h;
+                }
+            }
+            let g = match self.params.as_mut_slice() {
+                [w, b] => {
+                    w.grad[ch] += sum_dy_xhat;
+                    b.grad[ch] += sum_dy;
+                    w.value[ch]
+                }
+                _ => 1.0,
+            };
+            let k = g * self.inv_std[ch];
+            for b in 0..n {
+                let o = (b * c + ch) * s;
+                let ds = &dy.data[o..o + s];
+                let hs = &self.xhat[o..o + s];
+                let dxs = &mut self.dx.data[o..o + s];
+                if self.batch_stats {
+                    // dx = γ/σ · (dy − mean(dy) − x̂·mean(dy·x̂))
+                    let (a, bb) = (sum_dy / m, sum_dy_xhat / m);
+                    for ((dx, &d), &h) in dxs.iter_mut().zip(ds).zip(hs) {
+                        *dx = k * (d - a - h * bb);
+                    }
+                } else {
+                    for (dx, &d) in dxs.iter_mut().zip(ds) {
+                        *dx = k * d;
+                    }
+                }
+            }
+        }
+        &self.dx
+    }
+
+    fn parameters(&self) -> &[Parameter] {
+        &self.params
+    }
+
+    fn parameters_mut(&mut self) -> &mut [Parameter] {
+        &mut self.params
+    }
+
+    fn buffers(&self) -> &[Parameter] {
+        &self.buffers
+    }
+
+    fn buffers_mut(&mut self) -> &mut [Parameter] {
+        &mut self.buffers
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::needless_range_loop)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::layers::gradcheck::{check_layer, random_tensor};
+
+    /// Central finite-difference check of `dx` and parameter gradients in *training* mode
+    /// (`L = Σ r ⊙ layer(x, train)`); the shared helper probes in evaluation mode.
+    pub(crate) fn check_layer_train(layer: &mut dyn Layer, x: &Tensor, seed: u64) {
+        let eps = 1e-2f32;
+        let out = layer.forward(x, true).shape.clone();
+        let r = random_tensor(&out, seed);
+        let probe = |l: &mut dyn Layer, x: &Tensor| -> f64 {
+            let y = l.forward(x, true);
+            y.data
+                .iter()
+                .zip(&r.data)
+                .map(|(&a, &b)| a as f64 * b as f64)
+                .sum()
+        };
+        let close = |a: f32, fd: f64, what: String| {
+            assert!(
+                (a as f64 - fd).abs() <= 2e-3 + 1e-2 * fd.abs(),
+                "{what}: analytic {a} vs finite difference {fd}"
+            );
+        };
+        layer.zero_grad();
+        layer.forward(x, true);
+        let dx = layer.backward(&r).clone();
+        let grads: Vec<Vec<f32>> = layer.parameters().iter().map(|p| p.grad.clone()).collect();
+        let mut xp = x.clone();
+        for j in 0..x.numel() {
+            xp.data[j] = x.data[j] + eps;
+            let lp = probe(layer, &xp);
+            xp.data[j] = x.data[j] - eps;
+            let lm = probe(layer, &xp);
+            xp.data[j] = x.data[j];
+            close(
+                dx.data[j],
+                (lp - lm) / (2.0 * eps as f64),
+                format!("dx[{j}]"),
+            );
+        }
+        for (p, g) in grads.iter().enumerate() {
+            for j in 0..g.len() {
+                let v = layer.parameters()[p].value[j];
+                layer.parameters_mut()[p].value[j] = v + eps;
+                let lp = probe(layer, x);
+                layer.parameters_mut()[p].value[j] = v - eps;
+                let lm = probe(layer, x);
+                layer.parameters_mut()[p].value[j] = v;
+                let name = layer.parameters()[p].name;
+                close(g[j], (lp - lm) / (2.0 * eps as f64), format!("{name}[{j}]"));
+            }
+        }
+    }
+
+    fn stats(x: &[f32]) -> (f64, f64, f64) {
+        let n = x.len() as f64;
+        let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let sq = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>();
+        (mean, sq / n, sq / (n - 1.0))
+    }
+
+    /// Values of channel `ch` of `t` (`[N, C, …]`).
+    fn channel(t: &Tensor, ch: usize) -> Vec<f32> {
+        let (n, c) = (t.shape[0], t.shape[1]);
+        let s: usize = t.shape[2..].iter().product();
+        (0..n)
+            .flat_map(|b| t.data[(b * c + ch) * s..(b * c + ch + 1) * s].to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn train_normalises_and_running_stats_follow_pytorch() {
+        let mut bn = BatchNorm::new(&BatchNormConfig::default(), 2, &[3, 2, 2]).unwrap();
+        assert_eq!(bn.kind(), "batch_norm2d");
+        let x1 = random_tensor(&[4, 3, 2, 2], 1);
+        let x2 = random_tensor(&[4, 3, 2, 2], 2);
+        let y = bn.forward(&x1, true).clone();
+        for ch in 0..3 {
+            let (m, v, _) = stats(&channel(&y, ch));
+            assert!(m.abs() < 1e-6, "mean {m}");
+            // Biased variance 1 up to eps.
+            assert!((v - 1.0).abs() < 1e-3, "var {v}");
+        }
+        bn.forward(&x2, true);
+        assert_eq!(bn.num_batches_tracked(), 2);
+        let (rm, rv) = bn.running_stats().unwrap();
+        for ch in 0..3 {
+            let (m1, _, u1) = stats(&channel(&x1, ch));
+            let (m2, _, u2) = stats(&channel(&x2, ch));
+            let em = 0.9 * (0.9 * 0.0 + 0.1 * m1) + 0.1 * m2;
+            let ev = 0.9 * (0.9 * 1.0 + 0.1 * u1) + 0.1 * u2;
+            assert!((rm[ch] as f64 - em).abs() < 1e-6, "{} vs {em}", rm[ch]);
+            assert!((rv[ch] as f64 - ev).abs() < 1e-6, "{} vs {ev}", rv[ch]);
+        }
+        // Evaluation uses the running statistics and leaves them unchanged.
+        let (rm, rv) = (rm.to_vec(), rv.to_vec());
+        bn.parameters_mut()[0].value = vec![2.0, 1.0, 0.5];
+        bn.parameters_mut()[1].value = vec![0.0, -1.0, 3.0];
+        let y = bn.forward(&x1, false).clone();
+        for (j, &v) in x1.data.iter().enumerate() {
+            let ch = (j / 4) % 3;
+            let g = [2.0, 1.0, 0.5][ch];
+            let b = [0.0, -1.0, 3.0][ch];
+            let e = g * (v - rm[ch]) / (rv[ch] + 1e-5).sqrt() + b;
+            assert!((y.data[j] - e).abs() < 1e-5, "{} vs {e}", y.data[j]);
+        }
+        assert_eq!(bn.num_batches_tracked(), 2);
+        assert_eq!(bn.running_stats().unwrap().0, &rm[..]);
+        let names: Vec<&str> = bn.buffers().iter().map(|b| b.name).collect();
+        assert_eq!(
+            names,
+            ["running_mean", "running_var", "num_batches_tracked"]
+        );
+    }
+
+    #[test]
+    fn cumulative_average_without_momentum() {
+        let cfg = BatchNormConfig {
+            momentum: None,
+            ..Default::default()
+        };
+        let mut bn = BatchNorm::new(&cfg, 1, &[2]).unwrap();
+        let xs: Vec<Tensor> = (0..3).map(|k| random_tensor(&[5, 2], 10 + k)).collect();
+        for x in &xs {
+            bn.forward(x, true);
+        }
+        let (rm, rv) = bn.running_stats().unwrap();
+        for ch in 0..2 {
+            let s: Vec<(f64, f64, f64)> = xs.iter().map(|x| stats(&channel(x, ch))).collect();
+            let em = s.iter().map(|t| t.0).sum::<f64>() / 3.0;
+            let ev = s.iter().map(|t| t.2).sum::<f64>() / 3.0;
+            assert!((rm[ch] as f64 - em).abs() < 1e-6, "{} vs {em}", rm[ch]);
+            assert!((rv[ch] as f64 - ev).abs() < 1e-6, "{} vs {ev}", rv[ch]);
+        }
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        // Training mode (batch statistics), 1d with and without a length, and 2d.
+        for (dims, shape) in [(1, vec![5, 3]), (1, vec![3, 2, 4]), (2, vec![2, 2, 3, 2])] {
+            let mut bn = BatchNorm::new(&BatchNormConfig::default(), dims, &shape[1..]).unwrap();
+            let c = shape[1];
+            bn.parameters_mut()[0].value = (0..c).map(|k| 0.5 + k as f32).collect();
+            bn.parameters_mut()[1].value = (0..c).map(|k| k as f32 - 0.3).collect();
+            check_layer_train(&mut bn, &random_tensor(&shape, 3), 4);
+            // Evaluation mode: affine in x with the running statistics.
+            check_layer(&mut bn, &random_tensor(&shape, 5), 6);
+        }
+        // No affine, no running statistics: evaluation also uses batch statistics.
+        let cfg = BatchNormConfig {
+            affine: false,
+            track_running_stats: false,
+            ..Default::default()
+        };
+        let mut bn = BatchNorm::new(&cfg, 1, &[3]).unwrap();
+        assert!(bn.parameters().is_empty() && bn.buffers().is_empty());
+        let x = random_tensor(&[6, 3], 7);
+        let a = bn.forward(&x, true).clone();
+        assert_eq!(bn.forward(&x, false).data, a.data);
+        check_layer(&mut bn, &x, 8);
+    }
+
+    #[test]
+    fn config_and_shape_errors() {
+        let e = BatchNorm::new(&BatchNormConfig::default(), 2, &[3, 4]).unwrap_err();
+        assert!(e.to_string().contains("[3, 4]"), "{e}");
+        let cfg = BatchNormConfig {
+            num_features: Some(4),
+            ..Default::default()
+        };
+        let e = BatchNorm::new(&cfg, 1, &[3]).unwrap_err();
+        assert!(e.to_string().contains("num_features = 4"), "{e}");
+        let cfg = BatchNormConfig {
+            momentum: Some(1.5),
+            ..Default::default()
+        };
+        let e = BatchNorm::new(&cfg, 1, &[3]).unwrap_err();
+        assert!(e.to_string().contains("momentum = 1.5"), "{e}");
+        let bn = BatchNorm::new(&BatchNormConfig::default(), 1, &[3, 7]).unwrap();
+        assert_eq!(bn.out_shape(&[3, 7]).unwrap(), vec![3, 7]);
+        assert!(bn.out_shape(&[4]).is_err());
+    }
+}
