@@ -25,7 +25,7 @@ pub use layers::{
     Activation, ActivationLayer, Dropout, DropoutConfig, Flatten, FlattenConfig, Linear,
     LinearConfig,
 };
-pub use layers::{BatchNorm, BatchNormConfig};
+pub use layers::{BatchNorm, BatchNormConfig, Residual, ResidualConfig};
 pub use loss::{CrossEntropyConfig, CrossEntropyLoss, MseLoss};
 pub use rng::Rng;
 pub use sequential::{LayerConfig, Sequential};

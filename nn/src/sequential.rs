@@ -13,7 +13,7 @@ use crate::layers::{
     Activation, ActivationLayer, Dropout, DropoutConfig, Flatten, FlattenConfig, Linear,
     LinearConfig,
 };
-use crate::layers::{BatchNorm, BatchNormConfig};
+use crate::layers::{BatchNorm, BatchNormConfig, Residual, ResidualConfig};
 use crate::{NnError, Result, Rng, Tensor};
 
 /// One layer of a [`Sequential`] model.
@@ -27,6 +27,8 @@ pub enum LayerConfig {
     BatchNorm1d(BatchNormConfig),
     /// PyTorch's `BatchNorm2d`: per-example `[C, H, W]`.
     BatchNorm2d(BatchNormConfig),
+    /// A residual block `body(x) + shortcut(x)`.
+    Residual(ResidualConfig),
 }
 
 impl LayerConfig {
@@ -45,6 +47,7 @@ impl LayerConfig {
             LayerConfig::Dropout(c) => Box::new(Dropout::new(*c, rng.fork())?),
             LayerConfig::BatchNorm1d(c) => Box::new(BatchNorm::new(c, 1, in_shape)?),
             LayerConfig::BatchNorm2d(c) => Box::new(BatchNorm::new(c, 2, in_shape)?),
+            LayerConfig::Residual(c) => Box::new(Residual::new(c, in_shape, rng)?),
         })
     }
 }

@@ -1,0 +1,473 @@
+//! `Residual`: `y = body(x) + shortcut(x)`, the block of residual networks; the shortcut is the
+//! identity or a projection (a chain of layers, e.g. a `Linear` or a 1×1 convolution).
+//!
+//! Parameters and buffers of the sub-layers are exposed with nested names as a PyTorch module
+//! with `body` and `shortcut` `nn.Sequential` children would have: `body.0.weight`,
+//! `shortcut.0.bias`, … (a model prefixes its position: `0.body.0.weight`).
+
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
+
+use crate::layer::{Layer, Parameter};
+use crate::sequential::LayerConfig;
+use crate::{NnError, Result, Rng, Tensor};
+
+/// Configuration of a [`Residual`] block.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResidualConfig {
+    /// The residual branch (at least one layer).
+    pub body: Vec<LayerConfig>,
+    /// The shortcut branch; `None` is the identity (the body must keep the input shape).
+    pub shortcut: Option<Vec<LayerConfig>>,
+}
+
+/// Where a block parameter lives: (in the shortcut?, layer, index within the layer).
+type Loc = (bool, usize, usize);
+
+/// A residual block; see the module documentation. The sub-layers' parameter values and
+/// gradients are kept in the block (so [`parameters`](Layer::parameters) is one slice) and
+/// moved into the sub-layers for the duration of each pass (pointer swaps, no copies).
+pub struct Residual {
+    body: Vec<Box<dyn Layer>>,
+    shortcut: Vec<Box<dyn Layer>>,
+    params: Vec<Parameter>,
+    param_locs: Vec<Loc>,
+    buffers: Vec<Parameter>,
+    buffer_locs: Vec<Loc>,
+    y: Tensor,
+    dx: Tensor,
+}
+
+impl std::fmt::Debug for Residual {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kinds = |l: &[Box<dyn Layer>]| l.iter().map(|l| l.kind()).collect::<Vec<_>>();
+        f.debug_struct("Residual")
+            .field("body", &kinds(&self.body))
+            .field("shortcut", &kinds(&self.shortcut))
+            .finish()
+    }
+}
+
+/// Interns a nested parameter name (a model is built a bounded number of times, and equal
+/// names share one allocation).
+fn intern(name: String) -> &'static str {
+    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut set = NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(&s) = set.get(name.as_str()) {
+        return s;
+    }
+    let s: &'static str = Box::leak(name.into_boxed_str());
+    set.insert(s);
+    s
+}
+
+fn chain_shape(layers: &[Box<dyn Layer>], in_shape: &[usize], what: &str) -> Result<Vec<usize>> {
+    let mut shape = in_shape.to_vec();
+    for (j, l) in layers.iter().enumerate() {
+        shape = l.out_shape(&shape).map_err(|e| {
+            NnError::Shape(format!("residual {what} layer {j} ({}): {e}", l.kind()))
+        })?;
+    }
+    Ok(shape)
+}
+
+fn forward_chain<'a>(layers: &'a mut [Box<dyn Layer>], x: &Tensor, train: bool) -> &'a Tensor {
+    let (first, rest) = layers.split_first_mut().expect("non-empty");
+    let y = first.forward(x, train);
+    if rest.is_empty() {
+        y
+    } else {
+        forward_chain(rest, y, train)
+    }
+}
+
+fn backward_chain<'a>(layers: &'a mut [Box<dyn Layer>], dy: &Tensor) -> &'a Tensor {
+    let (last, rest) = layers.split_last_mut().expect("non-empty");
+    let dx = last.backward(dy);
+    if rest.is_empty() {
+        dx
+    } else {
+        backward_chain(rest, dx)
+    }
+}
+
+impl Residual {
+    /// Builds the block for per-example input `in_shape`, body first, then the shortcut, each
+    /// sub-layer drawing from `rng`.
+    pub fn new(cfg: &ResidualConfig, in_shape: &[usize], rng: &mut Rng) -> Result<Self> {
+        if cfg.body.is_empty() {
+            return Err(NnError::Invalid(
+                "a residual block needs at least one body layer".into(),
+            ));
+        }
+        let build = |cfgs: &[LayerConfig], what: &str, rng: &mut Rng| -> Result<_> {
+            let mut shape = in_shape.to_vec();
+            let mut layers = Vec::with_capacity(cfgs.len());
+            for (j, c) in cfgs.iter().enumerate() {
+                let l = c
+                    .build(&shape, rng)
+                    .map_err(|e| NnError::Invalid(format!("residual {what} layer {j}: {e}")))?;
+                shape = l.out_shape(&shape)?;
+                layers.push(l);
+            }
+            Ok(layers)
+        };
+        let body = build(&cfg.body, "body", rng)?;
+        let shortcut = build(cfg.shortcut.as_deref().unwrap_or(&[]), "shortcut", rng)?;
+        let mut block = Residual {
+            body,
+            shortcut,
+            params: Vec::new(),
+            param_locs: Vec::new(),
+            buffers: Vec::new(),
+            buffer_locs: Vec::new(),
+            y: Tensor::default(),
+            dx: Tensor::default(),
+        };
+        block.out_shape(in_shape)?;
+        // Move the sub-layers' parameters and buffers into the block.
+        for (sc, layers) in [(false, &mut block.body), (true, &mut block.shortcut)] {
+            let branch = if sc { "shortcut" } else { "body" };
+            for (j, l) in layers.iter_mut().enumerate() {
+                for (k, p) in l.parameters_mut().iter_mut().enumerate() {
+                    block.params.push(Parameter {
+                        name: intern(format!("{branch}.{j}.{}", p.name)),
+                        shape: p.shape.clone(),
+                        value: std::mem::take(&mut p.value),
+                        grad: std::mem::take(&mut p.grad),
+                    });
+                    block.param_locs.push((sc, j, k));
+                }
+                for (k, b) in l.buffers_mut().iter_mut().enumerate() {
+                    block.buffers.push(Parameter {
+                        name: intern(format!("{branch}.{j}.{}", b.name)),
+                        shape: b.shape.clone(),
+                        value: std::mem::take(&mut b.value),
+                        grad: std::mem::take(&mut b.grad),
+                    });
+                    block.buffer_locs.push((sc, j, k));
+                }
+            }
+        }
+        Ok(block)
+    }
+
+    /// Swaps parameter and buffer storage between the block and its sub-layers (twice is the
+    /// identity).
+    fn swap(&mut self) {
+        let Residual {
+            body,
+            shortcut,
+            params,
+            param_locs,
+            buffers,
+            buffer_locs,
+            ..
+        } = self;
+        for (p, &(sc, j, k)) in params.iter_mut().zip(param_locs.iter()) {
+            let l = if sc { &mut shortcut[j] } else { &mut body[j] };
+            let q = &mut l.parameters_mut()[k];
+            std::mem::swap(&mut p.value, &mut q.value);
+            std::mem::swap(&mut p.grad, &mut q.grad);
+        }
+        for (b, &(sc, j, k)) in buffers.iter_mut().zip(buffer_locs.iter()) {
+            let l = if sc { &mut shortcut[j] } else { &mut body[j] };
+            let q = &mut l.buffers_mut()[k];
+            std::mem::swap(&mut b.value, &mut q.value);
+            std::mem::swap(&mut b.grad, &mut q.grad);
+        }
+    }
+
+    pub fn body(&self) -> &[Box<dyn Layer>] {
+        &self.body
+    }
+
+    /// The shortcut layers (empty for the identity).
+    pub fn shortcut(&self) -> &[Box<dyn Layer>] {
+        &self.shortcut
+    }
+}
+
+impl Layer for Residual {
+    fn kind(&self) -> &'static str {
+        "residual"
+    }
+
+    fn out_shape(&self, in_shape: &[usize]) -> Result<Vec<usize>> {
+        let b = chain_shape(&self.body, in_shape, "body")?;
+        let s = chain_shape(&self.shortcut, in_shape, "shortcut")?;
+        if b != s {
+            return Err(NnError::Shape(format!(
+                "residual body output {b:?} differs from {} output {s:?}",
+                if self.shortcut.is_empty() {
+                    "identity shortcut"
+                } else {
+                    "shortcut"
+                }
+            )));
+        }
+        Ok(b)
+    }
+
+    fn forward(&mut self, x: &Tensor, train: bool) -> &Tensor {
+        self.swap();
+        let yb = forward_chain(&mut self.body, x, train);
+        self.y.copy_from(yb);
+        let ys = if self.shortcut.is_empty() {
+            x
+        } else {
+            forward_chain(&mut self.shortcut, x, train)
+        };
+        assert_eq!(
+            ys.shape, self.y.shape,
+            "residual: shortcut output shape differs from body output"
+        );
+        self.y
+            .data
+            .iter_mut()
+            .zip(&ys.data)
+            .for_each(|(y, s)| *y += s);
+        self.swap();
+        &self.y
+    }
+
+    fn backward(&mut self, dy: &Tensor) -> &Tensor {
+        self.swap();
+        let db = backward_chain(&mut self.body, dy);
+        self.dx.copy_from(db);
+        let ds = if self.shortcut.is_empty() {
+            dy
+        } else {
+            backward_chain(&mut self.shortcut, dy)
+        };
+        self.dx
+            .data
+            .iter_mut()
+            .zip(&ds.data)
+            .for_each(|(d, s)| *d += s);
+        self.swap();
+        &self.dx
+    }
+
+    fn parameters(&self) -> &[Parameter] {
+        &self.params
+    }
+
+    fn parameters_mut(&mut self) -> &mut [Parameter] {
+        &mut self.params
+    }
+
+    fn buffers(&self) -> &[Parameter] {
+        &self.buffers
+    }
+
+    fn buffers_mut(&mut self) -> &mut [Parameter] {
+        &mut self.buffers
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::needless_range_loop)]
+mod tests {
+    use super::*;
+    use crate::layers::batchnorm::tests::check_layer_train;
+    use crate::layers::gradcheck::{check_layer, random_tensor};
+    use crate::loss::{CrossEntropyConfig, CrossEntropyLoss};
+    use crate::{Activation, BatchNormConfig, LinearConfig, Sequential};
+    use optim::Params;
+
+    fn lin(i: usize, o: usize) -> LayerConfig {
+        LayerConfig::Linear(LinearConfig::new(i, o))
+    }
+
+    #[test]
+    fn identity_shortcut_adds_the_input() {
+        let cfg = ResidualConfig {
+            body: vec![lin(3, 3), LayerConfig::Activation(Activation::Relu)],
+            shortcut: None,
+        };
+        let mut r = Residual::new(&cfg, &[3], &mut Rng::new(0)).unwrap();
+        let names: Vec<&str> = r.parameters().iter().map(|p| p.name).collect();
+        assert_eq!(names, ["body.0.weight", "body.0.bias"]);
+        let (w, b) = (
+            r.parameters()[0].value.clone(),
+            r.parameters()[1].value.clone(),
+        );
+        let x = random_tensor(&[4, 3], 1);
+        let y = r.forward(&x, true).clone();
+        assert_eq!(y.shape, vec![4, 3]);
+        for n in 0..4 {
+            for o in 0..3 {
+                let z: f32 = b[o]
+                    + (0..3)
+                        .map(|i| w[o * 3 + i] * x.data[n * 3 + i])
+                        .sum::<f32>();
+                let e = z.max(0.0) + x.data[n * 3 + o];
+                assert!(
+                    (y.data[n * 3 + o] - e).abs() < 1e-5,
+                    "{} vs {e}",
+                    y.data[n * 3 + o]
+                );
+            }
+        }
+        // Parameter storage is back in the block after the pass.
+        assert_eq!(r.parameters()[0].value, w);
+        assert_eq!(r.parameters()[0].grad.len(), 9);
+    }
+
+    #[test]
+    fn projection_shortcut_shapes_and_gradients() {
+        let cfg = ResidualConfig {
+            body: vec![
+                lin(3, 4),
+                LayerConfig::Activation(Activation::Tanh),
+                lin(4, 5),
+            ],
+            shortcut: Some(vec![lin(3, 5)]),
+        };
+        let mut r = Residual::new(&cfg, &[3], &mut Rng::new(1)).unwrap();
+        assert_eq!(r.out_shape(&[3]).unwrap(), vec![5]);
+        assert_eq!(r.parameters().len(), 6);
+        assert_eq!(r.parameters()[4].name, "shortcut.0.weight");
+        assert_eq!(r.parameters()[4].shape, vec![5, 3]);
+        let x = random_tensor(&[4, 3], 2);
+        assert_eq!(r.forward(&x, false).shape, vec![4, 5]);
+        check_layer(&mut r, &x, 3);
+        // With batch norm in the body, in training mode.
+        let cfg = ResidualConfig {
+            body: vec![
+                lin(3, 3),
+                LayerConfig::BatchNorm1d(BatchNormConfig::default()),
+                LayerConfig::Activation(Activation::Tanh),
+            ],
+            shortcut: None,
+        };
+        let mut r = Residual::new(&cfg, &[3], &mut Rng::new(2)).unwrap();
+        let names: Vec<&str> = r.buffers().iter().map(|p| p.name).collect();
+        assert_eq!(
+            names,
+            [
+                "body.1.running_mean",
+                "body.1.running_var",
+                "body.1.num_batches_tracked"
+            ]
+        );
+        check_layer_train(&mut r, &random_tensor(&[5, 3], 4), 5);
+        assert!(r.buffers()[2].value[0] > 0.0, "running stats not updated");
+    }
+
+    #[test]
+    fn mismatched_shapes_are_named() {
+        let cfg = ResidualConfig {
+            body: vec![lin(3, 4)],
+            shortcut: None,
+        };
+        let e = Residual::new(&cfg, &[3], &mut Rng::new(0))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[4]") && e.contains("[3]"), "{e}");
+        let cfg = ResidualConfig {
+            body: vec![lin(3, 4)],
+            shortcut: Some(vec![lin(3, 2)]),
+        };
+        let e = Residual::new(&cfg, &[3], &mut Rng::new(0))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[4]") && e.contains("[2]"), "{e}");
+        let cfg = ResidualConfig {
+            body: vec![],
+            shortcut: None,
+        };
+        assert!(Residual::new(&cfg, &[3], &mut Rng::new(0)).is_err());
+    }
+
+    #[test]
+    fn nested_names_through_sequential() {
+        let m = Sequential::new(
+            &[3],
+            &[
+                LayerConfig::Residual(ResidualConfig {
+                    body: vec![lin(3, 4), LayerConfig::Activation(Activation::Relu)],
+                    shortcut: Some(vec![LayerConfig::Linear(LinearConfig {
+                        bias: false,
+                        ..LinearConfig::new(3, 4)
+                    })]),
+                }),
+                lin(4, 2),
+            ],
+            0,
+        )
+        .unwrap();
+        let names: Vec<&str> = (0..m.count()).map(|i| m.name(i)).collect();
+        assert_eq!(
+            names,
+            [
+                "0.body.0.weight",
+                "0.body.0.bias",
+                "0.shortcut.0.weight",
+                "1.weight",
+                "1.bias"
+            ]
+        );
+        assert_eq!(m.shape(2), &[4, 3]);
+    }
+
+    #[test]
+    fn mlp_with_batch_norm_trains() {
+        let mut rng = Rng::new(7);
+        let (mut xs, mut labels) = (Vec::new(), Vec::new());
+        for _ in 0..32 {
+            let (a, b) = (rng.uniform_in(-1.0, 1.0), rng.uniform_in(-1.0, 1.0));
+            xs.extend([a as f32, b as f32]);
+            labels.push(usize::from(a * b > 0.0));
+        }
+        let x = Tensor::from_vec(&[32, 2], xs).unwrap();
+        let mut model = Sequential::new(
+            &[2],
+            &[
+                lin(2, 16),
+                LayerConfig::BatchNorm1d(BatchNormConfig::default()),
+                LayerConfig::Activation(Activation::Relu),
+                LayerConfig::Residual(ResidualConfig {
+                    body: vec![
+                        lin(16, 16),
+                        LayerConfig::BatchNorm1d(BatchNormConfig::default()),
+                        LayerConfig::Activation(Activation::Relu),
+                    ],
+                    shortcut: None,
+                }),
+                lin(16, 2),
+            ],
+            3,
+        )
+        .unwrap();
+        let recipe = optim::optimizers::sgd::SgdConfig {
+            lr: 0.1,
+            momentum: 0.9,
+            ..Default::default()
+        }
+        .recipe::<f32>()
+        .unwrap();
+        let mut opt = optim::Optimizer::new(recipe, &model).unwrap();
+        let mut ce = CrossEntropyLoss::new(CrossEntropyConfig::default()).unwrap();
+        let mut losses = Vec::new();
+        for _ in 0..50 {
+            model.zero_grad();
+            let y = model.forward(&x, true);
+            losses.push(ce.forward(y, &labels).unwrap());
+            model.backward(ce.grad());
+            opt.step(&mut model).unwrap();
+        }
+        let (first, last) = (losses[0], *losses.last().unwrap());
+        assert!(last < 0.5 * first, "loss {first} → {last}");
+        // Evaluation with the running statistics is finite and fits the data reasonably.
+        let y = model.forward(&x, false);
+        let correct = (0..32)
+            .filter(|&n| usize::from(y.data[2 * n + 1] > y.data[2 * n]) == labels[n])
+            .count();
+        assert!(correct >= 24, "eval accuracy {correct}/32");
+    }
+}
