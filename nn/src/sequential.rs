@@ -61,6 +61,8 @@ pub struct Sequential {
     names: Vec<String>,
     /// (layer, parameter within the layer) of each model parameter.
     index: Vec<(usize, usize)>,
+    /// (layer, buffer within the layer) of each buffer; their names follow the parameters'.
+    buffer_index: Vec<(usize, usize)>,
 }
 
 impl std::fmt::Debug for Sequential {
@@ -109,12 +111,20 @@ impl Sequential {
                 index.push((i, k));
             }
         }
+        let mut buffer_index = Vec::new();
+        for (i, l) in layers.iter().enumerate() {
+            for (k, b) in l.buffers().iter().enumerate() {
+                names.push(format!("{i}.{}", b.name));
+                buffer_index.push((i, k));
+            }
+        }
         Ok(Sequential {
             layers,
             in_shape: in_shape.to_vec(),
             out_shape: shape,
             names,
             index,
+            buffer_index,
         })
     }
 
@@ -210,22 +220,43 @@ impl Sequential {
         &self.layers[l].parameters()[k]
     }
 
-    /// Saves the weights as safetensors (`F32`, PyTorch names and shapes, metadata
-    /// `format = pt`), written to a temporary file and renamed into place.
+    /// Parameter `i`, or buffer `i − count` past the parameters (all saved tensors).
+    fn stored(&self, i: usize) -> &crate::Parameter {
+        if i < self.index.len() {
+            self.param(i)
+        } else {
+            let (l, k) = self.buffer_index[i - self.index.len()];
+            &self.layers[l].buffers()[k]
+        }
+    }
+
+    fn stored_mut(&mut self, i: usize) -> &mut crate::Parameter {
+        if i < self.index.len() {
+            let (l, k) = self.index[i];
+            &mut self.layers[l].parameters_mut()[k]
+        } else {
+            let (l, k) = self.buffer_index[i - self.index.len()];
+            &mut self.layers[l].buffers_mut()[k]
+        }
+    }
+
+    /// Saves the weights and buffers (batch norm's running statistics) as safetensors (`F32`,
+    /// PyTorch names and shapes, metadata `format = pt`), written to a temporary file and
+    /// renamed into place.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let bytes: Vec<Vec<u8>> = (0..self.index.len())
+        let bytes: Vec<Vec<u8>> = (0..self.names.len())
             .map(|i| {
-                self.param(i)
+                self.stored(i)
                     .value
                     .iter()
                     .flat_map(|v| v.to_le_bytes())
                     .collect()
             })
             .collect();
-        let views = (0..self.index.len())
+        let views = (0..self.names.len())
             .map(|i| {
-                let view = TensorView::new(Dtype::F32, self.param(i).shape.clone(), &bytes[i])
+                let view = TensorView::new(Dtype::F32, self.stored(i).shape.clone(), &bytes[i])
                     .map_err(|e| weights_err(path, format!("tensor `{}`: {e}", self.names[i])))?;
                 Ok((self.names[i].clone(), view))
             })
@@ -238,7 +269,8 @@ impl Sequential {
 
     /// Loads weights saved by [`save`](Self::save) (or by PyTorch's `save_file` of an
     /// `nn.Sequential` state dict in f32). Every parameter must be present with its shape and
-    /// no extra tensors may be; on any error the model is left unchanged.
+    /// no extra tensors may be; on any error the model is left unchanged. Buffers may also be
+    /// `I64` (PyTorch's `num_batches_tracked`).
     pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|source| NnError::Io {
@@ -260,12 +292,12 @@ impl Sequential {
                 format!("tensors not in the model: {extra:?}"),
             ));
         }
-        let mut values = Vec::with_capacity(self.index.len());
+        let mut values = Vec::with_capacity(self.names.len());
         for (i, name) in self.names.iter().enumerate() {
             let t = file
                 .tensor(name)
                 .map_err(|_| weights_err(path, format!("lacks tensor `{name}`")))?;
-            let want = &self.param(i).shape;
+            let want = &self.stored(i).shape;
             if t.shape() != want.as_slice() {
                 return Err(weights_err(
                     path,
@@ -275,19 +307,25 @@ impl Sequential {
                     ),
                 ));
             }
-            if t.dtype() != Dtype::F32 {
+            let int_buffer = i >= self.index.len() && t.dtype() == Dtype::I64;
+            if t.dtype() != Dtype::F32 && !int_buffer {
                 return Err(weights_err(
                     path,
                     format!("tensor `{name}` has dtype {:?}, expected F32", t.dtype()),
                 ));
             }
-            values.push(t.data());
+            values.push((t.data(), int_buffer));
         }
-        for (i, data) in values.into_iter().enumerate() {
-            let (l, k) = self.index[i];
-            let p = &mut self.layers[l].parameters_mut()[k];
-            for (v, b) in p.value.iter_mut().zip(data.chunks_exact(4)) {
-                *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        for (i, (data, int)) in values.into_iter().enumerate() {
+            let p = self.stored_mut(i);
+            if int {
+                for (v, b) in p.value.iter_mut().zip(data.chunks_exact(8)) {
+                    *v = i64::from_le_bytes(b.try_into().unwrap()) as f32;
+                }
+            } else {
+                for (v, b) in p.value.iter_mut().zip(data.chunks_exact(4)) {
+                    *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                }
             }
         }
         Ok(())

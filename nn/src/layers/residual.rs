@@ -470,4 +470,102 @@ mod tests {
             .count();
         assert!(correct >= 24, "eval accuracy {correct}/32");
     }
+
+    #[test]
+    fn buffers_save_and_load_with_the_weights() {
+        let cfgs = [
+            lin(3, 4),
+            LayerConfig::Residual(ResidualConfig {
+                body: vec![
+                    lin(4, 4),
+                    LayerConfig::BatchNorm1d(BatchNormConfig::default()),
+                ],
+                shortcut: None,
+            }),
+        ];
+        let mut a = Sequential::new(&[3], &cfgs, 1).unwrap();
+        let x = random_tensor(&[6, 3], 2);
+        a.forward(&x, true);
+        a.forward(&x, true);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bn.safetensors");
+        a.save(&p).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        let f = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut names = f.names();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "0.bias",
+                "0.weight",
+                "1.body.0.bias",
+                "1.body.0.weight",
+                "1.body.1.bias",
+                "1.body.1.num_batches_tracked",
+                "1.body.1.running_mean",
+                "1.body.1.running_var",
+                "1.body.1.weight"
+            ]
+        );
+        assert_eq!(
+            f.tensor("1.body.1.num_batches_tracked").unwrap().shape(),
+            &[] as &[usize]
+        );
+        let mut b = Sequential::new(&[3], &cfgs, 2).unwrap();
+        b.load(&p).unwrap();
+        let ya = a.forward(&x, false).clone();
+        assert_eq!(b.forward(&x, false).data, ya.data);
+        let res = |m: &Sequential| m.layers()[1].buffers().to_vec();
+        assert_eq!(res(&a), res(&b));
+        assert_eq!(res(&b)[2].value, vec![2.0]);
+
+        // PyTorch stores num_batches_tracked as I64.
+        let mut tensors: Vec<(String, Vec<u8>, Vec<usize>, safetensors::Dtype)> = Vec::new();
+        for name in f.names() {
+            let t = f.tensor(name).unwrap();
+            if name.ends_with("num_batches_tracked") {
+                tensors.push((
+                    name.clone(),
+                    7i64.to_le_bytes().to_vec(),
+                    vec![],
+                    safetensors::Dtype::I64,
+                ));
+            } else {
+                tensors.push((
+                    name.clone(),
+                    t.data().to_vec(),
+                    t.shape().to_vec(),
+                    t.dtype(),
+                ));
+            }
+        }
+        let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+            .iter()
+            .map(|(n, d, s, t)| {
+                (
+                    n.clone(),
+                    safetensors::tensor::TensorView::new(*t, s.clone(), d).unwrap(),
+                )
+            })
+            .collect();
+        std::fs::write(&p, safetensors::serialize(views, &None).unwrap()).unwrap();
+        b.load(&p).unwrap();
+        assert_eq!(res(&b)[2].value, vec![7.0]);
+        // A model without the batch norm rejects the buffers as extra tensors.
+        let mut c = Sequential::new(
+            &[3],
+            &[
+                lin(3, 4),
+                LayerConfig::Residual(ResidualConfig {
+                    body: vec![lin(4, 4)],
+                    shortcut: None,
+                }),
+            ],
+            0,
+        )
+        .unwrap();
+        let e = c.load(&p).unwrap_err().to_string();
+        assert!(e.contains("1.body.1.running_mean"), "{e}");
+    }
 }
