@@ -25,6 +25,7 @@ pub use layers::{
     Activation, ActivationLayer, Dropout, DropoutConfig, Flatten, FlattenConfig, Linear,
     LinearConfig,
 };
+pub use layers::{Conv, Conv1dConfig, Conv2dConfig};
 pub use loss::{CrossEntropyConfig, CrossEntropyLoss, MseLoss};
 pub use rng::Rng;
 pub use sequential::{LayerConfig, Sequential};

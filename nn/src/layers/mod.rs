@@ -1,11 +1,13 @@
 //! The layers: [`Linear`], elementwise [`Activation`]s, [`Flatten`], [`Dropout`].
 
 mod activation;
+mod conv;
 mod dropout;
 mod flatten;
 mod linear;
 
 pub use activation::{Activation, ActivationLayer};
+pub use conv::{Conv, Conv1dConfig, Conv2dConfig};
 pub use dropout::{Dropout, DropoutConfig};
 pub use flatten::{Flatten, FlattenConfig};
 pub use linear::{Linear, LinearConfig};
