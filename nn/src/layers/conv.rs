@@ -684,4 +684,65 @@ mod tests {
         let mut l = Conv::new_1d(&c1, 2, &mut rng).unwrap();
         check_layer(&mut l, &random_tensor(&[3, 2, 9], 7), 8);
     }
+
+    #[test]
+    fn tiny_cnn_in_sequential_infers_shapes_and_learns() {
+        use crate::layers::{Activation, FlattenConfig, LinearConfig, Pool2dConfig};
+        use crate::{CrossEntropyConfig, CrossEntropyLoss, LayerConfig, Sequential};
+        use optim::Params;
+        let configs = [
+            LayerConfig::Conv2d(Conv2dConfig {
+                in_channels: None,
+                out_channels: 4,
+                kernel_size: [3, 3],
+                padding: [1, 1],
+                ..Default::default()
+            }),
+            LayerConfig::Activation(Activation::Relu),
+            LayerConfig::MaxPool2d(Pool2dConfig::new(2)),
+            LayerConfig::Flatten(FlattenConfig::default()),
+            LayerConfig::Linear(LinearConfig {
+                out_features: 3,
+                ..Default::default()
+            }),
+        ];
+        let mut model = Sequential::new(&[1, 8, 8], &configs, 0).unwrap();
+        assert_eq!(model.out_shape(), &[3]);
+        let names: Vec<(&str, &[usize])> = (0..model.count())
+            .map(|i| (model.name(i), model.shape(i)))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("0.weight", &[4, 1, 3, 3][..]),
+                ("0.bias", &[4][..]),
+                ("4.weight", &[3, 64][..]),
+                ("4.bias", &[3][..]),
+            ]
+        );
+        // Wrong channel count is caught at build time.
+        assert!(Sequential::new(&[2, 8, 8], &configs[..1], 0).is_ok());
+        let bad = [LayerConfig::Conv2d(Conv2dConfig::new(3, 4, 3))];
+        assert!(Sequential::new(&[1, 8, 8], &bad, 0).is_err());
+
+        let x = random_tensor(&[6, 1, 8, 8], 11);
+        let labels = [0, 1, 2, 0, 1, 2];
+        let mut ce = CrossEntropyLoss::new(CrossEntropyConfig::default()).unwrap();
+        let recipe = optim::optimizers::sgd::SgdConfig {
+            lr: 0.1,
+            ..Default::default()
+        }
+        .recipe::<f32>()
+        .unwrap();
+        let mut opt = optim::Optimizer::new(recipe, &model).unwrap();
+        model.zero_grad();
+        let y = model.forward(&x, true);
+        assert_eq!(y.shape, vec![6, 3]);
+        let before = ce.forward(y, &labels).unwrap();
+        let dx = model.backward(ce.grad());
+        assert_eq!(dx.shape, vec![6, 1, 8, 8]);
+        opt.step(&mut model).unwrap();
+        let after = ce.forward(model.forward(&x, true), &labels).unwrap();
+        assert!(after < before, "loss {before} → {after}");
+    }
 }
