@@ -6,7 +6,7 @@
 //! backward pass reuses the cached columns for `dW = dy · colsᵀ` and folds `Wᵀ · dy` back into
 //! the input gradient (`col2im`).
 
-use crate::layer::{Layer, Parameter};
+use crate::layer::{check_stats_len, Layer, Parameter};
 use crate::{init, matmul, NnError, Result, Rng, Tensor};
 
 /// Configuration of a 2-d convolution (PyTorch's `nn.Conv2d` arguments).
@@ -182,6 +182,8 @@ pub struct Conv {
     cols: Vec<f32>,
     /// Column gradient of one example.
     dcol: Vec<f32>,
+    /// One example's weight gradient (per-example norms only).
+    dw_one: Vec<f32>,
     x_shape: Vec<usize>,
     y: Tensor,
     dx: Tensor,
@@ -249,6 +251,7 @@ impl Conv {
             batch: 0,
             cols: Vec::new(),
             dcol: Vec::new(),
+            dw_one: Vec::new(),
             x_shape: Vec::new(),
             y: Tensor::default(),
             dx: Tensor::default(),
@@ -479,6 +482,31 @@ impl Layer for Conv {
         self.dcol = dcol;
         self.dx = dx;
         &self.dx
+    }
+
+    /// Per-example squared norms `‖dy_b · col_bᵀ‖² + ‖Σ_positions dy_b‖²` (weight + bias),
+    /// one extra `[out, C·kh·kw]` product per example.
+    fn backward_with_stats(&mut self, dy: &Tensor, sq_norms: &mut [f32]) -> Result<&Tensor> {
+        check_stats_len(dy, sq_norms)?;
+        let (n, o, kr) = (self.batch, self.out_channels, self.rows());
+        let p = self.geom.ho * self.geom.wo;
+        assert_eq!(dy.numel(), n * o * p, "{}: gradient shape", self.kind());
+        self.dw_one.resize(o * kr, 0.0);
+        let has_bias = self.params.len() > 1;
+        for (b, s) in sq_norms.iter_mut().enumerate() {
+            let dyb = &dy.data[b * o * p..(b + 1) * o * p];
+            let cb = &self.cols[b * kr * p..(b + 1) * kr * p];
+            gemm_into((o, kr, p), &mut self.dw_one, false, dyb, (p, 1), cb, (1, p));
+            let mut sq: f32 = self.dw_one.iter().map(|v| v * v).sum();
+            if has_bias {
+                sq += dyb
+                    .chunks_exact(p)
+                    .map(|row| row.iter().sum::<f32>().powi(2))
+                    .sum::<f32>();
+            }
+            *s += sq;
+        }
+        Ok(self.backward(dy))
     }
 
     fn parameters(&self) -> &[Parameter] {
@@ -744,5 +772,39 @@ mod tests {
         opt.step(&mut model).unwrap();
         let after = ce.forward(model.forward(&x, true), &labels).unwrap();
         assert!(after < before, "loss {before} → {after}");
+    }
+
+    #[test]
+    fn per_example_norms_match_explicit_per_example_gradients() {
+        let mut rng = Rng::new(4);
+        let mut l = Conv::new_2d(&Conv2dConfig::new(2, 3, 3).padding(1), 2, &mut rng).unwrap();
+        let x = random_tensor(&[3, 2, 4, 5], 9);
+        let y_shape = [&[3][..], &l.out_shape(&[2, 4, 5]).unwrap()].concat();
+        let dy = random_tensor(&y_shape, 10);
+        l.forward(&x, true);
+        let mut norms = vec![0.5; 3];
+        let dx = l.backward_with_stats(&dy, &mut norms).unwrap().clone();
+        for k in 0..3 {
+            l.zero_grad();
+            let mut sx = y_shape.clone();
+            sx[0] = 1;
+            let xk = Tensor::from_vec(&[1, 2, 4, 5], x.example(k).to_vec()).unwrap();
+            let dyk = Tensor::from_vec(&sx, dy.example(k).to_vec()).unwrap();
+            l.forward(&xk, true);
+            let dxk = l.backward(&dyk);
+            assert_all_close(&dxk.data, dx.example(k));
+            let sq: f32 = l
+                .parameters()
+                .iter()
+                .flat_map(|p| p.grad.iter())
+                .map(|g| g * g)
+                .sum();
+            assert!(
+                (sq + 0.5 - norms[k]).abs() <= 1e-4 * (1.0 + sq),
+                "{sq} vs {}",
+                norms[k]
+            );
+        }
+        assert!(l.backward_with_stats(&dy, &mut [0.0; 2]).is_err());
     }
 }
