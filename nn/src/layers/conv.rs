@@ -414,14 +414,13 @@ impl Layer for Conv {
         self.x_shape.clone_from(&x.shape);
         self.cols.resize(n * kr * p, 0.0);
         let chw = g.c * g.h * g.w;
-        for b in 0..n {
-            let mut col = std::mem::take(&mut self.cols);
-            let cb = &mut col[b * kr * p..(b + 1) * kr * p];
-            cb.iter_mut().for_each(|v| *v = 0.0);
-            let xb = &x.data[b * chw..(b + 1) * chw];
+        // im2col; padding taps stay zero.
+        let mut cols = std::mem::take(&mut self.cols);
+        cols.iter_mut().for_each(|v| *v = 0.0);
+        for (cb, xb) in cols.chunks_exact_mut(kr * p).zip(x.data.chunks_exact(chw)) {
             self.for_each_tap(&g, |r, q, i| cb[r * p + q] = xb[i]);
-            self.cols = col;
         }
+        self.cols = cols;
         if self.one_d {
             self.y.resize(&[n, o, g.wo]);
         } else {
