@@ -26,6 +26,8 @@ pub use layers::{
     LinearConfig,
 };
 pub use layers::{BatchNorm, BatchNormConfig, Residual, ResidualConfig};
+pub use layers::{Conv, Conv1dConfig, Conv2dConfig};
+pub use layers::{GlobalAvgPool, Pool, Pool1dConfig, Pool2dConfig};
 pub use loss::{CrossEntropyConfig, CrossEntropyLoss, MseLoss};
 pub use rng::Rng;
 pub use sequential::{LayerConfig, Sequential};

@@ -14,6 +14,9 @@ use crate::layers::{
     LinearConfig,
 };
 use crate::layers::{BatchNorm, BatchNormConfig, Residual, ResidualConfig};
+use crate::layers::{
+    Conv, Conv1dConfig, Conv2dConfig, GlobalAvgPool, Pool, Pool1dConfig, Pool2dConfig,
+};
 use crate::{NnError, Result, Rng, Tensor};
 
 /// One layer of a [`Sequential`] model.
@@ -29,6 +32,12 @@ pub enum LayerConfig {
     BatchNorm2d(BatchNormConfig),
     /// A residual block `body(x) + shortcut(x)`.
     Residual(ResidualConfig),
+    Conv2d(Conv2dConfig),
+    Conv1d(Conv1dConfig),
+    MaxPool2d(Pool2dConfig),
+    MaxPool1d(Pool1dConfig),
+    AvgPool2d(Pool2dConfig),
+    GlobalAvgPool,
 }
 
 impl LayerConfig {
@@ -48,8 +57,22 @@ impl LayerConfig {
             LayerConfig::BatchNorm1d(c) => Box::new(BatchNorm::new(c, 1, in_shape)?),
             LayerConfig::BatchNorm2d(c) => Box::new(BatchNorm::new(c, 2, in_shape)?),
             LayerConfig::Residual(c) => Box::new(Residual::new(c, in_shape, rng)?),
+            LayerConfig::Conv2d(c) => Box::new(Conv::new_2d(c, channels(in_shape)?, rng)?),
+            LayerConfig::Conv1d(c) => Box::new(Conv::new_1d(c, channels(in_shape)?, rng)?),
+            LayerConfig::MaxPool2d(c) => Box::new(Pool::max_2d(c)?),
+            LayerConfig::MaxPool1d(c) => Box::new(Pool::max_1d(c)?),
+            LayerConfig::AvgPool2d(c) => Box::new(Pool::avg_2d(c)?),
+            LayerConfig::GlobalAvgPool => Box::new(GlobalAvgPool::new()),
         })
     }
+}
+
+/// Channels of a per-example `[C, …]` input shape.
+fn channels(in_shape: &[usize]) -> Result<usize> {
+    in_shape
+        .first()
+        .copied()
+        .ok_or_else(|| NnError::Shape("a convolution needs a [C, …] input".into()))
 }
 
 /// A chain of layers. Parameter `k` of layer `i` is named `{i}.{name}` (`0.weight`, `0.bias`,

@@ -1,0 +1,809 @@
+//! Convolutions with PyTorch's semantics and layouts: `nn.Conv2d` on `[N, C, H, W]` and
+//! `nn.Conv1d` on `[N, C, L]` (the 1-d case runs the 2-d code with `H = 1`).
+//!
+//! The forward pass unfolds each example into a column buffer (`im2col`, `[C·kh·kw, Ho·Wo]`,
+//! reused between calls) and multiplies it by the weight `[out, C·kh·kw]` with `gemm`. The
+//! backward pass reuses the cached columns for `dW = dy · colsᵀ` and folds `Wᵀ · dy` back into
+//! the input gradient (`col2im`).
+
+use crate::layer::{check_stats_len, Layer, Parameter};
+use crate::{init, matmul, NnError, Result, Rng, Tensor};
+
+/// Configuration of a 2-d convolution (PyTorch's `nn.Conv2d` arguments).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv2dConfig {
+    /// Input channels; `None` infers them from the input shape.
+    pub in_channels: Option<usize>,
+    pub out_channels: usize,
+    /// `[kh, kw]`.
+    pub kernel_size: [usize; 2],
+    pub stride: [usize; 2],
+    /// Zero padding on each side.
+    pub padding: [usize; 2],
+    pub dilation: [usize; 2],
+    pub bias: bool,
+}
+
+impl Default for Conv2dConfig {
+    fn default() -> Self {
+        Conv2dConfig {
+            in_channels: None,
+            out_channels: 1,
+            kernel_size: [1, 1],
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            bias: true,
+        }
+    }
+}
+
+impl Conv2dConfig {
+    /// `in_channels → out_channels` with a square `kernel_size` kernel, PyTorch defaults
+    /// otherwise (stride 1, padding 0, dilation 1, bias).
+    pub fn new(in_channels: usize, out_channels: usize, kernel_size: usize) -> Self {
+        Conv2dConfig {
+            in_channels: Some(in_channels),
+            out_channels,
+            kernel_size: [kernel_size; 2],
+            ..Default::default()
+        }
+    }
+
+    /// The same stride along both dimensions.
+    pub fn stride(mut self, s: usize) -> Self {
+        self.stride = [s; 2];
+        self
+    }
+
+    /// The same padding along both dimensions.
+    pub fn padding(mut self, p: usize) -> Self {
+        self.padding = [p; 2];
+        self
+    }
+
+    /// The same dilation along both dimensions.
+    pub fn dilation(mut self, d: usize) -> Self {
+        self.dilation = [d; 2];
+        self
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        validate("conv2d", self)
+    }
+}
+
+/// Configuration of a 1-d convolution (PyTorch's `nn.Conv1d` arguments).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv1dConfig {
+    pub in_channels: Option<usize>,
+    pub out_channels: usize,
+    pub kernel_size: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub dilation: usize,
+    pub bias: bool,
+}
+
+impl Default for Conv1dConfig {
+    fn default() -> Self {
+        Conv1dConfig {
+            in_channels: None,
+            out_channels: 1,
+            kernel_size: 1,
+            stride: 1,
+            padding: 0,
+            dilation: 1,
+            bias: true,
+        }
+    }
+}
+
+impl Conv1dConfig {
+    pub fn new(in_channels: usize, out_channels: usize, kernel_size: usize) -> Self {
+        Conv1dConfig {
+            in_channels: Some(in_channels),
+            out_channels,
+            kernel_size,
+            ..Default::default()
+        }
+    }
+
+    fn as_2d(&self) -> Conv2dConfig {
+        Conv2dConfig {
+            in_channels: self.in_channels,
+            out_channels: self.out_channels,
+            kernel_size: [1, self.kernel_size],
+            stride: [1, self.stride],
+            padding: [0, self.padding],
+            dilation: [1, self.dilation],
+            bias: self.bias,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        validate("conv1d", &self.as_2d())
+    }
+}
+
+fn validate(what: &'static str, c: &Conv2dConfig) -> Result<()> {
+    let positive = |field: &'static str, v: usize| {
+        if v == 0 {
+            Err(NnError::config(what, field, 0, "must be positive"))
+        } else {
+            Ok(())
+        }
+    };
+    positive("out_channels", c.out_channels)?;
+    if let Some(i) = c.in_channels {
+        positive("in_channels", i)?;
+    }
+    for d in 0..2 {
+        positive("kernel_size", c.kernel_size[d])?;
+        positive("stride", c.stride[d])?;
+        positive("dilation", c.dilation[d])?;
+    }
+    Ok(())
+}
+
+/// Output length of a sliding window: `(len + 2p − d(k−1) − 1)/s + 1`, `None` when the
+/// (dilated) window does not fit the padded input.
+pub(crate) fn out_len(len: usize, k: usize, s: usize, p: usize, d: usize) -> Option<usize> {
+    let span = d * (k - 1) + 1;
+    (len + 2 * p >= span).then(|| (len + 2 * p - span) / s + 1)
+}
+
+/// Sizes of one convolution call.
+#[derive(Clone, Copy, Debug, Default)]
+struct Geom {
+    c: usize,
+    h: usize,
+    w: usize,
+    ho: usize,
+    wo: usize,
+}
+
+/// A 2-d or 1-d convolution layer. Weight `[out, in, kh, kw]` (1-d: `[out, in, k]`), bias
+/// `[out]`, initialised as PyTorch does: `U(±1/√fan_in)` with `fan_in = in·kh·kw` (for the
+/// weight that is `kaiming_uniform_(a=√5)`).
+#[derive(Debug)]
+pub struct Conv {
+    one_d: bool,
+    in_channels: usize,
+    out_channels: usize,
+    k: [usize; 2],
+    s: [usize; 2],
+    p: [usize; 2],
+    d: [usize; 2],
+    params: Vec<Parameter>,
+    geom: Geom,
+    batch: usize,
+    /// `im2col` of every example of the last forward, `[N, C·kh·kw, Ho·Wo]`.
+    cols: Vec<f32>,
+    /// Column gradient of one example.
+    dcol: Vec<f32>,
+    /// One example's weight gradient (per-example norms only).
+    dw_one: Vec<f32>,
+    x_shape: Vec<usize>,
+    y: Tensor,
+    dx: Tensor,
+}
+
+impl Conv {
+    /// A 2-d convolution for inputs with `in_channels` channels (must agree with
+    /// `cfg.in_channels` when given), initialised from `rng`.
+    pub fn new_2d(cfg: &Conv2dConfig, in_channels: usize, rng: &mut Rng) -> Result<Self> {
+        cfg.validate()?;
+        Self::build(cfg, in_channels, false, rng)
+    }
+
+    /// A 1-d convolution on `[N, C, L]`.
+    pub fn new_1d(cfg: &Conv1dConfig, in_channels: usize, rng: &mut Rng) -> Result<Self> {
+        cfg.validate()?;
+        Self::build(&cfg.as_2d(), in_channels, true, rng)
+    }
+
+    fn build(cfg: &Conv2dConfig, in_channels: usize, one_d: bool, rng: &mut Rng) -> Result<Self> {
+        let what = if one_d { "conv1d" } else { "conv2d" };
+        if let Some(i) = cfg.in_channels {
+            if i != in_channels {
+                return Err(NnError::Shape(format!(
+                    "{what}: in_channels = {i} but the input has {in_channels} channels"
+                )));
+            }
+        }
+        if in_channels == 0 {
+            return Err(NnError::config(what, "in_channels", 0, "must be positive"));
+        }
+        let (i, o, [kh, kw]) = (in_channels, cfg.out_channels, cfg.kernel_size);
+        let shape = if one_d {
+            vec![o, i, kw]
+        } else {
+            vec![o, i, kh, kw]
+        };
+        let mut w = Parameter::zeros("weight", &shape);
+        let a = 5f64.sqrt();
+        init::kaiming_uniform(
+            &mut w.value,
+            &shape,
+            a,
+            init::FanMode::FanIn,
+            init::Nonlinearity::LeakyRelu(a),
+            rng,
+        )?;
+        let mut params = vec![w];
+        if cfg.bias {
+            let mut b = Parameter::zeros("bias", &[o]);
+            let bound = 1.0 / ((i * kh * kw) as f64).sqrt();
+            init::uniform(&mut b.value, -bound, bound, rng);
+            params.push(b);
+        }
+        Ok(Conv {
+            one_d,
+            in_channels: i,
+            out_channels: o,
+            k: cfg.kernel_size,
+            s: cfg.stride,
+            p: cfg.padding,
+            d: cfg.dilation,
+            params,
+            geom: Geom::default(),
+            batch: 0,
+            cols: Vec::new(),
+            dcol: Vec::new(),
+            dw_one: Vec::new(),
+            x_shape: Vec::new(),
+            y: Tensor::default(),
+            dx: Tensor::default(),
+        })
+    }
+
+    pub fn in_channels(&self) -> usize {
+        self.in_channels
+    }
+
+    pub fn out_channels(&self) -> usize {
+        self.out_channels
+    }
+
+    /// `(C, H, W)` and output `(Ho, Wo)` for a per-example shape.
+    fn geometry(&self, per_example: &[usize]) -> Result<Geom> {
+        let (c, h, w) = match (self.one_d, per_example) {
+            (true, &[c, l]) => (c, 1, l),
+            (false, &[c, h, w]) => (c, h, w),
+            _ => {
+                return Err(NnError::Shape(format!(
+                    "{} expects per-example inputs [C, {}], got {per_example:?}",
+                    self.kind(),
+                    if self.one_d { "L" } else { "H, W" }
+                )))
+            }
+        };
+        if c != self.in_channels {
+            return Err(NnError::Shape(format!(
+                "{} expects {} input channels, got per-example shape {per_example:?}",
+                self.kind(),
+                self.in_channels
+            )));
+        }
+        let ho = out_len(h, self.k[0], self.s[0], self.p[0], self.d[0]);
+        let wo = out_len(w, self.k[1], self.s[1], self.p[1], self.d[1]);
+        match (ho, wo) {
+            (Some(ho), Some(wo)) => Ok(Geom { c, h, w, ho, wo }),
+            _ => Err(NnError::Shape(format!(
+                "{}: kernel {:?} with dilation {:?} does not fit input {per_example:?} \
+                 padded by {:?}",
+                self.kind(),
+                self.k,
+                self.d,
+                self.p
+            ))),
+        }
+    }
+
+    fn rows(&self) -> usize {
+        self.in_channels * self.k[0] * self.k[1]
+    }
+
+    /// Calls `f(row, out_pos, in_index)` for every in-bounds (column-row, output-position)
+    /// pair of one example, where `in_index` indexes the example's `[C, H, W]` input.
+    #[inline]
+    fn for_each_tap(&self, g: &Geom, mut f: impl FnMut(usize, usize, usize)) {
+        let [kh, kw] = self.k;
+        let [sh, sw] = self.s;
+        let [ph, pw] = self.p;
+        let [dh, dw] = self.d;
+        for c in 0..g.c {
+            for ki in 0..kh {
+                for kj in 0..kw {
+                    let row = (c * kh + ki) * kw + kj;
+                    for oh in 0..g.ho {
+                        let ih = (oh * sh + ki * dh) as isize - ph as isize;
+                        if ih < 0 || ih >= g.h as isize {
+                            continue;
+                        }
+                        let base = (c * g.h + ih as usize) * g.w;
+                        for ow in 0..g.wo {
+                            let iw = (ow * sw + kj * dw) as isize - pw as isize;
+                            if iw >= 0 && iw < g.w as isize {
+                                f(row, oh * g.wo + ow, base + iw as usize);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `dst[m×n] = (acc ? dst : 0) + lhs · rhs` with `lhs` `m×k` (strides `lrs`, `lcs`) and `rhs`
+/// `k×n` (strides `rrs`, `rcs`); `dst` row-major.
+#[allow(clippy::too_many_arguments)]
+fn gemm_into(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    acc: bool,
+    lhs: &[f32],
+    (lrs, lcs): (usize, usize),
+    rhs: &[f32],
+    (rrs, rcs): (usize, usize),
+) {
+    assert!(m > 0 && n > 0 && k > 0);
+    assert_eq!(dst.len(), m * n);
+    assert!(lhs.len() > (m - 1) * lrs + (k - 1) * lcs);
+    assert!(rhs.len() > (k - 1) * rrs + (n - 1) * rcs);
+    let par = if m.saturating_mul(n).saturating_mul(k) >= matmul::PAR_THRESHOLD {
+        gemm::Parallelism::Rayon(rayon::current_num_threads())
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the asserts keep every access inside the slices; `dst` is borrowed mutably so it
+    // aliases neither operand.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            acc,
+            lhs.as_ptr(),
+            lcs as isize,
+            lrs as isize,
+            rhs.as_ptr(),
+            rcs as isize,
+            rrs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+impl Layer for Conv {
+    fn kind(&self) -> &'static str {
+        if self.one_d {
+            "conv1d"
+        } else {
+            "conv2d"
+        }
+    }
+
+    fn out_shape(&self, in_shape: &[usize]) -> Result<Vec<usize>> {
+        let g = self.geometry(in_shape)?;
+        Ok(if self.one_d {
+            vec![self.out_channels, g.wo]
+        } else {
+            vec![self.out_channels, g.ho, g.wo]
+        })
+    }
+
+    fn forward(&mut self, x: &Tensor, _train: bool) -> &Tensor {
+        assert!(!x.shape.is_empty(), "{}: scalar input", self.kind());
+        let g = self
+            .geometry(&x.shape[1..])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (n, o) = (x.shape[0], self.out_channels);
+        let (kr, p) = (self.rows(), g.ho * g.wo);
+        self.geom = g;
+        self.batch = n;
+        self.x_shape.clone_from(&x.shape);
+        self.cols.resize(n * kr * p, 0.0);
+        let chw = g.c * g.h * g.w;
+        // im2col; padding taps stay zero.
+        let mut cols = std::mem::take(&mut self.cols);
+        cols.iter_mut().for_each(|v| *v = 0.0);
+        for (cb, xb) in cols.chunks_exact_mut(kr * p).zip(x.data.chunks_exact(chw)) {
+            self.for_each_tap(&g, |r, q, i| cb[r * p + q] = xb[i]);
+        }
+        self.cols = cols;
+        if self.one_d {
+            self.y.resize(&[n, o, g.wo]);
+        } else {
+            self.y.resize(&[n, o, g.ho, g.wo]);
+        }
+        let w = &self.params[0].value;
+        for b in 0..n {
+            let yb = &mut self.y.data[b * o * p..(b + 1) * o * p];
+            let cb = &self.cols[b * kr * p..(b + 1) * kr * p];
+            gemm_into((o, p, kr), yb, false, w, (kr, 1), cb, (p, 1));
+            if let Some(bias) = self.params.get(1) {
+                for (row, &bv) in yb.chunks_exact_mut(p).zip(&bias.value) {
+                    row.iter_mut().for_each(|y| *y += bv);
+                }
+            }
+        }
+        &self.y
+    }
+
+    fn backward(&mut self, dy: &Tensor) -> &Tensor {
+        let (g, n, o) = (self.geom, self.batch, self.out_channels);
+        let (kr, p) = (self.rows(), g.ho * g.wo);
+        assert_eq!(
+            dy.numel(),
+            n * o * p,
+            "{}: gradient shape {:?} does not match the last forward",
+            self.kind(),
+            dy.shape
+        );
+        let chw = g.c * g.h * g.w;
+        self.dx.resize(&self.x_shape);
+        self.dx.fill(0.0);
+        self.dcol.resize(kr * p, 0.0);
+        let mut dcol = std::mem::take(&mut self.dcol);
+        let mut dx = std::mem::take(&mut self.dx);
+        {
+            let (w, rest) = self.params.split_first_mut().unwrap();
+            for b in 0..n {
+                let dyb = &dy.data[b * o * p..(b + 1) * o * p];
+                let cb = &self.cols[b * kr * p..(b + 1) * kr * p];
+                // dW[o×K] += dy_b[o×P] · col_bᵀ[P×K]
+                gemm_into((o, kr, p), &mut w.grad, true, dyb, (p, 1), cb, (1, p));
+                if let Some(bias) = rest.first_mut() {
+                    for (gb, row) in bias.grad.iter_mut().zip(dyb.chunks_exact(p)) {
+                        *gb += row.iter().sum::<f32>();
+                    }
+                }
+            }
+        }
+        for b in 0..n {
+            // dcol[K×P] = Wᵀ[K×o] · dy_b[o×P], folded back into dx (col2im).
+            let dyb = &dy.data[b * o * p..(b + 1) * o * p];
+            let w = &self.params[0].value;
+            gemm_into((kr, p, o), &mut dcol, false, w, (1, kr), dyb, (p, 1));
+            let dxb = &mut dx.data[b * chw..(b + 1) * chw];
+            self.for_each_tap(&g, |r, q, i| dxb[i] += dcol[r * p + q]);
+        }
+        self.dcol = dcol;
+        self.dx = dx;
+        &self.dx
+    }
+
+    /// Per-example squared norms `‖dy_b · col_bᵀ‖² + ‖Σ_positions dy_b‖²` (weight + bias),
+    /// one extra `[out, C·kh·kw]` product per example.
+    fn backward_with_stats(&mut self, dy: &Tensor, sq_norms: &mut [f32]) -> Result<&Tensor> {
+        check_stats_len(dy, sq_norms)?;
+        let (n, o, kr) = (self.batch, self.out_channels, self.rows());
+        let p = self.geom.ho * self.geom.wo;
+        assert_eq!(dy.numel(), n * o * p, "{}: gradient shape", self.kind());
+        self.dw_one.resize(o * kr, 0.0);
+        let has_bias = self.params.len() > 1;
+        for (b, s) in sq_norms.iter_mut().enumerate() {
+            let dyb = &dy.data[b * o * p..(b + 1) * o * p];
+            let cb = &self.cols[b * kr * p..(b + 1) * kr * p];
+            gemm_into((o, kr, p), &mut self.dw_one, false, dyb, (p, 1), cb, (1, p));
+            let mut sq: f32 = self.dw_one.iter().map(|v| v * v).sum();
+            if has_bias {
+                sq += dyb
+                    .chunks_exact(p)
+                    .map(|row| row.iter().sum::<f32>().powi(2))
+                    .sum::<f32>();
+            }
+            *s += sq;
+        }
+        Ok(self.backward(dy))
+    }
+
+    fn parameters(&self) -> &[Parameter] {
+        &self.params
+    }
+
+    fn parameters_mut(&mut self) -> &mut [Parameter] {
+        &mut self.params
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::needless_range_loop)]
+mod tests {
+    use super::*;
+    use crate::layers::gradcheck::{check_layer, random_tensor};
+
+    /// Direct convolution loop in f64 on `[N, C, H, W]`.
+    fn naive(x: &Tensor, l: &Conv, h: usize, w: usize) -> Vec<f32> {
+        let (n, c, o) = (x.shape[0], l.in_channels, l.out_channels);
+        let [kh, kw] = l.k;
+        let ho = out_len(h, kh, l.s[0], l.p[0], l.d[0]).unwrap();
+        let wo = out_len(w, kw, l.s[1], l.p[1], l.d[1]).unwrap();
+        let wt = &l.params[0].value;
+        let mut out = vec![0f32; n * o * ho * wo];
+        for b in 0..n {
+            for oc in 0..o {
+                for i in 0..ho {
+                    for j in 0..wo {
+                        let mut s = l.params.get(1).map_or(0.0, |p| p.value[oc] as f64);
+                        for ic in 0..c {
+                            for a in 0..kh {
+                                for e in 0..kw {
+                                    let ih = (i * l.s[0] + a * l.d[0]) as isize - l.p[0] as isize;
+                                    let iw = (j * l.s[1] + e * l.d[1]) as isize - l.p[1] as isize;
+                                    if ih < 0 || iw < 0 || ih >= h as isize || iw >= w as isize {
+                                        continue;
+                                    }
+                                    let xv =
+                                        x.data[((b * c + ic) * h + ih as usize) * w + iw as usize];
+                                    let wv = wt[((oc * c + ic) * kh + a) * kw + e];
+                                    s += xv as f64 * wv as f64;
+                                }
+                            }
+                        }
+                        out[((b * o + oc) * ho + i) * wo + j] = s as f32;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn assert_all_close(a: &[f32], b: &[f32]) {
+        assert_eq!(a.len(), b.len());
+        for (k, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() <= 1e-5 * (1.0 + y.abs()), "[{k}] {x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn output_shapes_follow_the_formula() {
+        let mut rng = Rng::new(0);
+        // H_out = (H + 2p − d(k−1) − 1)/s + 1
+        let cases = [
+            (Conv2dConfig::new(3, 4, 3), [3, 7, 9], [4, 5, 7]),
+            (
+                Conv2dConfig::new(3, 4, 3).stride(2).padding(1),
+                [3, 7, 9],
+                [4, 4, 5],
+            ),
+            (
+                Conv2dConfig::new(3, 4, 3).dilation(2).padding(1),
+                [3, 7, 9],
+                [4, 5, 7],
+            ),
+            (
+                Conv2dConfig {
+                    kernel_size: [2, 3],
+                    stride: [1, 2],
+                    padding: [0, 1],
+                    ..Conv2dConfig::new(3, 2, 1)
+                },
+                [3, 5, 6],
+                [2, 4, 3],
+            ),
+        ];
+        for (cfg, i, o) in cases {
+            let l = Conv::new_2d(&cfg, 3, &mut rng).unwrap();
+            assert_eq!(l.out_shape(&i).unwrap(), o.to_vec(), "{cfg:?}");
+        }
+        let l = Conv::new_1d(
+            &Conv1dConfig {
+                stride: 2,
+                padding: 1,
+                ..Conv1dConfig::new(2, 5, 3)
+            },
+            2,
+            &mut rng,
+        )
+        .unwrap();
+        assert_eq!(l.out_shape(&[2, 10]).unwrap(), vec![5, 5]);
+        assert_eq!(l.parameters()[0].shape, vec![5, 2, 3]);
+        assert!(l.out_shape(&[3, 10]).is_err());
+        let l = Conv::new_2d(&Conv2dConfig::new(1, 1, 5), 1, &mut rng).unwrap();
+        let e = l.out_shape(&[1, 4, 9]).unwrap_err().to_string();
+        assert!(e.contains("[1, 4, 9]"), "{e}");
+        assert!(
+            Conv::new_2d(&Conv2dConfig::new(1, 1, 3).stride(0), 1, &mut rng)
+                .unwrap_err()
+                .to_string()
+                .contains("stride = 0")
+        );
+        assert!(Conv::new_2d(&Conv2dConfig::new(2, 1, 3), 3, &mut rng).is_err());
+    }
+
+    #[test]
+    fn init_bounds_follow_pytorch() {
+        let mut rng = Rng::new(3);
+        let l = Conv::new_2d(&Conv2dConfig::new(4, 8, 3), 4, &mut rng).unwrap();
+        let bound = 1.0 / 36f32.sqrt();
+        assert_eq!(l.parameters()[0].shape, vec![8, 4, 3, 3]);
+        assert_eq!(l.parameters()[1].shape, vec![8]);
+        for p in l.parameters() {
+            assert!(p.value.iter().all(|v| v.abs() <= bound));
+            // Spread over the range, not collapsed.
+            let max = p.value.iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert!(max > 0.5 * bound, "{} {max}", p.name);
+        }
+    }
+
+    #[test]
+    fn forward_matches_direct_convolution() {
+        let mut rng = Rng::new(1);
+        let cfgs = [
+            Conv2dConfig::new(3, 4, 3),
+            Conv2dConfig::new(3, 4, 3).stride(2).padding(1),
+            Conv2dConfig::new(3, 4, 3).dilation(2).padding(1),
+            Conv2dConfig {
+                kernel_size: [2, 3],
+                stride: [2, 1],
+                padding: [1, 2],
+                dilation: [1, 2],
+                bias: false,
+                ..Conv2dConfig::new(3, 2, 1)
+            },
+        ];
+        for (k, cfg) in cfgs.iter().enumerate() {
+            let mut l = Conv::new_2d(cfg, 3, &mut rng).unwrap();
+            let x = random_tensor(&[2, 3, 7, 9], 10 + k as u64);
+            let want = naive(&x, &l, 7, 9);
+            let shape = [&[2][..], &l.out_shape(&[3, 7, 9]).unwrap()].concat();
+            let y = l.forward(&x, false);
+            assert_eq!(y.shape, shape);
+            assert_all_close(&y.data, &want);
+            // Buffers are reused: a second call gives the same result in place.
+            let ptr = l.y.data.as_ptr();
+            let y = l.forward(&x, false);
+            assert_eq!(y.data.as_ptr(), ptr);
+            assert_all_close(&y.data, &want);
+        }
+        // 1-d equals 2-d with H = 1.
+        let c1 = Conv1dConfig {
+            stride: 2,
+            padding: 1,
+            dilation: 2,
+            ..Conv1dConfig::new(2, 3, 3)
+        };
+        let mut l = Conv::new_1d(&c1, 2, &mut rng).unwrap();
+        let x = random_tensor(&[2, 2, 11], 20);
+        let x4 = Tensor::from_vec(&[2, 2, 1, 11], x.data.clone()).unwrap();
+        let want = naive(&x4, &l, 1, 11);
+        let y = l.forward(&x, false);
+        assert_eq!(y.shape, vec![2, 3, 5]);
+        assert_all_close(&y.data, &want);
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let mut rng = Rng::new(2);
+        let mut l = Conv::new_2d(
+            &Conv2dConfig::new(2, 3, 3).stride(2).padding(1),
+            2,
+            &mut rng,
+        )
+        .unwrap();
+        check_layer(&mut l, &random_tensor(&[2, 2, 5, 6], 3), 4);
+        let cfg = Conv2dConfig {
+            kernel_size: [2, 3],
+            dilation: [2, 1],
+            padding: [1, 0],
+            bias: false,
+            ..Conv2dConfig::new(2, 2, 1)
+        };
+        let mut l = Conv::new_2d(&cfg, 2, &mut rng).unwrap();
+        check_layer(&mut l, &random_tensor(&[2, 2, 5, 5], 5), 6);
+        let c1 = Conv1dConfig {
+            stride: 2,
+            padding: 1,
+            dilation: 2,
+            ..Conv1dConfig::new(2, 3, 3)
+        };
+        let mut l = Conv::new_1d(&c1, 2, &mut rng).unwrap();
+        check_layer(&mut l, &random_tensor(&[3, 2, 9], 7), 8);
+    }
+
+    #[test]
+    fn tiny_cnn_in_sequential_infers_shapes_and_learns() {
+        use crate::layers::{Activation, FlattenConfig, LinearConfig, Pool2dConfig};
+        use crate::{CrossEntropyConfig, CrossEntropyLoss, LayerConfig, Sequential};
+        use optim::Params;
+        let configs = [
+            LayerConfig::Conv2d(Conv2dConfig {
+                in_channels: None,
+                out_channels: 4,
+                kernel_size: [3, 3],
+                padding: [1, 1],
+                ..Default::default()
+            }),
+            LayerConfig::Activation(Activation::Relu),
+            LayerConfig::MaxPool2d(Pool2dConfig::new(2)),
+            LayerConfig::Flatten(FlattenConfig::default()),
+            LayerConfig::Linear(LinearConfig {
+                out_features: 3,
+                ..Default::default()
+            }),
+        ];
+        let mut model = Sequential::new(&[1, 8, 8], &configs, 0).unwrap();
+        assert_eq!(model.out_shape(), &[3]);
+        let names: Vec<(&str, &[usize])> = (0..model.count())
+            .map(|i| (model.name(i), model.shape(i)))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("0.weight", &[4, 1, 3, 3][..]),
+                ("0.bias", &[4][..]),
+                ("4.weight", &[3, 64][..]),
+                ("4.bias", &[3][..]),
+            ]
+        );
+        // Wrong channel count is caught at build time.
+        assert!(Sequential::new(&[2, 8, 8], &configs[..1], 0).is_ok());
+        let bad = [LayerConfig::Conv2d(Conv2dConfig::new(3, 4, 3))];
+        assert!(Sequential::new(&[1, 8, 8], &bad, 0).is_err());
+
+        let x = random_tensor(&[6, 1, 8, 8], 11);
+        let labels = [0, 1, 2, 0, 1, 2];
+        let mut ce = CrossEntropyLoss::new(CrossEntropyConfig::default()).unwrap();
+        let recipe = optim::optimizers::sgd::SgdConfig {
+            lr: 0.1,
+            ..Default::default()
+        }
+        .recipe::<f32>()
+        .unwrap();
+        let mut opt = optim::Optimizer::new(recipe, &model).unwrap();
+        model.zero_grad();
+        let y = model.forward(&x, true);
+        assert_eq!(y.shape, vec![6, 3]);
+        let before = ce.forward(y, &labels).unwrap();
+        let dx = model.backward(ce.grad());
+        assert_eq!(dx.shape, vec![6, 1, 8, 8]);
+        opt.step(&mut model).unwrap();
+        let after = ce.forward(model.forward(&x, true), &labels).unwrap();
+        assert!(after < before, "loss {before} → {after}");
+    }
+
+    #[test]
+    fn per_example_norms_match_explicit_per_example_gradients() {
+        let mut rng = Rng::new(4);
+        let mut l = Conv::new_2d(&Conv2dConfig::new(2, 3, 3).padding(1), 2, &mut rng).unwrap();
+        let x = random_tensor(&[3, 2, 4, 5], 9);
+        let y_shape = [&[3][..], &l.out_shape(&[2, 4, 5]).unwrap()].concat();
+        let dy = random_tensor(&y_shape, 10);
+        l.forward(&x, true);
+        let mut norms = vec![0.5; 3];
+        let dx = l.backward_with_stats(&dy, &mut norms).unwrap().clone();
+        for k in 0..3 {
+            l.zero_grad();
+            let mut sx = y_shape.clone();
+            sx[0] = 1;
+            let xk = Tensor::from_vec(&[1, 2, 4, 5], x.example(k).to_vec()).unwrap();
+            let dyk = Tensor::from_vec(&sx, dy.example(k).to_vec()).unwrap();
+            l.forward(&xk, true);
+            let dxk = l.backward(&dyk);
+            assert_all_close(&dxk.data, dx.example(k));
+            let sq: f32 = l
+                .parameters()
+                .iter()
+                .flat_map(|p| p.grad.iter())
+                .map(|g| g * g)
+                .sum();
+            assert!(
+                (sq + 0.5 - norms[k]).abs() <= 1e-4 * (1.0 + sq),
+                "{sq} vs {}",
+                norms[k]
+            );
+        }
+        assert!(l.backward_with_stats(&dy, &mut [0.0; 2]).is_err());
+    }
+}
