@@ -22,7 +22,7 @@ fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
 /// `dst[m×n] = (acc ? dst : 0) + lhs · rhs`, where `lhs` is `m×k` with strides (`lrs`, `lcs`)
 /// and `rhs` is `k×n` with strides (`rrs`, `rcs`); `dst` is row-major.
 #[allow(clippy::too_many_arguments)]
-fn product(
+pub(crate) fn product(
     (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
     acc: bool,

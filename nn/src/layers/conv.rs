@@ -336,54 +336,6 @@ impl Conv {
     }
 }
 
-/// `dst[m×n] = (acc ? dst : 0) + lhs · rhs` with `lhs` `m×k` (strides `lrs`, `lcs`) and `rhs`
-/// `k×n` (strides `rrs`, `rcs`); `dst` row-major.
-#[allow(clippy::too_many_arguments)]
-fn gemm_into(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
-    acc: bool,
-    lhs: &[f32],
-    (lrs, lcs): (usize, usize),
-    rhs: &[f32],
-    (rrs, rcs): (usize, usize),
-) {
-    assert!(m > 0 && n > 0 && k > 0);
-    assert_eq!(dst.len(), m * n);
-    assert!(lhs.len() > (m - 1) * lrs + (k - 1) * lcs);
-    assert!(rhs.len() > (k - 1) * rrs + (n - 1) * rcs);
-    let par = if m.saturating_mul(n).saturating_mul(k) >= matmul::PAR_THRESHOLD {
-        gemm::Parallelism::Rayon(rayon::current_num_threads())
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: the asserts keep every access inside the slices; `dst` is borrowed mutably so it
-    // aliases neither operand.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            acc,
-            lhs.as_ptr(),
-            lcs as isize,
-            lrs as isize,
-            rhs.as_ptr(),
-            rcs as isize,
-            rrs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        );
-    }
-}
-
 impl Layer for Conv {
     fn kind(&self) -> &'static str {
         if self.one_d {
@@ -430,7 +382,7 @@ impl Layer for Conv {
         for b in 0..n {
             let yb = &mut self.y.data[b * o * p..(b + 1) * o * p];
             let cb = &self.cols[b * kr * p..(b + 1) * kr * p];
-            gemm_into((o, p, kr), yb, false, w, (kr, 1), cb, (p, 1));
+            matmul::product((o, p, kr), yb, false, w, (kr, 1), cb, (p, 1));
             if let Some(bias) = self.params.get(1) {
                 for (row, &bv) in yb.chunks_exact_mut(p).zip(&bias.value) {
                     row.iter_mut().for_each(|y| *y += bv);
@@ -462,7 +414,7 @@ impl Layer for Conv {
                 let dyb = &dy.data[b * o * p..(b + 1) * o * p];
                 let cb = &self.cols[b * kr * p..(b + 1) * kr * p];
                 // dW[o×K] += dy_b[o×P] · col_bᵀ[P×K]
-                gemm_into((o, kr, p), &mut w.grad, true, dyb, (p, 1), cb, (1, p));
+                matmul::product((o, kr, p), &mut w.grad, true, dyb, (p, 1), cb, (1, p));
                 if let Some(bias) = rest.first_mut() {
                     for (gb, row) in bias.grad.iter_mut().zip(dyb.chunks_exact(p)) {
                         *gb += row.iter().sum::<f32>();
@@ -474,7 +426,7 @@ impl Layer for Conv {
             // dcol[K×P] = Wᵀ[K×o] · dy_b[o×P], folded back into dx (col2im).
             let dyb = &dy.data[b * o * p..(b + 1) * o * p];
             let w = &self.params[0].value;
-            gemm_into((kr, p, o), &mut dcol, false, w, (1, kr), dyb, (p, 1));
+            matmul::product((kr, p, o), &mut dcol, false, w, (1, kr), dyb, (p, 1));
             let dxb = &mut dx.data[b * chw..(b + 1) * chw];
             self.for_each_tap(&g, |r, q, i| dxb[i] += dcol[r * p + q]);
         }
@@ -495,7 +447,7 @@ impl Layer for Conv {
         for (b, s) in sq_norms.iter_mut().enumerate() {
             let dyb = &dy.data[b * o * p..(b + 1) * o * p];
             let cb = &self.cols[b * kr * p..(b + 1) * kr * p];
-            gemm_into((o, kr, p), &mut self.dw_one, false, dyb, (p, 1), cb, (1, p));
+            matmul::product((o, kr, p), &mut self.dw_one, false, dyb, (p, 1), cb, (1, p));
             let mut sq: f32 = self.dw_one.iter().map(|v| v * v).sum();
             if has_bias {
                 sq += dyb
