@@ -89,6 +89,16 @@ pub trait Layer: Send {
         &mut []
     }
 
+    /// The state of the layer's random generators (dropout masks), appended to `out`, so a
+    /// checkpoint can resume the exact mask sequence. Default: none.
+    fn rng_state(&self, _out: &mut Vec<u64>) {}
+
+    /// Restores what [`rng_state`](Layer::rng_state) appended, consuming it from the front of
+    /// `state`; returns the number of words used.
+    fn set_rng_state(&mut self, _state: &[u64]) -> Result<usize> {
+        Ok(0)
+    }
+
     /// Clears every parameter gradient.
     fn zero_grad(&mut self) {
         for p in self.parameters_mut() {

@@ -54,6 +54,16 @@ impl Rng {
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
+    /// The generator's whole state, for checkpoints.
+    pub fn state(&self) -> [u64; 4] {
+        self.s
+    }
+
+    /// A generator continuing from a saved [`state`](Self::state).
+    pub fn from_state(s: [u64; 4]) -> Self {
+        Rng { s }
+    }
+
     /// A seed for a child generator (e.g. one per layer).
     pub fn fork(&mut self) -> Rng {
         Rng::new(self.next_u64())

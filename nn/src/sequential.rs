@@ -233,6 +233,62 @@ impl Sequential {
         run(&mut self.layers, dy, sq_norms)
     }
 
+    /// Every parameter and buffer value, in [`save`](Self::save)'s order: an in-memory copy of
+    /// the weights (best-so-far weights, averaged weights for evaluation).
+    pub fn snapshot(&self) -> Vec<Vec<f32>> {
+        (0..self.names.len())
+            .map(|i| self.stored(i).value.clone())
+            .collect()
+    }
+
+    /// Restores a [`snapshot`](Self::snapshot) of this model, reusing the buffers.
+    pub fn restore(&mut self, snapshot: &[Vec<f32>]) -> Result<()> {
+        if snapshot.len() != self.names.len() {
+            return Err(NnError::Invalid(format!(
+                "snapshot has {} tensors, the model {}",
+                snapshot.len(),
+                self.names.len()
+            )));
+        }
+        for (i, v) in snapshot.iter().enumerate() {
+            if v.len() != self.stored(i).value.len() {
+                return Err(NnError::Shape(format!(
+                    "snapshot tensor `{}` has {} values, the model {}",
+                    self.names[i],
+                    v.len(),
+                    self.stored(i).value.len()
+                )));
+            }
+        }
+        for (i, v) in snapshot.iter().enumerate() {
+            self.stored_mut(i).value.copy_from_slice(v);
+        }
+        Ok(())
+    }
+
+    /// The state of every random generator in the model (dropout masks), in layer order.
+    pub fn rng_state(&self) -> Vec<u64> {
+        let mut out = Vec::new();
+        self.layers.iter().for_each(|l| l.rng_state(&mut out));
+        out
+    }
+
+    /// Restores [`rng_state`](Self::rng_state); the next masks are those the saved model would
+    /// have drawn. Errors when the state does not fit this model's generators.
+    pub fn set_rng_state(&mut self, state: &[u64]) -> Result<()> {
+        let mut used = 0;
+        for l in self.layers.iter_mut() {
+            used += l.set_rng_state(&state[used..])?;
+        }
+        if used != state.len() {
+            return Err(NnError::Invalid(format!(
+                "generator state has {} words but this model's generators use {used}",
+                state.len()
+            )));
+        }
+        Ok(())
+    }
+
     /// Clears every parameter gradient.
     pub fn zero_grad(&mut self) {
         self.layers.iter_mut().for_each(|l| l.zero_grad());
@@ -619,6 +675,31 @@ mod tests {
             d.load(dir.path().join("nope")),
             Err(NnError::Io { .. })
         ));
+    }
+
+    /// Restoring the generator state and a weight snapshot replays the same dropout masks and
+    /// outputs; a state that does not fit is an error.
+    #[test]
+    fn rng_state_and_snapshot_replay_dropout() {
+        let cfgs = [
+            LayerConfig::Linear(LinearConfig::new(3, 8)),
+            LayerConfig::Dropout(DropoutConfig { p: 0.5 }),
+            LayerConfig::Linear(LinearConfig::new(8, 2)),
+        ];
+        let mut m = Sequential::new(&[3], &cfgs, 1).unwrap();
+        let x = Tensor::from_vec(&[4, 3], (0..12).map(|i| i as f32 * 0.1).collect()).unwrap();
+        m.forward(&x, true);
+        let (state, weights) = (m.rng_state(), m.snapshot());
+        assert_eq!(state.len(), 4);
+        let first = m.forward(&x, true).clone();
+        let second = m.forward(&x, true).clone();
+        assert_ne!(first, second, "fresh masks each call");
+        m.set_rng_state(&state).unwrap();
+        m.restore(&weights).unwrap();
+        assert_eq!(*m.forward(&x, true), first);
+        assert!(m.set_rng_state(&state[..3]).is_err());
+        assert!(m.set_rng_state(&[state.clone(), vec![1]].concat()).is_err());
+        assert!(m.restore(&weights[..1]).is_err());
     }
 
     #[test]

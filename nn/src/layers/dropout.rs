@@ -85,6 +85,24 @@ impl Layer for Dropout {
         &self.y
     }
 
+    fn rng_state(&self, out: &mut Vec<u64>) {
+        out.extend_from_slice(&self.rng.state());
+    }
+
+    fn set_rng_state(&mut self, state: &[u64]) -> Result<usize> {
+        let s: [u64; 4] = state
+            .get(..4)
+            .and_then(|w| w.try_into().ok())
+            .ok_or_else(|| {
+                crate::NnError::Invalid(format!(
+                    "dropout generator state needs 4 words, {} left",
+                    state.len()
+                ))
+            })?;
+        self.rng = Rng::from_state(s);
+        Ok(4)
+    }
+
     fn backward(&mut self, dy: &Tensor) -> &Tensor {
         assert_eq!(
             dy.shape, self.y.shape,

@@ -267,6 +267,21 @@ impl Layer for Residual {
     fn buffers_mut(&mut self) -> &mut [Parameter] {
         &mut self.buffers
     }
+
+    fn rng_state(&self, out: &mut Vec<u64>) {
+        self.body
+            .iter()
+            .chain(&self.shortcut)
+            .for_each(|l| l.rng_state(out));
+    }
+
+    fn set_rng_state(&mut self, state: &[u64]) -> Result<usize> {
+        let mut used = 0;
+        for l in self.body.iter_mut().chain(self.shortcut.iter_mut()) {
+            used += l.set_rng_state(&state[used..])?;
+        }
+        Ok(used)
+    }
 }
 
 #[cfg(test)]
