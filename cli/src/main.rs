@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod landscape;
+mod train;
 
 #[derive(Parser)]
 #[command(
@@ -22,6 +23,8 @@ struct Cli {
 enum Command {
     /// Run optimizers on analytic test functions and write their trajectories (and a plot).
     Landscape(landscape::Args),
+    /// Train a model described by a run config (data, model, optimizer, schedule, logging).
+    Train(train::Args),
     /// Measure performance against the machine's memory bandwidth.
     Bench {
         #[command(subcommand)]
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Landscape(args) => landscape::run(args),
         Command::Bench { what } => bench::run(what),
+        Command::Train(args) => train::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
