@@ -253,7 +253,7 @@ impl DataConfig {
         }
         let (train, mut val) = match self.validation_split {
             Some(f) => {
-                let (t, v) = train.validation_split(f, seed ^ 0x5EED_0F_5A11)?;
+                let (t, v) = train.validation_split(f, seed ^ 0x005E_ED0F_5A11)?;
                 (t, Some(v))
             }
             None => (train, None),
@@ -269,7 +269,7 @@ impl DataConfig {
             None
         };
         let augmenter = match &self.augment {
-            Some(c) => Some(Augmenter::new(c.clone(), seed ^ 0xA06_3E47)?),
+            Some(c) => Some(Augmenter::new(*c, seed ^ 0xA06_3E47)?),
             None => None,
         };
         Ok(Prepared {

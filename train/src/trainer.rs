@@ -673,11 +673,14 @@ impl<'c> Trainer<'c> {
     }
 }
 
+/// A boxed learning-rate schedule.
+pub type Schedule = Box<dyn LrSchedule>;
+
 /// Builds the optimizer (with `[clip]`) and the schedule for `model`.
 pub fn build_optimizer(
     cfg: &RunConfig,
     model: &Sequential,
-) -> Result<(Optimizer<f32>, Option<Box<dyn LrSchedule>>)> {
+) -> Result<(Optimizer<f32>, Option<Schedule>)> {
     let ctx = format!("{}: [optimizer]", cfg.source);
     let mut recipe = optim::optimizers::from_table::<f32>(&ctx, &cfg.optimizer, &["groups"])?;
     let mut global = None;
