@@ -322,7 +322,7 @@ impl<'c> Trainer<'c> {
         let mut losses = Vec::new();
         let mut stop = None;
         let mut last_record = None;
-        let mut epoch_started = Instant::now();
+        let mut epoch_started;
         let mut epoch_examples = 0u64;
         let stop_at = opts.stop_after_steps.map(|n| self.step + n);
         let mut acc_loss = 0.0f64;
@@ -330,6 +330,7 @@ impl<'c> Trainer<'c> {
         'epochs: while !self.done() {
             let e = self.epoch;
             let skip = self.batch_in_epoch;
+            epoch_started = Instant::now();
             let batches: Vec<Vec<usize>> = self
                 .loader
                 .epoch(e as u64)
@@ -359,6 +360,8 @@ impl<'c> Trainer<'c> {
                 acc_loss += loss as f64;
                 if let Some(acc) = &mut self.acc {
                     if !acc.add(&mut self.model)? {
+                        // The accumulator keeps the sum; the next micro-batch starts from zero.
+                        self.model.zero_grad();
                         continue;
                     }
                 }
@@ -423,7 +426,6 @@ impl<'c> Trainer<'c> {
                 epoch_examples,
             )?;
             log.epoch(&record, self.cfg)?;
-            epoch_started = Instant::now();
             epoch_examples = 0;
             if epoch_finished {
                 self.epoch += 1;
@@ -521,6 +523,19 @@ impl<'c> Trainer<'c> {
             Loss::Mse(m) => m.grad(),
         };
         self.model.backward(g);
+    }
+
+    /// Loss (and accuracy) of the current weights on the validation set, if there is one.
+    pub fn evaluate_validation(&mut self) -> Result<Option<(f64, Option<f64>)>> {
+        match &self.data.val {
+            Some(v) => Ok(Some(evaluate(
+                &mut self.model,
+                &mut self.loss,
+                v,
+                self.cfg.data.eval_batch_size,
+            )?)),
+            None => Ok(None),
+        }
     }
 
     /// Evaluates (EMA weights when configured) and builds the epoch record.
