@@ -494,11 +494,13 @@ impl<'c> Trainer<'c> {
         if let Some(st) = &self.data.standardizer {
             st.apply_rows(&mut self.batch.x);
         }
-        let n = idx.len();
-        let mut shape = Vec::with_capacity(1 + train.shape.len());
-        shape.push(n);
-        shape.extend_from_slice(&train.shape);
-        self.x.resize(&shape);
+        // The batch shape changes only for a last partial batch; resize reuses the buffers.
+        if self.x.shape.first() != Some(&idx.len()) || self.x.shape.len() != 1 + train.shape.len() {
+            let mut shape = Vec::with_capacity(1 + train.shape.len());
+            shape.push(idx.len());
+            shape.extend_from_slice(&train.shape);
+            self.x.resize(&shape);
+        }
         self.x.data.copy_from_slice(&self.batch.x);
         let y = self.model.forward(&self.x, true);
         Ok(match &mut self.loss {
