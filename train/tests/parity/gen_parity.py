@@ -246,8 +246,10 @@ def run_case(name, dataset, model_fn, setup, seed):
             loss.backward()
             if max_norm is not None:
                 norm = nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-                grad_norms.append(float(norm))
                 clipped += int(norm > max_norm)
+            else:
+                norm = nn.utils.get_total_norm([p.grad for p in model.parameters()])
+            grad_norms.append(norm.item())
             lrs.append(opt.param_groups[0]["lr"])
             opt.step()
             losses.append(loss.item())
