@@ -39,6 +39,7 @@ pub const LAYER_TYPES: &[&str] = &[
     "conv2d",
     "maxpool1d",
     "maxpool2d",
+    "avgpool1d",
     "avgpool2d",
     "global_avg_pool",
     "flatten",
@@ -355,11 +356,18 @@ fn read_layer(ctx: &str, v: &toml::Value) -> Result<(LayerConfig, Option<InitSpe
                 LayerConfig::AvgPool2d(c)
             }
         }
-        "maxpool1d" => LayerConfig::MaxPool1d(Pool1dConfig {
-            kernel_size: h.required_usize("kernel_size")?,
-            stride: opt_usize(&mut h, "stride")?,
-            padding: h.usize("padding", 0)?,
-        }),
+        "maxpool1d" | "avgpool1d" => {
+            let c = Pool1dConfig {
+                kernel_size: h.required_usize("kernel_size")?,
+                stride: opt_usize(&mut h, "stride")?,
+                padding: h.usize("padding", 0)?,
+            };
+            if ty == "maxpool1d" {
+                LayerConfig::MaxPool1d(c)
+            } else {
+                LayerConfig::AvgPool1d(c)
+            }
+        }
         "global_avg_pool" => LayerConfig::GlobalAvgPool,
         "flatten" => {
             let start_dim = h.usize("start_dim", 1)?;
