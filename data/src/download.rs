@@ -378,7 +378,17 @@ impl Fetch for NetFetch {
                     code,
                     text: resp.status_text().to_string(),
                 }),
-                Err(ureq::Error::Transport(t)) => Err(FetchError::Network(t.to_string())),
+                Err(ureq::Error::Transport(t)) => {
+                    // Its Display repeats the URL, which the caller already names.
+                    let mut why = t.kind().to_string();
+                    if let Some(m) = t.message() {
+                        why += &format!(": {m}");
+                    }
+                    if let Some(src) = std::error::Error::source(&t) {
+                        why += &format!(": {src}");
+                    }
+                    Err(FetchError::Network(why))
+                }
             };
         }
         Err(FetchError::Network(format!(
@@ -419,9 +429,16 @@ pub fn download_with(
         );
         return Ok(dir);
     }
+    let created = !dir.exists();
     std::fs::create_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
     for f in spec.files {
-        fetch_file(spec, f, &dir, progress, fetch)?;
+        if let Err(e) = fetch_file(spec, f, &dir, progress, fetch) {
+            if created {
+                // Only succeeds when nothing was written: a folder made for nothing goes.
+                let _ = std::fs::remove_dir(&dir);
+            }
+            return Err(e);
+        }
     }
     if !spec.extract.is_empty() {
         let mut found = vec![false; spec.extract.len()];
@@ -1044,7 +1061,7 @@ mod tests {
         ] {
             assert!(msg.contains(part), "{part:?} not in {msg}");
         }
-        assert!(entries(&root.path().join("toy")).is_empty());
+        assert!(!root.path().join("toy").exists());
     }
 
     #[test]
@@ -1097,7 +1114,7 @@ mod tests {
         ] {
             assert!(msg.contains(part), "{part:?} not in {msg}");
         }
-        assert!(entries(&root.path().join("toy")).is_empty());
+        assert!(!root.path().join("toy").exists());
     }
 
     /// A tar archive (ustar) of `(path, bytes)` entries, gzipped.
@@ -1425,7 +1442,7 @@ mod tests {
                 || msg.contains("truncated: received 1000 of 50000 bytes"),
             "{msg}"
         );
-        assert!(entries(&root.path().join("toy")).is_empty());
+        assert!(!root.path().join("toy").exists());
         server.join().unwrap();
     }
 }
