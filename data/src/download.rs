@@ -677,7 +677,9 @@ fn text(field: &[u8]) -> String {
 
 /// Extracts the wanted members of a `tar.gz` archive into `dir` under their base names (each
 /// through a temporary file, checked for its exact size); marks them in `found`. Only regular
-/// files named in `members` are written: nothing else in the archive reaches the disk.
+/// files named in `members` are written: nothing else in the archive reaches the disk. Reads
+/// ustar, GNU and pax archives whose member names fit the 100 (+155 prefix) bytes of the header
+/// (pax extended headers and GNU long names are skipped, not applied).
 fn extract(archive: &Path, dir: &Path, members: &[Member], found: &mut [bool]) -> Result<()> {
     let file = archive.display().to_string();
     let f = std::fs::File::open(archive).map_err(|e| DataError::io(archive, e))?;
@@ -709,7 +711,9 @@ fn extract(archive: &Path, dir: &Path, members: &[Member], found: &mut [bool]) -
             ));
         }
         let mut name = text(&header[0..100]);
-        if &header[257..262] == b"ustar" {
+        // POSIX ustar ("ustar\0") keeps a name prefix at 345; GNU ("ustar  \0") keeps other
+        // fields there.
+        if &header[257..263] == b"ustar\0" {
             let prefix = text(&header[345..500]);
             if !prefix.is_empty() {
                 name = format!("{prefix}/{name}");
@@ -1117,12 +1121,15 @@ mod tests {
         assert!(!root.path().join("toy").exists());
     }
 
-    /// A tar archive (ustar) of `(path, bytes)` entries, gzipped.
+    /// A tar archive (ustar) of `(path, bytes)` entries, gzipped; a path `prefix|name` is stored
+    /// in the header's two name fields.
     pub(crate) fn tar_gz(entries: &[(&str, &[u8])]) -> Vec<u8> {
         let mut tar = Vec::new();
         for (path, data) in entries {
             let mut h = [0u8; 512];
+            let (prefix, path) = path.split_once('|').unwrap_or(("", path));
             h[..path.len()].copy_from_slice(path.as_bytes());
+            h[345..345 + prefix.len()].copy_from_slice(prefix.as_bytes());
             h[100..108].copy_from_slice(b"0000644\0");
             h[108..116].copy_from_slice(b"0000000\0");
             h[116..124].copy_from_slice(b"0000000\0");
@@ -1224,8 +1231,8 @@ mod tests {
         download_with(&s, root.path(), false, &m).unwrap();
         assert!(m.opened.borrow().is_empty());
 
-        // An archive that lacks a member, or holds one of the wrong size: named errors, and
-        // no archive left behind to be mistaken for a good one... (the checksum guards it).
+        // An archive (with a matching checksum) that lacks a member, or holds one of the wrong
+        // size: errors naming the archive and the member.
         for (bad, what) in [
             (
                 tar_gz(&[
@@ -1283,15 +1290,18 @@ mod tests {
         let e = extract(&p, dir.path(), &members, &mut [false]).unwrap_err();
         assert!(e.to_string().contains("cut short: 300 of 600 bytes"), "{e}");
         assert!(!dir.path().join("a.bin").exists());
-        // Intact: extracted.
-        std::fs::write(&p, &good).unwrap();
-        let mut found = [false];
-        extract(&p, dir.path(), &members, &mut found).unwrap();
-        assert_eq!(found, [true]);
-        assert_eq!(
-            std::fs::read(dir.path().join("a.bin")).unwrap(),
-            vec![5u8; 600]
-        );
+        // Intact: extracted; also with the directory in the ustar prefix field.
+        for archive in [good, tar_gz(&[("x|a.bin", &[5u8; 600])])] {
+            std::fs::write(&p, &archive).unwrap();
+            let mut found = [false];
+            extract(&p, dir.path(), &members, &mut found).unwrap();
+            assert_eq!(found, [true]);
+            assert_eq!(
+                std::fs::read(dir.path().join("a.bin")).unwrap(),
+                vec![5u8; 600]
+            );
+            std::fs::remove_file(dir.path().join("a.bin")).unwrap();
+        }
     }
 
     /// Archives written by GNU tar (GNU and POSIX/pax formats; `testdata/make_tar_fixtures.sh`),
