@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod data_cmd;
 mod landscape;
 mod train;
 
@@ -30,6 +31,11 @@ enum Command {
         #[command(subcommand)]
         what: bench::What,
     },
+    /// List the datasets, or download MNIST / Fashion-MNIST / CIFAR-10 from their mirrors.
+    Data {
+        #[command(subcommand)]
+        what: data_cmd::What,
+    },
 }
 
 fn main() -> ExitCode {
@@ -38,6 +44,7 @@ fn main() -> ExitCode {
         Command::Landscape(args) => landscape::run(args),
         Command::Bench { what } => bench::run(what),
         Command::Train(args) => train::run(args),
+        Command::Data { what } => data_cmd::run(what),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
