@@ -3,6 +3,7 @@
 //! ```toml
 //! [data]
 //! dataset = "mnist-10k"      # bundled name, synthetic name, or a path (.npz, IDX dir, .csv)
+//! download = false           # fetch mnist / fashion-mnist / cifar10 if not on disk
 //! batch_size = 128
 //! shuffle = true
 //! validation_split = 0.1     # carved from the training set (seeded)
@@ -71,6 +72,8 @@ pub struct DataConfig {
     pub standardize: bool,
     pub subset: Option<usize>,
     pub augment: Option<AugmentConfig>,
+    /// Fetch a downloadable dataset (mnist, fashion-mnist, cifar10) when it is not on disk.
+    pub download: bool,
 }
 
 /// The datasets of a run, ready to batch.
@@ -98,7 +101,10 @@ impl DataConfig {
                 )))
             }
         };
-        let src = if data::DATASETS.contains(&name.as_str()) {
+        let download = h.bool("download", false)?;
+        let src = if data::DATASETS.contains(&name.as_str())
+            || data::DATASETS_REMOTE.contains(&name.as_str())
+        {
             Source::Bundled(name)
         } else if SYNTHETIC.contains(&name.as_str()) {
             let s = SyntheticConfig {
@@ -233,6 +239,7 @@ impl DataConfig {
             standardize,
             subset,
             augment,
+            download,
         })
     }
 
@@ -283,7 +290,12 @@ impl DataConfig {
 
     fn load(&self, seed: u64) -> Result<Split> {
         Ok(match &self.source {
-            Source::Bundled(name) => data::load(name, None)?,
+            Source::Bundled(name) => {
+                if self.download && data::DATASETS_REMOTE.contains(&name.as_str()) {
+                    data::download(name, None, true)?;
+                }
+                data::load(name, None)?
+            }
             Source::Npz(path) => {
                 let name = path
                     .file_stem()
@@ -412,6 +424,18 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("input_shape") && e.contains("[3]"), "{e}");
+    }
+
+    /// A downloadable dataset that is not on disk (and `download` off) says how to get it.
+    #[test]
+    fn missing_download_says_how_to_get_it() {
+        let c = cfg("dataset = \"cifar10\"").unwrap();
+        assert!(!c.download);
+        if let Err(e) = c.prepare(0) {
+            let e = e.to_string();
+            assert!(e.contains("gradlab data download cifar10") && e.contains("download = true"), "{e}");
+        }
+        assert!(cfg("dataset = \"mnist\"\ndownload = true").unwrap().download);
     }
 
     #[test]
