@@ -448,18 +448,65 @@ pub fn apply_overrides(table: &mut toml::Table, overrides: &[String]) -> Result<
                 "--set {o:?}: empty key part in `{key}`"
             )));
         }
-        let mut t = &mut *table;
-        for p in &parts[..parts.len() - 1] {
-            let entry = t
-                .entry(p.to_string())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            t = entry.as_table_mut().ok_or_else(|| {
-                TrainError::Config(format!("--set {o:?}: `{p}` is not a section"))
-            })?;
+        let mut root = toml::Value::Table(std::mem::take(table));
+        let res = set_path(&mut root, &parts, 0, parsed, o);
+        if let toml::Value::Table(t) = root {
+            *table = t;
         }
-        t.insert(parts[parts.len() - 1].to_string(), parsed);
+        res?;
     }
     Ok(())
+}
+
+/// Sets `parts[i..]` below `cur`: sections by name, list elements by index
+/// (`model.layers.3.p` is key `p` of element 3 of the layer list).
+fn set_path(
+    cur: &mut toml::Value,
+    parts: &[&str],
+    i: usize,
+    value: toml::Value,
+    o: &str,
+) -> Result<()> {
+    let p = parts[i];
+    let last = i + 1 == parts.len();
+    let here = || parts[..i].join(".");
+    match cur {
+        toml::Value::Table(t) => {
+            if last {
+                t.insert(p.to_string(), value);
+                return Ok(());
+            }
+            let next = t
+                .entry(p.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            set_path(next, parts, i + 1, value, o)
+        }
+        toml::Value::Array(a) => {
+            let k: usize = p.parse().map_err(|_| {
+                TrainError::Config(format!(
+                    "--set {o:?}: `{}` is a list; index it with a number (e.g. {}.0)",
+                    here(),
+                    here()
+                ))
+            })?;
+            let n = a.len();
+            let slot = a.get_mut(k).ok_or_else(|| {
+                TrainError::Config(format!(
+                    "--set {o:?}: `{}` has {n} elements, no index {k}",
+                    here()
+                ))
+            })?;
+            if last {
+                *slot = value;
+                return Ok(());
+            }
+            set_path(slot, parts, i + 1, value, o)
+        }
+        _ => Err(TrainError::Config(format!(
+            "--set {o:?}: `{}` is not a section",
+            here()
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -549,6 +596,37 @@ mod tests {
             assert!(e.contains(want), "{sets:?}: {e}");
             assert!(e.contains("run.toml") || e.contains("--set"), "{e}");
         }
+    }
+
+    /// `--set` reaches into lists: `model.layers.1.out_features` is key `out_features` of the
+    /// second layer; bad indices and non-numeric ones name the list.
+    #[test]
+    fn overrides_index_into_layer_lists() {
+        let c = read(
+            BASE,
+            &[
+                "model.layers.1.out_features=10",
+                "model.layers.1.bias=false",
+            ],
+        )
+        .unwrap();
+        match &c.model.layers[1] {
+            nn::LayerConfig::Linear(l) => assert!(!l.bias),
+            l => panic!("{l:?}"),
+        }
+        let e = read(BASE, &["model.layers.7.bias=false"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`model.layers` has 2 elements, no index 7"),
+            "{e}"
+        );
+        let e = read(BASE, &["model.layers.x.bias=false"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is a list"), "{e}");
+        let e = read(BASE, &["seed.x=1"]).unwrap_err().to_string();
+        assert!(e.contains("`seed` is not a section"), "{e}");
     }
 
     #[test]

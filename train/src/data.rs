@@ -554,9 +554,16 @@ mod tests {
         assert!(!c.download);
         if let Err(e) = c.prepare(0) {
             let e = e.to_string();
-            assert!(e.contains("gradlab data download cifar10") && e.contains("download = true"), "{e}");
+            assert!(
+                e.contains("gradlab data download cifar10") && e.contains("download = true"),
+                "{e}"
+            );
         }
-        assert!(cfg("dataset = \"mnist\"\ndownload = true").unwrap().download);
+        assert!(
+            cfg("dataset = \"mnist\"\ndownload = true")
+                .unwrap()
+                .download
+        );
     }
 
     #[test]

@@ -225,7 +225,6 @@ impl<'c> Trainer<'c> {
             }
             _ => {}
         }
-        let (optimizer, schedule) = build_optimizer(cfg, &model)?;
         let ema = match cfg.train.ema_decay {
             Some(d) => Some(Ema::new(d)?.with_warmup(cfg.train.ema_warmup)),
             None => None,
@@ -249,6 +248,8 @@ impl<'c> Trainer<'c> {
             )));
         }
         let batch = Batch::for_dataset(train, cfg.data.batch_size);
+        let steps_per_epoch = (loader.num_batches() / cfg.train.accumulate).max(1) as u64;
+        let (optimizer, schedule) = build_optimizer(cfg, &model, steps_per_epoch)?;
         Ok(Trainer {
             cfg,
             model,
@@ -694,9 +695,14 @@ impl<'c> Trainer<'c> {
 pub type Schedule = Box<dyn LrSchedule>;
 
 /// Builds the optimizer (with `[clip]`) and the schedule for `model`.
+///
+/// A `one_cycle` schedule without `total_steps` and a `cosine` one without `t_max` span the whole
+/// run: its optimizer steps (`interval = "step"`) or epochs (`interval = "epoch"`), computed from
+/// `[train]` and `steps_per_epoch`.
 pub fn build_optimizer(
     cfg: &RunConfig,
     model: &Sequential,
+    steps_per_epoch: u64,
 ) -> Result<(Optimizer<f32>, Option<Schedule>)> {
     let ctx = format!("{}: [optimizer]", cfg.source);
     let mut recipe = optim::optimizers::from_table::<f32>(&ctx, &cfg.optimizer, &["groups"])?;
@@ -725,9 +731,27 @@ pub fn build_optimizer(
                     let name = cfg.optimizer.get("name")?.as_str()?;
                     matches!(name, "adam" | "adamw" | "nadam" | "radam" | "adamax").then_some(0.9)
                 });
+            let mut table = sc.table.clone();
+            let span = match (sc.interval, cfg.train.steps, cfg.train.epochs) {
+                (Interval::Step, Some(s), _) => s,
+                (Interval::Step, None, Some(e)) => e as u64 * steps_per_epoch,
+                (Interval::Epoch, Some(s), _) => s.div_ceil(steps_per_epoch),
+                (Interval::Epoch, None, Some(e)) => e as u64,
+                _ => 0,
+            };
+            let key = match table.get("name").and_then(|v| v.as_str()) {
+                Some("one_cycle") => Some("total_steps"),
+                Some("cosine") => Some("t_max"),
+                _ => None,
+            };
+            if let Some(key) = key {
+                if !table.contains_key(key) && span > 0 {
+                    table.insert(key.into(), toml::Value::Integer(span as i64));
+                }
+            }
             let s = optim::schedule::from_table(
                 &format!("{}: [schedule]", cfg.source),
-                &sc.table,
+                &table,
                 &opt.lrs(),
                 momentum,
             )?;

@@ -433,3 +433,39 @@ fn deterministic_by_seed() {
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
+
+/// `one_cycle` without `total_steps` spans the run's optimizer steps (it would otherwise fail
+/// when stepped past its end); `cosine` without `t_max` spans the epochs.
+#[test]
+fn schedules_span_the_run_when_length_is_omitted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = DIGITS.replace(
+        "[schedule]\nname = \"reduce_on_plateau\"\npatience = 0\nfactor = 0.5\nthreshold = 0.2\n",
+        "[schedule]\nname = \"one_cycle\"\nmax_lr = 0.05\n",
+    );
+    let s = train::run(
+        &config(&src, &tmp.path().join("a"), &["train.epochs=2"]),
+        &quiet(),
+    )
+    .unwrap();
+    assert_eq!((s.stop.clone(), s.steps), (Stop::Completed, 36));
+    let lrs: Vec<f64> = lines(&tmp.path().join("a"))
+        .iter()
+        .filter_map(|l| match l {
+            Line::Step(r) => Some(r.lr),
+            _ => None,
+        })
+        .collect();
+    let peak = lrs.iter().cloned().fold(0.0, f64::max);
+    assert!((peak - 0.05).abs() < 1e-3, "{peak}");
+    assert!(lrs[35] < 1e-4, "{}", lrs[35]);
+    let src = src.replace("name = \"one_cycle\"\nmax_lr = 0.05", "name = \"cosine\"");
+    let s = train::run(
+        &config(&src, &tmp.path().join("b"), &["train.epochs=3"]),
+        &quiet(),
+    )
+    .unwrap();
+    let last = s.last.unwrap();
+    // t_max = 3 epochs: the third epoch runs at 0.01·(1 + cos(2π/3))/2 = 0.0025.
+    assert!((last.lr - 0.0025).abs() < 1e-9, "{}", last.lr);
+}
