@@ -9,10 +9,12 @@ pub mod data;
 pub mod error;
 pub mod metrics;
 pub mod model;
+pub mod observe;
 pub mod tensorboard;
 pub mod trainer;
 
 pub use config::{apply_overrides, RunConfig};
 pub use error::{Result, TrainError};
 pub use metrics::{read_metrics, EpochRecord, Line, StepRecord};
-pub use trainer::{run, Options, Stop, Summary, Trainer};
+pub use observe::{Loss, Observer, Probe, Targets};
+pub use trainer::{run, run_observed, Options, Stop, Summary, Trainer};

@@ -27,6 +27,7 @@ use crate::checkpoint::{self, TrainerState};
 use crate::config::{Interval, LossKind, RunConfig};
 use crate::data::Prepared;
 use crate::metrics::{EpochRecord, MetricsLog, StepRecord};
+use crate::observe::{Loss, NoObserver, Observer, Probe, Targets};
 use crate::{Result, TrainError};
 
 /// How to run (as opposed to what: that is the [`RunConfig`]).
@@ -108,6 +109,15 @@ impl Summary {
 
 /// Runs a training run described by `cfg`.
 pub fn run(cfg: &RunConfig, opts: &Options) -> Result<Summary> {
+    run_observed(cfg, opts, &mut NoObserver)
+}
+
+/// [`run`] with an [`Observer`] looking inside every step.
+pub fn run_observed(
+    cfg: &RunConfig,
+    opts: &Options,
+    observer: &mut (dyn Observer + Send),
+) -> Result<Summary> {
     match cfg.train.threads {
         Some(n) => {
             let pool = rayon::ThreadPoolBuilder::new()
@@ -116,15 +126,10 @@ pub fn run(cfg: &RunConfig, opts: &Options) -> Result<Summary> {
                 .map_err(|e| {
                     TrainError::Config(format!("{}: [train] threads = {n}: {e}", cfg.source))
                 })?;
-            pool.install(|| Trainer::new(cfg)?.run(opts))
+            pool.install(|| Trainer::new(cfg)?.run_observed(opts, observer))
         }
-        None => Trainer::new(cfg)?.run(opts),
+        None => Trainer::new(cfg)?.run_observed(opts, observer),
     }
-}
-
-enum Loss {
-    CrossEntropy(CrossEntropyLoss),
-    Mse(MseLoss),
 }
 
 /// Early-stopping bookkeeping (checkpointed).
@@ -159,6 +164,12 @@ pub struct Trainer<'c> {
     x: Tensor,
     target: Tensor,
     labels: Vec<usize>,
+    /// Per-example squared gradient norms of the last backward pass, when asked for.
+    sq_norms: Vec<f32>,
+    /// False once the model turned out not to support per-example statistics.
+    per_example_ok: bool,
+    /// Dropout generators before the current step's forward (kept only while observed).
+    rng_before: Vec<u64>,
     /// Optimizer steps taken.
     pub step: u64,
     /// Completed epochs.
@@ -263,6 +274,9 @@ impl<'c> Trainer<'c> {
             x: Tensor::default(),
             target: Tensor::default(),
             labels: Vec::new(),
+            sq_norms: Vec::new(),
+            per_example_ok: true,
+            rng_before: Vec::new(),
             step: 0,
             epoch: 0,
             batch_in_epoch: 0,
@@ -298,7 +312,12 @@ impl<'c> Trainer<'c> {
     }
 
     /// Trains to the end (or until stopped) and returns what happened.
-    pub fn run(mut self, opts: &Options) -> Result<Summary> {
+    pub fn run(self, opts: &Options) -> Result<Summary> {
+        self.run_observed(opts, &mut NoObserver)
+    }
+
+    /// [`run`](Self::run) with an [`Observer`].
+    pub fn run_observed(mut self, opts: &Options, observer: &mut dyn Observer) -> Result<Summary> {
         std::fs::create_dir_all(&self.run_dir).map_err(|e| {
             TrainError::file(&self.run_dir, format!("cannot create run directory: {e}"))
         })?;
@@ -326,6 +345,7 @@ impl<'c> Trainer<'c> {
         let mut epoch_started;
         let mut epoch_examples = 0u64;
         let stop_at = opts.stop_after_steps.map(|n| self.step + n);
+        let observing = observer.active();
         let mut acc_loss = 0.0f64;
 
         'epochs: while !self.done() {
@@ -341,6 +361,9 @@ impl<'c> Trainer<'c> {
             for (k, idx) in batches.iter().enumerate() {
                 let i = skip + k;
                 // --- forward and loss
+                if observing {
+                    self.rng_before = self.model.rng_state();
+                }
                 let (loss, correct) = self.forward_train(idx, e, i)?;
                 self.batch_in_epoch = i + 1;
                 if !loss.is_finite() {
@@ -357,7 +380,27 @@ impl<'c> Trainer<'c> {
                 self.sums.batches += 1;
                 epoch_examples += idx.len() as u64;
                 // --- backward
-                self.backward();
+                let mut per_example = self.acc.is_none()
+                    && self.per_example_ok
+                    && observer.wants_per_example(self.step + 1);
+                if per_example {
+                    self.sq_norms.clear();
+                    self.sq_norms.resize(idx.len(), 0.0);
+                    if self
+                        .model
+                        .backward_with_stats(self.loss.grad(), &mut self.sq_norms)
+                        .is_err()
+                    {
+                        // A layer without per-example statistics (batch norm couples the
+                        // examples): redo a plain backward and stop asking.
+                        self.model.zero_grad();
+                        self.backward();
+                        self.per_example_ok = false;
+                        per_example = false;
+                    }
+                } else {
+                    self.backward();
+                }
                 acc_loss += loss as f64;
                 if let Some(acc) = &mut self.acc {
                     if !acc.add(&mut self.model)? {
@@ -372,8 +415,40 @@ impl<'c> Trainer<'c> {
                 let logging = (self.step + 1) % self.cfg.log.every_steps == 0;
                 let grad_norm = logging.then(|| grad_norm(&self.model));
                 let lr = self.optimizer.lrs()[0];
+                let targets = match &self.loss {
+                    Loss::CrossEntropy(_) => Targets::Labels(&self.labels),
+                    Loss::Mse(_) => Targets::Values(&self.target),
+                };
+                let mut probe = Probe {
+                    step: self.step + 1,
+                    epoch: e + 1,
+                    loss: step_loss,
+                    lr,
+                    model: &mut self.model,
+                    optimizer: &self.optimizer,
+                    x: &self.x,
+                    targets,
+                    per_example_sq_norms: per_example.then_some(&self.sq_norms[..]),
+                    loss_fn: &mut self.loss,
+                    rng_at_forward: &self.rng_before,
+                };
+                observer.after_backward(&mut probe)?;
                 self.optimizer.step(&mut self.model)?;
                 self.model.zero_grad();
+                let mut probe = Probe {
+                    step: self.step + 1,
+                    epoch: e + 1,
+                    loss: step_loss,
+                    lr,
+                    model: &mut self.model,
+                    optimizer: &self.optimizer,
+                    x: &self.x,
+                    targets,
+                    per_example_sq_norms: None,
+                    loss_fn: &mut self.loss,
+                    rng_at_forward: &self.rng_before,
+                };
+                observer.after_update(&mut probe)?;
                 self.step += 1;
                 losses.push(step_loss);
                 if let Some(ema) = &mut self.ema {
@@ -427,6 +502,7 @@ impl<'c> Trainer<'c> {
                 epoch_examples,
             )?;
             log.epoch(&record, self.cfg)?;
+            observer.after_epoch(&record)?;
             epoch_examples = 0;
             if epoch_finished {
                 self.epoch += 1;
@@ -521,11 +597,7 @@ impl<'c> Trainer<'c> {
     }
 
     fn backward(&mut self) {
-        let g = match &self.loss {
-            Loss::CrossEntropy(ce) => ce.grad(),
-            Loss::Mse(m) => m.grad(),
-        };
-        self.model.backward(g);
+        self.model.backward(self.loss.grad());
     }
 
     /// Loss (and accuracy) of the current weights on the validation set, if there is one.

@@ -1,0 +1,253 @@
+//! Looking inside a run while it trains: an [`Observer`] is called by the loop after each
+//! backward pass (gradients present, weights not yet updated), after each update, and after each
+//! epoch. It gets a [`Probe`]: the step's batch, the model and the optimizer, plus measurements
+//! that leave training untouched — the loss and gradient at the current weights (or at perturbed
+//! ones, for Hessian-vector products), each layer's activations, one example's gradient.
+//!
+//! Probes replay the step's dropout masks, so at the current weights they compute exactly the
+//! step's loss and gradient. "Untouched" is exact: a probe saves the weights, batch-norm statistics, dropout generators and
+//! gradients it disturbs and puts them back bit for bit, so a run with an observer produces the
+//! same numbers as one without (tested).
+
+use nn::{Sequential, Tensor};
+use optim::{Optimizer, Params};
+
+use crate::metrics::EpochRecord;
+use crate::Result;
+
+/// The targets of the step's batch.
+#[derive(Clone, Copy, Debug)]
+pub enum Targets<'a> {
+    Labels(&'a [usize]),
+    Values(&'a Tensor),
+}
+
+/// The loss function of a run.
+pub enum Loss {
+    CrossEntropy(nn::CrossEntropyLoss),
+    Mse(nn::MseLoss),
+}
+
+impl Loss {
+    /// Mean loss of `y` against `t`; stores `∂loss/∂y` (see [`grad`](Self::grad)).
+    pub fn forward(&mut self, y: &Tensor, t: Targets<'_>) -> Result<f32> {
+        Ok(match (self, t) {
+            (Loss::CrossEntropy(ce), Targets::Labels(l)) => ce.forward(y, l)?,
+            (Loss::Mse(m), Targets::Values(v)) => m.forward(y, v)?,
+            _ => {
+                return Err(crate::TrainError::Config(
+                    "loss and targets do not fit (cross_entropy needs labels, mse values)".into(),
+                ))
+            }
+        })
+    }
+
+    pub fn grad(&self) -> &Tensor {
+        match self {
+            Loss::CrossEntropy(ce) => ce.grad(),
+            Loss::Mse(m) => m.grad(),
+        }
+    }
+}
+
+/// Called by the training loop; every method defaults to doing nothing.
+pub trait Observer {
+    /// Whether the backward pass of optimizer step `step` (1-based) should also compute
+    /// per-example squared gradient norms ([`Probe::per_example_sq_norms`]).
+    fn wants_per_example(&self, _step: u64) -> bool {
+        false
+    }
+
+    /// After the backward pass of step `probe.step`: the model holds this step's gradients (the
+    /// mean over accumulated micro-batches), the weights are those the step starts from.
+    fn after_backward(&mut self, _probe: &mut Probe<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// After the update of step `probe.step` (gradients cleared, weights updated, batch the same).
+    fn after_update(&mut self, _probe: &mut Probe<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Whether the observer looks at steps at all (the loop skips its bookkeeping when not).
+    fn active(&self) -> bool {
+        true
+    }
+
+    /// After each epoch's evaluation.
+    fn after_epoch(&mut self, _record: &EpochRecord) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// An observer that does nothing.
+pub struct NoObserver;
+
+impl Observer for NoObserver {
+    fn active(&self) -> bool {
+        false
+    }
+}
+
+/// A view of one training step for an [`Observer`].
+pub struct Probe<'a> {
+    /// The optimizer step being taken (1-based).
+    pub step: u64,
+    /// The epoch (1-based).
+    pub epoch: usize,
+    /// The step's mini-batch loss.
+    pub loss: f32,
+    /// The step's learning rate (first group).
+    pub lr: f64,
+    pub model: &'a mut Sequential,
+    pub optimizer: &'a Optimizer<f32>,
+    /// The step's (last micro-)batch, as the model saw it.
+    pub x: &'a Tensor,
+    pub targets: Targets<'a>,
+    /// `‖∂loss/∂θ of example n‖²` (its share of the mean loss), when asked for and the model
+    /// supports it (not with batch norm, whose statistics couple the examples).
+    pub per_example_sq_norms: Option<&'a [f32]>,
+    pub(crate) loss_fn: &'a mut Loss,
+    /// The dropout generators' state before the step's forward pass: probes replay the step's
+    /// masks, so the loss at the current weights is the step's loss.
+    pub(crate) rng_at_forward: &'a [u64],
+}
+
+/// What a probe must put back.
+struct Saved {
+    weights: Vec<Vec<f32>>,
+    rng: Vec<u64>,
+    grads: Vec<Option<Vec<f32>>>,
+}
+
+impl Probe<'_> {
+    fn save(&self) -> Saved {
+        let m = &*self.model;
+        Saved {
+            weights: m.snapshot(),
+            rng: m.rng_state(),
+            grads: (0..Params::<f32>::count(m))
+                .map(|i| Params::<f32>::grad(m, i).map(<[f32]>::to_vec))
+                .collect(),
+        }
+    }
+
+    fn put_back(&mut self, s: Saved) -> Result<()> {
+        self.model.restore(&s.weights)?;
+        self.model.set_rng_state(&s.rng)?;
+        for (i, g) in s.grads.into_iter().enumerate() {
+            if let (Some(g), (_, Some(dst))) = (g, self.model.value_grad_mut(i)) {
+                dst.copy_from_slice(&g);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `f` with the model free to be changed (weights, statistics, generators, gradients)
+    /// and restores all of it afterwards.
+    pub fn isolated<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        let saved = self.save();
+        self.model.set_rng_state(self.rng_at_forward)?;
+        let out = f(self);
+        self.put_back(saved)?;
+        out
+    }
+
+    /// Training-mode loss on this step's batch at the model's current weights (to be called
+    /// inside [`isolated`](Self::isolated) or where disturbing statistics does not matter).
+    fn raw_loss(&mut self) -> Result<f32> {
+        let y = self.model.forward(self.x, true);
+        self.loss_fn.forward(y, self.targets)
+    }
+
+    /// The loss on this step's batch at weights `θ + t·d` (`d` per parameter, e.g. the step's
+    /// update direction; `None` for `t = 0`). Training state is untouched.
+    pub fn loss_at(&mut self, direction: Option<(&[Vec<f32>], f32)>) -> Result<f32> {
+        self.isolated(|p| {
+            if let Some((d, t)) = direction {
+                p.shift_weights(d, t);
+            }
+            p.raw_loss()
+        })
+    }
+
+    /// Loss and gradient (`grads[i]` for parameter `i`, resized as needed) on this step's batch
+    /// at weights `θ + t·d`. Training state is untouched.
+    pub fn loss_and_gradient(
+        &mut self,
+        direction: Option<(&[Vec<f32>], f32)>,
+        grads: &mut Vec<Vec<f32>>,
+    ) -> Result<f32> {
+        self.isolated(|p| {
+            if let Some((d, t)) = direction {
+                p.shift_weights(d, t);
+            }
+            p.model.zero_grad();
+            let loss = p.raw_loss()?;
+            p.model.backward(p.loss_fn.grad());
+            p.read_grads(grads);
+            Ok(loss)
+        })
+    }
+
+    /// The gradient of example `n`'s share of the mean loss (a backward pass whose output
+    /// gradient is zero outside row `n`). Exact for models whose examples do not interact
+    /// (no batch norm in training mode). Training state is untouched.
+    pub fn example_gradient(&mut self, n: usize, grads: &mut Vec<Vec<f32>>) -> Result<()> {
+        self.isolated(|p| {
+            p.model.zero_grad();
+            p.raw_loss()?;
+            let mut dy = p.loss_fn.grad().clone();
+            let k = dy.per_example();
+            for (r, row) in dy.data.chunks_exact_mut(k).enumerate() {
+                if r != n {
+                    row.iter_mut().for_each(|v| *v = 0.0);
+                }
+            }
+            p.model.backward(&dy);
+            p.read_grads(grads);
+            Ok(())
+        })
+    }
+
+    /// Calls `f(layer index, layer kind, output)` for every top-level layer's output of a
+    /// training-mode forward pass on this step's batch. Training state is untouched.
+    pub fn for_each_activation(
+        &mut self,
+        mut f: impl FnMut(usize, &'static str, &Tensor),
+    ) -> Result<()> {
+        self.isolated(|p| {
+            let mut x = p.x.clone();
+            for (i, layer) in p.model.layers_mut().iter_mut().enumerate() {
+                let kind = layer.kind();
+                let y = layer.forward(&x, true);
+                f(i, kind, y);
+                x.copy_from(y);
+            }
+            Ok(())
+        })
+    }
+
+    fn shift_weights(&mut self, d: &[Vec<f32>], t: f32) {
+        for (i, d) in d
+            .iter()
+            .enumerate()
+            .take(Params::<f32>::count(&*self.model))
+        {
+            let (w, _) = self.model.value_grad_mut(i);
+            w.iter_mut().zip(d).for_each(|(w, d)| *w += t * d);
+        }
+    }
+
+    fn read_grads(&self, grads: &mut Vec<Vec<f32>>) {
+        let n = Params::<f32>::count(&*self.model);
+        grads.resize_with(n, Vec::new);
+        for (i, g) in grads.iter_mut().enumerate() {
+            g.clear();
+            match Params::<f32>::grad(&*self.model, i) {
+                Some(src) => g.extend_from_slice(src),
+                None => g.resize(Params::<f32>::value(&*self.model, i).len(), 0.0),
+            }
+        }
+    }
+}

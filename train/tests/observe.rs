@@ -1,0 +1,177 @@
+//! Observers see every step, and probing leaves training bit-for-bit unchanged.
+
+use std::path::Path;
+
+use optim::Params;
+use train::{Observer, Options, Probe, RunConfig};
+
+const NET: &str = r#"
+seed = 3
+[data]
+dataset = "digits"
+batch_size = 50
+subset = 400
+[[model.layers]]
+type = "flatten"
+[[model.layers]]
+type = "linear"
+out_features = 24
+[[model.layers]]
+type = "batchnorm1d"
+[[model.layers]]
+type = "tanh"
+[[model.layers]]
+type = "dropout"
+p = 0.3
+[[model.layers]]
+type = "linear"
+out_features = 10
+[optimizer]
+name = "sgd"
+lr = 0.05
+momentum = 0.9
+[train]
+epochs = 2
+[log]
+tensorboard = false
+"#;
+
+fn config(src: &str, dir: &Path, sets: &[&str]) -> RunConfig {
+    let mut t: toml::Table = src.parse().unwrap();
+    let mut all = vec![format!("log.dir=\"{}\"", dir.display())];
+    all.extend(sets.iter().map(|s| s.to_string()));
+    train::apply_overrides(&mut t, &all).unwrap();
+    RunConfig::from_table("test.toml", t, Path::new("."), "test").unwrap()
+}
+
+/// Uses every probe on every step and records what it saw.
+#[derive(Default)]
+struct Everything {
+    steps: Vec<u64>,
+    epochs: usize,
+    max_grad_diff: f32,
+    per_example_sums: Vec<(f32, usize)>,
+    activations: usize,
+}
+
+impl Observer for Everything {
+    fn wants_per_example(&self, step: u64) -> bool {
+        step % 2 == 0
+    }
+
+    fn after_backward(&mut self, p: &mut Probe<'_>) -> train::Result<()> {
+        self.steps.push(p.step);
+        let mut g = Vec::new();
+        let loss = p.loss_and_gradient(None, &mut g)?;
+        assert!(loss.is_finite());
+        {
+            // The probe replays the step's dropout masks: exactly the training loss and gradient.
+            assert_eq!(loss, p.loss);
+            for (i, gi) in g.iter().enumerate() {
+                let train_g = Params::<f32>::grad(&*p.model, i).unwrap();
+                for (a, b) in gi.iter().zip(train_g) {
+                    self.max_grad_diff = self.max_grad_diff.max((a - b).abs());
+                }
+            }
+        }
+        let d: Vec<Vec<f32>> = g.iter().map(|v| v.iter().map(|x| -x).collect()).collect();
+        p.loss_at(Some((&d, 1e-3)))?;
+        p.loss_and_gradient(Some((&d, 1e-2)), &mut g)?;
+        p.example_gradient(3, &mut g)?;
+        p.for_each_activation(|_, _, y| {
+            assert!(y.data.iter().all(|v| v.is_finite()));
+            self.activations += 1;
+        })?;
+        if let Some(sq) = p.per_example_sq_norms {
+            assert_eq!(p.step % 2, 0);
+            self.per_example_sums.push((sq.iter().sum(), sq.len()));
+        }
+        Ok(())
+    }
+
+    fn after_update(&mut self, p: &mut Probe<'_>) -> train::Result<()> {
+        p.loss_at(None)?;
+        Ok(())
+    }
+
+    fn after_epoch(&mut self, _: &train::EpochRecord) -> train::Result<()> {
+        self.epochs += 1;
+        Ok(())
+    }
+}
+
+/// Without batch norm the per-example squared norms come on the steps asked for, and they
+/// match per-example gradients computed one by one with `example_gradient`.
+#[test]
+fn per_example_norms_match_example_gradients() {
+    struct Check(usize);
+    impl Observer for Check {
+        fn wants_per_example(&self, step: u64) -> bool {
+            step % 2 == 0
+        }
+        fn after_backward(&mut self, p: &mut Probe<'_>) -> train::Result<()> {
+            let Some(sq) = p.per_example_sq_norms else {
+                assert_eq!(p.step % 2, 1);
+                return Ok(());
+            };
+            let sq = sq.to_vec();
+            let mut g = Vec::new();
+            for (n, &want) in sq.iter().enumerate() {
+                p.example_gradient(n, &mut g)?;
+                let got: f32 = g.iter().flatten().map(|x| x * x).sum();
+                assert!(
+                    (got - want).abs() <= 1e-4 * want.max(1e-12),
+                    "{n}: {got} vs {want}"
+                );
+            }
+            self.0 += 1;
+            Ok(())
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(NET, tmp.path(), &["model.layers.2.type=\"relu\""]);
+    let mut check = Check(0);
+    let opts = Options {
+        quiet: true,
+        ..Default::default()
+    };
+    train::run_observed(&cfg, &opts, &mut check).unwrap();
+    assert_eq!(check.0, 8);
+}
+
+#[test]
+fn probing_leaves_training_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    for p in ["0.3", "0.0"] {
+        let set = format!("model.layers.4.p={p}");
+        let plain = train::run(
+            &config(NET, &tmp.path().join("a"), &[&set]),
+            &Options {
+                quiet: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let mut obs = Everything::default();
+        let watched = train::run_observed(
+            &config(NET, &tmp.path().join("b"), &[&set]),
+            &Options {
+                quiet: true,
+                ..Default::default()
+            },
+            &mut obs,
+        )
+        .unwrap();
+        assert_eq!(plain.losses, watched.losses, "p = {p}");
+        assert_eq!(
+            std::fs::read(tmp.path().join("a/model.safetensors")).unwrap(),
+            std::fs::read(tmp.path().join("b/model.safetensors")).unwrap()
+        );
+        assert_eq!(obs.steps, (1..=16).collect::<Vec<_>>());
+        assert_eq!(obs.epochs, 2);
+        assert_eq!(obs.activations, 16 * 6);
+        // Batch norm couples the examples: no per-example norms are offered.
+        assert!(obs.per_example_sums.is_empty());
+        assert_eq!(obs.max_grad_diff, 0.0);
+    }
+}
