@@ -1,0 +1,50 @@
+//! Instruments: each measures one kind of trace on its own schedule and writes named series into
+//! the [`Timeline`]. Each module documents the series it writes.
+
+use train::{EpochRecord, Probe};
+
+use crate::{Result, Timeline};
+
+pub mod basic;
+
+/// A measurement taken while training.
+pub trait Instrument: Send {
+    /// Short name (`layers`, `curvature`, …) for messages and the overhead benchmark.
+    fn name(&self) -> &'static str;
+
+    /// Whether step `step`'s backward pass should compute per-example gradient norms.
+    fn wants_per_example(&self, _step: u64) -> bool {
+        false
+    }
+
+    /// After the backward pass of a step (gradients present, weights not yet updated).
+    fn after_backward(&mut self, _p: &mut Probe<'_>, _t: &mut Timeline) -> Result<()> {
+        Ok(())
+    }
+
+    /// After the update of a step.
+    fn after_update(&mut self, _p: &mut Probe<'_>, _t: &mut Timeline) -> Result<()> {
+        Ok(())
+    }
+
+    /// After an epoch's evaluation.
+    fn after_epoch(&mut self, _r: &EpochRecord, _t: &mut Timeline) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A schedule: due at step 1 and then every `n` steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Every(pub u64);
+
+impl Every {
+    pub fn due(self, step: u64) -> bool {
+        self.0 > 0 && (step == 1 || step % self.0 == 0)
+    }
+}
+
+/// The instruments of a preset (besides the always-on [`basic::Basic`]).
+pub fn preset(preset: crate::Preset) -> Vec<Box<dyn Instrument>> {
+    let _ = preset;
+    Vec::new()
+}

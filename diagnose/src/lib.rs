@@ -1,0 +1,21 @@
+//! The convergence doctor. Instruments measure, while a run trains, the traces that the classic
+//! convergence problems leave (per-layer gradient and weight statistics, activations, per-example
+//! gradient noise, curvature, step quality, progress); detectors turn those readings into
+//! findings that name the problem, the evidence and the remedies to try.
+//!
+//! ```text
+//! Doctor (a train::Observer) ──▶ instruments ──▶ Timeline (named series per step/layer)
+//!                                                    │
+//!                              detectors ◀───────────┘ ──▶ findings ──▶ report (text, JSON, SVG)
+//! ```
+
+pub mod doctor;
+pub mod error;
+pub mod finding;
+pub mod instruments;
+pub mod timeline;
+
+pub use doctor::{Doctor, Preset};
+pub use error::{DiagnoseError, Result};
+pub use finding::{Finding, Kind, Remedy};
+pub use timeline::{Histogram, Timeline};

@@ -1,0 +1,90 @@
+//! What the instruments recorded: named scalar series over optimizer steps, optionally per
+//! layer, and histograms.
+//!
+//! Series names are the contract between instruments, detectors and reports; each instrument
+//! module documents the names it writes (`grad_norm`, `lambda_max`, …). A per-layer series is
+//! keyed by `(name, Some(layer))`, where `layer` is the parameter or layer name (`0.weight`,
+//! `2` for the layer at index 2).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A histogram of values (or of `log10 |value|`) of one layer at one step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    pub step: u64,
+    /// `gradient` or `activation`.
+    pub what: String,
+    pub layer: String,
+    /// Bin edges (`counts.len() + 1` of them).
+    pub edges: Vec<f64>,
+    pub counts: Vec<u64>,
+}
+
+/// Every reading of a run.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Timeline {
+    /// `(name, layer)` → points `(step, value)` in step order.
+    pub series: BTreeMap<(String, Option<String>), Vec<(u64, f64)>>,
+    pub histograms: Vec<Histogram>,
+    /// Per-epoch records of the run (train/val/test metrics).
+    pub epochs: Vec<train::EpochRecord>,
+}
+
+impl Timeline {
+    /// Records `value` of series `name` (per layer when `layer` is given) at `step`.
+    pub fn push(&mut self, name: &str, layer: Option<&str>, step: u64, value: f64) {
+        self.series
+            .entry((name.to_string(), layer.map(str::to_string)))
+            .or_default()
+            .push((step, value));
+    }
+
+    /// The points of a run-level series (empty when never recorded).
+    pub fn get(&self, name: &str) -> &[(u64, f64)] {
+        self.series
+            .get(&(name.to_string(), None))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The points of a per-layer series.
+    pub fn layer(&self, name: &str, layer: &str) -> &[(u64, f64)] {
+        self.series
+            .get(&(name.to_string(), Some(layer.to_string())))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The layers that have a series `name`, in first-recorded order of their keys (sorted).
+    pub fn layers_of(&self, name: &str) -> Vec<&str> {
+        self.series
+            .keys()
+            .filter(|(n, l)| n == name && l.is_some())
+            .filter_map(|(_, l)| l.as_deref())
+            .collect()
+    }
+
+    /// The last value of a run-level series.
+    pub fn last(&self, name: &str) -> Option<f64> {
+        self.get(name).last().map(|p| p.1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_and_read() {
+        let mut t = Timeline::default();
+        t.push("loss", None, 1, 2.0);
+        t.push("loss", None, 2, 1.5);
+        t.push("grad_norm", Some("0.weight"), 1, 0.3);
+        t.push("grad_norm", Some("2.weight"), 1, 0.1);
+        assert_eq!(t.get("loss"), &[(1, 2.0), (2, 1.5)]);
+        assert_eq!(t.last("loss"), Some(1.5));
+        assert_eq!(t.layer("grad_norm", "2.weight"), &[(1, 0.1)]);
+        assert_eq!(t.layers_of("grad_norm"), vec!["0.weight", "2.weight"]);
+        assert!(t.get("nothing").is_empty());
+    }
+}
