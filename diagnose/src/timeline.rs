@@ -22,11 +22,22 @@ pub struct Histogram {
     pub counts: Vec<u64>,
 }
 
+/// Points `(step, value)` of one series, in step order.
+pub type Points = Vec<(u64, f64)>;
+
+/// The key of a series: `name` for run-level series, `name@layer` for per-layer ones.
+pub fn key(name: &str, layer: Option<&str>) -> String {
+    match layer {
+        Some(l) => format!("{name}@{l}"),
+        None => name.to_string(),
+    }
+}
+
 /// Every reading of a run.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Timeline {
-    /// `(name, layer)` → points `(step, value)` in step order.
-    pub series: BTreeMap<(String, Option<String>), Vec<(u64, f64)>>,
+    /// [`key`] → points.
+    pub series: BTreeMap<String, Points>,
     pub histograms: Vec<Histogram>,
     /// Per-epoch records of the run (train/val/test metrics).
     pub epochs: Vec<train::EpochRecord>,
@@ -36,31 +47,29 @@ impl Timeline {
     /// Records `value` of series `name` (per layer when `layer` is given) at `step`.
     pub fn push(&mut self, name: &str, layer: Option<&str>, step: u64, value: f64) {
         self.series
-            .entry((name.to_string(), layer.map(str::to_string)))
+            .entry(key(name, layer))
             .or_default()
             .push((step, value));
     }
 
     /// The points of a run-level series (empty when never recorded).
     pub fn get(&self, name: &str) -> &[(u64, f64)] {
-        self.series
-            .get(&(name.to_string(), None))
-            .map_or(&[], Vec::as_slice)
+        self.series.get(name).map_or(&[], Vec::as_slice)
     }
 
     /// The points of a per-layer series.
     pub fn layer(&self, name: &str, layer: &str) -> &[(u64, f64)] {
         self.series
-            .get(&(name.to_string(), Some(layer.to_string())))
+            .get(&key(name, Some(layer)))
             .map_or(&[], Vec::as_slice)
     }
 
-    /// The layers that have a series `name`, in first-recorded order of their keys (sorted).
+    /// The layers that have a series `name` (sorted by name).
     pub fn layers_of(&self, name: &str) -> Vec<&str> {
+        let prefix = format!("{name}@");
         self.series
             .keys()
-            .filter(|(n, l)| n == name && l.is_some())
-            .filter_map(|(_, l)| l.as_deref())
+            .filter_map(|k| k.strip_prefix(&prefix))
             .collect()
     }
 
@@ -86,5 +95,9 @@ mod tests {
         assert_eq!(t.layer("grad_norm", "2.weight"), &[(1, 0.1)]);
         assert_eq!(t.layers_of("grad_norm"), vec!["0.weight", "2.weight"]);
         assert!(t.get("nothing").is_empty());
+        // The timeline serialises to JSON and back.
+        let json = serde_json::to_string(&t).unwrap();
+        let back: Timeline = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.layer("grad_norm", "0.weight"), &[(1, 0.3)]);
     }
 }
