@@ -9,13 +9,17 @@
 //!                              detectors ◀───────────┘ ──▶ findings ──▶ report (text, JSON, SVG)
 //! ```
 
+pub mod detect;
 pub mod doctor;
 pub mod error;
 pub mod finding;
 pub mod instruments;
+pub mod report;
 pub mod timeline;
 
+pub use detect::detect;
 pub use doctor::{Doctor, Preset};
 pub use error::{DiagnoseError, Result};
-pub use finding::{Finding, Kind, Remedy};
+pub use finding::{Evidence, Finding, Kind, Remedy};
+pub use report::Report;
 pub use timeline::{Histogram, Timeline};
