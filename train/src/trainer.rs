@@ -419,36 +419,28 @@ impl<'c> Trainer<'c> {
                     Loss::CrossEntropy(_) => Targets::Labels(&self.labels),
                     Loss::Mse(_) => Targets::Values(&self.target),
                 };
-                let mut probe = Probe {
-                    step: self.step + 1,
-                    epoch: e + 1,
-                    loss: step_loss,
-                    lr,
-                    model: &mut self.model,
-                    optimizer: &self.optimizer,
-                    x: &self.x,
-                    targets,
-                    per_example_sq_norms: per_example.then_some(&self.sq_norms[..]),
-                    loss_fn: &mut self.loss,
-                    rng_at_forward: &self.rng_before,
-                };
-                observer.after_backward(&mut probe)?;
+                // The observer's view of this step, before and after the update.
+                macro_rules! probe {
+                    ($norms:expr) => {
+                        Probe {
+                            step: self.step + 1,
+                            epoch: e + 1,
+                            loss: step_loss,
+                            lr,
+                            model: &mut self.model,
+                            optimizer: &self.optimizer,
+                            x: &self.x,
+                            targets,
+                            per_example_sq_norms: $norms,
+                            loss_fn: &mut self.loss,
+                            rng_at_forward: &self.rng_before,
+                        }
+                    };
+                }
+                observer.after_backward(&mut probe!(per_example.then_some(&self.sq_norms[..])))?;
                 self.optimizer.step(&mut self.model)?;
                 self.model.zero_grad();
-                let mut probe = Probe {
-                    step: self.step + 1,
-                    epoch: e + 1,
-                    loss: step_loss,
-                    lr,
-                    model: &mut self.model,
-                    optimizer: &self.optimizer,
-                    x: &self.x,
-                    targets,
-                    per_example_sq_norms: None,
-                    loss_fn: &mut self.loss,
-                    rng_at_forward: &self.rng_before,
-                };
-                observer.after_update(&mut probe)?;
+                observer.after_update(&mut probe!(None))?;
                 self.step += 1;
                 losses.push(step_loss);
                 if let Some(ema) = &mut self.ema {
