@@ -16,6 +16,7 @@ pub mod loss;
 pub mod matmul;
 pub mod rng;
 pub mod sequential;
+mod sgemm;
 pub mod tensor;
 
 pub use error::{NnError, Result};
