@@ -214,6 +214,24 @@ impl Sequential {
         run(&mut self.layers, dy)
     }
 
+    /// The backward pass when `∂L/∂input` is not needed (training on data, as PyTorch does for
+    /// inputs without `requires_grad`): accumulates the same parameter gradients as
+    /// [`backward`](Self::backward), but layers before the first one with parameters are skipped
+    /// and that layer runs [`Layer::backward_params`] (no input gradient).
+    pub fn backward_params(&mut self, dy: &Tensor) {
+        fn run(layers: &mut [Box<dyn Layer>], dy: &Tensor) {
+            let (last, rest) = layers.split_last_mut().expect("non-empty");
+            if rest.is_empty() {
+                last.backward_params(dy);
+            } else {
+                run(rest, last.backward(dy));
+            }
+        }
+        if let Some(first) = self.layers.iter().position(|l| !l.parameters().is_empty()) {
+            run(&mut self.layers[first..], dy);
+        }
+    }
+
     /// [`backward`](Self::backward) that also adds each example's squared gradient norm over
     /// all parameters to `sq_norms[n]` (see [`Layer::backward_with_stats`]).
     pub fn backward_with_stats(&mut self, dy: &Tensor, sq_norms: &mut [f32]) -> Result<&Tensor> {

@@ -131,6 +131,24 @@ impl Linear {
         );
         t.numel() / feat
     }
+
+    /// Adds `dW += dyᵀ·x` and `db += Σ dy` for the last forward.
+    fn param_grads(&mut self, dy: &Tensor) {
+        let (i, o) = (self.in_features, self.out_features);
+        let n = self.rows(dy, "gradient", o);
+        assert_eq!(
+            n * i,
+            self.x.numel(),
+            "linear: backward batch differs from forward"
+        );
+        let (w, rest) = self.params.split_first_mut().unwrap();
+        matmul::dyt_x(&dy.data, &self.x.data, &mut w.grad, n, i, o, true);
+        if let Some(b) = rest.first_mut() {
+            for row in dy.data.chunks_exact(o) {
+                b.grad.iter_mut().zip(row).for_each(|(g, d)| *g += d);
+            }
+        }
+    }
 }
 
 impl Layer for Linear {
@@ -170,23 +188,16 @@ impl Layer for Linear {
     }
 
     fn backward(&mut self, dy: &Tensor) -> &Tensor {
+        self.param_grads(dy);
         let (i, o) = (self.in_features, self.out_features);
-        let n = self.rows(dy, "gradient", o);
-        assert_eq!(
-            n * i,
-            self.x.numel(),
-            "linear: backward batch differs from forward"
-        );
-        let (w, rest) = self.params.split_first_mut().unwrap();
-        matmul::dyt_x(&dy.data, &self.x.data, &mut w.grad, n, i, o, true);
-        if let Some(b) = rest.first_mut() {
-            for row in dy.data.chunks_exact(o) {
-                b.grad.iter_mut().zip(row).for_each(|(g, d)| *g += d);
-            }
-        }
+        let n = dy.numel() / o;
         self.dx.resize(&self.x.shape);
-        matmul::dy_w(&dy.data, &w.value, &mut self.dx.data, n, i, o);
+        matmul::dy_w(&dy.data, &self.params[0].value, &mut self.dx.data, n, i, o);
         &self.dx
+    }
+
+    fn backward_params(&mut self, dy: &Tensor) {
+        self.param_grads(dy);
     }
 
     /// Per-example squared norms `‖dyₙ‖²·‖xₙ‖² + ‖dyₙ‖²` (weight + bias), exact for inputs of
