@@ -11,8 +11,10 @@
 
 use crate::sgemm;
 
-/// Multiply-add count (`m·n·k`) from which a product runs in parallel.
-pub const PAR_THRESHOLD: usize = 1 << 18;
+/// Multiply-add count (`m·n·k`) from which a product runs in parallel: about 10 µs of work on
+/// one core, well above the cost of handing half of it to another rayon thread (waking a
+/// sleeping worker can take several µs).
+pub const PAR_THRESHOLD: usize = 1 << 21;
 
 fn threads(m: usize, n: usize, k: usize) -> usize {
     if m.saturating_mul(n).saturating_mul(k) >= PAR_THRESHOLD {
@@ -198,8 +200,11 @@ mod tests {
 
     #[test]
     fn large_product_takes_the_parallel_path() {
-        // 64·80·96 = 491520 ≥ PAR_THRESHOLD.
-        const { assert!(64 * 80 * 96 >= PAR_THRESHOLD) };
-        check(64, 80, 96);
+        const { assert!(128 * 160 * 112 >= PAR_THRESHOLD) };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| check(128, 160, 112));
     }
 }

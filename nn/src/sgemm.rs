@@ -250,12 +250,23 @@ struct Tile {
 
 #[inline]
 fn has_avx512() -> bool {
+    #[cfg(test)]
+    if FORCE_PORTABLE.with(|f| f.get()) {
+        return false;
+    }
     #[cfg(target_arch = "x86_64")]
     {
-        if FORCE_PORTABLE.with(|f| f.get()) {
-            return false;
+        use std::sync::atomic::{AtomicU8, Ordering};
+        // 0: not probed yet, 1: absent, 2: present.
+        static AVX512: AtomicU8 = AtomicU8::new(0);
+        match AVX512.load(Ordering::Relaxed) {
+            0 => {
+                let yes = std::arch::is_x86_feature_detected!("avx512f");
+                AVX512.store(1 + u8::from(yes), Ordering::Relaxed);
+                yes
+            }
+            v => v == 2,
         }
-        std::arch::is_x86_feature_detected!("avx512f")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -263,6 +274,7 @@ fn has_avx512() -> bool {
     }
 }
 
+#[cfg(test)]
 thread_local! {
     /// Tests set this to exercise the portable kernel on machines with AVX-512.
     static FORCE_PORTABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };

@@ -178,11 +178,15 @@ impl Layer for Linear {
         self.y.resize(&x.shape);
         *self.y.shape.last_mut().unwrap() = o;
         self.y.data.resize(n * o, 0.0);
-        matmul::x_wt(&x.data, &self.params[0].value, &mut self.y.data, n, i, o);
+        // y = b + x·Wᵀ: the bias is written first and the product accumulates onto it.
+        let w = &self.params[0].value;
         if let Some(b) = self.params.get(1) {
             for row in self.y.data.chunks_exact_mut(o) {
-                row.iter_mut().zip(&b.value).for_each(|(y, b)| *y += b);
+                row.copy_from_slice(&b.value);
             }
+            matmul::product((n, o, i), &mut self.y.data, true, &x.data, (i, 1), w, (1, i));
+        } else {
+            matmul::x_wt(&x.data, w, &mut self.y.data, n, i, o);
         }
         &self.y
     }
