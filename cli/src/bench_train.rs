@@ -188,7 +188,7 @@ fn process_cpu_seconds() -> Option<f64> {
         let mut t = Timespec { sec: 0, nsec: 0 };
         // SAFETY: clock_gettime writes one timespec to the pointer it is given.
         let rc = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut t) };
-        (rc == 0).then(|| t.sec as f64 + t.nsec as f64 * 1e-9)
+        (rc == 0).then_some(t.sec as f64 + t.nsec as f64 * 1e-9)
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -277,7 +277,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if args.threads == 0 {
         bail!("--threads must be at least 1");
     }
-    if !(args.seconds > 0.0) {
+    if args.seconds.is_nan() || args.seconds <= 0.0 {
         bail!("--seconds must be positive, got {}", args.seconds);
     }
     let workloads = args

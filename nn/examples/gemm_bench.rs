@@ -21,7 +21,9 @@ fn thread_cpu() -> f64 {
 
 fn fill(n: usize, s: u32) -> Vec<f32> {
     (0..n)
-        .map(|j| ((j as u32).wrapping_mul(2654435761).wrapping_add(s) >> 8) as f32 / 16777216.0 - 0.5)
+        .map(|j| {
+            ((j as u32).wrapping_mul(2654435761).wrapping_add(s) >> 8) as f32 / 16777216.0 - 0.5
+        })
         .collect()
 }
 
@@ -54,9 +56,18 @@ fn main() {
     let threads: usize = std::env::args().nth(1).map_or(2, |s| s.parse().unwrap());
     // One thread: time with the thread's CPU clock (runs inline on this thread).
     CPU.store(threads == 1, std::sync::atomic::Ordering::Relaxed);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
     let run = || {
-        for &(n, i, o) in &[(32, 40, 100), (32, 100, 100), (128, 784, 512), (128, 512, 512), (64, 3136, 128)] {
+        for &(n, i, o) in &[
+            (32, 40, 100),
+            (32, 100, 100),
+            (128, 784, 512),
+            (128, 512, 512),
+            (64, 3136, 128),
+        ] {
             let x = fill(n * i, 1);
             let w = fill(o * i, 2);
             let dy = fill(n * o, 3);
@@ -67,25 +78,63 @@ fn main() {
             let ours = [
                 time("ours", || nn::matmul::x_wt(&x, &w, &mut y, n, i, o)),
                 time("ours", || nn::matmul::dy_w(&dy, &w, &mut dx, n, i, o)),
-                time("ours", || nn::matmul::dyt_x(&dy, &x, &mut dw, n, i, o, true)),
+                time("ours", || {
+                    nn::matmul::dyt_x(&dy, &x, &mut dw, n, i, o, true)
+                }),
             ];
             let par = if n * i * o >= nn::matmul::PAR_THRESHOLD {
                 gemm::Parallelism::Rayon(threads)
             } else {
                 gemm::Parallelism::None
             };
-            let g = |m: usize, nn_: usize, k: usize, d: &mut [f32], acc: bool, l: &[f32], (lrs, lcs): (usize, usize), r: &[f32], (rrs, rcs): (usize, usize)| unsafe {
-                gemm::gemm(m, nn_, k, d.as_mut_ptr(), 1, nn_ as isize, acc, l.as_ptr(), lcs as isize, lrs as isize, r.as_ptr(), rcs as isize, rrs as isize, 1.0, 1.0, false, false, false, par)
+            let g = |m: usize,
+                     nn_: usize,
+                     k: usize,
+                     d: &mut [f32],
+                     acc: bool,
+                     l: &[f32],
+                     (lrs, lcs): (usize, usize),
+                     r: &[f32],
+                     (rrs, rcs): (usize, usize)| unsafe {
+                gemm::gemm(
+                    m,
+                    nn_,
+                    k,
+                    d.as_mut_ptr(),
+                    1,
+                    nn_ as isize,
+                    acc,
+                    l.as_ptr(),
+                    lcs as isize,
+                    lrs as isize,
+                    r.as_ptr(),
+                    rcs as isize,
+                    rrs as isize,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    par,
+                )
             };
             let theirs = [
                 time("gemm", || g(n, o, i, &mut y, false, &x, (i, 1), &w, (1, i))),
-                time("gemm", || g(n, i, o, &mut dx, false, &dy, (o, 1), &w, (i, 1))),
-                time("gemm", || g(o, i, n, &mut dw, true, &dy, (1, o), &x, (i, 1))),
+                time("gemm", || {
+                    g(n, i, o, &mut dx, false, &dy, (o, 1), &w, (i, 1))
+                }),
+                time("gemm", || {
+                    g(o, i, n, &mut dw, true, &dy, (1, o), &x, (i, 1))
+                }),
             ];
             println!(
                 "n{n} i{i} o{o}: GFLOP/s ours {:.0} {:.0} {:.0} | gemm {:.0} {:.0} {:.0}",
-                fl / ours[0] / 1e9, fl / ours[1] / 1e9, fl / ours[2] / 1e9,
-                fl / theirs[0] / 1e9, fl / theirs[1] / 1e9, fl / theirs[2] / 1e9
+                fl / ours[0] / 1e9,
+                fl / ours[1] / 1e9,
+                fl / ours[2] / 1e9,
+                fl / theirs[0] / 1e9,
+                fl / theirs[1] / 1e9,
+                fl / theirs[2] / 1e9
             );
         }
     };

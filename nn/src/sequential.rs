@@ -605,6 +605,45 @@ mod tests {
     }
 
     #[test]
+    fn backward_params_gives_the_parameter_gradients_of_backward() {
+        let mut m = Sequential::new(
+            &[2, 3],
+            &[
+                LayerConfig::Flatten(FlattenConfig::default()),
+                LayerConfig::Linear(LinearConfig {
+                    out_features: 5,
+                    ..Default::default()
+                }),
+                LayerConfig::Activation(Activation::Relu),
+                LayerConfig::Linear(LinearConfig {
+                    out_features: 2,
+                    ..Default::default()
+                }),
+            ],
+            4,
+        )
+        .unwrap();
+        let x = random_tensor(&[4, 2, 3], 1);
+        let dy = random_tensor(&[4, 2], 2);
+        m.forward(&x, true);
+        m.backward(&dy);
+        let want: Vec<Vec<f32>> = (0..m.count())
+            .map(|i| m.grad(i).unwrap().to_vec())
+            .collect();
+        m.zero_grad();
+        m.forward(&x, true);
+        m.backward_params(&dy);
+        for (i, w) in want.iter().enumerate() {
+            assert_eq!(m.grad(i).unwrap(), &w[..], "{}", m.name(i));
+        }
+        // Accumulates like backward.
+        m.forward(&x, true);
+        m.backward_params(&dy);
+        let doubled: Vec<f32> = want[0].iter().map(|g| 2.0 * g).collect();
+        assert_eq!(m.grad(0).unwrap(), &doubled[..]);
+    }
+
+    #[test]
     fn per_example_norms_through_the_model() {
         let mut m = mlp(5);
         let x = random_tensor(&[3, 2], 1);

@@ -135,11 +135,7 @@ unsafe fn split(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: Vie
 unsafe fn serial(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: View) {
     SCRATCH.with(|s| {
         let mut s = s.borrow_mut();
-        let Scratch {
-            a: ap,
-            b: bp,
-            edge,
-        } = &mut *s;
+        let Scratch { a: ap, b: bp, edge } = &mut *s;
         let kc_max = k.min(KC);
         // Packing A measured no faster for the engine's shapes (up to a few thousand): the
         // kernel broadcasts from A in place, whose 12-row micro-panel stays in L1 across the
@@ -148,16 +144,21 @@ unsafe fn serial(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: Vi
         // Row-contiguous B is read in place (measured as fast as packed for the engine's
         // shapes); a transposed B is packed (transposed in 16 × 16 register blocks).
         let pack_b = b.cs != 1;
-        let a_need = if pack_a { m.min(MC).div_ceil(MR) * MR * kc_max } else { 0 };
-        let b_need = if pack_b { n.min(NC).div_ceil(NR) * NR * kc_max } else { 0 };
+        let a_need = if pack_a {
+            m.min(MC).div_ceil(MR) * MR * kc_max
+        } else {
+            0
+        };
         if ap.len() < a_need {
             ap.resize(a_need, 0.0);
         }
-        if bp.len() < b_need {
-            bp.resize(b_need, 0.0);
+        // The scratch a thread will ever need, sized on its first product: a thread that met
+        // only small products so far must not allocate on a later, larger one.
+        if bp.len() < KC * NC {
+            bp.resize(KC * NC, 0.0);
         }
-        if edge.len() < MR * kc_max {
-            edge.resize(MR * kc_max, 0.0);
+        if edge.len() < MR * KC {
+            edge.resize(MR * KC, 0.0);
         }
         let avx512 = has_avx512();
         let mut jc = 0;
@@ -189,10 +190,10 @@ unsafe fn serial(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: Vi
                         let mut ir = 0;
                         while ir < mc {
                             let mr = MR.min(mc - ir);
-                            let packed = pack_a || mr % 4 != 0;
+                            let packed = pack_a || mr & 3 != 0;
                             let (apanel, ars, acs) = if pack_a {
                                 (ap.as_ptr().add(ir * kc), 1, MR)
-                            } else if mr % 4 != 0 {
+                            } else if mr & 3 != 0 {
                                 // A last partial panel: pack it (zero rows) into the edge buffer.
                                 pack_a_block(mr, kc, asrc.add(ir * a.rs), a.rs, a.cs, edge);
                                 (edge.as_ptr(), 1, MR)
@@ -346,7 +347,12 @@ unsafe fn pack_b_block(kc: usize, nc: usize, b: *const f32, rs: usize, cs: usize
                 while q0 + 16 <= cols {
                     let mut p = 0;
                     while p + 16 <= kc {
-                        x86::transpose16(src.add(q0 * cs + p), cs, panel.as_mut_ptr().add(p * NR + q0), NR);
+                        x86::transpose16(
+                            src.add(q0 * cs + p),
+                            cs,
+                            panel.as_mut_ptr().add(p * NR + q0),
+                            NR,
+                        );
                         p += 16;
                     }
                     q0 += 16;
@@ -375,7 +381,11 @@ unsafe fn pack_b_block(kc: usize, nc: usize, b: *const f32, rs: usize, cs: usize
             for p in 0..kc {
                 let d = panel.get_unchecked_mut(p * NR..p * NR + NR);
                 for (q, v) in d.iter_mut().enumerate() {
-                    *v = if q < cols { *src.add(p * rs + q * cs) } else { 0.0 };
+                    *v = if q < cols {
+                        *src.add(p * rs + q * cs)
+                    } else {
+                        0.0
+                    };
                 }
             }
         }

@@ -297,7 +297,9 @@ impl Layer for ActivationLayer {
         let x = if act.grad_needs_x() { &self.x } else { &self.y };
         let (dx, x, y) = (&mut self.dx.data, &x.data, &self.y.data);
         match act {
-            Activation::Relu => map_grad(dx, x, y, &dy.data, |_, y, d| if y > 0.0 { d } else { 0.0 }),
+            Activation::Relu => {
+                map_grad(dx, x, y, &dy.data, |_, y, d| if y > 0.0 { d } else { 0.0 })
+            }
             _ => map_grad(dx, x, y, &dy.data, move |x, y, d| act.grad(x, y, d)),
         }
         &self.dx

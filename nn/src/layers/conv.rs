@@ -316,37 +316,6 @@ impl Conv {
         self.in_channels * self.k[0] * self.k[1]
     }
 
-    /// Calls `f(row, out_pos, in_index)` for every in-bounds (column-row, output-position)
-    /// pair of one example, where `in_index` indexes the example's `[C, H, W]` input.
-    #[cfg(test)]
-    #[inline]
-    fn for_each_tap(&self, g: &Geom, mut f: impl FnMut(usize, usize, usize)) {
-        let [kh, kw] = self.k;
-        let [sh, sw] = self.s;
-        let [ph, pw] = self.p;
-        let [dh, dw] = self.d;
-        for c in 0..g.c {
-            for ki in 0..kh {
-                for kj in 0..kw {
-                    let row = (c * kh + ki) * kw + kj;
-                    for oh in 0..g.ho {
-                        let ih = (oh * sh + ki * dh) as isize - ph as isize;
-                        if ih < 0 || ih >= g.h as isize {
-                            continue;
-                        }
-                        let base = (c * g.h + ih as usize) * g.w;
-                        for ow in 0..g.wo {
-                            let iw = (ow * sw + kj * dw) as isize - pw as isize;
-                            if iw >= 0 && iw < g.w as isize {
-                                f(row, oh * g.wo + ow, base + iw as usize);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
     /// Walks one example's column matrix `[C·kh·kw, Ho·Wo]` by output rows: calls
     /// `seg(col_offset, in_offset, lo, hi, zero_before, zero_after)` for each (column-row,
     /// output-row) pair, where output positions `lo..hi` of that row read the input at
@@ -808,6 +777,53 @@ mod tests {
         let y = l.forward(&x, false);
         assert_eq!(y.shape, vec![2, 3, 5]);
         assert_all_close(&y.data, &want);
+    }
+
+    #[test]
+    fn batch_split_across_threads_matches_one_thread_and_direct_convolution() {
+        let cfg = Conv2dConfig::new(4, 16, 3).padding(1).dilation(2);
+        let x = random_tensor(&[30, 4, 12, 15], 12);
+        let y_shape = [
+            &[30][..],
+            &Conv::new_2d(&cfg, 4, &mut Rng::new(0))
+                .unwrap()
+                .out_shape(&[4, 12, 15])
+                .unwrap(),
+        ]
+        .concat();
+        let dy = random_tensor(&y_shape, 13);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut l = Conv::new_2d(&cfg, 4, &mut Rng::new(6)).unwrap();
+                let y = l.forward(&x, true).clone();
+                let parts = l.parts(30);
+                let dx = l.backward(&dy).clone();
+                let grads: Vec<Vec<f32>> = l.parameters().iter().map(|p| p.grad.clone()).collect();
+                // Parameter gradients only: the same sums.
+                l.zero_grad();
+                l.forward(&x, true);
+                l.backward_params(&dy);
+                for (p, g) in l.parameters().iter().zip(&grads) {
+                    assert_eq!(&p.grad, g);
+                }
+                (y, dx, grads, parts, naive(&x, &l, 12, 15))
+            })
+        };
+        let (y1, dx1, g1, parts1, want) = run(1);
+        let (y3, dx3, g3, parts3, _) = run(3);
+        assert_eq!((parts1, parts3), (1, 3));
+        assert_all_close(&y1.data, &want);
+        assert_all_close(&y3.data, &want);
+        assert_all_close(&dx3.data, &dx1.data);
+        for (a, b) in g3.iter().zip(&g1) {
+            for (x, y) in a.iter().zip(b) {
+                assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{x} vs {y}");
+            }
+        }
     }
 
     #[test]

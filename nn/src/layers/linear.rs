@@ -184,7 +184,15 @@ impl Layer for Linear {
             for row in self.y.data.chunks_exact_mut(o) {
                 row.copy_from_slice(&b.value);
             }
-            matmul::product((n, o, i), &mut self.y.data, true, &x.data, (i, 1), w, (1, i));
+            matmul::product(
+                (n, o, i),
+                &mut self.y.data,
+                true,
+                &x.data,
+                (i, 1),
+                w,
+                (1, i),
+            );
         } else {
             matmul::x_wt(&x.data, w, &mut self.y.data, n, i, o);
         }

@@ -321,7 +321,8 @@ impl Layer for Pool {
         match self.mode {
             Mode::Max => {
                 // Each plane's argmax points into that plane: planes are independent.
-                let scatter = |(pl, (dxp, (ap, dyp))): (usize, (&mut [f32], (&[usize], &[f32])))| {
+                type Plane<'a> = (usize, (&'a mut [f32], (&'a [usize], &'a [f32])));
+                let scatter = |(pl, (dxp, (ap, dyp))): Plane<'_>| {
                     dxp.fill(0.0);
                     let base = pl * plane_in;
                     for (&a, &d) in ap.iter().zip(dyp) {
