@@ -80,7 +80,7 @@ for path in sorted(glob.glob(os.path.join(tmp, "*.json"))):
     versions[tool] = rep.get("version", "")
     for w in rep["workloads"]:
         entry = {"rate": w["steps_per_s"]}
-        if "channels_last" in w:
+        if "channels_last_steps_per_s" in w:
             entry["note"] = "channels_last" if w["channels_last"] else "NCHW"
         rates.setdefault(w["name"], {})[tool] = entry
 date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -16,12 +16,19 @@ use crate::sgemm;
 /// sleeping worker can take several µs).
 pub const PAR_THRESHOLD: usize = 1 << 21;
 
+/// Parts a product is split into: 1 below [`PAR_THRESHOLD`], else up to 4 per thread (so that
+/// work stealing evens out a thread that is slowed down, e.g. on a shared machine) while each
+/// part keeps at least half the threshold of work.
 fn threads(m: usize, n: usize, k: usize) -> usize {
-    if m.saturating_mul(n).saturating_mul(k) >= PAR_THRESHOLD {
-        rayon::current_num_threads()
-    } else {
-        1
+    let work = m.saturating_mul(n).saturating_mul(k);
+    if work < PAR_THRESHOLD {
+        return 1;
     }
+    let threads = rayon::current_num_threads();
+    if threads <= 1 {
+        return 1;
+    }
+    (4 * threads).min(work / (PAR_THRESHOLD / 2)).max(threads)
 }
 
 /// `dst[m×n] = (acc ? dst : 0) + lhs · rhs`, where `lhs` is `m×k` with strides (`lrs`, `lcs`)

@@ -317,10 +317,10 @@ impl Conv {
     }
 
     /// Walks one example's column matrix `[C·kh·kw, Ho·Wo]` by output rows: calls
-    /// `seg(col_offset, in_offset, lo, hi, zero_before, zero_after)` for each (column-row,
-    /// output-row) pair, where output positions `lo..hi` of that row read the input at
-    /// `in_offset + ow·sw` and the others are padding (`in_offset` is meaningful only when
-    /// `lo < hi`). Rows entirely in the padding get `lo = hi = 0`.
+    /// `seg(col_offset, in_offset, lo, hi)` for each (column-row, output-row) pair, where
+    /// output positions `lo..hi` of that row read the input at `in_offset + (ow − lo)·sw` and
+    /// the others are padding (`in_offset` is meaningful only when `lo < hi`). Rows entirely
+    /// in the padding get `lo = hi = 0`.
     #[inline]
     fn segments(&self, g: &Geom, mut seg: impl FnMut(usize, usize, usize, usize)) {
         let [kh, kw] = self.k;
@@ -380,7 +380,7 @@ impl Conv {
 
     /// `col2im`: adds one example's column gradient back into its input gradient.
     fn col2im(&self, g: &Geom, dcol: &[f32], dx: &mut [f32]) {
-        let (wo, sw) = (g.wo, self.s[1]);
+        let sw = self.s[1];
         self.segments(g, |col, src, lo, hi| {
             let d = &dcol[col + lo..col + hi];
             if sw == 1 {
@@ -393,18 +393,19 @@ impl Conv {
                     dx[src + k * sw] += v;
                 }
             }
-            let _ = wo;
         });
     }
 
-    /// Batch parts the backward pass splits into (one per thread, at most one per example).
+    /// Batch parts the passes split into: one below the matmul threshold, else up to 4 per
+    /// thread (work stealing evens out a slowed thread), at most one per example.
     fn parts(&self, n: usize) -> usize {
         let (kr, p) = (self.rows(), self.geom.ho * self.geom.wo);
         let work = n * self.out_channels * kr * p;
-        if work < matmul::PAR_THRESHOLD {
+        let threads = rayon::current_num_threads();
+        if work < matmul::PAR_THRESHOLD || threads <= 1 {
             1
         } else {
-            rayon::current_num_threads().clamp(1, n.max(1))
+            (4 * threads).clamp(1, n.max(1))
         }
     }
 
@@ -815,7 +816,7 @@ mod tests {
         };
         let (y1, dx1, g1, parts1, want) = run(1);
         let (y3, dx3, g3, parts3, _) = run(3);
-        assert_eq!((parts1, parts3), (1, 3));
+        assert_eq!((parts1, parts3), (1, 12));
         assert_all_close(&y1.data, &want);
         assert_all_close(&y3.data, &want);
         assert_all_close(&dx3.data, &dx1.data);
