@@ -84,8 +84,7 @@ pub(crate) unsafe fn gemm(
     split(m, n, k, out, acc, a, b, threads.max(1));
 }
 
-/// Splits `C` into `parts` ranges along its larger dimension (in whole tiles) and runs them with
-/// `rayon::join`.
+/// Splits `C` into `parts` ranges (in whole tiles) and runs them with `rayon::join`.
 #[allow(clippy::too_many_arguments)]
 unsafe fn split(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: View, parts: usize) {
     let col_tiles = n.div_ceil(NR);
@@ -95,7 +94,9 @@ unsafe fn split(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: Vie
         return;
     }
     let left = parts / 2;
-    if col_tiles >= row_tiles {
+    // Column ranges share nothing but reads of A; row ranges each pack their own copy of a
+    // transposed B, so a packed B is split by columns while there are columns to split.
+    if col_tiles >= row_tiles || (b.cs != 1 && col_tiles >= 2) {
         let n1 = (col_tiles * left / parts).max(1) * NR;
         let (c2, b2) = (
             Out {
