@@ -14,10 +14,9 @@ in `gradlab bench train`: warm-up steps (compilation included there), then wall 
 steps until --seconds have passed (or exactly --steps steps), --rounds times, with the last
 step's result awaited (block_until_ready) inside the timed span; the best round is reported.
 
-The thread count is set before jax is imported, through XLA_FLAGS
-(--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads=N) and by pinning the process to
-N CPUs when the platform allows it (os.sched_setaffinity), since XLA's CPU client sizes its pools
-from the visible CPUs.
+The thread count is set before jax is imported by pinning the process to N CPUs
+(os.sched_setaffinity, where the platform has it): XLA's CPU client sizes its thread pools from
+the CPUs the process may use, and has no flag for an exact count.
 
 Usage:
     python bench/jax_train_bench.py --threads 2 [--seconds 2] [--rounds 3] [--json]
@@ -45,9 +44,6 @@ def parse():
 
 
 args = parse()
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                           " --xla_cpu_multi_thread_eigen=true"
-                           f" intra_op_parallelism_threads={args.threads}").strip()
 if hasattr(os, "sched_setaffinity"):
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) > args.threads:
