@@ -6,7 +6,9 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_train;
+mod data_cmd;
 mod landscape;
+mod train;
 
 #[derive(Parser)]
 #[command(
@@ -23,10 +25,17 @@ struct Cli {
 enum Command {
     /// Run optimizers on analytic test functions and write their trajectories (and a plot).
     Landscape(landscape::Args),
+    /// Train a model described by a run config (data, model, optimizer, schedule, logging).
+    Train(train::Args),
     /// Measure performance against the machine's memory bandwidth.
     Bench {
         #[command(subcommand)]
         what: bench::What,
+    },
+    /// List the datasets, or download MNIST / Fashion-MNIST / CIFAR-10 from their mirrors.
+    Data {
+        #[command(subcommand)]
+        what: data_cmd::What,
     },
 }
 
@@ -35,6 +44,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Landscape(args) => landscape::run(args),
         Command::Bench { what } => bench::run(what),
+        Command::Train(args) => train::run(args),
+        Command::Data { what } => data_cmd::run(what),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -348,3 +348,175 @@ fn landscape_creates_missing_output_folders() {
     assert_eq!(json["params"].as_array().unwrap().len(), 5);
     assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
 }
+
+const TRAIN_MOONS: &str = r#"
+seed = 4
+[data]
+dataset = "moons"
+n = 512
+n_test = 128
+batch_size = 32
+validation_split = 0.25
+[[model.layers]]
+type = "linear"
+out_features = 32
+[[model.layers]]
+type = "relu"
+[[model.layers]]
+type = "dropout"
+p = 0.1
+[[model.layers]]
+type = "linear"
+out_features = 2
+[optimizer]
+name = "sgd"
+lr = 0.1
+momentum = 0.9
+nesterov = true
+weight_decay = 0.0001
+[train]
+epochs = 3
+[log]
+dir = "run"
+every_steps = 1
+"#;
+
+/// Step and epoch lines of a run's metrics.jsonl without wall-clock fields.
+fn train_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            let o = v.as_object_mut().unwrap();
+            o.remove("time_s");
+            o.remove("examples_per_s");
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn train_writes_logs_and_prints_epoch_lines() {
+    let case = Case::new();
+    case.write("run.toml", TRAIN_MOONS);
+    let o = case.gradlab(&["train", "run.toml", "--set", "train.epochs=2"]);
+    ok(&o);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let epoch_lines: Vec<&str> = out.lines().filter(|l| l.starts_with("epoch")).collect();
+    assert_eq!(epoch_lines.len(), 2, "{out}");
+    assert!(epoch_lines[1].starts_with("epoch    2/2"), "{out}");
+    assert!(
+        out.lines().last().unwrap().contains("test_accuracy"),
+        "{out}"
+    );
+    for f in [
+        "metrics.jsonl",
+        "summary.json",
+        "model.safetensors",
+        "config.toml",
+        "checkpoint.json",
+    ] {
+        assert!(case.path("run").join(f).exists(), "{f}");
+    }
+    // --quiet: only the summary line.
+    let o = case.gradlab(&["train", "run.toml", "--quiet", "--set", "train.epochs=1"]);
+    ok(&o);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(out.lines().count(), 1, "{out}");
+}
+
+/// `kill -9` in the middle of a run, then `--resume`: the metrics and the final weights are
+/// those of the uninterrupted run.
+#[test]
+fn train_kill_and_resume_gives_the_uninterrupted_numbers() {
+    let case = Case::new();
+    let long = TRAIN_MOONS.replace("epochs = 3", "epochs = 150");
+    case.write("run.toml", &long);
+    let full = case.gradlab(&["train", "run.toml", "--quiet", "--set", "log.dir=\"full\""]);
+    ok(&full);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        .args([
+            "train",
+            "run.toml",
+            "--quiet",
+            "--set",
+            "train.checkpoint_every_steps=50",
+        ])
+        .current_dir(case.dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pointer = case.path("run").join("checkpoint.json");
+    let t0 = std::time::Instant::now();
+    while !pointer.exists() {
+        assert!(t0.elapsed().as_secs() < 60, "no checkpoint appeared");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        !case.path("run").join("summary.json").exists(),
+        "the run finished before it could be killed"
+    );
+    let o = case.gradlab(&[
+        "train",
+        "run.toml",
+        "--quiet",
+        "--resume",
+        "--set",
+        "train.checkpoint_every_steps=50",
+    ]);
+    ok(&o);
+    let want = train_lines(&case.path("full").join("metrics.jsonl"));
+    let got = train_lines(&case.path("run").join("metrics.jsonl"));
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "metrics differ after resume");
+    assert_eq!(
+        std::fs::read(case.path("run").join("model.safetensors")).unwrap(),
+        std::fs::read(case.path("full").join("model.safetensors")).unwrap()
+    );
+}
+
+#[test]
+fn train_bad_config_names_file_field_and_value() {
+    let case = Case::new();
+    for (sets, want) in [
+        (vec!["optimizer.lr=-1"], "`lr` = -1"),
+        (
+            vec!["model.layers=[{type=\"linear\", out_features=3}]"],
+            "has 2 classes",
+        ),
+        (vec!["data.dataset=\"nope\""], "`dataset` = \"nope\""),
+        (vec!["train.epocs=2"], "`epocs`"),
+    ] {
+        case.write("config.toml", TRAIN_MOONS);
+        let mut args = vec!["train", "config.toml"];
+        for s in &sets {
+            args.extend(["--set", s]);
+        }
+        let o = case.gradlab(&args);
+        let e = fails(&case, &o);
+        assert!(
+            e.contains(want) && e.contains("config.toml"),
+            "{sets:?}: {e}"
+        );
+    }
+    let o = case.gradlab(&["train", "missing.toml"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("missing.toml"), "{}", stderr(&o));
+}
+
+#[test]
+fn train_non_finite_loss_fails_with_advice() {
+    let case = Case::new();
+    case.write("run.toml", TRAIN_MOONS);
+    let o = case.gradlab(&["train", "run.toml", "--quiet", "--set", "optimizer.lr=1e30"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("the loss became") && e.contains("lower learning rate"),
+        "{e}"
+    );
+}

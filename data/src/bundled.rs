@@ -32,7 +32,8 @@ fn root_from(var: Option<std::ffi::OsString>) -> PathBuf {
     }
 }
 
-/// Loads a bundled dataset by name from `root` (default: [`data_root`]).
+/// Loads a bundled dataset by name from `root` (default: [`data_root`]), or a downloaded one
+/// (`mnist`, `fashion-mnist`, `cifar10`: see [`crate::download`]) from `<root>/<name>/`.
 pub fn load(name: &str, root: Option<&Path>) -> Result<Split> {
     let root = root.map_or_else(data_root, Path::to_path_buf);
     match name {
@@ -49,9 +50,14 @@ pub fn load(name: &str, root: Option<&Path>) -> Result<Split> {
             name,
             Some(&[1, 8, 8]),
         ),
+        n if crate::download::DATASETS_REMOTE.contains(&n) => {
+            crate::download::load_remote(n, &root)
+        }
         _ => Err(DataError::UnknownDataset {
             name: name.into(),
-            known: DATASETS.join(", "),
+            known: [&DATASETS[..], &crate::download::DATASETS_REMOTE[..]]
+                .concat()
+                .join(", "),
         }),
     }
 }

@@ -53,6 +53,14 @@ pub enum DataError {
     },
     #[error("unknown dataset {name:?} (known: {known})")]
     UnknownDataset { name: String, known: String },
+    #[error("downloading {dataset}: {what}")]
+    Download { dataset: String, what: String },
+    #[error("dataset {dataset:?} is not downloaded: {missing} is missing; {hint}")]
+    NotDownloaded {
+        dataset: String,
+        missing: String,
+        hint: String,
+    },
     #[error("invalid argument {name} = {value}: {why}")]
     InvalidArgument {
         name: &'static str,

@@ -7,8 +7,10 @@
 
 pub mod augment;
 pub mod bundled;
+pub mod cifar;
 pub mod csv;
 pub mod dataset;
+pub mod download;
 pub mod error;
 pub mod idx;
 pub mod loader;
@@ -20,6 +22,7 @@ pub mod synthetic;
 pub use augment::{AugmentConfig, Augmenter};
 pub use bundled::{data_root, load, DATASETS};
 pub use dataset::{Dataset, Split, Targets};
+pub use download::{download, DATASETS_REMOTE};
 pub use error::{DataError, Result};
 pub use loader::{Batch, Batches, Loader, Standardizer};
 pub use synthetic::{blobs, moons, teacher_student, two_spirals};

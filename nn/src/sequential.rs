@@ -37,6 +37,7 @@ pub enum LayerConfig {
     MaxPool2d(Pool2dConfig),
     MaxPool1d(Pool1dConfig),
     AvgPool2d(Pool2dConfig),
+    AvgPool1d(Pool1dConfig),
     GlobalAvgPool,
 }
 
@@ -62,6 +63,7 @@ impl LayerConfig {
             LayerConfig::MaxPool2d(c) => Box::new(Pool::max_2d(c)?),
             LayerConfig::MaxPool1d(c) => Box::new(Pool::max_1d(c)?),
             LayerConfig::AvgPool2d(c) => Box::new(Pool::avg_2d(c)?),
+            LayerConfig::AvgPool1d(c) => Box::new(Pool::avg_1d(c)?),
             LayerConfig::GlobalAvgPool => Box::new(GlobalAvgPool::new()),
         })
     }

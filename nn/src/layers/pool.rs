@@ -150,6 +150,11 @@ impl Pool {
         Self::make(cfg, Mode::Avg, false)
     }
 
+    /// `nn.AvgPool1d` with `count_include_pad = true`.
+    pub fn avg_1d(cfg: &Pool1dConfig) -> Result<Self> {
+        Self::make(&cfg.as_2d(), Mode::Avg, true)
+    }
+
     /// `(C, H, W, Ho, Wo)` for a per-example shape.
     fn geometry(&self, s: &[usize]) -> Result<(usize, usize, usize, usize, usize)> {
         let (c, h, w) = match (self.one_d, s) {
@@ -205,7 +210,8 @@ impl Layer for Pool {
         match (self.mode, self.one_d) {
             (Mode::Max, false) => "max_pool2d",
             (Mode::Max, true) => "max_pool1d",
-            (Mode::Avg, _) => "avg_pool2d",
+            (Mode::Avg, false) => "avg_pool2d",
+            (Mode::Avg, true) => "avg_pool1d",
         }
     }
 
@@ -522,6 +528,19 @@ mod tests {
         check_layer(&mut p, &distinct(&[2, 3, 7], 3), 4);
         let mut p = Pool::avg_2d(&Pool2dConfig::new(2).stride(1).padding(1)).unwrap();
         check_layer(&mut p, &random_tensor(&[2, 2, 4, 5], 5), 6);
+        let mut p = Pool::avg_1d(&Pool1dConfig {
+            kernel_size: 3,
+            stride: Some(2),
+            padding: 1,
+        })
+        .unwrap();
+        assert_eq!(p.out_shape(&[2, 7]).unwrap(), vec![2, 4]);
+        check_layer(&mut p, &random_tensor(&[2, 2, 7], 9), 10);
+        // count_include_pad: [1, 2, 3] padded by one each side, windows of 3 with stride 2.
+        let x = Tensor::from_vec(&[1, 1, 3], vec![1., 2., 3.]).unwrap();
+        let y = p.forward(&x, false);
+        assert_eq!(y.data[0], 1.0);
+        assert!((y.data[1] - 5. / 3.).abs() < 1e-6, "{:?}", y.data);
         check_layer(
             &mut GlobalAvgPool::new(),
             &random_tensor(&[3, 2, 3, 3], 7),

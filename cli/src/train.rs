@@ -1,0 +1,76 @@
+//! `gradlab train FILE.toml [--set key=value ...] [--resume] [--quiet]`.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args as ClapArgs;
+
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    /// Run config (TOML: seed, [data], [model], [optimizer], [clip], [schedule], [train], [log]).
+    pub config: PathBuf,
+    /// Change a config value: a dotted key and a TOML value (repeatable), e.g.
+    /// `--set optimizer.lr=0.01 --set train.epochs=3`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Continue the run in the log directory from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// No progress bar and no per-epoch lines (the summary line is still printed).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Rayon threads (overrides [train] threads).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let mut sets = args.set.clone();
+    if let Some(t) = args.threads {
+        if t == 0 {
+            bail!("--threads 0: expected at least 1 thread");
+        }
+        sets.push(format!("train.threads={t}"));
+    }
+    let cfg = train::RunConfig::from_file(&args.config, &sets)?;
+    let opts = train::Options {
+        resume: args.resume,
+        quiet: args.quiet,
+        stop_after_steps: None,
+    };
+    let summary =
+        train::run(&cfg, &opts).with_context(|| format!("training {}", args.config.display()))?;
+    if let Some(msg) = summary.explain(&cfg) {
+        bail!("{msg}");
+    }
+    let mut line = format!(
+        "{}: {} steps, {} epochs in {:.1}s",
+        cfg.log.dir.display(),
+        summary.steps,
+        summary.epochs,
+        summary.wall_s
+    );
+    if let train::Stop::EarlyStopped {
+        epoch,
+        best_epoch,
+        best,
+    } = &summary.stop
+    {
+        line += &format!(
+            "; early stop at epoch {epoch}, best epoch {best_epoch} ({best:.4}), weights restored"
+        );
+    }
+    if let Some(r) = &summary.last {
+        for (name, v) in [
+            ("val_accuracy", r.val_accuracy),
+            ("test_loss", r.test_loss),
+            ("test_accuracy", r.test_accuracy),
+        ] {
+            if let Some(v) = v {
+                line += &format!("; {name} {v:.4}");
+            }
+        }
+    }
+    println!("{line}");
+    Ok(())
+}

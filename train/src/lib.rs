@@ -1,0 +1,18 @@
+//! gradlab's training stack: a run config (TOML) names the data, the model, the optimizer and
+//! its schedule; [`run`] trains it with evaluation, callbacks (early stopping, schedules,
+//! gradient accumulation, EMA weights), logs (`metrics.jsonl`, TensorBoard) and atomic,
+//! exactly resumable checkpoints.
+
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod metrics;
+pub mod model;
+pub mod tensorboard;
+pub mod trainer;
+
+pub use config::{apply_overrides, RunConfig};
+pub use error::{Result, TrainError};
+pub use metrics::{read_metrics, EpochRecord, Line, StepRecord};
+pub use trainer::{run, Options, Stop, Summary, Trainer};

@@ -1,0 +1,310 @@
+//! What a run records: `metrics.jsonl` (a line per logged step and per epoch), TensorBoard
+//! scalars, `summary.json`, and the console (progress bar, one fixed-width line per epoch).
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::config::RunConfig;
+use crate::tensorboard::EventWriter;
+use crate::trainer::Summary;
+use crate::{Result, TrainError};
+
+/// One logged optimizer step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub step: u64,
+    pub epoch: usize,
+    /// The mini-batch loss of this step's forward pass (mean over accumulated micro-batches).
+    pub loss: f32,
+    /// The learning rate this step used (first parameter group).
+    pub lr: f64,
+    /// Global gradient norm before clipping.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grad_norm: Option<f64>,
+    /// Seconds since the run started (resumed runs continue the count).
+    pub time_s: f64,
+}
+
+/// One epoch: training averages over its batches, evaluation on validation and test sets.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub step: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_accuracy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_accuracy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_accuracy: Option<f64>,
+    /// The learning rate at the end of the epoch.
+    pub lr: f64,
+    pub time_s: f64,
+    /// Training throughput over the epoch.
+    pub examples_per_s: f64,
+}
+
+impl EpochRecord {
+    /// A metric by name (see [`crate::config::METRICS`]).
+    pub fn get(&self, name: &str) -> Option<f64> {
+        match name {
+            "train_loss" => self.train_loss,
+            "train_accuracy" => self.train_accuracy,
+            "val_loss" => self.val_loss,
+            "val_accuracy" => self.val_accuracy,
+            "test_loss" => self.test_loss,
+            "test_accuracy" => self.test_accuracy,
+            _ => None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Tagged<'a, T: Serialize> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(flatten)]
+    record: &'a T,
+}
+
+/// A line of `metrics.jsonl`, read back.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Line {
+    Step(StepRecord),
+    Epoch(EpochRecord),
+}
+
+/// Reads a run's `metrics.jsonl`.
+pub fn read_metrics(path: &Path) -> Result<Vec<Line>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| TrainError::file(path, format!("cannot read: {e}")))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .map_err(|e| TrainError::file(path, format!("line {}: {e}", i + 1)))
+        })
+        .collect()
+}
+
+/// The run directory's writers.
+pub struct MetricsLog {
+    path: PathBuf,
+    file: BufWriter<File>,
+    tb: Option<EventWriter>,
+    bar: Option<ProgressBar>,
+    quiet: bool,
+    dir: PathBuf,
+}
+
+impl MetricsLog {
+    /// A fresh `metrics.jsonl` (and event file) in `dir`.
+    pub fn create(dir: &Path, tensorboard: bool) -> Result<MetricsLog> {
+        let path = dir.join("metrics.jsonl");
+        let file = File::create(&path)
+            .map_err(|e| TrainError::file(&path, format!("cannot create: {e}")))?;
+        Self::with_file(dir, path, file, tensorboard)
+    }
+
+    /// Reopens `metrics.jsonl` cut to `len` bytes (what the checkpoint had seen), so the lines
+    /// of steps redone after a resume are not doubled.
+    pub fn resume(dir: &Path, len: u64, tensorboard: bool) -> Result<MetricsLog> {
+        let path = dir.join("metrics.jsonl");
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| TrainError::file(&path, format!("cannot open: {e}")))?;
+        let have = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if have < len {
+            return Err(TrainError::file(
+                &path,
+                format!("has {have} bytes but the checkpoint recorded {len}; the log was changed or truncated"),
+            ));
+        }
+        file.set_len(len).map_err(|e| TrainError::file(&path, e))?;
+        let mut log = Self::with_file(dir, path, file, tensorboard)?;
+        use std::io::Seek;
+        log.file
+            .get_mut()
+            .seek(std::io::SeekFrom::End(0))
+            .map_err(|e| TrainError::file(&log.path, e))?;
+        Ok(log)
+    }
+
+    fn with_file(dir: &Path, path: PathBuf, file: File, tensorboard: bool) -> Result<MetricsLog> {
+        let tb = if tensorboard {
+            Some(EventWriter::create(dir).map_err(|e| {
+                TrainError::file(dir, format!("cannot create TensorBoard event file: {e}"))
+            })?)
+        } else {
+            None
+        };
+        Ok(MetricsLog {
+            path,
+            file: BufWriter::new(file),
+            tb,
+            bar: None,
+            quiet: false,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Bytes written so far (flushed), for checkpoints.
+    pub fn metrics_len(&self) -> Result<u64> {
+        // Callers hold `&self`; the buffer is flushed after every line, so the file length is
+        // what has been written.
+        std::fs::metadata(&self.path)
+            .map(|m| m.len())
+            .map_err(|e| TrainError::file(&self.path, e))
+    }
+
+    fn line<T: Serialize>(&mut self, kind: &str, record: &T) -> Result<()> {
+        let s = serde_json::to_string(&Tagged { kind, record }).expect("records serialise");
+        writeln!(self.file, "{s}")
+            .and_then(|_| self.file.flush())
+            .map_err(|e| TrainError::file(&self.path, format!("cannot write: {e}")))
+    }
+
+    pub fn step(&mut self, r: &StepRecord) -> Result<()> {
+        self.line("step", r)?;
+        if let Some(tb) = &mut self.tb {
+            let mut w = || -> std::io::Result<()> {
+                tb.scalar("train/loss", r.loss as f64, r.step)?;
+                tb.scalar("train/lr", r.lr, r.step)?;
+                if let Some(g) = r.grad_norm {
+                    tb.scalar("train/grad_norm", g, r.step)?;
+                }
+                Ok(())
+            };
+            w().map_err(|e| TrainError::file(&self.dir, format!("TensorBoard: {e}")))?;
+        }
+        Ok(())
+    }
+
+    pub fn epoch(&mut self, r: &EpochRecord, cfg: &RunConfig) -> Result<()> {
+        self.line("epoch", r)?;
+        if let Some(tb) = &mut self.tb {
+            let mut w = || -> std::io::Result<()> {
+                for (tag, v) in [
+                    ("epoch/train_loss", r.train_loss),
+                    ("epoch/train_accuracy", r.train_accuracy),
+                    ("epoch/val_loss", r.val_loss),
+                    ("epoch/val_accuracy", r.val_accuracy),
+                    ("epoch/test_loss", r.test_loss),
+                    ("epoch/test_accuracy", r.test_accuracy),
+                    ("epoch/lr", Some(r.lr)),
+                    ("epoch/examples_per_s", Some(r.examples_per_s)),
+                ] {
+                    if let Some(v) = v {
+                        tb.scalar(tag, v, r.step)?;
+                    }
+                }
+                tb.flush()
+            };
+            w().map_err(|e| TrainError::file(&self.dir, format!("TensorBoard: {e}")))?;
+        }
+        if !self.quiet {
+            let line = epoch_line(r, cfg.train.epochs);
+            match &self.bar {
+                Some(b) if !b.is_hidden() => b.println(line),
+                _ => println!("{line}"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Shows a progress bar over `total` steps on a terminal (nothing when `quiet`).
+    pub fn start_progress(&mut self, total: u64, done: u64, quiet: bool) {
+        self.quiet = quiet;
+        if quiet {
+            return;
+        }
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{bar:32.cyan/blue} {pos:>7}/{len:7} steps  {msg}  [{elapsed_precise} < {eta_precise}]",
+            )
+            .expect("valid template"),
+        );
+        bar.set_position(done);
+        self.bar = Some(bar);
+    }
+
+    pub fn progress(&mut self, step: u64, loss: f32) {
+        if let Some(b) = &self.bar {
+            b.set_position(step);
+            if step % 10 == 0 {
+                b.set_message(format!("loss {loss:.4}"));
+            }
+        }
+    }
+
+    pub fn finish_progress(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+
+    /// Writes `summary.json`.
+    pub fn summary(&mut self, s: &Summary) -> Result<()> {
+        if let Some(tb) = &mut self.tb {
+            let _ = tb.flush();
+        }
+        let text = serde_json::to_string_pretty(&SummaryFile {
+            stop: &s.stop,
+            steps: s.steps,
+            epochs: s.epochs,
+            last: &s.last,
+            best: s.best,
+            wall_s: s.wall_s,
+        })
+        .expect("summary serialises");
+        crate::checkpoint::write_atomic(&self.dir.join("summary.json"), text.as_bytes())
+    }
+}
+
+#[derive(Serialize)]
+struct SummaryFile<'a> {
+    stop: &'a crate::trainer::Stop,
+    steps: u64,
+    epochs: usize,
+    last: &'a Option<EpochRecord>,
+    best: Option<(usize, f64)>,
+    wall_s: f64,
+}
+
+/// `epoch   3/10  step    240  train 0.4123  87.12%  val 0.4500  86.00%  …`
+pub fn epoch_line(r: &EpochRecord, epochs: Option<usize>) -> String {
+    let total = epochs
+        .map(|e| format!("/{e:<3}"))
+        .unwrap_or_else(|| "    ".into());
+    let pair = |name: &str, l: Option<f64>, a: Option<f64>| match (l, a) {
+        (Some(l), Some(a)) => format!("  {name} {l:>8.4} {:>6.2}%", a * 100.0),
+        (Some(l), None) => format!("  {name} {l:>8.4}"),
+        _ => String::new(),
+    };
+    format!(
+        "epoch {:>4}{total} step {:>8}{}{}{}  lr {:>9.3e}  {:>7.1}s  {:>8.0} ex/s",
+        r.epoch,
+        r.step,
+        pair("train", r.train_loss, r.train_accuracy),
+        pair("val", r.val_loss, r.val_accuracy),
+        pair("test", r.test_loss, r.test_accuracy),
+        r.lr,
+        r.time_s,
+        r.examples_per_s
+    )
+}

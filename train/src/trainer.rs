@@ -1,0 +1,852 @@
+//! The training loop. Per step it reads like the math:
+//!
+//! ```text
+//! x, y   = next batch (augmented, standardised)
+//! ŷ      = model.forward(x, train)
+//! loss   = L(ŷ, y)                      # stop here if it is not finite
+//! ∇      = model.backward(∂L/∂ŷ)
+//! θ      = optimizer.step(θ, ∇)         # after `accumulate` micro-batches
+//! ema    = lerp(ema, θ); schedule.step(); log
+//! ```
+//!
+//! and per epoch: evaluate on the validation and test sets (with EMA weights when configured),
+//! step epoch schedules (reduce-on-plateau with the monitored metric), early stopping,
+//! checkpoint. Checkpoints hold everything the next step depends on (weights and buffers,
+//! optimizer and schedule state, dropout generators, EMA, early-stopping state, position in the
+//! epoch), so `--resume` reproduces the uninterrupted run's numbers exactly.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use data::Batch;
+use nn::{CrossEntropyConfig, CrossEntropyLoss, MseLoss, Sequential, Tensor};
+use optim::{Ema, GradAccumulator, LrSchedule, Optimizer, Params};
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{self, TrainerState};
+use crate::config::{Interval, LossKind, RunConfig};
+use crate::data::Prepared;
+use crate::metrics::{EpochRecord, MetricsLog, StepRecord};
+use crate::{Result, TrainError};
+
+/// How to run (as opposed to what: that is the [`RunConfig`]).
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Continue from the run directory's last checkpoint.
+    pub resume: bool,
+    /// No progress bar and no per-epoch lines.
+    pub quiet: bool,
+    /// Stop after this many optimizer steps of this process, right after a checkpoint, as if
+    /// the process had been killed there (for resume tests and time-boxed runs).
+    pub stop_after_steps: Option<u64>,
+}
+
+/// Why a run ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Stop {
+    /// All epochs (or steps) done.
+    Completed,
+    /// The monitored metric stopped improving.
+    EarlyStopped {
+        epoch: usize,
+        best_epoch: usize,
+        best: f64,
+    },
+    /// The loss became NaN or infinite at `step` (the step that would have been taken).
+    NonFinite { step: u64, epoch: usize, loss: f32 },
+    /// [`Options::stop_after_steps`] was reached.
+    Interrupted { step: u64 },
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Summary {
+    pub stop: Stop,
+    pub steps: u64,
+    pub epochs: usize,
+    /// The last epoch's record (after restoring the best weights, when early stopping did).
+    pub last: Option<EpochRecord>,
+    /// Best monitored value and its epoch, when early stopping is on.
+    pub best: Option<(usize, f64)>,
+    /// Mini-batch loss of every optimizer step taken by this process, in order.
+    pub losses: Vec<f32>,
+    pub wall_s: f64,
+    pub run_dir: PathBuf,
+    /// The last checkpoint written (or resumed from).
+    pub checkpoint: Option<PathBuf>,
+}
+
+impl Summary {
+    /// A plain-language account of a run that did not complete normally, with what to try.
+    pub fn explain(&self, cfg: &RunConfig) -> Option<String> {
+        match &self.stop {
+            Stop::NonFinite { step, epoch, loss } => {
+                let lr = cfg
+                    .optimizer
+                    .get("lr")
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "its default".into());
+                let ckpt = match &self.checkpoint {
+                    Some(p) => format!(
+                        "The last good checkpoint is {} (continue from it with --resume after changing the config).",
+                        p.display()
+                    ),
+                    None => "No checkpoint had been written yet.".into(),
+                };
+                Some(format!(
+                    "training stopped: the loss became {loss} at step {step} (epoch {epoch}). {ckpt} \
+                     Try: a lower learning rate (optimizer.lr is {lr}; divide it by 3–10), gradient \
+                     clipping ([clip] max_norm = 1.0), a learning-rate warm-up ([schedule] name = \"linear\"), \
+                     BatchNorm or a smaller weight initialisation, or standardised inputs ([data] standardize = true)."
+                ))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Runs a training run described by `cfg`.
+pub fn run(cfg: &RunConfig, opts: &Options) -> Result<Summary> {
+    match cfg.train.threads {
+        Some(n) => {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map_err(|e| {
+                    TrainError::Config(format!("{}: [train] threads = {n}: {e}", cfg.source))
+                })?;
+            pool.install(|| Trainer::new(cfg)?.run(opts))
+        }
+        None => Trainer::new(cfg)?.run(opts),
+    }
+}
+
+enum Loss {
+    CrossEntropy(CrossEntropyLoss),
+    Mse(MseLoss),
+}
+
+/// Early-stopping bookkeeping (checkpointed).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EarlyState {
+    pub best: Option<f64>,
+    pub best_epoch: usize,
+    pub wait: usize,
+}
+
+/// Running sums over the current epoch's training batches (checkpointed).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EpochSums {
+    pub loss_sum: f64,
+    pub correct: u64,
+    pub examples: u64,
+    pub batches: u64,
+}
+
+/// A training run in progress: model, optimizer, data and the loop's state.
+pub struct Trainer<'c> {
+    cfg: &'c RunConfig,
+    pub model: Sequential,
+    pub optimizer: Optimizer<f32>,
+    pub schedule: Option<Box<dyn LrSchedule>>,
+    ema: Option<Ema<f32>>,
+    acc: Option<GradAccumulator<f32>>,
+    data: Prepared,
+    loss: Loss,
+    loader: data::Loader,
+    batch: Batch,
+    x: Tensor,
+    target: Tensor,
+    labels: Vec<usize>,
+    /// Optimizer steps taken.
+    pub step: u64,
+    /// Completed epochs.
+    pub epoch: usize,
+    /// Batches of the current epoch already consumed.
+    batch_in_epoch: usize,
+    sums: EpochSums,
+    early: EarlyState,
+    best_weights: Option<Vec<Vec<f32>>>,
+    elapsed_before: f64,
+    run_dir: PathBuf,
+    last_checkpoint: Option<PathBuf>,
+}
+
+impl<'c> Trainer<'c> {
+    /// Prepares data, model, optimizer and schedule from the config.
+    pub fn new(cfg: &'c RunConfig) -> Result<Trainer<'c>> {
+        let data = cfg.data.prepare(cfg.seed)?;
+        let train = &data.train;
+        let loss_kind = match (cfg.train.loss, &train.targets) {
+            (Some(k), _) => k,
+            (None, data::Targets::Classes { .. }) => LossKind::CrossEntropy {
+                label_smoothing: 0.0,
+            },
+            (None, data::Targets::Values { .. }) => LossKind::Mse,
+        };
+        let loss = match (loss_kind, &train.targets) {
+            (LossKind::CrossEntropy { label_smoothing }, data::Targets::Classes { .. }) => {
+                Loss::CrossEntropy(CrossEntropyLoss::new(CrossEntropyConfig {
+                    label_smoothing,
+                })?)
+            }
+            (LossKind::Mse, data::Targets::Values { .. }) => Loss::Mse(MseLoss::new()),
+            (k, _) => {
+                return Err(TrainError::Config(format!(
+                    "{}: [train] loss {k:?} does not fit the targets of dataset `{}` ({})",
+                    cfg.source,
+                    train.name,
+                    if train.labels().is_some() {
+                        "class labels: use cross_entropy"
+                    } else {
+                        "values: use mse"
+                    }
+                )))
+            }
+        };
+        let model = cfg
+            .model
+            .build(&train.shape, cfg.seed)
+            .map_err(|e| TrainError::Config(format!("{}: [model]: {e}", cfg.source)))?;
+        let out = model.out_shape().iter().product::<usize>();
+        match &train.targets {
+            data::Targets::Classes { num_classes, .. } if out != *num_classes => {
+                return Err(TrainError::Config(format!(
+                    "{}: [model] produces {out} outputs per example but dataset `{}` has {num_classes} classes; make the last layer's out_features {num_classes}",
+                    cfg.source, train.name
+                )))
+            }
+            data::Targets::Values { dim, .. } if out != *dim => {
+                return Err(TrainError::Config(format!(
+                    "{}: [model] produces {out} outputs per example but dataset `{}` has {dim} target values",
+                    cfg.source, train.name
+                )))
+            }
+            _ => {}
+        }
+        let ema = match cfg.train.ema_decay {
+            Some(d) => Some(Ema::new(d)?.with_warmup(cfg.train.ema_warmup)),
+            None => None,
+        };
+        let acc = if cfg.train.accumulate > 1 {
+            Some(GradAccumulator::new(cfg.train.accumulate)?)
+        } else {
+            None
+        };
+        let mut loader =
+            data::Loader::new(train.len(), cfg.data.batch_size)?.drop_last(cfg.data.drop_last);
+        if cfg.data.shuffle {
+            loader = loader.shuffled(cfg.seed ^ 0x5_4FF1E);
+        }
+        if loader.num_batches() == 0 {
+            return Err(TrainError::Config(format!(
+                "{}: [data] batch_size = {} with drop_last leaves no batch of the {} training examples",
+                cfg.source,
+                cfg.data.batch_size,
+                train.len()
+            )));
+        }
+        let batch = Batch::for_dataset(train, cfg.data.batch_size);
+        let steps_per_epoch = (loader.num_batches() / cfg.train.accumulate).max(1) as u64;
+        let (optimizer, schedule) = build_optimizer(cfg, &model, steps_per_epoch)?;
+        Ok(Trainer {
+            cfg,
+            model,
+            optimizer,
+            schedule,
+            ema,
+            acc,
+            loss,
+            loader,
+            batch,
+            x: Tensor::default(),
+            target: Tensor::default(),
+            labels: Vec::new(),
+            step: 0,
+            epoch: 0,
+            batch_in_epoch: 0,
+            sums: EpochSums::default(),
+            early: EarlyState::default(),
+            best_weights: None,
+            elapsed_before: 0.0,
+            run_dir: cfg.log.dir.clone(),
+            last_checkpoint: None,
+            data,
+        })
+    }
+
+    /// Optimizer steps per epoch.
+    pub fn steps_per_epoch(&self) -> u64 {
+        (self.loader.num_batches() / self.cfg.train.accumulate).max(1) as u64
+    }
+
+    fn total_steps(&self) -> u64 {
+        match (self.cfg.train.steps, self.cfg.train.epochs) {
+            (Some(s), _) => s,
+            (None, Some(e)) => e as u64 * self.steps_per_epoch(),
+            _ => 0,
+        }
+    }
+
+    fn done(&self) -> bool {
+        match (self.cfg.train.steps, self.cfg.train.epochs) {
+            (Some(s), _) => self.step >= s,
+            (None, Some(e)) => self.epoch >= e,
+            _ => true,
+        }
+    }
+
+    /// Trains to the end (or until stopped) and returns what happened.
+    pub fn run(mut self, opts: &Options) -> Result<Summary> {
+        std::fs::create_dir_all(&self.run_dir).map_err(|e| {
+            TrainError::file(&self.run_dir, format!("cannot create run directory: {e}"))
+        })?;
+        let mut log = if opts.resume {
+            let (state, dir) = checkpoint::load_latest(&self.run_dir)?;
+            self.restore(&state, &dir)?;
+            self.last_checkpoint = Some(dir);
+            MetricsLog::resume(&self.run_dir, state.metrics_len, self.cfg.log.tensorboard)?
+        } else {
+            checkpoint::clear(&self.run_dir)?;
+            MetricsLog::create(&self.run_dir, self.cfg.log.tensorboard)?
+        };
+        checkpoint::write_atomic(
+            &self.run_dir.join("config.toml"),
+            toml::to_string(&self.cfg.raw)
+                .unwrap_or_default()
+                .as_bytes(),
+        )?;
+        log.start_progress(self.total_steps(), self.step, opts.quiet);
+        let started = Instant::now();
+        let elapsed = |t: &Self| t.elapsed_before + started.elapsed().as_secs_f64();
+        let mut losses = Vec::new();
+        let mut stop = None;
+        let mut last_record = None;
+        let mut epoch_started;
+        let mut epoch_examples = 0u64;
+        let stop_at = opts.stop_after_steps.map(|n| self.step + n);
+        let mut acc_loss = 0.0f64;
+
+        'epochs: while !self.done() {
+            let e = self.epoch;
+            let skip = self.batch_in_epoch;
+            epoch_started = Instant::now();
+            let batches: Vec<Vec<usize>> = self
+                .loader
+                .epoch(e as u64)
+                .skip(skip)
+                .map(|b| b.to_vec())
+                .collect();
+            for (k, idx) in batches.iter().enumerate() {
+                let i = skip + k;
+                // --- forward and loss
+                let (loss, correct) = self.forward_train(idx, e, i)?;
+                self.batch_in_epoch = i + 1;
+                if !loss.is_finite() {
+                    stop = Some(Stop::NonFinite {
+                        step: self.step + 1,
+                        epoch: e + 1,
+                        loss,
+                    });
+                    break 'epochs;
+                }
+                self.sums.loss_sum += loss as f64 * idx.len() as f64;
+                self.sums.correct += correct;
+                self.sums.examples += idx.len() as u64;
+                self.sums.batches += 1;
+                epoch_examples += idx.len() as u64;
+                // --- backward
+                self.backward();
+                acc_loss += loss as f64;
+                if let Some(acc) = &mut self.acc {
+                    if !acc.add(&mut self.model)? {
+                        // The accumulator keeps the sum; the next micro-batch starts from zero.
+                        self.model.zero_grad();
+                        continue;
+                    }
+                }
+                let step_loss = (acc_loss / self.cfg.train.accumulate as f64) as f32;
+                acc_loss = 0.0;
+                // --- update
+                let logging = (self.step + 1) % self.cfg.log.every_steps == 0;
+                let grad_norm = logging.then(|| grad_norm(&self.model));
+                let lr = self.optimizer.lrs()[0];
+                self.optimizer.step(&mut self.model)?;
+                self.model.zero_grad();
+                self.step += 1;
+                losses.push(step_loss);
+                if let Some(ema) = &mut self.ema {
+                    ema.update(&self.model)?;
+                }
+                if let (Some(s), Some(sc)) = (&mut self.schedule, &self.cfg.schedule) {
+                    if sc.interval == Interval::Step {
+                        s.step(None)?;
+                        optim::schedule::apply(&**s, &mut self.optimizer);
+                    }
+                }
+                // --- log
+                if logging {
+                    log.step(&StepRecord {
+                        step: self.step,
+                        epoch: e + 1,
+                        loss: step_loss,
+                        lr,
+                        grad_norm,
+                        time_s: elapsed(&self),
+                    })?;
+                }
+                log.progress(self.step, step_loss);
+                let at_limit = self.cfg.train.steps.is_some_and(|s| self.step >= s);
+                if at_limit {
+                    break;
+                }
+                if let Some(every) = self.cfg.train.checkpoint_every_steps {
+                    if self.step % every == 0 {
+                        self.checkpoint(&log, elapsed(&self))?;
+                    }
+                }
+                if stop_at.is_some_and(|s| self.step >= s) {
+                    self.checkpoint(&log, elapsed(&self))?;
+                    stop = Some(Stop::Interrupted { step: self.step });
+                    break 'epochs;
+                }
+            }
+            // --- end of epoch (or of the step budget inside one)
+            if let Some(acc) = &mut self.acc {
+                // A partial accumulation window at the end of an epoch is dropped.
+                acc.reset();
+                self.model.zero_grad();
+                acc_loss = 0.0;
+            }
+            let epoch_finished = self.batch_in_epoch >= self.loader.num_batches();
+            let record = self.end_epoch(
+                e,
+                elapsed(&self),
+                epoch_started.elapsed().as_secs_f64(),
+                epoch_examples,
+            )?;
+            log.epoch(&record, self.cfg)?;
+            epoch_examples = 0;
+            if epoch_finished {
+                self.epoch += 1;
+                self.batch_in_epoch = 0;
+            }
+            self.sums = EpochSums::default();
+            // Epoch schedules, early stopping.
+            if let (Some(s), Some(sc)) = (&mut self.schedule, &self.cfg.schedule) {
+                if sc.interval == Interval::Epoch {
+                    let metric = record.get(&sc.monitor);
+                    s.step(metric)?;
+                    optim::schedule::apply(&**s, &mut self.optimizer);
+                }
+            }
+            let early = self.early_stopping(&record)?;
+            last_record = Some(record);
+            if let Some(s) = early {
+                stop = Some(s);
+                break;
+            }
+            let every = self.cfg.train.checkpoint_every_epochs;
+            if self.done() || (every > 0 && self.epoch % every == 0 && epoch_finished) {
+                self.checkpoint(&log, elapsed(&self))?;
+            }
+        }
+        log.finish_progress();
+        let stop = stop.unwrap_or(Stop::Completed);
+        if let Stop::EarlyStopped { .. } = stop {
+            if let (Some(best), true) = (
+                &self.best_weights,
+                self.cfg
+                    .train
+                    .early_stopping
+                    .as_ref()
+                    .is_some_and(|e| e.restore_best),
+            ) {
+                self.model.restore(best)?;
+            }
+        }
+        if !matches!(stop, Stop::NonFinite { .. } | Stop::Interrupted { .. }) {
+            self.model.save(self.run_dir.join("model.safetensors"))?;
+        }
+        let summary = Summary {
+            best: self.early.best.map(|b| (self.early.best_epoch, b)),
+            stop,
+            steps: self.step,
+            epochs: self.epoch,
+            last: last_record,
+            losses,
+            wall_s: elapsed(&self),
+            run_dir: self.run_dir.clone(),
+            checkpoint: self.last_checkpoint.clone(),
+        };
+        log.summary(&summary)?;
+        Ok(summary)
+    }
+
+    /// Fills the batch `idx`, runs the training forward pass and the loss; returns the loss and
+    /// the number of correct predictions.
+    fn forward_train(&mut self, idx: &[usize], epoch: usize, i: usize) -> Result<(f32, u64)> {
+        let train = &self.data.train;
+        self.batch.fill(train, idx);
+        if let Some(a) = &mut self.data.augmenter {
+            a.apply(&mut self.batch, epoch as u64, i as u64)?;
+        }
+        if let Some(st) = &self.data.standardizer {
+            st.apply_rows(&mut self.batch.x);
+        }
+        // The batch shape changes only for a last partial batch; resize reuses the buffers.
+        if self.x.shape.first() != Some(&idx.len()) || self.x.shape.len() != 1 + train.shape.len() {
+            let mut shape = Vec::with_capacity(1 + train.shape.len());
+            shape.push(idx.len());
+            shape.extend_from_slice(&train.shape);
+            self.x.resize(&shape);
+        }
+        self.x.data.copy_from_slice(&self.batch.x);
+        let y = self.model.forward(&self.x, true);
+        Ok(match &mut self.loss {
+            Loss::CrossEntropy(ce) => {
+                self.labels.clear();
+                self.labels
+                    .extend(self.batch.labels.iter().map(|&l| l as usize));
+                let l = ce.forward(y, &self.labels)?;
+                (l, count_correct(y, &self.labels))
+            }
+            Loss::Mse(mse) => {
+                self.target.resize(&y.shape);
+                self.target.data.copy_from_slice(&self.batch.values);
+                (mse.forward(y, &self.target)?, 0)
+            }
+        })
+    }
+
+    fn backward(&mut self) {
+        let g = match &self.loss {
+            Loss::CrossEntropy(ce) => ce.grad(),
+            Loss::Mse(m) => m.grad(),
+        };
+        self.model.backward(g);
+    }
+
+    /// Loss (and accuracy) of the current weights on the validation set, if there is one.
+    pub fn evaluate_validation(&mut self) -> Result<Option<(f64, Option<f64>)>> {
+        match &self.data.val {
+            Some(v) => Ok(Some(evaluate(
+                &mut self.model,
+                &mut self.loss,
+                v,
+                self.cfg.data.eval_batch_size,
+            )?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Evaluates (EMA weights when configured) and builds the epoch record.
+    fn end_epoch(
+        &mut self,
+        e: usize,
+        time_s: f64,
+        epoch_s: f64,
+        examples: u64,
+    ) -> Result<EpochRecord> {
+        if let Some(ema) = &mut self.ema {
+            if ema.updates() > 0 {
+                ema.swap_into(&mut self.model)?;
+            }
+        }
+        let val = match &self.data.val {
+            Some(v) => Some(evaluate(
+                &mut self.model,
+                &mut self.loss,
+                v,
+                self.cfg.data.eval_batch_size,
+            )?),
+            None => None,
+        };
+        let test = match &self.data.test {
+            Some(t) => Some(evaluate(
+                &mut self.model,
+                &mut self.loss,
+                t,
+                self.cfg.data.eval_batch_size,
+            )?),
+            None => None,
+        };
+        if let Some(ema) = &mut self.ema {
+            if ema.updates() > 0 {
+                ema.swap_into(&mut self.model)?;
+            }
+        }
+        let classify = matches!(self.loss, Loss::CrossEntropy(_));
+        let s = &self.sums;
+        Ok(EpochRecord {
+            epoch: e + 1,
+            step: self.step,
+            train_loss: (s.examples > 0).then(|| s.loss_sum / s.examples as f64),
+            train_accuracy: (classify && s.examples > 0)
+                .then(|| s.correct as f64 / s.examples as f64),
+            val_loss: val.map(|v| v.0),
+            val_accuracy: val.and_then(|v| v.1),
+            test_loss: test.map(|v| v.0),
+            test_accuracy: test.and_then(|v| v.1),
+            lr: self.optimizer.lrs()[0],
+            time_s,
+            examples_per_s: if epoch_s > 0.0 {
+                examples as f64 / epoch_s
+            } else {
+                0.0
+            },
+        })
+    }
+
+    fn early_stopping(&mut self, r: &EpochRecord) -> Result<Option<Stop>> {
+        let Some(es) = &self.cfg.train.early_stopping else {
+            return Ok(None);
+        };
+        let Some(v) = r.get(&es.monitor) else {
+            return Ok(None);
+        };
+        let improved = match self.early.best {
+            None => true,
+            Some(b) if es.maximize => v > b + es.min_delta,
+            Some(b) => v < b - es.min_delta,
+        };
+        if improved {
+            self.early.best = Some(v);
+            self.early.best_epoch = r.epoch;
+            self.early.wait = 0;
+            if es.restore_best {
+                match &mut self.best_weights {
+                    Some(w) => {
+                        for (dst, src) in w.iter_mut().zip(self.model.snapshot()) {
+                            *dst = src;
+                        }
+                    }
+                    None => self.best_weights = Some(self.model.snapshot()),
+                }
+            }
+        } else {
+            self.early.wait += 1;
+            if self.early.wait >= es.patience {
+                return Ok(Some(Stop::EarlyStopped {
+                    epoch: r.epoch,
+                    best_epoch: self.early.best_epoch,
+                    best: self.early.best.unwrap_or(v),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    fn checkpoint(&mut self, log: &MetricsLog, elapsed: f64) -> Result<()> {
+        let state = TrainerState {
+            version: checkpoint::VERSION,
+            step: self.step,
+            epoch: self.epoch,
+            batch_in_epoch: self.batch_in_epoch,
+            sums: self.sums.clone(),
+            early: self.early.clone(),
+            rng_state: self.model.rng_state(),
+            metrics_len: log.metrics_len()?,
+            elapsed_s: elapsed,
+        };
+        let dir = checkpoint::save(
+            &self.run_dir,
+            &state,
+            &self.model,
+            &self.optimizer,
+            self.schedule.as_deref(),
+            self.ema.as_ref(),
+            self.best_weights.as_deref(),
+        )?;
+        self.last_checkpoint = Some(dir);
+        Ok(())
+    }
+
+    fn restore(&mut self, s: &TrainerState, dir: &Path) -> Result<()> {
+        checkpoint::load_into(
+            dir,
+            &mut self.model,
+            &mut self.optimizer,
+            self.schedule
+                .as_mut()
+                .map(|s| &mut **s as &mut dyn LrSchedule),
+            self.ema.as_mut(),
+            &mut self.best_weights,
+        )?;
+        self.model
+            .set_rng_state(&s.rng_state)
+            .map_err(|e| TrainError::checkpoint(dir, e))?;
+        self.step = s.step;
+        self.epoch = s.epoch;
+        self.batch_in_epoch = s.batch_in_epoch;
+        self.sums = s.sums.clone();
+        self.early = s.early.clone();
+        self.elapsed_before = s.elapsed_s;
+        // The learning rate of the next step comes from the restored schedule.
+        if let Some(sc) = &self.schedule {
+            optim::schedule::apply(&**sc, &mut self.optimizer);
+        }
+        Ok(())
+    }
+}
+
+/// A boxed learning-rate schedule.
+pub type Schedule = Box<dyn LrSchedule>;
+
+/// Builds the optimizer (with `[clip]`) and the schedule for `model`.
+///
+/// A `one_cycle` schedule without `total_steps` and a `cosine` one without `t_max` span the whole
+/// run: its optimizer steps (`interval = "step"`) or epochs (`interval = "epoch"`), computed from
+/// `[train]` and `steps_per_epoch`.
+pub fn build_optimizer(
+    cfg: &RunConfig,
+    model: &Sequential,
+    steps_per_epoch: u64,
+) -> Result<(Optimizer<f32>, Option<Schedule>)> {
+    let ctx = format!("{}: [optimizer]", cfg.source);
+    let mut recipe = optim::optimizers::from_table::<f32>(&ctx, &cfg.optimizer, &["groups"])?;
+    let mut global = None;
+    if let Some(t) = &cfg.clip {
+        let cc = optim::ClipConfig::from_toml(&format!("{}: [clip]", cfg.source), t)?;
+        recipe.chain = cc.wrap(recipe.chain)?;
+        global = Some(cc.global);
+    }
+    let groups = match cfg.optimizer.get("groups") {
+        Some(v) => optim::GroupSpec::from_toml(&format!("{ctx} groups"), v)?,
+        None => Vec::new(),
+    };
+    let mut opt = Optimizer::with_groups(recipe, model, &groups)?;
+    if let Some(c) = global {
+        opt.set_clipping(c)?;
+    }
+    let schedule = match &cfg.schedule {
+        Some(sc) => {
+            let momentum = cfg
+                .optimizer
+                .get("momentum")
+                .and_then(toml::Value::as_float)
+                .or_else(|| cfg.optimizer.get("betas")?.as_array()?.first()?.as_float())
+                .or_else(|| {
+                    let name = cfg.optimizer.get("name")?.as_str()?;
+                    matches!(name, "adam" | "adamw" | "nadam" | "radam" | "adamax").then_some(0.9)
+                });
+            let mut table = sc.table.clone();
+            let span = match (sc.interval, cfg.train.steps, cfg.train.epochs) {
+                (Interval::Step, Some(s), _) => s,
+                (Interval::Step, None, Some(e)) => e as u64 * steps_per_epoch,
+                (Interval::Epoch, Some(s), _) => s.div_ceil(steps_per_epoch),
+                (Interval::Epoch, None, Some(e)) => e as u64,
+                _ => 0,
+            };
+            let key = match table.get("name").and_then(|v| v.as_str()) {
+                Some("one_cycle") => Some("total_steps"),
+                Some("cosine") => Some("t_max"),
+                _ => None,
+            };
+            if let Some(key) = key {
+                if !table.contains_key(key) && span > 0 {
+                    table.insert(key.into(), toml::Value::Integer(span as i64));
+                }
+            }
+            let s = optim::schedule::from_table(
+                &format!("{}: [schedule]", cfg.source),
+                &table,
+                &opt.lrs(),
+                momentum,
+            )?;
+            optim::schedule::apply(&*s, &mut opt);
+            Some(s)
+        }
+        None => None,
+    };
+    Ok((opt, schedule))
+}
+
+fn grad_norm(model: &Sequential) -> f64 {
+    let mut s = 0.0f64;
+    for i in 0..Params::<f32>::count(model) {
+        if let Some(g) = Params::<f32>::grad(model, i) {
+            s += g.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>();
+        }
+    }
+    s.sqrt()
+}
+
+fn count_correct(logits: &Tensor, labels: &[usize]) -> u64 {
+    let c = logits.per_example();
+    let mut n = 0;
+    for (row, &l) in logits.data.chunks_exact(c).zip(labels) {
+        let mut best = 0;
+        for (j, &v) in row.iter().enumerate() {
+            if v > row[best] {
+                best = j;
+            }
+        }
+        n += u64::from(best == l);
+    }
+    n
+}
+
+/// Mean loss (and accuracy for classification) of `model` in evaluation mode over `data`.
+fn evaluate(
+    model: &mut Sequential,
+    loss: &mut Loss,
+    data: &data::Dataset,
+    batch_size: usize,
+) -> Result<(f64, Option<f64>)> {
+    let f = data.features();
+    let mut x = Tensor::default();
+    let mut target = Tensor::default();
+    let mut labels = Vec::new();
+    let (mut total, mut correct) = (0.0f64, 0u64);
+    let n = data.len();
+    let mut start = 0;
+    while start < n {
+        let end = (start + batch_size).min(n);
+        let mut shape = vec![end - start];
+        shape.extend_from_slice(&data.shape);
+        x.resize(&shape);
+        x.data.copy_from_slice(&data.x[start * f..end * f]);
+        let y = model.forward(&x, false);
+        let l = match loss {
+            Loss::CrossEntropy(ce) => {
+                labels.clear();
+                labels.extend(
+                    data.labels().expect("class targets")[start..end]
+                        .iter()
+                        .map(|&l| l as usize),
+                );
+                correct += count_correct(y, &labels);
+                ce.forward(y, &labels)?
+            }
+            Loss::Mse(mse) => {
+                let data::Targets::Values { values, dim } = &data.targets else {
+                    return Err(TrainError::Config(format!(
+                        "dataset `{}` has class labels; the mse loss needs value targets",
+                        data.name
+                    )));
+                };
+                target.resize(&y.shape);
+                target.data.copy_from_slice(&values[start * dim..end * dim]);
+                mse.forward(y, &target)?
+            }
+        };
+        total += l as f64 * (end - start) as f64;
+        start = end;
+    }
+    let classify = matches!(loss, Loss::CrossEntropy(_));
+    Ok((
+        total / n.max(1) as f64,
+        classify.then(|| correct as f64 / n.max(1) as f64),
+    ))
+}
+
+impl std::fmt::Debug for Trainer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trainer")
+            .field("step", &self.step)
+            .field("epoch", &self.epoch)
+            .finish()
+    }
+}
