@@ -25,6 +25,8 @@ use serde::{Deserialize, Serialize};
 pub enum What {
     /// Optimizer update throughput against a STREAM-style triad.
     Optimizers(OptimizersArgs),
+    /// Training-step throughput of the nn engine (MLPs and a CNN with Adam).
+    Train(crate::bench_train::TrainArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -56,6 +58,7 @@ pub struct OptimizersArgs {
 pub fn run(what: What) -> anyhow::Result<()> {
     match what {
         What::Optimizers(args) => optimizers(args),
+        What::Train(args) => crate::bench_train::run(args),
     }
 }
 

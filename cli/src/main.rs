@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_train;
 mod data_cmd;
 mod landscape;
 mod train;

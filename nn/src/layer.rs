@@ -70,6 +70,13 @@ pub trait Layer: Send {
         Ok(self.backward(dy))
     }
 
+    /// [`backward`](Layer::backward) when `∂L/∂x` is not needed (the first layer with
+    /// parameters in a model, whose input is data): adds the parameter gradients only, and may
+    /// skip computing the input gradient. The default runs `backward`.
+    fn backward_params(&mut self, dy: &Tensor) {
+        self.backward(dy);
+    }
+
     /// The layer's parameters, in PyTorch's registration order (`weight` before `bias`).
     fn parameters(&self) -> &[Parameter] {
         &[]

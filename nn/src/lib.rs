@@ -2,8 +2,10 @@
 //!
 //! Tensors are contiguous row-major `f32` buffers with the batch dimension first. Every layer
 //! owns its output, its input-gradient and its parameter-gradient buffers and reuses them from
-//! step to step, so a steady-state training step allocates nothing. Matrix products go through
-//! the `gemm` crate ([`matmul`]), parallel with rayon above a size threshold.
+//! step to step, so a steady-state training step allocates nothing. Matrix products
+//! ([`matmul`]) use the engine's own blocked single-precision product (AVX-512 micro-kernel
+//! where available, per-thread packing scratch), split across the rayon pool above a size
+//! threshold.
 //!
 //! Semantics and parameter layouts follow PyTorch (`Linear.weight` is `[out, in]`, names as in
 //! `nn.Sequential`: `0.weight`, `0.bias`), so weights round-trip through safetensors files.
@@ -16,6 +18,7 @@ pub mod loss;
 pub mod matmul;
 pub mod rng;
 pub mod sequential;
+mod sgemm;
 pub mod tensor;
 
 pub use error::{NnError, Result};

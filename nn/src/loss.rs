@@ -31,6 +31,8 @@ impl CrossEntropyConfig {
 pub struct CrossEntropyLoss {
     cfg: CrossEntropyConfig,
     grad: Tensor,
+    /// `exp(z − max)` of one row (reused).
+    exp: Vec<f64>,
 }
 
 impl CrossEntropyLoss {
@@ -39,6 +41,7 @@ impl CrossEntropyLoss {
         Ok(CrossEntropyLoss {
             cfg,
             grad: Tensor::default(),
+            exp: Vec::new(),
         })
     }
 
@@ -66,6 +69,7 @@ impl CrossEntropyLoss {
         let inv_n = 1.0 / n as f64;
         self.grad.resize(&logits.shape);
         let mut total = 0f64;
+        self.exp.resize(c, 0.0);
         for ((z, g), &y) in logits
             .data
             .chunks_exact(c)
@@ -73,8 +77,14 @@ impl CrossEntropyLoss {
             .zip(labels)
         {
             let m = z.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
-            let sum: f64 = z.iter().map(|&v| (v as f64 - m).exp()).sum();
+            // exp(z − m) once per logit: the sum, and the softmax as exp(z − m)/sum.
+            let mut sum = 0f64;
+            for (e, &v) in self.exp.iter_mut().zip(z) {
+                *e = (v as f64 - m).exp();
+                sum += *e;
+            }
             let lse = m + sum.ln();
+            let inv_sum = 1.0 / sum;
             let nll = lse - z[y] as f64;
             let mut loss = (1.0 - eps) * nll;
             if eps > 0.0 {
@@ -82,8 +92,8 @@ impl CrossEntropyLoss {
                 loss += eps * mean_neg_logp;
             }
             total += loss;
-            for (k, (gk, &zk)) in g.iter_mut().zip(z).enumerate() {
-                let p = (zk as f64 - lse).exp();
+            for (k, (gk, &e)) in g.iter_mut().zip(&self.exp).enumerate() {
+                let p = e * inv_sum;
                 let q = eps / c as f64 + if k == y { 1.0 - eps } else { 0.0 };
                 *gk = ((p - q) * inv_n) as f32;
             }

@@ -1,28 +1,71 @@
-//! The three matrix products a linear layer needs, on row-major `f32` slices, via `gemm`.
+//! The three matrix products a linear layer needs, on row-major `f32` slices, via the engine's
+//! own blocked product ([`crate::sgemm`], no allocation per call).
 //!
 //! With `x: [n, i]`, `w: [o, i]` (PyTorch's `Linear.weight` layout), `dy: [n, o]`:
 //! * [`x_wt`]: `y = x · wᵀ` (`[n, o]`), the forward pass;
 //! * [`dy_w`]: `dx = dy · w` (`[n, i]`), the input gradient;
 //! * [`dyt_x`]: `dw (+)= dyᵀ · x` (`[o, i]`), the weight gradient, optionally accumulated.
 //!
-//! Products with at least [`PAR_THRESHOLD`] multiply-adds run with `Parallelism::Rayon` on the
-//! current rayon pool, smaller ones single-threaded (the thread hand-off would cost more).
+//! Products with at least [`PAR_THRESHOLD`] multiply-adds are split across the current rayon
+//! pool, smaller ones run single-threaded (the thread hand-off would cost more).
 
-/// Multiply-add count (`m·n·k`) from which a product runs in parallel.
-pub const PAR_THRESHOLD: usize = 1 << 18;
+use crate::sgemm;
 
-fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
-    if m.saturating_mul(n).saturating_mul(k) >= PAR_THRESHOLD {
-        gemm::Parallelism::Rayon(rayon::current_num_threads())
-    } else {
-        gemm::Parallelism::None
+/// Multiply-add count (`m·n·k`) from which a product runs in parallel: about 10 µs of work on
+/// one core, well above the cost of handing half of it to another rayon thread (waking a
+/// sleeping worker can take several µs).
+pub const PAR_THRESHOLD: usize = 1 << 21;
+
+/// Parts a product is split into: 1 below [`PAR_THRESHOLD`], else up to 4 per thread (so that
+/// work stealing evens out a thread that is slowed down, e.g. on a shared machine) while each
+/// part keeps at least half the threshold of work.
+fn threads(m: usize, n: usize, k: usize) -> usize {
+    let work = m.saturating_mul(n).saturating_mul(k);
+    if work < PAR_THRESHOLD {
+        return 1;
     }
+    let threads = rayon::current_num_threads();
+    if threads <= 1 {
+        return 1;
+    }
+    (4 * threads).min(work / (PAR_THRESHOLD / 2)).max(threads)
 }
 
 /// `dst[m×n] = (acc ? dst : 0) + lhs · rhs`, where `lhs` is `m×k` with strides (`lrs`, `lcs`)
-/// and `rhs` is `k×n` with strides (`rrs`, `rcs`); `dst` is row-major.
+/// and `rhs` is `k×n` with strides (`rrs`, `rcs`); `dst` is row-major. Parallel on the current
+/// rayon pool from [`PAR_THRESHOLD`] multiply-adds.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn product(
+    dims: (usize, usize, usize),
+    dst: &mut [f32],
+    acc: bool,
+    lhs: &[f32],
+    ls: (usize, usize),
+    rhs: &[f32],
+    rs: (usize, usize),
+) {
+    let t = threads(dims.0, dims.1, dims.2);
+    product_on(t, dims, dst, acc, lhs, ls, rhs, rs);
+}
+
+/// [`product`] on the calling thread only (for callers that parallelise outside, e.g. over a
+/// batch).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn product_serial(
+    dims: (usize, usize, usize),
+    dst: &mut [f32],
+    acc: bool,
+    lhs: &[f32],
+    ls: (usize, usize),
+    rhs: &[f32],
+    rs: (usize, usize),
+) {
+    product_on(1, dims, dst, acc, lhs, ls, rhs, rs);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn product_on(
+    threads: usize,
     (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
     acc: bool,
@@ -41,38 +84,24 @@ pub(crate) fn product(
     };
     assert!(lhs.len() >= span(m, k, lrs, lcs), "matmul: lhs too short");
     assert!(rhs.len() >= span(k, n, rrs, rcs), "matmul: rhs too short");
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !acc {
-            dst.iter_mut().for_each(|v| *v = 0.0);
-        }
-        return;
-    }
     // SAFETY: the asserts keep every access inside the slices; `dst` is borrowed mutably so it
     // aliases neither operand.
     unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
+        sgemm::gemm(
+            (m, n, k),
             dst.as_mut_ptr(),
-            1,
-            n as isize,
             acc,
-            lhs.as_ptr(),
-            lcs as isize,
-            lrs as isize,
-            rhs.as_ptr(),
-            rcs as isize,
-            rrs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism(m, n, k),
+            sgemm::View {
+                ptr: lhs.as_ptr(),
+                rs: lrs,
+                cs: lcs,
+            },
+            sgemm::View {
+                ptr: rhs.as_ptr(),
+                rs: rrs,
+                cs: rcs,
+            },
+            threads,
         );
     }
 }
@@ -178,8 +207,11 @@ mod tests {
 
     #[test]
     fn large_product_takes_the_parallel_path() {
-        // 64·80·96 = 491520 ≥ PAR_THRESHOLD.
-        const { assert!(64 * 80 * 96 >= PAR_THRESHOLD) };
-        check(64, 80, 96);
+        const { assert!(128 * 160 * 112 >= PAR_THRESHOLD) };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| check(128, 160, 112));
     }
 }

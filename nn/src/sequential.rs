@@ -216,6 +216,24 @@ impl Sequential {
         run(&mut self.layers, dy)
     }
 
+    /// The backward pass when `∂L/∂input` is not needed (training on data, as PyTorch does for
+    /// inputs without `requires_grad`): accumulates the same parameter gradients as
+    /// [`backward`](Self::backward), but layers before the first one with parameters are skipped
+    /// and that layer runs [`Layer::backward_params`] (no input gradient).
+    pub fn backward_params(&mut self, dy: &Tensor) {
+        fn run(layers: &mut [Box<dyn Layer>], dy: &Tensor) {
+            let (last, rest) = layers.split_last_mut().expect("non-empty");
+            if rest.is_empty() {
+                last.backward_params(dy);
+            } else {
+                run(rest, last.backward(dy));
+            }
+        }
+        if let Some(first) = self.layers.iter().position(|l| !l.parameters().is_empty()) {
+            run(&mut self.layers[first..], dy);
+        }
+    }
+
     /// [`backward`](Self::backward) that also adds each example's squared gradient norm over
     /// all parameters to `sq_norms[n]` (see [`Layer::backward_with_stats`]).
     pub fn backward_with_stats(&mut self, dy: &Tensor, sq_norms: &mut [f32]) -> Result<&Tensor> {
@@ -586,6 +604,45 @@ mod tests {
         }
         m.zero_grad();
         assert!((0..m.count()).all(|i| m.grad(i).unwrap().iter().all(|&g| g == 0.0)));
+    }
+
+    #[test]
+    fn backward_params_gives_the_parameter_gradients_of_backward() {
+        let mut m = Sequential::new(
+            &[2, 3],
+            &[
+                LayerConfig::Flatten(FlattenConfig::default()),
+                LayerConfig::Linear(LinearConfig {
+                    out_features: 5,
+                    ..Default::default()
+                }),
+                LayerConfig::Activation(Activation::Relu),
+                LayerConfig::Linear(LinearConfig {
+                    out_features: 2,
+                    ..Default::default()
+                }),
+            ],
+            4,
+        )
+        .unwrap();
+        let x = random_tensor(&[4, 2, 3], 1);
+        let dy = random_tensor(&[4, 2], 2);
+        m.forward(&x, true);
+        m.backward(&dy);
+        let want: Vec<Vec<f32>> = (0..m.count())
+            .map(|i| m.grad(i).unwrap().to_vec())
+            .collect();
+        m.zero_grad();
+        m.forward(&x, true);
+        m.backward_params(&dy);
+        for (i, w) in want.iter().enumerate() {
+            assert_eq!(m.grad(i).unwrap(), &w[..], "{}", m.name(i));
+        }
+        // Accumulates like backward.
+        m.forward(&x, true);
+        m.backward_params(&dy);
+        let doubled: Vec<f32> = want[0].iter().map(|g| 2.0 * g).collect();
+        assert_eq!(m.grad(0).unwrap(), &doubled[..]);
     }
 
     #[test]

@@ -121,6 +121,15 @@ impl Activation {
         }
     }
 
+    /// Whether [`grad`](Self::grad) reads `x` (ReLU, sigmoid and tanh need only `y`).
+    #[inline]
+    pub fn grad_needs_x(&self) -> bool {
+        !matches!(
+            self,
+            Activation::Relu | Activation::Sigmoid | Activation::Tanh
+        )
+    }
+
     /// `dy · f'(x)`, given `x` and `y = f(x)` (PyTorch's backward formulas).
     #[inline]
     pub fn grad(&self, x: f32, y: f32, dy: f32) -> f32 {
@@ -185,6 +194,44 @@ fn sigmoid(x: f32) -> f32 {
 const PAR_ELEMS: usize = 1 << 16;
 const CHUNK: usize = 1 << 13;
 
+/// `y[i] = f(x[i])`, split across rayon threads for large tensors.
+#[inline]
+fn map(y: &mut [f32], x: &[f32], f: impl Fn(f32) -> f32 + Sync + Send) {
+    let run = |y: &mut [f32], x: &[f32]| y.iter_mut().zip(x).for_each(|(y, &x)| *y = f(x));
+    if x.len() >= PAR_ELEMS {
+        y.par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK))
+            .for_each(|(y, x)| run(y, x));
+    } else {
+        run(y, x);
+    }
+}
+
+/// `dx[i] = g(x[i], y[i], dy[i])`, split across rayon threads for large tensors.
+#[inline]
+fn map_grad(
+    dx: &mut [f32],
+    x: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    g: impl Fn(f32, f32, f32) -> f32 + Sync + Send,
+) {
+    let run = |dx: &mut [f32], x: &[f32], y: &[f32], dy: &[f32]| {
+        for (((d, &x), &y), &dy) in dx.iter_mut().zip(x).zip(y).zip(dy) {
+            *d = g(x, y, dy);
+        }
+    };
+    if dy.len() >= PAR_ELEMS {
+        dx.par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK))
+            .zip(y.par_chunks(CHUNK))
+            .zip(dy.par_chunks(CHUNK))
+            .for_each(|(((dx, x), y), dy)| run(dx, x, y, dy));
+    } else {
+        run(dx, x, y, dy);
+    }
+}
+
 /// The layer form of an [`Activation`]: caches its input and output for the backward pass.
 #[derive(Debug)]
 pub struct ActivationLayer {
@@ -221,17 +268,17 @@ impl Layer for ActivationLayer {
 
     fn forward(&mut self, x: &Tensor, _train: bool) -> &Tensor {
         let act = self.act;
-        self.x.copy_from(x);
+        if act.grad_needs_x() {
+            self.x.copy_from(x);
+        }
         self.y.resize(&x.shape);
-        let f = |(y, x): (&mut f32, &f32)| *y = act.apply(*x);
-        if x.numel() >= PAR_ELEMS {
-            self.y
-                .data
-                .par_chunks_mut(CHUNK)
-                .zip(x.data.par_chunks(CHUNK))
-                .for_each(|(y, x)| y.iter_mut().zip(x).for_each(f));
-        } else {
-            self.y.data.iter_mut().zip(&x.data).for_each(f);
+        // The common activations get loops of their own (the per-element `match` of
+        // `apply` would keep the loop from vectorising); results are the same.
+        match act {
+            Activation::Relu => map(&mut self.y.data, &x.data, |v| v.max(0.0)),
+            Activation::Sigmoid => map(&mut self.y.data, &x.data, sigmoid),
+            Activation::Tanh => map(&mut self.y.data, &x.data, f32::tanh),
+            _ => map(&mut self.y.data, &x.data, move |v| act.apply(v)),
         }
         &self.y
     }
@@ -245,23 +292,15 @@ impl Layer for ActivationLayer {
         );
         let act = self.act;
         self.dx.resize(&dy.shape);
-        let g = |(((dx, x), y), dy): (((&mut f32, &f32), &f32), &f32)| *dx = act.grad(*x, *y, *dy);
-        if dy.numel() >= PAR_ELEMS {
-            self.dx
-                .data
-                .par_chunks_mut(CHUNK)
-                .zip(self.x.data.par_chunks(CHUNK))
-                .zip(self.y.data.par_chunks(CHUNK))
-                .zip(dy.data.par_chunks(CHUNK))
-                .for_each(|(((dx, x), y), dy)| dx.iter_mut().zip(x).zip(y).zip(dy).for_each(g));
-        } else {
-            self.dx
-                .data
-                .iter_mut()
-                .zip(&self.x.data)
-                .zip(&self.y.data)
-                .zip(&dy.data)
-                .for_each(g);
+        // Activations whose derivative needs only the output did not keep the input: pass the
+        // output in its place (their `grad` ignores it).
+        let x = if act.grad_needs_x() { &self.x } else { &self.y };
+        let (dx, x, y) = (&mut self.dx.data, &x.data, &self.y.data);
+        match act {
+            Activation::Relu => {
+                map_grad(dx, x, y, &dy.data, |_, y, d| if y > 0.0 { d } else { 0.0 })
+            }
+            _ => map_grad(dx, x, y, &dy.data, move |x, y, d| act.grad(x, y, d)),
         }
         &self.dx
     }

@@ -146,6 +146,17 @@ fn validate(what: &'static str, c: &Conv2dConfig) -> Result<()> {
     Ok(())
 }
 
+/// `Σ v` with 16 independent partial sums (vectorises; a serial sum is latency-bound).
+pub(crate) fn sum(v: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let chunks = v.chunks_exact(16);
+    let tail = chunks.remainder();
+    for c in chunks {
+        acc.iter_mut().zip(c).for_each(|(a, x)| *a += x);
+    }
+    acc.iter().sum::<f32>() + tail.iter().sum::<f32>()
+}
+
 /// Output length of a sliding window: `(len + 2p − d(k−1) − 1)/s + 1`, `None` when the
 /// (dilated) window does not fit the padded input.
 pub(crate) fn out_len(len: usize, k: usize, s: usize, p: usize, d: usize) -> Option<usize> {
@@ -305,34 +316,186 @@ impl Conv {
         self.in_channels * self.k[0] * self.k[1]
     }
 
-    /// Calls `f(row, out_pos, in_index)` for every in-bounds (column-row, output-position)
-    /// pair of one example, where `in_index` indexes the example's `[C, H, W]` input.
+    /// Walks one example's column matrix `[C·kh·kw, Ho·Wo]` by output rows: calls
+    /// `seg(col_offset, in_offset, lo, hi)` for each (column-row, output-row) pair, where
+    /// output positions `lo..hi` of that row read the input at `in_offset + (ow − lo)·sw` and
+    /// the others are padding (`in_offset` is meaningful only when `lo < hi`). Rows entirely
+    /// in the padding get `lo = hi = 0`.
     #[inline]
-    fn for_each_tap(&self, g: &Geom, mut f: impl FnMut(usize, usize, usize)) {
+    fn segments(&self, g: &Geom, mut seg: impl FnMut(usize, usize, usize, usize)) {
         let [kh, kw] = self.k;
         let [sh, sw] = self.s;
         let [ph, pw] = self.p;
         let [dh, dw] = self.d;
+        let p = g.ho * g.wo;
         for c in 0..g.c {
             for ki in 0..kh {
                 for kj in 0..kw {
                     let row = (c * kh + ki) * kw + kj;
+                    // Output columns whose input column is inside [0, w).
+                    let off = (kj * dw) as isize - pw as isize;
+                    let lo = if off >= 0 {
+                        0
+                    } else {
+                        ((-off) as usize).div_ceil(sw).min(g.wo)
+                    };
+                    let hi = if g.w as isize - off <= 0 {
+                        0
+                    } else {
+                        ((g.w as isize - off) as usize).div_ceil(sw).min(g.wo)
+                    };
+                    let hi = hi.max(lo);
                     for oh in 0..g.ho {
                         let ih = (oh * sh + ki * dh) as isize - ph as isize;
-                        if ih < 0 || ih >= g.h as isize {
-                            continue;
-                        }
-                        let base = (c * g.h + ih as usize) * g.w;
-                        for ow in 0..g.wo {
-                            let iw = (ow * sw + kj * dw) as isize - pw as isize;
-                            if iw >= 0 && iw < g.w as isize {
-                                f(row, oh * g.wo + ow, base + iw as usize);
-                            }
+                        let col = row * p + oh * g.wo;
+                        if ih < 0 || ih >= g.h as isize || lo == hi {
+                            seg(col, 0, 0, 0);
+                        } else {
+                            let start = (c * g.h + ih as usize) * g.w;
+                            let first = (lo * sw) as isize + off;
+                            seg(col, start + first as usize, lo, hi);
                         }
                     }
                 }
             }
         }
+    }
+
+    /// `im2col` of one example `[C, H, W]` into `cols` (`[C·kh·kw, Ho·Wo]`), padding taps zero.
+    fn im2col(&self, g: &Geom, x: &[f32], cols: &mut [f32]) {
+        let (wo, sw) = (g.wo, self.s[1]);
+        self.segments(g, |col, src, lo, hi| {
+            let dst = &mut cols[col..col + wo];
+            dst[..lo].fill(0.0);
+            dst[hi..].fill(0.0);
+            if sw == 1 {
+                dst[lo..hi].copy_from_slice(&x[src..src + hi - lo]);
+            } else {
+                for (k, d) in dst[lo..hi].iter_mut().enumerate() {
+                    *d = x[src + k * sw];
+                }
+            }
+        });
+    }
+
+    /// `col2im`: adds one example's column gradient back into its input gradient.
+    fn col2im(&self, g: &Geom, dcol: &[f32], dx: &mut [f32]) {
+        let sw = self.s[1];
+        self.segments(g, |col, src, lo, hi| {
+            let d = &dcol[col + lo..col + hi];
+            if sw == 1 {
+                dx[src..src + hi - lo]
+                    .iter_mut()
+                    .zip(d)
+                    .for_each(|(x, v)| *x += v);
+            } else {
+                for (k, v) in d.iter().enumerate() {
+                    dx[src + k * sw] += v;
+                }
+            }
+        });
+    }
+
+    /// Batch parts the passes split into: one below the matmul threshold, else up to 4 per
+    /// thread (work stealing evens out a slowed thread), at most one per example.
+    fn parts(&self, n: usize) -> usize {
+        let (kr, p) = (self.rows(), self.geom.ho * self.geom.wo);
+        let work = n * self.out_channels * kr * p;
+        let threads = rayon::current_num_threads();
+        if work < matmul::PAR_THRESHOLD || threads <= 1 {
+            1
+        } else {
+            (4 * threads).clamp(1, n.max(1))
+        }
+    }
+
+    /// The backward pass; `need_dx` false skips the input gradient.
+    fn backward_impl(&mut self, dy: &Tensor, need_dx: bool) {
+        let (g, n, o) = (self.geom, self.batch, self.out_channels);
+        let (kr, p) = (self.rows(), g.ho * g.wo);
+        assert_eq!(
+            dy.numel(),
+            n * o * p,
+            "{}: gradient shape {:?} does not match the last forward",
+            self.kind(),
+            dy.shape
+        );
+        let chw = g.c * g.h * g.w;
+        let per_part = n.div_ceil(self.parts(n));
+        // Every part non-empty (its first product overwrites its scratch).
+        let parts = n.div_ceil(per_part.max(1));
+        let has_bias = self.params.len() > 1;
+        // Per part: its weight gradient [o·kr], bias gradient [o], and column scratch [kr·p].
+        let part_len = o * kr + o + if need_dx { kr * p } else { 0 };
+        self.dcol.resize(parts * part_len, 0.0);
+        if need_dx {
+            self.dx.resize(&self.x_shape);
+        }
+        let mut dcol = std::mem::take(&mut self.dcol);
+        let mut dx = std::mem::take(&mut self.dx);
+        {
+            let this = &*self;
+            let w = &this.params[0].value;
+            let cols = &this.cols;
+            let run = |part: usize, scratch: &mut [f32], dxp: &mut [f32]| {
+                let (dw, rest) = scratch.split_at_mut(o * kr);
+                let (db, dc) = rest.split_at_mut(o);
+                db.fill(0.0);
+                let (b0, b1) = (part * per_part, ((part + 1) * per_part).min(n));
+                for b in b0..b1 {
+                    let dyb = &dy.data[b * o * p..(b + 1) * o * p];
+                    let cb = &cols[b * kr * p..(b + 1) * kr * p];
+                    // dWᵀ[K×o] (+)= col_b[K×P] · dy_bᵀ[P×o] (the transposed operand is the
+                    // smaller dy_b; the part's sum is transposed once in the reduction).
+                    matmul::product_serial((kr, o, p), dw, b > b0, cb, (p, 1), dyb, (1, p));
+                    if has_bias {
+                        for (gb, row) in db.iter_mut().zip(dyb.chunks_exact(p)) {
+                            *gb += sum(row);
+                        }
+                    }
+                    if need_dx {
+                        // dcol[K×P] = Wᵀ[K×o] · dy_b[o×P], folded back into dx (col2im).
+                        matmul::product_serial((kr, p, o), dc, false, w, (1, kr), dyb, (p, 1));
+                        let dxb = &mut dxp[(b - b0) * chw..(b - b0 + 1) * chw];
+                        dxb.fill(0.0);
+                        this.col2im(&g, dc, dxb);
+                    }
+                }
+            };
+            if parts == 1 {
+                run(0, &mut dcol[..part_len], &mut dx.data);
+            } else {
+                use rayon::prelude::*;
+                let scratch = dcol.par_chunks_mut(part_len).enumerate();
+                if need_dx {
+                    scratch
+                        .zip(dx.data.par_chunks_mut(per_part * chw))
+                        .for_each(|((part, s), dxp)| run(part, s, dxp));
+                } else {
+                    scratch.for_each(|(part, s)| run(part, s, &mut []));
+                }
+            }
+        }
+        // Reduce the parts in order into the accumulated gradients.
+        {
+            let (wp, rest) = self.params.split_first_mut().unwrap();
+            for part in dcol.chunks_exact(part_len).take(parts) {
+                let (dwt, rest2) = part.split_at(o * kr);
+                for (oc, grow) in wp.grad.chunks_exact_mut(kr).enumerate() {
+                    for (r, g) in grow.iter_mut().enumerate() {
+                        *g += dwt[r * o + oc];
+                    }
+                }
+                if let Some(bias) = rest.first_mut() {
+                    bias.grad
+                        .iter_mut()
+                        .zip(&rest2[..o])
+                        .for_each(|(g, v)| *g += v);
+                }
+            }
+        }
+        self.dcol = dcol;
+        self.dx = dx;
     }
 }
 
@@ -365,74 +528,56 @@ impl Layer for Conv {
         self.batch = n;
         self.x_shape.clone_from(&x.shape);
         self.cols.resize(n * kr * p, 0.0);
-        let chw = g.c * g.h * g.w;
-        // im2col; padding taps stay zero.
-        let mut cols = std::mem::take(&mut self.cols);
-        cols.iter_mut().for_each(|v| *v = 0.0);
-        for (cb, xb) in cols.chunks_exact_mut(kr * p).zip(x.data.chunks_exact(chw)) {
-            self.for_each_tap(&g, |r, q, i| cb[r * p + q] = xb[i]);
-        }
-        self.cols = cols;
         if self.one_d {
             self.y.resize(&[n, o, g.wo]);
         } else {
             self.y.resize(&[n, o, g.ho, g.wo]);
         }
-        let w = &self.params[0].value;
-        for b in 0..n {
-            let yb = &mut self.y.data[b * o * p..(b + 1) * o * p];
-            let cb = &self.cols[b * kr * p..(b + 1) * kr * p];
-            matmul::product((o, p, kr), yb, false, w, (kr, 1), cb, (p, 1));
-            if let Some(bias) = self.params.get(1) {
-                for (row, &bv) in yb.chunks_exact_mut(p).zip(&bias.value) {
-                    row.iter_mut().for_each(|y| *y += bv);
+        let chw = g.c * g.h * g.w;
+        let mut cols = std::mem::take(&mut self.cols);
+        let mut y = std::mem::take(&mut self.y);
+        {
+            let this = &*self;
+            let w = &this.params[0].value;
+            let bias = this.params.get(1);
+            // Per example: im2col, then y_b = bias + W · col_b.
+            let one = |cb: &mut [f32], yb: &mut [f32], xb: &[f32]| {
+                this.im2col(&g, xb, cb);
+                if let Some(bias) = bias {
+                    for (row, &bv) in yb.chunks_exact_mut(p).zip(&bias.value) {
+                        row.fill(bv);
+                    }
+                }
+                matmul::product_serial((o, p, kr), yb, bias.is_some(), w, (kr, 1), cb, (p, 1));
+            };
+            if n > 1 && self.parts(n) > 1 {
+                use rayon::prelude::*;
+                cols.par_chunks_mut(kr * p)
+                    .zip(y.data.par_chunks_mut(o * p))
+                    .zip(x.data.par_chunks(chw))
+                    .for_each(|((cb, yb), xb)| one(cb, yb, xb));
+            } else {
+                for ((cb, yb), xb) in cols
+                    .chunks_exact_mut(kr * p)
+                    .zip(y.data.chunks_exact_mut(o * p))
+                    .zip(x.data.chunks_exact(chw))
+                {
+                    one(cb, yb, xb);
                 }
             }
         }
+        self.cols = cols;
+        self.y = y;
         &self.y
     }
 
     fn backward(&mut self, dy: &Tensor) -> &Tensor {
-        let (g, n, o) = (self.geom, self.batch, self.out_channels);
-        let (kr, p) = (self.rows(), g.ho * g.wo);
-        assert_eq!(
-            dy.numel(),
-            n * o * p,
-            "{}: gradient shape {:?} does not match the last forward",
-            self.kind(),
-            dy.shape
-        );
-        let chw = g.c * g.h * g.w;
-        self.dx.resize(&self.x_shape);
-        self.dx.fill(0.0);
-        self.dcol.resize(kr * p, 0.0);
-        let mut dcol = std::mem::take(&mut self.dcol);
-        let mut dx = std::mem::take(&mut self.dx);
-        {
-            let (w, rest) = self.params.split_first_mut().unwrap();
-            for b in 0..n {
-                let dyb = &dy.data[b * o * p..(b + 1) * o * p];
-                let cb = &self.cols[b * kr * p..(b + 1) * kr * p];
-                // dW[o×K] += dy_b[o×P] · col_bᵀ[P×K]
-                matmul::product((o, kr, p), &mut w.grad, true, dyb, (p, 1), cb, (1, p));
-                if let Some(bias) = rest.first_mut() {
-                    for (gb, row) in bias.grad.iter_mut().zip(dyb.chunks_exact(p)) {
-                        *gb += row.iter().sum::<f32>();
-                    }
-                }
-            }
-        }
-        for b in 0..n {
-            // dcol[K×P] = Wᵀ[K×o] · dy_b[o×P], folded back into dx (col2im).
-            let dyb = &dy.data[b * o * p..(b + 1) * o * p];
-            let w = &self.params[0].value;
-            matmul::product((kr, p, o), &mut dcol, false, w, (1, kr), dyb, (p, 1));
-            let dxb = &mut dx.data[b * chw..(b + 1) * chw];
-            self.for_each_tap(&g, |r, q, i| dxb[i] += dcol[r * p + q]);
-        }
-        self.dcol = dcol;
-        self.dx = dx;
+        self.backward_impl(dy, true);
         &self.dx
+    }
+
+    fn backward_params(&mut self, dy: &Tensor) {
+        self.backward_impl(dy, false);
     }
 
     /// Per-example squared norms `‖dy_b · col_bᵀ‖² + ‖Σ_positions dy_b‖²` (weight + bias),
@@ -633,6 +778,53 @@ mod tests {
         let y = l.forward(&x, false);
         assert_eq!(y.shape, vec![2, 3, 5]);
         assert_all_close(&y.data, &want);
+    }
+
+    #[test]
+    fn batch_split_across_threads_matches_one_thread_and_direct_convolution() {
+        let cfg = Conv2dConfig::new(4, 16, 3).padding(1).dilation(2);
+        let x = random_tensor(&[30, 4, 12, 15], 12);
+        let y_shape = [
+            &[30][..],
+            &Conv::new_2d(&cfg, 4, &mut Rng::new(0))
+                .unwrap()
+                .out_shape(&[4, 12, 15])
+                .unwrap(),
+        ]
+        .concat();
+        let dy = random_tensor(&y_shape, 13);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut l = Conv::new_2d(&cfg, 4, &mut Rng::new(6)).unwrap();
+                let y = l.forward(&x, true).clone();
+                let parts = l.parts(30);
+                let dx = l.backward(&dy).clone();
+                let grads: Vec<Vec<f32>> = l.parameters().iter().map(|p| p.grad.clone()).collect();
+                // Parameter gradients only: the same sums.
+                l.zero_grad();
+                l.forward(&x, true);
+                l.backward_params(&dy);
+                for (p, g) in l.parameters().iter().zip(&grads) {
+                    assert_eq!(&p.grad, g);
+                }
+                (y, dx, grads, parts, naive(&x, &l, 12, 15))
+            })
+        };
+        let (y1, dx1, g1, parts1, want) = run(1);
+        let (y3, dx3, g3, parts3, _) = run(3);
+        assert_eq!((parts1, parts3), (1, 12));
+        assert_all_close(&y1.data, &want);
+        assert_all_close(&y3.data, &want);
+        assert_all_close(&dx3.data, &dx1.data);
+        for (a, b) in g3.iter().zip(&g1) {
+            for (x, y) in a.iter().zip(b) {
+                assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{x} vs {y}");
+            }
+        }
     }
 
     #[test]

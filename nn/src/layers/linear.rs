@@ -131,6 +131,24 @@ impl Linear {
         );
         t.numel() / feat
     }
+
+    /// Adds `dW += dyᵀ·x` and `db += Σ dy` for the last forward.
+    fn param_grads(&mut self, dy: &Tensor) {
+        let (i, o) = (self.in_features, self.out_features);
+        let n = self.rows(dy, "gradient", o);
+        assert_eq!(
+            n * i,
+            self.x.numel(),
+            "linear: backward batch differs from forward"
+        );
+        let (w, rest) = self.params.split_first_mut().unwrap();
+        matmul::dyt_x(&dy.data, &self.x.data, &mut w.grad, n, i, o, true);
+        if let Some(b) = rest.first_mut() {
+            for row in dy.data.chunks_exact(o) {
+                b.grad.iter_mut().zip(row).for_each(|(g, d)| *g += d);
+            }
+        }
+    }
 }
 
 impl Layer for Linear {
@@ -160,33 +178,38 @@ impl Layer for Linear {
         self.y.resize(&x.shape);
         *self.y.shape.last_mut().unwrap() = o;
         self.y.data.resize(n * o, 0.0);
-        matmul::x_wt(&x.data, &self.params[0].value, &mut self.y.data, n, i, o);
+        // y = b + x·Wᵀ: the bias is written first and the product accumulates onto it.
+        let w = &self.params[0].value;
         if let Some(b) = self.params.get(1) {
             for row in self.y.data.chunks_exact_mut(o) {
-                row.iter_mut().zip(&b.value).for_each(|(y, b)| *y += b);
+                row.copy_from_slice(&b.value);
             }
+            matmul::product(
+                (n, o, i),
+                &mut self.y.data,
+                true,
+                &x.data,
+                (i, 1),
+                w,
+                (1, i),
+            );
+        } else {
+            matmul::x_wt(&x.data, w, &mut self.y.data, n, i, o);
         }
         &self.y
     }
 
     fn backward(&mut self, dy: &Tensor) -> &Tensor {
+        self.param_grads(dy);
         let (i, o) = (self.in_features, self.out_features);
-        let n = self.rows(dy, "gradient", o);
-        assert_eq!(
-            n * i,
-            self.x.numel(),
-            "linear: backward batch differs from forward"
-        );
-        let (w, rest) = self.params.split_first_mut().unwrap();
-        matmul::dyt_x(&dy.data, &self.x.data, &mut w.grad, n, i, o, true);
-        if let Some(b) = rest.first_mut() {
-            for row in dy.data.chunks_exact(o) {
-                b.grad.iter_mut().zip(row).for_each(|(g, d)| *g += d);
-            }
-        }
+        let n = dy.numel() / o;
         self.dx.resize(&self.x.shape);
-        matmul::dy_w(&dy.data, &w.value, &mut self.dx.data, n, i, o);
+        matmul::dy_w(&dy.data, &self.params[0].value, &mut self.dx.data, n, i, o);
         &self.dx
+    }
+
+    fn backward_params(&mut self, dy: &Tensor) {
+        self.param_grads(dy);
     }
 
     /// Per-example squared norms `‖dyₙ‖²·‖xₙ‖² + ‖dyₙ‖²` (weight + bias), exact for inputs of

@@ -2,9 +2,14 @@
 //! (`count_include_pad = true`, `ceil_mode = false`) and global average pooling
 //! (`[N, C, H, W] → [N, C]`, as `AdaptiveAvgPool2d(1)` followed by `Flatten`).
 
+use rayon::prelude::*;
+
 use super::conv::out_len;
 use crate::layer::Layer;
 use crate::{NnError, Result, Tensor};
+
+/// Elements from which pooling splits its planes across rayon threads.
+const PAR_ELEMS: usize = 1 << 16;
 
 /// Configuration of a 2-d max or average pool. `stride = None` means `stride = kernel_size`
 /// (PyTorch's default); padding is at most half the kernel.
@@ -238,16 +243,33 @@ impl Layer for Pool {
             Mode::Max => {
                 self.argmax.resize(y.numel(), 0);
                 let mut argmax = std::mem::take(&mut self.argmax);
-                for (pl, (yp, ap)) in y
-                    .data
-                    .chunks_exact_mut(plane_out)
-                    .zip(argmax.chunks_exact_mut(plane_out))
-                    .enumerate()
-                {
+                let this = &*self;
+                let plane = |pl: usize, yp: &mut [f32], ap: &mut [usize]| {
                     let xp = &x.data[pl * plane_in..(pl + 1) * plane_in];
                     let base = pl * plane_in;
+                    if this.k == [2, 2] && this.s == [2, 2] && this.p == [0, 0] {
+                        // The common 2 × 2 / stride 2 window, taps in the same order.
+                        for oh in 0..ho {
+                            let r0 = 2 * oh * w;
+                            let r1 = r0 + w;
+                            for ow in 0..wo {
+                                let i0 = r0 + 2 * ow;
+                                let i1 = r1 + 2 * ow;
+                                let (mut m, mut a) = (xp[i0], i0);
+                                for i in [i0 + 1, i1, i1 + 1] {
+                                    if xp[i] > m {
+                                        m = xp[i];
+                                        a = i;
+                                    }
+                                }
+                                yp[oh * wo + ow] = m;
+                                ap[oh * wo + ow] = base + a;
+                            }
+                        }
+                        return;
+                    }
                     let mut first = usize::MAX;
-                    self.windows(|o, i| {
+                    this.windows(|o, i| {
                         // A new window starts when the output index changes.
                         if o != first {
                             first = o;
@@ -258,6 +280,22 @@ impl Layer for Pool {
                             ap[o] = base + i;
                         }
                     });
+                };
+                if y.numel() >= PAR_ELEMS && plane_out > 0 {
+                    y.data
+                        .par_chunks_mut(plane_out)
+                        .zip(argmax.par_chunks_mut(plane_out))
+                        .enumerate()
+                        .for_each(|(pl, (yp, ap))| plane(pl, yp, ap));
+                } else {
+                    for (pl, (yp, ap)) in y
+                        .data
+                        .chunks_exact_mut(plane_out)
+                        .zip(argmax.chunks_exact_mut(plane_out))
+                        .enumerate()
+                    {
+                        plane(pl, yp, ap);
+                    }
                 }
                 self.argmax = argmax;
             }
@@ -286,14 +324,45 @@ impl Layer for Pool {
             dy.shape
         );
         self.dx.resize(&self.x_shape);
-        self.dx.fill(0.0);
         match self.mode {
             Mode::Max => {
-                for (&a, &d) in self.argmax.iter().zip(&dy.data) {
-                    self.dx.data[a] += d;
+                // Each plane's argmax points into that plane: planes are independent.
+                type Plane<'a> = (usize, (&'a mut [f32], (&'a [usize], &'a [f32])));
+                let scatter = |(pl, (dxp, (ap, dyp))): Plane<'_>| {
+                    dxp.fill(0.0);
+                    let base = pl * plane_in;
+                    for (&a, &d) in ap.iter().zip(dyp) {
+                        dxp[a - base] += d;
+                    }
+                };
+                if plane_in == 0 || plane_out == 0 {
+                    self.dx.fill(0.0);
+                } else if dy.numel() >= PAR_ELEMS {
+                    self.dx
+                        .data
+                        .par_chunks_mut(plane_in)
+                        .zip(
+                            self.argmax
+                                .par_chunks(plane_out)
+                                .zip(dy.data.par_chunks(plane_out)),
+                        )
+                        .enumerate()
+                        .for_each(scatter);
+                } else {
+                    self.dx
+                        .data
+                        .chunks_exact_mut(plane_in)
+                        .zip(
+                            self.argmax
+                                .chunks_exact(plane_out)
+                                .zip(dy.data.chunks_exact(plane_out)),
+                        )
+                        .enumerate()
+                        .for_each(scatter);
                 }
             }
             Mode::Avg => {
+                self.dx.fill(0.0);
                 let scale = 1.0 / (self.k[0] * self.k[1]) as f32;
                 let mut dx = std::mem::take(&mut self.dx);
                 for (dxp, dyp) in dx
