@@ -573,7 +573,8 @@ tensorboard = false
         (pe - base) / steps * 1e3,
         (pe - base) / base
     );
-    let cases: Vec<(&str, Box<dyn Fn() -> Box<dyn Instrument>>)> = vec![
+    type Make = Box<dyn Fn() -> Box<dyn Instrument>>;
+    let cases: Vec<(&str, Make)> = vec![
         ("layers", Box::new(|| Box::new(Layers::new(Every(1))))),
         (
             "layers (no histograms)",
