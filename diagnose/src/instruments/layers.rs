@@ -15,7 +15,7 @@
 //!   Computed in O(rows·log rows + rows·cols) by sorting the rows on a random projection and
 //!   comparing only rows whose projections are close enough to be equal.
 //! - `grad_zero_fraction`: the fraction of exactly-zero gradient entries.
-//! - histograms (`what = "gradient"`): counts of log10|g| over [`LOG_EDGES`] (−12 … 4 in
+//! - histograms (`what = "gradient"`): counts of log10|g| over [`log_edges`] (−12 … 4 in
 //!   steps of 0.5); values beyond the range fall into the first / last bin, exact zeros are
 //!   left out (see `grad_zero_fraction`).
 
@@ -25,38 +25,66 @@ use train::Probe;
 use super::{Every, Instrument};
 use crate::{Histogram, Result, Timeline};
 
-/// Histogram bin edges in log10 units: −12, −11.5, …, 4.
+/// Histogram bin edges in log10 units: −12, −11.5, …, 4 ([`LOG_LO`], [`LOG_HI`], [`LOG_STEP`]).
 pub fn log_edges() -> Vec<f64> {
-    (0..=32).map(|i| -12.0 + 0.5 * i as f64).collect()
+    (0..=BINS).map(|i| LOG_LO + LOG_STEP * i as f64).collect()
 }
 
-/// Alias kept for documentation links.
-pub const LOG_EDGES: (f64, f64, f64) = (-12.0, 4.0, 0.5);
+pub const LOG_LO: f64 = -12.0;
+pub const LOG_HI: f64 = 4.0;
+pub const LOG_STEP: f64 = 0.5;
+const BINS: usize = 32;
 
-/// Counts of log10|x| of the non-zero entries of `xs` over [`log_edges`] (clamped into the
-/// first/last bin), and the number of exact zeros.
+/// Bins by the bits of |x|: positive f32 bit patterns are ordered like the values, so a table on
+/// the top 16 bits gives the bin of a bucket's smallest value, and one comparison with the next
+/// threshold (the f32 nearest 10^edge) settles buckets that straddle an edge (a bucket spans a
+/// factor of at most 1 + 2⁻⁷, an edge step a factor of √10).
+struct LogBins {
+    table: Vec<u8>,
+    /// Bits of 10^edge for the inner edges 1..BINS.
+    thresholds: [u32; BINS],
+}
+
+impl LogBins {
+    fn new() -> LogBins {
+        let mut thresholds = [u32::MAX; BINS];
+        for (k, t) in thresholds.iter_mut().enumerate().skip(1) {
+            *t = (10f64.powf(LOG_LO + LOG_STEP * k as f64) as f32).to_bits();
+        }
+        let bin_of = |bits: u32| thresholds[1..].partition_point(|&t| t <= bits);
+        let table = (0..1u32 << 15).map(|hi| bin_of(hi << 16) as u8).collect();
+        LogBins { table, thresholds }
+    }
+
+    #[inline]
+    fn bin(&self, abs_bits: u32) -> usize {
+        let b = self.table[(abs_bits >> 16) as usize] as usize;
+        if b + 1 < BINS && abs_bits >= self.thresholds[b + 1] {
+            b + 1
+        } else {
+            b
+        }
+    }
+}
+
+fn log_bins() -> &'static LogBins {
+    static BINS_TABLE: std::sync::OnceLock<LogBins> = std::sync::OnceLock::new();
+    BINS_TABLE.get_or_init(LogBins::new)
+}
+
+/// Counts of log10|x| of the non-zero entries of `xs` over [`log_edges`] (values beyond the range,
+/// infinities and NaNs clamped into the first/last bin), and the number of exact zeros.
 pub fn log_histogram(xs: &[f32]) -> (Vec<u64>, u64) {
-    let (lo, hi, w) = LOG_EDGES;
-    let bins = ((hi - lo) / w).round() as usize;
-    let mut counts = vec![0u64; bins];
+    let lb = log_bins();
+    let mut counts = vec![0u64; BINS];
     let mut zeros = 0u64;
     for &x in xs {
-        let a = x.abs();
-        if a == 0.0 {
+        let a = x.to_bits() & 0x7FFF_FFFF;
+        if a == 0 {
             zeros += 1;
-            continue;
-        }
-        if !a.is_finite() {
-            counts[bins - 1] += 1;
-            continue;
-        }
-        let b = ((a as f64).log10() - lo) / w;
-        let b = if b <= 0.0 {
-            0
         } else {
-            (b as usize).min(bins - 1)
-        };
-        counts[b] += 1;
+            counts[lb.bin(a)] += 1;
+        }
     }
     (counts, zeros)
 }
@@ -334,5 +362,18 @@ mod tests {
         assert_eq!(c[18], 1); // −3 → 18
         assert_eq!(c[0], 1); // clamped
         assert_eq!(c[31], 1); // clamped
+                              // Agrees with floor((log10|x| + 12) / 0.5) away from the edges.
+        let mut x = 1.3e-13f64;
+        while x < 1e5 {
+            for v in [x as f32, -(x as f32)] {
+                let (c, _) = log_histogram(&[v]);
+                let want = (((x.log10() + 12.0) / 0.5).floor().max(0.0) as usize).min(31);
+                assert_eq!(c[want], 1, "{x}");
+            }
+            x *= 1.0137;
+        }
+        // Exactly at an edge: 10^-3 (as f32) opens bin 18.
+        assert_eq!(log_histogram(&[1e-3]).0[18], 1);
+        assert_eq!(log_histogram(&[f32::INFINITY, f32::NAN]).0[31], 2);
     }
 }
