@@ -15,7 +15,7 @@
 
 use train::Probe;
 
-use super::layers::{log_edges, log_histogram};
+use super::layers::{log_edges, log_histogram, sum2};
 use super::{Every, Instrument};
 use crate::{Histogram, Result, Timeline};
 
@@ -95,15 +95,8 @@ impl Instrument for Activations {
             let l = Some(layer.as_str());
             let d = &y.data;
             let len = d.len().max(1) as f64;
-            let mean = d.iter().map(|&v| v as f64).sum::<f64>() / len;
-            let var = d
-                .iter()
-                .map(|&v| {
-                    let e = v as f64 - mean;
-                    e * e
-                })
-                .sum::<f64>()
-                / len;
+            let mean = sum2(d, d, |v, _| v) / len;
+            let var = sum2(d, d, |v, _| (v - mean) * (v - mean)) / len;
             t.push("act_mean", l, step, mean);
             t.push("act_std", l, step, var.sqrt());
             if let Some(s) = saturation(kind, d) {

@@ -89,24 +89,35 @@ pub fn log_histogram(xs: &[f32]) -> (Vec<u64>, u64) {
     (counts, zeros)
 }
 
+/// Σ f(a_k, b_k) over equal-length slices, in f64 with 8 independent accumulators (so the
+/// compiler vectorises it).
+#[inline]
+pub(crate) fn sum2(a: &[f32], b: &[f32], f: impl Fn(f64, f64) -> f64) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f64; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += f(x[l] as f64, y[l] as f64);
+        }
+    }
+    let mut s: f64 = acc.iter().sum();
+    for (&x, &y) in ra.iter().zip(rb) {
+        s += f(x as f64, y as f64);
+    }
+    s
+}
+
 /// ‖x‖₂ in f64.
 pub(crate) fn norm(x: &[f32]) -> f64 {
-    x.iter()
-        .map(|&v| (v as f64) * (v as f64))
-        .sum::<f64>()
-        .sqrt()
+    sum2(x, x, |a, _| a * a).sqrt()
 }
 
 /// ‖a − b‖₂ in f64.
 fn dist(a: &[f32], b: &[f32]) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(&x, &y)| {
-            let d = x as f64 - y as f64;
-            d * d
-        })
-        .sum::<f64>()
-        .sqrt()
+    sum2(a, b, |x, y| (x - y) * (x - y)).sqrt()
 }
 
 fn ratio(num: f64, den: f64) -> f64 {
@@ -126,20 +137,20 @@ pub fn identical_units(w: &[f32], rows: usize, rel: f64) -> f64 {
     let cols = w.len() / rows;
     let row = |i: usize| &w[i * cols..(i + 1) * cols];
     // A fixed projection with coefficients in [1, 2): equal rows have (nearly) equal keys.
-    let coef: Vec<f64> = (0..cols)
+    let coef: Vec<f32> = (0..cols)
         .map(|k| {
             let mut h = (k as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             h ^= h >> 31;
             h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
             h ^= h >> 29;
-            1.0 + (h >> 11) as f64 / (1u64 << 53) as f64
+            (1.0 + (h >> 11) as f64 / (1u64 << 53) as f64) as f32
         })
         .collect();
     let inf: Vec<f64> = (0..rows)
-        .map(|i| row(i).iter().fold(0.0f64, |m, &x| m.max((x as f64).abs())))
+        .map(|i| row(i).iter().fold(0.0f32, |m, &x| m.max(x.abs())) as f64)
         .collect();
     let keys: Vec<f64> = (0..rows)
-        .map(|i| row(i).iter().zip(&coef).map(|(&x, &c)| x as f64 * c).sum())
+        .map(|i| sum2(row(i), &coef, |x, c| x * c))
         .collect();
     let mut order: Vec<usize> = (0..rows).collect();
     order.sort_by(|&a, &b| keys[a].total_cmp(&keys[b]));
@@ -197,8 +208,12 @@ pub struct Layers {
     pub histograms: bool,
     /// Skip `identical_units` for weights with more elements than this (0: never skip).
     pub identical_max_elems: usize,
-    init: Option<Vec<Vec<f32>>>,
-    before: Option<(u64, Vec<Vec<f32>>)>,
+    /// θ₀ and ‖θ₀‖ per parameter.
+    init: Option<(Vec<Vec<f32>>, Vec<f64>)>,
+    /// The due step whose pre-update weights `before` holds, and their norms.
+    before_step: Option<u64>,
+    before: Vec<Vec<f32>>,
+    before_norms: Vec<f64>,
 }
 
 impl Layers {
@@ -208,7 +223,9 @@ impl Layers {
             histograms: true,
             identical_max_elems: 0,
             init: None,
-            before: None,
+            before_step: None,
+            before: Vec::new(),
+            before_norms: Vec::new(),
         }
     }
 
@@ -232,12 +249,16 @@ impl Instrument for Layers {
         let m = &*p.model;
         let n = Params::<f32>::count(m);
         if self.init.is_none() {
-            self.init = Some(m.snapshot());
+            let w0 = m.snapshot();
+            let norms = w0.iter().map(|w| norm(w)).collect();
+            self.init = Some((w0, norms));
         }
         if !self.every.due(p.step) {
             return Ok(());
         }
-        let init = self.init.as_ref().expect("set above");
+        let (init, init_norms) = self.init.as_ref().expect("set above");
+        self.before.resize_with(n, Vec::new);
+        self.before_norms.resize(n, 0.0);
         let step = p.step;
         for i in 0..n {
             let name = Params::<f32>::name(m, i);
@@ -245,8 +266,16 @@ impl Instrument for Layers {
             let wn = norm(w);
             t.push("weight_norm", Some(name), step, wn);
             if let Some(w0) = init.get(i).filter(|w0| w0.len() == w.len()) {
-                t.push("dist_init", Some(name), step, ratio(dist(w, w0), norm(w0)));
+                t.push(
+                    "dist_init",
+                    Some(name),
+                    step,
+                    ratio(dist(w, w0), init_norms[i]),
+                );
             }
+            self.before[i].clear();
+            self.before[i].extend_from_slice(w);
+            self.before_norms[i] = wn;
             let shape = Params::<f32>::shape(m, i);
             if shape.len() >= 2
                 && (self.identical_max_elems == 0 || w.len() <= self.identical_max_elems)
@@ -278,26 +307,24 @@ impl Instrument for Layers {
                 }
             }
         }
-        self.before = Some((step, m.snapshot()));
+        self.before_step = Some(step);
         Ok(())
     }
 
     fn after_update(&mut self, p: &mut Probe<'_>, t: &mut Timeline) -> Result<()> {
-        let Some((step, before)) = self.before.take() else {
-            return Ok(());
-        };
-        if step != p.step {
+        if self.before_step.take() != Some(p.step) {
             return Ok(());
         }
+        let step = p.step;
         let m = &*p.model;
-        for (i, w0) in before.iter().enumerate().take(Params::<f32>::count(m)) {
+        for (i, w0) in self.before.iter().enumerate().take(Params::<f32>::count(m)) {
             let w = Params::<f32>::value(m, i);
             if w.len() == w0.len() {
                 t.push(
                     "update_ratio",
                     Some(Params::<f32>::name(m, i)),
                     step,
-                    ratio(dist(w, w0), norm(w0)),
+                    ratio(dist(w, w0), self.before_norms[i]),
                 );
             }
         }
