@@ -510,6 +510,21 @@ impl Instrument for WantsPerExample {
     }
 }
 
+/// Only the probe's extra forward pass (to separate the probe's cost from the statistics').
+struct BareForward;
+
+impl Instrument for BareForward {
+    fn name(&self) -> &'static str {
+        "bare_forward"
+    }
+    fn after_backward(&mut self, p: &mut Probe<'_>, _t: &mut Timeline) -> diagnose::Result<()> {
+        let mut n = 0usize;
+        p.for_each_activation(|_, _, y| n += y.data.len())?;
+        assert!(n > 0);
+        Ok(())
+    }
+}
+
 /// Cost per measurement on the W1-sized MLP (784-512-512-10, batch 128, mnist-10k):
 /// `cargo test -p diagnose --release --test layers -- --ignored --nocapture cost`.
 #[test]
@@ -587,6 +602,10 @@ tensorboard = false
         (
             "activations",
             Box::new(|| Box::new(Activations::new(Every(1)))),
+        ),
+        (
+            "  of which the probe's forward pass",
+            Box::new(|| Box::new(BareForward)),
         ),
         (
             "per_example (norm stats)",
