@@ -260,6 +260,8 @@ impl Instrument for Layers {
         self.before.resize_with(n, Vec::new);
         self.before_norms.resize(n, 0.0);
         let step = p.step;
+        // `i` indexes the model's parameters, θ₀, its norms and the saved weights alike.
+        #[allow(clippy::needless_range_loop)]
         for i in 0..n {
             let name = Params::<f32>::name(m, i);
             let w = Params::<f32>::value(m, i);
