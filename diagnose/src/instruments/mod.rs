@@ -5,7 +5,10 @@ use train::{EpochRecord, Probe};
 
 use crate::{Result, Timeline};
 
+pub mod activations;
 pub mod basic;
+pub mod layers;
+pub mod per_example;
 
 /// A measurement taken while training.
 pub trait Instrument: Send {
@@ -45,6 +48,18 @@ impl Every {
 
 /// The instruments of a preset (besides the always-on [`basic::Basic`]).
 pub fn preset(preset: crate::Preset) -> Vec<Box<dyn Instrument>> {
-    let _ = preset;
-    Vec::new()
+    let mut v: Vec<Box<dyn Instrument>> = Vec::new();
+    match preset {
+        crate::Preset::Economy => {
+            v.push(Box::new(layers::Layers::economy()));
+            v.push(Box::new(activations::Activations::economy()));
+            v.push(Box::new(per_example::PerExample::economy()));
+        }
+        crate::Preset::Full => {
+            v.push(Box::new(layers::Layers::full()));
+            v.push(Box::new(activations::Activations::full()));
+            v.push(Box::new(per_example::PerExample::full()));
+        }
+    }
+    v
 }

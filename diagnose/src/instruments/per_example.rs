@@ -1,0 +1,180 @@
+//! Per-example gradient statistics: how noisy is the mini-batch gradient for this batch size?
+//!
+//! Notation: a batch of `B` examples with per-example losses ℓᵢ and mean loss L = (1/B) Σ ℓᵢ;
+//! gᵢ = ∇ℓᵢ (the per-example loss gradient) and ḡ = ∇L = (1/B) Σ gᵢ (the step's gradient, before
+//! clipping or weight decay). The engine's extended backward gives sᵢ = ‖gᵢ / B‖² (each
+//! example's share of the mean-loss gradient), so ‖gᵢ‖ = B·√sᵢ.
+//!
+//! Series (run-level) on due steps, when the model offers per-example norms (models with batch
+//! norm don't: nothing is recorded for them):
+//! - `pe_norm_mean`, `pe_norm_max`: mean and max of ‖gᵢ‖.
+//! - `grad_snr` = ‖ḡ‖² / (V / B), with V = (1/B) Σ ‖gᵢ − ḡ‖² = (1/B) Σ ‖gᵢ‖² − ‖ḡ‖²: the squared
+//!   mean over the variance of the mean. Not recorded when V = 0.
+//! - `norm_test` = V / (B ‖ḡ‖²): the norm test of Byrd, Chin, Nocedal & Wu (2012) as used by
+//!   Bollapragada, Byrd & Nocedal (2018); > θ² (θ = 0.9) says the batch gradient is too noisy
+//!   for the batch size. Not recorded when ḡ = 0.
+//!
+//! In the full preset, on sparser steps, a subsample of `m` examples i ∈ S (spread over the batch)
+//! gets its exact gradients from [`Probe::example_gradient`] for the two tests of Bollapragada,
+//! Byrd & Nocedal, "Adaptive sampling strategies for stochastic optimization" (SIAM J. Optim.
+//! 2018), with sample variances over S (denominator m − 1) and the batch size B of the step:
+//! - `inner_product_test` = [Σ_{i∈S} (gᵢᵀḡ − ‖ḡ‖²)² / (m − 1)] / (B ‖ḡ‖⁴): the variance of the
+//!   projection of the batch gradient on the true direction; the test asks it to be ≤ θ²
+//!   (θ = 0.9), i.e. ḡ is a descent direction with high probability.
+//! - `orthogonality_test` = [Σ_{i∈S} ‖gᵢ − (gᵢᵀḡ / ‖ḡ‖²) ḡ‖² / (m − 1)] / (B ‖ḡ‖²): the variance of
+//!   the component orthogonal to ḡ; the test asks it to be ≤ ν² for a chosen ν (a bound on the
+//!   angle between the batch gradient and the true gradient; the paper uses large ν).
+//!
+//! Both statistics are the test's left-hand side divided by its right-hand side without θ²/ν², so
+//! detectors compare them with their own thresholds. ḡ stands in for the true gradient ∇F, as
+//! in the paper's practical version.
+
+use optim::Params;
+use train::Probe;
+
+use super::{Every, Instrument};
+use crate::{Result, Timeline};
+
+/// Per-example gradient statistics (see the module docs).
+pub struct PerExample {
+    pub every: Every,
+    /// The inner-product / orthogonality tests: schedule and subsample size (None: off).
+    pub tests: Option<(Every, usize)>,
+    gbar: Vec<Vec<f32>>,
+    gi: Vec<Vec<f32>>,
+}
+
+impl PerExample {
+    pub fn new(every: Every, tests: Option<(Every, usize)>) -> PerExample {
+        PerExample {
+            every,
+            tests,
+            gbar: Vec::new(),
+            gi: Vec::new(),
+        }
+    }
+
+    /// Economy: the norms every 20 steps, no subsample tests.
+    pub fn economy() -> PerExample {
+        PerExample::new(Every(20), None)
+    }
+
+    /// Full: the norms every 5 steps, the tests on 8 examples every 50 steps.
+    pub fn full() -> PerExample {
+        PerExample::new(Every(5), Some((Every(50), 8)))
+    }
+
+    fn tests_due(&self, step: u64) -> Option<usize> {
+        self.tests
+            .filter(|(e, m)| *m >= 2 && e.due(step))
+            .map(|(_, m)| m)
+    }
+}
+
+/// Statistics from the per-example squared shares `sq` (sᵢ = ‖gᵢ/B‖²) and ‖ḡ‖²:
+/// `(pe_norm_mean, pe_norm_max, grad_snr, norm_test)` (see the module docs).
+pub fn norm_stats(sq: &[f32], gbar_sq: f64) -> (f64, f64, Option<f64>, Option<f64>) {
+    let b = sq.len() as f64;
+    let norms = sq.iter().map(|&s| b * (s.max(0.0) as f64).sqrt());
+    let mean = norms.clone().sum::<f64>() / b;
+    let max = norms.fold(0.0f64, f64::max);
+    let mean_sq = b * b * sq.iter().map(|&s| s as f64).sum::<f64>() / b;
+    let v = (mean_sq - gbar_sq).max(0.0);
+    let snr = (v > 0.0).then(|| gbar_sq / (v / b));
+    let norm_test = (gbar_sq > 0.0).then(|| v / (b * gbar_sq));
+    (mean, max, snr, norm_test)
+}
+
+/// The inner-product and orthogonality statistics from the subsample's `dots` (gᵢᵀḡ) and
+/// `sq` (‖gᵢ‖²), ‖ḡ‖² and the batch size (see the module docs).
+pub fn subsample_tests(dots: &[f64], sq: &[f64], gbar_sq: f64, batch: usize) -> (f64, f64) {
+    let m = dots.len() as f64;
+    let b = batch as f64;
+    let ip = dots.iter().map(|d| (d - gbar_sq).powi(2)).sum::<f64>() / (m - 1.0);
+    let orth = dots
+        .iter()
+        .zip(sq)
+        .map(|(d, s)| (s - d * d / gbar_sq).max(0.0))
+        .sum::<f64>()
+        / (m - 1.0);
+    (ip / (b * gbar_sq * gbar_sq), orth / (b * gbar_sq))
+}
+
+impl Instrument for PerExample {
+    fn name(&self) -> &'static str {
+        "per_example"
+    }
+
+    fn wants_per_example(&self, step: u64) -> bool {
+        self.every.due(step) || self.tests_due(step).is_some()
+    }
+
+    fn after_backward(&mut self, p: &mut Probe<'_>, t: &mut Timeline) -> Result<()> {
+        let Some(sq) = p.per_example_sq_norms else {
+            return Ok(());
+        };
+        let step = p.step;
+        let batch = sq.len();
+        if batch == 0 {
+            return Ok(());
+        }
+        let m = &*p.model;
+        let n = Params::<f32>::count(m);
+        self.gbar.resize_with(n, Vec::new);
+        for (i, g) in self.gbar.iter_mut().enumerate() {
+            g.clear();
+            match Params::<f32>::grad(m, i) {
+                Some(src) => g.extend_from_slice(src),
+                None => g.resize(Params::<f32>::value(m, i).len(), 0.0),
+            }
+        }
+        let gbar_sq: f64 = self
+            .gbar
+            .iter()
+            .flatten()
+            .map(|&x| (x as f64) * (x as f64))
+            .sum();
+        if self.every.due(step) {
+            let (mean, max, snr, norm_test) = norm_stats(sq, gbar_sq);
+            t.push("pe_norm_mean", None, step, mean);
+            t.push("pe_norm_max", None, step, max);
+            if let Some(s) = snr {
+                t.push("grad_snr", None, step, s);
+            }
+            if let Some(nt) = norm_test {
+                t.push("norm_test", None, step, nt);
+            }
+        }
+        if let Some(mm) = self.tests_due(step) {
+            if gbar_sq <= 0.0 {
+                return Ok(());
+            }
+            let mm = mm.min(batch);
+            if mm < 2 {
+                return Ok(());
+            }
+            let scale = batch as f64;
+            let mut dots = Vec::with_capacity(mm);
+            let mut sqs = Vec::with_capacity(mm);
+            for k in 0..mm {
+                // Spread over the batch, shifted with the step so other examples get their turn.
+                let idx = (k * batch / mm + step as usize) % batch;
+                p.example_gradient(idx, &mut self.gi)?;
+                let (mut d, mut s) = (0.0f64, 0.0f64);
+                for (gi, gb) in self.gi.iter().zip(&self.gbar) {
+                    for (&a, &b) in gi.iter().zip(gb) {
+                        let a = a as f64 * scale;
+                        d += a * b as f64;
+                        s += a * a;
+                    }
+                }
+                dots.push(d);
+                sqs.push(s);
+            }
+            let (ip, orth) = subsample_tests(&dots, &sqs, gbar_sq, batch);
+            t.push("inner_product_test", None, step, ip);
+            t.push("orthogonality_test", None, step, orth);
+        }
+        Ok(())
+    }
+}
