@@ -25,11 +25,12 @@
 //! - Plateau / saddle: the smoothed loss moves less than [`FLAT`] = 1% per window for at least a
 //!   fifth of the run at a high loss (≥ half the initial) and then either drops by ≥ 30%
 //!   (escape from a saddle) or never leaves (stuck from the start); λmin < 0 strengthens it.
-//! - Underfitting: the loss fell, then flattened (< 2% over the last quarter) at a high level
+//! - Underfitting: the loss fell, then flattened (< 3% over the last quarter) at a high level
 //!   (≥ [`HIGH_LOSS`] = 0.3 of the initial loss, or train accuracy < 90%) without a
 //!   train–validation gap.
 //! - Overfitting: the validation loss rises ≥ 10% (and ≥ 0.02) above its minimum while the
-//!   training loss keeps falling.
+//!   training loss keeps falling (not reported when early stopping ended the run: it already
+//!   kept the best epoch).
 //! - Dead units: more than half of a ReLU layer's units never fire over a batch
 //!   ([`DEAD`] = 0.5; healthy ReLU nets keep most units alive).
 //! - Symmetry not broken: at least half of a weight matrix's rows identical
@@ -136,7 +137,8 @@ impl Ctx<'_> {
     }
 
     fn lr_set(&self, factor: f64) -> Option<String> {
-        self.lr.map(|lr| format!("optimizer.lr = {}", fmt_num(lr * factor)))
+        self.lr
+            .map(|lr| format!("optimizer.lr = {}", fmt_num(lr * factor)))
     }
 
     /// Relative fall of the mean loss from the third to the fourth quarter of the run.
@@ -253,7 +255,10 @@ pub fn detect(t: &Timeline, s: &Summary) -> Vec<Finding> {
         out.retain(|f| {
             !matches!(
                 f.kind,
-                Kind::VanishingGradients | Kind::SaddleOrPlateau | Kind::Underfitting | Kind::LrTooLow
+                Kind::VanishingGradients
+                    | Kind::SaddleOrPlateau
+                    | Kind::Underfitting
+                    | Kind::LrTooLow
             )
         });
     }
@@ -332,7 +337,9 @@ fn diverged(c: &Ctx) -> Option<Finding> {
                 ev(
                     "final / initial",
                     ratio,
-                    format!("above {DIVERGE_RATIO}: a healthy run never ends this far above its start"),
+                    format!(
+                        "above {DIVERGE_RATIO}: a healthy run never ends this far above its start"
+                    ),
                 ),
             ],
             remedies,
@@ -689,36 +696,19 @@ fn symmetry(c: &Ctx) -> Option<Finding> {
 }
 
 fn lr_too_low(c: &Ctx) -> Option<Finding> {
-    let p = &c.p;
-    let n = c.n();
-    let w = p.window;
-    if n < 3 * w {
-        return None;
-    }
-    // The first window's start is the noisiest point of the EMA: compare the second window.
-    let early = p.improvement[2 * w];
-    let late = p.improvement[n - 1];
-    let total = (c.l0 - c.l1) / c.l0.abs().max(1e-12);
-    if !(early > 0.0 && late > 0.0 && late >= STEADY_SLOPE * early && total < 0.5) {
-        return None;
-    }
-    // Steady: the loss fell in most windows.
-    let falling =
-        p.improvement[2 * w..].iter().filter(|v| **v > 0.0).count() as f64 / (n - 2 * w) as f64;
-    if falling < 0.8 {
-        return None;
-    }
-    let mut conf: f64 = 0.7;
+    let (early, late, total, what) = lr_too_low_epochs(c).or_else(|| lr_too_low_steps(c))?;
     let mut evidence = vec![
         ev(
-            "improvement, first window",
+            format!("improvement, first {what}"),
             early,
-            "relative fall of the smoothed loss over the first window",
+            format!("relative fall of the loss over the first {what}"),
         ),
         ev(
-            "improvement, last window",
+            format!("improvement, last {what}"),
             late,
-            format!("at least {STEADY_SLOPE}× the first: the descent has not slowed, it is just slow"),
+            format!(
+                "at least {STEADY_SLOPE}× the first: the descent has not slowed, it is just slow"
+            ),
         ),
         ev(
             "total improvement",
@@ -726,6 +716,7 @@ fn lr_too_low(c: &Ctx) -> Option<Finding> {
             "below 0.5: the loss is far from where it could be",
         ),
     ];
+    let mut conf: f64 = 0.7;
     let ur: Vec<f64> = c
         .weights()
         .iter()
@@ -781,6 +772,46 @@ fn lr_too_low(c: &Ctx) -> Option<Finding> {
     })
 }
 
+/// From the epochs' mean training loss (low noise): at least 4 epochs, every (but at most one)
+/// epoch lower than the one before, the last drop at least [`STEADY_SLOPE`] of the second
+/// epoch's (the first epoch's mean averages over the start), less than half of the loss gone.
+fn lr_too_low_epochs(c: &Ctx) -> Option<(f64, f64, f64, &'static str)> {
+    let l: Vec<f64> = c.t.epochs.iter().filter_map(|e| e.train_loss).collect();
+    if l.len() < 4 || l.len() != c.t.epochs.len() {
+        return None;
+    }
+    let d: Vec<f64> = l
+        .windows(2)
+        .map(|w| (w[0] - w[1]) / w[0].abs().max(1e-12))
+        .collect();
+    let rising = d.iter().filter(|v| **v <= 0.0).count();
+    let (early, late) = (d[0], *d.last()?);
+    let total = (l[0] - l[l.len() - 1]) / l[0].abs().max(1e-12);
+    (rising <= 1 && early > 0.0 && late >= STEADY_SLOPE * early && total < 0.5)
+        .then_some((early, late, total, "epoch"))
+}
+
+/// From the smoothed step loss, for runs without epoch records.
+fn lr_too_low_steps(c: &Ctx) -> Option<(f64, f64, f64, &'static str)> {
+    let p = &c.p;
+    let n = c.n();
+    let w = p.window;
+    if n < 3 * w {
+        return None;
+    }
+    // The first window's start is the noisiest point of the EMA: compare the second window.
+    let early = p.improvement[2 * w];
+    let late = p.improvement[n - 1];
+    let total = (c.l0 - c.l1) / c.l0.abs().max(1e-12);
+    if !(early > 0.0 && late > 0.0 && late >= STEADY_SLOPE * early && total < 0.5) {
+        return None;
+    }
+    // Steady: the loss fell in most windows.
+    let falling =
+        p.improvement[2 * w..].iter().filter(|v| **v > 0.0).count() as f64 / (n - 2 * w) as f64;
+    (falling >= 0.8).then_some((early, late, total, "window"))
+}
+
 fn plateau(c: &Ctx) -> Option<Finding> {
     let p = &c.p;
     let n = c.n();
@@ -805,7 +836,10 @@ fn plateau(c: &Ctx) -> Option<Finding> {
     }
     let start = best_end + 1 - best - w;
     let level = p.smooth[best_end];
-    let after = p.smooth[best_end..].iter().copied().fold(f64::INFINITY, f64::min);
+    let after = p.smooth[best_end..]
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min);
     let escaped = after < 0.7 * level;
     let stuck = !escaped && best_end + 1 >= n - w && c.l1 >= 0.9 * c.l0;
     if !escaped && !stuck {
@@ -817,7 +851,11 @@ fn plateau(c: &Ctx) -> Option<Finding> {
             (p.steps[best_end] - p.steps[start]) as f64,
             format!("the smoothed loss moved less than {FLAT} per window over this stretch"),
         ),
-        ev("loss on the plateau", level, "at least half the initial loss"),
+        ev(
+            "loss on the plateau",
+            level,
+            "at least half the initial loss",
+        ),
     ];
     let mut conf: f64 = if escaped { 0.8 } else { 0.6 };
     if escaped {
@@ -851,7 +889,11 @@ fn plateau(c: &Ctx) -> Option<Finding> {
             .filter(|x| x.0 >= p.steps[start] && x.0 <= p.steps[best_end])
             .map(|x| x.1)
             .collect();
-        let gmax = g.iter().map(|x| x.1).filter(|v| v.is_finite()).fold(0.0, f64::max);
+        let gmax = g
+            .iter()
+            .map(|x| x.1)
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max);
         evidence.push(ev(
             "gradient norm on the plateau / run maximum",
             median(&on) / gmax.max(1e-300),
@@ -898,7 +940,7 @@ fn underfitting(c: &Ctx) -> Option<Finding> {
     let high = c.l1 >= HIGH_LOSS * c.l0;
     let acc = c.last_epoch_train_accuracy();
     let low_acc = acc.map_or(false, |a| a < 0.9);
-    if !(total > 0.05 && late < 0.02 && (high || low_acc)) {
+    if !(total > 0.05 && late < 0.03 && (high || low_acc)) {
         return None;
     }
     if let Some(&(_, g)) = c.p.gap.last() {
@@ -910,7 +952,7 @@ fn underfitting(c: &Ctx) -> Option<Finding> {
         ev(
             "improvement over the last quarter",
             late,
-            "below 0.02: the training loss has flattened",
+            "below 0.03: the training loss has flattened",
         ),
         ev(
             "final / initial loss",
@@ -930,8 +972,13 @@ fn underfitting(c: &Ctx) -> Option<Finding> {
         kind: Kind::Underfitting,
         first_step: c.p.steps[n - n / 4],
         last_step: c.last,
-        confidence: if high && (low_acc || acc.is_none()) { 0.8 } else { 0.6 },
-        summary: "the model underfits: the training loss has stopped falling at a high level".into(),
+        confidence: if high && (low_acc || acc.is_none()) {
+            0.8
+        } else {
+            0.6
+        },
+        summary: "the model underfits: the training loss has stopped falling at a high level"
+            .into(),
         evidence,
         remedies: vec![
             rem(
@@ -954,6 +1001,10 @@ fn underfitting(c: &Ctx) -> Option<Finding> {
 }
 
 fn overfitting(c: &Ctx) -> Option<Finding> {
+    // Early stopping already answered a rising validation loss (and kept the best weights).
+    if matches!(c.s.stop, Stop::EarlyStopped { .. }) {
+        return None;
+    }
     let e = &c.t.epochs;
     let v: Vec<(usize, f64)> = e
         .iter()
@@ -991,7 +1042,11 @@ fn overfitting(c: &Ctx) -> Option<Finding> {
         ),
     ];
     if let (Some(ta), Some(va)) = (e[ilast].train_accuracy, e[ilast].val_accuracy) {
-        evidence.push(ev("train − val accuracy", ta - va, "the generalisation gap"));
+        evidence.push(ev(
+            "train − val accuracy",
+            ta - va,
+            "the generalisation gap",
+        ));
     }
     Some(Finding {
         kind: Kind::Overfitting,
@@ -1076,7 +1131,11 @@ fn converged(c: &Ctx) -> Option<Finding> {
         summary: format!("the run converged ({criterion})"),
         evidence: vec![
             ev(criterion, value, note),
-            ev("final / initial loss", c.l1 / c.l0, "how far the loss came down"),
+            ev(
+                "final / initial loss",
+                c.l1 / c.l0,
+                "how far the loss came down",
+            ),
         ],
         remedies: Vec::new(),
     })

@@ -139,7 +139,11 @@ mod tests {
         let p = Progress::of(&t);
         assert_eq!(p.window, 40);
         let expect = 1.0 - (-k * 40.0).exp();
-        assert!((p.improvement[399] - expect).abs() < 1e-3, "{}", p.improvement[399]);
+        assert!(
+            (p.improvement[399] - expect).abs() < 1e-3,
+            "{}",
+            p.improvement[399]
+        );
         assert!((p.slope[399] + expect / 40.0).abs() < 1e-4 / 40.0);
         let mut t2 = t.clone();
         record(&mut t2);

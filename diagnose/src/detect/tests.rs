@@ -78,13 +78,25 @@ fn non_finite_loss_is_diverged_with_lr_too_high() {
     assert!(k.contains(&Kind::LrTooHigh));
     assert!(!k.contains(&Kind::Converged));
     let lr = f.iter().find(|f| f.kind == Kind::LrTooHigh).unwrap();
-    assert_eq!(lr.remedies[0].config.as_deref(), Some("optimizer.lr = 0.01"));
+    assert_eq!(
+        lr.remedies[0].config.as_deref(),
+        Some("optimizer.lr = 0.01")
+    );
 }
 
 #[test]
 fn rising_loss_is_lr_too_high() {
-    let t = run(200, |s| if s < 50.0 { 2.0 - s / 50.0 } else { 1.0 + (s - 50.0) / 50.0 });
-    assert_eq!(kinds(&detect(&t, &summary(Stop::Completed, 200))), vec![Kind::LrTooHigh]);
+    let t = run(200, |s| {
+        if s < 50.0 {
+            2.0 - s / 50.0
+        } else {
+            1.0 + (s - 50.0) / 50.0
+        }
+    });
+    assert_eq!(
+        kinds(&detect(&t, &summary(Stop::Completed, 200))),
+        vec![Kind::LrTooHigh]
+    );
 }
 
 #[test]
@@ -97,16 +109,28 @@ fn slow_unbent_descent_is_lr_too_low() {
 
 #[test]
 fn plateau_then_drop_is_a_saddle() {
-    let t = run(300, |s| if s < 150.0 { 1.0 } else { 1.0 * (-(s - 150.0) / 20.0).exp() + 0.01 });
+    let t = run(300, |s| {
+        if s < 150.0 {
+            1.0
+        } else {
+            1.0 * (-(s - 150.0) / 20.0).exp() + 0.01
+        }
+    });
     let f = detect(&t, &summary(Stop::Completed, 300));
     assert_eq!(kinds(&f), vec![Kind::SaddleOrPlateau]);
-    assert!(f[0].first_step < 20 && f[0].last_step > 120 && f[0].last_step < 170, "{f:?}");
+    assert!(
+        f[0].first_step < 20 && f[0].last_step > 120 && f[0].last_step < 170,
+        "{f:?}"
+    );
 }
 
 #[test]
 fn high_flat_loss_after_a_fall_is_underfitting() {
     let t = run(300, |s| 0.4 + 0.3 * (-s / 20.0).exp());
-    assert_eq!(kinds(&detect(&t, &summary(Stop::Completed, 300))), vec![Kind::Underfitting]);
+    assert_eq!(
+        kinds(&detect(&t, &summary(Stop::Completed, 300))),
+        vec![Kind::Underfitting]
+    );
 }
 
 #[test]
@@ -114,7 +138,12 @@ fn rising_validation_loss_is_overfitting() {
     let mut t = run(300, |s| 2.3 * (-s / 30.0).exp() + 0.01);
     let val = [1.0, 0.6, 0.5, 0.55, 0.65, 0.8];
     for (i, v) in val.iter().enumerate() {
-        t.epochs.push(epoch(i + 1, 50 * (i as u64 + 1), 0.5 / (i as f64 + 1.0), *v));
+        t.epochs.push(epoch(
+            i + 1,
+            50 * (i as u64 + 1),
+            0.5 / (i as f64 + 1.0),
+            *v,
+        ));
     }
     let f = detect(&t, &summary(Stop::Completed, 300));
     assert_eq!(kinds(&f), vec![Kind::Overfitting]);
@@ -130,7 +159,10 @@ fn per_layer_readings() {
         t.push("grad_norm", Some("2.weight"), s, 1e-4);
         t.push("grad_norm", Some("10.weight"), s, 0.1);
     }
-    assert_eq!(kinds(&detect(&t, &summary(Stop::Completed, 100))), vec![Kind::VanishingGradients]);
+    assert_eq!(
+        kinds(&detect(&t, &summary(Stop::Completed, 100))),
+        vec![Kind::VanishingGradients]
+    );
     // Exploding: the other way round.
     let mut t = run(100, |s| 2.3 - 0.01 * s.min(50.0));
     for s in 1..=100 {
@@ -148,13 +180,19 @@ fn per_layer_readings() {
     assert_eq!(kinds(&f), vec![Kind::DeadUnits]);
     assert!((f[0].confidence - 0.95).abs() < 1e-12);
     t.push("identical_units", Some("0.weight"), 100, 1.0);
-    assert_eq!(kinds(&detect(&t, &summary(Stop::Completed, 100))), vec![Kind::SymmetryNotBroken]);
+    assert_eq!(
+        kinds(&detect(&t, &summary(Stop::Completed, 100))),
+        vec![Kind::SymmetryNotBroken]
+    );
     // Saturation alone.
     let mut t = run(100, |s| 2.3 * (-s / 10.0).exp() + 0.01);
     for s in 1..=100 {
         t.push("saturation", Some("1"), s, 0.8);
     }
-    assert_eq!(kinds(&detect(&t, &summary(Stop::Completed, 100))), vec![Kind::VanishingGradients]);
+    assert_eq!(
+        kinds(&detect(&t, &summary(Stop::Completed, 100))),
+        vec![Kind::VanishingGradients]
+    );
 }
 
 #[test]
