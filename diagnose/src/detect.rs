@@ -28,7 +28,8 @@
 //! - Underfitting: the loss fell, then flattened (< 3% over the last quarter) at a high level
 //!   (≥ [`HIGH_LOSS`] = 0.3 of the initial loss, or train accuracy < 90%) without a
 //!   train–validation gap.
-//! - Overfitting: the validation loss rises ≥ 10% (and ≥ 0.02) above its minimum while the
+//! - Overfitting: the validation loss rises ≥ 10% above its minimum (and by ≥ 0.1, or with the
+//!   validation accuracy ≥ 2 points below its value there) while the
 //!   training loss keeps falling (not reported when early stopping ended the run: it already
 //!   kept the best epoch).
 //! - Dead units: more than half of a ReLU layer's units never fire over a batch
@@ -182,7 +183,7 @@ fn fmt_num(x: f64) -> String {
     // Prefer plain notation for ordinary values.
     if (1e-4..1e4).contains(&x.abs()) {
         let p = format!("{}", (x * 1e6).round() / 1e6);
-        if p.parse::<f64>().map_or(false, |v| v != 0.0) {
+        if p.parse::<f64>().is_ok_and(|v| v != 0.0) {
             return p;
         }
     }
@@ -386,7 +387,7 @@ fn lr_too_high(c: &Ctx, diverged: bool) -> Option<Finding> {
     if !stab.is_empty() {
         let m = median(&tail(stab, 0.5));
         if m > 2.0 && (late_flat || conf > 0.0) {
-            conf = (conf + 0.2).max(0.75).min(1.0);
+            conf = (conf + 0.2).clamp(0.75, 1.0);
             evidence.push(ev(
                 "lr·λmax (median, second half)",
                 m,
@@ -398,7 +399,7 @@ fn lr_too_high(c: &Ctx, diverged: bool) -> Option<Finding> {
     if !alpha.is_empty() {
         let m = median(&tail(alpha, 0.5));
         if m > 1.0 && (late_flat || conf > 0.0) {
-            conf = (conf + 0.15).max(0.6).min(1.0);
+            conf = (conf + 0.15).clamp(0.6, 1.0);
             evidence.push(ev(
                 "step quality α (median, second half)",
                 m,
@@ -566,7 +567,7 @@ fn vanishing(c: &Ctx) -> Option<Finding> {
         }
     }
     if let Some((l, m)) = worst {
-        conf = (conf + 0.1).max(0.6).min(1.0);
+        conf = (conf + 0.1).clamp(0.6, 1.0);
         evidence.push(ev(
             format!("saturation of layer {l} (median, second half)"),
             m,
@@ -939,7 +940,7 @@ fn underfitting(c: &Ctx) -> Option<Finding> {
     let late = c.late_improvement();
     let high = c.l1 >= HIGH_LOSS * c.l0;
     let acc = c.last_epoch_train_accuracy();
-    let low_acc = acc.map_or(false, |a| a < 0.9);
+    let low_acc = acc.is_some_and(|a| a < 0.9);
     if !(total > 0.05 && late < 0.03 && (high || low_acc)) {
         return None;
     }
@@ -1016,7 +1017,15 @@ fn overfitting(c: &Ctx) -> Option<Finding> {
     }
     let &(imin, vmin) = v.iter().min_by(|a, b| a.1.total_cmp(&b.1))?;
     let &(ilast, vlast) = v.last()?;
-    if !(vlast > 1.1 * vmin && vlast - vmin > 0.02) {
+    // A small rise of the validation cross-entropy is common in healthy runs (the model grows
+    // confident on a few hard examples while accuracy holds: +0.06 on examples/train/digits_mlp,
+    // +0.04 on mnist1d_cnn), so the rise must be large in absolute terms too, or come with a
+    // fall of the validation accuracy.
+    let acc_drop = match (e[imin].val_accuracy, e[ilast].val_accuracy) {
+        (Some(a), Some(b)) => a - b,
+        _ => 0.0,
+    };
+    if !(vlast > 1.1 * vmin && (vlast - vmin > 0.1 || acc_drop >= 0.02)) {
         return None;
     }
     let (tmin, tlast) = (e[imin].train_loss?, e[ilast].train_loss?);
