@@ -12,7 +12,8 @@
 //!   ends an order of magnitude above where it started.
 //! - Exploding gradients: the global gradient norm grows [`EXPLODE_GROWTH`] = 1000× over its
 //!   start, or the first layer's gradient is 1000× the last layer's (geometric growth toward the
-//!   input; healthy nets stay within ~10× either way).
+//!   input; healthy nets stay within ~10× either way), or the activations' std grows 1000× from
+//!   the first layer to the last (the forward signal explodes, and the gradient with it).
 //! - Vanishing gradients: the first layer's gradient norm below [`VANISH_RATIO`] = 1e-3 of the
 //!   last layer's (median over the run), or more than half of a sigmoid/tanh layer's outputs
 //!   saturated ([`SATURATION`] = 0.5).
@@ -41,7 +42,8 @@
 //!
 //! Root causes suppress their symptoms: divergence keeps only the learning-rate and exploding
 //! findings; symmetry, dead units and vanishing gradients explain a plateau, underfitting or a
-//! slow descent, so those are not reported beside them.
+//! slow descent, so those are not reported beside them; a layer ≥ 90% dead explains vanishing
+//! gradients (symmetry explains both).
 
 use train::{Stop, Summary};
 
@@ -195,7 +197,8 @@ pub fn detect(t: &Timeline, s: &Summary) -> Vec<Finding> {
     let p = Progress::of(t);
     let n = p.loss.len();
     let finite: Vec<f64> = p.loss.iter().copied().filter(|v| v.is_finite()).collect();
-    let l0 = median(&finite[..finite.len().min(5)]);
+    // The first 5 points (fewer in a short run, which may blow up within them).
+    let l0 = median(&finite[..(finite.len() / 5).clamp(1, 5).min(finite.len())]);
     let k = (finite.len() / 10).max(5).min(finite.len());
     let l1 = median(&finite[finite.len() - k..]);
     let c = Ctx {
@@ -252,15 +255,18 @@ pub fn detect(t: &Timeline, s: &Summary) -> Vec<Finding> {
             )
         });
     }
-    if has(&out, Kind::DeadUnits) {
+    if let Some(dead) = out
+        .iter()
+        .find(|f| f.kind == Kind::DeadUnits)
+        .map(|f| f.evidence[0].value)
+    {
+        // A (nearly) fully dead layer passes no gradient: that is the vanishing. A partly dead
+        // one does not explain vanishing gradients, so both are reported then.
         out.retain(|f| {
-            !matches!(
+            !(matches!(
                 f.kind,
-                Kind::VanishingGradients
-                    | Kind::SaddleOrPlateau
-                    | Kind::Underfitting
-                    | Kind::LrTooLow
-            )
+                Kind::SaddleOrPlateau | Kind::Underfitting | Kind::LrTooLow
+            ) || (f.kind == Kind::VanishingGradients && dead >= 0.9))
         });
     }
     if has(&out, Kind::VanishingGradients) {
@@ -498,6 +504,30 @@ fn exploding(c: &Ctx) -> Option<Finding> {
             ));
         }
     }
+    // The forward signal: activations that grow layer by layer come with gradients that do
+    // (the backward pass multiplies by the same weights).
+    let mut acts: Vec<&str> = c.t.layers_of("act_std");
+    acts.sort_by_key(|l| layer_order(l));
+    if acts.len() >= 3 {
+        let (f, l) = (acts[0], acts[acts.len() - 1]);
+        let first = c.t.layer("act_std", f);
+        let last = c.t.layer("act_std", l);
+        let r: Vec<f64> = first
+            .iter()
+            .zip(last)
+            .filter(|(a, b)| a.0 == b.0 && a.1 > 0.0 && b.1.is_finite())
+            .map(|(a, b)| b.1 / a.1)
+            .collect();
+        let m = median(&r);
+        if m > EXPLODE_GROWTH {
+            conf = conf.max(0.75);
+            evidence.push(ev(
+                format!("act_std of layer {l} / layer {f} (median)"),
+                m,
+                "above 1000: the signal grows layer by layer, and the gradient with it",
+            ));
+        }
+    }
     if conf == 0.0 {
         return None;
     }
@@ -506,7 +536,7 @@ fn exploding(c: &Ctx) -> Option<Finding> {
         first_step: from,
         last_step: to,
         confidence: conf,
-        summary: "the gradients exploded: their norm grew by orders of magnitude".into(),
+        summary: "the gradients explode: they grow by orders of magnitude over the steps or through the layers".into(),
         evidence,
         remedies: vec![
             rem(

@@ -3,7 +3,7 @@
 //! `examples/train` (shortened), must get no finding other than `converged`.
 //!
 //! The runs use `Doctor::new(Preset::Full)`. Per-layer readings the detectors need
-//! (`grad_norm@param`, `identical_units`, `dead_fraction`, `saturation`) are filled in by a small
+//! (`grad_norm@param`, `identical_units`, `act_std`, `dead_fraction`, `saturation`) are filled in by a small
 //! test-only instrument wherever the preset's instruments did not record them at that step, so
 //! these tests do not depend on which instruments are merged.
 
@@ -84,6 +84,12 @@ impl Instrument for Fallback {
                 let b = y.batch();
                 let f = y.per_example();
                 let v = &y.data;
+                if ["relu", "sigmoid", "tanh"].contains(&kind) {
+                    let n = v.len().max(1) as f64;
+                    let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
+                    let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
+                    rows.push((i.to_string(), "act_std", var.sqrt()));
+                }
                 match kind {
                     "relu" => {
                         let dead = (0..f)
@@ -224,6 +230,7 @@ problem!(
     Kind::ExplodingGradients
 );
 problem!(lr_too_low, Kind::LrTooLow);
+problem!(exploding_gradients, Kind::ExplodingGradients);
 problem!(symmetry_not_broken, Kind::SymmetryNotBroken);
 problem!(dead_units, Kind::DeadUnits);
 problem!(underfitting, Kind::Underfitting);
