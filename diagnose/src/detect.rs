@@ -388,7 +388,9 @@ fn lr_too_high(c: &Ctx, diverged: bool) -> Option<Finding> {
             ));
         }
     }
-    let late_flat = n >= MIN_POINTS && c.late_improvement() < 0.05;
+    // No progress: flat late and still above half the initial loss (a converged run is flat
+    // too, and SGD often converges at the edge of stability, lr·λmax ≈ 2).
+    let late_flat = n >= MIN_POINTS && c.late_improvement() < 0.05 && c.l1 > 0.5 * c.l0;
     let stab = c.t.get("stability");
     if !stab.is_empty() {
         let m = median(&tail(stab, 0.5));

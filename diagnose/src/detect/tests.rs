@@ -203,4 +203,14 @@ fn stability_above_two_without_progress_is_lr_too_high() {
     }
     let k = kinds(&detect(&t, &summary(Stop::Completed, 100)));
     assert!(k.contains(&Kind::LrTooHigh), "{k:?}");
+    // A converged run at the edge of stability is not an alarm.
+    let mut t = run(300, |s| 2.3 * (-s / 30.0).exp() + 0.05);
+    for s in 1..=300 {
+        t.push("stability", None, s, 2.5);
+        t.push("alpha", None, s, 1.2);
+    }
+    assert_eq!(
+        kinds(&detect(&t, &summary(Stop::Completed, 300))),
+        vec![Kind::Converged]
+    );
 }
