@@ -14,6 +14,7 @@ pub mod doctor;
 pub mod error;
 pub mod finding;
 pub mod instruments;
+pub mod plots;
 pub mod report;
 pub mod timeline;
 
