@@ -25,6 +25,8 @@ use serde::{Deserialize, Serialize};
 pub enum What {
     /// Optimizer update throughput against a STREAM-style triad.
     Optimizers(OptimizersArgs),
+    /// What the doctor's instruments cost: training time without, with economy, with full.
+    Doctor(crate::bench_doctor::DoctorArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -56,6 +58,7 @@ pub struct OptimizersArgs {
 pub fn run(what: What) -> anyhow::Result<()> {
     match what {
         What::Optimizers(args) => optimizers(args),
+        What::Doctor(args) => crate::bench_doctor::run(args),
     }
 }
 

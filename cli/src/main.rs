@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_doctor;
 mod data_cmd;
 mod diagnose;
 mod landscape;

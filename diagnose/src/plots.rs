@@ -63,10 +63,7 @@ fn kind_color(k: Kind) -> RGBColor {
 /// Parameter names ordered by layer index, then name (`2.weight` before `10.weight`).
 fn layer_order(names: &mut [&str]) {
     let key = |n: &str| {
-        let idx: Vec<u64> = n
-            .split('.')
-            .map_while(|p| p.parse::<u64>().ok())
-            .collect();
+        let idx: Vec<u64> = n.split('.').map_while(|p| p.parse::<u64>().ok()).collect();
         (idx, n.to_string())
     };
     names.sort_by_key(|n| key(n));
@@ -120,11 +117,7 @@ fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
 
 /// The step range of the run's readings.
 fn step_range(t: &Timeline) -> (f64, f64) {
-    let (lo, hi) = span(
-        t.series
-            .values()
-            .flat_map(|p| p.iter().map(|q| q.0 as f64)),
-    );
+    let (lo, hi) = span(t.series.values().flat_map(|p| p.iter().map(|q| q.0 as f64)));
     if hi - lo < 1.0 {
         (lo, lo + 1.0)
     } else {
@@ -178,7 +171,12 @@ pub fn gradient_heatmap(t: &Timeline) -> Result<Option<String>> {
                 .collect(),
         );
     }
-    let finite = cells.iter().flatten().flatten().copied().filter(|v| v.is_finite());
+    let finite = cells
+        .iter()
+        .flatten()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite());
     let (mut lo, mut hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
         (a.min(v), b.max(v))
     });
@@ -254,7 +252,14 @@ pub fn gradient_heatmap(t: &Timeline) -> Result<Option<String>> {
             .margin_bottom(57)
             .margin_right(30)
             .y_label_area_size(70)
-            .caption(if zero { "log10 ‖g‖ (black: 0)" } else { "log10 ‖g‖" }, ("sans-serif", 13))
+            .caption(
+                if zero {
+                    "log10 ‖g‖ (black: 0)"
+                } else {
+                    "log10 ‖g‖"
+                },
+                ("sans-serif", 13),
+            )
             .build_cartesian_2d(0.0..1.0, lo..hi)
             .map_err(err)?;
         legend
@@ -314,14 +319,16 @@ pub fn loss(t: &Timeline, findings: &[Finding]) -> Result<Option<String>> {
         y0 -= 0.15;
         y1 += 0.15;
     }
-    let legend_rows = 1 + findings.len() + usize::from(!smooth.is_empty()) + usize::from(!val.is_empty());
+    let legend_rows =
+        1 + findings.len() + usize::from(!smooth.is_empty()) + usize::from(!val.is_empty());
     let (y0, y1) = headroom((y0, y1), (0.06 * legend_rows as f64).clamp(0.15, 0.5));
     let (s0, s1) = {
         let (a, b) = span(
-            finite
-                .iter()
-                .map(|p| p.0)
-                .chain(findings.iter().flat_map(|f| [f.first_step as f64, f.last_step as f64])),
+            finite.iter().map(|p| p.0).chain(
+                findings
+                    .iter()
+                    .flat_map(|f| [f.first_step as f64, f.last_step as f64]),
+            ),
         );
         (a.max(0.0), b.max(a + 1.0))
     };
@@ -379,11 +386,14 @@ pub fn loss(t: &Timeline, findings: &[Finding]) -> Result<Option<String>> {
         chart
             .draw_series(LineSeries::new(
                 finite.iter().map(|&(s, v)| (s, tr(v))),
-                blue.mix(if smooth.is_empty() { 1.0 } else { 0.35 }).stroke_width(1),
+                blue.mix(if smooth.is_empty() { 1.0 } else { 0.35 })
+                    .stroke_width(1),
             ))
             .map_err(err)?
             .label("mini-batch loss")
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], blue.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], blue.stroke_width(2))
+            });
         if !smooth.is_empty() {
             chart
                 .draw_series(LineSeries::new(
@@ -465,12 +475,26 @@ pub fn curvature(t: &Timeline) -> Result<Option<String>> {
     {
         let root = SVGBackend::with_string(&mut svg, (SIZE.0, 800)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let root = root.titled("Curvature over time", ("sans-serif", 22)).map_err(err)?;
+        let root = root
+            .titled("Curvature over time", ("sans-serif", 22))
+            .map_err(err)?;
         let (top, bottom) = root.split_vertically(420);
         let colors = [
-            ("λmax (largest Hessian eigenvalue)", RGBColor(214, 39, 40), &lmax),
-            ("λmin (smallest; < 0: a saddle)", RGBColor(31, 119, 180), &lmin),
-            ("2 / lr (stability bound for λmax)", RGBColor(90, 90, 90), &bound),
+            (
+                "λmax (largest Hessian eigenvalue)",
+                RGBColor(214, 39, 40),
+                &lmax,
+            ),
+            (
+                "λmin (smallest; < 0: a saddle)",
+                RGBColor(31, 119, 180),
+                &lmin,
+            ),
+            (
+                "2 / lr (stability bound for λmax)",
+                RGBColor(90, 90, 90),
+                &bound,
+            ),
         ];
         if !(lmax.is_empty() && lmin.is_empty()) {
             let (y0, y1) = span(
@@ -489,7 +513,7 @@ pub fn curvature(t: &Timeline) -> Result<Option<String>> {
             chart
                 .configure_mesh()
                 .x_desc("step")
-            .x_label_formatter(&|v| format!("{v:.0}"))
+                .x_label_formatter(&|v| format!("{v:.0}"))
                 .y_desc("eigenvalue (signed log scale)")
                 .y_label_formatter(&|v| tick(symexp(*v)))
                 .axis_desc_style(("sans-serif", 16))
@@ -505,9 +529,16 @@ pub fn curvature(t: &Timeline) -> Result<Option<String>> {
                     continue;
                 }
                 let dashed = label.starts_with("2 / lr");
-                let style = if dashed { c.stroke_width(1) } else { c.stroke_width(2) };
+                let style = if dashed {
+                    c.stroke_width(1)
+                } else {
+                    c.stroke_width(2)
+                };
                 chart
-                    .draw_series(LineSeries::new(p.iter().map(|&(s, v)| (s, symlog(v))), style))
+                    .draw_series(LineSeries::new(
+                        p.iter().map(|&(s, v)| (s, symlog(v))),
+                        style,
+                    ))
                     .map_err(err)?
                     .label(label)
                     .legend(move |(x, y)| {
@@ -549,8 +580,12 @@ pub fn curvature(t: &Timeline) -> Result<Option<String>> {
             chart
                 .configure_mesh()
                 .x_desc("step")
-            .x_label_formatter(&|v| format!("{v:.0}"))
-                .y_desc(if log { "lr·λmax (log scale)" } else { "lr·λmax" })
+                .x_label_formatter(&|v| format!("{v:.0}"))
+                .y_desc(if log {
+                    "lr·λmax (log scale)"
+                } else {
+                    "lr·λmax"
+                })
                 .y_label_formatter(&|v| tick(if log { 10f64.powf(*v) } else { *v }))
                 .axis_desc_style(("sans-serif", 16))
                 .label_style(("sans-serif", 13))
@@ -565,7 +600,9 @@ pub fn curvature(t: &Timeline) -> Result<Option<String>> {
                 ))
                 .map_err(err)?
                 .label("2: above it, gradient descent oscillates or diverges")
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], red.stroke_width(3)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], red.stroke_width(3))
+                });
             let purple = RGBColor(148, 103, 189);
             chart
                 .draw_series(LineSeries::new(

@@ -122,7 +122,12 @@ impl Report {
             finals.push(format!("last mini-batch loss {}", fmt_num(*l as f64)));
         }
         if !finals.is_empty() {
-            wrap(&mut out, &format!("final: {}", finals.join(", ")), "", WIDTH);
+            wrap(
+                &mut out,
+                &format!("final: {}", finals.join(", ")),
+                "",
+                WIDTH,
+            );
         }
         if let Some(e) = &self.instrument_error {
             wrap(
@@ -144,11 +149,7 @@ impl Report {
                 format!("steps {}-{}", f.first_step, f.last_step)
             };
             let head = format!("{}. {}", i + 1, f.kind);
-            let _ = writeln!(
-                out,
-                "{head:<30} {range:<24} confidence {:.2}",
-                f.confidence
-            );
+            let _ = writeln!(out, "{head:<30} {range:<24} confidence {:.2}", f.confidence);
             wrap(&mut out, &f.summary, "   ", WIDTH);
             if !f.evidence.is_empty() {
                 let _ = writeln!(out, "   evidence:");

@@ -151,7 +151,10 @@ fn text_names_kind_range_evidence_and_ranked_remedies() {
         remedies: vec![],
     });
     let t = healthy.to_text();
-    assert!(t.contains("the run looks healthy") && t.contains("1. converged"), "{t}");
+    assert!(
+        t.contains("the run looks healthy") && t.contains("1. converged"),
+        "{t}"
+    );
 }
 
 #[test]
@@ -178,7 +181,10 @@ fn json_round_trip_has_the_required_keys() {
     assert!(f["remedies"][1].get("config").is_none());
     assert_eq!(v["findings"][1]["kind"], "lr_too_high");
     assert_eq!(v["summary"]["stop"]["reason"], "completed");
-    assert_eq!(v["timeline"]["series"]["loss"].as_array().unwrap().len(), 200);
+    assert_eq!(
+        v["timeline"]["series"]["loss"].as_array().unwrap().len(),
+        200
+    );
     let p = &v["timeline"]["series"]["grad_norm@10.weight"][0];
     assert_eq!(p[0], 1);
     assert!((p[1].as_f64().unwrap() - 10f64.powf(-0.01)).abs() < 1e-15);
@@ -231,7 +237,10 @@ fn plots_are_written_and_skipped_without_their_series() {
         .filter(|l| l.ends_with(".weight"))
         .collect();
     assert_eq!(labels, ["0.weight", "2.weight", "10.weight"]);
-    assert!(heat.matches("<rect").count() > 3 * 200, "one cell per layer and step");
+    assert!(
+        heat.matches("<rect").count() > 3 * 200,
+        "one cell per layer and step"
+    );
     let loss = std::fs::read_to_string(out.join("loss.svg")).unwrap();
     assert!(loss.contains("vanishing_gradients") && loss.contains("lr_too_high"));
     let curv = std::fs::read_to_string(out.join("curvature.svg")).unwrap();
