@@ -96,6 +96,15 @@ fn tick(v: f64) -> String {
     }
 }
 
+/// A step-axis label: whole steps only.
+fn step_label(v: &f64) -> String {
+    if (v - v.round()).abs() < 1e-6 {
+        format!("{v:.0}")
+    } else {
+        String::new()
+    }
+}
+
 /// Room above the data for the legend: the top `share` of the y range stays empty.
 fn headroom((lo, hi): (f64, f64), share: f64) -> (f64, f64) {
     (lo, hi + (hi - lo) * share / (1.0 - share))
@@ -209,7 +218,7 @@ pub fn gradient_heatmap(t: &Timeline) -> Result<Option<String>> {
             .configure_mesh()
             .disable_mesh()
             .x_desc("step")
-            .x_label_formatter(&|v| format!("{v:.0}"))
+            .x_label_formatter(&step_label)
             .y_desc("parameter")
             .y_labels(n.min(40) + 1)
             .y_label_formatter(&|v| {
@@ -347,7 +356,7 @@ pub fn loss(t: &Timeline, findings: &[Finding]) -> Result<Option<String>> {
         chart
             .configure_mesh()
             .x_desc("step")
-            .x_label_formatter(&|v| format!("{v:.0}"))
+            .x_label_formatter(&step_label)
             .y_desc(if log { "loss (log scale)" } else { "loss" })
             .y_label_formatter(&|v| tick(if log { 10f64.powf(*v) } else { *v }))
             .axis_desc_style(("sans-serif", 16))
@@ -513,7 +522,7 @@ pub fn curvature(t: &Timeline) -> Result<Option<String>> {
             chart
                 .configure_mesh()
                 .x_desc("step")
-                .x_label_formatter(&|v| format!("{v:.0}"))
+                .x_label_formatter(&step_label)
                 .y_desc("eigenvalue (signed log scale)")
                 .y_label_formatter(&|v| tick(symexp(*v)))
                 .axis_desc_style(("sans-serif", 16))
@@ -580,7 +589,7 @@ pub fn curvature(t: &Timeline) -> Result<Option<String>> {
             chart
                 .configure_mesh()
                 .x_desc("step")
-                .x_label_formatter(&|v| format!("{v:.0}"))
+                .x_label_formatter(&step_label)
                 .y_desc(if log {
                     "lr·λmax (log scale)"
                 } else {

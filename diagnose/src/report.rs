@@ -161,8 +161,13 @@ impl Report {
                     .unwrap_or(0)
                     .min(36);
                 for e in &f.evidence {
-                    let line = format!("{:<w$} = {:>10}  {}", e.what, fmt_num(e.value), e.note);
-                    wrap_hanging(&mut out, &line, "     - ", &" ".repeat(7 + w + 15));
+                    let head = format!("     - {:<w$} = {:>10}  ", e.what, fmt_num(e.value));
+                    let rest = " ".repeat(head.chars().count().min(WIDTH / 2));
+                    if e.note.is_empty() {
+                        let _ = writeln!(out, "{}", head.trim_end());
+                    } else {
+                        wrap_hanging(&mut out, &e.note, &head, &rest);
+                    }
                 }
             }
             if !f.remedies.is_empty() {
@@ -202,14 +207,12 @@ impl std::fmt::Display for Report {
 
 /// Like [`wrap`], but the first line starts with `first` and the others with `rest`.
 fn wrap_hanging(out: &mut String, text: &str, first: &str, rest: &str) {
+    let pad = " ".repeat(first.chars().count().max(rest.len()));
     let mut body = String::new();
-    wrap(&mut body, text, rest, WIDTH);
+    wrap(&mut body, text, &pad, WIDTH);
     for (i, line) in body.lines().enumerate() {
-        if i == 0 {
-            let _ = writeln!(out, "{first}{}", &line[rest.len()..]);
-        } else {
-            let _ = writeln!(out, "{line}");
-        }
+        let prefix = if i == 0 { first } else { rest };
+        let _ = writeln!(out, "{prefix}{}", &line[pad.len()..]);
     }
 }
 
