@@ -2,7 +2,8 @@
 //!
 //! In one process, the same training runs (an MLP 784-512-512-10 with ReLU and dropout on
 //! mnist-10k, and a small CNN with BatchNorm on the 8x8 digits; a fixed number of steps each)
-//! are timed without the doctor, with the `economy` preset and with `full`, interleaved, and the
+//! are timed without the doctor, with a doctor without instruments (the observer hooks alone),
+//! with the `economy` preset and with `full`, interleaved, and the
 //! median training time of `--repeats` runs is compared. Goals: economy ≤ 1.10×, full ≤ 2×.
 
 use std::path::Path;
@@ -20,7 +21,7 @@ pub struct DoctorArgs {
     #[arg(long, default_value_t = 150)]
     steps: u64,
     /// Timed runs per case and setting (the median counts).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     repeats: usize,
     /// Rayon threads for training.
     #[arg(long, default_value_t = 2)]
@@ -109,10 +110,13 @@ every_steps = 1000000
 struct Case {
     name: &'static str,
     steps: u64,
-    /// Median training seconds without the doctor, with economy, with full.
+    /// Median training seconds without the doctor, with a doctor without instruments (the
+    /// cost of the observer hooks alone), with economy, with full.
     none_s: f64,
+    hooks_s: f64,
     economy_s: f64,
     full_s: f64,
+    hooks_ratio: f64,
     economy_ratio: f64,
     full_ratio: f64,
     /// The instruments each preset ran.
@@ -138,15 +142,24 @@ fn config(text: &str, name: &str, dir: &Path, args: &DoctorArgs) -> Result<train
     )?)
 }
 
-/// Training seconds of one run with `preset` (none: no observer).
-fn time(cfg: &train::RunConfig, preset: Option<Preset>) -> Result<f64> {
+/// What observes a timed run.
+#[derive(Clone, Copy)]
+enum Setting {
+    None,
+    Hooks,
+    Preset(Preset),
+}
+
+/// Training seconds of one run.
+fn time(cfg: &train::RunConfig, setting: Setting) -> Result<f64> {
     let opts = train::Options {
         quiet: true,
         ..Default::default()
     };
-    let s = match preset {
-        None => train::run(cfg, &opts)?,
-        Some(p) => {
+    let s = match setting {
+        Setting::None => train::run(cfg, &opts)?,
+        Setting::Hooks => train::run_observed(cfg, &opts, &mut Doctor::with(Vec::new()))?,
+        Setting::Preset(p) => {
             let mut d = Doctor::new(p);
             let s = train::run_observed(cfg, &opts, &mut d)?;
             if let Some(e) = &d.error {
@@ -184,13 +197,20 @@ pub fn run(args: DoctorArgs) -> Result<()> {
         args.repeats, args.steps, args.threads
     );
     println!(
-        "{:<12} {:>9} {:>10} {:>9} {:>9} {:>9}",
-        "case", "none s", "economy s", "full s", "economy", "full"
+        "{:<12} {:>8} {:>8} {:>10} {:>8} {:>8} {:>9} {:>8}",
+        "case", "none s", "hooks s", "economy s", "full s", "hooks", "economy", "full"
     );
     for c in &cases {
         println!(
-            "{:<12} {:>9.3} {:>10.3} {:>9.3} {:>8.3}x {:>8.3}x",
-            c.name, c.none_s, c.economy_s, c.full_s, c.economy_ratio, c.full_ratio
+            "{:<12} {:>8.3} {:>8.3} {:>10.3} {:>8.3} {:>7.3}x {:>8.3}x {:>7.3}x",
+            c.name,
+            c.none_s,
+            c.hooks_s,
+            c.economy_s,
+            c.full_s,
+            c.hooks_ratio,
+            c.economy_ratio,
+            c.full_ratio
         );
     }
     if let Some(c) = cases.first() {
@@ -205,18 +225,28 @@ fn cases(args: &DoctorArgs, tmp: &Path) -> Result<Vec<Case>> {
     for (name, text) in [("mlp_mnist", MLP), ("cnn_digits", CNN)] {
         let cfg = config(text, name, tmp, args)?;
         // One untimed warm-up run (data loading, page faults, allocator).
-        time(&cfg, None)?;
-        let (mut none, mut eco, mut full) = (Vec::new(), Vec::new(), Vec::new());
+        time(&cfg, Setting::None)?;
+        let mut t: [Vec<f64>; 4] = Default::default();
         for _ in 0..args.repeats {
-            none.push(time(&cfg, None)?);
-            eco.push(time(&cfg, Some(Preset::Economy))?);
-            full.push(time(&cfg, Some(Preset::Full))?);
+            for (k, s) in [
+                Setting::None,
+                Setting::Hooks,
+                Setting::Preset(Preset::Economy),
+                Setting::Preset(Preset::Full),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                t[k].push(time(&cfg, s)?);
+            }
         }
-        let (n, e, f) = (median(none), median(eco), median(full));
+        let [n, h, e, f] = t.map(median);
         out.push(Case {
             name,
             steps: args.steps,
             none_s: n,
+            hooks_s: h,
+            hooks_ratio: h / n,
             economy_s: e,
             full_s: f,
             economy_ratio: e / n,
