@@ -24,6 +24,7 @@ pub struct Args {
     pub threads: Option<usize>,
     /// Also run the doctor's instruments (`economy` when no preset is given, or `full`): prints
     /// its report after the summary line and writes doctor.json and plots into the run folder.
+    /// Put it after FILE (`train run.toml --doctor`), or give the preset (`--doctor economy`).
     #[arg(long, value_name = "PRESET", num_args = 0..=1, default_missing_value = "economy",
           value_parser = crate::diagnose::parse_preset)]
     pub doctor: Option<::diagnose::Preset>,
