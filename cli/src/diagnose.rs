@@ -59,6 +59,7 @@ pub fn report(doctor: Doctor, summary: train::Summary, preset: Preset, config: &
     Report {
         config: config.display().to_string(),
         preset: preset_name(preset).into(),
+        instruments: doctor.instruments().iter().map(|s| s.to_string()).collect(),
         summary,
         findings,
         timeline: doctor.timeline,

@@ -141,12 +141,14 @@ pub fn gradient_heatmap(t: &Timeline) -> Result<Option<String>> {
         return Ok(None);
     }
     layer_order(&mut layers);
-    let (s0, s1) = span(
-        layers
-            .iter()
-            .flat_map(|l| t.layer("grad_norm", l).iter().map(|p| p.0 as f64)),
-    );
-    let (s0, s1) = (s0.max(0.0).floor(), s1.ceil().max(s0 + 1.0));
+    // The steps of the first and the last reading.
+    let (s0, s1) = layers
+        .iter()
+        .flat_map(|l| t.layer("grad_norm", l).iter().map(|p| p.0 as f64))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), s| {
+            (a.min(s), b.max(s))
+        });
+    let s1 = s1.max(s0 + 1.0);
     // Columns over the step range; each cell is the mean log10 norm of its readings.
     let n_cols = {
         let steps: std::collections::BTreeSet<u64> = layers
@@ -174,9 +176,16 @@ pub fn gradient_heatmap(t: &Timeline) -> Result<Option<String>> {
                 n[c] += 1;
             }
         }
+        // Columns without a reading (sparse schedules) repeat the previous reading.
+        let mut last = None;
         cells.push(
             (0..n_cols)
-                .map(|c| (n[c] > 0).then(|| sum[c] / n[c] as f64))
+                .map(|c| {
+                    if n[c] > 0 {
+                        last = Some(sum[c] / n[c] as f64);
+                    }
+                    last
+                })
                 .collect(),
         );
     }

@@ -15,6 +15,9 @@ pub struct Report {
     pub config: String,
     /// `economy` or `full`.
     pub preset: String,
+    /// The instruments that ran.
+    #[serde(default)]
+    pub instruments: Vec<String>,
     /// The run's summary (stop reason, steps, last epoch).
     pub summary: train::Summary,
     pub findings: Vec<Finding>,
@@ -125,6 +128,14 @@ impl Report {
             wrap(
                 &mut out,
                 &format!("final: {}", finals.join(", ")),
+                "",
+                WIDTH,
+            );
+        }
+        if !self.instruments.is_empty() {
+            wrap(
+                &mut out,
+                &format!("instruments: {}", self.instruments.join(", ")),
                 "",
                 WIDTH,
             );

@@ -99,6 +99,7 @@ fn report() -> Report {
     Report {
         config: "examples/problems/vanishing.toml".into(),
         preset: "full".into(),
+        instruments: vec!["basic".into(), "curvature".into()],
         summary,
         findings,
         timeline: t,
@@ -115,6 +116,7 @@ fn text_names_kind_range_evidence_and_ranked_remedies() {
         "preset full",
         "200 steps, 2 epochs",
         "stopped: completed",
+        "instruments: basic, curvature",
         "val_loss 0.4",
         "1. vanishing_gradients",
         "steps 40-200",
@@ -245,6 +247,24 @@ fn plots_are_written_and_skipped_without_their_series() {
     assert!(loss.contains("vanishing_gradients") && loss.contains("lr_too_high"));
     let curv = std::fs::read_to_string(out.join("curvature.svg")).unwrap();
     assert!(curv.contains("2 / lr") && curv.contains("stability"));
+
+    // A sparse schedule (every 10th step) leaves no empty column: every row has one cell per
+    // column, as many as there are readings.
+    let mut sparse = r.clone();
+    for (k, p) in sparse.timeline.series.iter_mut() {
+        if k.starts_with("grad_norm@") {
+            p.retain(|q| q.0 == 1 || q.0 % 10 == 0);
+        }
+    }
+    let heat = diagnose::plots::gradient_heatmap(&sparse.timeline)
+        .unwrap()
+        .unwrap();
+    let full = diagnose::plots::gradient_heatmap(&r.timeline)
+        .unwrap()
+        .unwrap();
+    let rects = |svg: &str| svg.matches("<rect").count();
+    // 3 rows × 21 columns, plus the colour bar and backgrounds the dense plot has too.
+    assert_eq!(rects(&full) - rects(&heat), 3 * (200 - 21));
 
     // Only the loss: one plot.
     let mut bare = r.clone();
