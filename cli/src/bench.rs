@@ -27,6 +27,8 @@ pub enum What {
     Optimizers(OptimizersArgs),
     /// Training-step throughput of the nn engine (MLPs and a CNN with Adam).
     Train(crate::bench_train::TrainArgs),
+    /// What the doctor's instruments cost: training time without, with economy, with full.
+    Doctor(crate::bench_doctor::DoctorArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -59,6 +61,7 @@ pub fn run(what: What) -> anyhow::Result<()> {
     match what {
         What::Optimizers(args) => optimizers(args),
         What::Train(args) => crate::bench_train::run(args),
+        What::Doctor(args) => crate::bench_doctor::run(args),
     }
 }
 

@@ -6,7 +6,9 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_train;
+mod bench_doctor;
 mod data_cmd;
+mod diagnose;
 mod landscape;
 mod train;
 
@@ -27,6 +29,8 @@ enum Command {
     Landscape(landscape::Args),
     /// Train a model described by a run config (data, model, optimizer, schedule, logging).
     Train(train::Args),
+    /// Train with the doctor's instruments on and report convergence problems and remedies.
+    Diagnose(diagnose::Args),
     /// Measure performance against the machine's memory bandwidth.
     Bench {
         #[command(subcommand)]
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
         Command::Landscape(args) => landscape::run(args),
         Command::Bench { what } => bench::run(what),
         Command::Train(args) => train::run(args),
+        Command::Diagnose(args) => diagnose::run(args),
         Command::Data { what } => data_cmd::run(what),
     };
     match result {

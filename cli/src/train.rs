@@ -22,6 +22,12 @@ pub struct Args {
     /// Rayon threads (overrides [train] threads).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Also run the doctor's instruments (`economy` when no preset is given, or `full`): prints
+    /// its report after the summary line and writes doctor.json and plots into the run folder.
+    /// Put it after FILE (`train run.toml --doctor`), or give the preset (`--doctor economy`).
+    #[arg(long, value_name = "PRESET", num_args = 0..=1, default_missing_value = "economy",
+          value_parser = crate::diagnose::parse_preset)]
+    pub doctor: Option<::diagnose::Preset>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -38,9 +44,15 @@ pub fn run(args: Args) -> Result<()> {
         quiet: args.quiet,
         stop_after_steps: None,
     };
-    let summary =
-        train::run(&cfg, &opts).with_context(|| format!("training {}", args.config.display()))?;
+    let mut doctor = args.doctor.map(::diagnose::Doctor::new);
+    let summary = match doctor.as_mut() {
+        Some(d) => train::run_observed(&cfg, &opts, d),
+        None => train::run(&cfg, &opts),
+    }
+    .with_context(|| format!("training {}", args.config.display()))?;
+    let mut report = crate::diagnose::train_report(doctor, &summary, args.doctor, &args.config);
     if let Some(msg) = summary.explain(&cfg) {
+        crate::diagnose::after_train(report.take(), &summary.run_dir)?;
         bail!("{msg}");
     }
     let mut line = format!(
@@ -72,5 +84,6 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     println!("{line}");
+    crate::diagnose::after_train(report, &summary.run_dir)?;
     Ok(())
 }

@@ -520,3 +520,214 @@ fn train_non_finite_loss_fails_with_advice() {
         "{e}"
     );
 }
+
+/// The `findings` of a doctor report, each as `(kind, first_step, last_step)`, after checking
+/// that every finding has the required keys.
+fn findings(report: &Value) -> Vec<(String, u64, u64)> {
+    report["findings"]
+        .as_array()
+        .expect("findings is an array")
+        .iter()
+        .map(|f| {
+            for key in [
+                "kind",
+                "first_step",
+                "last_step",
+                "confidence",
+                "evidence",
+                "remedies",
+            ] {
+                assert!(f.get(key).is_some(), "finding without `{key}`: {f}");
+            }
+            let c = f["confidence"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&c), "{f}");
+            (
+                f["kind"].as_str().unwrap().to_string(),
+                f["first_step"].as_u64().unwrap(),
+                f["last_step"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn diagnose_writes_report_json_and_plots() {
+    let case = Case::new();
+    case.write("run.toml", TRAIN_MOONS);
+    let o = case.gradlab(&[
+        "diagnose",
+        "run.toml",
+        "--quiet",
+        "--json",
+        "out/report.json",
+        "--plots",
+        "figs",
+    ]);
+    ok(&o);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        text.contains("gradlab doctor: run.toml (preset economy)")
+            && text.contains("stopped: completed"),
+        "{text}"
+    );
+    let r = read_json(&case.path("out/report.json"));
+    assert_eq!(r["preset"], "economy");
+    assert_eq!(r["summary"]["stop"]["reason"], "completed");
+    // 3 epochs of 384/32 = 12 steps: every step's loss is in the timeline.
+    assert_eq!(r["summary"]["steps"], 36);
+    assert_eq!(
+        r["timeline"]["series"]["loss"].as_array().unwrap().len(),
+        36
+    );
+    assert_eq!(r["timeline"]["epochs"].as_array().unwrap().len(), 3);
+    let found = findings(&r);
+    assert!(found.iter().all(|f| f.0 != "diverged"), "{found:?}");
+    if found.iter().all(|f| f.0 == "converged") {
+        assert!(text.contains("the run looks healthy"), "{text}");
+    }
+    for (kind, first, last) in &found {
+        assert!(text.contains(kind.as_str()), "{kind} not in\n{text}");
+        assert!(first <= last && *last <= 36);
+    }
+    // The plots its readings allow, in --plots.
+    let loss = std::fs::read_to_string(case.path("figs/loss.svg")).unwrap();
+    assert!(loss.starts_with("<svg") && loss.contains("mini-batch loss"));
+    let series = r["timeline"]["series"].as_object().unwrap();
+    assert_eq!(
+        case.path("figs/grad_norms.svg").exists(),
+        series.keys().any(|k| k.starts_with("grad_norm@"))
+    );
+    assert_eq!(
+        case.path("figs/curvature.svg").exists(),
+        ["lambda_max", "lambda_min", "stability"]
+            .iter()
+            .any(|k| series.contains_key(*k))
+    );
+    assert!(!case.path("out/loss.svg").exists());
+}
+
+#[test]
+fn train_doctor_writes_doctor_json_into_the_run_dir() {
+    let case = Case::new();
+    case.write("run.toml", TRAIN_MOONS);
+    let o = case.gradlab(&["train", "run.toml", "--quiet", "--doctor", "full"]);
+    ok(&o);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    // The summary line, then the report.
+    let first = text.lines().next().unwrap();
+    assert!(first.starts_with("run: 36 steps, 3 epochs in"), "{text}");
+    assert!(
+        text.contains("gradlab doctor: run.toml (preset full)"),
+        "{text}"
+    );
+    let r = read_json(&case.path("run").join("doctor.json"));
+    assert_eq!(r["preset"], "full");
+    findings(&r);
+    assert_eq!(
+        r["timeline"]["series"]["loss"].as_array().unwrap().len(),
+        36
+    );
+    assert!(case.path("run").join("loss.svg").exists());
+    // The run itself is what `train` writes without the doctor.
+    assert!(case.path("run").join("metrics.jsonl").exists());
+    assert!(case.path("run").join("model.safetensors").exists());
+    // No preset: economy.
+    let o = case.gradlab(&["train", "run.toml", "--quiet", "--doctor"]);
+    ok(&o);
+    assert_eq!(
+        read_json(&case.path("run").join("doctor.json"))["preset"],
+        "economy"
+    );
+}
+
+#[test]
+fn diagnose_diverging_run_is_a_report_not_an_error() {
+    let case = Case::new();
+    case.write("run.toml", TRAIN_MOONS);
+    let o = case.gradlab(&[
+        "diagnose",
+        "run.toml",
+        "--quiet",
+        "--set",
+        "optimizer.lr=1e30",
+        "--json",
+        "d/r.json",
+    ]);
+    ok(&o);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        text.contains("diverged") && text.contains("the loss became"),
+        "{text}"
+    );
+    assert!(!text.contains("healthy"), "{text}");
+    let r = read_json(&case.path("d/r.json"));
+    assert_eq!(r["summary"]["stop"]["reason"], "non_finite");
+    let found = findings(&r);
+    let d = found
+        .iter()
+        .find(|f| f.0 == "diverged")
+        .expect("a diverged finding");
+    assert_eq!(d.2, r["summary"]["stop"]["step"].as_u64().unwrap());
+    // Plots default to the JSON's folder.
+    assert!(case.path("d/loss.svg").exists());
+}
+
+#[test]
+fn diagnose_bad_config_names_file_field_and_value() {
+    let case = Case::new();
+    case.write("config.toml", TRAIN_MOONS);
+    let o = case.gradlab(&[
+        "diagnose",
+        "config.toml",
+        "--set",
+        "optimizer.lr=-1",
+        "--json",
+        "r.json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = fails(&case, &o);
+    assert!(e.contains("`lr` = -1") && e.contains("config.toml"), "{e}");
+    let o = case.gradlab(&["diagnose", "config.toml", "--preset", "deluxe"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("unknown preset `deluxe`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn bench_doctor_json_has_ratios_for_both_cases() {
+    let case = Case::new();
+    let o = case.gradlab(&[
+        "bench",
+        "doctor",
+        "--json",
+        "--steps",
+        "2",
+        "--repeats",
+        "1",
+    ]);
+    ok(&o);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let cases = v.as_array().unwrap();
+    let names: Vec<&str> = cases.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["mlp_mnist", "cnn_digits"]);
+    for c in cases {
+        assert_eq!(c["steps"], 2);
+        let t = |k: &str| c[k].as_f64().unwrap();
+        for k in ["none_s", "hooks_s", "economy_s", "full_s"] {
+            assert!(t(k) > 0.0, "{k}: {c}");
+        }
+        assert!((t("economy_ratio") - t("economy_s") / t("none_s")).abs() < 1e-12);
+        assert!((t("full_ratio") - t("full_s") / t("none_s")).abs() < 1e-12);
+        assert!(c["economy_instruments"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("basic")));
+    }
+}

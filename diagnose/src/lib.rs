@@ -15,6 +15,7 @@ pub mod error;
 pub mod finding;
 pub mod instruments;
 pub mod progress;
+pub mod plots;
 pub mod report;
 pub mod timeline;
 

@@ -1,8 +1,12 @@
-//! A doctor's report: the run, the findings and the readings behind them.
+//! A doctor's report: the run, the findings and the readings behind them — as terminal text
+//! ([`Report::to_text`]) and JSON ([`Report::write_json`]); plots are in [`crate::plots`].
+
+use std::fmt::Write as _;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Finding, Timeline};
+use crate::{DiagnoseError, Finding, Kind, Result, Timeline};
 
 /// Everything `gradlab diagnose` writes as JSON.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -11,8 +15,236 @@ pub struct Report {
     pub config: String,
     /// `economy` or `full`.
     pub preset: String,
+    /// The instruments that ran.
+    #[serde(default)]
+    pub instruments: Vec<String>,
     /// The run's summary (stop reason, steps, last epoch).
     pub summary: train::Summary,
     pub findings: Vec<Finding>,
     pub timeline: Timeline,
+    /// The first error an instrument returned, if any (training went on without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instrument_error: Option<String>,
+}
+
+/// Text width of the terminal report.
+const WIDTH: usize = 88;
+
+/// A number for people: 4 significant digits, scientific notation when very large or small.
+pub fn fmt_num(v: f64) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    let a = v.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if (1e-3..1e5).contains(&a) {
+        let digits = (3 - a.log10().floor() as i32).clamp(0, 6) as usize;
+        let s = format!("{v:.digits$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
+/// Greedy word wrap of `text` to `width` columns, every line prefixed with `indent`.
+fn wrap(out: &mut String, text: &str, indent: &str, width: usize) {
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && indent.len() + line.len() + 1 + word.len() > width {
+            let _ = writeln!(out, "{indent}{line}");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        let _ = writeln!(out, "{indent}{line}");
+    }
+}
+
+impl Report {
+    /// Whether a finding names a problem (everything but `converged`).
+    pub fn problems(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.kind != Kind::Converged)
+    }
+
+    /// The report as fixed-width terminal text: a header (config, steps, stop reason, final
+    /// metrics), then each finding with its step range, confidence, evidence and ranked remedies.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let s = &self.summary;
+        let rule = "=".repeat(WIDTH);
+        let _ = writeln!(out, "{rule}");
+        let _ = writeln!(
+            out,
+            "gradlab doctor: {} (preset {})",
+            self.config, self.preset
+        );
+        let stop = match &s.stop {
+            train::Stop::Completed => "completed".to_string(),
+            train::Stop::EarlyStopped {
+                epoch,
+                best_epoch,
+                best,
+            } => format!(
+                "early stop at epoch {epoch} (best epoch {best_epoch}, {})",
+                fmt_num(*best)
+            ),
+            train::Stop::NonFinite { step, loss, .. } => {
+                format!("the loss became {loss} at step {step}")
+            }
+            train::Stop::Interrupted { step } => format!("interrupted after step {step}"),
+        };
+        let _ = writeln!(
+            out,
+            "run: {} steps, {} epochs in {:.1}s; stopped: {stop}",
+            s.steps, s.epochs, s.wall_s
+        );
+        let mut finals = Vec::new();
+        if let Some(r) = &s.last {
+            for name in [
+                "train_loss",
+                "train_accuracy",
+                "val_loss",
+                "val_accuracy",
+                "test_loss",
+                "test_accuracy",
+            ] {
+                if let Some(v) = r.get(name) {
+                    finals.push(format!("{name} {}", fmt_num(v)));
+                }
+            }
+        } else if let Some(l) = s.losses.iter().rev().find(|l| l.is_finite()) {
+            finals.push(format!("last mini-batch loss {}", fmt_num(*l as f64)));
+        }
+        if !finals.is_empty() {
+            wrap(
+                &mut out,
+                &format!("final: {}", finals.join(", ")),
+                "",
+                WIDTH,
+            );
+        }
+        if !self.instruments.is_empty() {
+            wrap(
+                &mut out,
+                &format!("instruments: {}", self.instruments.join(", ")),
+                "",
+                WIDTH,
+            );
+        }
+        if let Some(e) = &self.instrument_error {
+            wrap(
+                &mut out,
+                &format!("warning: an instrument failed and was skipped: {e}"),
+                "",
+                WIDTH,
+            );
+        }
+        let _ = writeln!(out, "{rule}");
+        if self.problems().next().is_none() {
+            let _ = writeln!(out, "No problem found: the run looks healthy.");
+        }
+        for (i, f) in self.findings.iter().enumerate() {
+            let _ = writeln!(out);
+            let range = if f.first_step == f.last_step {
+                format!("step {}", f.first_step)
+            } else {
+                format!("steps {}-{}", f.first_step, f.last_step)
+            };
+            let head = format!("{}. {}", i + 1, f.kind);
+            let _ = writeln!(out, "{head:<30} {range:<24} confidence {:.2}", f.confidence);
+            wrap(&mut out, &f.summary, "   ", WIDTH);
+            if !f.evidence.is_empty() {
+                let _ = writeln!(out, "   evidence:");
+                let w = f
+                    .evidence
+                    .iter()
+                    .map(|e| e.what.chars().count())
+                    .max()
+                    .unwrap_or(0)
+                    .min(36);
+                for e in &f.evidence {
+                    let head = format!("     - {:<w$} = {:>10}  ", e.what, fmt_num(e.value));
+                    let rest = " ".repeat(head.chars().count().min(WIDTH / 2));
+                    if e.note.is_empty() {
+                        let _ = writeln!(out, "{}", head.trim_end());
+                    } else {
+                        wrap_hanging(&mut out, &e.note, &head, &rest);
+                    }
+                }
+            }
+            if !f.remedies.is_empty() {
+                let _ = writeln!(out, "   remedies (most fitting first):");
+                for (k, r) in f.remedies.iter().enumerate() {
+                    let text = if r.why.is_empty() {
+                        r.action.clone()
+                    } else {
+                        format!("{}: {}", r.action, r.why)
+                    };
+                    wrap_hanging(&mut out, &text, &format!("     {}. ", k + 1), "        ");
+                    if let Some(c) = &r.config {
+                        let _ = writeln!(out, "        config: --set {c}");
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Writes the report as pretty JSON to `path` atomically (a temporary file renamed into
+    /// place), creating missing parent folders.
+    pub fn write_json(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| DiagnoseError::File {
+            path: path.display().to_string(),
+            message: format!("cannot serialise the report: {e}"),
+        })?;
+        write_atomic(path, text.as_bytes())
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_text())
+    }
+}
+
+/// Like [`wrap`], but the first line starts with `first` and the others with `rest`.
+fn wrap_hanging(out: &mut String, text: &str, first: &str, rest: &str) {
+    let pad = " ".repeat(first.chars().count().max(rest.len()));
+    let mut body = String::new();
+    wrap(&mut body, text, &pad, WIDTH);
+    for (i, line) in body.lines().enumerate() {
+        let prefix = if i == 0 { first } else { rest };
+        let _ = writeln!(out, "{prefix}{}", &line[pad.len()..]);
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, creating
+/// missing parent folders.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let fail = |what: &str, e: std::io::Error| DiagnoseError::File {
+        path: path.display().to_string(),
+        message: format!("{what}: {e}"),
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| fail("cannot create its folder", e))?;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| fail("cannot write", e))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        fail("cannot rename the temporary file into place", e)
+    })
 }
