@@ -54,7 +54,13 @@ pub fn observe(
 }
 
 /// The report of a finished run.
-pub fn report(doctor: Doctor, summary: train::Summary, preset: Preset, config: &Path) -> Report {
+pub fn report(
+    mut doctor: Doctor,
+    summary: train::Summary,
+    preset: Preset,
+    config: &Path,
+) -> Report {
+    diagnose::progress::record(&mut doctor.timeline);
     let findings = diagnose::detect(&doctor.timeline, &summary);
     Report {
         config: config.display().to_string(),

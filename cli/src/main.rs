@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
-mod bench_train;
 mod bench_doctor;
+mod bench_train;
 mod data_cmd;
 mod diagnose;
 mod landscape;

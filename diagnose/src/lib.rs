@@ -14,8 +14,8 @@ pub mod doctor;
 pub mod error;
 pub mod finding;
 pub mod instruments;
-pub mod progress;
 pub mod plots;
+pub mod progress;
 pub mod report;
 pub mod timeline;
 
