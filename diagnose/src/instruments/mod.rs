@@ -6,6 +6,8 @@ use train::{EpochRecord, Probe};
 use crate::{Result, Timeline};
 
 pub mod basic;
+pub mod curvature;
+pub mod step;
 
 /// A measurement taken while training.
 pub trait Instrument: Send {
@@ -45,6 +47,16 @@ impl Every {
 
 /// The instruments of a preset (besides the always-on [`basic::Basic`]).
 pub fn preset(preset: crate::Preset) -> Vec<Box<dyn Instrument>> {
-    let _ = preset;
-    Vec::new()
+    let mut v: Vec<Box<dyn Instrument>> = Vec::new();
+    match preset {
+        crate::Preset::Economy => v.extend([
+            Box::new(curvature::Curvature::economy()) as Box<dyn Instrument>,
+            Box::new(step::StepQuality::new(Every(50))),
+        ]),
+        crate::Preset::Full => v.extend([
+            Box::new(curvature::Curvature::full()) as Box<dyn Instrument>,
+            Box::new(step::StepQuality::new(Every(10))),
+        ]),
+    }
+    v
 }
