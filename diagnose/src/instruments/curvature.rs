@@ -76,6 +76,14 @@ impl Curvature {
     }
 }
 
+impl Curvature {
+    /// The same with another early-stopping tolerance.
+    pub fn with_tol(mut self, tol: f64) -> Curvature {
+        self.tol = tol;
+        self
+    }
+}
+
 fn dot(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
     a.iter()
         .zip(b)
