@@ -18,6 +18,8 @@
 //! * `λmax`: power iteration on `H`, warm-started from the previous measurement's vector (a
 //!   random one the first time), at most `iters` products, stopping early when the Rayleigh
 //!   quotient changes by less than `tol` relative.
+//!   When the quotient falls short of `‖Hv‖` (the dominant eigenvalue is negative, or `±λ`
+//!   tie at a symmetric saddle), the iteration goes on with `H + ‖Hv‖·I` instead.
 //! * `λmin`: power iteration on `H − λmax I`, whose dominant eigenvalue is `λmin − λmax`
 //!   (all its eigenvalues are ≤ 0); warm-started likewise.
 //! * trace: Hutchinson's `mean zᵀHz` over `samples` Rademacher vectors `z` seeded by
@@ -200,7 +202,9 @@ impl Hvp {
 }
 
 /// Power iteration for the dominant eigenpair of `H − shift·I`, starting from `v` (normalised
-/// in place; on return the eigenvector estimate). Returns the Rayleigh quotient of `H − shift·I`.
+/// in place; on return the eigenvector estimate). Returns the Rayleigh quotient of `H − shift·I`
+/// and the last `‖(H − shift·I) v‖` (an estimate of the dominant eigenvalue's magnitude that,
+/// unlike the Rayleigh quotient, does not cancel when `±λ` share the top magnitude).
 pub fn power_iteration(
     p: &mut Probe<'_>,
     hvp: &mut Hvp,
@@ -208,14 +212,15 @@ pub fn power_iteration(
     shift: f64,
     iters: usize,
     tol: f64,
-) -> Result<f64> {
+) -> Result<(f64, f64)> {
     let n = norm(v);
     if n == 0.0 || !n.is_finite() {
-        return Ok(f64::NAN);
+        return Ok((f64::NAN, f64::NAN));
     }
     scale(v, 1.0 / n);
     let mut w = Vec::new();
     let mut lambda = f64::NAN;
+    let mut magnitude = f64::NAN;
     for _ in 0..iters {
         hvp.apply(p, v, &mut w)?;
         if shift != 0.0 {
@@ -227,8 +232,9 @@ pub fn power_iteration(
         }
         let rq = dot(v, &w);
         let wn = norm(&w);
+        magnitude = wn;
         if wn == 0.0 || !wn.is_finite() {
-            return Ok(rq);
+            return Ok((rq, wn));
         }
         for (v, w) in v.iter_mut().zip(&w) {
             v.iter_mut()
@@ -241,7 +247,7 @@ pub fn power_iteration(
             break;
         }
     }
-    Ok(lambda)
+    Ok((lambda, magnitude))
 }
 
 /// Hutchinson's trace estimate from `samples` Rademacher vectors seeded by `seed`.
@@ -276,7 +282,18 @@ impl Instrument for Curvature {
             Some(v) if fits(&Some(v.clone())) => v,
             _ => rademacher(&sh, mix(self.seed ^ 1)),
         };
-        let lmax = power_iteration(p, &mut hvp, &mut v, 0.0, self.iters, self.tol)?;
+        let (mut lmax, magnitude) =
+            power_iteration(p, &mut hvp, &mut v, 0.0, self.iters, self.tol)?;
+        if magnitude.is_finite() && lmax < 0.9 * magnitude {
+            // The dominant eigenvalue is negative, or ±λ share the top magnitude (a symmetric
+            // saddle) and the Rayleigh quotient cancels: iterate on H + |λ|·I, whose dominant
+            // eigenvalue is λmax + |λ|.
+            let shift = magnitude * 1.05;
+            let (mu, _) = power_iteration(p, &mut hvp, &mut v, -shift, self.iters, self.tol)?;
+            if mu.is_finite() {
+                lmax = mu - shift;
+            }
+        }
         self.v_max = Some(v);
         if !lmax.is_finite() {
             return Ok(());
@@ -288,10 +305,16 @@ impl Instrument for Curvature {
                 Some(v) if fits(&Some(v.clone())) => v,
                 _ => rademacher(&sh, mix(self.seed ^ 2)),
             };
-            // Shift by a little more than λmax so that H − shift·I is negative definite even
-            // when λmax is slightly underestimated.
-            let shift = lmax.abs() * 1.05 + f64::MIN_POSITIVE;
-            let mu = power_iteration(p, &mut hvp, &mut v, shift, self.iters, self.tol)?;
+            // Shift by a little more than the top eigenvalue magnitude so that H − shift·I is
+            // negative definite even when λmax is slightly underestimated (or the Rayleigh
+            // quotient cancelled between ±λ at a symmetric saddle).
+            let top = if magnitude.is_finite() {
+                lmax.abs().max(magnitude)
+            } else {
+                lmax.abs()
+            };
+            let shift = top * 1.05 + f64::MIN_POSITIVE;
+            let (mu, _) = power_iteration(p, &mut hvp, &mut v, shift, self.iters, self.tol)?;
             self.v_min = Some(v);
             if mu.is_finite() {
                 t.push("lambda_min", None, p.step, (mu + shift).min(lmax));
