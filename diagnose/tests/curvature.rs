@@ -97,6 +97,7 @@ tensorboard = false
 }
 
 /// Symmetric eigenvalues by cyclic Jacobi rotations (f64), ascending.
+#[allow(clippy::needless_range_loop)]
 fn jacobi_eigenvalues(mut a: Vec<Vec<f64>>) -> Vec<f64> {
     let n = a.len();
     for _sweep in 0..100 {
@@ -369,5 +370,133 @@ tensorboard = false
         .unwrap();
         assert_eq!(s.losses, plain);
         assert!(!doc.timeline.get("lambda_max").is_empty());
+    }
+}
+
+type MakeInstrument = fn() -> Box<dyn Instrument>;
+
+/// Wall time of an instrument's calls.
+struct Timed<I>(I, Arc<Mutex<Vec<f64>>>);
+
+impl<I: Instrument> Instrument for Timed<I> {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn after_backward(&mut self, p: &mut Probe<'_>, t: &mut Timeline) -> diagnose::Result<()> {
+        let n = t.series.values().map(Vec::len).sum::<usize>();
+        let start = std::time::Instant::now();
+        self.0.after_backward(p, t)?;
+        if t.series.values().map(Vec::len).sum::<usize>() > n {
+            self.1
+                .lock()
+                .unwrap()
+                .push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        Ok(())
+    }
+    fn after_update(&mut self, p: &mut Probe<'_>, t: &mut Timeline) -> diagnose::Result<()> {
+        let start = std::time::Instant::now();
+        self.0.after_update(p, t)?;
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        if self.0.name() == "step" && ms > 0.05 {
+            self.1.lock().unwrap().push(ms);
+        }
+        Ok(())
+    }
+}
+
+/// Cost per measurement on a W1-sized MLP (784-512-512-10, batch 128, mnist-10k). Prints only
+/// (timings are not asserted): `cargo test -p diagnose --release --test curvature -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore]
+fn cost_per_measurement() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(
+        r#"
+seed = 0
+[data]
+dataset = "mnist-10k"
+batch_size = 128
+[[model.layers]]
+type = "flatten"
+[[model.layers]]
+type = "linear"
+out_features = 512
+[[model.layers]]
+type = "relu"
+[[model.layers]]
+type = "linear"
+out_features = 512
+[[model.layers]]
+type = "relu"
+[[model.layers]]
+type = "linear"
+out_features = 10
+[optimizer]
+name = "sgd"
+lr = 0.05
+[train]
+steps = 40
+[log]
+tensorboard = false
+"#,
+        tmp.path(),
+    );
+    let opts = train::Options {
+        quiet: true,
+        ..Default::default()
+    };
+    let plain = train::run(&cfg, &opts).unwrap();
+    let step_ms = plain.wall_s * 1e3 / plain.steps as f64;
+    println!(
+        "plain training: {step_ms:.2} ms/step ({} steps)",
+        plain.steps
+    );
+    let cases: Vec<(&str, MakeInstrument)> = vec![
+        ("curvature economy (λmax, ≤3 products)", || {
+            Box::new(Curvature::economy())
+        }),
+        (
+            "curvature full (λmax+λmin ≤8 products each, trace 4)",
+            || Box::new(Curvature::full()),
+        ),
+        ("λmax, 1 product (2 passes)", || {
+            Box::new(Curvature::new(Every(1), 1, false, 0))
+        }),
+        ("step quality α", || Box::new(StepQuality::new(Every(1)))),
+    ];
+    for (name, make) in cases {
+        let times = Arc::new(Mutex::new(Vec::new()));
+        struct Wrap(Box<dyn Instrument>);
+        impl Instrument for Wrap {
+            fn name(&self) -> &'static str {
+                self.0.name()
+            }
+            fn after_backward(
+                &mut self,
+                p: &mut Probe<'_>,
+                t: &mut Timeline,
+            ) -> diagnose::Result<()> {
+                self.0.after_backward(p, t)
+            }
+            fn after_update(
+                &mut self,
+                p: &mut Probe<'_>,
+                t: &mut Timeline,
+            ) -> diagnose::Result<()> {
+                self.0.after_update(p, t)
+            }
+        }
+        let inst = Timed(Wrap(make()), times.clone());
+        let mut doc = Doctor::with(vec![Box::new(inst)]);
+        train::run_observed(&cfg, &opts, &mut doc).unwrap();
+        let t = times.lock().unwrap();
+        let mean = t.iter().sum::<f64>() / t.len().max(1) as f64;
+        println!(
+            "{name}: {mean:.2} ms per measurement ({} measurements) = {:.2} training steps",
+            t.len(),
+            mean / step_ms
+        );
     }
 }

@@ -28,7 +28,7 @@ use crate::{Result, Timeline};
 /// α from the fit: `c` the loss at the start, `b` the directional derivative, `f1` the loss at
 /// the end of the step (see the module docs; `None` when `b ≥ 0` or not finite).
 pub fn alpha(c: f64, b: f64, f1: f64) -> Option<f64> {
-    if !(b < 0.0) || !c.is_finite() || !f1.is_finite() {
+    if b.is_nan() || b >= 0.0 || !c.is_finite() || !f1.is_finite() {
         return None;
     }
     let a = f1 - c - b;
@@ -38,12 +38,15 @@ pub fn alpha(c: f64, b: f64, f1: f64) -> Option<f64> {
     Some(-2.0 * a / b - 1.0)
 }
 
+/// `(step, loss, θ_t, ∇f(θ_t))` of the step being measured.
+type Pending = (u64, f32, Vec<Vec<f32>>, Vec<Vec<f32>>);
+
 /// The step-quality instrument.
 #[derive(Clone, Debug)]
 pub struct StepQuality {
     pub every: Every,
-    /// `(step, loss, θ_t, ∇f(θ_t))` stored in `after_backward`.
-    pending: Option<(u64, f32, Vec<Vec<f32>>, Vec<Vec<f32>>)>,
+    /// What `after_backward` stored for `after_update`.
+    pending: Option<Pending>,
 }
 
 impl StepQuality {
