@@ -437,7 +437,7 @@ out_features = 10
 name = "sgd"
 lr = 0.05
 [train]
-steps = 40
+steps = 101
 [log]
 tensorboard = false
 "#,
@@ -453,12 +453,27 @@ tensorboard = false
         "plain training: {step_ms:.2} ms/step ({} steps)",
         plain.steps
     );
+    let mut doc = Doctor::with(Vec::new());
+    let s = train::run_observed(&cfg, &opts, &mut doc).unwrap();
+    println!(
+        "observer with no instrument: {:.2}×",
+        s.wall_s / plain.wall_s
+    );
+    for preset in [diagnose::Preset::Economy, diagnose::Preset::Full] {
+        let mut doc = Doctor::new(preset);
+        let s = train::run_observed(&cfg, &opts, &mut doc).unwrap();
+        println!(
+            "preset {preset:?} ({:?}): {:.2}× the plain run's wall time",
+            doc.instruments(),
+            s.wall_s / plain.wall_s
+        );
+    }
     let cases: Vec<(&str, MakeInstrument)> = vec![
-        ("curvature economy (λmax, ≤3 products)", || {
+        ("curvature economy (λmax, ≤2 products)", || {
             Box::new(Curvature::economy())
         }),
         (
-            "curvature full (λmax+λmin ≤8 products each, trace 4)",
+            "curvature full (λmax+λmin ≤4 products each, trace 2)",
             || Box::new(Curvature::full()),
         ),
         ("λmax, 1 product (2 passes)", || {
