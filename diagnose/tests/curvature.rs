@@ -437,7 +437,7 @@ out_features = 10
 name = "sgd"
 lr = 0.05
 [train]
-steps = 101
+steps = 401
 [log]
 tensorboard = false
 "#,

@@ -47,16 +47,15 @@ impl Every {
 
 /// The instruments of a preset (besides the always-on [`basic::Basic`]).
 pub fn preset(preset: crate::Preset) -> Vec<Box<dyn Instrument>> {
+    let full = preset == crate::Preset::Full;
     let mut v: Vec<Box<dyn Instrument>> = Vec::new();
-    match preset {
-        crate::Preset::Economy => v.extend([
-            Box::new(curvature::Curvature::economy()) as Box<dyn Instrument>,
-            Box::new(step::StepQuality::new(Every(50))),
-        ]),
-        crate::Preset::Full => v.extend([
-            Box::new(curvature::Curvature::full()) as Box<dyn Instrument>,
-            Box::new(step::StepQuality::new(Every(10))),
-        ]),
-    }
+    let curvature = [
+        curvature::Curvature::economy(),
+        curvature::Curvature::full(),
+    ];
+    v.push(Box::new(curvature[full as usize].clone()));
+    v.push(Box::new(step::StepQuality::new(Every(
+        [50, 10][full as usize],
+    ))));
     v
 }
