@@ -7,8 +7,10 @@ use crate::{Result, Timeline};
 
 pub mod activations;
 pub mod basic;
+pub mod curvature;
 pub mod layers;
 pub mod per_example;
+pub mod step;
 
 /// A measurement taken while training.
 pub trait Instrument: Send {
@@ -48,18 +50,19 @@ impl Every {
 
 /// The instruments of a preset (besides the always-on [`basic::Basic`]).
 pub fn preset(preset: crate::Preset) -> Vec<Box<dyn Instrument>> {
+    let full = preset == crate::Preset::Full;
     let mut v: Vec<Box<dyn Instrument>> = Vec::new();
-    match preset {
-        crate::Preset::Economy => {
-            v.push(Box::new(layers::Layers::economy()));
-            v.push(Box::new(activations::Activations::economy()));
-            v.push(Box::new(per_example::PerExample::economy()));
-        }
-        crate::Preset::Full => {
-            v.push(Box::new(layers::Layers::full()));
-            v.push(Box::new(activations::Activations::full()));
-            v.push(Box::new(per_example::PerExample::full()));
-        }
+    if full {
+        v.push(Box::new(layers::Layers::full()));
+        v.push(Box::new(activations::Activations::full()));
+        v.push(Box::new(per_example::PerExample::full()));
+        v.push(Box::new(curvature::Curvature::full()));
+    } else {
+        v.push(Box::new(layers::Layers::economy()));
+        v.push(Box::new(activations::Activations::economy()));
+        v.push(Box::new(per_example::PerExample::economy()));
+        v.push(Box::new(curvature::Curvature::economy()));
     }
+    v.push(Box::new(step::StepQuality::new(Every(if full { 10 } else { 50 }))));
     v
 }
