@@ -160,6 +160,12 @@ fn training_step_allocations(
         .num_threads(threads)
         .build()
         .unwrap();
+    // Each worker sizes its product scratch on its first product; which worker runs a small
+    // product is up to the scheduler, so give every worker one before counting.
+    pool.broadcast(|_| {
+        let mut y = [0.0f32; 4];
+        nn::matmul::x_wt(&[1.0; 4], &[1.0; 4], &mut y, 2, 2, 2);
+    });
     pool.install(|| {
         let mut step = |model: &mut Sequential| {
             let y = model.forward(&x, true);

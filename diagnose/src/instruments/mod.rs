@@ -63,6 +63,10 @@ pub fn preset(preset: crate::Preset) -> Vec<Box<dyn Instrument>> {
         v.push(Box::new(per_example::PerExample::economy()));
         v.push(Box::new(curvature::Curvature::economy()));
     }
-    v.push(Box::new(step::StepQuality::new(Every(if full { 10 } else { 50 }))));
+    v.push(Box::new(step::StepQuality::new(Every(if full {
+        10
+    } else {
+        50
+    }))));
     v
 }
