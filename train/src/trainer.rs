@@ -588,8 +588,9 @@ impl<'c> Trainer<'c> {
         })
     }
 
+    /// Parameter gradients only: the input gradient of the first layer is never needed.
     fn backward(&mut self) {
-        self.model.backward(self.loss.grad());
+        self.model.backward_params(self.loss.grad());
     }
 
     /// Loss (and accuracy) of the current weights on the validation set, if there is one.
