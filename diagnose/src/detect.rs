@@ -311,7 +311,9 @@ fn diverged(c: &Ctx) -> Option<Finding> {
         rem(
             "warm the learning rate up",
             "the first steps, at the largest curvature, are taken with a small step",
-            Some("schedule.name = \"linear_warmup\"".into()),
+            Some(
+                "schedule.name = \"linear\"; schedule.start_factor = 0.1; schedule.total_iters = 200; schedule.interval = \"step\"".into(),
+            ),
         ),
     ];
     if let Stop::NonFinite { step, loss, .. } = &c.s.stop {
@@ -434,7 +436,9 @@ fn lr_too_high(c: &Ctx, diverged: bool) -> Option<Finding> {
             rem(
                 "warm the learning rate up",
                 "curvature is largest early; a warm-up lets the net reach flatter regions first",
-                Some("schedule.name = \"linear_warmup\"".into()),
+                Some(
+                "schedule.name = \"linear\"; schedule.start_factor = 0.1; schedule.total_iters = 200; schedule.interval = \"step\"".into(),
+            ),
             ),
             rem(
                 "clip the gradient norm",

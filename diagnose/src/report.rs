@@ -191,7 +191,7 @@ impl Report {
                     };
                     wrap_hanging(&mut out, &text, &format!("     {}. ", k + 1), "        ");
                     if let Some(c) = &r.config {
-                        let _ = writeln!(out, "        config: --set {c}");
+                        let _ = writeln!(out, "        config: {}", set_flags(c));
                     }
                 }
             }
@@ -247,4 +247,61 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
         fail("cannot rename the temporary file into place", e)
     })
+}
+
+/// A remedy's config change (`key = value`, several joined by `; `) as command-line flags that
+/// survive a shell: `--set key=value`, quoted when the value needs it.
+pub fn set_flags(config: &str) -> String {
+    config
+        .split("; ")
+        .map(|a| {
+            let (k, v) = a.split_once('=').unwrap_or((a, ""));
+            let (k, v) = (k.trim(), v.trim());
+            // A bare word needs no TOML quotes: `--set` reads an unparsable value as a string.
+            let bare = v.strip_prefix('"').and_then(|v| v.strip_suffix('"'));
+            match bare {
+                Some(w)
+                    if w.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+                {
+                    format!("--set {k}={w}")
+                }
+                _ if v
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-_+".contains(c)) =>
+                {
+                    format!("--set {k}={v}")
+                }
+                _ => format!("--set '{k}={v}'"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod set_flag_tests {
+    use super::set_flags;
+
+    /// Regression: remedies printed `--set model.weight_init = "kaiming_normal"`, which a shell
+    /// splits into three arguments.
+    #[test]
+    fn remedy_config_renders_as_shell_safe_flags() {
+        assert_eq!(
+            set_flags("model.weight_init = \"kaiming_normal\""),
+            "--set model.weight_init=kaiming_normal"
+        );
+        assert_eq!(
+            set_flags("optimizer.lr = 0.001"),
+            "--set optimizer.lr=0.001"
+        );
+        assert_eq!(
+            set_flags("schedule.name = \"linear\"; schedule.start_factor = 0.1"),
+            "--set schedule.name=linear --set schedule.start_factor=0.1"
+        );
+        assert_eq!(
+            set_flags("data.input_shape = [1, 8, 8]"),
+            "--set 'data.input_shape=[1, 8, 8]'"
+        );
+    }
 }

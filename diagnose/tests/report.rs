@@ -125,7 +125,7 @@ fn text_names_kind_range_evidence_and_ranked_remedies() {
         "3.200e-4",
         "1. use He (kaiming) initialisation",
         "2. add BatchNorm",
-        "config: --set model.init=\"kaiming\"",
+        "config: --set model.init=kaiming",
         "2. lr_too_high",
         "steps 120-160",
         "config: --set optimizer.lr=0.03",
