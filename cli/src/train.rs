@@ -7,7 +7,7 @@ use clap::Args as ClapArgs;
 
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// Run config (TOML: seed, [data], [model], [optimizer], [clip], [schedule], [train], [log]).
+    /// Run config (TOML: seed and the data, model, optimizer, clip, schedule, train, log sections).
     pub config: PathBuf,
     /// Change a config value: a dotted key and a TOML value (repeatable), e.g.
     /// `--set optimizer.lr=0.01 --set train.epochs=3`.

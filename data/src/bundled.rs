@@ -33,7 +33,7 @@ fn root_from(var: Option<std::ffi::OsString>) -> PathBuf {
 }
 
 /// Loads a bundled dataset by name from `root` (default: [`data_root`]), or a downloaded one
-/// (`mnist`, `fashion-mnist`, `cifar10`: see [`crate::download`]) from `<root>/<name>/`.
+/// (`mnist`, `fashion-mnist`, `cifar10`: see [`mod@crate::download`]) from `<root>/<name>/`.
 pub fn load(name: &str, root: Option<&Path>) -> Result<Split> {
     let root = root.map_or_else(data_root, Path::to_path_buf);
     match name {

@@ -1,5 +1,5 @@
 //! The three matrix products a linear layer needs, on row-major `f32` slices, via the engine's
-//! own blocked product ([`crate::sgemm`], no allocation per call).
+//! own blocked product (`sgemm.rs`, no allocation per call).
 //!
 //! With `x: [n, i]`, `w: [o, i]` (PyTorch's `Linear.weight` layout), `dy: [n, o]`:
 //! * [`x_wt`]: `y = x · wᵀ` (`[n, o]`), the forward pass;
