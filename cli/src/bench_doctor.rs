@@ -26,6 +26,9 @@ pub struct DoctorArgs {
     /// Rayon threads for training.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Also time each instrument of each preset alone (besides the always-on basic readings).
+    #[arg(long)]
+    breakdown: bool,
 }
 
 const MLP: &str = r#"
@@ -122,6 +125,10 @@ struct Case {
     /// The instruments each preset ran.
     economy_instruments: Vec<&'static str>,
     full_instruments: Vec<&'static str>,
+    /// With `--breakdown`: (preset, instrument, median seconds / none) for each instrument
+    /// alone; `basic` is the always-on readings by themselves.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    breakdown: Vec<(String, String, f64)>,
 }
 
 fn config(text: &str, name: &str, dir: &Path, args: &DoctorArgs) -> Result<train::RunConfig> {
@@ -148,6 +155,8 @@ enum Setting {
     None,
     Hooks,
     Preset(Preset),
+    /// The basic readings alone (`None`) or with the preset's instrument number `i`.
+    Only(Preset, Option<usize>),
 }
 
 /// Training seconds of one run.
@@ -159,8 +168,17 @@ fn time(cfg: &train::RunConfig, setting: Setting) -> Result<f64> {
     let s = match setting {
         Setting::None => train::run(cfg, &opts)?,
         Setting::Hooks => train::run_observed(cfg, &opts, &mut Doctor::with(Vec::new()))?,
-        Setting::Preset(p) => {
-            let mut d = Doctor::new(p);
+        Setting::Preset(_) | Setting::Only(..) => {
+            let mut d = match setting {
+                Setting::Only(p, i) => {
+                    let mut v: Vec<Box<dyn diagnose::instruments::Instrument>> =
+                        vec![Box::new(diagnose::instruments::basic::Basic)];
+                    v.extend(i.and_then(|i| diagnose::instruments::preset(p).into_iter().nth(i)));
+                    Doctor::with(v)
+                }
+                Setting::Preset(p) => Doctor::new(p),
+                _ => unreachable!(),
+            };
             let s = train::run_observed(cfg, &opts, &mut d)?;
             if let Some(e) = &d.error {
                 eprintln!("warning: {}: an instrument failed: {e}", cfg.source);
@@ -213,6 +231,14 @@ pub fn run(args: DoctorArgs) -> Result<()> {
             c.full_ratio
         );
     }
+    for c in cases.iter().filter(|c| !c.breakdown.is_empty()) {
+        let row: Vec<String> = c
+            .breakdown
+            .iter()
+            .map(|(p, i, r)| format!("{p}/{i} {r:.3}x"))
+            .collect();
+        println!("{} alone: {}", c.name, row.join(", "));
+    }
     if let Some(c) = cases.first() {
         println!("economy instruments: {}", c.economy_instruments.join(", "));
         println!("full instruments: {}", c.full_instruments.join(", "));
@@ -226,21 +252,37 @@ fn cases(args: &DoctorArgs, tmp: &Path) -> Result<Vec<Case>> {
         let cfg = config(text, name, tmp, args)?;
         // One untimed warm-up run (data loading, page faults, allocator).
         time(&cfg, Setting::None)?;
-        let mut t: [Vec<f64>; 4] = Default::default();
-        for _ in 0..args.repeats {
-            for (k, s) in [
-                Setting::None,
-                Setting::Hooks,
-                Setting::Preset(Preset::Economy),
-                Setting::Preset(Preset::Full),
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                t[k].push(time(&cfg, s)?);
+        let mut settings = vec![
+            ("none".to_string(), Setting::None),
+            ("hooks".to_string(), Setting::Hooks),
+            ("economy".to_string(), Setting::Preset(Preset::Economy)),
+            ("full".to_string(), Setting::Preset(Preset::Full)),
+        ];
+        if args.breakdown {
+            settings.push(("economy/basic".into(), Setting::Only(Preset::Economy, None)));
+            for (pname, p) in [("economy", Preset::Economy), ("full", Preset::Full)] {
+                for (i, ins) in diagnose::instruments::preset(p).iter().enumerate() {
+                    settings.push((format!("{pname}/{}", ins.name()), Setting::Only(p, Some(i))));
+                }
             }
         }
-        let [n, h, e, f] = t.map(median);
+        // Interleaved, so that a change in the machine's load hits every setting alike.
+        let mut t: Vec<Vec<f64>> = vec![Vec::new(); settings.len()];
+        for _ in 0..args.repeats {
+            for (k, (_, s)) in settings.iter().enumerate() {
+                t[k].push(time(&cfg, *s)?);
+            }
+        }
+        let m: Vec<f64> = t.into_iter().map(median).collect();
+        let (n, h, e, f) = (m[0], m[1], m[2], m[3]);
+        let breakdown = settings[4..]
+            .iter()
+            .zip(&m[4..])
+            .map(|((label, _), v)| {
+                let (p, i) = label.split_once('/').unwrap_or(("", label));
+                (p.to_string(), i.to_string(), v / n)
+            })
+            .collect();
         out.push(Case {
             name,
             steps: args.steps,
@@ -253,6 +295,7 @@ fn cases(args: &DoctorArgs, tmp: &Path) -> Result<Vec<Case>> {
             full_ratio: f / n,
             economy_instruments: Doctor::new(Preset::Economy).instruments(),
             full_instruments: Doctor::new(Preset::Full).instruments(),
+            breakdown,
         });
     }
     Ok(out)

@@ -63,6 +63,10 @@ impl Observer for Doctor {
         self.instruments.iter().any(|i| i.wants_per_example(step))
     }
 
+    fn wants_grad_norm(&self, _step: u64) -> bool {
+        !self.instruments.is_empty()
+    }
+
     fn after_backward(&mut self, p: &mut Probe<'_>) -> train::Result<()> {
         for i in &mut self.instruments {
             i.after_backward(p, &mut self.timeline).map_err(|e| {

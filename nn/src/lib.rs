@@ -34,4 +34,4 @@ pub use layers::{GlobalAvgPool, Pool, Pool1dConfig, Pool2dConfig};
 pub use loss::{CrossEntropyConfig, CrossEntropyLoss, MseLoss};
 pub use rng::Rng;
 pub use sequential::{LayerConfig, Sequential};
-pub use tensor::Tensor;
+pub use tensor::{sum_sq, Tensor};

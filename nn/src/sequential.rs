@@ -261,6 +261,15 @@ impl Sequential {
             .collect()
     }
 
+    /// [`snapshot`](Self::snapshot) into `out`, reusing its buffers.
+    pub fn snapshot_into(&self, out: &mut Vec<Vec<f32>>) {
+        out.resize_with(self.names.len(), Vec::new);
+        for (i, o) in out.iter_mut().enumerate() {
+            o.clear();
+            o.extend_from_slice(&self.stored(i).value);
+        }
+    }
+
     /// Restores a [`snapshot`](Self::snapshot) of this model, reusing the buffers.
     pub fn restore(&mut self, snapshot: &[Vec<f32>]) -> Result<()> {
         if snapshot.len() != self.names.len() {

@@ -100,3 +100,37 @@ mod tests {
         assert_eq!(t.data, vec![7.0, 7.0]);
     }
 }
+
+/// `Σ x²` in `f64`, over eight independent accumulators so that it vectorises (the statistics
+/// the doctor reads every step must not cost a serial pass over every gradient).
+pub fn sum_sq(x: &[f32]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..8 {
+            let v = c[k] as f64;
+            acc[k] += v * v;
+        }
+    }
+    let tail: f64 = rest.iter().map(|&v| (v as f64) * (v as f64)).sum();
+    acc.iter().sum::<f64>() + tail
+}
+
+#[cfg(test)]
+mod sum_sq_tests {
+    #[test]
+    fn sum_sq_equals_the_serial_sum() {
+        for n in [0usize, 1, 7, 8, 9, 100, 1003] {
+            let x: Vec<f32> = (0..n)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.013)
+                .collect();
+            let serial: f64 = x.iter().map(|&v| (v as f64) * (v as f64)).sum();
+            let fast = super::sum_sq(&x);
+            assert!(
+                (fast - serial).abs() <= 1e-12 * serial.max(1.0),
+                "n={n}: {fast} vs {serial}"
+            );
+        }
+    }
+}

@@ -58,6 +58,12 @@ pub trait Observer {
         false
     }
 
+    /// Whether step `step`'s probes should carry the global gradient norm
+    /// ([`Probe::grad_norm`]); computed once by the trainer, which also logs it.
+    fn wants_grad_norm(&self, _step: u64) -> bool {
+        false
+    }
+
     /// After the backward pass of step `probe.step`: the model holds this step's gradients (the
     /// mean over accumulated micro-batches), the weights are those the step starts from.
     fn after_backward(&mut self, _probe: &mut Probe<'_>) -> Result<()> {
@@ -107,6 +113,9 @@ pub struct Probe<'a> {
     /// `‖∂loss/∂θ of example n‖²` (its share of the mean loss), when asked for and the model
     /// supports it (not with batch norm, whose statistics couple the examples).
     pub per_example_sq_norms: Option<&'a [f32]>,
+    /// The global L2 norm of the step's gradients (before clipping), when the observer asked
+    /// for it or the step is logged.
+    pub grad_norm: Option<f64>,
     pub(crate) loss_fn: &'a mut Loss,
     /// The dropout generators' state before the step's forward pass: probes replay the step's
     /// masks, so the loss at the current weights is the step's loss.
@@ -114,32 +123,49 @@ pub struct Probe<'a> {
 }
 
 /// What a probe must put back.
+#[derive(Default)]
 struct Saved {
     weights: Vec<Vec<f32>>,
     rng: Vec<u64>,
     grads: Vec<Option<Vec<f32>>>,
 }
 
+thread_local! {
+    /// Spent [`Saved`] buffers, reused: a probe copies the model a few times per measurement,
+    /// and fresh multi-megabyte allocations (page faults, zeroing) would cost more than the copy.
+    static SAVED: std::cell::RefCell<Vec<Saved>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl Probe<'_> {
     fn save(&self) -> Saved {
         let m = &*self.model;
-        Saved {
-            weights: m.snapshot(),
-            rng: m.rng_state(),
-            grads: (0..Params::<f32>::count(m))
-                .map(|i| Params::<f32>::grad(m, i).map(<[f32]>::to_vec))
-                .collect(),
+        let mut s = SAVED.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+        m.snapshot_into(&mut s.weights);
+        s.rng = m.rng_state();
+        let n = Params::<f32>::count(m);
+        s.grads.resize_with(n, || None);
+        for (i, slot) in s.grads.iter_mut().enumerate() {
+            match Params::<f32>::grad(m, i) {
+                Some(g) => {
+                    let b = slot.get_or_insert_with(Vec::new);
+                    b.clear();
+                    b.extend_from_slice(g);
+                }
+                None => *slot = None,
+            }
         }
+        s
     }
 
     fn put_back(&mut self, s: Saved) -> Result<()> {
         self.model.restore(&s.weights)?;
         self.model.set_rng_state(&s.rng)?;
-        for (i, g) in s.grads.into_iter().enumerate() {
+        for (i, g) in s.grads.iter().enumerate() {
             if let (Some(g), (_, Some(dst))) = (g, self.model.value_grad_mut(i)) {
-                dst.copy_from_slice(&g);
+                dst.copy_from_slice(g);
             }
         }
+        SAVED.with(|p| p.borrow_mut().push(s));
         Ok(())
     }
 

@@ -413,7 +413,8 @@ impl<'c> Trainer<'c> {
                 acc_loss = 0.0;
                 // --- update
                 let logging = (self.step + 1) % self.cfg.log.every_steps == 0;
-                let grad_norm = logging.then(|| grad_norm(&self.model));
+                let grad_norm = (logging || observer.wants_grad_norm(self.step + 1))
+                    .then(|| grad_norm(&self.model));
                 let lr = self.optimizer.lrs()[0];
                 let targets = match &self.loss {
                     Loss::CrossEntropy(_) => Targets::Labels(&self.labels),
@@ -432,6 +433,7 @@ impl<'c> Trainer<'c> {
                             x: &self.x,
                             targets,
                             per_example_sq_norms: $norms,
+                            grad_norm,
                             loss_fn: &mut self.loss,
                             rng_at_forward: &self.rng_before,
                         }
@@ -832,7 +834,7 @@ fn grad_norm(model: &Sequential) -> f64 {
     let mut s = 0.0f64;
     for i in 0..Params::<f32>::count(model) {
         if let Some(g) = Params::<f32>::grad(model, i) {
-            s += g.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>();
+            s += nn::sum_sq(g);
         }
     }
     s.sqrt()

@@ -21,13 +21,16 @@ impl Instrument for Basic {
     fn after_backward(&mut self, p: &mut Probe<'_>, t: &mut Timeline) -> Result<()> {
         t.push("loss", None, p.step, p.loss as f64);
         t.push("lr", None, p.step, p.lr);
-        let m = &*p.model;
-        let sq: f64 = (0..Params::<f32>::count(m))
-            .filter_map(|i| Params::<f32>::grad(m, i))
-            .flat_map(|g| g.iter())
-            .map(|&x| (x as f64) * (x as f64))
-            .sum();
-        t.push("grad_norm", None, p.step, sq.sqrt());
+        // The trainer computes the norm once for the log and for us (the Doctor asks for it).
+        let norm = p.grad_norm.unwrap_or_else(|| {
+            let m = &*p.model;
+            (0..Params::<f32>::count(m))
+                .filter_map(|i| Params::<f32>::grad(m, i))
+                .map(nn::sum_sq)
+                .sum::<f64>()
+                .sqrt()
+        });
+        t.push("grad_norm", None, p.step, norm);
         Ok(())
     }
 

@@ -95,8 +95,7 @@ impl Curvature {
 fn dot(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
     a.iter()
         .zip(b)
-        .flat_map(|(a, b)| a.iter().zip(b))
-        .map(|(&x, &y)| x as f64 * y as f64)
+        .map(|(a, b)| super::layers::sum2(a, b, |x, y| x * y))
         .sum()
 }
 
@@ -148,8 +147,7 @@ fn shapes(p: &Probe<'_>) -> Vec<usize> {
 fn weight_norm(p: &Probe<'_>) -> f64 {
     let m = &*p.model;
     (0..Params::<f32>::count(m))
-        .flat_map(|i| Params::<f32>::value(m, i).iter())
-        .map(|&x| x as f64 * x as f64)
+        .map(|i| nn::sum_sq(Params::<f32>::value(m, i)))
         .sum::<f64>()
         .sqrt()
 }
