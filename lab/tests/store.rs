@@ -552,6 +552,7 @@ fn postgres_many_workers_complete_each_run_once() {
     };
     let n = 40;
     opened(&b, n);
+    let t0 = Instant::now();
     let done = Arc::new(Mutex::new(Vec::<(usize, String)>::new()));
     let threads: Vec<_> = (0..4)
         .map(|w| {
@@ -580,7 +581,11 @@ fn postgres_many_workers_complete_each_run_once() {
     let per_worker: Vec<usize> = (0..4)
         .map(|w| done.iter().filter(|d| d.0 == w).count())
         .collect();
-    println!("runs per worker: {per_worker:?}");
+    println!(
+        "40 runs by 4 workers in {:.3} s (2 ms of \"training\" each); runs per worker: \
+         {per_worker:?}",
+        t0.elapsed().as_secs_f64()
+    );
     let s = b.store.as_ref();
     assert_eq!(s.counts(STUDY).unwrap(), counts(0, 0, n, 0));
     let runs = s.runs(STUDY).unwrap();
@@ -690,6 +695,28 @@ fn postgres_connect_errors_are_clear() {
         s.describe(),
         format!("postgres://postgres@127.0.0.1:{}/describe", server.port)
     );
+    let kv = format!(
+        "host=127.0.0.1 port={} user=postgres password={PG_PASSWORD} dbname=describe",
+        server.port
+    );
+    let s = PgStore::connect(&kv).unwrap();
+    assert_eq!(
+        s.describe(),
+        format!(
+            "host=127.0.0.1 port={} user=postgres dbname=describe",
+            server.port
+        )
+    );
+    // A database written by a newer gradlab.
+    drop(s);
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    c.execute(
+        "UPDATE gradlab_meta SET value = '99' WHERE name = 'schema_version'",
+        &[],
+    )
+    .unwrap();
+    let e = PgStore::connect(&url).err().unwrap().to_string();
+    assert!(e.contains("schema version 99"), "{e}");
 }
 
 /// Many workers starting at once on an empty database all create/check the schema fine.

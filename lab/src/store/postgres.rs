@@ -226,10 +226,15 @@ fn msg(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// `url` without its password (`postgres://user:secret@host/db` → `postgres://user@host/db`,
-/// and a `password=` query parameter dropped).
+/// and a `password=` query parameter or key=value pair dropped).
 pub fn hide_password(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
+        // key=value form: drop the password pair.
+        return url
+            .split_whitespace()
+            .filter(|p| !p.starts_with("password="))
+            .collect::<Vec<_>>()
+            .join(" ");
     };
     let (scheme, rest) = url.split_at(scheme_end + 3);
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -392,7 +397,12 @@ impl Store for PgStore {
         let inner = &self.inner;
         let what = format!("cannot read the runs of study {study:?}");
         let (runs, steps, epochs, findings) = inner.with(&what, |c| {
-            let mut tx = c.build_transaction().read_only(true).start()?;
+            // One snapshot for the four queries.
+            let mut tx = c
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
             let runs = tx.query(
                 &format!(
                     "WITH {HELD} SELECT {R_SPEC_COLUMNS}, r.status, {LOCKED} AS locked,
