@@ -543,60 +543,75 @@ fn sqlite_errors_name_the_file() {
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
 
-/// 4 workers, each with its own connection, claim and complete 40 runs concurrently: each run
-/// is completed exactly once and none is lost.
+/// 4 workers claim and complete 40 runs concurrently: each run is completed exactly once and
+/// none is lost. SQLite: threads sharing one store (as the runner does); PostgreSQL: one store
+/// (own connection) per worker, as on many machines, and threads sharing one store.
 #[test]
-fn postgres_many_workers_complete_each_run_once() {
-    let Some(b) = Backend::postgres("many_workers") else {
-        return;
-    };
-    let n = 40;
-    opened(&b, n);
-    let t0 = Instant::now();
-    let done = Arc::new(Mutex::new(Vec::<(usize, String)>::new()));
-    let threads: Vec<_> = (0..4)
-        .map(|w| {
-            let url = b.url.clone();
-            let done = Arc::clone(&done);
-            std::thread::spawn(move || {
-                let s = PgStore::connect(&url).unwrap();
-                s.open_study(STUDY, DEFINITION).unwrap();
-                let worker = format!("w{w}");
-                while let Some(c) = s.claim(STUDY, &worker).unwrap() {
-                    let i = usize::from_str_radix(&c.spec().key, 16).unwrap() - 0x1000;
-                    std::thread::sleep(Duration::from_millis(2)); // "training"
-                    c.complete(&result(i)).unwrap();
-                    done.lock().unwrap().push((w, c_key(i)));
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
+fn many_workers_complete_each_run_once() {
+    type Case = (String, Vec<Arc<dyn Store>>, Backend);
+    let mut cases: Vec<Case> = Vec::new();
+    let b = Backend::sqlite();
+    let shared: Arc<dyn Store> = Arc::from(b.reopen());
+    cases.push(("sqlite, shared store".into(), vec![shared; 4], b));
+    if let Some(b) = Backend::postgres("many_workers_own") {
+        let own = (0..4)
+            .map(|_| Arc::new(PgStore::connect(&b.url).unwrap()) as Arc<dyn Store>)
+            .collect();
+        cases.push(("postgres, a store per worker".into(), own, b));
     }
-    let done = done.lock().unwrap();
-    let keys: BTreeSet<&String> = done.iter().map(|(_, k)| k).collect();
-    assert_eq!(done.len(), n, "completions");
-    assert_eq!(keys.len(), n, "distinct runs completed");
-    let per_worker: Vec<usize> = (0..4)
-        .map(|w| done.iter().filter(|d| d.0 == w).count())
-        .collect();
-    println!(
-        "40 runs by 4 workers in {:.3} s (2 ms of \"training\" each); runs per worker: \
-         {per_worker:?}",
-        t0.elapsed().as_secs_f64()
-    );
-    let s = b.store.as_ref();
-    assert_eq!(s.counts(STUDY).unwrap(), counts(0, 0, n, 0));
-    let runs = s.runs(STUDY).unwrap();
-    for (i, r) in runs.iter().enumerate() {
-        assert_eq!(r.spec, spec(i));
-        assert_eq!(r.result, Some(result(i)), "run {i}");
-        let w = r.worker.as_deref().unwrap();
-        assert!(
-            done.contains(&(w[1..].parse().unwrap(), c_key(i))),
-            "{w} {i}"
+    if let Some(b) = Backend::postgres("many_workers_shared") {
+        let shared: Arc<dyn Store> = Arc::from(b.reopen());
+        cases.push(("postgres, shared store".into(), vec![shared; 4], b));
+    }
+    for (label, stores, b) in cases {
+        let n = 40;
+        opened(&b, n);
+        let t0 = Instant::now();
+        let done = Arc::new(Mutex::new(Vec::<(usize, String)>::new()));
+        let threads: Vec<_> = stores
+            .into_iter()
+            .enumerate()
+            .map(|(w, s)| {
+                let done = Arc::clone(&done);
+                std::thread::spawn(move || {
+                    s.open_study(STUDY, DEFINITION).unwrap();
+                    let worker = format!("w{w}");
+                    while let Some(c) = s.claim(STUDY, &worker).unwrap() {
+                        let i = usize::from_str_radix(&c.spec().key, 16).unwrap() - 0x1000;
+                        std::thread::sleep(Duration::from_millis(2)); // "training"
+                        c.complete(&result(i)).unwrap();
+                        done.lock().unwrap().push((w, c_key(i)));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let done = done.lock().unwrap();
+        let keys: BTreeSet<&String> = done.iter().map(|(_, k)| k).collect();
+        assert_eq!(done.len(), n, "{label}: completions");
+        assert_eq!(keys.len(), n, "{label}: distinct runs completed");
+        let per_worker: Vec<usize> = (0..4)
+            .map(|w| done.iter().filter(|d| d.0 == w).count())
+            .collect();
+        println!(
+            "{label}: 40 runs by 4 workers in {:.3} s (2 ms of \"training\" each); runs per \
+             worker: {per_worker:?}",
+            t0.elapsed().as_secs_f64()
         );
+        let s = b.store.as_ref();
+        assert_eq!(s.counts(STUDY).unwrap(), counts(0, 0, n, 0), "{label}");
+        let runs = s.runs(STUDY).unwrap();
+        for (i, r) in runs.iter().enumerate() {
+            assert_eq!(r.spec, spec(i), "{label}");
+            assert_eq!(r.result, Some(result(i)), "{label}: run {i}");
+            let w = r.worker.as_deref().unwrap();
+            assert!(
+                done.contains(&(w[1..].parse().unwrap(), c_key(i))),
+                "{label}: {w} {i}"
+            );
+        }
     }
 }
 
