@@ -904,12 +904,37 @@ impl PgServer {
                 .output()
                 .unwrap();
             if out.status.success() {
+                server.watchdog(&data);
                 return server;
             }
             let log = std::fs::read_to_string(&log).unwrap_or_default();
             assert!(attempt < 4, "pg_ctl start failed: {}\n{log}", show(&out));
         }
         unreachable!()
+    }
+
+    /// A detached shell that stops the server and deletes its folder once this process is gone,
+    /// also when it is killed (at a normal exit the atexit handler has already done so).
+    fn watchdog(&self, data: &std::path::Path) {
+        let pg_ctl = self.bin.join("pg_ctl");
+        let as_user = match &self.run_as {
+            Some(user) => format!("runuser -u {user} -- "),
+            None => String::new(),
+        };
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; \
+             {as_user}'{pg_ctl}' -D '{data}' -m immediate -w stop; rm -rf '{dir}'",
+            pid = std::process::id(),
+            pg_ctl = pg_ctl.display(),
+            data = data.display(),
+            dir = self.dir.path().display(),
+        );
+        let _ = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
     }
 
     fn cmd(&self, program: &str) -> Command {
