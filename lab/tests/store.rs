@@ -527,6 +527,21 @@ fn sqlite_errors_name_the_file() {
     // Nothing half-written: the store still works.
     assert_eq!(s.counts(STUDY).unwrap(), Counts::default());
     assert_eq!(s.enqueue(STUDY, &specs(1)).unwrap(), 1);
+    // The disk fills up while a result is stored: nothing of it is kept (one transaction), the
+    // run returns to pending, and is stored whole once there is room.
+    let c = s.claim(STUDY, "w").unwrap().unwrap();
+    let mut huge = result(0);
+    huge.step_losses = (0..20_000).map(|i| (i, 1.0 / (i + 1) as f64)).collect();
+    let e = c.complete(&huge).unwrap_err().to_string();
+    assert!(e.contains(&path.display().to_string()), "{e}");
+    assert!(e.contains("full"), "{e}");
+    assert!(e.contains("cannot store the result of run"), "{e}");
+    assert_eq!(s.counts(STUDY).unwrap(), counts(1, 0, 0, 0));
+    assert_eq!(s.runs(STUDY).unwrap()[0].result, None);
+    s.limit_pages(1 << 20).unwrap();
+    let c = s.claim(STUDY, "w").unwrap().unwrap();
+    c.complete(&huge).unwrap();
+    assert_eq!(s.runs(STUDY).unwrap()[0].result, Some(huge));
     // A database from a newer gradlab.
     drop(s);
     let conn = rusqlite::Connection::open(&path).unwrap();
