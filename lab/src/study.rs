@@ -11,7 +11,7 @@
 //! seeds = [0, 1, 2]            # default [0]; the first one is the tuning seed
 //!
 //! [tuning]                     # leave out for protocol = "defaults"
-//! protocol = "budget"          # or "defaults": each optimizer's default setting at every seed
+//! protocol = "budget"          # the default here; or "defaults": one setting at every seed
 //! trials = 6                   # settings per optimizer (budget; default 6)
 //! metric = "val_accuracy"      # last epoch's value picks the best trial (default val_accuracy)
 //! mode = "max"                 # optional: inferred (accuracy: max, loss: min)
@@ -1139,9 +1139,66 @@ impl Study {
         r.last()?.get(&self.tuning.metric).filter(|x| x.is_finite())
     }
 
+    /// The best tuning trial of `problem` × `optimizer` (its spec) once all its trials are
+    /// finished (done or failed) in `records`: the best last-epoch value of the tuning metric;
+    /// diverged, failed and metric-less trials rank last; ties go to the earlier trial. `None`
+    /// while a trial is missing, pending or running, for the defaults protocol, and for unknown
+    /// names.
+    pub fn best_trial(
+        &self,
+        problem: &str,
+        optimizer: &str,
+        records: &[RunRecord],
+    ) -> Result<Option<RunSpec>> {
+        let (Some(p), Some(o)) = (self.problem(problem), self.optimizer(optimizer)) else {
+            return Ok(None);
+        };
+        if self.tuning.protocol == Protocol::Defaults {
+            return Ok(None);
+        }
+        let by_key: HashMap<&str, &RunRecord> =
+            records.iter().map(|r| (r.spec.key.as_str(), r)).collect();
+        self.best_in(p, o, &by_key)
+    }
+
+    fn best_in(
+        &self,
+        p: &Problem,
+        o: &OptimizerSpace,
+        by_key: &HashMap<&str, &RunRecord>,
+    ) -> Result<Option<RunSpec>> {
+        let mut best: Option<(RunSpec, Option<f64>)> = None;
+        for t in self.group_runs(p, o)? {
+            let Some(rec) = by_key.get(t.key.as_str()) else {
+                return Ok(None);
+            };
+            if !matches!(rec.state, RunState::Done | RunState::Failed) {
+                return Ok(None);
+            }
+            let score = self.trial_score(rec);
+            let better = match (&best, score) {
+                (None, _) => true,
+                (Some((_, None)), Some(_)) => true,
+                (Some((_, Some(b))), Some(s)) => {
+                    if self.tuning.higher_is_better {
+                        s > *b
+                    } else {
+                        s < *b
+                    }
+                }
+                (Some(_), None) => false,
+            };
+            if better {
+                best = Some((t, score));
+            }
+        }
+        Ok(best.map(|(t, _)| t))
+    }
+
     /// The runs that `done` makes known: for each (problem, optimizer) whose tuning trials are
-    /// all finished (done or failed), the best setting at every seed. Idempotent: returns
-    /// runs already stored too (the store ignores known keys).
+    /// all finished (done or failed), the best setting at every seed (phase `final`; the one at
+    /// the tuning seed has the trial's key, so the store keeps the trial as it is). Idempotent:
+    /// returns runs already stored too (the store ignores known keys).
     pub fn next_runs(&self, done: &[RunRecord]) -> Result<Vec<RunSpec>> {
         if self.tuning.protocol == Protocol::Defaults {
             return Ok(Vec::new());
@@ -1151,36 +1208,7 @@ impl Study {
         let mut out = Vec::new();
         for p in &self.problems {
             for o in &self.optimizers {
-                let trials = self.group_runs(p, o)?;
-                let mut best: Option<(&RunSpec, Option<f64>)> = None;
-                let mut finished = true;
-                for t in &trials {
-                    let Some(rec) = by_key.get(t.key.as_str()) else {
-                        finished = false;
-                        break;
-                    };
-                    if !matches!(rec.state, RunState::Done | RunState::Failed) {
-                        finished = false;
-                        break;
-                    }
-                    let score = self.trial_score(rec);
-                    let better = match (&best, score) {
-                        (None, _) => true,
-                        (Some((_, None)), Some(_)) => true,
-                        (Some((_, Some(b))), Some(s)) => {
-                            if self.tuning.higher_is_better {
-                                s > *b
-                            } else {
-                                s < *b
-                            }
-                        }
-                        (Some(_), None) => false,
-                    };
-                    if better {
-                        best = Some((t, score));
-                    }
-                }
-                let Some((best, _)) = best.filter(|_| finished) else {
+                let Some(best) = self.best_in(p, o, &by_key)? else {
                     continue;
                 };
                 let setting: Setting = self.trial_settings(o)[best.trial as usize].clone();

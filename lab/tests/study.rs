@@ -515,10 +515,13 @@ fn next_runs_rerun_the_best_trial_at_every_seed() {
             .map(|(t, &(state, score, div))| record(t, state, score, div))
             .collect();
         let next = s.next_runs(&records).unwrap();
+        let chosen = s.best_trial("p", "sgd", &records).unwrap();
         let Some(best) = want else {
             assert!(next.is_empty(), "{case}: {next:?}");
+            assert_eq!(chosen, None, "{case}");
             continue;
         };
+        assert_eq!(chosen.as_ref(), Some(&trials[best as usize]), "{case}");
         let best = &trials[best as usize];
         assert_eq!(next.len(), 3, "{case}");
         for (r, seed) in next.iter().zip([7, 8, 9]) {
