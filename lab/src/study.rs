@@ -846,26 +846,34 @@ impl Reader {
     }
 }
 
-/// Makes relative dataset / `model.init` paths absolute (when they exist under `dir`), so that a
-/// run config works from any working directory.
+/// Makes relative dataset files, `data.test` and `model.init` absolute (against `dir`), so that a
+/// run config works from any working directory. Dataset names (bundled, synthetic) stay names.
 fn absolutize_paths(config: &mut toml::Table, dir: &Path) {
     let fix = |v: &mut toml::Value| {
         if let toml::Value::String(s) = v {
             let p = Path::new(s.as_str());
             if p.is_relative() && !s.is_empty() {
                 let joined = dir.join(p);
-                if joined.exists() {
-                    let abs = std::path::absolute(&joined).unwrap_or(joined);
-                    *s = abs.display().to_string();
-                }
+                *s = std::path::absolute(&joined)
+                    .unwrap_or(joined)
+                    .display()
+                    .to_string();
             }
         }
     };
     if let Some(toml::Value::Table(d)) = config.get_mut("data") {
-        for key in ["dataset", "test"] {
-            if let Some(v) = d.get_mut(key) {
+        if let Some(v) = d.get_mut("dataset") {
+            // A path, not a (possibly misspelt) name: the message then shows what was written.
+            let path_like = v.as_str().is_some_and(|s| {
+                !is_dataset_name(s)
+                    && (s.contains(['/', '\\']) || s.contains('.') || dir.join(s).exists())
+            });
+            if path_like {
                 fix(v);
             }
+        }
+        if let Some(v) = d.get_mut("test") {
+            fix(v);
         }
     }
     if let Some(toml::Value::Table(m)) = config.get_mut("model") {
@@ -873,6 +881,17 @@ fn absolutize_paths(config: &mut toml::Table, dir: &Path) {
             fix(v);
         }
     }
+}
+
+/// Whether `[data] dataset = name` names a bundled or synthetic dataset (rather than a path),
+/// as the run config reader decides it.
+fn is_dataset_name(name: &str) -> bool {
+    let mut t = toml::Table::new();
+    t.insert("dataset".into(), toml::Value::String(name.to_string()));
+    matches!(
+        train::data::DataConfig::from_table("", &t, Path::new("")).map(|d| d.source),
+        Ok(train::data::Source::Bundled(_) | train::data::Source::Synthetic(..))
+    )
 }
 
 /// The `[optimizer]` table of a setting (`schedule.*` keys excluded).

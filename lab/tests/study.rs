@@ -949,3 +949,48 @@ fn the_module_doc_example_is_a_valid_study() {
     assert_eq!(mnist1d.target, Some(0.55));
     assert_eq!(s.initial_runs().unwrap().len(), 2 * 2 * 6);
 }
+
+#[test]
+fn dataset_paths_become_absolute_and_names_stay_names() {
+    let dir = tempfile::tempdir().unwrap();
+    // A folder named like a dataset must not turn the name into a path.
+    std::fs::create_dir(dir.path().join("moons")).unwrap();
+    let abs = |p: &str| {
+        std::path::absolute(dir.path().join(p))
+            .unwrap()
+            .display()
+            .to_string()
+    };
+    // (dataset as written, expected in the run config)
+    let cases = [
+        ("moons", "moons".to_string()),
+        ("data/train.npz", abs("data/train.npz")),
+        ("train.csv", abs("train.csv")),
+    ];
+    for (dataset, want) in cases {
+        let study = format!(
+            r#"
+name = "a"
+[[problems]]
+name = "p"
+[problems.data]
+dataset = {dataset:?}
+[[problems.model.layers]]
+type = "linear"
+out_features = 2
+[problems.train]
+epochs = 1
+[[optimizers]]
+name = "sgd"
+lr = 0.1
+"#
+        );
+        let path = dir.path().join("study.toml");
+        std::fs::write(&path, study).unwrap();
+        let s = Study::from_file(&path).unwrap_or_else(|e| panic!("{dataset}: {e}"));
+        let got = s.problems[0].config["data"]["dataset"].as_str();
+        assert_eq!(got, Some(want.as_str()), "{dataset}");
+        let run: toml::Table = s.initial_runs().unwrap()[0].config.parse().unwrap();
+        assert_eq!(run["data"]["dataset"].as_str(), Some(want.as_str()));
+    }
+}
