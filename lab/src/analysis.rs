@@ -793,7 +793,7 @@ fn steps_cost(problem: &Problem, g: &Group) -> f64 {
 fn shift_positive(costs: &mut [Vec<f64>]) {
     let finite = || costs.iter().flatten().copied().filter(|c| c.is_finite());
     let min = finite().fold(f64::INFINITY, f64::min);
-    if !(min <= 0.0) {
+    if min.is_nan() || min > 0.0 {
         return;
     }
     let max = finite().fold(f64::NEG_INFINITY, f64::max);
@@ -1081,6 +1081,8 @@ fn sig3(x: f64) -> String {
     if x == 0.0 || !x.is_finite() {
         return format!("{x}");
     }
+    // Round to 3 significant digits first, so 0.00999999 prints as 0.0100.
+    let x: f64 = format!("{x:.2e}").parse().unwrap_or(x);
     let d = (2 - x.abs().log10().floor() as i64).max(0) as usize;
     format!("{x:.d$}")
 }
@@ -1142,16 +1144,12 @@ fn characters(
     let tmetric = &study.tuning.metric;
     let tlabel = metric_label(tmetric);
     let thigher = study.tuning.higher_is_better;
-    let (tol_text, within_tol): (&str, Box<dyn Fn(f64, f64) -> bool>) = if is_accuracy(tmetric) {
-        (
-            "1 point",
-            Box::new(|best: f64, x: f64| (best - x).abs() <= 0.01 + 1e-12),
-        )
-    } else {
-        (
-            "5%",
-            Box::new(|best: f64, x: f64| (best - x).abs() <= 0.05 * best.abs() + 1e-12),
-        )
+    // "Within tolerance of the best": 1 point for accuracies, 5% (relative) otherwise.
+    let acc_metric = is_accuracy(tmetric);
+    let tol_text = if acc_metric { "1 point" } else { "5%" };
+    let within_tol = |best: f64, x: f64| {
+        let tol = if acc_metric { 0.01 } else { 0.05 * best.abs() };
+        (best - x).abs() <= tol + 1e-12
     };
     let better = |a: f64, b: f64, hi: bool| if hi { a > b } else { a < b };
 
