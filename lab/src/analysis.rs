@@ -18,7 +18,8 @@
 //!   failed, rate = diverged / done runs.
 //! - **Tuneability**: the expected best tuning score after k trials drawn without replacement
 //!   from the K finished trials, E = Σᵢ v₍ᵢ₎ · C(i−1, k−1) / C(K, k) with v sorted worst to best;
-//!   a diverged or failed trial counts as the worst finite score of the group.
+//!   a diverged or failed trial counts as the worst finite tuning score seen on the problem (any
+//!   optimizer).
 //! - **Compared metric**: test_accuracy when every problem with results has it, else test_loss
 //!   (then val_accuracy, train_loss).
 //! - **Profiles** (Dolan–Moré): `steps to target` costs the mean steps to target when *every*
@@ -252,6 +253,20 @@ pub fn analyze(study: &Study, runs: &[RunRecord]) -> Analysis {
         }
     }
     let no = optimizers.len();
+    // Tuneability: a diverged or failed trial counts as the worst finite tuning score seen on
+    // the problem (any optimizer), so one lucky trial does not hide the others' divergence.
+    let thigher = study.tuning.higher_is_better;
+    for chunk in groups.chunks_mut(no.max(1)) {
+        let worst = chunk
+            .iter()
+            .flat_map(|g| g.trials.iter().filter_map(|t| t.score))
+            .filter(|x| x.is_finite())
+            .reduce(|a, b| if (b < a) == thigher { b } else { a });
+        for g in chunk.iter_mut() {
+            let scores: Vec<Option<f64>> = g.trials.iter().map(|t| t.score).collect();
+            g.tuneability = tuneability_with_worst(&scores, thigher, worst);
+        }
+    }
     let group = |pi: usize, oi: usize| &groups[pi * no + oi];
 
     // The compared final metric.
@@ -418,6 +433,8 @@ pub fn stat(values: &[f64]) -> Option<Stat> {
     } else {
         (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
     };
+    // Rounding noise of equal values (0.85 three times has std ~1e-16) is no spread.
+    let std = if std <= 1e-12 * mean.abs() { 0.0 } else { std };
     Some(Stat {
         mean,
         std,
@@ -437,6 +454,16 @@ fn ln_choose(n: usize, k: usize) -> f64 {
 /// direction: E = Σᵢ v₍ᵢ₎ · C(i−1, k−1) / C(K, k), v sorted from worst to best. Empty when no
 /// score is finite.
 pub fn tuneability(scores: &[Option<f64>], higher_is_better: bool) -> Vec<f64> {
+    tuneability_with_worst(scores, higher_is_better, None)
+}
+
+/// [`tuneability`] with diverged/failed trials counted as `worst` (when given and worse than
+/// every finite score; else the worst finite score of `scores`).
+pub fn tuneability_with_worst(
+    scores: &[Option<f64>],
+    higher_is_better: bool,
+    worst: Option<f64>,
+) -> Vec<f64> {
     let finite: Vec<f64> = scores
         .iter()
         .flatten()
@@ -446,10 +473,15 @@ pub fn tuneability(scores: &[Option<f64>], higher_is_better: bool) -> Vec<f64> {
     if finite.is_empty() {
         return Vec::new();
     }
-    let worst = if higher_is_better {
+    let own_worst = if higher_is_better {
         finite.iter().copied().fold(f64::INFINITY, f64::min)
     } else {
         finite.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+    };
+    let worst = match worst.filter(|w| w.is_finite()) {
+        Some(w) if higher_is_better => w.min(own_worst),
+        Some(w) => w.max(own_worst),
+        None => own_worst,
     };
     let mut v: Vec<f64> = scores
         .iter()
@@ -1029,11 +1061,16 @@ fn verdict(
         }
     }
     // Fastest to the target.
+    // (Ties go to the winner, then to the study order.)
     let best = steps_costs
         .iter()
         .enumerate()
         .filter(|(_, c)| c.is_finite())
-        .min_by(|a, b| a.1.total_cmp(b.1).then(a.0.cmp(&b.0)));
+        .min_by(|a, b| {
+            a.1.total_cmp(b.1)
+                .then((a.0 != wi).cmp(&(b.0 != wi)))
+                .then(a.0.cmp(&b.0))
+        });
     if let (Some((fi, &fc)), Some(target)) = (best, problem.target) {
         v.fastest = Some(optimizers[fi].clone());
         if fi != wi {
@@ -1352,7 +1389,7 @@ fn characters(
             .collect();
         if !won.is_empty() {
             c.strengths.push(format!(
-                "best {label} on {} of {} problems: {}",
+                "highest mean {label} on {} of {} problems: {}",
                 won.len(),
                 verdicts.len(),
                 fmt_list(&won)
@@ -1460,9 +1497,12 @@ fn characters(
             ));
         }
         // Fits.
-        if !k1_best[oi].is_empty() {
+        let trial_div: usize = (0..np)
+            .map(|pi| g(pi, oi).trials.iter().filter(|t| t.diverged).count())
+            .sum();
+        if !k1_best[oi].is_empty() && trial_div == 0 {
             c.fits.push(format!(
-                "a safe default when the tuning budget is small: highest expected {tlabel} after 1 random trial on {} of {k1_problems} problems ({})",
+                "a safe default when the tuning budget is small: highest expected {tlabel} after 1 random trial on {} of {k1_problems} problems ({}), and no trial diverged",
                 k1_best[oi].len(),
                 fmt_list(&k1_best[oi])
             ));
