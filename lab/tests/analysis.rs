@@ -682,7 +682,10 @@ fn profile_and_ranking_through_analyze() {
     assert!(v2.text.contains("B reached the target (test accuracy ≥ 50.0%) fastest: 150 steps on average vs 600 for C"), "{}", v2.text);
     // p3: A and B tie at 50 steps; the tie goes to the winner B, and nothing is added.
     let v3 = a.verdicts.iter().find(|v| v.problem == "p3").unwrap();
-    assert_eq!((v3.winner.as_str(), v3.fastest.as_deref()), ("B", Some("B")));
+    assert_eq!(
+        (v3.winner.as_str(), v3.fastest.as_deref()),
+        ("B", Some("B"))
+    );
     assert!(!v3.text.contains("fastest"), "{}", v3.text);
     // One seed each: no noise estimate.
     assert_eq!(v2.t, None);
@@ -813,11 +816,7 @@ fn confidence_levels() {
             Some(0.0737),
             "within noise",
         ),
-        // p3: A and B tie at 50 steps; the tie goes to the winner B, and nothing is added.
-    let v3 = a.verdicts.iter().find(|v| v.problem == "p3").unwrap();
-    assert_eq!((v3.winner.as_str(), v3.fastest.as_deref()), ("B", Some("B")));
-    assert!(!v3.text.contains("fastest"), "{}", v3.text);
-    // One seed each: no noise estimate.
+        // One seed each: no noise estimate.
         (&[0.9], &[0.5], true, None, "within noise"),
         // No spread at all and a positive margin.
         (&[0.8, 0.8], &[0.7, 0.7], true, None, "clear"),
