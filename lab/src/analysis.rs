@@ -5,8 +5,9 @@
 //!
 //! How the numbers are made (every choice is here, so the report can cite it):
 //! - **Chosen setting** of a (problem, optimizer): the tuning trial with the best tuning metric
-//!   (`study.tuning.metric`, last epoch, in its direction); diverged trials rank after every
-//!   finite score, failed or unfinished ones after those, ties go to the lower trial index.
+//!   (`study.tuning.metric`, last epoch, in its direction); finished trials without the metric
+//!   rank after every finite score, diverged ones after those and failed ones last; ties go to
+//!   the lower trial index.
 //!   Without tuning trials, the defaults runs' setting. Its **seeds** are the done runs with
 //!   exactly those params (the trial itself is the run at the tuning seed).
 //! - **Final metrics** (mean, sample std, n, min, max) are over the seeds that did not diverge
@@ -78,6 +79,9 @@ pub struct Trial {
     /// The tuning metric's value (None when diverged or failed).
     pub score: Option<f64>,
     pub diverged: bool,
+    /// The run failed (crashed) instead of finishing.
+    #[serde(default)]
+    pub failed: bool,
 }
 
 /// One optimizer on one problem.
@@ -639,6 +643,7 @@ fn build_group(study: &Study, problem: &Problem, label: &str, recs: &[&RunRecord
             lr: r.spec.params.get("lr").and_then(|v| v.as_f64()),
             score: final_value(r, tmetric),
             diverged: is_diverged(r),
+            failed: r.state == RunState::Failed,
         })
         .collect();
 
@@ -765,13 +770,14 @@ fn build_group(study: &Study, problem: &Problem, label: &str, recs: &[&RunRecord
     }
 }
 
-/// The best trial: finite scores first (best by direction), then diverged, then failed; ties go
-/// to the lower trial index.
+/// The best trial: finite scores first (best by direction), then finished runs without the
+/// metric, then diverged, then failed ones; ties go to the lower trial index.
 pub fn best_trial(trials: &[Trial], higher_is_better: bool) -> Option<&Trial> {
-    let class = |t: &Trial| match (t.score, t.diverged) {
-        (Some(_), _) => 0,
-        (None, true) => 1,
-        (None, false) => 2,
+    let class = |t: &Trial| match (t.score, t.diverged, t.failed) {
+        (Some(_), _, _) => 0,
+        (None, false, false) => 1,
+        (None, true, _) => 2,
+        (None, false, true) => 3,
     };
     trials.iter().min_by(|a, b| {
         class(a)

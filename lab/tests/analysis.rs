@@ -246,13 +246,15 @@ fn stat_mean_and_sample_std() {
     assert!(stat(&[f64::NAN]).is_none());
 }
 
-fn trial(i: u32, score: Option<f64>, diverged: bool) -> Trial {
+/// A trial; `diverged` None = failed.
+fn trial(i: u32, score: Option<f64>, diverged: Option<bool>) -> Trial {
     Trial {
         trial: i,
         params: params(i as f64),
         lr: Some(i as f64),
         score,
-        diverged,
+        diverged: diverged == Some(true),
+        failed: diverged.is_none(),
     }
 }
 
@@ -262,32 +264,41 @@ fn best_trial_ranks_diverged_and_failed_last() {
     let cases: Vec<(Vec<Trial>, bool, u32)> = vec![
         (
             vec![
-                trial(0, Some(0.5), false),
-                trial(1, None, true),
-                trial(2, Some(0.7), false),
-                trial(3, Some(0.7), false),
-                trial(4, None, false),
+                trial(0, Some(0.5), Some(false)),
+                trial(1, None, Some(true)),
+                trial(2, Some(0.7), Some(false)),
+                trial(3, Some(0.7), Some(false)),
+                trial(4, None, None),
             ],
             true,
             2, // tie 0.7 → lower trial
         ),
         (
             vec![
-                trial(0, Some(0.5), false),
-                trial(1, None, true),
-                trial(2, Some(0.3), false),
+                trial(0, Some(0.5), Some(false)),
+                trial(1, None, Some(true)),
+                trial(2, Some(0.3), Some(false)),
             ],
             false,
             2, // lower is better
         ),
         (
             vec![
-                trial(0, None, false),
-                trial(1, None, true),
-                trial(2, None, true),
+                trial(0, None, None),
+                trial(1, None, Some(true)),
+                trial(2, None, Some(true)),
             ],
             true,
-            1, // all without score: diverged before failed, then lower trial
+            1, // no score: diverged before failed, then the lower trial
+        ),
+        (
+            vec![
+                trial(0, None, Some(true)),
+                trial(1, None, None),
+                trial(2, None, Some(false)),
+            ],
+            true,
+            2, // finished without the metric before diverged and failed
         ),
     ];
     for (trials, higher, want) in cases {
@@ -1159,8 +1170,8 @@ fn empty_and_failed_only_inputs_do_not_panic() {
     assert!(g.tuneability.is_empty());
     assert!(g.test_accuracy.is_none());
     let gc = group(&a, "p2", "c");
-    assert_eq!(gc.chosen_trial, Some(1)); // diverged ranks before "no score"
-    assert_eq!((gc.seeds, gc.seeds_diverged), (1, 1));
+    assert_eq!(gc.chosen_trial, Some(0)); // finished without a score beats diverged
+    assert_eq!((gc.seeds, gc.seeds_diverged), (1, 0));
     assert!(a.verdicts.is_empty());
     assert_eq!((a.runs, a.failed), (5, 3));
     let ca = character(&a, "a");
