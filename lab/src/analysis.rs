@@ -234,7 +234,11 @@ pub struct Analysis {
     pub total_wall_s: f64,
 }
 
-/// Analyses `runs` (as stored) of `study`.
+/// Analyses `runs` (as stored) of `study`: one [`Group`] per (problem, optimizer) of the study in
+/// its order (runs of other problems or optimizers are ignored; pending and running runs only
+/// count in `runs`), the profiles `steps to target` and `final test loss` (in that order), the
+/// ranking, a verdict per problem with any final result, and a character per optimizer. Never
+/// panics: missing data gives `None` stats, empty curves and no sentence.
 pub fn analyze(study: &Study, runs: &[RunRecord]) -> Analysis {
     // The store keeps one record per key; be robust to duplicates anyway (first one wins).
     let mut seen = std::collections::BTreeSet::new();
