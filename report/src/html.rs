@@ -266,6 +266,7 @@ svg.plot text{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;fo
 svg.plot .ptitle{font-size:13px;font-weight:600}
 svg.plot .alabel{font-size:12px}
 svg.plot .pnote{font-size:13px;fill:#888}
+svg.plot .lsub{font-size:10px;fill:#555}
 svg.plot .grid line{stroke:#e6e9ed;stroke-width:1}
 .verdict-line{margin:4px 0 10px}
 code{background:var(--soft);padding:0 4px;border-radius:3px}
@@ -791,8 +792,8 @@ fn landscapes(c: &mut Ctx) {
             "x",
             "y",
         )
-        .size(660.0, 470.0)
-        .legend_width(250.0);
+        .size(640.0, 470.0)
+        .legend_width(200.0);
         let [(x0, x1), (y0, y1)] = f.plot_box();
         pl = pl.x_range(x0, x1).y_range(y0, y1);
         let n = 64;
@@ -810,17 +811,26 @@ fn landscapes(c: &mut Ctx) {
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
                 (l.min(v), h.max(v))
             });
-        for (k, v) in vals.iter().enumerate() {
-            let (i, j) = (k % n, k / n);
-            let cx0 = x0 + i as f64 / n as f64 * (x1 - x0);
-            let cy0 = y0 + j as f64 / n as f64 * (y1 - y0);
-            pl.cell(
-                cx0,
-                cx0 + (x1 - x0) / n as f64,
-                cy0,
-                cy0 + (y1 - y0) / n as f64,
-                &viridis((v - lo) / (hi - lo).max(1e-12)),
-            );
+        // Colours quantised to 40 levels; runs of equal colour along a row are one rectangle.
+        let level = |v: f64| (((v - lo) / (hi - lo).max(1e-12)) * 39.0).round() as usize;
+        let (dx, dy) = ((x1 - x0) / n as f64, (y1 - y0) / n as f64);
+        for j in 0..n {
+            let mut i = 0;
+            while i < n {
+                let q = level(vals[j * n + i]);
+                let mut e = i + 1;
+                while e < n && level(vals[j * n + e]) == q {
+                    e += 1;
+                }
+                pl.cell(
+                    x0 + i as f64 * dx,
+                    x0 + e as f64 * dx,
+                    y0 + j as f64 * dy,
+                    y0 + (j + 1) as f64 * dy,
+                    &viridis(q as f64 / 39.0),
+                );
+                i = e;
+            }
         }
         for m in f.minimisers() {
             pl.marker(m[0], m[1], "#ffffff", Marker::Ring, 6.0);
@@ -847,7 +857,12 @@ fn landscapes(c: &mut Ctx) {
                 format!("f={}", fmt_num(t.final_value))
             };
             pl.legend(
-                &format!("{}: lr {}, {} steps, {fv}", t.label, fmt_num(t.lr), t.steps),
+                &format!(
+                    "{}\nlr {} · {} steps · {fv}",
+                    t.label,
+                    fmt_num(t.lr),
+                    t.steps
+                ),
                 col,
                 None,
             );

@@ -84,6 +84,8 @@ const MARGIN_L: f64 = 64.0;
 const MARGIN_R: f64 = 14.0;
 const MARGIN_T: f64 = 34.0;
 const MARGIN_B: f64 = 46.0;
+const LEGEND_ROW: f64 = 17.0;
+const LEGEND_SUBROW: f64 = 13.0;
 
 impl Plot {
     pub fn new(title: &str, x_label: &str, y_label: &str) -> Plot {
@@ -258,7 +260,16 @@ impl Plot {
         } else {
             self.legend_width
         };
-        let (w, h) = (self.width, self.height);
+        // Tall enough for the whole legend.
+        let legend_h: f64 = self
+            .legend
+            .iter()
+            .map(|e| LEGEND_ROW + LEGEND_SUBROW * e.text.lines().count().saturating_sub(1) as f64)
+            .sum();
+        let (w, h) = (
+            self.width,
+            self.height.max(MARGIN_T + legend_h + 8.0 + MARGIN_B),
+        );
         let px0 = MARGIN_L;
         let px1 = w - MARGIN_R - legend_w;
         let py0 = MARGIN_T;
@@ -443,14 +454,37 @@ impl Plot {
                     seg.clear();
                     *n = 0;
                 };
+                // Points closer than half a pixel to the last one drawn are skipped (the last
+                // point of a run is always drawn).
+                let mut last: Option<(f64, f64)> = None;
+                let mut pending: Option<(f64, f64)> = None;
                 for &(x, y) in pts {
                     match (sx(x), sy(y)) {
                         (Some(a), Some(b)) => {
+                            if let Some((la, lb)) = last {
+                                if (a - la).abs() < 0.5 && (b - lb).abs() < 0.5 {
+                                    pending = Some((a, b));
+                                    continue;
+                                }
+                            }
                             let _ = write!(seg, "{a:.1},{b:.1} ");
                             n += 1;
+                            last = Some((a, b));
+                            pending = None;
                         }
-                        _ => flush(&mut seg, &mut n, &mut s),
+                        _ => {
+                            if let Some((a, b)) = pending.take() {
+                                let _ = write!(seg, "{a:.1},{b:.1} ");
+                                n += 1;
+                            }
+                            last = None;
+                            flush(&mut seg, &mut n, &mut s);
+                        }
                     }
+                }
+                if let Some((a, b)) = pending {
+                    let _ = write!(seg, "{a:.1},{b:.1} ");
+                    n += 1;
                 }
                 flush(&mut seg, &mut n, &mut s);
             }
@@ -490,8 +524,8 @@ impl Plot {
         if !self.legend.is_empty() {
             let lx = px1 + 12.0;
             let _ = write!(s, r#"<g class="legend">"#);
-            for (i, e) in self.legend.iter().enumerate() {
-                let y = py0 + 8.0 + 17.0 * i as f64;
+            let mut y = py0 + 8.0;
+            for e in &self.legend {
                 match e.shape {
                     None => {
                         let _ = write!(
@@ -503,13 +537,33 @@ impl Plot {
                     }
                     Some(m) => s.push_str(&marker_svg(lx + 9.0, y, &e.color, m, 4.5)),
                 }
-                let _ = write!(
-                    s,
-                    r#"<text x="{:.1}" y="{:.1}">{}</text>"#,
-                    lx + 23.0,
-                    y + 4.0,
-                    esc(&e.text)
-                );
+                let lines: Vec<&str> = e.text.lines().collect();
+                if lines.len() <= 1 {
+                    let _ = write!(
+                        s,
+                        r#"<text x="{:.1}" y="{:.1}">{}</text>"#,
+                        lx + 23.0,
+                        y + 4.0,
+                        esc(&e.text)
+                    );
+                } else {
+                    // Further lines are smaller and grey, under the first.
+                    let _ = write!(s, r#"<text x="{:.1}" y="{:.1}">"#, lx + 23.0, y + 4.0);
+                    for (k, l) in lines.iter().enumerate() {
+                        if k == 0 {
+                            let _ = write!(s, "<tspan>{}</tspan>", esc(l));
+                        } else {
+                            let _ = write!(
+                                s,
+                                r#"<tspan x="{:.1}" dy="13" class="lsub">{}</tspan>"#,
+                                lx + 23.0,
+                                esc(l)
+                            );
+                        }
+                    }
+                    s.push_str("</text>");
+                }
+                y += LEGEND_ROW + LEGEND_SUBROW * lines.len().saturating_sub(1) as f64;
             }
             let _ = write!(s, "</g>");
         }
@@ -824,6 +878,23 @@ mod tests {
         // a narrow log axis gets 2 and 5 as well
         let lt: Vec<String> = log_ticks(0.0, 1.0).into_iter().map(|t| t.1).collect();
         assert_eq!(lt, ["1", "2", "5", "10"]);
+    }
+
+    #[test]
+    fn tall_legends_grow_the_plot() {
+        let mut p = Plot::new("t", "x", "y").size(400.0, 200.0);
+        for i in 0..30 {
+            p.legend(&format!("entry {i}\nsecond line"), "#000000", None);
+        }
+        let s = p.render("q");
+        // 30 × (17 + 13) px of legend plus the margins
+        let h = MARGIN_T + 30.0 * (LEGEND_ROW + LEGEND_SUBROW) + 8.0 + MARGIN_B;
+        assert!(
+            s.contains(&format!("viewBox=\"0 0 400 {h}\"")),
+            "{}",
+            &s[..120]
+        );
+        assert_eq!(s.matches("<tspan").count(), 60);
     }
 
     #[test]

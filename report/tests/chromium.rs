@@ -220,7 +220,10 @@ fn dom_after_parsing_has_every_section() {
     assert_eq!(dom.matches("<svg").count(), 16);
     assert_eq!(dom.matches("</svg>").count(), 16);
     for o in OPTIMIZERS {
-        assert!(dom.contains(&format!(">{o}: lr ")), "{o} landscape legend");
+        assert!(
+            dom.contains(&format!("<tspan>{o}</tspan>")),
+            "{o} landscape legend"
+        );
     }
     assert!(console_messages(&r.stderr).is_empty(), "{}", r.stderr);
 }

@@ -79,14 +79,15 @@ fn has_every_section_and_every_optimizer() {
     assert_eq!(land.matches("<svg").count(), 2);
     assert!(land.contains("Rosenbrock") && land.contains("saddle"));
     for o in OPTIMIZERS {
-        let n = land.matches(&format!(">{o}: lr ")).count();
+        let n = land.matches(&format!("<tspan>{o}</tspan>")).count();
         assert_eq!(n, 2, "{o} on both landscapes");
     }
     assert!(
         !land.contains("Not drawn"),
         "every optimizer could be built"
     );
-    assert!(land.contains("500 steps") && land.contains("100 steps"));
+    assert_eq!(land.matches(" · 500 steps · ").count(), OPTIMIZERS.len());
+    assert_eq!(land.matches(" · 100 steps · ").count(), OPTIMIZERS.len());
 }
 
 #[test]
