@@ -446,3 +446,27 @@ fn exports_round_trip() {
     let e = report::export(&a, &bad).unwrap_err().to_string();
     assert!(e.contains("groups.csv"), "{e}");
 }
+
+#[test]
+fn landscape_uses_stored_configs_and_reports_what_it_cannot_build() {
+    let (a, mut runs) = fixture();
+    // lion's stored config names an optimizer optim does not know: it is listed as not drawn,
+    // with optim's message, and every other optimizer is still drawn.
+    for r in runs.iter_mut().filter(|r| r.spec.optimizer == "lion") {
+        r.spec.config = "[optimizer]\nname = \"lionn\"\nlr = 1e-4\n".into();
+    }
+    let doc = report::render_html(&a, &runs, &report::Options::default());
+    let land = section(&doc, "landscape");
+    assert!(land.contains("Not drawn"));
+    assert_eq!(land.matches("<li>lion on ").count(), 2, "both functions");
+    assert!(land.contains("lionn"), "optim's message names the bad name");
+    assert!(!land.contains("<tspan>lion</tspan>"));
+    for o in OPTIMIZERS.iter().filter(|o| **o != "lion") {
+        assert_eq!(
+            land.matches(&format!("<tspan>{o}</tspan>")).count(),
+            2,
+            "{o}"
+        );
+    }
+    check_well_formed(&doc).unwrap();
+}
