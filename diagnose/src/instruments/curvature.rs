@@ -54,13 +54,14 @@ pub struct Curvature {
 }
 
 impl Curvature {
-    /// `λmax` only, every 100 steps, at most 2 products (warm starts carry the iteration on
+    /// `λmax` only, every 200 steps, at most 2 products (warm starts carry the iteration on
     /// from one measurement to the next). A product costs about two training steps plus the
     /// probes' save/restore (measured on a 784-512-512-10 MLP, batch 128: ~22 ms per product
     /// against ~5.6 ms per training step on a shared 2-core machine), so every 50 steps would
-    /// already cost ~18%; every 100 keeps this instrument under ~10%.
+    /// already cost ~18% and every 100 about 5–10% (`gradlab bench doctor --breakdown`); every
+    /// 200 leaves room for the other instruments within the preset's 10%.
     pub fn economy() -> Curvature {
-        Curvature::new(Every(100), 2, false, 0)
+        Curvature::new(Every(200), 2, false, 0)
     }
 
     /// `λmax`, `λmin` (≤ 4 products each, warm-started) and the trace (2 samples) every 50

@@ -63,10 +63,11 @@ pub fn preset(preset: crate::Preset) -> Vec<Box<dyn Instrument>> {
         v.push(Box::new(per_example::PerExample::economy()));
         v.push(Box::new(curvature::Curvature::economy()));
     }
+    // α costs a forward pass and two weight copies: every 10 steps in full, every 100 in economy.
     v.push(Box::new(step::StepQuality::new(Every(if full {
         10
     } else {
-        50
+        100
     }))));
     v
 }
