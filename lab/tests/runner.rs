@@ -186,7 +186,9 @@ fn tiny_study_runs_every_run_once_with_finals_for_the_best_trial() {
     }
     assert_eq!(groups.len(), 6);
     for ((problem, optimizer), rs) in &groups {
-        let trials: Vec<&&RunRecord> = rs.iter().filter(|r| r.spec.phase == Phase::Tune).collect();
+        let mut trials: Vec<&&RunRecord> =
+            rs.iter().filter(|r| r.spec.phase == Phase::Tune).collect();
+        trials.sort_by_key(|r| r.spec.trial);
         let finals: Vec<&&RunRecord> = rs.iter().filter(|r| r.spec.phase == Phase::Final).collect();
         assert_eq!(trials.len(), 2, "{problem}/{optimizer}");
         assert_eq!(finals.len(), 1, "{problem}/{optimizer}");
