@@ -902,7 +902,7 @@ fn compare_bad_study_and_store_fail_with_clear_messages() {
 #[test]
 fn compare_sigkill_then_rerun_finishes_the_study_with_the_same_numbers() {
     let case = Case::new();
-    case.write("tiny_study.toml", &TINY_STUDY.replace("EPOCHS", "40"));
+    case.write("tiny_study.toml", &TINY_STUDY.replace("EPOCHS", "20"));
     let args = |out: &str| {
         vec![
             "compare".to_string(),

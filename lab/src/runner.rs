@@ -149,7 +149,8 @@ struct Coordinator {
     finished: Option<usize>,
 }
 
-/// Runs `study` to completion in `store` (resuming what is stored).
+/// Runs `study` to completion in `store` (resuming what is stored). The caller prints the
+/// summary ([`RunnerReport::line`]).
 pub fn run_study(study: &Study, store: &dyn Store, opts: &RunnerOptions) -> Result<RunnerReport> {
     let start = Instant::now();
     let name = study.name.as_str();
@@ -224,9 +225,6 @@ pub fn run_study(study: &Study, store: &dyn Store, opts: &RunnerOptions) -> Resu
         wall_s: start.elapsed().as_secs_f64(),
         counts: store.counts(name)?,
     };
-    if !opts.quiet {
-        eprintln!("{}: {}", study.name, report.line());
-    }
     Ok(report)
 }
 
