@@ -1,8 +1,16 @@
 //! gradlab's study report: [`write_html`] renders an [`lab::Analysis`] (and the runs behind it)
-//! into one self-contained HTML file — inline SVG plots, no scripts from the network — and
-//! [`export`] writes every table as CSV and JSON.
+//! into one self-contained HTML file — inline CSS and inline SVG plots, no scripts, nothing
+//! fetched from the network — and [`export`] writes every table as CSV and JSON.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+mod export;
+mod html;
+pub mod landscape;
+pub mod svg;
+
+pub use export::{csv_field, export};
+pub use html::{finding_meaning, render_html, OPTIMIZER_COLORS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -12,18 +20,123 @@ pub enum ReportError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{path}: cannot encode as JSON: {source}")]
+    Json {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 pub type Result<T, E = ReportError> = std::result::Result<T, E>;
 
-/// Writes the report to `path` (atomically).
-pub fn write_html(analysis: &lab::Analysis, runs: &[lab::RunRecord], path: &Path) -> Result<()> {
-    let _ = (analysis, runs, path);
-    unimplemented!("report helper")
+/// What the report shows beyond the analysis.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The tuning protocol in words; derived from the runs when `None`.
+    pub protocol: Option<String>,
+    /// Run the study's optimizers on the 2-D landscapes (a fraction of a second).
+    pub landscape: bool,
 }
 
-/// Writes the tables as CSV and JSON into `dir`; returns the files written.
-pub fn export(analysis: &lab::Analysis, dir: &Path) -> Result<Vec<std::path::PathBuf>> {
-    let _ = (analysis, dir);
-    unimplemented!("report helper")
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            protocol: None,
+            landscape: true,
+        }
+    }
+}
+
+/// Writes the report to `path` (atomically: a temporary file beside it, then a rename).
+pub fn write_html(analysis: &lab::Analysis, runs: &[lab::RunRecord], path: &Path) -> Result<()> {
+    write_html_with(analysis, runs, path, &Options::default())
+}
+
+/// [`write_html`] with [`Options`].
+pub fn write_html_with(
+    analysis: &lab::Analysis,
+    runs: &[lab::RunRecord],
+    path: &Path,
+    opts: &Options,
+) -> Result<()> {
+    let html = render_html(analysis, runs, opts);
+    write_atomic(path, html.as_bytes())
+}
+
+/// Escapes text for HTML/XML content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> ReportError {
+    ReportError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Writes `bytes` to a temporary file next to `path` and renames it over `path`, so readers
+/// never see a half-written file; the temporary file is removed on failure.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".into());
+    let tmp: PathBuf = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let res = (|| {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io_err(path, e));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            esc(r#"<a href="x">&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_reports_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/r.html");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "two");
+        // no temporary file is left behind
+        assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
+        // a path under a file cannot be written; the error names it
+        let bad = p.join("x.html");
+        let e = write_atomic(&bad, b"x").unwrap_err().to_string();
+        assert!(e.contains("r.html"), "{e}");
+    }
 }

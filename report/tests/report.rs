@@ -1,0 +1,335 @@
+//! The HTML report and the exports, from a hand-built analysis of 3 problems × 9 optimizers.
+
+mod common;
+
+use common::{check_well_formed, fixture, parse_csv, FAILED_ERROR, OPTIMIZERS, PROBLEMS};
+use lab::analysis::{Group, Profile, RankRow, Verdict};
+
+fn html() -> String {
+    let (a, runs) = fixture();
+    report::render_html(&a, &runs, &report::Options::default())
+}
+
+/// The text of the `<section id="...">` with this id.
+fn section<'a>(doc: &'a str, id: &str) -> &'a str {
+    let start = doc
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no section {id}"));
+    let end = doc[start..].find("</section>").expect("section end") + start;
+    &doc[start..end]
+}
+
+#[test]
+fn has_every_section_and_every_optimizer() {
+    let doc = html();
+    for id in [
+        "header",
+        "summary",
+        "ranking",
+        "verdicts",
+        "characters",
+        "profiles",
+        "landscape",
+        "findings",
+        "failed",
+    ] {
+        assert!(doc.contains(&format!("id=\"{id}\"")), "missing #{id}");
+    }
+    for p in PROBLEMS {
+        let s = section(&doc, &format!("problem-{p}"));
+        // four plots: accuracy curves, loss curves, lr sensitivity, tuneability
+        assert_eq!(s.matches("<svg").count(), 4, "{p}");
+        for t in ["test accuracy over epochs", "training loss", "learning-rate sensitivity", "tuneability"] {
+            assert!(s.contains(t), "{p}: {t}");
+        }
+        for o in OPTIMIZERS {
+            // in the legend of every plot and in the table
+            assert!(s.matches(&format!(">{o}</text>")).count() >= 4, "{p}/{o} legends");
+            assert!(s.contains(&format!("</span>{o}</td>")), "{p}/{o} table row");
+        }
+    }
+    let summary = section(&doc, "summary");
+    for o in OPTIMIZERS {
+        assert!(summary.contains(&format!("</span>{o}</td>")), "ranking row {o}");
+        assert!(summary.contains(&format!("</span>{o}</h4>")), "character card {o}");
+    }
+    // the profiles: one plot per measure, each with every optimizer
+    let prof = section(&doc, "profiles");
+    assert_eq!(prof.matches("<svg").count(), 2);
+    assert!(prof.contains("steps to target") && prof.contains("final test loss"));
+    for o in OPTIMIZERS {
+        assert_eq!(prof.matches(&format!(">{o}</text>")).count(), 2, "{o}");
+    }
+    // the landscapes: every optimizer ran on both functions, with its lr, steps and final value
+    let land = section(&doc, "landscape");
+    assert_eq!(land.matches("<svg").count(), 2);
+    assert!(land.contains("Rosenbrock") && land.contains("saddle"));
+    for o in OPTIMIZERS {
+        let n = land.matches(&format!(">{o}: lr ")).count();
+        assert_eq!(n, 2, "{o} on both landscapes");
+    }
+    assert!(!land.contains("Not drawn"), "every optimizer could be built");
+    assert!(land.contains("500 steps") && land.contains("100 steps"));
+}
+
+#[test]
+fn self_contained_and_escaped() {
+    let doc = html();
+    let lower = doc.to_ascii_lowercase();
+    // nothing is loaded: no scripts, links, images, imports, fonts or url() but local clips
+    for bad in ["<script", "<link", "<img", "<iframe", "src=", "@import", "@font-face", "href=\"http", "href='http"] {
+        assert!(!lower.contains(bad), "found {bad}");
+    }
+    assert_eq!(
+        lower.matches("url(").count(),
+        lower.matches("url(#").count(),
+        "url() other than local references"
+    );
+    // the only absolute URL is the SVG namespace name (not fetched)
+    let urls = lower.matches("http://").count() + lower.matches("https://").count();
+    let ns = lower.matches("xmlns=\"http://www.w3.org/2000/svg\"").count();
+    assert_eq!(urls, ns);
+    // the study name, the failed run's error and the characters are escaped
+    assert!(doc.contains("default &lt;study&gt; &amp; &quot;friends&quot;"));
+    assert!(doc.contains(&report::esc(FAILED_ERROR)));
+    assert!(doc.contains("lr &gt; 0.1 &lt;unstable&gt;"));
+    assert!(!doc.contains("<unstable>") && !doc.contains("<study>"));
+}
+
+#[test]
+fn is_well_formed() {
+    let doc = html();
+    let counts = check_well_formed(&doc).unwrap_or_else(|e| panic!("{e}"));
+    // 3 × 4 problem plots + 2 profiles + 2 landscapes
+    assert_eq!(counts["svg"], 16);
+    assert_eq!(counts["section"], 3 + 5);
+    assert_eq!(counts["html"], 1);
+    // the checker does catch mistakes
+    assert!(check_well_formed("<div><svg></div></svg>").is_err());
+    assert!(check_well_formed("<p>a & b</p>").is_err());
+    assert!(check_well_formed("<p a=b>x</p>").is_err());
+    assert!(check_well_formed("<p>1 < 2</p>").is_err());
+    assert!(check_well_formed("<div><p>x</p>").is_err());
+}
+
+#[test]
+fn table_numbers_match_the_fixture() {
+    let (a, _) = fixture();
+    let doc = html();
+    for p in PROBLEMS {
+        let s = section(&doc, &format!("problem-{p}"));
+        for g in a.groups.iter().filter(|g| g.problem == p) {
+            let row_start = s.find(&format!("</span>{}</td>", g.optimizer)).unwrap();
+            let row = &s[row_start..row_start + s[row_start..].find("</tr>").unwrap()];
+            let acc = g.test_accuracy.unwrap();
+            let loss = g.test_loss.unwrap();
+            let gap = g.generalisation_gap.unwrap();
+            let want = [
+                format!("{:.2} ± {:.2}", acc.mean * 100.0, acc.std * 100.0),
+                format!("{:.4} ± {:.4}", loss.mean, loss.std),
+                format!("{:.4} ± {:.4}", gap.mean, gap.std),
+                format!("({}/{})", g.reached_target, g.seeds),
+                format!("{:.0}% ({}/{})", g.divergence_rate * 100.0, g.diverged, g.runs),
+                format!("lr={}", report::svg::fmt_num(g.best_params["lr"].as_f64().unwrap())),
+            ];
+            for w in &want {
+                assert!(row.contains(w.as_str()), "{p}/{}: {w} not in {row}", g.optimizer);
+            }
+            if let Some(st) = g.steps_to_target {
+                assert!(row.contains(&format!("{:.0} ± {:.0}", st.mean, st.std)));
+            } else {
+                assert!(row.contains(&format!("— (0/{})", g.seeds)));
+            }
+            for (k, n) in &g.findings {
+                assert!(row.contains(&format!("{} ×{n}", k.replace('_', " "))), "{row}");
+            }
+        }
+    }
+    let rank = section(&doc, "summary");
+    for r in &a.ranking {
+        let i = rank.find(&format!("</span>{}</td>", r.optimizer)).unwrap();
+        let row = &rank[i..i + rank[i..].find("</tr>").unwrap()];
+        assert!(row.contains(&format!("<td class=\"n\">{:.2}</td>", r.mean_rank)), "{row}");
+        assert!(row.contains(&format!("<td class=\"n\">{:.3}</td>", r.profile_score)), "{row}");
+        assert!(row.contains(&format!("<td class=\"n\">{}</td>", r.wins)), "{row}");
+    }
+    for v in &a.verdicts {
+        assert!(rank.contains(&report::esc(&v.text)));
+        assert!(rank.contains(&format!("\">{}</span>", v.confidence)));
+    }
+    for ch in &a.characters {
+        for s in ch.strengths.iter().chain(&ch.weaknesses).chain(&ch.fits) {
+            assert!(rank.contains(&report::esc(s)), "{s}");
+        }
+    }
+    // header counts
+    let head = section(&doc, "header");
+    assert!(head.contains(&format!("{} runs", a.runs)) && head.contains("1 failed"));
+    assert!(head.contains("6 trials per optimizer"), "protocol from the runs");
+    assert!(head.contains("seeds 0, 1, 2"));
+}
+
+#[test]
+fn findings_are_listed_with_their_meaning() {
+    let (a, _) = fixture();
+    let doc = html();
+    let s = section(&doc, "findings");
+    let rows: usize = a.groups.iter().map(|g| g.findings.len()).sum();
+    assert_eq!(s.matches("<tr><td>").count(), rows);
+    for g in &a.groups {
+        for (k, n) in &g.findings {
+            assert!(s.contains(&format!("<code>{k}</code></td><td class=\"n\">{n}/{}</td>", g.seeds)));
+            assert!(s.contains(&report::esc(report::finding_meaning(k))));
+        }
+    }
+    assert!(s.contains("lr_too_low seen in sgd on mnist1d_mlp"));
+}
+
+#[test]
+fn colours_are_consistent_across_the_report() {
+    let doc = html();
+    for (i, o) in OPTIMIZERS.iter().enumerate() {
+        let col = report::OPTIMIZER_COLORS[i];
+        // the table swatch and every legend line sample use the optimizer's colour
+        assert!(doc.contains(&format!("background:{col}\"></span>{o}<")));
+        let legend = format!("stroke=\"{col}\" stroke-width=\"3\"/><text");
+        assert!(doc.matches(&legend).count() >= 3 * 3 + 2 + 2, "{o}");
+    }
+}
+
+#[test]
+fn write_html_is_atomic_and_deterministic() {
+    let (a, runs) = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out/report.html");
+    report::write_html(&a, &runs, &path).unwrap();
+    let first = std::fs::read_to_string(&path).unwrap();
+    report::write_html(&a, &runs, &path).unwrap();
+    assert_eq!(first, std::fs::read_to_string(&path).unwrap());
+    let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["report.html"], "no temporary files left");
+    let bad = path.join("nested.html"); // under a file
+    let e = report::write_html(&a, &runs, &bad).unwrap_err().to_string();
+    assert!(e.contains("report.html"), "{e}");
+}
+
+#[test]
+fn empty_analysis_still_renders() {
+    let (mut a, _) = fixture();
+    a.groups.clear();
+    a.profiles.clear();
+    a.ranking.clear();
+    a.verdicts.clear();
+    a.characters.clear();
+    a.failed = 0;
+    let doc = report::render_html(&a, &[], &report::Options { protocol: Some("given".into()), landscape: false });
+    check_well_formed(&doc).unwrap();
+    assert!(doc.contains("No verdicts") && doc.contains("Protocol:</b> given"));
+    assert!(!doc.contains("id=\"landscape\"") && !doc.contains("id=\"failed\""));
+}
+
+fn close(a: &serde_json::Value, b: &serde_json::Value, at: &str) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!((x - y).abs() <= 1e-14 * x.abs().max(y.abs()), "{at}: {x} vs {y}");
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{at}");
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                close(p, q, &format!("{at}[{i}]"));
+            }
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            assert_eq!(x.keys().collect::<Vec<_>>(), y.keys().collect::<Vec<_>>(), "{at}");
+            for (k, p) in x {
+                close(p, &y[k], &format!("{at}.{k}"));
+            }
+        }
+        _ => assert_eq!(a, b, "{at}"),
+    }
+}
+
+#[test]
+fn exports_round_trip() {
+    let (a, _) = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let files = report::export(&a, dir.path()).unwrap();
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for t in ["ranking", "groups", "trials", "verdicts", "profiles", "characters"] {
+        assert!(names.contains(&format!("{t}.csv")) && names.contains(&format!("{t}.json")), "{t}");
+    }
+    assert!(names.contains(&"analysis.json".to_string()));
+    let n_entries = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(n_entries, files.len(), "no temporary files left");
+    let read = |n: &str| std::fs::read_to_string(dir.path().join(n)).unwrap();
+
+    // groups.csv: one row per group, every row as wide as the header, numbers exact
+    let rows = parse_csv(&read("groups.csv"));
+    assert_eq!(rows.len() - 1, a.groups.len());
+    let h = &rows[0];
+    let col = |name: &str| h.iter().position(|c| c == name).unwrap();
+    for (r, g) in rows[1..].iter().zip(&a.groups) {
+        assert_eq!(r.len(), h.len());
+        assert_eq!(r[col("problem")], g.problem);
+        assert_eq!(r[col("optimizer")], g.optimizer);
+        let acc = g.test_accuracy.unwrap();
+        assert_eq!(r[col("test_accuracy_mean")].parse::<f64>().unwrap(), acc.mean);
+        assert_eq!(r[col("test_accuracy_std")].parse::<f64>().unwrap(), acc.std);
+        assert_eq!(r[col("divergence_rate")].parse::<f64>().unwrap(), g.divergence_rate);
+        assert_eq!(r[col("reached_target")], g.reached_target.to_string());
+        let params: serde_json::Value = serde_json::from_str(&r[col("best_params")]).unwrap();
+        close(&params, &serde_json::to_value(&g.best_params).unwrap(), "best_params");
+    }
+    // trials.csv: one row per trial, lr and divergence intact
+    let rows = parse_csv(&read("trials.csv"));
+    let trials: Vec<_> = a.groups.iter().flat_map(|g| &g.trials).collect();
+    assert_eq!(rows.len() - 1, trials.len());
+    for (r, t) in rows[1..].iter().zip(&trials) {
+        assert_eq!(r[3].parse::<f64>().unwrap(), t.lr.unwrap());
+        assert_eq!(r[5], t.diverged.to_string());
+        assert_eq!(r[4].is_empty(), t.score.is_none());
+    }
+    // ranking, verdicts (texts with commas and quotes), profiles (long format), characters
+    let rows = parse_csv(&read("ranking.csv"));
+    assert_eq!(rows.len() - 1, a.ranking.len());
+    let rows = parse_csv(&read("verdicts.csv"));
+    assert_eq!(rows.len() - 1, a.verdicts.len());
+    for (r, v) in rows[1..].iter().zip(&a.verdicts) {
+        assert_eq!(r[6], v.text);
+        assert_eq!(r[5], v.confidence);
+    }
+    let rows = parse_csv(&read("profiles.csv"));
+    let n: usize = a.profiles.iter().map(|p| p.tau.len() * p.rho.len()).sum();
+    assert_eq!(rows.len() - 1, n);
+    assert_eq!(parse_csv(&read("characters.csv")).len() - 1, a.characters.len());
+
+    // JSON parses back into the analysis types, equal up to float parsing
+    let groups: Vec<Group> = serde_json::from_str(&read("groups.json")).unwrap();
+    assert_eq!(groups.len(), a.groups.len());
+    close(&serde_json::to_value(&groups).unwrap(), &serde_json::to_value(&a.groups).unwrap(), "groups");
+    let ranking: Vec<RankRow> = serde_json::from_str(&read("ranking.json")).unwrap();
+    close(&serde_json::to_value(&ranking).unwrap(), &serde_json::to_value(&a.ranking).unwrap(), "ranking");
+    let verdicts: Vec<Verdict> = serde_json::from_str(&read("verdicts.json")).unwrap();
+    assert_eq!(verdicts.len(), a.verdicts.len());
+    let profiles: Vec<Profile> = serde_json::from_str(&read("profiles.json")).unwrap();
+    close(&serde_json::to_value(&profiles).unwrap(), &serde_json::to_value(&a.profiles).unwrap(), "profiles");
+    let trials_json: Vec<serde_json::Value> = serde_json::from_str(&read("trials.json")).unwrap();
+    assert_eq!(trials_json.len(), trials.len());
+    assert_eq!(trials_json[0]["problem"], PROBLEMS[0]);
+    assert!(trials_json[0]["lr"].is_number());
+    let whole: lab::Analysis = serde_json::from_str(&read("analysis.json")).unwrap();
+    close(&serde_json::to_value(&whole).unwrap(), &serde_json::to_value(&a).unwrap(), "analysis");
+
+    // exporting into a path under a file fails with a message naming it
+    let bad = dir.path().join("groups.csv").join("sub");
+    let e = report::export(&a, &bad).unwrap_err().to_string();
+    assert!(e.contains("groups.csv"), "{e}");
+}
