@@ -83,7 +83,8 @@ pub fn run_compare(args: CompareArgs) -> Result<()> {
         .store
         .clone()
         .unwrap_or_else(|| out.join("results.db").display().to_string());
-    let store = lab::open_store(&url).with_context(|| format!("opening the results store {url}"))?;
+    let store =
+        lab::open_store(&url).with_context(|| format!("opening the results store {url}"))?;
     let mut opts = lab::RunnerOptions::new(&out);
     if let Some(w) = args.workers {
         opts.workers = w;
@@ -186,11 +187,15 @@ pub fn run_report(args: ReportArgs) -> Result<()> {
         }
     }
     let studies = stored_studies(&url).with_context(|| format!("reading the studies in {url}"))?;
-    let wanted = args.study.clone().or_else(|| file.as_ref().map(|s| s.name.clone()));
+    let wanted = args
+        .study
+        .clone()
+        .or_else(|| file.as_ref().map(|s| s.name.clone()));
     let (name, definition) = match &wanted {
-        Some(n) => studies.into_iter().find(|(s, _)| s == n).ok_or_else(|| {
-            anyhow::anyhow!("{url}: no study named {n:?} (see `--study`)")
-        })?,
+        Some(n) => studies
+            .into_iter()
+            .find(|(s, _)| s == n)
+            .ok_or_else(|| anyhow::anyhow!("{url}: no study named {n:?} (see `--study`)"))?,
         None => match studies.len() {
             0 => bail!("{url}: no study stored (run `gradlab compare` first)"),
             1 => studies.into_iter().next().expect("one study"),
@@ -209,12 +214,10 @@ pub fn run_report(args: ReportArgs) -> Result<()> {
             format!("{url}: reading the stored definition of study {name:?} (pass its file: `gradlab report STUDY.toml`)")
         })?,
     };
-    let store = lab::open_store(&url).with_context(|| format!("opening the results store {url}"))?;
+    let store =
+        lab::open_store(&url).with_context(|| format!("opening the results store {url}"))?;
     let html = args.out.clone().unwrap_or_else(|| match &sqlite {
-        Some(p) => p
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join("report.html"),
+        Some(p) => p.parent().unwrap_or(Path::new(".")).join("report.html"),
         None => default_out(&name).join("report.html"),
     });
     write_report(&study, store.as_ref(), &html, args.export.as_deref())

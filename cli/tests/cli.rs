@@ -820,7 +820,10 @@ fn stored_runs(db: &Path) -> std::collections::BTreeMap<String, (String, Vec<Vec
             .unwrap()
             .map(|r| r.unwrap())
             .collect();
-        assert!(runs.insert(key, (status, epochs)).is_none(), "a key stored twice");
+        assert!(
+            runs.insert(key, (status, epochs)).is_none(),
+            "a key stored twice"
+        );
     }
     runs
 }
@@ -834,7 +837,13 @@ fn compare_runs_a_study_and_writes_the_report() {
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     let dir = case.path("runs/compare/tiny");
     assert!(out.contains("12 done, 0 failed"), "{out}");
-    assert!(out.contains(&format!("report: {}", Path::new("runs/compare/tiny/report.html").display())), "{out}");
+    assert!(
+        out.contains(&format!(
+            "report: {}",
+            Path::new("runs/compare/tiny/report.html").display()
+        )),
+        "{out}"
+    );
     // One verdict line per problem.
     for p in ["moons_mlp", "blobs_mlp"] {
         assert!(out.contains(&format!("  {p}: ")), "{out}");
@@ -870,7 +879,10 @@ fn compare_runs_a_study_and_writes_the_report() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(exported.iter().any(|f| f.ends_with(".csv")), "{exported:?}");
-    assert!(exported.iter().any(|f| f.ends_with(".json")), "{exported:?}");
+    assert!(
+        exported.iter().any(|f| f.ends_with(".json")),
+        "{exported:?}"
+    );
 
     // Running it again finds every run done: nothing is retrained.
     let o = case.gradlab(&["compare", "tiny_study.toml", "--quiet", "--no-report"]);
@@ -882,7 +894,10 @@ fn compare_runs_a_study_and_writes_the_report() {
 #[test]
 fn compare_bad_study_and_store_fail_with_clear_messages() {
     let case = Case::new();
-    case.write("bad.toml", "name = \"x\"\nseeds = [0]\n[[problems]]\nname = 3\n");
+    case.write(
+        "bad.toml",
+        "name = \"x\"\nseeds = [0]\n[[problems]]\nname = 3\n",
+    );
     let o = case.gradlab(&["compare", "bad.toml", "--quiet"]);
     assert!(!o.status.success());
     let e = stderr(&o);
@@ -938,11 +953,10 @@ fn compare_sigkill_then_rerun_finishes_the_study_with_the_same_numbers() {
         let Ok(conn) = rusqlite::Connection::open(&db) else {
             continue;
         };
-        let done: rusqlite::Result<i64> = conn.query_row(
-            "SELECT count(*) FROM runs WHERE status = 'done'",
-            [],
-            |r| r.get(0),
-        );
+        let done: rusqlite::Result<i64> =
+            conn.query_row("SELECT count(*) FROM runs WHERE status = 'done'", [], |r| {
+                r.get(0)
+            });
         if done.is_ok_and(|d| d >= 3) {
             break;
         }
@@ -955,7 +969,12 @@ fn compare_sigkill_then_rerun_finishes_the_study_with_the_same_numbers() {
     assert!(running >= 1, "killed while no run was training: {before:?}");
     assert!(done < 12, "the study finished before it could be killed");
 
-    ok(&case.gradlab(&args("killed").iter().map(String::as_str).collect::<Vec<_>>()));
+    ok(&case.gradlab(
+        &args("killed")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    ));
     let got = stored_runs(&db);
     assert_eq!(got.len(), 12);
     assert!(got.values().all(|(s, _)| s == "done"));

@@ -209,7 +209,10 @@ fn tiny_study_runs_every_run_once_with_finals_for_the_best_trial() {
             "{problem}/{optimizer}: the final runs the best trial's setting"
         );
         for r in rs {
-            assert_eq!(r.worker.as_deref().map(|w| w.starts_with("test:1:")), Some(true));
+            assert_eq!(
+                r.worker.as_deref().map(|w| w.starts_with("test:1:")),
+                Some(true)
+            );
             let crashed = problem == "blobs_mlp" && optimizer == "adam" && r.spec.trial == 1;
             if crashed && r.spec.phase == Phase::Tune {
                 assert_eq!(r.state, RunState::Failed, "{r:#?}");
@@ -247,7 +250,10 @@ fn tiny_study_runs_every_run_once_with_finals_for_the_best_trial() {
     }
     // Adam on the blobs: trial 1 crashed, so trial 0 is the best and re-run.
     let finals = &groups[&("blobs_mlp".to_string(), "adam".to_string())];
-    let f = finals.iter().find(|r| r.spec.phase == Phase::Final).unwrap();
+    let f = finals
+        .iter()
+        .find(|r| r.spec.phase == Phase::Final)
+        .unwrap();
     assert_eq!(f.spec.params["lr"], serde_json::json!(0.01));
     assert_eq!(f.state, RunState::Done);
 }
@@ -256,8 +262,14 @@ fn tiny_study_runs_every_run_once_with_finals_for_the_best_trial() {
 fn worker_count_does_not_change_the_numbers() {
     let one = tempfile::tempdir().unwrap();
     let three = tempfile::tempdir().unwrap();
-    let a: Vec<_> = run(one.path(), &tiny(), 1, Some(crash_one)).iter().map(numbers).collect();
-    let b: Vec<_> = run(three.path(), &tiny(), 3, Some(crash_one)).iter().map(numbers).collect();
+    let a: Vec<_> = run(one.path(), &tiny(), 1, Some(crash_one))
+        .iter()
+        .map(numbers)
+        .collect();
+    let b: Vec<_> = run(three.path(), &tiny(), 3, Some(crash_one))
+        .iter()
+        .map(numbers)
+        .collect();
     assert_eq!(a.len(), 18);
     assert_eq!(a, b);
 }
@@ -301,7 +313,10 @@ epochs = 1
 #[test]
 fn an_interrupted_run_is_redone_and_the_numbers_match() {
     let clean = tempfile::tempdir().unwrap();
-    let want: Vec<_> = run(clean.path(), &tiny(), 2, None).iter().map(numbers).collect();
+    let want: Vec<_> = run(clean.path(), &tiny(), 2, None)
+        .iter()
+        .map(numbers)
+        .collect();
 
     let dir = tempfile::tempdir().unwrap();
     let s = study(dir.path(), &tiny());
@@ -318,6 +333,9 @@ fn an_interrupted_run_is_redone_and_the_numbers_match() {
         std::mem::forget(claim);
         assert_eq!(store.counts(&s.name).unwrap().running, 1);
     }
-    let got: Vec<_> = run(dir.path(), &tiny(), 2, None).iter().map(numbers).collect();
+    let got: Vec<_> = run(dir.path(), &tiny(), 2, None)
+        .iter()
+        .map(numbers)
+        .collect();
     assert_eq!(got, want);
 }
