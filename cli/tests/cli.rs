@@ -793,8 +793,11 @@ name = "adam"
 lr = { grid = [0.01, 0.001] }
 "#;
 
-/// Every stored run of a study database: key → (status, epoch metrics without timings).
-fn stored_runs(db: &Path) -> std::collections::BTreeMap<String, (String, Vec<Vec<Option<f64>>>)> {
+/// key → (status, epoch metrics without timings).
+type StoredRuns = std::collections::BTreeMap<String, (String, Vec<Vec<Option<f64>>>)>;
+
+/// Every stored run of a study database.
+fn stored_runs(db: &Path) -> StoredRuns {
     let conn = rusqlite::Connection::open(db).unwrap();
     let mut runs = std::collections::BTreeMap::new();
     let mut stmt = conn
