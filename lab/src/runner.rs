@@ -166,7 +166,7 @@ pub fn run_study(study: &Study, store: &dyn Store, opts: &RunnerOptions) -> Resu
         ProgressBar::hidden()
     } else {
         let b = ProgressBar::with_draw_target(
-            Some(counts.total() as u64),
+            Some(expected_total(study, &counts) as u64),
             ProgressDrawTarget::stderr_with_hz(4),
         );
         b.set_style(
@@ -270,21 +270,52 @@ fn worker_loop(sh: &Shared, worker: &str) -> Result<()> {
         match &outcome {
             Ok(r) => {
                 sh.ran.fetch_add(1, Ordering::SeqCst);
-                let acc = r
-                    .last()
-                    .and_then(|e| e.test_accuracy.or(e.val_accuracy))
-                    .map(|a| format!("acc {a:.4}"))
-                    .unwrap_or_else(|| "no accuracy".into());
+                let acc = match r.last() {
+                    Some(e) => match (e.test_accuracy, e.val_accuracy, e.test_loss) {
+                        (Some(a), _, _) => format!("test acc {a:.4}"),
+                        (None, Some(a), _) => format!("val acc {a:.4}"),
+                        (None, None, Some(l)) => format!("test loss {l:.4}"),
+                        _ => "no test metric".into(),
+                    },
+                    None => "no epoch finished".into(),
+                };
                 let div = if r.diverged { ", diverged" } else { "" };
                 sh.bar.set_message(format!("{what}: {acc}{div}"));
             }
             Err(e) => {
                 sh.failed.fetch_add(1, Ordering::SeqCst);
                 let first = e.lines().next().unwrap_or("");
-                sh.bar.set_message(format!("{what}: FAILED: {first}"));
+                sh.bar
+                    .println(format!("run {} ({what}) failed: {first}", spec.key));
+                sh.bar.set_message(format!("{what}: FAILED"));
             }
         }
         sh.bar.inc(1);
+    }
+}
+
+/// The study's size as far as it can be known: the stored runs, or (budget protocol, before the
+/// final runs are known) the trials plus one final run per problem × optimizer × extra seed.
+fn expected_total(study: &Study, counts: &Counts) -> usize {
+    let known = counts.total();
+    match study.tuning.protocol {
+        crate::study::Protocol::Defaults => known,
+        crate::study::Protocol::Budget { .. } => {
+            let tuning_seed = study.seeds.first();
+            let mut extra: Vec<u64> = study
+                .seeds
+                .iter()
+                .copied()
+                .filter(|s| Some(s) != tuning_seed)
+                .collect();
+            extra.sort_unstable();
+            extra.dedup();
+            let finals = study.problems.len() * study.optimizers.len() * extra.len();
+            let finals_known = counts
+                .total()
+                .saturating_sub(study.initial_runs().map(|r| r.len()).unwrap_or(known));
+            known + finals.saturating_sub(finals_known)
+        }
     }
 }
 
@@ -302,7 +333,8 @@ fn coordinate(sh: &Shared) -> Result<bool> {
             coord.finished = Some(finished);
             if added > 0 {
                 let counts = sh.store.counts(name)?;
-                sh.bar.set_length(counts.total() as u64);
+                sh.bar
+                    .set_length(expected_total(sh.study, &counts).max(counts.total()) as u64);
                 return Ok(false);
             }
         }
