@@ -1,31 +1,756 @@
-//! PostgreSQL store (many workers).
-pub struct PgStore;
-impl PgStore {
-    pub fn connect(url: &str) -> crate::Result<PgStore> {
-        let _ = url;
-        unimplemented!("store helper")
+//! PostgreSQL store (many workers on many machines).
+//!
+//! A claim is a row lock: the claiming worker takes a connection of its own, `BEGIN`s, selects
+//! one pending run `FOR UPDATE SKIP LOCKED` and keeps that transaction open while it trains;
+//! `complete` writes the result rows, sets the run `done` and `COMMIT`s. When a worker dies its
+//! connection drops, the server rolls the transaction back and the run is pending (and
+//! claimable) again. So a run's `status` column is only ever `pending`, `done` or `failed`.
+//!
+//! Which pending runs are being trained: the claim transaction also takes a transaction-scoped
+//! advisory lock on (`hashtext(study)`, `hashtext(key)`), which lives and dies with the row lock
+//! and, unlike row locks, is listed in `pg_locks` (visible to every role). `counts().running` and
+//! the `Running` state in `runs()` are the pending runs whose advisory lock is held; a (very
+//! unlikely) 64-bit hash collision could only mislabel a pending run as running in these
+//! displays, never change what is claimed. The worker's name and start time are written to the
+//! `claims` table on a separate autocommit connection (the run row itself is locked until the
+//! claim commits); they are display-only.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use postgres::{Client, Config, NoTls, Row};
+
+use super::sqlite::{
+    definition_mismatch, params_json, parse_params, parse_phase, parse_state, SCHEMA_VERSION,
+    SPEC_COLUMNS,
+};
+use crate::{
+    Claim, Counts, FindingRow, LabError, Result, RunRecord, RunResult, RunSpec, RunState, Store,
+};
+
+/// Advisory lock (single-bigint form) serialising schema creation between workers.
+const SCHEMA_LOCK: i64 = 0x6772_6164_6c61_6201; // "gradlab\x01"
+
+/// [`SPEC_COLUMNS`] of `runs r`.
+const R_SPEC_COLUMNS: &str =
+    "r.key, r.problem, r.optimizer, r.phase, r.trial, r.seed, r.params, r.config";
+
+/// Idle connections kept for reuse.
+const POOL_MAX: usize = 4;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS studies(
+  name TEXT PRIMARY KEY, definition TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS runs(
+  study TEXT NOT NULL, key TEXT NOT NULL, problem TEXT NOT NULL, optimizer TEXT NOT NULL,
+  phase TEXT NOT NULL, trial BIGINT NOT NULL, seed BIGINT NOT NULL, params TEXT NOT NULL,
+  config TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', worker TEXT, error TEXT,
+  stop TEXT, diverged BOOLEAN, steps BIGINT, epochs BIGINT, wall_s DOUBLE PRECISION,
+  started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, PRIMARY KEY(study, key));
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs(study, status, key);
+CREATE TABLE IF NOT EXISTS step_metrics(
+  study TEXT NOT NULL, key TEXT NOT NULL, idx INTEGER NOT NULL, step BIGINT NOT NULL,
+  loss DOUBLE PRECISION, PRIMARY KEY(study, key, idx));
+CREATE TABLE IF NOT EXISTS epoch_metrics(
+  study TEXT NOT NULL, key TEXT NOT NULL, idx INTEGER NOT NULL, epoch BIGINT NOT NULL,
+  step BIGINT NOT NULL, train_loss DOUBLE PRECISION, train_accuracy DOUBLE PRECISION,
+  val_loss DOUBLE PRECISION, val_accuracy DOUBLE PRECISION, test_loss DOUBLE PRECISION,
+  test_accuracy DOUBLE PRECISION, lr DOUBLE PRECISION NOT NULL, time_s DOUBLE PRECISION NOT NULL,
+  examples_per_s DOUBLE PRECISION NOT NULL, PRIMARY KEY(study, key, idx));
+CREATE TABLE IF NOT EXISTS findings(
+  study TEXT NOT NULL, key TEXT NOT NULL, idx INTEGER NOT NULL, kind TEXT NOT NULL,
+  first_step BIGINT NOT NULL, last_step BIGINT NOT NULL, confidence DOUBLE PRECISION NOT NULL,
+  summary TEXT NOT NULL, PRIMARY KEY(study, key, idx));
+CREATE TABLE IF NOT EXISTS claims(
+  study TEXT NOT NULL, key TEXT NOT NULL, worker TEXT NOT NULL,
+  started_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY(study, key));
+";
+
+/// `held`: the (study hash, key hash) pairs of the claim advisory locks now held in this database.
+const HELD: &str = "held AS (SELECT classid, objid FROM pg_locks
+  WHERE locktype = 'advisory' AND objsubid = 2 AND granted
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))";
+
+/// True for a pending run `r` whose claim advisory lock is held (needs `held`).
+const LOCKED: &str = "(r.status = 'pending' AND (hashtext(r.study)::oid, hashtext(r.key)::oid)
+  IN (SELECT classid, objid FROM held))";
+
+struct PgInner {
+    config: Config,
+    /// The URL without its password.
+    shown: String,
+    pool: Mutex<Vec<Client>>,
+}
+
+impl PgInner {
+    fn err(&self, what: &str, e: impl std::fmt::Display) -> LabError {
+        LabError::Store {
+            store: self.shown.clone(),
+            message: format!("{what}: {e}"),
+        }
+    }
+
+    fn connect(&self) -> std::result::Result<Client, postgres::Error> {
+        let mut c = self.config.connect(NoTls)?;
+        // A claim keeps its transaction open while the run trains: never time it out.
+        c.batch_execute("SET idle_in_transaction_session_timeout = 0")?;
+        Ok(c)
+    }
+
+    /// An idle pooled connection, or a new one.
+    fn get(&self, what: &str) -> Result<Client> {
+        loop {
+            let c = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            match c {
+                Some(c) if !c.is_closed() => return Ok(c),
+                Some(_) => continue,
+                None => return self.connect().map_err(|e| self.err(what, msg(&e))),
+            }
+        }
+    }
+
+    fn put(&self, c: Client) {
+        if c.is_closed() {
+            return;
+        }
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < POOL_MAX {
+            pool.push(c);
+        }
+    }
+
+    /// Runs `f` on a pooled connection (autocommit unless `f` begins a transaction); the
+    /// connection goes back to the pool unless `f` failed.
+    fn with<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&mut Client) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
+        let mut c = self.get(what)?;
+        match f(&mut c) {
+            Ok(v) => {
+                self.put(c);
+                Ok(v)
+            }
+            Err(e) => Err(self.err(what, msg(&e))),
+        }
     }
 }
-impl crate::Store for PgStore {
+
+/// The PostgreSQL results store.
+pub struct PgStore {
+    inner: Arc<PgInner>,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user:password@host:port/database`) at once, so that an
+    /// unreachable server, failed authentication or a missing database is reported here, and
+    /// creates the schema if absent (serialised between workers by an advisory lock) or checks
+    /// its version.
+    pub fn connect(url: &str) -> Result<PgStore> {
+        let shown = hide_password(url);
+        let mut config: Config = url.parse().map_err(|e| LabError::Store {
+            store: shown.clone(),
+            message: format!("invalid PostgreSQL URL: {}", msg(&e)),
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        let inner = Arc::new(PgInner {
+            config,
+            shown,
+            pool: Mutex::new(Vec::new()),
+        });
+        let mut c = inner.connect().map_err(|e| {
+            inner.err(
+                "cannot connect (is the server running and reachable, are the user, password \
+                 and database name right?)",
+                msg(&e),
+            )
+        })?;
+        create_schema(&mut c).map_err(|e| inner.err("cannot create or check the schema", e))?;
+        inner.put(c);
+        Ok(PgStore { inner })
+    }
+}
+
+fn create_schema(c: &mut Client) -> std::result::Result<(), String> {
+    let e = |e: postgres::Error| msg(&e);
+    let mut tx = c.transaction().map_err(e)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+        .map_err(e)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS gradlab_meta(name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    )
+    .map_err(e)?;
+    let version: Option<String> = tx
+        .query_opt(
+            "SELECT value FROM gradlab_meta WHERE name = 'schema_version'",
+            &[],
+        )
+        .map_err(e)?
+        .map(|r| r.get(0));
+    match version {
+        None => {
+            tx.batch_execute(SCHEMA).map_err(e)?;
+            tx.execute(
+                "INSERT INTO gradlab_meta(name, value) VALUES ('schema_version', $1)",
+                &[&SCHEMA_VERSION.to_string()],
+            )
+            .map_err(e)?;
+        }
+        Some(v) if v == SCHEMA_VERSION.to_string() => {}
+        Some(v) => {
+            return Err(format!(
+                "incompatible database: schema version {v}, this gradlab reads version \
+                 {SCHEMA_VERSION}"
+            ))
+        }
+    }
+    tx.commit().map_err(e)
+}
+
+/// An error with its causes (`postgres::Error` displays only its kind, e.g. "db error").
+fn msg(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let t = s.to_string();
+        if !text.contains(&t) {
+            text = format!("{text}: {t}");
+        }
+        source = s.source();
+    }
+    text.replace('\n', " ")
+}
+
+/// `url` without its password (`postgres://user:secret@host/db` → `postgres://user@host/db`,
+/// and a `password=` query parameter or key=value pair dropped).
+pub fn hide_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        // key=value form: drop the password pair.
+        return url
+            .split_whitespace()
+            .filter(|p| !p.starts_with("password="))
+            .collect::<Vec<_>>()
+            .join(" ");
+    };
+    let (scheme, rest) = url.split_at(scheme_end + 3);
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{user}{}", &authority[at..])
+        }
+        None => authority.to_string(),
+    };
+    let tail = match tail.find('?') {
+        Some(q) => {
+            let (path, query) = tail.split_at(q);
+            let kept: Vec<&str> = query[1..]
+                .split('&')
+                .filter(|p| !p.starts_with("password="))
+                .collect();
+            if kept.is_empty() {
+                path.to_string()
+            } else {
+                format!("{path}?{}", kept.join("&"))
+            }
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}{authority}{tail}")
+}
+
+impl Store for PgStore {
     fn describe(&self) -> String {
-        unimplemented!()
+        self.inner.shown.clone()
     }
-    fn open_study(&self, _: &str, _: &str) -> crate::Result<()> {
-        unimplemented!()
+
+    fn open_study(&self, study: &str, definition: &str) -> Result<()> {
+        let inner = &self.inner;
+        let what = format!("cannot open study {study:?}");
+        let stored: String = inner.with(&what, |c| {
+            c.execute(
+                "INSERT INTO studies(name, definition) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&study, &definition],
+            )?;
+            Ok(
+                c.query_one("SELECT definition FROM studies WHERE name = $1", &[&study])?
+                    .get(0),
+            )
+        })?;
+        if stored != definition {
+            return Err(inner.err(&what, definition_mismatch(study, &stored, definition)));
+        }
+        Ok(())
     }
-    fn enqueue(&self, _: &str, _: &[crate::RunSpec]) -> crate::Result<usize> {
-        unimplemented!()
+
+    fn enqueue(&self, study: &str, runs: &[RunSpec]) -> Result<usize> {
+        let what = format!("cannot enqueue runs of study {study:?}");
+        let keys: Vec<&str> = runs.iter().map(|r| r.key.as_str()).collect();
+        let problems: Vec<&str> = runs.iter().map(|r| r.problem.as_str()).collect();
+        let optimizers: Vec<&str> = runs.iter().map(|r| r.optimizer.as_str()).collect();
+        let phases: Vec<&str> = runs.iter().map(|r| r.phase.as_str()).collect();
+        let trials: Vec<i64> = runs.iter().map(|r| r.trial as i64).collect();
+        let seeds: Vec<i64> = runs.iter().map(|r| r.seed as i64).collect();
+        let params: Vec<String> = runs.iter().map(|r| params_json(&r.params)).collect();
+        let configs: Vec<&str> = runs.iter().map(|r| r.config.as_str()).collect();
+        let n = self.inner.with(&what, |c| {
+            c.execute(
+                "INSERT INTO runs(study, key, problem, optimizer, phase, trial, seed, params,
+                   config, status)
+                 SELECT $1, k, p, o, ph, t, s, pa, co, 'pending'
+                 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+                             $7::bigint[], $8::text[], $9::text[])
+                   AS u(k, p, o, ph, t, s, pa, co)
+                 ON CONFLICT (study, key) DO NOTHING",
+                &[
+                    &study,
+                    &keys,
+                    &problems,
+                    &optimizers,
+                    &phases,
+                    &trials,
+                    &seeds,
+                    &params,
+                    &configs,
+                ],
+            )
+        })?;
+        Ok(n as usize)
     }
-    fn recover(&self, _: &str) -> crate::Result<usize> {
-        unimplemented!()
+
+    /// Claims are row locks that a dead worker's connection releases, so there is nothing to
+    /// recover; stale display rows in `claims` are removed. Returns 0.
+    fn recover(&self, study: &str) -> Result<usize> {
+        let what = format!("cannot clean up the claims of study {study:?}");
+        self.inner.with(&what, |c| {
+            c.execute(
+                &format!(
+                    "WITH {HELD} DELETE FROM claims c WHERE c.study = $1 AND
+                     (hashtext(c.study)::oid, hashtext(c.key)::oid) NOT IN
+                     (SELECT classid, objid FROM held)"
+                ),
+                &[&study],
+            )
+        })?;
+        Ok(0)
     }
-    fn claim(&self, _: &str, _: &str) -> crate::Result<Option<Box<dyn crate::Claim>>> {
-        unimplemented!()
+
+    fn claim(&self, study: &str, worker: &str) -> Result<Option<Box<dyn Claim>>> {
+        let inner = &self.inner;
+        let what = format!("cannot claim a run of study {study:?}");
+        let mut c = inner.get(&what)?;
+        let row = (|| {
+            c.batch_execute("BEGIN")?;
+            let row = c.query_opt(
+                &format!(
+                    "SELECT {SPEC_COLUMNS} FROM runs WHERE study = $1 AND status = 'pending'
+                     ORDER BY key FOR UPDATE SKIP LOCKED LIMIT 1"
+                ),
+                &[&study],
+            )?;
+            match &row {
+                Some(r) => {
+                    let key: &str = r.get(0);
+                    c.execute(
+                        "SELECT pg_try_advisory_xact_lock(hashtext($1), hashtext($2))",
+                        &[&study, &key],
+                    )?;
+                }
+                None => c.batch_execute("ROLLBACK")?,
+            }
+            Ok::<_, postgres::Error>(row)
+        })();
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => return Err(inner.err(&what, msg(&e))), // the connection is dropped (rolled back)
+        };
+        let Some(row) = row else {
+            inner.put(c);
+            return Ok(None);
+        };
+        let spec = spec_from_row(&row).map_err(|e| inner.err(&what, e))?;
+        // Display only, on another connection: the run row stays locked until the claim ends.
+        inner.with(&what, |d| {
+            d.execute(
+                "INSERT INTO claims(study, key, worker) VALUES ($1, $2, $3)
+                 ON CONFLICT (study, key) DO UPDATE SET worker = excluded.worker,
+                   started_at = excluded.started_at",
+                &[&study, &spec.key, &worker],
+            )
+        })?;
+        Ok(Some(Box::new(PgClaim {
+            inner: Arc::clone(inner),
+            client: Some(c),
+            study: study.to_string(),
+            worker: worker.to_string(),
+            spec,
+        })))
     }
-    fn runs(&self, _: &str) -> crate::Result<Vec<crate::RunRecord>> {
-        unimplemented!()
+
+    fn runs(&self, study: &str) -> Result<Vec<RunRecord>> {
+        let inner = &self.inner;
+        let what = format!("cannot read the runs of study {study:?}");
+        let (runs, steps, epochs, findings) = inner.with(&what, |c| {
+            // One snapshot for the four queries.
+            let mut tx = c
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
+            let runs = tx.query(
+                &format!(
+                    "WITH {HELD} SELECT {R_SPEC_COLUMNS}, r.status, {LOCKED} AS locked,
+                       coalesce(r.worker, cl.worker), r.error, r.stop, r.diverged, r.steps,
+                       r.epochs, r.wall_s
+                     FROM runs r LEFT JOIN claims cl ON cl.study = r.study AND cl.key = r.key
+                     WHERE r.study = $1 ORDER BY r.key"
+                ),
+                &[&study],
+            )?;
+            let steps = tx.query(
+                "SELECT key, step, loss FROM step_metrics WHERE study = $1 ORDER BY key, idx",
+                &[&study],
+            )?;
+            let epochs = tx.query(
+                "SELECT key, epoch, step, train_loss, train_accuracy, val_loss, val_accuracy,
+                   test_loss, test_accuracy, lr, time_s, examples_per_s
+                 FROM epoch_metrics WHERE study = $1 ORDER BY key, idx",
+                &[&study],
+            )?;
+            let findings = tx.query(
+                "SELECT key, kind, first_step, last_step, confidence, summary
+                 FROM findings WHERE study = $1 ORDER BY key, idx",
+                &[&study],
+            )?;
+            tx.commit()?;
+            Ok((runs, steps, epochs, findings))
+        })?;
+        assemble(runs, steps, epochs, findings).map_err(|e| inner.err(&what, e))
     }
-    fn counts(&self, _: &str) -> crate::Result<crate::Counts> {
-        unimplemented!()
+
+    fn counts(&self, study: &str) -> Result<Counts> {
+        let inner = &self.inner;
+        let what = format!("cannot count the runs of study {study:?}");
+        let rows = inner.with(&what, |c| {
+            c.query(
+                &format!(
+                    "WITH {HELD} SELECT r.status, {LOCKED} AS locked, count(*)
+                     FROM runs r WHERE r.study = $1 GROUP BY 1, 2"
+                ),
+                &[&study],
+            )
+        })?;
+        let mut counts = Counts::default();
+        for r in rows {
+            let status: String = r.get(0);
+            let locked: bool = r.get(1);
+            let n = r.get::<_, i64>(2) as usize;
+            match parse_state(&status).map_err(|e| inner.err(&what, e))? {
+                RunState::Pending if locked => counts.running += n,
+                RunState::Pending => counts.pending += n,
+                RunState::Running => counts.running += n,
+                RunState::Done => counts.done += n,
+                RunState::Failed => counts.failed += n,
+            }
+        }
+        Ok(counts)
     }
+}
+
+/// A claimed run: its connection holds the open transaction with the row lock.
+struct PgClaim {
+    inner: Arc<PgInner>,
+    /// `None` once completed or failed.
+    client: Option<Client>,
+    study: String,
+    worker: String,
+    spec: RunSpec,
+}
+
+impl PgClaim {
+    fn what(&self, verb: &str) -> String {
+        format!(
+            "cannot {verb} run {} ({} / {}) of study {:?}",
+            self.spec.key, self.spec.problem, self.spec.optimizer, self.study
+        )
+    }
+
+    /// Runs `f` in the claim's transaction and commits; the connection returns to the pool on
+    /// success. On failure the connection is closed (the server rolls back: the run is pending).
+    fn finish(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut Client, &str, &str) -> std::result::Result<u64, postgres::Error>,
+    ) -> Result<()> {
+        let Some(mut c) = self.client.take() else {
+            return Err(self.inner.err(what, "the claim has already ended"));
+        };
+        let r: std::result::Result<u64, postgres::Error> = (|| {
+            let n = f(&mut c, &self.study, &self.spec.key)?;
+            if n != 1 {
+                return Ok(n);
+            }
+            c.execute(
+                "DELETE FROM claims WHERE study = $1 AND key = $2",
+                &[&self.study, &self.spec.key],
+            )?;
+            c.batch_execute("COMMIT")?;
+            Ok(n)
+        })();
+        match r {
+            Ok(1) => {
+                self.inner.put(c);
+                Ok(())
+            }
+            Ok(n) => Err(self.inner.err(
+                what,
+                format!("expected to update the one pending row of the run, updated {n}"),
+            )),
+            Err(e) => Err(self.inner.err(
+                what,
+                format!(
+                    "{} (the run stays pending and will be claimed again)",
+                    msg(&e)
+                ),
+            )),
+        }
+    }
+}
+
+impl Claim for PgClaim {
+    fn spec(&self) -> &RunSpec {
+        &self.spec
+    }
+
+    fn complete(mut self: Box<Self>, result: &RunResult) -> Result<()> {
+        let what = self.what("store the result of");
+        let worker = self.worker.clone();
+        self.finish(&what, |c, study, key| {
+            let n = c.execute(
+                "UPDATE runs SET status = 'done', worker = $3, error = NULL, stop = $4,
+                   diverged = $5, steps = $6, epochs = $7, wall_s = $8, started_at = now(),
+                   finished_at = clock_timestamp()
+                 WHERE study = $1 AND key = $2 AND status = 'pending'",
+                &[
+                    &study,
+                    &key,
+                    &worker,
+                    &result.stop,
+                    &result.diverged,
+                    &(result.steps as i64),
+                    &(result.epochs as i64),
+                    &result.wall_s,
+                ],
+            )?;
+            for table in ["step_metrics", "epoch_metrics", "findings"] {
+                c.execute(
+                    &format!("DELETE FROM {table} WHERE study = $1 AND key = $2"),
+                    &[&study, &key],
+                )?;
+            }
+            let idx: Vec<i32> = (0..result.step_losses.len() as i32).collect();
+            let steps: Vec<i64> = result.step_losses.iter().map(|s| s.0 as i64).collect();
+            let losses: Vec<f64> = result.step_losses.iter().map(|s| s.1).collect();
+            c.execute(
+                "INSERT INTO step_metrics(study, key, idx, step, loss)
+                 SELECT $1, $2, i, s, l FROM unnest($3::int[], $4::bigint[], $5::float8[])
+                   AS u(i, s, l)",
+                &[&study, &key, &idx, &steps, &losses],
+            )?;
+            let e = &result.epochs_log;
+            let idx: Vec<i32> = (0..e.len() as i32).collect();
+            let col = |f: fn(&train::EpochRecord) -> Option<f64>| -> Vec<Option<f64>> {
+                e.iter().map(f).collect()
+            };
+            c.execute(
+                "INSERT INTO epoch_metrics(study, key, idx, epoch, step, train_loss,
+                   train_accuracy, val_loss, val_accuracy, test_loss, test_accuracy, lr, time_s,
+                   examples_per_s)
+                 SELECT $1, $2, u.* FROM unnest($3::int[], $4::bigint[], $5::bigint[],
+                   $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[],
+                   $11::float8[], $12::float8[], $13::float8[], $14::float8[]) AS u",
+                &[
+                    &study,
+                    &key,
+                    &idx,
+                    &e.iter().map(|r| r.epoch as i64).collect::<Vec<i64>>(),
+                    &e.iter().map(|r| r.step as i64).collect::<Vec<i64>>(),
+                    &col(|r| r.train_loss),
+                    &col(|r| r.train_accuracy),
+                    &col(|r| r.val_loss),
+                    &col(|r| r.val_accuracy),
+                    &col(|r| r.test_loss),
+                    &col(|r| r.test_accuracy),
+                    &e.iter().map(|r| r.lr).collect::<Vec<f64>>(),
+                    &e.iter().map(|r| r.time_s).collect::<Vec<f64>>(),
+                    &e.iter().map(|r| r.examples_per_s).collect::<Vec<f64>>(),
+                ],
+            )?;
+            let f = &result.findings;
+            let idx: Vec<i32> = (0..f.len() as i32).collect();
+            c.execute(
+                "INSERT INTO findings(study, key, idx, kind, first_step, last_step, confidence,
+                   summary)
+                 SELECT $1, $2, u.* FROM unnest($3::int[], $4::text[], $5::bigint[],
+                   $6::bigint[], $7::float8[], $8::text[]) AS u",
+                &[
+                    &study,
+                    &key,
+                    &idx,
+                    &f.iter().map(|r| r.kind.as_str()).collect::<Vec<&str>>(),
+                    &f.iter().map(|r| r.first_step as i64).collect::<Vec<i64>>(),
+                    &f.iter().map(|r| r.last_step as i64).collect::<Vec<i64>>(),
+                    &f.iter().map(|r| r.confidence).collect::<Vec<f64>>(),
+                    &f.iter().map(|r| r.summary.as_str()).collect::<Vec<&str>>(),
+                ],
+            )?;
+            Ok(n)
+        })
+    }
+
+    fn fail(mut self: Box<Self>, error: &str) -> Result<()> {
+        let what = self.what("record the failure of");
+        let worker = self.worker.clone();
+        self.finish(&what, |c, study, key| {
+            let n = c.execute(
+                "UPDATE runs SET status = 'failed', worker = $3, error = $4, started_at = now(),
+                   finished_at = clock_timestamp()
+                 WHERE study = $1 AND key = $2 AND status = 'pending'",
+                &[&study, &key, &worker, &error],
+            )?;
+            Ok(n)
+        })
+    }
+}
+
+impl Drop for PgClaim {
+    fn drop(&mut self) {
+        // Released unfinished: roll back (the run is pending again) and drop the display row.
+        if let Some(mut c) = self.client.take() {
+            let ok = c.batch_execute("ROLLBACK").is_ok()
+                && c.execute(
+                    "DELETE FROM claims WHERE study = $1 AND key = $2",
+                    &[&self.study, &self.spec.key],
+                )
+                .is_ok();
+            if ok {
+                self.inner.put(c);
+            }
+        }
+    }
+}
+
+fn spec_from_row(r: &Row) -> std::result::Result<RunSpec, String> {
+    let key: String = r.try_get(0).map_err(|e| msg(&e))?;
+    let phase: &str = r.try_get(3).map_err(|e| msg(&e))?;
+    let params: &str = r.try_get(6).map_err(|e| msg(&e))?;
+    let e = |e: postgres::Error| format!("run {key}: {}", msg(&e));
+    Ok(RunSpec {
+        problem: r.try_get(1).map_err(e)?,
+        optimizer: r.try_get(2).map_err(e)?,
+        phase: parse_phase(phase).map_err(|m| format!("run {key}: {m}"))?,
+        trial: r.try_get::<_, i64>(4).map_err(e)? as u32,
+        seed: r.try_get::<_, i64>(5).map_err(e)? as u64,
+        params: parse_params(params).map_err(|m| format!("run {key}: {m}"))?,
+        config: r.try_get(7).map_err(e)?,
+        key,
+    })
+}
+
+fn assemble(
+    runs: Vec<Row>,
+    steps: Vec<Row>,
+    epochs: Vec<Row>,
+    findings: Vec<Row>,
+) -> std::result::Result<Vec<RunRecord>, String> {
+    let e = |e: postgres::Error| msg(&e);
+    let mut step_map: HashMap<String, Vec<(u64, f64)>> = HashMap::new();
+    for r in &steps {
+        let loss: Option<f64> = r.try_get(2).map_err(e)?;
+        step_map.entry(r.try_get(0).map_err(e)?).or_default().push((
+            r.try_get::<_, i64>(1).map_err(e)? as u64,
+            loss.unwrap_or(f64::NAN),
+        ));
+    }
+    let mut epoch_map: HashMap<String, Vec<train::EpochRecord>> = HashMap::new();
+    for r in &epochs {
+        epoch_map
+            .entry(r.try_get(0).map_err(e)?)
+            .or_default()
+            .push(train::EpochRecord {
+                epoch: r.try_get::<_, i64>(1).map_err(e)? as usize,
+                step: r.try_get::<_, i64>(2).map_err(e)? as u64,
+                train_loss: r.try_get(3).map_err(e)?,
+                train_accuracy: r.try_get(4).map_err(e)?,
+                val_loss: r.try_get(5).map_err(e)?,
+                val_accuracy: r.try_get(6).map_err(e)?,
+                test_loss: r.try_get(7).map_err(e)?,
+                test_accuracy: r.try_get(8).map_err(e)?,
+                lr: r.try_get(9).map_err(e)?,
+                time_s: r.try_get(10).map_err(e)?,
+                examples_per_s: r.try_get(11).map_err(e)?,
+            });
+    }
+    let mut finding_map: HashMap<String, Vec<FindingRow>> = HashMap::new();
+    for r in &findings {
+        finding_map
+            .entry(r.try_get(0).map_err(e)?)
+            .or_default()
+            .push(FindingRow {
+                kind: r.try_get(1).map_err(e)?,
+                first_step: r.try_get::<_, i64>(2).map_err(e)? as u64,
+                last_step: r.try_get::<_, i64>(3).map_err(e)? as u64,
+                confidence: r.try_get(4).map_err(e)?,
+                summary: r.try_get(5).map_err(e)?,
+            });
+    }
+    let mut out = Vec::with_capacity(runs.len());
+    for r in &runs {
+        let spec = spec_from_row(r)?;
+        let status: &str = r.try_get(8).map_err(e)?;
+        let locked: bool = r.try_get(9).map_err(e)?;
+        let state = match parse_state(status)? {
+            RunState::Pending if locked => RunState::Running,
+            s => s,
+        };
+        let worker: Option<String> = match state {
+            RunState::Pending => None,
+            _ => r.try_get(10).map_err(e)?,
+        };
+        let error: Option<String> = r.try_get(11).map_err(e)?;
+        let stop: Option<String> = r.try_get(12).map_err(e)?;
+        let result = match (state, stop) {
+            (RunState::Done, Some(stop)) => Some(RunResult {
+                stop,
+                diverged: r
+                    .try_get::<_, Option<bool>>(13)
+                    .map_err(e)?
+                    .unwrap_or(false),
+                steps: r.try_get::<_, Option<i64>>(14).map_err(e)?.unwrap_or(0) as u64,
+                epochs: r.try_get::<_, Option<i64>>(15).map_err(e)?.unwrap_or(0) as usize,
+                wall_s: r
+                    .try_get::<_, Option<f64>>(16)
+                    .map_err(e)?
+                    .unwrap_or(f64::NAN),
+                step_losses: step_map.remove(&spec.key).unwrap_or_default(),
+                epochs_log: epoch_map.remove(&spec.key).unwrap_or_default(),
+                findings: finding_map.remove(&spec.key).unwrap_or_default(),
+            }),
+            _ => None,
+        };
+        out.push(RunRecord {
+            spec,
+            state,
+            worker,
+            error,
+            result,
+        });
+    }
+    Ok(out)
 }

@@ -1,31 +1,855 @@
-//! SQLite store (the default).
-pub struct SqliteStore;
-impl SqliteStore {
-    pub fn open(path: &std::path::Path) -> crate::Result<SqliteStore> {
-        let _ = path;
-        unimplemented!("store helper")
+//! SQLite store (the default): one file, one process. A `Mutex<Connection>` in WAL mode with a
+//! busy timeout; a claim marks one pending row `running` (lowest key first); `complete` writes the
+//! result rows and `done` in ONE transaction; `recover` returns runs left `running` by a killed
+//! process to `pending` (and deletes any partial result rows).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
+
+use crate::{
+    Claim, Counts, FindingRow, LabError, Phase, Result, RunRecord, RunResult, RunSpec, RunState,
+    Store,
+};
+
+/// The schema version this build reads and writes (stored in `gradlab_meta`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS studies(
+  name TEXT PRIMARY KEY, definition TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs(
+  study TEXT NOT NULL, key TEXT NOT NULL, problem TEXT NOT NULL, optimizer TEXT NOT NULL,
+  phase TEXT NOT NULL, trial INTEGER NOT NULL, seed INTEGER NOT NULL, params TEXT NOT NULL,
+  config TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', worker TEXT, error TEXT,
+  stop TEXT, diverged INTEGER, steps INTEGER, epochs INTEGER, wall_s REAL,
+  started_at TEXT, finished_at TEXT, PRIMARY KEY(study, key));
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs(study, status, key);
+CREATE TABLE IF NOT EXISTS step_metrics(
+  study TEXT NOT NULL, key TEXT NOT NULL, idx INTEGER NOT NULL, step INTEGER NOT NULL, loss REAL,
+  PRIMARY KEY(study, key, idx));
+CREATE TABLE IF NOT EXISTS epoch_metrics(
+  study TEXT NOT NULL, key TEXT NOT NULL, idx INTEGER NOT NULL, epoch INTEGER NOT NULL,
+  step INTEGER NOT NULL, train_loss REAL, train_accuracy REAL, val_loss REAL, val_accuracy REAL,
+  test_loss REAL, test_accuracy REAL, lr REAL, time_s REAL, examples_per_s REAL,
+  PRIMARY KEY(study, key, idx));
+CREATE TABLE IF NOT EXISTS findings(
+  study TEXT NOT NULL, key TEXT NOT NULL, idx INTEGER NOT NULL, kind TEXT NOT NULL,
+  first_step INTEGER NOT NULL, last_step INTEGER NOT NULL, confidence REAL, summary TEXT NOT NULL,
+  PRIMARY KEY(study, key, idx));
+";
+
+const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
+
+/// The columns of `runs` that make a [`RunSpec`], in [`spec_from_row`]'s order.
+pub(crate) const SPEC_COLUMNS: &str = "key, problem, optimizer, phase, trial, seed, params, config";
+
+struct Inner {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl Inner {
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+    fn err(&self, what: &str, e: impl std::fmt::Display) -> LabError {
+        LabError::Store {
+            store: self.describe(),
+            message: format!("{what}: {e}"),
+        }
+    }
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
-impl crate::Store for SqliteStore {
+
+/// The SQLite results store.
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if absent) the database at `path`: WAL journal, a 10 s busy timeout, the
+    /// schema created if absent and its version checked.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        if let Some(parent) = path.parent() {
+            if !parent.as_os_str().is_empty() && !parent.exists() {
+                std::fs::create_dir_all(parent).map_err(|source| LabError::Io {
+                    path: parent.display().to_string(),
+                    source,
+                })?;
+            }
+        }
+        let store = |message: String| LabError::Store {
+            store: format!("sqlite:{}", path.display()),
+            message,
+        };
+        let conn = Connection::open(path).map_err(|e| store(format!("cannot open: {e}")))?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(|e| store(format!("cannot set the busy timeout: {e}")))?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(|e| store(format!("cannot switch to WAL mode: {e}")))?;
+        if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
+            return Err(store(format!(
+                "cannot switch to WAL mode (journal mode stays {mode})"
+            )));
+        }
+        conn.execute_batch("PRAGMA synchronous=NORMAL")
+            .map_err(|e| store(format!("cannot set synchronous=NORMAL: {e}")))?;
+        let inner = Arc::new(Inner {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        });
+        let s = SqliteStore { inner };
+        s.create_schema()?;
+        Ok(s)
+    }
+
+    fn create_schema(&self) -> Result<()> {
+        let inner = &self.inner;
+        let mut conn = inner.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| inner.err("cannot create the schema", e))?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS gradlab_meta(name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        )
+        .map_err(|e| inner.err("cannot create the schema", e))?;
+        let version: Option<String> = tx
+            .query_row(
+                "SELECT value FROM gradlab_meta WHERE name='schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| inner.err("cannot read the schema version", e))?;
+        match version {
+            None => {
+                tx.execute_batch(SCHEMA)
+                    .map_err(|e| inner.err("cannot create the schema", e))?;
+                tx.execute(
+                    "INSERT INTO gradlab_meta(name, value) VALUES ('schema_version', ?1)",
+                    [SCHEMA_VERSION.to_string()],
+                )
+                .map_err(|e| inner.err("cannot write the schema version", e))?;
+            }
+            Some(v) if v == SCHEMA_VERSION.to_string() => {}
+            Some(v) => {
+                return Err(inner.err(
+                    "incompatible database",
+                    format!("schema version {v}, this gradlab reads version {SCHEMA_VERSION}"),
+                ))
+            }
+        }
+        tx.commit()
+            .map_err(|e| inner.err("cannot create the schema", e))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Caps the database at `pages` pages (`PRAGMA max_page_count`, 4 KiB pages): writes beyond
+    /// fail as on a full disk ("database or disk is full"). For quotas and tests.
+    pub fn limit_pages(&self, pages: u64) -> Result<()> {
+        let inner = &self.inner;
+        let conn = inner.lock();
+        conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+            .map_err(|e| inner.err("cannot set max_page_count", e))
+    }
+}
+
+impl Store for SqliteStore {
     fn describe(&self) -> String {
-        unimplemented!()
+        self.inner.describe()
     }
-    fn open_study(&self, _: &str, _: &str) -> crate::Result<()> {
-        unimplemented!()
+
+    fn open_study(&self, study: &str, definition: &str) -> Result<()> {
+        let inner = &self.inner;
+        let what = format!("cannot open study {study:?}");
+        let mut conn = inner.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| inner.err(&what, e))?;
+        let stored: Option<String> = tx
+            .query_row(
+                "SELECT definition FROM studies WHERE name=?1",
+                [study],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| inner.err(&what, e))?;
+        match stored {
+            Some(stored) if stored == definition => {}
+            Some(stored) => {
+                return Err(inner.err(&what, definition_mismatch(study, &stored, definition)))
+            }
+            None => {
+                tx.execute(
+                    &format!(
+                        "INSERT INTO studies(name, definition, created_at) VALUES (?1, ?2, {NOW})"
+                    ),
+                    params![study, definition],
+                )
+                .map_err(|e| inner.err(&what, e))?;
+            }
+        }
+        tx.commit().map_err(|e| inner.err(&what, e))
     }
-    fn enqueue(&self, _: &str, _: &[crate::RunSpec]) -> crate::Result<usize> {
-        unimplemented!()
+
+    fn enqueue(&self, study: &str, runs: &[RunSpec]) -> Result<usize> {
+        let inner = &self.inner;
+        let what = format!("cannot enqueue runs of study {study:?}");
+        let mut conn = inner.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| inner.err(&what, e))?;
+        let mut added = 0;
+        {
+            let mut stmt = tx
+                .prepare(
+                    "INSERT OR IGNORE INTO runs(study, key, problem, optimizer, phase, trial, seed,
+                     params, config, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending')",
+                )
+                .map_err(|e| inner.err(&what, e))?;
+            for r in runs {
+                added += stmt
+                    .execute(params![
+                        study,
+                        r.key,
+                        r.problem,
+                        r.optimizer,
+                        r.phase.as_str(),
+                        r.trial as i64,
+                        r.seed as i64,
+                        params_json(&r.params),
+                        r.config,
+                    ])
+                    .map_err(|e| inner.err(&format!("{what} (run {})", r.key), e))?;
+            }
+        }
+        tx.commit().map_err(|e| inner.err(&what, e))?;
+        Ok(added)
     }
-    fn recover(&self, _: &str) -> crate::Result<usize> {
-        unimplemented!()
+
+    fn recover(&self, study: &str) -> Result<usize> {
+        let inner = &self.inner;
+        let what = format!("cannot recover interrupted runs of study {study:?}");
+        let mut conn = inner.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| inner.err(&what, e))?;
+        for table in ["step_metrics", "epoch_metrics", "findings"] {
+            tx.execute(
+                &format!(
+                    "DELETE FROM {table} WHERE study=?1 AND key IN
+                     (SELECT key FROM runs WHERE study=?1 AND status IN ('running', 'pending'))"
+                ),
+                [study],
+            )
+            .map_err(|e| inner.err(&what, e))?;
+        }
+        let n = tx
+            .execute(
+                "UPDATE runs SET status='pending', worker=NULL, started_at=NULL
+                 WHERE study=?1 AND status='running'",
+                [study],
+            )
+            .map_err(|e| inner.err(&what, e))?;
+        tx.commit().map_err(|e| inner.err(&what, e))?;
+        Ok(n)
     }
-    fn claim(&self, _: &str, _: &str) -> crate::Result<Option<Box<dyn crate::Claim>>> {
-        unimplemented!()
+
+    fn claim(&self, study: &str, worker: &str) -> Result<Option<Box<dyn Claim>>> {
+        let inner = &self.inner;
+        let what = format!("cannot claim a run of study {study:?}");
+        let conn = inner.lock();
+        let spec = conn
+            .query_row(
+                &format!(
+                    "UPDATE runs SET status='running', worker=?2, started_at={NOW}, error=NULL
+                     WHERE study=?1 AND key=(SELECT key FROM runs WHERE study=?1
+                       AND status='pending' ORDER BY key LIMIT 1)
+                     RETURNING {SPEC_COLUMNS}"
+                ),
+                params![study, worker],
+                |r| Ok(spec_from_row(r, 0)),
+            )
+            .optional()
+            .map_err(|e| inner.err(&what, e))?;
+        drop(conn);
+        match spec {
+            None => Ok(None),
+            Some(spec) => {
+                let spec = spec.map_err(|e| inner.err(&what, e))?;
+                Ok(Some(Box::new(SqliteClaim {
+                    inner: Arc::clone(inner),
+                    study: study.to_string(),
+                    worker: worker.to_string(),
+                    spec,
+                    open: true,
+                })))
+            }
+        }
     }
-    fn runs(&self, _: &str) -> crate::Result<Vec<crate::RunRecord>> {
-        unimplemented!()
+
+    fn runs(&self, study: &str) -> Result<Vec<RunRecord>> {
+        let inner = &self.inner;
+        let what = format!("cannot read the runs of study {study:?}");
+        let conn = inner.lock();
+        read_runs(&conn, study).map_err(|e| inner.err(&what, e))
     }
-    fn counts(&self, _: &str) -> crate::Result<crate::Counts> {
-        unimplemented!()
+
+    fn counts(&self, study: &str) -> Result<Counts> {
+        let inner = &self.inner;
+        let what = format!("cannot count the runs of study {study:?}");
+        let conn = inner.lock();
+        let mut stmt = conn
+            .prepare("SELECT status, count(*) FROM runs WHERE study=?1 GROUP BY status")
+            .map_err(|e| inner.err(&what, e))?;
+        let rows = stmt
+            .query_map([study], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(|e| inner.err(&what, e))?;
+        let mut c = Counts::default();
+        for row in rows {
+            let (status, n) = row.map_err(|e| inner.err(&what, e))?;
+            let n = n as usize;
+            match parse_state(&status).map_err(|e| inner.err(&what, e))? {
+                RunState::Pending => c.pending += n,
+                RunState::Running => c.running += n,
+                RunState::Done => c.done += n,
+                RunState::Failed => c.failed += n,
+            }
+        }
+        Ok(c)
+    }
+}
+
+struct SqliteClaim {
+    inner: Arc<Inner>,
+    study: String,
+    worker: String,
+    spec: RunSpec,
+    /// Still claimed (neither completed nor failed): dropping returns the run to pending.
+    open: bool,
+}
+
+impl SqliteClaim {
+    fn what(&self, verb: &str) -> String {
+        format!(
+            "cannot {verb} run {} ({} / {}) of study {:?}",
+            self.spec.key, self.spec.problem, self.spec.optimizer, self.study
+        )
+    }
+}
+
+impl Claim for SqliteClaim {
+    fn spec(&self) -> &RunSpec {
+        &self.spec
+    }
+
+    fn complete(mut self: Box<Self>, result: &RunResult) -> Result<()> {
+        let what = self.what("store the result of");
+        let inner = Arc::clone(&self.inner);
+        let mut conn = inner.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| inner.err(&what, e))?;
+        let key = self.spec.key.as_str();
+        let study = self.study.as_str();
+        let n = tx
+            .execute(
+                &format!(
+                    "UPDATE runs SET status='done', stop=?3, diverged=?4, steps=?5, epochs=?6,
+                     wall_s=?7, error=NULL, finished_at={NOW}
+                     WHERE study=?1 AND key=?2 AND status='running' AND worker IS ?8"
+                ),
+                params![
+                    study,
+                    key,
+                    result.stop,
+                    result.diverged,
+                    result.steps as i64,
+                    result.epochs as i64,
+                    F(result.wall_s),
+                    self.worker,
+                ],
+            )
+            .map_err(|e| inner.err(&what, e))?;
+        if n != 1 {
+            return Err(inner.err(
+                &what,
+                "the run is no longer claimed by this worker (recovered by another process?)",
+            ));
+        }
+        write_result_rows(&tx, study, key, result).map_err(|e| inner.err(&what, e))?;
+        tx.commit().map_err(|e| inner.err(&what, e))?;
+        self.open = false;
+        Ok(())
+    }
+
+    fn fail(mut self: Box<Self>, error: &str) -> Result<()> {
+        let what = self.what("record the failure of");
+        let inner = Arc::clone(&self.inner);
+        let conn = inner.lock();
+        let n = conn
+            .execute(
+                &format!(
+                    "UPDATE runs SET status='failed', error=?3, finished_at={NOW}
+                     WHERE study=?1 AND key=?2 AND status='running' AND worker IS ?4"
+                ),
+                params![self.study, self.spec.key, error, self.worker],
+            )
+            .map_err(|e| inner.err(&what, e))?;
+        if n != 1 {
+            return Err(inner.err(
+                &what,
+                "the run is no longer claimed by this worker (recovered by another process?)",
+            ));
+        }
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for SqliteClaim {
+    fn drop(&mut self) {
+        if self.open {
+            // Released unfinished: back to the queue (best effort; `recover` catches the rest).
+            let conn = self.inner.lock();
+            let _ = conn.execute(
+                "UPDATE runs SET status='pending', worker=NULL, started_at=NULL
+                 WHERE study=?1 AND key=?2 AND status='running' AND worker IS ?3",
+                params![self.study, self.spec.key, self.worker],
+            );
+        }
+    }
+}
+
+fn write_result_rows(
+    tx: &rusqlite::Transaction<'_>,
+    study: &str,
+    key: &str,
+    result: &RunResult,
+) -> rusqlite::Result<()> {
+    for table in ["step_metrics", "epoch_metrics", "findings"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE study=?1 AND key=?2"),
+            [study, key],
+        )?;
+    }
+    let mut stmt = tx.prepare(
+        "INSERT INTO step_metrics(study, key, idx, step, loss) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (i, &(step, loss)) in result.step_losses.iter().enumerate() {
+        stmt.execute(params![study, key, i as i64, step as i64, F(loss)])?;
+    }
+    let mut stmt = tx.prepare(
+        "INSERT INTO epoch_metrics(study, key, idx, epoch, step, train_loss, train_accuracy,
+         val_loss, val_accuracy, test_loss, test_accuracy, lr, time_s, examples_per_s)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?;
+    for (i, e) in result.epochs_log.iter().enumerate() {
+        stmt.execute(params![
+            study,
+            key,
+            i as i64,
+            e.epoch as i64,
+            e.step as i64,
+            e.train_loss.map(F),
+            e.train_accuracy.map(F),
+            e.val_loss.map(F),
+            e.val_accuracy.map(F),
+            e.test_loss.map(F),
+            e.test_accuracy.map(F),
+            F(e.lr),
+            F(e.time_s),
+            F(e.examples_per_s),
+        ])?;
+    }
+    let mut stmt = tx.prepare(
+        "INSERT INTO findings(study, key, idx, kind, first_step, last_step, confidence, summary)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for (i, f) in result.findings.iter().enumerate() {
+        stmt.execute(params![
+            study,
+            key,
+            i as i64,
+            f.kind,
+            f.first_step as i64,
+            f.last_step as i64,
+            F(f.confidence),
+            f.summary,
+        ])?;
+    }
+    Ok(())
+}
+
+fn read_runs(conn: &Connection, study: &str) -> std::result::Result<Vec<RunRecord>, String> {
+    let e = |e: rusqlite::Error| e.to_string();
+    let mut steps: HashMap<String, Vec<(u64, f64)>> = HashMap::new();
+    {
+        let mut stmt = conn
+            .prepare("SELECT key, step, loss FROM step_metrics WHERE study=?1 ORDER BY key, idx")
+            .map_err(e)?;
+        let mut rows = stmt.query([study]).map_err(e)?;
+        while let Some(r) = rows.next().map_err(e)? {
+            let key: String = r.get(0).map_err(e)?;
+            let step = r.get::<_, i64>(1).map_err(e)? as u64;
+            let loss = get_f64(r, 2).map_err(e)?.unwrap_or(f64::NAN);
+            steps.entry(key).or_default().push((step, loss));
+        }
+    }
+    let mut epochs: HashMap<String, Vec<train::EpochRecord>> = HashMap::new();
+    {
+        let mut stmt = conn
+            .prepare(
+                "SELECT key, epoch, step, train_loss, train_accuracy, val_loss, val_accuracy,
+                 test_loss, test_accuracy, lr, time_s, examples_per_s
+                 FROM epoch_metrics WHERE study=?1 ORDER BY key, idx",
+            )
+            .map_err(e)?;
+        let mut rows = stmt.query([study]).map_err(e)?;
+        while let Some(r) = rows.next().map_err(e)? {
+            let key: String = r.get(0).map_err(e)?;
+            let rec = train::EpochRecord {
+                epoch: r.get::<_, i64>(1).map_err(e)? as usize,
+                step: r.get::<_, i64>(2).map_err(e)? as u64,
+                train_loss: get_f64(r, 3).map_err(e)?,
+                train_accuracy: get_f64(r, 4).map_err(e)?,
+                val_loss: get_f64(r, 5).map_err(e)?,
+                val_accuracy: get_f64(r, 6).map_err(e)?,
+                test_loss: get_f64(r, 7).map_err(e)?,
+                test_accuracy: get_f64(r, 8).map_err(e)?,
+                lr: get_f64(r, 9).map_err(e)?.unwrap_or(f64::NAN),
+                time_s: get_f64(r, 10).map_err(e)?.unwrap_or(f64::NAN),
+                examples_per_s: get_f64(r, 11).map_err(e)?.unwrap_or(f64::NAN),
+            };
+            epochs.entry(key).or_default().push(rec);
+        }
+    }
+    let mut findings: HashMap<String, Vec<FindingRow>> = HashMap::new();
+    {
+        let mut stmt = conn
+            .prepare(
+                "SELECT key, kind, first_step, last_step, confidence, summary
+                 FROM findings WHERE study=?1 ORDER BY key, idx",
+            )
+            .map_err(e)?;
+        let mut rows = stmt.query([study]).map_err(e)?;
+        while let Some(r) = rows.next().map_err(e)? {
+            let key: String = r.get(0).map_err(e)?;
+            let f = FindingRow {
+                kind: r.get(1).map_err(e)?,
+                first_step: r.get::<_, i64>(2).map_err(e)? as u64,
+                last_step: r.get::<_, i64>(3).map_err(e)? as u64,
+                confidence: get_f64(r, 4).map_err(e)?.unwrap_or(f64::NAN),
+                summary: r.get(5).map_err(e)?,
+            };
+            findings.entry(key).or_default().push(f);
+        }
+    }
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT {SPEC_COLUMNS}, status, worker, error, stop, diverged, steps, epochs, wall_s
+             FROM runs WHERE study=?1 ORDER BY key"
+        ))
+        .map_err(e)?;
+    let mut rows = stmt.query([study]).map_err(e)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(e)? {
+        let spec = spec_from_row(r, 0)?;
+        let status: String = r.get(8).map_err(e)?;
+        let state = parse_state(&status)?;
+        let worker: Option<String> = r.get(9).map_err(e)?;
+        let error: Option<String> = r.get(10).map_err(e)?;
+        let stop: Option<String> = r.get(11).map_err(e)?;
+        let result = match (state, stop) {
+            (RunState::Done, Some(stop)) => Some(RunResult {
+                stop,
+                diverged: r.get::<_, Option<bool>>(12).map_err(e)?.unwrap_or(false),
+                steps: r.get::<_, Option<i64>>(13).map_err(e)?.unwrap_or(0) as u64,
+                epochs: r.get::<_, Option<i64>>(14).map_err(e)?.unwrap_or(0) as usize,
+                wall_s: get_f64(r, 15).map_err(e)?.unwrap_or(f64::NAN),
+                step_losses: steps.remove(&spec.key).unwrap_or_default(),
+                epochs_log: epochs.remove(&spec.key).unwrap_or_default(),
+                findings: findings.remove(&spec.key).unwrap_or_default(),
+            }),
+            _ => None,
+        };
+        out.push(RunRecord {
+            spec,
+            state,
+            worker,
+            error,
+            result,
+        });
+    }
+    Ok(out)
+}
+
+/// Reads the [`SPEC_COLUMNS`] starting at column `at`.
+fn spec_from_row(r: &Row<'_>, at: usize) -> std::result::Result<RunSpec, String> {
+    let e = |e: rusqlite::Error| e.to_string();
+    let key: String = r.get(at).map_err(e)?;
+    let phase: String = r.get(at + 3).map_err(e)?;
+    let params: String = r.get(at + 6).map_err(e)?;
+    Ok(RunSpec {
+        phase: parse_phase(&phase).map_err(|m| format!("run {key}: {m}"))?,
+        params: parse_params(&params).map_err(|m| format!("run {key}: {m}"))?,
+        problem: r.get(at + 1).map_err(e)?,
+        optimizer: r.get(at + 2).map_err(e)?,
+        trial: r.get::<_, i64>(at + 4).map_err(e)? as u32,
+        seed: r.get::<_, i64>(at + 5).map_err(e)? as u64,
+        config: r.get(at + 7).map_err(e)?,
+        key,
+    })
+}
+
+/// An `f64` as SQLite stores it exactly: SQLite turns a NaN REAL into NULL and stores an
+/// integral REAL as an integer (so -0.0 would read back as 0.0); NaN and -0.0 are therefore
+/// stored as the texts `NaN` and `neg_zero` (a REAL column keeps text that does not read as a
+/// number as text). Infinities and everything else are REALs.
+#[derive(Clone, Copy)]
+struct F(f64);
+
+impl ToSql for F {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        if self.0.is_nan() {
+            Ok(ToSqlOutput::Borrowed(ValueRef::Text(b"NaN")))
+        } else if self.0 == 0.0 && self.0.is_sign_negative() {
+            Ok(ToSqlOutput::Borrowed(ValueRef::Text(b"neg_zero")))
+        } else {
+            Ok(ToSqlOutput::Borrowed(ValueRef::Real(self.0)))
+        }
+    }
+}
+
+/// Reads an [`F`] column (NULL = `None`).
+fn get_f64(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<f64>> {
+    match r.get_ref(i)? {
+        ValueRef::Null => Ok(None),
+        ValueRef::Real(v) => Ok(Some(v)),
+        ValueRef::Integer(v) => Ok(Some(v as f64)),
+        ValueRef::Text(b"NaN") => Ok(Some(f64::NAN)),
+        ValueRef::Text(b"neg_zero") => Ok(Some(-0.0)),
+        other => Err(rusqlite::Error::FromSqlConversionFailure(
+            i,
+            other.data_type(),
+            "expected a REAL, 'NaN' or 'neg_zero'".into(),
+        )),
+    }
+}
+
+pub(crate) fn parse_state(s: &str) -> std::result::Result<RunState, String> {
+    Ok(match s {
+        "pending" => RunState::Pending,
+        "running" => RunState::Running,
+        "done" => RunState::Done,
+        "failed" => RunState::Failed,
+        other => return Err(format!("unknown run status {other:?}")),
+    })
+}
+
+pub(crate) fn parse_phase(s: &str) -> std::result::Result<Phase, String> {
+    Ok(match s {
+        "defaults" => Phase::Defaults,
+        "tune" => Phase::Tune,
+        "final" => Phase::Final,
+        other => return Err(format!("unknown phase {other:?}")),
+    })
+}
+
+/// The params as JSON text (serde_json writes the shortest exact representation of an f64).
+pub(crate) fn params_json(params: &BTreeMap<String, serde_json::Value>) -> String {
+    serde_json::to_string(params).unwrap_or_else(|_| "{}".into())
+}
+
+/// Parses stored params exactly: serde_json's default float parsing may be one ulp off, so the
+/// JSON numbers are re-parsed with the standard library (correctly rounded).
+pub(crate) fn parse_params(
+    text: &str,
+) -> std::result::Result<BTreeMap<String, serde_json::Value>, String> {
+    let mut p = ExactJson {
+        s: text.as_bytes(),
+        text,
+        i: 0,
+    };
+    let v = p.value().map_err(|m| format!("params {text:?}: {m}"))?;
+    p.ws();
+    if p.i != p.s.len() {
+        return Err(format!("params {text:?}: trailing characters"));
+    }
+    match v {
+        serde_json::Value::Object(m) => Ok(m.into_iter().collect()),
+        _ => Err(format!("params {text:?}: not a JSON object")),
+    }
+}
+
+/// A small JSON reader whose numbers parse exactly (integers as integers, the rest with
+/// `str::parse::<f64>`).
+struct ExactJson<'a> {
+    s: &'a [u8],
+    text: &'a str,
+    i: usize,
+}
+
+impl ExactJson<'_> {
+    fn ws(&mut self) {
+        while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
+            self.i += 1;
+        }
+    }
+    fn eat(&mut self, c: u8) -> std::result::Result<(), String> {
+        self.ws();
+        if self.s.get(self.i) == Some(&c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(format!("expected '{}' at byte {}", c as char, self.i))
+        }
+    }
+    fn value(&mut self) -> std::result::Result<serde_json::Value, String> {
+        use serde_json::Value;
+        self.ws();
+        let Some(&c) = self.s.get(self.i) else {
+            return Err("unexpected end".into());
+        };
+        match c {
+            b'{' => {
+                self.i += 1;
+                let mut m = serde_json::Map::new();
+                self.ws();
+                if self.s.get(self.i) == Some(&b'}') {
+                    self.i += 1;
+                    return Ok(Value::Object(m));
+                }
+                loop {
+                    self.ws();
+                    let k = self.string()?;
+                    self.eat(b':')?;
+                    let v = self.value()?;
+                    m.insert(k, v);
+                    self.ws();
+                    match self.s.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(Value::Object(m));
+                        }
+                        _ => return Err(format!("expected ',' or '}}' at byte {}", self.i)),
+                    }
+                }
+            }
+            b'[' => {
+                self.i += 1;
+                let mut a = Vec::new();
+                self.ws();
+                if self.s.get(self.i) == Some(&b']') {
+                    self.i += 1;
+                    return Ok(Value::Array(a));
+                }
+                loop {
+                    a.push(self.value()?);
+                    self.ws();
+                    match self.s.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(Value::Array(a));
+                        }
+                        _ => return Err(format!("expected ',' or ']' at byte {}", self.i)),
+                    }
+                }
+            }
+            b'"' => Ok(Value::String(self.string()?)),
+            b't' | b'f' | b'n' => {
+                for (word, v) in [
+                    ("true", Value::Bool(true)),
+                    ("false", Value::Bool(false)),
+                    ("null", Value::Null),
+                ] {
+                    if self.s[self.i..].starts_with(word.as_bytes()) {
+                        self.i += word.len();
+                        return Ok(v);
+                    }
+                }
+                Err(format!("unexpected character at byte {}", self.i))
+            }
+            _ => {
+                let start = self.i;
+                while self.i < self.s.len()
+                    && matches!(
+                        self.s[self.i],
+                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+                    )
+                {
+                    self.i += 1;
+                }
+                let t = &self.text[start..self.i];
+                if t.is_empty() {
+                    return Err(format!("unexpected character at byte {start}"));
+                }
+                if let Ok(u) = t.parse::<u64>() {
+                    return Ok(Value::from(u));
+                }
+                if let Ok(n) = t.parse::<i64>() {
+                    return Ok(Value::from(n));
+                }
+                let f: f64 = t.parse().map_err(|_| format!("bad number {t:?}"))?;
+                serde_json::Number::from_f64(f)
+                    .map(Value::Number)
+                    .ok_or_else(|| format!("bad number {t:?}"))
+            }
+        }
+    }
+    fn string(&mut self) -> std::result::Result<String, String> {
+        let start = self.i;
+        if self.s.get(self.i) != Some(&b'"') {
+            return Err(format!("expected a string at byte {start}"));
+        }
+        self.i += 1;
+        while self.i < self.s.len() {
+            match self.s[self.i] {
+                b'\\' => self.i += 2,
+                b'"' => {
+                    self.i += 1;
+                    return serde_json::from_str(&self.text[start..self.i])
+                        .map_err(|e| format!("bad string at byte {start}: {e}"));
+                }
+                _ => self.i += 1,
+            }
+        }
+        Err(format!("unterminated string at byte {start}"))
+    }
+}
+
+/// "study X is stored with a different definition": names the first differing line of both.
+pub(crate) fn definition_mismatch(study: &str, stored: &str, given: &str) -> String {
+    let (mut s, mut g) = (stored.lines(), given.lines());
+    let mut line = 1;
+    loop {
+        match (s.next(), g.next()) {
+            (Some(a), Some(b)) if a == b => line += 1,
+            (a, b) => {
+                return format!(
+                    "study {study:?} is already stored with a different definition (changed \
+                     after it started?): line {line} is {:?} in the store but {:?} now; use \
+                     another study name or another store",
+                    a.unwrap_or("<end>"),
+                    b.unwrap_or("<end>")
+                )
+            }
+        }
     }
 }
