@@ -339,3 +339,191 @@ fn an_interrupted_run_is_redone_and_the_numbers_match() {
         .collect();
     assert_eq!(got, want);
 }
+
+/// Two "machines" (two `run_study` calls with their own connections, two workers each) share
+/// one study in PostgreSQL: every run is stored once, and the numbers are those of one SQLite
+/// worker. Skipped (with a message) where no PostgreSQL is installed.
+#[test]
+fn postgres_machines_share_a_study_with_the_same_numbers() {
+    let Some(server) = pg::Server::start() else {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipping the PostgreSQL runner test: no initdb/pg_ctl on PATH or in /usr/lib/postgresql/*/bin"
+        );
+        return;
+    };
+    let url = server.create_db("runner_study");
+    let one = tempfile::tempdir().unwrap();
+    let want: Vec<_> = run(one.path(), &tiny(), 1, Some(crash_one))
+        .iter()
+        .map(numbers)
+        .collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = study(dir.path(), &tiny());
+    let reports: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..2)
+            .map(|m| {
+                let (s, url, out) = (&s, &url, dir.path().join(format!("m{m}")));
+                scope.spawn(move || {
+                    let store = lab::open_store(url).unwrap();
+                    let mut o = opts(&out, 2);
+                    o.worker = format!("m{m}:1");
+                    o.before_run = Some(crash_one);
+                    lab::run_study(s, store.as_ref(), &o).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let ran: usize = reports.iter().map(|r| r.ran + r.failed).sum();
+    assert_eq!(ran, 18, "each run trained by exactly one machine");
+    let store = lab::open_store(&url).unwrap();
+    let runs = store.runs("tiny").unwrap();
+    assert!(runs.iter().all(|r| r
+        .worker
+        .as_deref()
+        .is_some_and(|w| w.starts_with("m0:1:") || w.starts_with("m1:1:"))));
+    let got: Vec<_> = runs.iter().map(numbers).collect();
+    assert_eq!(got, want);
+}
+
+/// A private PostgreSQL server on loopback for one test (initdb into a temporary folder).
+mod pg {
+    use std::path::PathBuf;
+    use std::process::{Command, Stdio};
+
+    pub struct Server {
+        dir: tempfile::TempDir,
+        bin: PathBuf,
+        run_as: Option<String>,
+        port: u16,
+    }
+
+    fn find_bin() -> Option<PathBuf> {
+        let has = |d: &PathBuf| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
+        if let Some(dir) = std::env::var_os("GRADLAB_PG_BIN") {
+            return Some(PathBuf::from(dir)).filter(has);
+        }
+        std::env::var_os("PATH")
+            .and_then(|p| std::env::split_paths(&p).find(has))
+            .or_else(|| {
+                let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+                    .ok()?
+                    .filter_map(|e| Some(e.ok()?.path().join("bin")))
+                    .filter(has)
+                    .collect();
+                dirs.sort();
+                dirs.pop()
+            })
+    }
+
+    impl Server {
+        pub fn start() -> Option<Server> {
+            let bin = find_bin()?;
+            let dir = tempfile::Builder::new()
+                .prefix("gradlab-runner-pg")
+                .tempdir()
+                .unwrap();
+            let root = Command::new("id")
+                .arg("-u")
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+            let run_as = root.then(|| {
+                let user = ["postgres", "nobody"]
+                    .into_iter()
+                    .find(|u| {
+                        Command::new("id")
+                            .arg(u)
+                            .output()
+                            .is_ok_and(|o| o.status.success())
+                    })
+                    .expect("running as root and neither user postgres nor nobody exists");
+                assert!(Command::new("chown")
+                    .arg(format!("{user}:"))
+                    .arg(dir.path())
+                    .status()
+                    .unwrap()
+                    .success());
+                user.to_string()
+            });
+            let mut s = Server {
+                dir,
+                bin,
+                run_as,
+                port: 0,
+            };
+            let data = s.dir.path().join("data");
+            let out = s
+                .cmd("initdb")
+                .arg("-D")
+                .arg(&data)
+                .args(["-U", "postgres", "-E", "UTF8", "--locale=C", "-N"])
+                .args(["--auth-local=trust", "--auth-host=trust"])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "initdb: {out:?}");
+            for attempt in 0..5 {
+                s.port = std::net::TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port();
+                let out = s
+                    .cmd("pg_ctl")
+                    .arg("-D")
+                    .arg(&data)
+                    .arg("-l")
+                    .arg(s.dir.path().join("log"))
+                    .args(["-w", "-t", "30", "-o"])
+                    .arg(format!(
+                        "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+                        s.port,
+                        s.dir.path().display()
+                    ))
+                    .arg("start")
+                    .output()
+                    .unwrap();
+                if out.status.success() {
+                    return Some(s);
+                }
+                assert!(attempt < 4, "pg_ctl start: {out:?}");
+            }
+            unreachable!()
+        }
+
+        fn cmd(&self, program: &str) -> Command {
+            let program = self.bin.join(program);
+            match &self.run_as {
+                Some(user) => {
+                    let mut c = Command::new("runuser");
+                    c.args(["-u", user, "--"]).arg(program);
+                    c
+                }
+                None => Command::new(program),
+            }
+        }
+
+        pub fn create_db(&self, db: &str) -> String {
+            let base = format!("postgres://postgres@127.0.0.1:{}", self.port);
+            let mut c =
+                postgres::Client::connect(&format!("{base}/postgres"), postgres::NoTls).unwrap();
+            c.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+            format!("{base}/{db}")
+        }
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self
+                .cmd("pg_ctl")
+                .arg("-D")
+                .arg(self.dir.path().join("data"))
+                .args(["-m", "immediate", "-w", "stop"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
