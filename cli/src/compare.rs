@@ -77,14 +77,13 @@ pub fn run_compare(args: CompareArgs) -> Result<()> {
         bail!("--threads-per-run 0: expected at least 1 thread");
     }
     let out = args.out.clone().unwrap_or_else(|| default_out(&study.name));
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("cannot create the output folder {}", out.display()))?;
     let url = args
         .store
         .clone()
         .unwrap_or_else(|| out.join("results.db").display().to_string());
-    let store =
-        lab::open_store(&url).with_context(|| format!("opening the results store {url}"))?;
+    let store = lab::open_store(&url)?;
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("cannot create the output folder {}", out.display()))?;
     let mut opts = lab::RunnerOptions::new(&out);
     if let Some(w) = args.workers {
         opts.workers = w;
@@ -186,7 +185,10 @@ pub fn run_report(args: ReportArgs) -> Result<()> {
             );
         }
     }
-    let studies = stored_studies(&url).with_context(|| format!("reading the studies in {url}"))?;
+    let store = lab::open_store(&url)?;
+    let shown = store.describe();
+    let studies =
+        stored_studies(&url).with_context(|| format!("{shown}: cannot read its studies"))?;
     let wanted = args
         .study
         .clone()
@@ -195,14 +197,14 @@ pub fn run_report(args: ReportArgs) -> Result<()> {
         Some(n) => studies
             .into_iter()
             .find(|(s, _)| s == n)
-            .ok_or_else(|| anyhow::anyhow!("{url}: no study named {n:?} (see `--study`)"))?,
+            .ok_or_else(|| anyhow::anyhow!("{shown}: no study named {n:?} (see `--study`)"))?,
         None => match studies.len() {
-            0 => bail!("{url}: no study stored (run `gradlab compare` first)"),
+            0 => bail!("{shown}: no study stored (run `gradlab compare` first)"),
             1 => studies.into_iter().next().expect("one study"),
             _ => {
                 let names: Vec<&str> = studies.iter().map(|(n, _)| n.as_str()).collect();
                 bail!(
-                    "{url}: holds several studies ({}); choose one with --study",
+                    "{shown}: holds several studies ({}); choose one with --study",
                     names.join(", ")
                 )
             }
@@ -211,11 +213,9 @@ pub fn run_report(args: ReportArgs) -> Result<()> {
     let study = match file {
         Some(s) => s,
         None => study_from_definition(&name, &definition).with_context(|| {
-            format!("{url}: reading the stored definition of study {name:?} (pass its file: `gradlab report STUDY.toml`)")
+            format!("{shown}: reading the stored definition of study {name:?} (pass its file: `gradlab report STUDY.toml`)")
         })?,
     };
-    let store =
-        lab::open_store(&url).with_context(|| format!("opening the results store {url}"))?;
     let html = args.out.clone().unwrap_or_else(|| match &sqlite {
         Some(p) => p.parent().unwrap_or(Path::new(".")).join("report.html"),
         None => default_out(&name).join("report.html"),
