@@ -5,8 +5,9 @@
 //!
 //! How the numbers are made (every choice is here, so the report can cite it):
 //! - **Chosen setting** of a (problem, optimizer): the tuning trial with the best tuning metric
-//!   (`study.tuning.metric`, last epoch, in its direction); diverged trials rank after every
-//!   finite score, failed or unfinished ones after those, ties go to the lower trial index.
+//!   (`study.tuning.metric`, last epoch, in its direction); finished trials without the metric
+//!   rank after every finite score, diverged ones after those and failed ones last; ties go to
+//!   the lower trial index.
 //!   Without tuning trials, the defaults runs' setting. Its **seeds** are the done runs with
 //!   exactly those params (the trial itself is the run at the tuning seed).
 //! - **Final metrics** (mean, sample std, n, min, max) are over the seeds that did not diverge
@@ -18,7 +19,8 @@
 //!   failed, rate = diverged / done runs.
 //! - **Tuneability**: the expected best tuning score after k trials drawn without replacement
 //!   from the K finished trials, E = Σᵢ v₍ᵢ₎ · C(i−1, k−1) / C(K, k) with v sorted worst to best;
-//!   a diverged or failed trial counts as the worst finite score of the group.
+//!   a diverged or failed trial counts as the worst finite tuning score seen on the problem (any
+//!   optimizer).
 //! - **Compared metric**: test_accuracy when every problem with results has it, else test_loss
 //!   (then val_accuracy, train_loss).
 //! - **Profiles** (Dolan–Moré): `steps to target` costs the mean steps to target when *every*
@@ -77,6 +79,9 @@ pub struct Trial {
     /// The tuning metric's value (None when diverged or failed).
     pub score: Option<f64>,
     pub diverged: bool,
+    /// The run failed (crashed) instead of finishing.
+    #[serde(default)]
+    pub failed: bool,
 }
 
 /// One optimizer on one problem.
@@ -229,7 +234,11 @@ pub struct Analysis {
     pub total_wall_s: f64,
 }
 
-/// Analyses `runs` (as stored) of `study`.
+/// Analyses `runs` (as stored) of `study`: one [`Group`] per (problem, optimizer) of the study in
+/// its order (runs of other problems or optimizers are ignored; pending and running runs only
+/// count in `runs`), the profiles `steps to target` and `final test loss` (in that order), the
+/// ranking, a verdict per problem with any final result, and a character per optimizer. Never
+/// panics: missing data gives `None` stats, empty curves and no sentence.
 pub fn analyze(study: &Study, runs: &[RunRecord]) -> Analysis {
     // The store keeps one record per key; be robust to duplicates anyway (first one wins).
     let mut seen = std::collections::BTreeSet::new();
@@ -252,6 +261,20 @@ pub fn analyze(study: &Study, runs: &[RunRecord]) -> Analysis {
         }
     }
     let no = optimizers.len();
+    // Tuneability: a diverged or failed trial counts as the worst finite tuning score seen on
+    // the problem (any optimizer), so one lucky trial does not hide the others' divergence.
+    let thigher = study.tuning.higher_is_better;
+    for chunk in groups.chunks_mut(no.max(1)) {
+        let worst = chunk
+            .iter()
+            .flat_map(|g| g.trials.iter().filter_map(|t| t.score))
+            .filter(|x| x.is_finite())
+            .reduce(|a, b| if (b < a) == thigher { b } else { a });
+        for g in chunk.iter_mut() {
+            let scores: Vec<Option<f64>> = g.trials.iter().map(|t| t.score).collect();
+            g.tuneability = tuneability_with_worst(&scores, thigher, worst);
+        }
+    }
     let group = |pi: usize, oi: usize| &groups[pi * no + oi];
 
     // The compared final metric.
@@ -418,6 +441,8 @@ pub fn stat(values: &[f64]) -> Option<Stat> {
     } else {
         (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
     };
+    // Rounding noise of equal values (0.85 three times has std ~1e-16) is no spread.
+    let std = if std <= 1e-12 * mean.abs() { 0.0 } else { std };
     Some(Stat {
         mean,
         std,
@@ -437,6 +462,16 @@ fn ln_choose(n: usize, k: usize) -> f64 {
 /// direction: E = Σᵢ v₍ᵢ₎ · C(i−1, k−1) / C(K, k), v sorted from worst to best. Empty when no
 /// score is finite.
 pub fn tuneability(scores: &[Option<f64>], higher_is_better: bool) -> Vec<f64> {
+    tuneability_with_worst(scores, higher_is_better, None)
+}
+
+/// [`tuneability`] with diverged/failed trials counted as `worst` (when given and worse than
+/// every finite score; else the worst finite score of `scores`).
+pub fn tuneability_with_worst(
+    scores: &[Option<f64>],
+    higher_is_better: bool,
+    worst: Option<f64>,
+) -> Vec<f64> {
     let finite: Vec<f64> = scores
         .iter()
         .flatten()
@@ -446,10 +481,15 @@ pub fn tuneability(scores: &[Option<f64>], higher_is_better: bool) -> Vec<f64> {
     if finite.is_empty() {
         return Vec::new();
     }
-    let worst = if higher_is_better {
+    let own_worst = if higher_is_better {
         finite.iter().copied().fold(f64::INFINITY, f64::min)
     } else {
         finite.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+    };
+    let worst = match worst.filter(|w| w.is_finite()) {
+        Some(w) if higher_is_better => w.min(own_worst),
+        Some(w) => w.max(own_worst),
+        None => own_worst,
     };
     let mut v: Vec<f64> = scores
         .iter()
@@ -607,6 +647,7 @@ fn build_group(study: &Study, problem: &Problem, label: &str, recs: &[&RunRecord
             lr: r.spec.params.get("lr").and_then(|v| v.as_f64()),
             score: final_value(r, tmetric),
             diverged: is_diverged(r),
+            failed: r.state == RunState::Failed,
         })
         .collect();
 
@@ -733,13 +774,14 @@ fn build_group(study: &Study, problem: &Problem, label: &str, recs: &[&RunRecord
     }
 }
 
-/// The best trial: finite scores first (best by direction), then diverged, then failed; ties go
-/// to the lower trial index.
+/// The best trial: finite scores first (best by direction), then finished runs without the
+/// metric, then diverged, then failed ones; ties go to the lower trial index.
 pub fn best_trial(trials: &[Trial], higher_is_better: bool) -> Option<&Trial> {
-    let class = |t: &Trial| match (t.score, t.diverged) {
-        (Some(_), _) => 0,
-        (None, true) => 1,
-        (None, false) => 2,
+    let class = |t: &Trial| match (t.score, t.diverged, t.failed) {
+        (Some(_), _, _) => 0,
+        (None, false, false) => 1,
+        (None, true, _) => 2,
+        (None, false, true) => 3,
     };
     trials.iter().min_by(|a, b| {
         class(a)
@@ -793,7 +835,7 @@ fn steps_cost(problem: &Problem, g: &Group) -> f64 {
 fn shift_positive(costs: &mut [Vec<f64>]) {
     let finite = || costs.iter().flatten().copied().filter(|c| c.is_finite());
     let min = finite().fold(f64::INFINITY, f64::min);
-    if !(min <= 0.0) {
+    if min.is_nan() || min > 0.0 {
         return;
     }
     let max = finite().fold(f64::NEG_INFINITY, f64::max);
@@ -1029,11 +1071,16 @@ fn verdict(
         }
     }
     // Fastest to the target.
+    // (Ties go to the winner, then to the study order.)
     let best = steps_costs
         .iter()
         .enumerate()
         .filter(|(_, c)| c.is_finite())
-        .min_by(|a, b| a.1.total_cmp(b.1).then(a.0.cmp(&b.0)));
+        .min_by(|a, b| {
+            a.1.total_cmp(b.1)
+                .then((a.0 != wi).cmp(&(b.0 != wi)))
+                .then(a.0.cmp(&b.0))
+        });
     if let (Some((fi, &fc)), Some(target)) = (best, problem.target) {
         v.fastest = Some(optimizers[fi].clone());
         if fi != wi {
@@ -1081,6 +1128,8 @@ fn sig3(x: f64) -> String {
     if x == 0.0 || !x.is_finite() {
         return format!("{x}");
     }
+    // Round to 3 significant digits first, so 0.00999999 prints as 0.0100.
+    let x: f64 = format!("{x:.2e}").parse().unwrap_or(x);
     let d = (2 - x.abs().log10().floor() as i64).max(0) as usize;
     format!("{x:.d$}")
 }
@@ -1142,16 +1191,12 @@ fn characters(
     let tmetric = &study.tuning.metric;
     let tlabel = metric_label(tmetric);
     let thigher = study.tuning.higher_is_better;
-    let (tol_text, within_tol): (&str, Box<dyn Fn(f64, f64) -> bool>) = if is_accuracy(tmetric) {
-        (
-            "1 point",
-            Box::new(|best: f64, x: f64| (best - x).abs() <= 0.01 + 1e-12),
-        )
-    } else {
-        (
-            "5%",
-            Box::new(|best: f64, x: f64| (best - x).abs() <= 0.05 * best.abs() + 1e-12),
-        )
+    // "Within tolerance of the best": 1 point for accuracies, 5% (relative) otherwise.
+    let acc_metric = is_accuracy(tmetric);
+    let tol_text = if acc_metric { "1 point" } else { "5%" };
+    let within_tol = |best: f64, x: f64| {
+        let tol = if acc_metric { 0.01 } else { 0.05 * best.abs() };
+        (best - x).abs() <= tol + 1e-12
     };
     let better = |a: f64, b: f64, hi: bool| if hi { a > b } else { a < b };
 
@@ -1354,7 +1399,7 @@ fn characters(
             .collect();
         if !won.is_empty() {
             c.strengths.push(format!(
-                "best {label} on {} of {} problems: {}",
+                "highest mean {label} on {} of {} problems: {}",
                 won.len(),
                 verdicts.len(),
                 fmt_list(&won)
@@ -1462,9 +1507,12 @@ fn characters(
             ));
         }
         // Fits.
-        if !k1_best[oi].is_empty() {
+        let trial_div: usize = (0..np)
+            .map(|pi| g(pi, oi).trials.iter().filter(|t| t.diverged).count())
+            .sum();
+        if !k1_best[oi].is_empty() && trial_div == 0 {
             c.fits.push(format!(
-                "a safe default when the tuning budget is small: highest expected {tlabel} after 1 random trial on {} of {k1_problems} problems ({})",
+                "a safe default when the tuning budget is small: highest expected {tlabel} after 1 random trial on {} of {k1_problems} problems ({}), and no trial diverged",
                 k1_best[oi].len(),
                 fmt_list(&k1_best[oi])
             ));
