@@ -124,7 +124,11 @@ fn duration(s: f64) -> String {
     } else if s < 7200.0 {
         format!("{:.1} min", s / 60.0)
     } else {
-        format!("{:.0} h {:02.0} min", (s / 3600.0).floor(), (s % 3600.0) / 60.0)
+        format!(
+            "{:.0} h {:02.0} min",
+            (s / 3600.0).floor(),
+            (s % 3600.0) / 60.0
+        )
     }
 }
 
@@ -262,6 +266,7 @@ svg.plot text{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;fo
 svg.plot .ptitle{font-size:13px;font-weight:600}
 svg.plot .alabel{font-size:12px}
 svg.plot .pnote{font-size:13px;fill:#888}
+svg.plot .lsub{font-size:10px;fill:#555}
 svg.plot .grid line{stroke:#e6e9ed;stroke-width:1}
 .verdict-line{margin:4px 0 10px}
 code{background:var(--soft);padding:0 4px;border-radius:3px}
@@ -304,9 +309,8 @@ pub fn render_html(a: &Analysis, runs: &[RunRecord], opts: &Options) -> String {
     }
     findings(&mut c);
     failed(&mut c);
-    let _ = write!(
-        c.out,
-        "<footer>Written by gradlab's report. One self-contained file: inline CSS and SVG, no scripts, nothing loaded from the network.</footer></main></body></html>\n"
+    c.out.push_str(
+        "<footer>Written by gradlab's report. One self-contained file: inline CSS and SVG, no scripts, nothing loaded from the network.</footer></main></body></html>\n",
     );
     c.out
 }
@@ -399,7 +403,10 @@ fn summary(c: &mut Ctx) {
         );
     }
     if a.verdicts.is_empty() {
-        let _ = write!(c.out, r#"<li class="muted">No verdicts (no completed runs).</li>"#);
+        let _ = write!(
+            c.out,
+            r#"<li class="muted">No verdicts (no completed runs).</li>"#
+        );
     }
     let _ = write!(
         c.out,
@@ -443,7 +450,9 @@ fn problem(c: &mut Ctx, p: &str) {
         esc(p)
     );
     if let Some(v) = a.verdicts.iter().find(|v| v.problem == p) {
-        let t = v.t.map(|t| format!(", Welch t = {t:.2}")).unwrap_or_default();
+        let t =
+            v.t.map(|t| format!(", Welch t = {t:.2}"))
+                .unwrap_or_default();
         let _ = write!(
             c.out,
             r#"<p class="verdict-line"><b>Verdict:</b> {} <span class="conf {}">{}{}</span></p>"#,
@@ -460,7 +469,8 @@ fn problem(c: &mut Ctx, p: &str) {
         &format!("{p}: test accuracy over epochs (mean, min–max band over seeds)"),
         "epoch",
         "test accuracy (%)",
-    );
+    )
+    .x_integer();
     let mut any = false;
     for g in &groups {
         let b = &g.test_accuracy_curve;
@@ -472,7 +482,10 @@ fn problem(c: &mut Ctx, p: &str) {
         let k = |v: &[f64]| v.iter().map(|x| x * 100.0).collect::<Vec<_>>();
         pl.band(&b.x, &k(&b.min), &k(&b.max), col);
         pl.line(
-            b.x.iter().zip(&b.mean).map(|(&x, &y)| (x, y * 100.0)).collect(),
+            b.x.iter()
+                .zip(&b.mean)
+                .map(|(&x, &y)| (x, y * 100.0))
+                .collect(),
             col,
             2.0,
             false,
@@ -490,6 +503,7 @@ fn problem(c: &mut Ctx, p: &str) {
         "epoch",
         "train loss (cross-entropy, log scale)",
     )
+    .x_integer()
     .y_scale(Scale::Log);
     let mut any = false;
     for g in &groups {
@@ -579,7 +593,11 @@ fn problem(c: &mut Ctx, p: &str) {
         pl.legend(&g.optimizer, col, Some(Marker::Circle));
     }
     if any_div {
-        pl.legend("diverged (drawn at the bottom)", "#333333", Some(Marker::Cross));
+        pl.legend(
+            "diverged (drawn at the bottom)",
+            "#333333",
+            Some(Marker::Cross),
+        );
     }
     if any {
         pl.legend("chosen setting", "#333333", Some(Marker::Ring));
@@ -593,7 +611,8 @@ fn problem(c: &mut Ctx, p: &str) {
         &format!("{p}: tuneability (expected best score after k random trials)"),
         "number of trials k",
         "expected best tuning score",
-    );
+    )
+    .x_integer();
     let mut any = false;
     for g in &groups {
         if g.tuneability.is_empty() {
@@ -692,7 +711,11 @@ fn profiles(c: &mut Ctx) {
         )
         .x_scale(Scale::Log)
         .y_range(-0.02, 1.04);
-        let mut opts: Vec<&String> = a.optimizers.iter().filter(|o| pr.rho.contains_key(*o)).collect();
+        let mut opts: Vec<&String> = a
+            .optimizers
+            .iter()
+            .filter(|o| pr.rho.contains_key(*o))
+            .collect();
         opts.extend(pr.rho.keys().filter(|k| !a.optimizers.contains(k)));
         for o in opts {
             let rho = &pr.rho[o];
@@ -729,7 +752,7 @@ fn landscapes(c: &mut Ctx) {
     let a = c.a;
     let _ = write!(
         c.out,
-        r#"<section id="landscape"><h2>Landscape trajectories</h2><p class="muted">Each study optimizer (built by gradlab's <code>optim</code> with the study's chosen setting where it applies to a 2-D function; weight decay left out) runs from the same start on two analytic functions. The learning rate is picked per function and optimizer from the grid {} as the one with the lowest final value. The heat map shows log(f − min); ○ marks the start, ★ the minima, ▲ each end point (× when it diverged).</p><div class="plots">"#,
+        r#"<section id="landscape"><h2>Landscape trajectories</h2><p class="muted">Each study optimizer (built by gradlab's <code>optim</code> with the study's chosen setting where it applies to a 2-D function; weight decay left out) runs from the same start on two analytic functions. The learning rate is picked per function and optimizer from the grid {} as the one with the lowest final value (the smallest such rate when several end within 0.01% of the start's distance to the minimum). The heat map shows log(f − min + 0.01), dark = low; ○ marks the start, ◎ the minima, ▲ each end point (× where a run diverged).</p><div class="plots">"#,
         esc(&landscape::LR_GRID
             .iter()
             .map(|x| fmt_num(*x))
@@ -749,7 +772,10 @@ fn landscapes(c: &mut Ctx) {
                 .map(|g| g.best_params.clone())
                 .unwrap_or_default();
             let cfg = optimizer_config(c.runs, o);
-            (o.clone(), landscape::optimizer_table(o, cfg.as_ref(), &best))
+            (
+                o.clone(),
+                landscape::optimizer_table(o, cfg.as_ref(), &best),
+            )
         })
         .collect();
     let mut errors = Vec::new();
@@ -757,12 +783,17 @@ fn landscapes(c: &mut Ctx) {
         let (trajs, errs) = landscape::run_all(f, &tables);
         errors.extend(errs.into_iter().map(|(o, e)| (f.name(), o, e)));
         let mut pl = Plot::new(
-            &format!("{} from ({}, {})", f.name(), fmt_num(f.start()[0]), fmt_num(f.start()[1])),
+            &format!(
+                "{} from ({}, {})",
+                f.name(),
+                fmt_num(f.start()[0]),
+                fmt_num(f.start()[1])
+            ),
             "x",
             "y",
         )
-        .size(660.0, 470.0)
-        .legend_width(250.0);
+        .size(640.0, 470.0)
+        .legend_width(200.0);
         let [(x0, x1), (y0, y1)] = f.plot_box();
         pl = pl.x_range(x0, x1).y_range(y0, y1);
         let n = 64;
@@ -777,18 +808,29 @@ fn landscapes(c: &mut Ctx) {
             .collect();
         let (lo, hi) = vals
             .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
-        for (k, v) in vals.iter().enumerate() {
-            let (i, j) = (k % n, k / n);
-            let cx0 = x0 + i as f64 / n as f64 * (x1 - x0);
-            let cy0 = y0 + j as f64 / n as f64 * (y1 - y0);
-            pl.cell(
-                cx0,
-                cx0 + (x1 - x0) / n as f64,
-                cy0,
-                cy0 + (y1 - y0) / n as f64,
-                &viridis((v - lo) / (hi - lo).max(1e-12)),
-            );
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
+                (l.min(v), h.max(v))
+            });
+        // Colours quantised to 40 levels; runs of equal colour along a row are one rectangle.
+        let level = |v: f64| (((v - lo) / (hi - lo).max(1e-12)) * 39.0).round() as usize;
+        let (dx, dy) = ((x1 - x0) / n as f64, (y1 - y0) / n as f64);
+        for j in 0..n {
+            let mut i = 0;
+            while i < n {
+                let q = level(vals[j * n + i]);
+                let mut e = i + 1;
+                while e < n && level(vals[j * n + e]) == q {
+                    e += 1;
+                }
+                pl.cell(
+                    x0 + i as f64 * dx,
+                    x0 + e as f64 * dx,
+                    y0 + j as f64 * dy,
+                    y0 + (j + 1) as f64 * dy,
+                    &viridis(q as f64 / 39.0),
+                );
+                i = e;
+            }
         }
         for m in f.minimisers() {
             pl.marker(m[0], m[1], "#ffffff", Marker::Ring, 6.0);
@@ -815,7 +857,12 @@ fn landscapes(c: &mut Ctx) {
                 format!("f={}", fmt_num(t.final_value))
             };
             pl.legend(
-                &format!("{}: lr {}, {} steps, {fv}", t.label, fmt_num(t.lr), t.steps),
+                &format!(
+                    "{}\nlr {} · {} steps · {fv}",
+                    t.label,
+                    fmt_num(t.lr),
+                    t.steps
+                ),
                 col,
                 None,
             );

@@ -1,6 +1,15 @@
 //! gradlab's study report: [`write_html`] renders an [`lab::Analysis`] (and the runs behind it)
 //! into one self-contained HTML file — inline CSS and inline SVG plots, no scripts, nothing
 //! fetched from the network — and [`export`] writes every table as CSV and JSON.
+//!
+//! The page, top to bottom: a header (study, counts of runs / failed runs / compute time, the
+//! protocol); a summary (overall ranking, one verdict per problem, each optimizer's strengths,
+//! weaknesses and fitting situations); per problem, test-accuracy and training-loss curves with
+//! seed bands, the learning-rate sensitivity of every tuning trial, tuneability curves and a
+//! table; Dolan–Moré performance profiles; landscape trajectories of every study optimizer on
+//! Rosenbrock's function and a saddle ([`landscape`]); the doctor's findings with their meaning;
+//! and the failed runs with their errors. Each optimizer keeps one colour throughout
+//! ([`OPTIMIZER_COLORS`], by its position in the analysis). Plots come from [`svg`].
 
 use std::path::{Path, PathBuf};
 

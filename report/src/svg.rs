@@ -74,6 +74,7 @@ pub struct Plot {
     width: f64,
     height: f64,
     legend_width: f64,
+    x_integer: bool,
     items: Vec<Item>,
     legend: Vec<Entry>,
     note: Option<String>,
@@ -83,6 +84,8 @@ const MARGIN_L: f64 = 64.0;
 const MARGIN_R: f64 = 14.0;
 const MARGIN_T: f64 = 34.0;
 const MARGIN_B: f64 = 46.0;
+const LEGEND_ROW: f64 = 17.0;
+const LEGEND_SUBROW: f64 = 13.0;
 
 impl Plot {
     pub fn new(title: &str, x_label: &str, y_label: &str) -> Plot {
@@ -97,6 +100,7 @@ impl Plot {
             width: 620.0,
             height: 340.0,
             legend_width: 150.0,
+            x_integer: false,
             items: Vec::new(),
             legend: Vec::new(),
             note: None,
@@ -111,6 +115,12 @@ impl Plot {
 
     pub fn legend_width(mut self, w: f64) -> Plot {
         self.legend_width = w;
+        self
+    }
+
+    /// Ticks of the (linear) x axis only at whole numbers (epochs, trial counts).
+    pub fn x_integer(mut self) -> Plot {
+        self.x_integer = true;
         self
     }
 
@@ -219,7 +229,9 @@ impl Plot {
                         take(if axis_x { x } else { y });
                     }
                 }
-                Item::Band { x, lo: l, hi: h, .. } => {
+                Item::Band {
+                    x, lo: l, hi: h, ..
+                } => {
                     if axis_x {
                         x.iter().for_each(|&v| take(v));
                     } else {
@@ -248,7 +260,16 @@ impl Plot {
         } else {
             self.legend_width
         };
-        let (w, h) = (self.width, self.height);
+        // Tall enough for the whole legend.
+        let legend_h: f64 = self
+            .legend
+            .iter()
+            .map(|e| LEGEND_ROW + LEGEND_SUBROW * e.text.lines().count().saturating_sub(1) as f64)
+            .sum();
+        let (w, h) = (
+            self.width,
+            self.height.max(MARGIN_T + legend_h + 8.0 + MARGIN_B),
+        );
         let px0 = MARGIN_L;
         let px1 = w - MARGIN_R - legend_w;
         let py0 = MARGIN_T;
@@ -257,11 +278,13 @@ impl Plot {
             self.x_range.or_else(|| self.data_range(true)),
             self.x_scale,
             self.x_range.is_some(),
+            self.x_integer,
         );
         let ya = Axis::fit(
             self.y_range.or_else(|| self.data_range(false)),
             self.y_scale,
             self.y_range.is_some(),
+            false,
         );
         let sx = |x: f64| xa.map(x).map(|t| px0 + t * (px1 - px0));
         let sy = |y: f64| ya.map(y).map(|t| py1 - t * (py1 - py0));
@@ -358,7 +381,8 @@ impl Plot {
                     y1,
                     color,
                 } => {
-                    if let (Some(a), Some(b), Some(c), Some(d)) = (sx(*x0), sx(*x1), sy(*y0), sy(*y1))
+                    if let (Some(a), Some(b), Some(c), Some(d)) =
+                        (sx(*x0), sx(*x1), sy(*y0), sy(*y1))
                     {
                         let _ = write!(
                             s,
@@ -430,14 +454,37 @@ impl Plot {
                     seg.clear();
                     *n = 0;
                 };
+                // Points closer than half a pixel to the last one drawn are skipped (the last
+                // point of a run is always drawn).
+                let mut last: Option<(f64, f64)> = None;
+                let mut pending: Option<(f64, f64)> = None;
                 for &(x, y) in pts {
                     match (sx(x), sy(y)) {
                         (Some(a), Some(b)) => {
+                            if let Some((la, lb)) = last {
+                                if (a - la).abs() < 0.5 && (b - lb).abs() < 0.5 {
+                                    pending = Some((a, b));
+                                    continue;
+                                }
+                            }
                             let _ = write!(seg, "{a:.1},{b:.1} ");
                             n += 1;
+                            last = Some((a, b));
+                            pending = None;
                         }
-                        _ => flush(&mut seg, &mut n, &mut s),
+                        _ => {
+                            if let Some((a, b)) = pending.take() {
+                                let _ = write!(seg, "{a:.1},{b:.1} ");
+                                n += 1;
+                            }
+                            last = None;
+                            flush(&mut seg, &mut n, &mut s);
+                        }
                     }
+                }
+                if let Some((a, b)) = pending {
+                    let _ = write!(seg, "{a:.1},{b:.1} ");
+                    n += 1;
                 }
                 flush(&mut seg, &mut n, &mut s);
             }
@@ -477,8 +524,8 @@ impl Plot {
         if !self.legend.is_empty() {
             let lx = px1 + 12.0;
             let _ = write!(s, r#"<g class="legend">"#);
-            for (i, e) in self.legend.iter().enumerate() {
-                let y = py0 + 8.0 + 17.0 * i as f64;
+            let mut y = py0 + 8.0;
+            for e in &self.legend {
                 match e.shape {
                     None => {
                         let _ = write!(
@@ -490,13 +537,33 @@ impl Plot {
                     }
                     Some(m) => s.push_str(&marker_svg(lx + 9.0, y, &e.color, m, 4.5)),
                 }
-                let _ = write!(
-                    s,
-                    r#"<text x="{:.1}" y="{:.1}">{}</text>"#,
-                    lx + 23.0,
-                    y + 4.0,
-                    esc(&e.text)
-                );
+                let lines: Vec<&str> = e.text.lines().collect();
+                if lines.len() <= 1 {
+                    let _ = write!(
+                        s,
+                        r#"<text x="{:.1}" y="{:.1}">{}</text>"#,
+                        lx + 23.0,
+                        y + 4.0,
+                        esc(&e.text)
+                    );
+                } else {
+                    // Further lines are smaller and grey, under the first.
+                    let _ = write!(s, r#"<text x="{:.1}" y="{:.1}">"#, lx + 23.0, y + 4.0);
+                    for (k, l) in lines.iter().enumerate() {
+                        if k == 0 {
+                            let _ = write!(s, "<tspan>{}</tspan>", esc(l));
+                        } else {
+                            let _ = write!(
+                                s,
+                                r#"<tspan x="{:.1}" dy="13" class="lsub">{}</tspan>"#,
+                                lx + 23.0,
+                                esc(l)
+                            );
+                        }
+                    }
+                    s.push_str("</text>");
+                }
+                y += LEGEND_ROW + LEGEND_SUBROW * lines.len().saturating_sub(1) as f64;
             }
             let _ = write!(s, "</g>");
         }
@@ -546,7 +613,7 @@ struct Axis {
 }
 
 impl Axis {
-    fn fit(range: Option<(f64, f64)>, scale: Scale, fixed: bool) -> Axis {
+    fn fit(range: Option<(f64, f64)>, scale: Scale, fixed: bool, integer: bool) -> Axis {
         let (mut lo, mut hi) = range.unwrap_or(match scale {
             Scale::Linear => (0.0, 1.0),
             Scale::Log => (1.0, 10.0),
@@ -562,7 +629,11 @@ impl Axis {
                     lo -= pad;
                     hi += pad;
                 }
-                let ticks = linear_ticks(lo, hi);
+                let ticks = if integer {
+                    integer_ticks(lo, hi)
+                } else {
+                    linear_ticks(lo, hi)
+                };
                 Axis {
                     scale,
                     lo,
@@ -644,6 +715,23 @@ pub fn linear_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
             let v = k as f64 * step;
             let v = if v.abs() < step * 1e-9 { 0.0 } else { v };
             (v, fmt_tick(v, step))
+        })
+        .collect()
+}
+
+/// Ticks at whole numbers only: steps of 1, 2 or 5 × 10ᵏ (never 2.5 or below 1).
+pub fn integer_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
+    let mut step = nice_step(hi - lo, 6.0).max(1.0);
+    let p = 10f64.powf(step.log10().floor());
+    if ((step / p) - 2.5).abs() < 1e-9 {
+        step = 2.0 * p;
+    }
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last)
+        .map(|k| {
+            let v = k as f64 * step;
+            (v, format!("{v:.0}"))
         })
         .collect()
 }
@@ -748,7 +836,11 @@ pub fn viridis(t: f64) -> String {
         (170, 220, 50),
         (253, 231, 37),
     ];
-    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 1.0 };
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
     let f = t * (STOPS.len() - 1) as f64;
     let i = (f.floor() as usize).min(STOPS.len() - 2);
     let u = f - i as f64;
@@ -779,9 +871,30 @@ mod tests {
         // log ticks over 1e-4..1e0: every decade.
         let lt: Vec<String> = log_ticks(-4.0, 0.0).into_iter().map(|t| t.1).collect();
         assert_eq!(lt, ["1e-4", "0.001", "0.01", "0.1", "1"]);
+        let it: Vec<String> = integer_ticks(0.4, 15.6).into_iter().map(|t| t.1).collect();
+        assert_eq!(it, ["2", "4", "6", "8", "10", "12", "14"]);
+        let it: Vec<String> = integer_ticks(0.8, 6.2).into_iter().map(|t| t.1).collect();
+        assert_eq!(it, ["1", "2", "3", "4", "5", "6"]);
         // a narrow log axis gets 2 and 5 as well
         let lt: Vec<String> = log_ticks(0.0, 1.0).into_iter().map(|t| t.1).collect();
         assert_eq!(lt, ["1", "2", "5", "10"]);
+    }
+
+    #[test]
+    fn tall_legends_grow_the_plot() {
+        let mut p = Plot::new("t", "x", "y").size(400.0, 200.0);
+        for i in 0..30 {
+            p.legend(&format!("entry {i}\nsecond line"), "#000000", None);
+        }
+        let s = p.render("q");
+        // 30 × (17 + 13) px of legend plus the margins
+        let h = MARGIN_T + 30.0 * (LEGEND_ROW + LEGEND_SUBROW) + 8.0 + MARGIN_B;
+        assert!(
+            s.contains(&format!("viewBox=\"0 0 400 {h}\"")),
+            "{}",
+            &s[..120]
+        );
+        assert_eq!(s.matches("<tspan").count(), 60);
     }
 
     #[test]
@@ -796,7 +909,12 @@ mod tests {
     #[test]
     fn render_is_balanced_and_clipped() {
         let mut p = Plot::new("t <&>", "x", "y").y_scale(Scale::Log);
-        p.line(vec![(0.0, 1.0), (1.0, 0.0), (2.0, 0.1)], "#123456", 2.0, false);
+        p.line(
+            vec![(0.0, 1.0), (1.0, 0.0), (2.0, 0.1)],
+            "#123456",
+            2.0,
+            false,
+        );
         p.band(&[0.0, 1.0], &[0.5, 0.5], &[2.0, 2.0], "#123456");
         p.marker(1.0, 1.0, "red", Marker::Cross, 4.0);
         p.legend("a", "#123456", None);

@@ -39,19 +39,33 @@ fn has_every_section_and_every_optimizer() {
         let s = section(&doc, &format!("problem-{p}"));
         // four plots: accuracy curves, loss curves, lr sensitivity, tuneability
         assert_eq!(s.matches("<svg").count(), 4, "{p}");
-        for t in ["test accuracy over epochs", "training loss", "learning-rate sensitivity", "tuneability"] {
+        for t in [
+            "test accuracy over epochs",
+            "training loss",
+            "learning-rate sensitivity",
+            "tuneability",
+        ] {
             assert!(s.contains(t), "{p}: {t}");
         }
         for o in OPTIMIZERS {
             // in the legend of every plot and in the table
-            assert!(s.matches(&format!(">{o}</text>")).count() >= 4, "{p}/{o} legends");
+            assert!(
+                s.matches(&format!(">{o}</text>")).count() >= 4,
+                "{p}/{o} legends"
+            );
             assert!(s.contains(&format!("</span>{o}</td>")), "{p}/{o} table row");
         }
     }
     let summary = section(&doc, "summary");
     for o in OPTIMIZERS {
-        assert!(summary.contains(&format!("</span>{o}</td>")), "ranking row {o}");
-        assert!(summary.contains(&format!("</span>{o}</h4>")), "character card {o}");
+        assert!(
+            summary.contains(&format!("</span>{o}</td>")),
+            "ranking row {o}"
+        );
+        assert!(
+            summary.contains(&format!("</span>{o}</h4>")),
+            "character card {o}"
+        );
     }
     // the profiles: one plot per measure, each with every optimizer
     let prof = section(&doc, "profiles");
@@ -65,11 +79,15 @@ fn has_every_section_and_every_optimizer() {
     assert_eq!(land.matches("<svg").count(), 2);
     assert!(land.contains("Rosenbrock") && land.contains("saddle"));
     for o in OPTIMIZERS {
-        let n = land.matches(&format!(">{o}: lr ")).count();
+        let n = land.matches(&format!("<tspan>{o}</tspan>")).count();
         assert_eq!(n, 2, "{o} on both landscapes");
     }
-    assert!(!land.contains("Not drawn"), "every optimizer could be built");
-    assert!(land.contains("500 steps") && land.contains("100 steps"));
+    assert!(
+        !land.contains("Not drawn"),
+        "every optimizer could be built"
+    );
+    assert_eq!(land.matches(" · 500 steps · ").count(), OPTIMIZERS.len());
+    assert_eq!(land.matches(" · 100 steps · ").count(), OPTIMIZERS.len());
 }
 
 #[test]
@@ -77,7 +95,17 @@ fn self_contained_and_escaped() {
     let doc = html();
     let lower = doc.to_ascii_lowercase();
     // nothing is loaded: no scripts, links, images, imports, fonts or url() but local clips
-    for bad in ["<script", "<link", "<img", "<iframe", "src=", "@import", "@font-face", "href=\"http", "href='http"] {
+    for bad in [
+        "<script",
+        "<link",
+        "<img",
+        "<iframe",
+        "src=",
+        "@import",
+        "@font-face",
+        "href=\"http",
+        "href='http",
+    ] {
         assert!(!lower.contains(bad), "found {bad}");
     }
     assert_eq!(
@@ -87,7 +115,9 @@ fn self_contained_and_escaped() {
     );
     // the only absolute URL is the SVG namespace name (not fetched)
     let urls = lower.matches("http://").count() + lower.matches("https://").count();
-    let ns = lower.matches("xmlns=\"http://www.w3.org/2000/svg\"").count();
+    let ns = lower
+        .matches("xmlns=\"http://www.w3.org/2000/svg\"")
+        .count();
     assert_eq!(urls, ns);
     // the study name, the failed run's error and the characters are escaped
     assert!(doc.contains("default &lt;study&gt; &amp; &quot;friends&quot;"));
@@ -129,11 +159,23 @@ fn table_numbers_match_the_fixture() {
                 format!("{:.4} ± {:.4}", loss.mean, loss.std),
                 format!("{:.4} ± {:.4}", gap.mean, gap.std),
                 format!("({}/{})", g.reached_target, g.seeds),
-                format!("{:.0}% ({}/{})", g.divergence_rate * 100.0, g.diverged, g.runs),
-                format!("lr={}", report::svg::fmt_num(g.best_params["lr"].as_f64().unwrap())),
+                format!(
+                    "{:.0}% ({}/{})",
+                    g.divergence_rate * 100.0,
+                    g.diverged,
+                    g.runs
+                ),
+                format!(
+                    "lr={}",
+                    report::svg::fmt_num(g.best_params["lr"].as_f64().unwrap())
+                ),
             ];
             for w in &want {
-                assert!(row.contains(w.as_str()), "{p}/{}: {w} not in {row}", g.optimizer);
+                assert!(
+                    row.contains(w.as_str()),
+                    "{p}/{}: {w} not in {row}",
+                    g.optimizer
+                );
             }
             if let Some(st) = g.steps_to_target {
                 assert!(row.contains(&format!("{:.0} ± {:.0}", st.mean, st.std)));
@@ -141,7 +183,10 @@ fn table_numbers_match_the_fixture() {
                 assert!(row.contains(&format!("— (0/{})", g.seeds)));
             }
             for (k, n) in &g.findings {
-                assert!(row.contains(&format!("{} ×{n}", k.replace('_', " "))), "{row}");
+                assert!(
+                    row.contains(&format!("{} ×{n}", k.replace('_', " "))),
+                    "{row}"
+                );
             }
         }
     }
@@ -149,9 +194,18 @@ fn table_numbers_match_the_fixture() {
     for r in &a.ranking {
         let i = rank.find(&format!("</span>{}</td>", r.optimizer)).unwrap();
         let row = &rank[i..i + rank[i..].find("</tr>").unwrap()];
-        assert!(row.contains(&format!("<td class=\"n\">{:.2}</td>", r.mean_rank)), "{row}");
-        assert!(row.contains(&format!("<td class=\"n\">{:.3}</td>", r.profile_score)), "{row}");
-        assert!(row.contains(&format!("<td class=\"n\">{}</td>", r.wins)), "{row}");
+        assert!(
+            row.contains(&format!("<td class=\"n\">{:.2}</td>", r.mean_rank)),
+            "{row}"
+        );
+        assert!(
+            row.contains(&format!("<td class=\"n\">{:.3}</td>", r.profile_score)),
+            "{row}"
+        );
+        assert!(
+            row.contains(&format!("<td class=\"n\">{}</td>", r.wins)),
+            "{row}"
+        );
     }
     for v in &a.verdicts {
         assert!(rank.contains(&report::esc(&v.text)));
@@ -165,7 +219,10 @@ fn table_numbers_match_the_fixture() {
     // header counts
     let head = section(&doc, "header");
     assert!(head.contains(&format!("{} runs", a.runs)) && head.contains("1 failed"));
-    assert!(head.contains("6 trials per optimizer"), "protocol from the runs");
+    assert!(
+        head.contains("6 trials per optimizer"),
+        "protocol from the runs"
+    );
     assert!(head.contains("seeds 0, 1, 2"));
 }
 
@@ -178,7 +235,10 @@ fn findings_are_listed_with_their_meaning() {
     assert_eq!(s.matches("<tr><td>").count(), rows);
     for g in &a.groups {
         for (k, n) in &g.findings {
-            assert!(s.contains(&format!("<code>{k}</code></td><td class=\"n\">{n}/{}</td>", g.seeds)));
+            assert!(s.contains(&format!(
+                "<code>{k}</code></td><td class=\"n\">{n}/{}</td>",
+                g.seeds
+            )));
             assert!(s.contains(&report::esc(report::finding_meaning(k))));
         }
     }
@@ -225,7 +285,14 @@ fn empty_analysis_still_renders() {
     a.verdicts.clear();
     a.characters.clear();
     a.failed = 0;
-    let doc = report::render_html(&a, &[], &report::Options { protocol: Some("given".into()), landscape: false });
+    let doc = report::render_html(
+        &a,
+        &[],
+        &report::Options {
+            protocol: Some("given".into()),
+            landscape: false,
+        },
+    );
     check_well_formed(&doc).unwrap();
     assert!(doc.contains("No verdicts") && doc.contains("Protocol:</b> given"));
     assert!(!doc.contains("id=\"landscape\"") && !doc.contains("id=\"failed\""));
@@ -236,7 +303,10 @@ fn close(a: &serde_json::Value, b: &serde_json::Value, at: &str) {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => {
             let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-            assert!((x - y).abs() <= 1e-14 * x.abs().max(y.abs()), "{at}: {x} vs {y}");
+            assert!(
+                (x - y).abs() <= 1e-14 * x.abs().max(y.abs()),
+                "{at}: {x} vs {y}"
+            );
         }
         (Value::Array(x), Value::Array(y)) => {
             assert_eq!(x.len(), y.len(), "{at}");
@@ -245,7 +315,11 @@ fn close(a: &serde_json::Value, b: &serde_json::Value, at: &str) {
             }
         }
         (Value::Object(x), Value::Object(y)) => {
-            assert_eq!(x.keys().collect::<Vec<_>>(), y.keys().collect::<Vec<_>>(), "{at}");
+            assert_eq!(
+                x.keys().collect::<Vec<_>>(),
+                y.keys().collect::<Vec<_>>(),
+                "{at}"
+            );
             for (k, p) in x {
                 close(p, &y[k], &format!("{at}.{k}"));
             }
@@ -263,8 +337,18 @@ fn exports_round_trip() {
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    for t in ["ranking", "groups", "trials", "verdicts", "profiles", "characters"] {
-        assert!(names.contains(&format!("{t}.csv")) && names.contains(&format!("{t}.json")), "{t}");
+    for t in [
+        "ranking",
+        "groups",
+        "trials",
+        "verdicts",
+        "profiles",
+        "characters",
+    ] {
+        assert!(
+            names.contains(&format!("{t}.csv")) && names.contains(&format!("{t}.json")),
+            "{t}"
+        );
     }
     assert!(names.contains(&"analysis.json".to_string()));
     let n_entries = std::fs::read_dir(dir.path()).unwrap().count();
@@ -281,12 +365,22 @@ fn exports_round_trip() {
         assert_eq!(r[col("problem")], g.problem);
         assert_eq!(r[col("optimizer")], g.optimizer);
         let acc = g.test_accuracy.unwrap();
-        assert_eq!(r[col("test_accuracy_mean")].parse::<f64>().unwrap(), acc.mean);
+        assert_eq!(
+            r[col("test_accuracy_mean")].parse::<f64>().unwrap(),
+            acc.mean
+        );
         assert_eq!(r[col("test_accuracy_std")].parse::<f64>().unwrap(), acc.std);
-        assert_eq!(r[col("divergence_rate")].parse::<f64>().unwrap(), g.divergence_rate);
+        assert_eq!(
+            r[col("divergence_rate")].parse::<f64>().unwrap(),
+            g.divergence_rate
+        );
         assert_eq!(r[col("reached_target")], g.reached_target.to_string());
         let params: serde_json::Value = serde_json::from_str(&r[col("best_params")]).unwrap();
-        close(&params, &serde_json::to_value(&g.best_params).unwrap(), "best_params");
+        close(
+            &params,
+            &serde_json::to_value(&g.best_params).unwrap(),
+            "best_params",
+        );
     }
     // trials.csv: one row per trial, lr and divergence intact
     let rows = parse_csv(&read("trials.csv"));
@@ -309,27 +403,70 @@ fn exports_round_trip() {
     let rows = parse_csv(&read("profiles.csv"));
     let n: usize = a.profiles.iter().map(|p| p.tau.len() * p.rho.len()).sum();
     assert_eq!(rows.len() - 1, n);
-    assert_eq!(parse_csv(&read("characters.csv")).len() - 1, a.characters.len());
+    assert_eq!(
+        parse_csv(&read("characters.csv")).len() - 1,
+        a.characters.len()
+    );
 
     // JSON parses back into the analysis types, equal up to float parsing
     let groups: Vec<Group> = serde_json::from_str(&read("groups.json")).unwrap();
     assert_eq!(groups.len(), a.groups.len());
-    close(&serde_json::to_value(&groups).unwrap(), &serde_json::to_value(&a.groups).unwrap(), "groups");
+    close(
+        &serde_json::to_value(&groups).unwrap(),
+        &serde_json::to_value(&a.groups).unwrap(),
+        "groups",
+    );
     let ranking: Vec<RankRow> = serde_json::from_str(&read("ranking.json")).unwrap();
-    close(&serde_json::to_value(&ranking).unwrap(), &serde_json::to_value(&a.ranking).unwrap(), "ranking");
+    close(
+        &serde_json::to_value(&ranking).unwrap(),
+        &serde_json::to_value(&a.ranking).unwrap(),
+        "ranking",
+    );
     let verdicts: Vec<Verdict> = serde_json::from_str(&read("verdicts.json")).unwrap();
     assert_eq!(verdicts.len(), a.verdicts.len());
     let profiles: Vec<Profile> = serde_json::from_str(&read("profiles.json")).unwrap();
-    close(&serde_json::to_value(&profiles).unwrap(), &serde_json::to_value(&a.profiles).unwrap(), "profiles");
+    close(
+        &serde_json::to_value(&profiles).unwrap(),
+        &serde_json::to_value(&a.profiles).unwrap(),
+        "profiles",
+    );
     let trials_json: Vec<serde_json::Value> = serde_json::from_str(&read("trials.json")).unwrap();
     assert_eq!(trials_json.len(), trials.len());
     assert_eq!(trials_json[0]["problem"], PROBLEMS[0]);
     assert!(trials_json[0]["lr"].is_number());
     let whole: lab::Analysis = serde_json::from_str(&read("analysis.json")).unwrap();
-    close(&serde_json::to_value(&whole).unwrap(), &serde_json::to_value(&a).unwrap(), "analysis");
+    close(
+        &serde_json::to_value(&whole).unwrap(),
+        &serde_json::to_value(&a).unwrap(),
+        "analysis",
+    );
 
     // exporting into a path under a file fails with a message naming it
     let bad = dir.path().join("groups.csv").join("sub");
     let e = report::export(&a, &bad).unwrap_err().to_string();
     assert!(e.contains("groups.csv"), "{e}");
+}
+
+#[test]
+fn landscape_uses_stored_configs_and_reports_what_it_cannot_build() {
+    let (a, mut runs) = fixture();
+    // lion's stored config names an optimizer optim does not know: it is listed as not drawn,
+    // with optim's message, and every other optimizer is still drawn.
+    for r in runs.iter_mut().filter(|r| r.spec.optimizer == "lion") {
+        r.spec.config = "[optimizer]\nname = \"lionn\"\nlr = 1e-4\n".into();
+    }
+    let doc = report::render_html(&a, &runs, &report::Options::default());
+    let land = section(&doc, "landscape");
+    assert!(land.contains("Not drawn"));
+    assert_eq!(land.matches("<li>lion on ").count(), 2, "both functions");
+    assert!(land.contains("lionn"), "optim's message names the bad name");
+    assert!(!land.contains("<tspan>lion</tspan>"));
+    for o in OPTIMIZERS.iter().filter(|o| **o != "lion") {
+        assert_eq!(
+            land.matches(&format!("<tspan>{o}</tspan>")).count(),
+            2,
+            "{o}"
+        );
+    }
+    check_well_formed(&doc).unwrap();
 }

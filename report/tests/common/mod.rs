@@ -5,9 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use lab::analysis::{
-    Analysis, Band, Character, Group, Profile, RankRow, Stat, Trial, Verdict,
-};
+use lab::analysis::{Analysis, Band, Character, Group, Profile, RankRow, Stat, Trial, Verdict};
 use lab::{FindingRow, Phase, RunRecord, RunResult, RunSpec, RunState};
 use serde_json::json;
 
@@ -144,9 +142,7 @@ pub fn fixture() -> (Analysis, Vec<RunRecord>) {
                     })
                     .collect();
                 let loss: Vec<f64> = (1..=15)
-                    .map(|e| {
-                        2.3 * (-(e as f64) * rate * 0.6).exp() + 0.02 + 0.02 * rng.next()
-                    })
+                    .map(|e| 2.3 * (-(e as f64) * rate * 0.6).exp() + 0.02 + 0.02 * rng.next())
                     .collect();
                 let vloss: Vec<f64> = loss.iter().map(|l| l * 1.2 + 0.05).collect();
                 accs.push(acc);
@@ -193,7 +189,9 @@ pub fn fixture() -> (Analysis, Vec<RunRecord>) {
                 seeds: 3,
                 test_accuracy: Some(stat(&final_accs)),
                 test_loss: Some(stat(&final_test)),
-                val_accuracy: Some(stat(&final_accs.iter().map(|a| a + 0.003).collect::<Vec<_>>())),
+                val_accuracy: Some(stat(
+                    &final_accs.iter().map(|a| a + 0.003).collect::<Vec<_>>(),
+                )),
                 train_loss: Some(stat(&final_train)),
                 generalisation_gap: Some(stat(&gaps)),
                 steps_to_target: (!reach.is_empty()).then(|| stat(&reach)),
@@ -215,15 +213,45 @@ pub fn fixture() -> (Analysis, Vec<RunRecord>) {
             // Runs: trials at seed 0, finals at seeds 1 and 2.
             for t in &trials {
                 let lr = t.lr.unwrap();
-                runs.push(record(p, o, Phase::Tune, t.trial, 0, &t.params, lr, t.diverged, &findings));
+                runs.push(record(
+                    p,
+                    o,
+                    Phase::Tune,
+                    t.trial,
+                    0,
+                    &t.params,
+                    lr,
+                    t.diverged,
+                    &findings,
+                ));
             }
             for seed in 1..=2u64 {
-                runs.push(record(p, o, Phase::Final, best.trial, seed, &best.params, best_lr, false, &findings));
+                runs.push(record(
+                    p,
+                    o,
+                    Phase::Final,
+                    best.trial,
+                    seed,
+                    &best.params,
+                    best_lr,
+                    false,
+                    &findings,
+                ));
             }
         }
     }
     // One failed run.
-    let mut failed = record("mnist10k_mlp", "adagrad", Phase::Final, 3, 2, &BTreeMap::new(), 0.01, false, &BTreeMap::new());
+    let mut failed = record(
+        "mnist10k_mlp",
+        "adagrad",
+        Phase::Final,
+        3,
+        2,
+        &BTreeMap::new(),
+        0.01,
+        false,
+        &BTreeMap::new(),
+    );
     failed.state = RunState::Failed;
     failed.result = None;
     failed.error = Some(FAILED_ERROR.to_string());
@@ -304,7 +332,9 @@ pub fn fixture() -> (Analysis, Vec<RunRecord>) {
                 vec![]
             },
             weaknesses: if matches!(o, "sgd" | "lion") {
-                vec![format!("{o} diverged in 1 of 6 trials at lr > 0.1 <unstable>")]
+                vec![format!(
+                    "{o} diverged in 1 of 6 trials at lr > 0.1 <unstable>"
+                )]
             } else {
                 vec![]
             },
@@ -344,7 +374,13 @@ fn record(
 ) -> RunRecord {
     RunRecord {
         spec: RunSpec {
-            key: format!("{:016x}", (problem.len() as u64) << 40 | (opt.len() as u64) << 20 | (trial as u64) << 8 | seed),
+            key: format!(
+                "{:016x}",
+                (problem.len() as u64) << 40
+                    | (opt.len() as u64) << 20
+                    | (trial as u64) << 8
+                    | seed
+            ),
             problem: problem.to_string(),
             optimizer: opt.to_string(),
             phase,
@@ -450,8 +486,11 @@ pub fn check_well_formed(doc: &str) -> Result<BTreeMap<String, usize>, String> {
                 if q != b'"' && q != b'\'' {
                     return Err(format!("line {}: unquoted attribute in <{name}>", line(i)));
                 }
-                let end = doc[k + 1..].find(q as char).ok_or("unterminated attribute")?;
-                check_text(&doc[k + 1..k + 1 + end]).map_err(|e| format!("line {}: {e}", line(i)))?;
+                let end = doc[k + 1..]
+                    .find(q as char)
+                    .ok_or("unterminated attribute")?;
+                check_text(&doc[k + 1..k + 1 + end])
+                    .map_err(|e| format!("line {}: {e}", line(i)))?;
                 if doc[k + 1..k + 1 + end].contains('<') {
                     return Err(format!("line {}: '<' in an attribute of <{name}>", line(i)));
                 }
@@ -461,17 +500,17 @@ pub fn check_well_formed(doc: &str) -> Result<BTreeMap<String, usize>, String> {
                 match stack.pop() {
                     Some(open) if open == name => {}
                     Some(open) => {
-                        return Err(format!(
-                            "line {}: </{name}> closes <{open}>",
-                            line(i)
-                        ))
+                        return Err(format!("line {}: </{name}> closes <{open}>", line(i)))
                     }
                     None => return Err(format!("line {}: </{name}> without an open tag", line(i))),
                 }
             } else {
                 *counts.entry(name.clone()).or_insert(0) += 1;
                 if !self_closing {
-                    if matches!(name.as_str(), "meta" | "br" | "img" | "link" | "input" | "hr") {
+                    if matches!(
+                        name.as_str(),
+                        "meta" | "br" | "img" | "link" | "input" | "hr"
+                    ) {
                         return Err(format!("line {}: void <{name}> not self-closed", line(i)));
                     }
                     if name == "style" || name == "script" {
@@ -505,10 +544,14 @@ fn check_text(t: &str) -> Result<(), String> {
     let mut rest = t;
     while let Some(p) = rest.find('&') {
         let after = &rest[p + 1..];
-        let end = after.find(';').ok_or_else(|| format!("bare '&' in {:?}", &rest[p..rest.len().min(p + 20)]))?;
+        let end = after
+            .find(';')
+            .ok_or_else(|| format!("bare '&' in {:?}", &rest[p..rest.len().min(p + 20)]))?;
         let ent = &after[..end];
         let ok = matches!(ent, "amp" | "lt" | "gt" | "quot" | "apos")
-            || (ent.starts_with('#') && ent[1..].chars().all(|c| c.is_ascii_digit()) && ent.len() > 1);
+            || (ent.starts_with('#')
+                && ent[1..].chars().all(|c| c.is_ascii_digit())
+                && ent.len() > 1);
         if !ok {
             return Err(format!("bad entity &{ent};"));
         }
@@ -583,7 +626,9 @@ pub fn decode_png(bytes: &[u8]) -> Result<(usize, usize, Vec<[u8; 3]>), String> 
         pos += 12 + len;
     }
     if depth != 8 || interlace != 0 {
-        return Err(format!("unsupported PNG: depth {depth}, interlace {interlace}"));
+        return Err(format!(
+            "unsupported PNG: depth {depth}, interlace {interlace}"
+        ));
     }
     let bpp = match ctype {
         2 => 3,
@@ -603,8 +648,16 @@ pub fn decode_png(bytes: &[u8]) -> Result<(usize, usize, Vec<[u8; 3]>), String> 
         let f = raw[y * (stride + 1)];
         let src = &raw[y * (stride + 1) + 1..(y + 1) * (stride + 1)];
         for x in 0..stride {
-            let a = if x >= bpp { img[y * stride + x - bpp] as i32 } else { 0 };
-            let up = if y > 0 { img[(y - 1) * stride + x] as i32 } else { 0 };
+            let a = if x >= bpp {
+                img[y * stride + x - bpp] as i32
+            } else {
+                0
+            };
+            let up = if y > 0 {
+                img[(y - 1) * stride + x] as i32
+            } else {
+                0
+            };
             let c = if y > 0 && x >= bpp {
                 img[(y - 1) * stride + x - bpp] as i32
             } else {
@@ -631,9 +684,6 @@ pub fn decode_png(bytes: &[u8]) -> Result<(usize, usize, Vec<[u8; 3]>), String> 
             img[y * stride + x] = (src[x] as i32 + pred) as u8;
         }
     }
-    let px = img
-        .chunks_exact(bpp)
-        .map(|p| [p[0], p[1], p[2]])
-        .collect();
+    let px = img.chunks_exact(bpp).map(|p| [p[0], p[1], p[2]]).collect();
     Ok((w, h, px))
 }
