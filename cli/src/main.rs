@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod bench_doctor;
 mod bench_train;
+mod compare;
 mod data_cmd;
 mod diagnose;
 mod landscape;
@@ -36,6 +37,10 @@ enum Command {
         #[command(subcommand)]
         what: bench::What,
     },
+    /// Run a study comparing optimizers on problems (default: the bundled study) and report it.
+    Compare(compare::CompareArgs),
+    /// Analyse a stored study again and write its HTML report (and the tables).
+    Report(compare::ReportArgs),
     /// List the datasets, or download MNIST / Fashion-MNIST / CIFAR-10 from their mirrors.
     Data {
         #[command(subcommand)]
@@ -51,6 +56,8 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(args),
         Command::Diagnose(args) => diagnose::run(args),
         Command::Data { what } => data_cmd::run(what),
+        Command::Compare(args) => compare::run_compare(args),
+        Command::Report(args) => compare::run_report(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -731,3 +731,255 @@ fn bench_doctor_json_has_ratios_for_both_cases() {
             .contains(&Value::from("basic")));
     }
 }
+
+/// A tiny study: 2 synthetic problems × 2 optimizers × 2 trials, the best re-run at seed 1
+/// (12 runs); `EPOCHS` is replaced per test.
+const TINY_STUDY: &str = r#"
+name = "tiny"
+seeds = [0, 1]
+[tuning]
+protocol = "budget"
+trials = 2
+metric = "val_accuracy"
+
+[[problems]]
+name = "moons_mlp"
+target = { metric = "test_accuracy", value = 0.8 }
+[problems.data]
+dataset = "moons"
+n = 256
+n_test = 128
+batch_size = 32
+validation_split = 0.25
+[[problems.model.layers]]
+type = "linear"
+out_features = 16
+[[problems.model.layers]]
+type = "relu"
+[[problems.model.layers]]
+type = "linear"
+out_features = 2
+[problems.train]
+epochs = EPOCHS
+
+[[problems]]
+name = "blobs_mlp"
+target = { metric = "test_accuracy", value = 0.9 }
+[problems.data]
+dataset = "blobs"
+n = 256
+n_test = 128
+centers = 3
+dim = 4
+batch_size = 32
+validation_split = 0.25
+[[problems.model.layers]]
+type = "linear"
+out_features = 16
+[[problems.model.layers]]
+type = "relu"
+[[problems.model.layers]]
+type = "linear"
+out_features = 3
+[problems.train]
+epochs = EPOCHS
+
+[[optimizers]]
+name = "sgd"
+lr = { grid = [0.3, 0.03] }
+
+[[optimizers]]
+name = "adam"
+lr = { grid = [0.01, 0.001] }
+"#;
+
+/// key → (status, epoch metrics without timings).
+type StoredRuns = std::collections::BTreeMap<String, (String, Vec<Vec<Option<f64>>>)>;
+
+/// Every stored run of a study database.
+fn stored_runs(db: &Path) -> StoredRuns {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut runs = std::collections::BTreeMap::new();
+    let mut stmt = conn
+        .prepare("SELECT key, status FROM runs WHERE study = 'tiny'")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .unwrap();
+    for row in rows {
+        let (key, status) = row.unwrap();
+        let mut m = conn
+            .prepare(
+                "SELECT epoch, step, train_loss, val_loss, val_accuracy, test_loss, test_accuracy
+                 FROM epoch_metrics WHERE study = 'tiny' AND key = ?1 ORDER BY epoch",
+            )
+            .unwrap();
+        let epochs: Vec<Vec<Option<f64>>> = m
+            .query_map([&key], |r| {
+                (0..7)
+                    .map(|i| r.get::<_, Option<f64>>(i))
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert!(
+            runs.insert(key, (status, epochs)).is_none(),
+            "a key stored twice"
+        );
+    }
+    runs
+}
+
+#[test]
+fn compare_runs_a_study_and_writes_the_report() {
+    let case = Case::new();
+    case.write("tiny_study.toml", &TINY_STUDY.replace("EPOCHS", "3"));
+    let o = case.gradlab(&["compare", "tiny_study.toml", "--workers", "2", "--quiet"]);
+    ok(&o);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let dir = case.path("runs/compare/tiny");
+    assert!(out.contains("12 done, 0 failed"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "report: {}",
+            Path::new("runs/compare/tiny/report.html").display()
+        )),
+        "{out}"
+    );
+    // One verdict line per problem.
+    for p in ["moons_mlp", "blobs_mlp"] {
+        assert!(out.contains(&format!("  {p}: ")), "{out}");
+    }
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("moons_mlp"));
+    assert!(std::fs::read_dir(dir.join("tables")).unwrap().count() > 0);
+    let runs = stored_runs(&dir.join("results.db"));
+    assert_eq!(runs.len(), 12);
+    for (key, (status, epochs)) in &runs {
+        assert_eq!(status, "done", "{key}");
+        assert_eq!(epochs.len(), 3, "{key}");
+        assert!(dir.join("runs").exists());
+    }
+    // Per-run logs (metrics.jsonl and TensorBoard) under runs/<problem>/<optimizer>/<key>.
+    let moons_sgd = dir.join("runs/moons_mlp/sgd");
+    assert_eq!(std::fs::read_dir(&moons_sgd).unwrap().count(), 3);
+
+    // `gradlab report` from the store alone, with the tables exported.
+    let o = case.gradlab(&[
+        "report",
+        "--store",
+        "runs/compare/tiny/results.db",
+        "--out",
+        "again.html",
+        "--export",
+        "exported",
+    ]);
+    ok(&o);
+    assert!(case.path("again.html").is_file());
+    let exported: Vec<String> = std::fs::read_dir(case.path("exported"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(exported.iter().any(|f| f.ends_with(".csv")), "{exported:?}");
+    assert!(
+        exported.iter().any(|f| f.ends_with(".json")),
+        "{exported:?}"
+    );
+
+    // Running it again finds every run done: nothing is retrained.
+    let o = case.gradlab(&["compare", "tiny_study.toml", "--quiet", "--no-report"]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    ok(&o);
+    assert!(out.contains("this call: 0 trained, 0 failed"), "{out}");
+}
+
+#[test]
+fn compare_bad_study_and_store_fail_with_clear_messages() {
+    let case = Case::new();
+    case.write(
+        "bad.toml",
+        "name = \"x\"\nseeds = [0]\n[[problems]]\nname = 3\n",
+    );
+    let o = case.gradlab(&["compare", "bad.toml", "--quiet"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("bad.toml"), "{e}");
+    let o = case.gradlab(&["compare", "missing.toml", "--quiet"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("missing.toml"), "{}", stderr(&o));
+    let o = case.gradlab(&["report", "--store", "nothing_here.db"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("nothing_here.db"), "{}", stderr(&o));
+    assert!(!case.path("nothing_here.db").exists());
+}
+
+/// `kill -9` in the middle of a study, then the same command again: every run is stored done
+/// exactly once, the interrupted ones were redone, and the numbers are those of an
+/// uninterrupted study.
+#[test]
+fn compare_sigkill_then_rerun_finishes_the_study_with_the_same_numbers() {
+    let case = Case::new();
+    case.write("tiny_study.toml", &TINY_STUDY.replace("EPOCHS", "20"));
+    let args = |out: &str| {
+        vec![
+            "compare".to_string(),
+            "tiny_study.toml".into(),
+            "--workers".into(),
+            "2".into(),
+            "--quiet".into(),
+            "--no-report".into(),
+            "--no-doctor".into(),
+            "--out".into(),
+            out.into(),
+        ]
+    };
+    ok(&case.gradlab(&args("full").iter().map(String::as_str).collect::<Vec<_>>()));
+    let want = stored_runs(&case.path("full/results.db"));
+    assert_eq!(want.len(), 12);
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        .args(args("killed"))
+        .current_dir(case.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let db = case.path("killed/results.db");
+    let t0 = std::time::Instant::now();
+    loop {
+        assert!(t0.elapsed().as_secs() < 120, "the study did not progress");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        if !db.exists() {
+            continue;
+        }
+        let Ok(conn) = rusqlite::Connection::open(&db) else {
+            continue;
+        };
+        let done: rusqlite::Result<i64> =
+            conn.query_row("SELECT count(*) FROM runs WHERE status = 'done'", [], |r| {
+                r.get(0)
+            });
+        if done.is_ok_and(|d| d >= 3) {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = stored_runs(&db);
+    let running = before.values().filter(|(s, _)| s == "running").count();
+    let done = before.values().filter(|(s, _)| s == "done").count();
+    assert!(running >= 1, "killed while no run was training: {before:?}");
+    assert!(done < 12, "the study finished before it could be killed");
+
+    ok(&case.gradlab(
+        &args("killed")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    ));
+    let got = stored_runs(&db);
+    assert_eq!(got.len(), 12);
+    assert!(got.values().all(|(s, _)| s == "done"));
+    assert_eq!(got, want, "numbers differ from the uninterrupted study");
+}

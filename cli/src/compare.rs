@@ -1,0 +1,273 @@
+//! `gradlab compare [STUDY.toml] [--store URL] [--out DIR] [--workers N] [--threads-per-run N]
+//! [--no-doctor] [--quiet] [--no-report]`: runs a study (problems × optimizers × seeds) in
+//! parallel into a results store, then analyses it and writes `report.html` and the tables;
+//! and `gradlab report [--store URL] [--study NAME] [--out FILE] [--export DIR]`, which does the
+//! analysis and report again from the store.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Args as ClapArgs;
+use lab::Study;
+
+#[derive(ClapArgs, Debug)]
+pub struct CompareArgs {
+    /// Study file (TOML: problems, optimizers with search spaces, seeds, tuning). Without one,
+    /// the default study on the bundled datasets runs.
+    pub study: Option<PathBuf>,
+    /// Results store: a SQLite file (or `sqlite:PATH`), or `postgres://user@host/db` to share
+    /// the study between workers on many machines. Default: OUT/results.db.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// Output folder for the run logs, the report and the tables. Default: runs/compare/NAME.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Runs trained at once (default: the machine's cores).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Threads inside each run.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub threads_per_run: usize,
+    /// Do not run the doctor's instruments (no findings are stored).
+    #[arg(long)]
+    pub no_doctor: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Do not analyse the study or write the report when it finishes.
+    #[arg(long)]
+    pub no_report: bool,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct ReportArgs {
+    /// The study file, when its stored text cannot be read back alone (it names run config
+    /// files by relative path). Default: the study's definition as stored.
+    #[arg(value_name = "STUDY.toml")]
+    pub file: Option<PathBuf>,
+    /// Results store: a SQLite file (or `sqlite:PATH`) or a `postgres://` URL. Default:
+    /// runs/compare/NAME/results.db.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// The study to report (default: the only study in the store, or `default`).
+    #[arg(long, value_name = "NAME")]
+    pub study: Option<String>,
+    /// The HTML file to write. Default: report.html beside a SQLite store, else
+    /// runs/compare/NAME/report.html.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Also write every table as CSV and JSON into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub export: Option<PathBuf>,
+}
+
+fn default_out(name: &str) -> PathBuf {
+    Path::new("runs").join("compare").join(name)
+}
+
+pub fn run_compare(args: CompareArgs) -> Result<()> {
+    let study = match &args.study {
+        Some(p) => Study::from_file(p).with_context(|| format!("reading study {}", p.display()))?,
+        None => Study::default_study(),
+    };
+    if args.workers == Some(0) {
+        bail!("--workers 0: expected at least 1 worker");
+    }
+    if args.threads_per_run == 0 {
+        bail!("--threads-per-run 0: expected at least 1 thread");
+    }
+    let out = args.out.clone().unwrap_or_else(|| default_out(&study.name));
+    let url = args
+        .store
+        .clone()
+        .unwrap_or_else(|| out.join("results.db").display().to_string());
+    let store = lab::open_store(&url)?;
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("cannot create the output folder {}", out.display()))?;
+    let mut opts = lab::RunnerOptions::new(&out);
+    if let Some(w) = args.workers {
+        opts.workers = w;
+    }
+    opts.threads_per_run = args.threads_per_run;
+    opts.doctor = !args.no_doctor;
+    opts.quiet = args.quiet;
+    if !args.quiet {
+        eprintln!(
+            "study {} ({}): {} problems x {} optimizers, {} workers, results in {}",
+            study.name,
+            study.source,
+            study.problems.len(),
+            study.optimizers.len(),
+            opts.workers,
+            store.describe()
+        );
+    }
+    let done = lab::run_study(&study, store.as_ref(), &opts)
+        .with_context(|| format!("running study {} in {}", study.name, store.describe()))?;
+    println!("{}: {}", study.name, done.line());
+    if args.no_report {
+        return Ok(());
+    }
+    write_report(
+        &study,
+        store.as_ref(),
+        &out.join("report.html"),
+        Some(&out.join("tables")),
+    )
+}
+
+/// Analyses the stored study, writes the HTML (and the tables), prints the path and verdicts.
+fn write_report(
+    study: &Study,
+    store: &dyn lab::Store,
+    html: &Path,
+    export: Option<&Path>,
+) -> Result<()> {
+    let runs = store
+        .runs(&study.name)
+        .with_context(|| format!("reading the runs of study {}", study.name))?;
+    if runs.is_empty() {
+        bail!(
+            "{}: study {:?} has no runs (run `gradlab compare` first)",
+            store.describe(),
+            study.name
+        );
+    }
+    let analysis = lab::analyze(study, &runs);
+    if let Some(dir) = html.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the folder {}", dir.display()))?;
+    }
+    report::write_html(&analysis, &runs, html)
+        .with_context(|| format!("writing the report {}", html.display()))?;
+    if let Some(dir) = export {
+        let files = report::export(&analysis, dir)
+            .with_context(|| format!("exporting the tables into {}", dir.display()))?;
+        println!("tables: {} files in {}", files.len(), dir.display());
+    }
+    println!("report: {}", html.display());
+    for v in &analysis.verdicts {
+        println!("  {}: {}", v.problem, v.text);
+    }
+    if analysis.failed > 0 {
+        println!(
+            "  {} of {} runs failed; their errors are in the report",
+            analysis.failed, analysis.runs
+        );
+    }
+    Ok(())
+}
+
+pub fn run_report(args: ReportArgs) -> Result<()> {
+    let file = match &args.file {
+        Some(p) => {
+            Some(Study::from_file(p).with_context(|| format!("reading study {}", p.display()))?)
+        }
+        None => None,
+    };
+    let default_name = args
+        .study
+        .clone()
+        .or_else(|| file.as_ref().map(|s| s.name.clone()))
+        .unwrap_or_else(|| Study::default_study().name);
+    let url = args.store.clone().unwrap_or_else(|| {
+        default_out(&default_name)
+            .join("results.db")
+            .display()
+            .to_string()
+    });
+    let sqlite = sqlite_path(&url);
+    if let Some(p) = &sqlite {
+        if !p.is_file() {
+            bail!(
+                "results store {}: no such file (run `gradlab compare` first, or pass --store)",
+                p.display()
+            );
+        }
+    }
+    let store = lab::open_store(&url)?;
+    let shown = store.describe();
+    let studies =
+        stored_studies(&url).with_context(|| format!("{shown}: cannot read its studies"))?;
+    let wanted = args
+        .study
+        .clone()
+        .or_else(|| file.as_ref().map(|s| s.name.clone()));
+    let (name, definition) = match &wanted {
+        Some(n) => studies
+            .into_iter()
+            .find(|(s, _)| s == n)
+            .ok_or_else(|| anyhow::anyhow!("{shown}: no study named {n:?} (see `--study`)"))?,
+        None => match studies.len() {
+            0 => bail!("{shown}: no study stored (run `gradlab compare` first)"),
+            1 => studies.into_iter().next().expect("one study"),
+            _ => {
+                let names: Vec<&str> = studies.iter().map(|(n, _)| n.as_str()).collect();
+                bail!(
+                    "{shown}: holds several studies ({}); choose one with --study",
+                    names.join(", ")
+                )
+            }
+        },
+    };
+    let study = match file {
+        Some(s) => s,
+        None => study_from_definition(&name, &definition).with_context(|| {
+            format!("{shown}: reading the stored definition of study {name:?} (pass its file: `gradlab report STUDY.toml`)")
+        })?,
+    };
+    let html = args.out.clone().unwrap_or_else(|| match &sqlite {
+        Some(p) => p.parent().unwrap_or(Path::new(".")).join("report.html"),
+        None => default_out(&name).join("report.html"),
+    });
+    write_report(&study, store.as_ref(), &html, args.export.as_deref())
+}
+
+/// The SQLite file a store URL names (None for PostgreSQL).
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        None
+    } else {
+        Some(PathBuf::from(url.strip_prefix("sqlite:").unwrap_or(url)))
+    }
+}
+
+/// The (name, definition) of every study in the store, from its `studies` table.
+fn stored_studies(url: &str) -> Result<Vec<(String, String)>> {
+    const QUERY: &str = "SELECT name, definition FROM studies ORDER BY name";
+    match sqlite_path(url) {
+        Some(p) => {
+            let conn = rusqlite::Connection::open_with_flags(
+                &p,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )?;
+            let mut stmt = conn.prepare(QUERY)?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        }
+        None => {
+            let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+            Ok(client
+                .query(QUERY, &[])?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect())
+        }
+    }
+}
+
+/// The study a stored definition describes: the default study, the resolved study as JSON
+/// ([`Study::definition`]), or a study file's text.
+fn study_from_definition(name: &str, definition: &str) -> Result<Study> {
+    let default = Study::default_study();
+    if default.name == name && (definition == default.definition() || definition == default.text) {
+        return Ok(default);
+    }
+    let source = format!("<stored study {name}>");
+    if let Ok(serde_json::Value::Object(mut m)) = serde_json::from_str(definition) {
+        m.insert("source".into(), source.clone().into());
+        m.insert("text".into(), definition.into());
+        return Ok(serde_json::from_value(serde_json::Value::Object(m))?);
+    }
+    Ok(Study::from_text(definition, &source, Path::new("."))?)
+}
