@@ -751,6 +751,89 @@ def summarize(rows, finals, results):
     return out
 
 
+# ---------------------------------------------------------------------------------------------
+# --verify: the same run in both, from the same initial weights.
+
+
+def _save_safetensors(path: str, state: dict) -> None:
+    import struct
+
+    header, blobs, off = {}, [], 0
+    for name, t in state.items():
+        a = t.detach().contiguous().numpy()
+        dtype = {np.dtype(np.float32): "F32", np.dtype(np.int64): "I64"}[a.dtype]
+        b = a.tobytes()
+        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def verify(rows, count: int, gradlab: str) -> int:
+    """Trains `count` stored runs (one per problem and optimizer first) with `gradlab train` and
+    with the replay from the same initial weights (PyTorch's, passed to gradlab as `[model]
+    init`) and gradlab's own shuffle order: the curves must agree to float rounding, which shows
+    that data, split, standardisation, batching, model, loss, optimizer and schedule are the
+    same study. Prints both curves; returns the number of runs whose final test accuracy
+    differs by more than 0.01."""
+    import subprocess
+    import tempfile
+
+    import torch
+
+    _init_worker()
+    seen, picked = set(), []
+    for r in rows:
+        if (r["problem"], r["optimizer"]) not in seen:
+            seen.add((r["problem"], r["optimizer"]))
+            picked.append(r)
+    picked = (picked + [r for r in rows if r not in picked])[:count]
+    bad = 0
+    with tempfile.TemporaryDirectory(prefix="compare_verify.") as tmp:
+        for i, row in enumerate(picked):
+            cfg = tomllib.loads(row["config"])
+            seed = int(cfg.get("seed", row["seed"] or 0))
+            shape = prepare(cfg["data"], seed)[6]
+            torch.manual_seed(seed)
+            model, _ = build_layers(cfg["model"]["layers"], shape)
+            init = os.path.join(tmp, f"{i}.safetensors")
+            _save_safetensors(init, model.state_dict())
+            path = os.path.join(tmp, f"{i}.toml")
+            with open(path, "w") as f:
+                f.write(row["config"])
+            logdir = os.path.join(tmp, f"run{i}")
+            cmd = [gradlab, "train", path, "-q", "--threads", "1",
+                   "--set", f"model.init={json.dumps(init)}",
+                   "--set", f"log.dir={json.dumps(logdir)}", "--set", "log.tensorboard=false"]
+            p = subprocess.run(cmd, capture_output=True, text=True)
+            mfile = os.path.join(logdir, "metrics.jsonl")
+            g = []
+            if os.path.exists(mfile):
+                with open(mfile) as f:
+                    g = [d for d in map(json.loads, f) if d.get("type") == "epoch"]
+            t = replay(row, exact_order=True)
+            print(f"{row['problem']} / {row['optimizer']} (key {row['key']}, seed {seed}): "
+                  "gradlab | PyTorch")
+            if p.returncode != 0 and not g:
+                print(f"  gradlab train failed: {p.stderr.strip()[-400:]}")
+            if t["status"] != "done":
+                print(f"  replay failed: {t['error']}")
+            hist = t.get("history") or []
+            for ge, te in zip(g, hist):
+                print(f"  epoch {ge['epoch']:>3}: train loss {ge['train_loss']:.6f} | "
+                      f"{te['train_loss']:.6f}   test loss {ge['test_loss']:.6f} | "
+                      f"{te['test_loss']:.6f}   test acc {ge['test_accuracy']:.4f} | "
+                      f"{te['test_accuracy']:.4f}")
+            ok = (bool(g) and bool(hist) and len(g) == len(hist)
+                  and abs(g[-1]["test_accuracy"] - hist[-1]["test_accuracy"]) <= 0.01)
+            bad += not ok
+            print(f"  {'agree' if ok else 'DIFFER'}: {len(g)} | {len(hist)} epochs")
+    return bad
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("db", help="the study's SQLite store (`gradlab compare --out DIR`: DIR/results.db)")
@@ -761,6 +844,11 @@ def main() -> int:
                     help="shuffle each epoch in gradlab's exact order (ChaCha8 in Python: slower)")
     ap.add_argument("--json", help="write the JSON report here ('-': stdout; default: "
                     "torch_replay.json beside the database)")
+    ap.add_argument("--verify", type=int, metavar="N",
+                    help="instead of timing: train N stored runs with `gradlab train` and in "
+                    "PyTorch from the same initial weights and data order, and compare the curves")
+    ap.add_argument("--gradlab", default=os.path.join(ROOT, "target", "release", "gradlab"),
+                    help="the gradlab binary for --verify (default: target/release/gradlab)")
     args = ap.parse_args()
     if not os.path.isfile(args.db):
         print(f"error: {args.db}: no such file (run `gradlab compare --out DIR` first)",
@@ -777,6 +865,8 @@ def main() -> int:
         print(f"error: {args.db}: no done or failed runs"
               + (f" in study {args.study!r}" if args.study else ""), file=sys.stderr)
         return 2
+    if args.verify:
+        return 1 if verify(rows, args.verify, args.gradlab) else 0
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     jobs = [(r, args.exact_order) for r in rows]
     t0 = time.perf_counter()
