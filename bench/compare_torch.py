@@ -528,7 +528,8 @@ def build_schedule(table: dict | None, opt, train: dict, steps_per_epoch: int, h
 # One run (train/src/trainer.rs).
 
 _TRAIN_KEYS = {"epochs", "steps", "loss", "label_smoothing", "threads",
-               "checkpoint_every_epochs", "checkpoint_every_steps", "accumulate"}
+               "checkpoint_every_epochs", "checkpoint_every_steps", "accumulate",
+               "early_stopping"}
 
 
 def _evaluate(model, x, y, ls):
@@ -581,6 +582,11 @@ def replay(row: dict, exact_order: bool = False) -> dict:
         gen = torch.Generator().manual_seed(seed ^ 0x5_4FF1E)
         epochs = train.get("epochs")
         max_steps = train.get("steps")
+        es = train.get("early_stopping")
+        if es is not None:
+            es_monitor = es.get("monitor", "val_loss")
+            es_max = es.get("mode", "max" if es_monitor.endswith("accuracy") else "min") == "max"
+            es_best, es_wait = None, 0
         step = 0
         epoch = 0
         stop = "completed"
@@ -641,12 +647,22 @@ def replay(row: dict, exact_order: bool = False) -> dict:
             history.append(rec)
             last = rec
             epoch += 1
+            if es is not None:
+                v, delta = rec[es_monitor], es.get("min_delta", 0.0)
+                if es_best is None or (v > es_best + delta if es_max else v < es_best - delta):
+                    es_best, es_wait = v, 0
+                else:
+                    es_wait += 1
+                    if es_wait >= es.get("patience", 5):
+                        stop = "early_stopped"
             if sched is not None and sched[1] == "epoch":
                 s, _, monitor = sched
                 if isinstance(s, torch.optim.lr_scheduler.ReduceLROnPlateau):
                     s.step(rec[monitor])
                 else:
                     s.step()
+            if stop == "early_stopped":
+                break
         res.update(status="done", stop=stop, diverged=stop == "non_finite", steps=step,
                    epochs=epoch, final=last, history=history)
     except Exception as e:  # a run that cannot be replayed is recorded, not fatal
