@@ -17,8 +17,9 @@ pub struct DoctorArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
-    /// Optimizer steps per run.
-    #[arg(long, default_value_t = 150)]
+    /// Optimizer steps per run (long enough that the measurements every instrument takes at
+    /// step 1 do not dominate).
+    #[arg(long, default_value_t = 1000)]
     steps: u64,
     /// Timed runs per case and setting (the median counts).
     #[arg(long, default_value_t = 5)]
@@ -172,7 +173,7 @@ fn time(cfg: &train::RunConfig, setting: Setting) -> Result<f64> {
             let mut d = match setting {
                 Setting::Only(p, i) => {
                     let mut v: Vec<Box<dyn diagnose::instruments::Instrument>> =
-                        vec![Box::new(diagnose::instruments::basic::Basic)];
+                        vec![Box::new(diagnose::instruments::basic::Basic::for_preset(p))];
                     v.extend(i.and_then(|i| diagnose::instruments::preset(p).into_iter().nth(i)));
                     Doctor::with(v)
                 }
@@ -266,11 +267,13 @@ fn cases(args: &DoctorArgs, tmp: &Path) -> Result<Vec<Case>> {
                 }
             }
         }
-        // Interleaved, so that a change in the machine's load hits every setting alike.
+        // Interleaved, so that a change in the machine's load hits every setting alike, and
+        // rotated, so that no setting always runs right after the same other one.
         let mut t: Vec<Vec<f64>> = vec![Vec::new(); settings.len()];
-        for _ in 0..args.repeats {
-            for (k, (_, s)) in settings.iter().enumerate() {
-                t[k].push(time(&cfg, *s)?);
+        for r in 0..args.repeats {
+            for j in 0..settings.len() {
+                let k = (j + r) % settings.len();
+                t[k].push(time(&cfg, settings[k].1)?);
             }
         }
         let m: Vec<f64> = t.into_iter().map(median).collect();

@@ -38,7 +38,7 @@ pub struct Doctor {
 impl Doctor {
     /// The instruments of `preset`.
     pub fn new(preset: Preset) -> Doctor {
-        let mut instruments: Vec<Box<dyn Instrument>> = vec![Box::new(Basic)];
+        let mut instruments: Vec<Box<dyn Instrument>> = vec![Box::new(Basic::for_preset(preset))];
         instruments.extend(crate::instruments::preset(preset));
         Doctor::with(instruments)
     }
@@ -63,8 +63,8 @@ impl Observer for Doctor {
         self.instruments.iter().any(|i| i.wants_per_example(step))
     }
 
-    fn wants_grad_norm(&self, _step: u64) -> bool {
-        !self.instruments.is_empty()
+    fn wants_grad_norm(&self, step: u64) -> bool {
+        self.instruments.iter().any(|i| i.wants_grad_norm(step))
     }
 
     fn after_backward(&mut self, p: &mut Probe<'_>) -> train::Result<()> {

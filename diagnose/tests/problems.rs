@@ -128,7 +128,7 @@ fn diagnose(file: &str, overrides: &[&str]) -> (Vec<Finding>, Timeline) {
     o.push("log.tensorboard=false".into());
     let cfg = train::RunConfig::from_file(root.join(file), &o).unwrap();
     // What `Doctor::new(Preset::Full)` runs, plus the fallback.
-    let mut ins: Vec<Box<dyn Instrument>> = vec![Box::new(Basic)];
+    let mut ins: Vec<Box<dyn Instrument>> = vec![Box::new(Basic::default())];
     ins.extend(diagnose::instruments::preset(Preset::Full));
     ins.push(Box::new(Fallback));
     let mut doc = Doctor::with(ins);

@@ -54,21 +54,23 @@ pub struct Curvature {
 }
 
 impl Curvature {
-    /// `λmax` only, every 200 steps, at most 2 products (warm starts carry the iteration on
+    /// `λmax` only, at step 1 and every 500 steps, at most 2 products (warm starts carry the iteration on
     /// from one measurement to the next). A product costs about two training steps plus the
     /// probes' save/restore (measured on a 784-512-512-10 MLP, batch 128: ~22 ms per product
     /// against ~5.6 ms per training step on a shared 2-core machine), so every 50 steps would
-    /// already cost ~18% and every 100 about 5–10% (`gradlab bench doctor --breakdown`); every
-    /// 200 leaves room for the other instruments within the preset's 10%.
+    /// already cost ~18% and every 100 about 8% (a measurement costs ~8 training steps:
+    /// `cargo test --release -p diagnose --test curvature cost_per_measurement -- --ignored`);
+    /// every 500 (~2%) leaves room for the other instruments within the preset's 10%. The full
+    /// preset is the one for watching curvature closely.
     pub fn economy() -> Curvature {
-        Curvature::new(Every(200), 2, false, 0)
+        Curvature::new(Every(500), 2, false, 0)
     }
 
-    /// `λmax`, `λmin` (≤ 4 products each, warm-started) and the trace (2 samples) every 50
-    /// steps: ≤ 10 products, ~20–30 training steps' worth, about 0.5× training time. (All three
+    /// `λmax`, `λmin` (≤ 4 products each, warm-started) and the trace (2 samples) every 100
+    /// steps: ≤ 10 products, ~25 training steps' worth, about 0.25× training time. (All three
     /// every 10 steps with 8 + 8 + 4 products measured ~60 training steps per measurement, 6×.)
     pub fn full() -> Curvature {
-        Curvature::new(Every(50), 4, true, 2)
+        Curvature::new(Every(100), 4, true, 2)
     }
 
     pub fn new(every: Every, iters: usize, lambda_min: bool, trace_samples: usize) -> Curvature {

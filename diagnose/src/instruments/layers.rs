@@ -229,9 +229,9 @@ impl Layers {
         }
     }
 
-    /// Economy: every 20 steps.
+    /// Economy: every 50 steps.
     pub fn economy() -> Layers {
-        Layers::new(Every(20))
+        Layers::new(Every(50))
     }
 
     /// Full: every 5 steps.

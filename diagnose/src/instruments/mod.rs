@@ -22,6 +22,11 @@ pub trait Instrument: Send {
         false
     }
 
+    /// Whether step `step`'s probes should carry the global gradient norm.
+    fn wants_grad_norm(&self, _step: u64) -> bool {
+        false
+    }
+
     /// After the backward pass of a step (gradients present, weights not yet updated).
     fn after_backward(&mut self, _p: &mut Probe<'_>, _t: &mut Timeline) -> Result<()> {
         Ok(())

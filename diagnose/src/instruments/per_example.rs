@@ -54,9 +54,9 @@ impl PerExample {
         }
     }
 
-    /// Economy: the norms every 20 steps, no subsample tests.
+    /// Economy: the norms every 50 steps, no subsample tests.
     pub fn economy() -> PerExample {
-        PerExample::new(Every(20), None)
+        PerExample::new(Every(50), None)
     }
 
     /// Full: the norms every 5 steps, the tests on 8 examples (8 extra backward passes) every

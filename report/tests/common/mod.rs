@@ -119,6 +119,7 @@ pub fn fixture() -> (Analysis, Vec<RunRecord>) {
                     lr: Some(lr),
                     score,
                     diverged,
+                    ..Default::default()
                 });
             }
             let best = trials
@@ -209,6 +210,7 @@ pub fn fixture() -> (Analysis, Vec<RunRecord>) {
                 val_loss_curve: band(&vlosses),
                 train_loss_curve: band(&losses),
                 wall_s: stat(&[4.0 + rng.next(), 4.2, 4.4]),
+                ..Default::default()
             });
             // Runs: trials at seed 0, finals at seeds 1 and 2.
             for t in &trials {
@@ -281,6 +283,7 @@ pub fn fixture() -> (Analysis, Vec<RunRecord>) {
             measure: measure.to_string(),
             tau: tau.clone(),
             rho,
+            ..Default::default()
         });
     }
     // Ranking by mean quality.
@@ -320,6 +323,7 @@ pub fn fixture() -> (Analysis, Vec<RunRecord>) {
                 ["adam", "nadam", "adamw"][i],
                 ["a clear win", "likely real", "within noise"][i]
             ),
+            ..Default::default()
         })
         .collect();
     let characters = OPTIMIZERS
