@@ -51,7 +51,7 @@ fn default_study_parses_and_validates() {
     let s = Study::default_study();
     assert_eq!(s.name, "default");
     assert_eq!(s.source, "<default study>");
-    assert_eq!(s.seeds, vec![0, 1, 2]);
+    assert_eq!(s.seeds, vec![0, 1, 2, 3, 4]);
     let problems: Vec<&str> = s.problems.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(problems, ["mnist1d_mlp", "digits_mlp", "mnist10k_mlp"]);
     let datasets: Vec<&str> = s
