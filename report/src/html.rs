@@ -262,12 +262,7 @@ tr.best td{background:#eef7ee}
 .plots{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:10px}
 figure.fig{margin:0}
 svg.plot{width:100%;height:auto;display:block;border:1px solid var(--line);border-radius:4px}
-svg.plot text{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;font-size:11px;fill:#222}
-svg.plot .ptitle{font-size:13px;font-weight:600}
-svg.plot .alabel{font-size:12px}
-svg.plot .pnote{font-size:13px;fill:#888}
-svg.plot .lsub{font-size:10px;fill:#555}
-svg.plot .grid line{stroke:#e6e9ed;stroke-width:1}
+svg.plot text{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif}
 .verdict-line{margin:4px 0 10px}
 code{background:var(--soft);padding:0 4px;border-radius:3px}
 footer{color:var(--muted);font-size:12px;text-align:center;margin-top:10px}
