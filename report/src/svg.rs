@@ -1,9 +1,11 @@
 //! The report's plots, drawn with [plotters](https://docs.rs/plotters) into inline SVG.
 //!
-//! plotters does the chart work (the SVG backend, layout of caption and label areas, the
-//! coordinate mapping of linear and log axes, nice linear ticks, grid, tick labels, axis
-//! descriptions, and the shapes), as it already does for `gradlab diagnose` and
-//! `gradlab landscape`; this module only collects what a report plot shows and draws it.
+//! plotters does the chart work (the SVG backend and its text escaping, the layout of the
+//! label areas, the coordinate mapping of linear and log axes, nice linear ticks, grid, tick
+//! marks and labels, axis descriptions, the shapes), as it already does for `gradlab diagnose`
+//! and `gradlab landscape`; this module collects what a report plot shows and draws it. Log
+//! axes take their ticks from [`log_ticks`] (plotters' own leave the part below the first power
+//! of ten bare, or crowd in every 2…9 × 10ᵏ).
 //!
 //! A [`Plot`] is a builder: title, axis labels and scales, optional fixed ranges, then items
 //! (lines, step lines, shaded seed bands, markers, heat-map cells), legend entries and a note.
@@ -765,8 +767,7 @@ fn tick_format(scale: Scale, ticks: Vec<f64>) -> impl Fn(f64) -> String {
 }
 
 /// Ticks of a log axis over `[lo, hi]`: powers of ten (every k-th when there are many), plus
-/// 2 and 5 × 10ᵏ when the axis spans less than about two decades. (plotters' own log key
-/// points leave the part below the first power of ten bare and crowd 2…9 × 10ᵏ in.)
+/// 2 and 5 × 10ᵏ when the axis spans less than about two decades.
 pub fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     let (l, h) = (lo.log10(), hi.log10());
     if !(l.is_finite() && h.is_finite() && l < h) {
