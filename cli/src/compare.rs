@@ -187,8 +187,7 @@ pub fn run_report(args: ReportArgs) -> Result<()> {
     }
     let store = lab::open_store(&url)?;
     let shown = store.describe();
-    let studies =
-        stored_studies(&url).with_context(|| format!("{shown}: cannot read its studies"))?;
+    let studies = store.studies()?;
     let wanted = args
         .study
         .clone()
@@ -229,30 +228,6 @@ fn sqlite_path(url: &str) -> Option<PathBuf> {
         None
     } else {
         Some(PathBuf::from(url.strip_prefix("sqlite:").unwrap_or(url)))
-    }
-}
-
-/// The (name, definition) of every study in the store, from its `studies` table.
-fn stored_studies(url: &str) -> Result<Vec<(String, String)>> {
-    const QUERY: &str = "SELECT name, definition FROM studies ORDER BY name";
-    match sqlite_path(url) {
-        Some(p) => {
-            let conn = rusqlite::Connection::open_with_flags(
-                &p,
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-            )?;
-            let mut stmt = conn.prepare(QUERY)?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        }
-        None => {
-            let mut client = postgres::Client::connect(url, postgres::NoTls)?;
-            Ok(client
-                .query(QUERY, &[])?
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect())
-        }
     }
 }
 

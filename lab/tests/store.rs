@@ -282,6 +282,13 @@ fn round_trip_of_full_records() {
         assert_eq!(s.runs("other").unwrap(), vec![]);
         assert_eq!(s.counts("other").unwrap(), Counts::default());
         assert!(s.claim("other", "w").unwrap().is_none());
+        // Both studies are listed, by name, with their definitions.
+        let mut want = vec![
+            ("other".to_string(), "x = 1".to_string()),
+            (STUDY.to_string(), DEFINITION.to_string()),
+        ];
+        want.sort();
+        assert_eq!(s.studies().unwrap(), want, "{}", b.name);
     }
 }
 

@@ -54,6 +54,14 @@ pub trait Layer: Send {
 
     fn forward(&mut self, x: &Tensor, train: bool) -> &Tensor;
 
+    /// For layers that only reshape (Flatten): rewrites the batch shape `shape` to the output's
+    /// and records what [`backward`](Layer::backward) needs, so that the data is not copied;
+    /// returns `false` (the default) for every other layer. Used by
+    /// [`Sequential::forward_mut`](crate::Sequential::forward_mut).
+    fn reshape_in_place(&mut self, _shape: &mut Vec<usize>) -> bool {
+        false
+    }
+
     fn backward(&mut self, dy: &Tensor) -> &Tensor;
 
     /// [`backward`](Layer::backward) that also accumulates per-example squared gradient norms

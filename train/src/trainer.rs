@@ -565,15 +565,17 @@ impl<'c> Trainer<'c> {
         if let Some(st) = &self.data.standardizer {
             st.apply_rows(&mut self.batch.x);
         }
-        // The batch shape changes only for a last partial batch; resize reuses the buffers.
+        // The batch becomes the model's input by swapping buffers, not copying (the copy was
+        // ~3% of an MLP step); the next fill reuses the other buffer. The shape changes only
+        // for a last partial batch.
+        std::mem::swap(&mut self.x.data, &mut self.batch.x);
         if self.x.shape.first() != Some(&idx.len()) || self.x.shape.len() != 1 + train.shape.len() {
-            let mut shape = Vec::with_capacity(1 + train.shape.len());
-            shape.push(idx.len());
-            shape.extend_from_slice(&train.shape);
-            self.x.resize(&shape);
+            self.x.shape.clear();
+            self.x.shape.push(idx.len());
+            self.x.shape.extend_from_slice(&train.shape);
         }
-        self.x.data.copy_from_slice(&self.batch.x);
-        let y = self.model.forward(&self.x, true);
+        assert_eq!(self.x.numel(), self.x.shape.iter().product::<usize>());
+        let y = self.model.forward_mut(&mut self.x, true);
         Ok(match &mut self.loss {
             Loss::CrossEntropy(ce) => {
                 self.labels.clear();
@@ -875,7 +877,7 @@ fn evaluate(
         shape.extend_from_slice(&data.shape);
         x.resize(&shape);
         x.data.copy_from_slice(&data.x[start * f..end * f]);
-        let y = model.forward(&x, false);
+        let y = model.forward_mut(&mut x, false);
         let l = match loss {
             Loss::CrossEntropy(ce) => {
                 labels.clear();

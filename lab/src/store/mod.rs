@@ -25,6 +25,8 @@ pub trait Store: Send + Sync {
     /// Every run of the study with its results, ordered by key.
     fn runs(&self, study: &str) -> Result<Vec<RunRecord>>;
     fn counts(&self, study: &str) -> Result<Counts>;
+    /// The (name, stored definition) of every study in the store, ordered by name.
+    fn studies(&self) -> Result<Vec<(String, String)>>;
 }
 
 /// A claimed run. Dropping it without `complete`/`fail` releases it unfinished.

@@ -461,6 +461,15 @@ impl Store for PgStore {
         }
         Ok(counts)
     }
+
+    fn studies(&self) -> Result<Vec<(String, String)>> {
+        let inner = &self.inner;
+        let what = "cannot list its studies";
+        let rows = inner.with(what, |c| {
+            c.query("SELECT name, definition FROM studies ORDER BY name", &[])
+        })?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
 }
 
 /// A claimed run: its connection holds the open transaction with the row lock.

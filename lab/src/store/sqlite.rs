@@ -332,6 +332,20 @@ impl Store for SqliteStore {
         }
         Ok(c)
     }
+
+    fn studies(&self) -> Result<Vec<(String, String)>> {
+        let inner = &self.inner;
+        let what = "cannot list its studies";
+        let conn = inner.lock();
+        let mut stmt = conn
+            .prepare("SELECT name, definition FROM studies ORDER BY name")
+            .map_err(|e| inner.err(what, e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| inner.err(what, e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| inner.err(what, e))
+    }
 }
 
 struct SqliteClaim {

@@ -107,10 +107,22 @@ impl Layer for Flatten {
         &self.y
     }
 
+    fn reshape_in_place(&mut self, shape: &mut Vec<usize>) -> bool {
+        let (s, e) = self
+            .cfg
+            .range(shape.len())
+            .unwrap_or_else(|err| panic!("{err}"));
+        self.in_shape.clear();
+        self.in_shape.extend_from_slice(shape);
+        shape[s] = shape[s..=e].iter().product();
+        shape.drain(s + 1..=e);
+        true
+    }
+
     fn backward(&mut self, dy: &Tensor) -> &Tensor {
         assert_eq!(
             dy.numel(),
-            self.y.numel(),
+            self.in_shape.iter().product::<usize>(),
             "flatten: gradient size differs from output"
         );
         self.dx.resize(&self.in_shape);
