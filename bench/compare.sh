@@ -7,7 +7,7 @@
 # bench/compare_torch.py (WORKERS processes, one thread each), and prints runs/hour of both, the
 # ratio gradlab/PyTorch, the same ratio per CPU-second (less sensitive to other load on a shared
 # machine), and how the final test accuracies of the two agree per problem.
-# Environment: WORKERS (2), OUT (a fresh folder for the study; default a temporary one, removed
+# Environment: WORKERS (2), NO_DOCTOR=1 (gradlab without the doctor, as the replay), OUT (a fresh folder for the study; default a temporary one, removed
 # unless KEEP=1), TORCH_PYTHON (default ../torch-ref/bin/python beside the checkout), GRADLAB_BIN
 # (a gradlab binary to use instead of building one), VERIFY=N (afterwards, train N of the stored
 # runs in both from the same initial weights and data order: the curves must agree, which checks
@@ -58,6 +58,9 @@ args+=(--out "$out" --workers "$workers" --quiet)
 if "$gradlab" compare --help 2>/dev/null | grep -q -- '--no-report'; then
     args+=(--no-report)
 fi
+# NO_DOCTOR=1: without the doctor's instruments, i.e. the same work as the PyTorch replay,
+# which has none (the default study runs them).
+[[ "${NO_DOCTOR:-}" == 1 ]] && args+=(--no-doctor)
 
 echo "load before gradlab: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "gradlab ${args[*]} ..." >&2

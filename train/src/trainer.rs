@@ -162,6 +162,9 @@ pub struct Trainer<'c> {
     loader: data::Loader,
     batch: Batch,
     x: Tensor,
+    /// The evaluation batch, kept across evaluations (a fresh multi-megabyte buffer each time
+    /// cost page faults on every epoch).
+    eval_x: Tensor,
     target: Tensor,
     labels: Vec<usize>,
     /// Per-example squared gradient norms of the last backward pass, when asked for.
@@ -272,6 +275,7 @@ impl<'c> Trainer<'c> {
             loader,
             batch,
             x: Tensor::default(),
+            eval_x: Tensor::default(),
             target: Tensor::default(),
             labels: Vec::new(),
             sq_norms: Vec::new(),
@@ -602,6 +606,7 @@ impl<'c> Trainer<'c> {
         match &self.data.val {
             Some(v) => Ok(Some(evaluate(
                 &mut self.model,
+                &mut self.eval_x,
                 &mut self.loss,
                 v,
                 self.cfg.data.eval_batch_size,
@@ -626,6 +631,7 @@ impl<'c> Trainer<'c> {
         let val = match &self.data.val {
             Some(v) => Some(evaluate(
                 &mut self.model,
+                &mut self.eval_x,
                 &mut self.loss,
                 v,
                 self.cfg.data.eval_batch_size,
@@ -635,6 +641,7 @@ impl<'c> Trainer<'c> {
         let test = match &self.data.test {
             Some(t) => Some(evaluate(
                 &mut self.model,
+                &mut self.eval_x,
                 &mut self.loss,
                 t,
                 self.cfg.data.eval_batch_size,
@@ -860,12 +867,12 @@ fn count_correct(logits: &Tensor, labels: &[usize]) -> u64 {
 /// Mean loss (and accuracy for classification) of `model` in evaluation mode over `data`.
 fn evaluate(
     model: &mut Sequential,
+    x: &mut Tensor,
     loss: &mut Loss,
     data: &data::Dataset,
     batch_size: usize,
 ) -> Result<(f64, Option<f64>)> {
     let f = data.features();
-    let mut x = Tensor::default();
     let mut target = Tensor::default();
     let mut labels = Vec::new();
     let (mut total, mut correct) = (0.0f64, 0u64);
@@ -877,7 +884,7 @@ fn evaluate(
         shape.extend_from_slice(&data.shape);
         x.resize(&shape);
         x.data.copy_from_slice(&data.x[start * f..end * f]);
-        let y = model.forward_mut(&mut x, false);
+        let y = model.forward_mut(x, false);
         let l = match loss {
             Loss::CrossEntropy(ce) => {
                 labels.clear();
