@@ -192,16 +192,7 @@ impl Sequential {
             x.shape,
             self.in_shape
         );
-        fn run<'a>(layers: &'a mut [Box<dyn Layer>], x: &Tensor, train: bool) -> &'a Tensor {
-            let (first, rest) = layers.split_first_mut().expect("non-empty");
-            let y = first.forward(x, train);
-            if rest.is_empty() {
-                y
-            } else {
-                run(rest, y, train)
-            }
-        }
-        run(&mut self.layers, x, train)
+        forward_chain(&mut self.layers, x, train)
     }
 
     /// [`forward`](Self::forward) for a caller that owns its input: a leading reshape-only
@@ -223,16 +214,7 @@ impl Sequential {
         if !self.layers[0].reshape_in_place(&mut x.shape) {
             return self.forward(x, train);
         }
-        fn run<'a>(layers: &'a mut [Box<dyn Layer>], x: &Tensor, train: bool) -> &'a Tensor {
-            let (first, rest) = layers.split_first_mut().expect("non-empty");
-            let y = first.forward(x, train);
-            if rest.is_empty() {
-                y
-            } else {
-                run(rest, y, train)
-            }
-        }
-        let y = run(&mut self.layers[1..], x, train);
+        let y = forward_chain(&mut self.layers[1..], x, train);
         x.shape.clear();
         x.shape.extend_from_slice(&self.shape_scratch);
         y
@@ -507,6 +489,17 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Runs `layers` in order, each on the previous one's output.
+fn forward_chain<'a>(layers: &'a mut [Box<dyn Layer>], x: &Tensor, train: bool) -> &'a Tensor {
+    let (first, rest) = layers.split_first_mut().expect("non-empty");
+    let y = first.forward(x, train);
+    if rest.is_empty() {
+        y
+    } else {
+        forward_chain(rest, y, train)
+    }
 }
 
 impl optim::Params<f32> for Sequential {
