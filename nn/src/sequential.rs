@@ -9,6 +9,7 @@ use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::layer::Layer;
+use crate::layers::{backward_chain, forward_chain};
 use crate::layers::{
     Activation, ActivationLayer, Dropout, DropoutConfig, Flatten, FlattenConfig, Linear,
     LinearConfig,
@@ -223,16 +224,7 @@ impl Sequential {
     /// The backward pass from `dy = ∂L/∂output` of the last forward; accumulates parameter
     /// gradients and returns `∂L/∂input`.
     pub fn backward(&mut self, dy: &Tensor) -> &Tensor {
-        fn run<'a>(layers: &'a mut [Box<dyn Layer>], dy: &Tensor) -> &'a Tensor {
-            let (last, rest) = layers.split_last_mut().expect("non-empty");
-            let dx = last.backward(dy);
-            if rest.is_empty() {
-                dx
-            } else {
-                run(rest, dx)
-            }
-        }
-        run(&mut self.layers, dy)
+        backward_chain(&mut self.layers, dy)
     }
 
     /// The backward pass when `∂L/∂input` is not needed (training on data, as PyTorch does for
@@ -489,17 +481,6 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
-}
-
-/// Runs `layers` in order, each on the previous one's output.
-fn forward_chain<'a>(layers: &'a mut [Box<dyn Layer>], x: &Tensor, train: bool) -> &'a Tensor {
-    let (first, rest) = layers.split_first_mut().expect("non-empty");
-    let y = first.forward(x, train);
-    if rest.is_empty() {
-        y
-    } else {
-        forward_chain(rest, y, train)
-    }
 }
 
 impl optim::Params<f32> for Sequential {

@@ -74,7 +74,12 @@ fn chain_shape(layers: &[Box<dyn Layer>], in_shape: &[usize], what: &str) -> Res
     Ok(shape)
 }
 
-fn forward_chain<'a>(layers: &'a mut [Box<dyn Layer>], x: &Tensor, train: bool) -> &'a Tensor {
+/// Runs `layers` in order, each on the previous one's output.
+pub(crate) fn forward_chain<'a>(
+    layers: &'a mut [Box<dyn Layer>],
+    x: &Tensor,
+    train: bool,
+) -> &'a Tensor {
     let (first, rest) = layers.split_first_mut().expect("non-empty");
     let y = first.forward(x, train);
     if rest.is_empty() {
@@ -84,7 +89,8 @@ fn forward_chain<'a>(layers: &'a mut [Box<dyn Layer>], x: &Tensor, train: bool) 
     }
 }
 
-fn backward_chain<'a>(layers: &'a mut [Box<dyn Layer>], dy: &Tensor) -> &'a Tensor {
+/// The backward pass through `layers`, last to first.
+pub(crate) fn backward_chain<'a>(layers: &'a mut [Box<dyn Layer>], dy: &Tensor) -> &'a Tensor {
     let (last, rest) = layers.split_last_mut().expect("non-empty");
     let dx = last.backward(dy);
     if rest.is_empty() {
