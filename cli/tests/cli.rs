@@ -983,3 +983,108 @@ fn compare_sigkill_then_rerun_finishes_the_study_with_the_same_numbers() {
     assert!(got.values().all(|(s, _)| s == "done"));
     assert_eq!(got, want, "numbers differ from the uninterrupted study");
 }
+
+/// A one-problem study whose problem is a run config file (2 runs: one optimizer, seeds 0 and 1).
+const REF_STUDY: &str = r#"
+name = "ref"
+seeds = [0, 1]
+[tuning]
+protocol = "defaults"
+
+[[problems]]
+name = "moons_mlp"
+config = "conf/moons.toml"
+
+[[optimizers]]
+name = "sgd"
+lr = 0.1
+"#;
+
+const MOONS_RUN: &str = r#"
+[data]
+dataset = "moons"
+n = 128
+n_test = 64
+batch_size = 32
+validation_split = 0.25
+[[model.layers]]
+type = "linear"
+out_features = 8
+[[model.layers]]
+type = "relu"
+[[model.layers]]
+type = "linear"
+out_features = 2
+[train]
+epochs = 2
+"#;
+
+/// Editing a run config file a stored study names: the study file is the same, but resuming it
+/// is refused (nothing trained) with the problem and its file named; `gradlab report` still
+/// rebuilds the study from the store after the file is gone.
+#[test]
+fn compare_refuses_a_study_whose_run_config_file_changed() {
+    let case = Case::new();
+    std::fs::create_dir(case.path("conf")).unwrap();
+    case.write("ref.toml", REF_STUDY);
+    case.write("conf/moons.toml", MOONS_RUN);
+    let args = [
+        "compare",
+        "ref.toml",
+        "--quiet",
+        "--no-report",
+        "--no-doctor",
+    ];
+    let o = case.gradlab(&args);
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("2 done, 0 failed"));
+    let db = case.path("runs/compare/ref/results.db");
+    let before = std::fs::read_to_string(case.path("conf/moons.toml")).unwrap();
+    let stored = {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.query_row(
+            "SELECT count(*) FROM epoch_metrics WHERE study = 'ref'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(stored, 4); // 2 runs × 2 epochs
+
+    case.write(
+        "conf/moons.toml",
+        &before.replace("epochs = 2", "epochs = 3"),
+    );
+    let o = case.gradlab(&args);
+    assert!(!o.status.success(), "a changed run config was resumed");
+    let e = stderr(&o);
+    for part in [
+        "study \"ref\"",
+        "file is unchanged",
+        "problem \"moons_mlp\" (config = \"conf/moons.toml\"): config.train.epochs is 2 in the \
+         store but 3 now",
+        "restore the file",
+    ] {
+        assert!(e.contains(part), "{e:?} lacks {part:?}");
+    }
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM epoch_metrics", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 4, "nothing may be trained");
+    drop(conn);
+    // Restored: resumes with nothing to do.
+    case.write("conf/moons.toml", &before);
+    let o = case.gradlab(&args);
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("this call: 0 trained, 0 failed"));
+
+    // The run config gone: the report is rebuilt from what the study resolved to.
+    std::fs::remove_dir_all(case.path("conf")).unwrap();
+    let o = case.gradlab(&["report", "--store", "runs/compare/ref/results.db"]);
+    ok(&o);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(out.contains("  moons_mlp: "), "{out}");
+    let html = std::fs::read_to_string(case.path("runs/compare/ref/report.html")).unwrap();
+    assert!(html.contains("moons_mlp") && html.contains("<svg"));
+}

@@ -154,7 +154,7 @@ struct Coordinator {
 pub fn run_study(study: &Study, store: &dyn Store, opts: &RunnerOptions) -> Result<RunnerReport> {
     let start = Instant::now();
     let name = study.name.as_str();
-    store.open_study(name, &study.text)?;
+    store.open_study(name, &study.text, &study.definition())?;
     store.recover(name)?;
     store.enqueue(name, &study.initial_runs()?)?;
     // A study resumed after its tuning trials finished knows its final runs already.

@@ -324,7 +324,7 @@ fn an_interrupted_run_is_redone_and_the_numbers_match() {
         // A process that claimed a run and died: the row stays `running`, its run folder has a
         // partial log.
         let store = SqliteStore::open(&dir.path().join("results.db")).unwrap();
-        store.open_study(&s.name, &s.text).unwrap();
+        store.open_study(&s.name, &s.text, &s.definition()).unwrap();
         store.enqueue(&s.name, &s.initial_runs().unwrap()).unwrap();
         let claim = store.claim(&s.name, "dead:1:0").unwrap().unwrap();
         let d = lab::runner::run_dir(&dir.path().join("out"), claim.spec());

@@ -22,6 +22,8 @@ use serde_json::json;
 
 const STUDY: &str = "st";
 const DEFINITION: &str = "name = \"st\"\n[problems.a]\nepochs = 3\n";
+/// What a study resolves to (as `Study::definition` writes it).
+const RESOLVED: &str = r#"{"name":"st","problems":[{"config":{"train":{"epochs":3,"lr":0.1}},"name":"a"},{"config":{"train":{"epochs":5}},"name":"b"}],"seeds":[0]}"#;
 
 /// A run with awkward values: an lr whose shortest decimal needs 17 digits, betas, a string,
 /// a bool, a seed above 2^63 and a config with quotes and non-ASCII text.
@@ -189,7 +191,7 @@ fn backends(db: &str) -> Vec<Backend> {
 
 fn opened(b: &Backend, n: usize) -> &dyn Store {
     let s = b.store.as_ref();
-    s.open_study(STUDY, DEFINITION).unwrap();
+    s.open_study(STUDY, DEFINITION, RESOLVED).unwrap();
     assert_eq!(s.enqueue(STUDY, &specs(n)).unwrap(), n, "{}", b.name);
     s
 }
@@ -278,14 +280,15 @@ fn round_trip_of_full_records() {
             lr.to_bits()
         );
         // Another study in the same store is separate.
-        s.open_study("other", "x = 1").unwrap();
+        s.open_study("other", "x = 1", "{\"name\":\"other\"}")
+            .unwrap();
         assert_eq!(s.runs("other").unwrap(), vec![]);
         assert_eq!(s.counts("other").unwrap(), Counts::default());
         assert!(s.claim("other", "w").unwrap().is_none());
-        // Both studies are listed, by name, with their definitions.
+        // Both studies are listed, by name, with what they resolved to.
         let mut want = vec![
-            ("other".to_string(), "x = 1".to_string()),
-            (STUDY.to_string(), DEFINITION.to_string()),
+            ("other".to_string(), "{\"name\":\"other\"}".to_string()),
+            (STUDY.to_string(), RESOLVED.to_string()),
         ];
         want.sort();
         assert_eq!(s.studies().unwrap(), want, "{}", b.name);
@@ -370,9 +373,12 @@ fn claim_complete_fail_counts() {
 fn changed_study_definition_is_an_error() {
     for b in backends("definition") {
         let s = opened(&b, 1);
-        s.open_study(STUDY, DEFINITION).unwrap(); // the same again: fine
+        s.open_study(STUDY, DEFINITION, RESOLVED).unwrap(); // the same again: fine
         let changed = DEFINITION.replace("epochs = 3", "epochs = 4");
-        let e = s.open_study(STUDY, &changed).unwrap_err().to_string();
+        let e = s
+            .open_study(STUDY, &changed, RESOLVED)
+            .unwrap_err()
+            .to_string();
         for part in [
             "results store",
             "study \"st\"",
@@ -382,6 +388,216 @@ fn changed_study_definition_is_an_error() {
         ] {
             assert!(e.contains(part), "{}: {e:?} lacks {part:?}", b.name);
         }
+    }
+}
+
+/// A study file naming run config files, and what it resolved to: problem `a` from `runs/a.toml`,
+/// `b` inline.
+const REF_TEXT: &str = "name = \"res\"\nseeds = [0]\n[[problems]]\nname = \"a\"\n\
+                        config = \"runs/a.toml\"\n[[problems]]\nname = \"b\"\n\
+                        config = \"runs/b.toml\"\n";
+const REF_RESOLVED: &str = r#"{"name":"res","problems":[{"config":{"data":{"dataset":"moons"},"train":{"epochs":3}},"name":"a","target":null},{"config":{"train":{"epochs":5}},"name":"b","target":null}],"seeds":[0]}"#;
+
+/// Executes `sql` on the backend's database directly (as another program, or an older gradlab,
+/// would).
+fn raw_sql(b: &Backend, sql: &str) {
+    if b.is_pg() {
+        let mut c = postgres::Client::connect(&b.url, postgres::NoTls).unwrap();
+        c.batch_execute(sql).unwrap();
+    } else {
+        let conn = rusqlite::Connection::open(b.url.strip_prefix("sqlite:").unwrap()).unwrap();
+        conn.execute_batch(sql).unwrap();
+    }
+}
+
+/// The stored (definition, resolved) of study `name`, read directly.
+fn raw_study(b: &Backend, name: &str) -> (String, Option<String>) {
+    let q = "SELECT definition, resolved FROM studies WHERE name = 'NAME'".replace("NAME", name);
+    if b.is_pg() {
+        let mut c = postgres::Client::connect(&b.url, postgres::NoTls).unwrap();
+        let r = c.query_one(&q, &[]).unwrap();
+        (r.get(0), r.get(1))
+    } else {
+        let conn = rusqlite::Connection::open(b.url.strip_prefix("sqlite:").unwrap()).unwrap();
+        conn.query_row(&q, [], |r| Ok((r.get(0).unwrap(), r.get(1).unwrap())))
+            .unwrap()
+    }
+}
+
+/// The same study file whose referenced run config changed: an error naming the problem, its
+/// file, what changed, and what to do; the stored study is left as it was.
+#[test]
+fn unchanged_study_whose_resolution_changed_is_an_error() {
+    for b in backends("resolution") {
+        let s = b.store.as_ref();
+        s.open_study("res", REF_TEXT, REF_RESOLVED).unwrap();
+        s.open_study("res", REF_TEXT, REF_RESOLVED).unwrap();
+        // The same JSON value written differently is the same resolution.
+        let spaced = REF_RESOLVED.replace(',', ", ").replace(':', ": ");
+        s.open_study("res", REF_TEXT, &spaced).unwrap();
+
+        let changed_a = REF_RESOLVED.replace(r#""epochs":3"#, r#""epochs":4"#);
+        let e = s
+            .open_study("res", REF_TEXT, &changed_a)
+            .unwrap_err()
+            .to_string();
+        for part in [
+            "results store",
+            "study \"res\"",
+            "file is unchanged",
+            "resolves to changed",
+            "problem \"a\" (config = \"runs/a.toml\"): config.train.epochs is 3 in the store \
+             but 4 now",
+            "restore the file",
+            "another name",
+        ] {
+            assert!(e.contains(part), "{}: {e:?} lacks {part:?}", b.name);
+        }
+        assert!(!e.contains("problem \"b\""), "{}: {e}", b.name);
+
+        // Both problems changed (one key gone, one added): both named.
+        let changed_ab = REF_RESOLVED
+            .replace(r#""dataset":"moons""#, r#""dataset":"blobs""#)
+            .replace(r#""epochs":5"#, r#""epochs":5,"lr":0.1"#);
+        let e = s
+            .open_study("res", REF_TEXT, &changed_ab)
+            .unwrap_err()
+            .to_string();
+        for part in [
+            "problem \"a\" (config = \"runs/a.toml\"): config.data.dataset is \"moons\" in \
+             the store but \"blobs\" now",
+            "problem \"b\" (config = \"runs/b.toml\"): config.train.lr is absent in the store \
+             but 0.1 now",
+        ] {
+            assert!(e.contains(part), "{}: {e:?} lacks {part:?}", b.name);
+        }
+        // A changed text is reported as such (its line), whatever it resolves to.
+        let e = s
+            .open_study("res", &REF_TEXT.replace("[0]", "[1]"), &changed_a)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2"), "{}: {e}", b.name);
+        // Nothing was overwritten.
+        assert_eq!(
+            raw_study(&b, "res"),
+            (REF_TEXT.to_string(), Some(REF_RESOLVED.to_string())),
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            s.studies().unwrap(),
+            vec![("res".to_string(), REF_RESOLVED.to_string())],
+            "{}",
+            b.name
+        );
+    }
+}
+
+/// A study stored without its resolution (NULL, as a version 1 database holds it) is checked by
+/// its text only; the resolution it is then opened with is stored and checked from then on.
+#[test]
+fn study_stored_without_resolution_is_checked_by_text_then_pinned() {
+    for b in backends("no_resolution") {
+        let s = b.store.as_ref();
+        s.open_study("res", REF_TEXT, REF_RESOLVED).unwrap();
+        raw_sql(&b, "UPDATE studies SET resolved = NULL");
+        // `studies` falls back to the text.
+        assert_eq!(
+            s.studies().unwrap(),
+            vec![("res".to_string(), REF_TEXT.to_string())],
+            "{}",
+            b.name
+        );
+        // A changed text is still an error, and stores nothing.
+        let e = s
+            .open_study("res", &REF_TEXT.replace("[0]", "[1]"), REF_RESOLVED)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2"), "{}: {e}", b.name);
+        assert_eq!(raw_study(&b, "res").1, None, "{}", b.name);
+        // Unknown resolution: opens, whatever it resolves to now, and keeps that.
+        let changed = REF_RESOLVED.replace(r#""epochs":3"#, r#""epochs":4"#);
+        s.open_study("res", REF_TEXT, &changed).unwrap();
+        assert_eq!(
+            raw_study(&b, "res"),
+            (REF_TEXT.to_string(), Some(changed.clone())),
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            s.studies().unwrap(),
+            vec![("res".to_string(), changed.clone())],
+            "{}",
+            b.name
+        );
+        let e = s
+            .open_study("res", REF_TEXT, REF_RESOLVED)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("config.train.epochs is 4 in the store but 3 now"),
+            "{}: {e}",
+            b.name
+        );
+    }
+}
+
+/// A version 1 database (no `studies.resolved`) is migrated when opened: the column added, the
+/// version written, every stored run and result kept, its studies checked by text.
+#[test]
+fn version_1_database_is_migrated_and_keeps_its_results() {
+    for b in backends("migrate") {
+        let s = opened(&b, 2);
+        let c = s.claim(STUDY, "w").unwrap().unwrap();
+        c.complete(&result(0)).unwrap();
+        let want = s.runs(STUDY).unwrap();
+        // Turn it into what gradlab wrote before `resolved` existed.
+        raw_sql(
+            &b,
+            "ALTER TABLE studies DROP COLUMN resolved;
+             UPDATE gradlab_meta SET value = '1' WHERE name = 'schema_version'",
+        );
+        let reopened = b.reopen();
+        assert_eq!(reopened.runs(STUDY).unwrap(), want, "{}", b.name);
+        assert_eq!(
+            raw_study(&b, STUDY),
+            (DEFINITION.to_string(), None),
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            reopened.studies().unwrap(),
+            vec![(STUDY.to_string(), DEFINITION.to_string())],
+            "{}",
+            b.name
+        );
+        reopened.open_study(STUDY, DEFINITION, RESOLVED).unwrap();
+        assert_eq!(
+            raw_study(&b, STUDY),
+            (DEFINITION.to_string(), Some(RESOLVED.to_string())),
+            "{}",
+            b.name
+        );
+        let version: String = if b.is_pg() {
+            let mut c = postgres::Client::connect(&b.url, postgres::NoTls).unwrap();
+            c.query_one(
+                "SELECT value FROM gradlab_meta WHERE name = 'schema_version'",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+        } else {
+            let conn = rusqlite::Connection::open(b.url.strip_prefix("sqlite:").unwrap()).unwrap();
+            conn.query_row(
+                "SELECT value FROM gradlab_meta WHERE name = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(version, "2", "{}", b.name);
+        // Opening it again (already version 2) changes nothing.
+        assert_eq!(b.reopen().runs(STUDY).unwrap(), want, "{}", b.name);
     }
 }
 
@@ -479,7 +695,7 @@ fn sqlite_recovers_runs_of_a_killed_process() {
     let path = dir.path().join("r.db");
     {
         let s = SqliteStore::open(&path).unwrap();
-        s.open_study(STUDY, DEFINITION).unwrap();
+        s.open_study(STUDY, DEFINITION, RESOLVED).unwrap();
         s.enqueue(STUDY, &specs(3)).unwrap();
         s.claim(STUDY, "w0")
             .unwrap()
@@ -493,7 +709,7 @@ fn sqlite_recovers_runs_of_a_killed_process() {
     }
     let s = SqliteStore::open(&path).unwrap();
     assert_eq!(s.describe(), format!("sqlite:{}", path.display()));
-    s.open_study(STUDY, DEFINITION).unwrap();
+    s.open_study(STUDY, DEFINITION, RESOLVED).unwrap();
     assert_eq!(s.counts(STUDY).unwrap(), counts(1, 1, 1, 0));
     assert_eq!(s.recover(STUDY).unwrap(), 1);
     assert_eq!(s.recover(STUDY).unwrap(), 0);
@@ -525,7 +741,7 @@ fn sqlite_errors_name_the_file() {
     // Disk full (a page cap stands in for the disk).
     let path = dir.path().join("full.db");
     let s = SqliteStore::open(&path).unwrap();
-    s.open_study(STUDY, DEFINITION).unwrap();
+    s.open_study(STUDY, DEFINITION, RESOLVED).unwrap();
     s.limit_pages(32).unwrap();
     let mut big = spec(0);
     big.config = "#".repeat(1 << 20);
@@ -598,7 +814,7 @@ fn many_workers_complete_each_run_once() {
             .map(|(w, s)| {
                 let done = Arc::clone(&done);
                 std::thread::spawn(move || {
-                    s.open_study(STUDY, DEFINITION).unwrap();
+                    s.open_study(STUDY, DEFINITION, RESOLVED).unwrap();
                     let worker = format!("w{w}");
                     while let Some(c) = s.claim(STUDY, &worker).unwrap() {
                         let i = usize::from_str_radix(&c.spec().key, 16).unwrap() - 0x1000;
@@ -770,7 +986,7 @@ fn postgres_concurrent_schema_creation() {
             let url = url.clone();
             std::thread::spawn(move || {
                 let s = PgStore::connect(&url)?;
-                s.open_study(STUDY, DEFINITION)?;
+                s.open_study(STUDY, DEFINITION, RESOLVED)?;
                 s.enqueue(STUDY, &specs(3))
             })
         })
@@ -780,6 +996,38 @@ fn postgres_concurrent_schema_creation() {
         .map(|t| t.join().unwrap().unwrap())
         .sum();
     assert_eq!(added, 3);
+}
+
+/// Many workers starting at once on a version 1 database: it is migrated exactly once and every
+/// worker opens the study.
+#[test]
+fn postgres_concurrent_migration_from_version_1() {
+    let Some(b) = Backend::postgres("migrate_race") else {
+        return;
+    };
+    opened(&b, 3);
+    raw_sql(
+        &b,
+        "ALTER TABLE studies DROP COLUMN resolved;
+         UPDATE gradlab_meta SET value = '1' WHERE name = 'schema_version'",
+    );
+    let threads: Vec<_> = (0..6)
+        .map(|_| {
+            let url = b.url.clone();
+            std::thread::spawn(move || {
+                let s = PgStore::connect(&url)?;
+                s.open_study(STUDY, DEFINITION, RESOLVED)?;
+                Ok::<_, lab::LabError>(s.runs(STUDY)?.len())
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap().unwrap(), 3);
+    }
+    assert_eq!(
+        raw_study(&b, STUDY),
+        (DEFINITION.to_string(), Some(RESOLVED.to_string()))
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ use std::time::Duration;
 use postgres::{Client, Config, NoTls, Row};
 
 use super::sqlite::{
-    definition_mismatch, params_json, parse_params, parse_phase, parse_state, SCHEMA_VERSION,
+    params_json, parse_params, parse_phase, parse_state, MIGRATE_1_TO_2, SCHEMA_VERSION,
     SPEC_COLUMNS,
 };
 use crate::{
@@ -41,7 +41,8 @@ const POOL_MAX: usize = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS studies(
-  name TEXT PRIMARY KEY, definition TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT now());
+  name TEXT PRIMARY KEY, definition TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+  resolved TEXT);
 CREATE TABLE IF NOT EXISTS runs(
   study TEXT NOT NULL, key TEXT NOT NULL, problem TEXT NOT NULL, optimizer TEXT NOT NULL,
   phase TEXT NOT NULL, trial BIGINT NOT NULL, seed BIGINT NOT NULL, params TEXT NOT NULL,
@@ -201,6 +202,16 @@ fn create_schema(c: &mut Client) -> std::result::Result<(), String> {
             .map_err(e)?;
         }
         Some(v) if v == SCHEMA_VERSION.to_string() => {}
+        Some(v) if v == "1" => {
+            // Under the schema lock, in the transaction: workers starting together migrate once.
+            tx.batch_execute(MIGRATE_1_TO_2)
+                .map_err(|e| format!("cannot migrate the schema from version 1: {}", msg(&e)))?;
+            tx.execute(
+                "UPDATE gradlab_meta SET value = $1 WHERE name = 'schema_version'",
+                &[&SCHEMA_VERSION.to_string()],
+            )
+            .map_err(e)?;
+        }
         Some(v) => {
             return Err(format!(
                 "incompatible database: schema version {v}, this gradlab reads version \
@@ -270,23 +281,31 @@ impl Store for PgStore {
         self.inner.shown.clone()
     }
 
-    fn open_study(&self, study: &str, definition: &str) -> Result<()> {
+    fn open_study(&self, study: &str, text: &str, resolved: &str) -> Result<()> {
         let inner = &self.inner;
         let what = format!("cannot open study {study:?}");
-        let stored: String = inner.with(&what, |c| {
+        // Each statement is atomic on its own: a worker opening the study concurrently either
+        // inserts it or finds it; a study stored without its resolution gets this one's only if
+        // its text is the same (and only once: the first UPDATE wins, the others then compare).
+        let (stored, stored_resolved): (String, Option<String>) = inner.with(&what, |c| {
             c.execute(
-                "INSERT INTO studies(name, definition) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                &[&study, &definition],
+                "INSERT INTO studies(name, definition, resolved) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                &[&study, &text, &resolved],
             )?;
-            Ok(
-                c.query_one("SELECT definition FROM studies WHERE name = $1", &[&study])?
-                    .get(0),
-            )
+            c.execute(
+                "UPDATE studies SET resolved = $3
+                 WHERE name = $1 AND definition = $2 AND resolved IS NULL",
+                &[&study, &text, &resolved],
+            )?;
+            let r = c.query_one(
+                "SELECT definition, resolved FROM studies WHERE name = $1",
+                &[&study],
+            )?;
+            Ok((r.get(0), r.get(1)))
         })?;
-        if stored != definition {
-            return Err(inner.err(&what, definition_mismatch(study, &stored, definition)));
-        }
-        Ok(())
+        super::check_study(study, &stored, stored_resolved.as_deref(), text, resolved)
+            .map_err(|m| inner.err(&what, m))
     }
 
     fn enqueue(&self, study: &str, runs: &[RunSpec]) -> Result<usize> {
@@ -466,7 +485,10 @@ impl Store for PgStore {
         let inner = &self.inner;
         let what = "cannot list its studies";
         let rows = inner.with(what, |c| {
-            c.query("SELECT name, definition FROM studies ORDER BY name", &[])
+            c.query(
+                "SELECT name, COALESCE(resolved, definition) FROM studies ORDER BY name",
+                &[],
+            )
         })?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }

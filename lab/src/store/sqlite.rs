@@ -16,12 +16,17 @@ use crate::{
     Store,
 };
 
-/// The schema version this build reads and writes (stored in `gradlab_meta`).
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema version this build writes (stored in `gradlab_meta`). Version 2 added
+/// `studies.resolved`; a version 1 database is migrated when opened (the column added, NULL for
+/// the studies it holds: checked by their text only).
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// Adds `studies.resolved` to a version 1 database.
+pub(crate) const MIGRATE_1_TO_2: &str = "ALTER TABLE studies ADD COLUMN resolved TEXT";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS studies(
-  name TEXT PRIMARY KEY, definition TEXT NOT NULL, created_at TEXT NOT NULL);
+  name TEXT PRIMARY KEY, definition TEXT NOT NULL, created_at TEXT NOT NULL, resolved TEXT);
 CREATE TABLE IF NOT EXISTS runs(
   study TEXT NOT NULL, key TEXT NOT NULL, problem TEXT NOT NULL, optimizer TEXT NOT NULL,
   phase TEXT NOT NULL, trial INTEGER NOT NULL, seed INTEGER NOT NULL, params TEXT NOT NULL,
@@ -140,6 +145,15 @@ impl SqliteStore {
                 .map_err(|e| inner.err("cannot write the schema version", e))?;
             }
             Some(v) if v == SCHEMA_VERSION.to_string() => {}
+            Some(v) if v == "1" => {
+                tx.execute_batch(MIGRATE_1_TO_2)
+                    .map_err(|e| inner.err("cannot migrate the schema from version 1", e))?;
+                tx.execute(
+                    "UPDATE gradlab_meta SET value=?1 WHERE name='schema_version'",
+                    [SCHEMA_VERSION.to_string()],
+                )
+                .map_err(|e| inner.err("cannot write the schema version", e))?;
+            }
             Some(v) => {
                 return Err(inner.err(
                     "incompatible database",
@@ -171,32 +185,41 @@ impl Store for SqliteStore {
         self.inner.describe()
     }
 
-    fn open_study(&self, study: &str, definition: &str) -> Result<()> {
+    fn open_study(&self, study: &str, text: &str, resolved: &str) -> Result<()> {
         let inner = &self.inner;
         let what = format!("cannot open study {study:?}");
         let mut conn = inner.lock();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| inner.err(&what, e))?;
-        let stored: Option<String> = tx
+        let stored: Option<(String, Option<String>)> = tx
             .query_row(
-                "SELECT definition FROM studies WHERE name=?1",
+                "SELECT definition, resolved FROM studies WHERE name=?1",
                 [study],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(|e| inner.err(&what, e))?;
         match stored {
-            Some(stored) if stored == definition => {}
-            Some(stored) => {
-                return Err(inner.err(&what, definition_mismatch(study, &stored, definition)))
+            Some((stored, stored_resolved)) => {
+                super::check_study(study, &stored, stored_resolved.as_deref(), text, resolved)
+                    .map_err(|m| inner.err(&what, m))?;
+                if stored_resolved.is_none() {
+                    // Stored by a gradlab that did not keep the resolution: keep it from now on.
+                    tx.execute(
+                        "UPDATE studies SET resolved=?2 WHERE name=?1 AND resolved IS NULL",
+                        params![study, resolved],
+                    )
+                    .map_err(|e| inner.err(&what, e))?;
+                }
             }
             None => {
                 tx.execute(
                     &format!(
-                        "INSERT INTO studies(name, definition, created_at) VALUES (?1, ?2, {NOW})"
+                        "INSERT INTO studies(name, definition, created_at, resolved)
+                         VALUES (?1, ?2, {NOW}, ?3)"
                     ),
-                    params![study, definition],
+                    params![study, text, resolved],
                 )
                 .map_err(|e| inner.err(&what, e))?;
             }
@@ -338,7 +361,7 @@ impl Store for SqliteStore {
         let what = "cannot list its studies";
         let conn = inner.lock();
         let mut stmt = conn
-            .prepare("SELECT name, definition FROM studies ORDER BY name")
+            .prepare("SELECT name, COALESCE(resolved, definition) FROM studies ORDER BY name")
             .map_err(|e| inner.err(what, e))?;
         let rows = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
