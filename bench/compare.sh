@@ -12,7 +12,7 @@
 # (a gradlab binary to use instead of building one), VERIFY=N (afterwards, train N of the stored
 # runs in both from the same initial weights and data order: the curves must agree, which checks
 # that the replay is the same study).
-# Measured 2026-11-23 (README has the latest: 2.83x on the 378-run default study); earlier, 324 runs:
+# Measured 2026-11-23 (README has the latest: 2.87x on the 378-run default study with the doctor on, 2.93-3.25x without); earlier, 324 runs:
 #   gradlab 9,338 and 10,100 runs/hour (124.9 s, 115.5 s), PyTorch 2.15 4,238 runs/hour (275.2 s
 #   both times): 2.20x and 2.38x (2.55x per CPU-second); final test accuracy agrees (mean delta PyTorch - gradlab -0.1 to +0.6 points per
 #   problem). gradlab used ~1 of its 2 cores: the per-epoch checkpoints (3 fsyncs each) block it;
