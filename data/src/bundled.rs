@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use crate::dataset::{Dataset, Split, Targets};
@@ -44,9 +44,15 @@ fn root_from(var: Option<std::ffi::OsString>) -> PathBuf {
 /// Loads a bundled dataset by name from `root` (default: [`data_root`]), or a downloaded one
 /// (`mnist`, `fashion-mnist`, `cifar10`: see [`mod@crate::download`]) from `<root>/<name>/`.
 pub fn load(name: &str, root: Option<&Path>) -> Result<Split> {
+    load_shared(name, root).map(Arc::unwrap_or_clone)
+}
+
+/// [`load`] without the copy: the process's kept dataset itself (a bundled one), for callers
+/// that only read it, e.g. to cut a validation split from it.
+pub fn load_shared(name: &str, root: Option<&Path>) -> Result<Arc<Split>> {
     let root = root.map_or_else(data_root, Path::to_path_buf);
     let Some(files) = bundled_files(name, &root) else {
-        return read(name, &root);
+        return read(name, &root).map(Arc::new);
     };
     // A file that cannot be stat'ed is left to the reader, which names it in its error.
     let stamp: Option<Vec<(u64, SystemTime)>> = files
@@ -57,25 +63,25 @@ pub fn load(name: &str, root: Option<&Path>) -> Result<Split> {
         })
         .collect();
     let Some(stamp) = stamp else {
-        return read(name, &root);
+        return read(name, &root).map(Arc::new);
     };
     let key = (name.to_string(), root.clone());
     let cache = CACHE.get_or_init(Default::default);
     if let Some((s, split)) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
         if *s == stamp {
-            return Ok(split.clone());
+            return Ok(Arc::clone(split));
         }
     }
     // Read outside the lock: workers loading different datasets do not wait on each other.
-    let split = read(name, &root)?;
+    let split = Arc::new(read(name, &root)?);
     cache
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(key, (stamp, split.clone()));
+        .insert(key, (stamp, Arc::clone(&split)));
     Ok(split)
 }
 
-type Cache = Mutex<HashMap<(String, PathBuf), (Vec<(u64, SystemTime)>, Split)>>;
+type Cache = Mutex<HashMap<(String, PathBuf), (Vec<(u64, SystemTime)>, Arc<Split>)>>;
 
 static CACHE: OnceLock<Cache> = OnceLock::new();
 

@@ -21,7 +21,9 @@
 //! examples, default 1000), `n_test` (default 500), `noise`, and for blobs `centers`, `dim`,
 //! `std`; for teacher–student `dim_in`, `hidden`, `dim_out`.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use data::{AugmentConfig, Augmenter, Dataset, Split, Standardizer};
 use optim::{Check, Hyper};
@@ -274,25 +276,36 @@ impl DataConfig {
     /// Loads and prepares the datasets; `seed` drives the validation split, synthetic data and
     /// augmentation.
     pub fn prepare(&self, seed: u64) -> Result<Prepared> {
-        let Split { train, test } = self.load(seed)?;
-        let (mut train, mut test) = (train, test);
+        // A bundled dataset is the process's kept copy: the subset and the split below read it,
+        // and only what a run keeps is copied.
+        let src = self.load(seed)?;
         if let Some(shape) = &self.input_shape {
-            train = reshape(train, shape)?;
-            test = reshape(test, shape)?;
+            check_reshape(&src.train, shape)?;
+            check_reshape(&src.test, shape)?;
         }
+        let mut test = src.test.clone();
+        let mut train = Cow::Borrowed(&src.train);
         if let Some(n) = self.subset {
             if n < train.len() {
                 let idx: Vec<usize> = (0..n).collect();
-                train = train.subset(&idx);
+                train = Cow::Owned(train.subset(&idx));
             }
         }
-        let (train, mut val) = match self.validation_split {
+        let (mut train, mut val) = match self.validation_split {
             Some(f) => {
                 let (t, v) = train.validation_split(f, seed ^ 0x005E_ED0F_5A11)?;
                 (t, Some(v))
             }
-            None => (train, None),
+            None => (train.into_owned(), None),
         };
+        if let Some(shape) = &self.input_shape {
+            for d in [Some(&mut train), val.as_mut(), Some(&mut test)]
+                .into_iter()
+                .flatten()
+            {
+                d.shape = shape.clone();
+            }
+        }
         let fitted = match self.standardize {
             Standardize::Off => None,
             Standardize::Feature => Some(Standardizer::fit(&train)?),
@@ -320,13 +333,13 @@ impl DataConfig {
         })
     }
 
-    fn load(&self, seed: u64) -> Result<Split> {
-        Ok(match &self.source {
+    fn load(&self, seed: u64) -> Result<Arc<Split>> {
+        Ok(Arc::new(match &self.source {
             Source::Bundled(name) => {
                 if self.download && data::DATASETS_REMOTE.contains(&name.as_str()) {
                     data::download(name, None, true)?;
                 }
-                data::load(name, None)?
+                return Ok(data::bundled::load_shared(name, None)?);
             }
             Source::Npz(path) => {
                 let name = path
@@ -370,7 +383,7 @@ impl DataConfig {
                     test: all.subset(&test),
                 }
             }
-        })
+        }))
     }
 }
 
@@ -402,7 +415,8 @@ fn fit_per_channel(d: &Dataset) -> Result<Standardizer> {
     Ok(Standardizer { mean, std })
 }
 
-fn reshape(mut d: Dataset, shape: &[usize]) -> Result<Dataset> {
+/// Checks that `shape` holds as many values as an example of `d`.
+fn check_reshape(d: &Dataset, shape: &[usize]) -> Result<()> {
     let want: usize = shape.iter().product();
     if want != d.features() {
         return Err(TrainError::Config(format!(
@@ -412,8 +426,7 @@ fn reshape(mut d: Dataset, shape: &[usize]) -> Result<Dataset> {
             d.shape
         )));
     }
-    d.shape = shape.to_vec();
-    Ok(d)
+    Ok(())
 }
 
 /// MNIST-style IDX files in `dir`, gzipped or not.
