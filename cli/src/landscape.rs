@@ -127,44 +127,24 @@ pub fn run(args: Args) -> Result<()> {
     write_all_or_nothing(&outputs)
 }
 
-/// Writes every output to a temporary file beside its target, then renames them all; on any
-/// failure the temporary files are removed and no target is touched.
+/// Writes every output durably, all or nothing ([`durable::write_all`]): on any failure before
+/// the renames no target is touched and no temporary file is left.
 fn write_all_or_nothing(outputs: &[(PathBuf, String)]) -> Result<()> {
-    let mut temps: Vec<PathBuf> = Vec::new();
-    let result = (|| -> Result<()> {
-        for (target, text) in outputs {
-            // Only reached once the whole run succeeded, so a created folder is never left empty
-            // by a failed run.
-            if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create folder {}", dir.display()))?;
-            }
-            let tmp = temp_path(target);
-            temps.push(tmp.clone());
-            std::fs::write(&tmp, text)
-                .with_context(|| format!("cannot write {}", target.display()))?;
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        temps.iter().for_each(|t| {
-            let _ = std::fs::remove_file(t);
-        });
-        return Err(e);
+    // Only reached once the whole run succeeded, so a created folder is never left empty by a
+    // failed run.
+    for (target, _) in outputs {
+        durable::create_parent(target)
+            .with_context(|| format!("cannot create the folder of {}", target.display()))?;
     }
-    for ((target, _), tmp) in outputs.iter().zip(&temps) {
-        std::fs::rename(tmp, target)
-            .with_context(|| format!("cannot write {}", target.display()))?;
-    }
-    Ok(())
-}
-
-fn temp_path(target: &Path) -> PathBuf {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    target.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+    let files: Vec<(&Path, &[u8])> = outputs
+        .iter()
+        .map(|(p, t)| (p.as_path(), t.as_bytes()))
+        .collect();
+    let names: Vec<String> = outputs
+        .iter()
+        .map(|(p, _)| p.display().to_string())
+        .collect();
+    durable::write_all(&files).with_context(|| format!("cannot write {}", names.join(", ")))
 }
 
 fn table_of<'a>(ctx: &str, key: &str, v: &'a toml::Value) -> Result<&'a toml::Table> {

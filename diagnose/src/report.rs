@@ -227,25 +227,12 @@ fn wrap_hanging(out: &mut String, text: &str, first: &str, rest: &str) {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, creating
-/// missing parent folders.
+/// Writes `bytes` to `path` durably ([`durable::write_creating_dirs`]), creating missing parent
+/// folders.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let fail = |what: &str, e: std::io::Error| DiagnoseError::File {
+    durable::write_creating_dirs(path, bytes).map_err(|e| DiagnoseError::File {
         path: path.display().to_string(),
-        message: format!("{what}: {e}"),
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| fail("cannot create its folder", e))?;
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| fail("cannot write", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        fail("cannot rename the temporary file into place", e)
+        message: format!("cannot write: {e}"),
     })
 }
 

@@ -458,29 +458,12 @@ fn weights_err(path: &Path, msg: String) -> NnError {
     }
 }
 
-/// Writes `data` to a temporary file beside `path`, syncs it and renames it over `path`.
+/// Writes `data` to `path` durably ([`durable::write`]).
 fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let io = |source| NnError::Io {
-        path: tmp.display().to_string(),
+    durable::write(path, data).map_err(|source| NnError::Io {
+        path: path.display().to_string(),
         source,
-    };
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(data).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(|source| NnError::Io {
-            path: path.display().to_string(),
-            source,
-        })
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    })
 }
 
 impl optim::Params<f32> for Sequential {

@@ -42,8 +42,7 @@
 //! groups' current `lr`, `initial_lr`, `weight_decay` and scheduled `momentum` are restored.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
@@ -413,33 +412,9 @@ pub fn from_bytes<F: Float>(
     Ok(())
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, `fsync`, then a
-/// rename over `path` (and a best-effort `fsync` of the directory). Errors name the path.
+/// Writes `bytes` to `path` durably ([`durable::write`]); errors name the path.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| OptimError::file(path, "not a file path"))?
-        .to_string_lossy();
-    let tmp = dir.join(format!(".{file_name}.tmp.{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)
-    };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(OptimError::file(path, format!("cannot write: {e}")));
-    }
-    if let Ok(d) = std::fs::File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    durable::write(path, bytes).map_err(|e| OptimError::file(path, format!("cannot write: {e}")))
 }
 
 /// Serialises named tensors `(dtype, shape, little-endian bytes)` with string metadata.

@@ -11,7 +11,7 @@
 //! and the failed runs with their errors. Each optimizer keeps one colour throughout
 //! ([`OPTIMIZER_COLORS`], by its position in the analysis). Plots come from [`svg`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 mod export;
 mod html;
@@ -96,30 +96,10 @@ fn io_err(path: &Path, source: std::io::Error) -> ReportError {
     }
 }
 
-/// Writes `bytes` to a temporary file next to `path` and renames it over `path`, so readers
-/// never see a half-written file; the temporary file is removed on failure.
+/// Writes `bytes` to `path` durably ([`durable::write_creating_dirs`]): readers never see a
+/// half-written file, and no temporary file is left on failure.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "report".into());
-    let tmp: PathBuf = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let res = (|| {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = res {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_err(path, e));
-    }
-    Ok(())
+    durable::write_creating_dirs(path, bytes).map_err(|e| io_err(path, e))
 }
 
 #[cfg(test)]

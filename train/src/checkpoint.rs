@@ -42,20 +42,9 @@ struct Pointer {
     epoch: usize,
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+/// Writes `bytes` to `path` durably ([`durable::write`]); errors name the path.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            TrainError::file(path, format!("cannot write: {e}"))
-        })
+    durable::write(path, bytes).map_err(|e| TrainError::file(path, format!("cannot write: {e}")))
 }
 
 /// Removes what a previous run left in `run_dir` (its logs, checkpoints and weights), so a fresh
@@ -125,10 +114,12 @@ pub fn save(
     }
     let json = serde_json::to_string_pretty(state).expect("state serialises");
     write_atomic(&tmp.join("trainer.json"), json.as_bytes())?;
+    // Every file in it is synced; the folder's own entries must be too before it gets its name.
+    durable::sync_dir(&tmp).map_err(|e| io(&tmp, e))?;
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|e| io(&dir, e))?;
     }
-    std::fs::rename(&tmp, &dir).map_err(|e| io(&dir, e))?;
+    durable::rename(&tmp, &dir).map_err(|e| io(&dir, e))?;
     let pointer = Pointer {
         dir: format!("checkpoints/{name}"),
         step: state.step,

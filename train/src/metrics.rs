@@ -162,10 +162,15 @@ impl MetricsLog {
         })
     }
 
-    /// Bytes written so far (flushed), for checkpoints.
+    /// Bytes written so far, made durable, for checkpoints: a checkpoint must never record
+    /// log lines that a power loss could take back.
     pub fn metrics_len(&self) -> Result<u64> {
         // Callers hold `&self`; the buffer is flushed after every line, so the file length is
         // what has been written.
+        self.file
+            .get_ref()
+            .sync_data()
+            .map_err(|e| TrainError::file(&self.path, format!("cannot sync: {e}")))?;
         std::fs::metadata(&self.path)
             .map(|m| m.len())
             .map_err(|e| TrainError::file(&self.path, e))
