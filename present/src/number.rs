@@ -1,0 +1,112 @@
+//! Numbers for people.
+
+/// A compact number with at most 4 significant digits: `0.031`, `1200`, `1e-5`, `2.5e6`;
+/// plain notation in [1e-3, 1e5), scientific (3 significant digits, trailing zeros dropped)
+/// outside; `NaN`, `∞`, `−∞` for non-finite values.
+pub fn fmt_num(v: f64) -> String {
+    if !v.is_finite() {
+        return if v.is_nan() {
+            "NaN".into()
+        } else if v > 0.0 {
+            "∞".into()
+        } else {
+            "−∞".into()
+        };
+    }
+    if v == 0.0 {
+        return "0".into();
+    }
+    let a = v.abs();
+    if (1e-3..1e5).contains(&a) {
+        let s = format!("{:.4}", v);
+        let s = format!("{}", s.parse::<f64>().unwrap_or(v));
+        // Keep at most 4 significant digits.
+        let sig = format!("{:.3e}", v);
+        let back: f64 = sig.parse().unwrap_or(v);
+        let t = format!("{back}");
+        if t.len() < s.len() {
+            t
+        } else {
+            s
+        }
+    } else {
+        let s = format!("{:.2e}", v);
+        // 1.00e-5 → 1e-5, 2.50e6 → 2.5e6
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let m = m.trim_end_matches('0').trim_end_matches('.');
+        format!("{m}e{e}")
+    }
+}
+
+/// `x` rounded to `digits` significant digits and printed in plain notation with exactly that
+/// many (`sig(0.00999999, 3)` = `0.0100`, `sig(1234.5, 3)` = `1235`, never fewer than 0
+/// decimals). Zero and non-finite values print as Rust does (`0`, `NaN`, `inf`).
+pub fn sig(x: f64, digits: usize) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let digits = digits.max(1);
+    // Round to `digits` significant digits first, so 0.00999999 prints as 0.0100.
+    let x: f64 = format!("{x:.p$e}", p = digits - 1).parse().unwrap_or(x);
+    let d = (digits as i64 - 1 - x.abs().log10().floor() as i64).max(0) as usize;
+    format!("{x:.d$}")
+}
+
+/// A duration for people: `12.3s`, `4m 05s`, `2h 07m`.
+pub fn duration(s: f64) -> String {
+    let s = s.max(0.0);
+    if s < 60.0 {
+        format!("{s:.1}s")
+    } else if s < 3600.0 {
+        format!("{}m {:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
+    } else {
+        format!(
+            "{}h {:02}m",
+            (s / 3600.0) as u64,
+            ((s % 3600.0) / 60.0) as u64
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_numbers() {
+        for (v, s) in [
+            (0.031, "0.031"),
+            (1200.0, "1200"),
+            (1e-5, "1e-5"),
+            (2.5e6, "2.5e6"),
+            (-0.5, "-0.5"),
+            (0.0, "0"),
+            (3.14159265, "3.142"),
+            (12345.678, "1.235e4"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "∞"),
+            (f64::NEG_INFINITY, "−∞"),
+        ] {
+            assert_eq!(fmt_num(v), s, "{v}");
+        }
+    }
+
+    #[test]
+    fn significant_digits() {
+        assert_eq!(sig(0.00999999, 3), "0.0100");
+        assert_eq!(sig(1234.5, 3), "1235");
+        assert_eq!(sig(0.123456, 3), "0.123");
+        assert_eq!(sig(2.0, 3), "2.00");
+        assert_eq!(sig(-0.5, 2), "-0.50");
+        assert_eq!(sig(0.0, 3), "0");
+        assert_eq!(sig(f64::NAN, 3), "NaN");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration(12.34), "12.3s");
+        assert_eq!(duration(245.0), "4m 05s");
+        assert_eq!(duration(7620.0), "2h 07m");
+        assert_eq!(duration(-1.0), "0.0s");
+    }
+}
