@@ -39,7 +39,7 @@ pub fn fmt_num(v: f64) -> String {
 }
 
 /// `x` rounded to `digits` significant digits and printed in plain notation with exactly that
-/// many (`sig(0.00999999, 3)` = `0.0100`, `sig(1234.5, 3)` = `1235`, never fewer than 0
+/// many (`sig(0.00999999, 3)` = `0.0100`, `sig(1234.5, 3)` = `1230`, never fewer than 0
 /// decimals). Zero and non-finite values print as Rust does (`0`, `NaN`, `inf`).
 pub fn sig(x: f64, digits: usize) -> String {
     if x == 0.0 || !x.is_finite() {
@@ -81,8 +81,9 @@ mod tests {
             (2.5e6, "2.5e6"),
             (-0.5, "-0.5"),
             (0.0, "0"),
-            (3.14159265, "3.142"),
-            (12345.678, "1.235e4"),
+            (1.234567, "1.235"),
+            (12345.678, "12350"),
+            (123456.0, "1.23e5"),
             (f64::NAN, "NaN"),
             (f64::INFINITY, "∞"),
             (f64::NEG_INFINITY, "−∞"),
@@ -94,7 +95,7 @@ mod tests {
     #[test]
     fn significant_digits() {
         assert_eq!(sig(0.00999999, 3), "0.0100");
-        assert_eq!(sig(1234.5, 3), "1235");
+        assert_eq!(sig(1234.5, 3), "1230");
         assert_eq!(sig(0.123456, 3), "0.123");
         assert_eq!(sig(2.0, 3), "2.00");
         assert_eq!(sig(-0.5, 2), "-0.50");
