@@ -37,6 +37,44 @@ impl Kind {
         }
     }
 
+    /// The kind whose JSON name is `name`; `None` for any other name.
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// What the kind means, in plain words (one sentence for a report's reader).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Kind::VanishingGradients => {
+                "Gradients of the early layers shrank towards zero, so those layers barely learned."
+            }
+            Kind::ExplodingGradients => {
+                "Gradient norms grew by orders of magnitude; updates were erratic and may blow up."
+            }
+            Kind::SaddleOrPlateau => {
+                "The loss stalled for a long stretch with small gradients: a plateau or saddle region."
+            }
+            Kind::LrTooHigh => {
+                "The loss oscillated or jumped upwards: the learning rate was larger than the problem tolerates."
+            }
+            Kind::LrTooLow => {
+                "The loss fell very slowly and steadily: a larger learning rate would likely train faster."
+            }
+            Kind::DeadUnits => "Many ReLU units never activated, shrinking the network's capacity.",
+            Kind::SymmetryNotBroken => {
+                "Units in a layer stayed identical to each other: initialisation did not break symmetry."
+            }
+            Kind::Underfitting => {
+                "Training loss stayed high: the model did not fit even the training data."
+            }
+            Kind::Overfitting => {
+                "Validation loss rose while training loss kept falling: the model memorised the training set."
+            }
+            Kind::Diverged => "The loss became infinite or NaN: training broke down.",
+            Kind::Converged => "The loss settled: training reached a stable end point.",
+        }
+    }
+
     /// Every kind.
     pub const ALL: [Kind; 11] = [
         Kind::VanishingGradients,
@@ -105,5 +143,15 @@ mod tests {
         for k in Kind::ALL {
             assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
         }
+    }
+
+    #[test]
+    fn kinds_read_back_from_their_names() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::from_name(k.as_str()), Some(k));
+            assert!(k.meaning().ends_with('.'), "{k}");
+        }
+        assert_eq!(Kind::from_name("lr too high"), None);
+        assert_eq!(Kind::from_name(""), None);
     }
 }

@@ -16,3 +16,5 @@ pub use runner::{run_study, RunnerOptions};
 pub use spec::{Counts, FindingRow, Phase, RunRecord, RunResult, RunSpec, RunState};
 pub use store::{open_store, Claim, Store};
 pub use study::Study;
+/// The metrics studies tune on, target and compare by (their names, directions and labels).
+pub use train::Metric;

@@ -104,23 +104,8 @@ impl RunnerReport {
             self.counts.failed,
             self.ran,
             self.failed,
-            fmt_duration(self.wall_s),
+            present::duration(self.wall_s),
             self.runs_per_hour()
-        )
-    }
-}
-
-fn fmt_duration(s: f64) -> String {
-    let s = s.max(0.0);
-    if s < 60.0 {
-        format!("{s:.1}s")
-    } else if s < 3600.0 {
-        format!("{}m {:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
-    } else {
-        format!(
-            "{}h {:02}m",
-            (s / 3600.0) as u64,
-            ((s % 3600.0) / 60.0) as u64
         )
     }
 }
@@ -515,9 +500,9 @@ mod tests {
 
     #[test]
     fn durations_and_rates_read_well() {
-        assert_eq!(fmt_duration(5.25), "5.2s");
-        assert_eq!(fmt_duration(192.0), "3m 12s");
-        assert_eq!(fmt_duration(3720.0), "1h 02m");
+        assert_eq!(present::duration(5.25), "5.2s");
+        assert_eq!(present::duration(192.0), "3m 12s");
+        assert_eq!(present::duration(3720.0), "1h 02m");
         let r = RunnerReport {
             ran: 9,
             failed: 1,

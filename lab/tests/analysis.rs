@@ -8,14 +8,14 @@ use lab::analysis::{
 };
 use lab::study::{OptimizerSpace, Problem, Protocol, Tuning};
 use lab::{FindingRow, Phase, RunRecord, RunResult, RunSpec, RunState, Study};
-use train::EpochRecord;
+use train::{EpochRecord, Metric};
 
 const EPS: f64 = 1e-9;
 
 /// (values, mean, sample std, n, min, max)
 type StatCase<'a> = (&'a [f64], f64, f64, usize, f64, f64);
 /// (curve, metric, target, expected (step, time))
-type ReachCase<'a> = (&'a [f64], &'a str, f64, Option<(u64, f64)>);
+type ReachCase<'a> = (&'a [f64], Metric, f64, Option<(u64, f64)>);
 /// (winner, runner-up, higher_is_better, t, label)
 type ConfidenceCase<'a> = (&'a [f64], &'a [f64], bool, Option<f64>, &'a str);
 
@@ -34,7 +34,7 @@ fn study(problems: &[(&str, &str, Option<f64>)], opts: &[&str], protocol: Protoc
             .map(|&(name, metric, target)| Problem {
                 name: name.into(),
                 config: toml::Table::new(),
-                target_metric: metric.into(),
+                target_metric: Metric::from_name(metric).unwrap(),
                 target,
             })
             .collect(),
@@ -49,7 +49,7 @@ fn study(problems: &[(&str, &str, Option<f64>)], opts: &[&str], protocol: Protoc
             .collect(),
         tuning: Tuning {
             protocol,
-            metric: "val_accuracy".into(),
+            metric: Metric::ValAccuracy,
             higher_is_better: true,
             sample_seed: 0,
         },
@@ -429,13 +429,28 @@ fn steps_and_seconds_to_target() {
     };
     // (curve, metric, target, expected (step, time))
     let cases: &[ReachCase] = &[
-        (&[0.3, 0.6, 0.8], "test_accuracy", 0.55, Some((200, 3.0))),
-        (&[0.3, 0.55, 0.8], "test_accuracy", 0.55, Some((200, 3.0))), // ≥
-        (&[0.3, 0.5, 0.54], "test_accuracy", 0.55, None),
-        (&[0.9, 0.95, 0.99], "test_accuracy", 0.5, Some((100, 1.5))),
+        (
+            &[0.3, 0.6, 0.8],
+            Metric::TestAccuracy,
+            0.55,
+            Some((200, 3.0)),
+        ),
+        (
+            &[0.3, 0.55, 0.8],
+            Metric::TestAccuracy,
+            0.55,
+            Some((200, 3.0)),
+        ), // ≥
+        (&[0.3, 0.5, 0.54], Metric::TestAccuracy, 0.55, None),
+        (
+            &[0.9, 0.95, 0.99],
+            Metric::TestAccuracy,
+            0.5,
+            Some((100, 1.5)),
+        ),
         // Losses are reached from above (≤): val_loss 0.7, 0.4, 0.2.
-        (&[0.3, 0.6, 0.8], "val_loss", 0.4, Some((200, 3.0))),
-        (&[0.3, 0.6, 0.8], "val_loss", 0.1, None),
+        (&[0.3, 0.6, 0.8], Metric::ValLoss, 0.4, Some((200, 3.0))),
+        (&[0.3, 0.6, 0.8], Metric::ValLoss, 0.1, None),
     ];
     for &(curve, metric, target, want) in cases {
         assert_eq!(

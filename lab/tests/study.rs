@@ -461,7 +461,8 @@ fn next_runs_rerun_the_best_trial_at_every_seed() {
             Some(2),
         ),
         (
-            "all failed: the first trial",
+            // The rule the analysis reports: diverged trials rank before failed ones.
+            "no score: the diverged trial before the failed ones",
             "",
             vec![
                 (F, 0.0, false),
@@ -469,6 +470,12 @@ fn next_runs_rerun_the_best_trial_at_every_seed() {
                 (D, 0.9, true),
                 (F, 0.0, false),
             ],
+            Some(2),
+        ),
+        (
+            "all failed: the first trial",
+            "",
+            vec![(F, 0.0, false), (F, 0.0, false), (F, 0.0, false)],
             Some(0),
         ),
         (
@@ -544,6 +551,90 @@ fn next_runs_rerun_the_best_trial_at_every_seed() {
                 .map(|r| record(r, RunState::Done, 0.1, false)),
         );
         assert_eq!(s.next_runs(&more).unwrap(), next, "{case}");
+    }
+}
+
+/// The runner re-runs the trial the analysis reports as chosen, also when no trial has a score.
+#[test]
+fn runner_and_analysis_choose_the_same_trial() {
+    type Outcome = (RunState, f64, bool);
+    const D: RunState = RunState::Done;
+    const F: RunState = RunState::Failed;
+    // (case, trial outcomes: (state, score, diverged), the trial both choose)
+    let cases: Vec<(&str, Vec<Outcome>, u32)> = vec![
+        (
+            "every trial diverged",
+            vec![
+                (D, 0.9, true),
+                (D, 0.8, true),
+                (D, 0.95, true),
+                (D, 0.7, true),
+            ],
+            0,
+        ),
+        (
+            "failed, then diverged",
+            vec![
+                (F, 0.0, false),
+                (D, 0.9, true),
+                (F, 0.0, false),
+                (D, 0.8, true),
+            ],
+            1,
+        ),
+        (
+            "no metric before diverged and failed",
+            vec![
+                (D, 0.9, true),
+                (F, 0.0, false),
+                (D, f64::NAN, false),
+                (D, 0.8, true),
+            ],
+            2,
+        ),
+        (
+            "one score beats them all",
+            vec![
+                (D, 0.9, true),
+                (F, 0.0, false),
+                (D, 0.1, false),
+                (D, f64::NAN, false),
+            ],
+            2,
+        ),
+    ];
+    for (case, outcomes, want) in cases {
+        let s = tuned_study("", outcomes.len() as u32);
+        let trials = s.initial_runs().unwrap();
+        let mut records: Vec<RunRecord> = trials
+            .iter()
+            .zip(&outcomes)
+            .map(|(t, &(state, score, div))| record(t, state, score, div))
+            .collect();
+        let chosen = s.best_trial("p", "sgd", &records).unwrap().unwrap();
+        assert_eq!(chosen.trial, want, "{case}: runner");
+        let next = s.next_runs(&records).unwrap();
+        assert!(next.iter().all(|r| r.trial == want), "{case}");
+        // The analysis of the trials, and of the trials with the finals run.
+        let analysis = lab::analyze(&s, &records);
+        assert_eq!(
+            analysis.groups[0].chosen_trial,
+            Some(want),
+            "{case}: analysis"
+        );
+        records.extend(
+            next.iter()
+                .filter(|r| r.key != chosen.key)
+                .map(|r| record(r, D, 0.5, false)),
+        );
+        let analysis = lab::analyze(&s, &records);
+        let g = &analysis.groups[0];
+        assert_eq!(g.chosen_trial, Some(want), "{case}: analysis with finals");
+        assert_eq!(g.best_params, chosen.params, "{case}");
+        assert_eq!(
+            g.seeds, 3,
+            "{case}: the chosen setting's runs at every seed"
+        );
     }
 }
 
@@ -919,7 +1010,7 @@ fn malformed_studies_name_file_field_and_value() {
 
 #[test]
 fn the_module_doc_example_is_a_valid_study() {
-    let src = include_str!("../src/study.rs");
+    let src = include_str!("../src/study/mod.rs");
     let mut text = String::new();
     let mut inside = false;
     for line in src.lines() {

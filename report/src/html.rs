@@ -6,9 +6,10 @@ use std::fmt::Write;
 
 use lab::analysis::{Analysis, Group, Stat};
 use lab::{Phase, RunRecord, RunState};
+use present::{fmt_num, hex, viridis};
 
 use crate::landscape::{self, Function};
-use crate::svg::{fmt_num, viridis, Marker, Plot, Scale};
+use crate::svg::{Marker, Plot, Scale};
 use crate::{esc, Options};
 
 /// One colour per optimizer (by its position in [`Analysis::optimizers`]), the same in every
@@ -18,36 +19,12 @@ pub const OPTIMIZER_COLORS: [&str; 12] = [
     "#bcbd22", "#17becf", "#393b79", "#637939",
 ];
 
-/// What a doctor finding kind means, in plain words.
+/// What a doctor finding kind (its JSON name) means, in plain words.
 pub fn finding_meaning(kind: &str) -> &'static str {
-    match kind {
-        "vanishing_gradients" => {
-            "Gradients of the early layers shrank towards zero, so those layers barely learned."
-        }
-        "exploding_gradients" => {
-            "Gradient norms grew by orders of magnitude; updates were erratic and may blow up."
-        }
-        "saddle_or_plateau" => {
-            "The loss stalled for a long stretch with small gradients: a plateau or saddle region."
-        }
-        "lr_too_high" => {
-            "The loss oscillated or jumped upwards: the learning rate was larger than the problem tolerates."
-        }
-        "lr_too_low" => {
-            "The loss fell very slowly and steadily: a larger learning rate would likely train faster."
-        }
-        "dead_units" => "Many ReLU units never activated, shrinking the network's capacity.",
-        "symmetry_not_broken" => {
-            "Units in a layer stayed identical to each other: initialisation did not break symmetry."
-        }
-        "underfitting" => "Training loss stayed high: the model did not fit even the training data.",
-        "overfitting" => {
-            "Validation loss rose while training loss kept falling: the model memorised the training set."
-        }
-        "diverged" => "The loss became infinite or NaN: training broke down.",
-        "converged" => "The loss settled: training reached a stable end point.",
-        _ => "A finding of the convergence doctor (see `gradlab diagnose`).",
-    }
+    diagnose::Kind::from_name(kind).map_or(
+        "A finding of the convergence doctor (see `gradlab diagnose`).",
+        diagnose::Kind::meaning,
+    )
 }
 
 struct Ctx<'a> {
@@ -104,15 +81,6 @@ impl<'a> Ctx<'a> {
         }
         out
     }
-}
-
-/// A metric's display name.
-fn metric_name(m: &str) -> String {
-    m.replace('_', " ")
-}
-
-fn is_accuracy(m: &str) -> bool {
-    m.contains("accuracy")
 }
 
 fn duration(s: f64) -> String {
@@ -205,13 +173,13 @@ fn protocol_text(a: &Analysis, runs: &[RunRecord]) -> String {
             "tuning budget: {k} trials per optimizer and problem at seed {}, the best setting (by the tuning metric) re-run at seeds {}; compared by final {}.",
             list(&tune_seeds),
             list(&all),
-            metric_name(&a.metric)
+            a.metric.label()
         )
     } else if defaults {
         format!(
             "one-shot defaults: each optimizer's default setting at seeds {}; compared by final {}.",
             list(&seeds),
-            metric_name(&a.metric)
+            a.metric.label()
         )
     } else {
         let k = a.groups.iter().map(|g| g.trials.len()).max().unwrap_or(0);
@@ -219,12 +187,12 @@ fn protocol_text(a: &Analysis, runs: &[RunRecord]) -> String {
         if k > 0 {
             format!(
                 "tuning budget: {k} trials per optimizer and problem, the best setting re-run over {n} seeds; compared by final {}.",
-                metric_name(&a.metric)
+                a.metric.label()
             )
         } else {
             format!(
                 "one-shot defaults over {n} seeds; compared by final {}.",
-                metric_name(&a.metric)
+                a.metric.label()
             )
         }
     }
@@ -634,7 +602,7 @@ fn problem(c: &mut Ctx, p: &str) {
     let _ = write!(c.out, "</div>");
 
     // Table.
-    let acc = is_accuracy(&a.metric);
+    let acc = a.metric.is_accuracy();
     let best = a
         .verdicts
         .iter()
@@ -686,7 +654,7 @@ fn problem(c: &mut Ctx, p: &str) {
         let _ = write!(
             c.out,
             r#"<p class="muted">The study compares by {}.</p>"#,
-            esc(&metric_name(&a.metric))
+            esc(a.metric.label())
         );
     }
     let _ = write!(c.out, "</section>");
@@ -822,7 +790,7 @@ fn landscapes(c: &mut Ctx) {
                     x0 + e as f64 * dx,
                     y0 + j as f64 * dy,
                     y0 + (j + 1) as f64 * dy,
-                    &viridis(q as f64 / 39.0),
+                    &hex(viridis(q as f64 / 39.0)),
                 );
                 i = e;
             }

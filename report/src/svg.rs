@@ -22,6 +22,9 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+/// Numbers on log axes (and in the report's text): compact, at most 4 significant digits.
+pub use present::fmt_num;
+
 use crate::esc;
 
 /// Axis scale.
@@ -792,73 +795,6 @@ pub fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
         }
     }
     out
-}
-
-/// A compact number: `0.031`, `1200`, `1e-05` → `1e-5`, `2.5e6`.
-pub fn fmt_num(v: f64) -> String {
-    if !v.is_finite() {
-        return if v.is_nan() {
-            "NaN".into()
-        } else if v > 0.0 {
-            "∞".into()
-        } else {
-            "−∞".into()
-        };
-    }
-    if v == 0.0 {
-        return "0".into();
-    }
-    let a = v.abs();
-    if (1e-3..1e5).contains(&a) {
-        let s = format!("{:.4}", v);
-        let s = format!("{}", s.parse::<f64>().unwrap_or(v));
-        // Keep at most 4 significant digits.
-        let sig = format!("{:.3e}", v);
-        let back: f64 = sig.parse().unwrap_or(v);
-        let t = format!("{back}");
-        if t.len() < s.len() {
-            t
-        } else {
-            s
-        }
-    } else {
-        let s = format!("{:.2e}", v);
-        // 1.00e-5 → 1e-5, 2.50e6 → 2.5e6
-        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-        let m = m.trim_end_matches('0').trim_end_matches('.');
-        format!("{m}e{e}")
-    }
-}
-
-/// The colour of `t` ∈ [0, 1] on the viridis map (dark blue → yellow).
-pub fn viridis(t: f64) -> String {
-    const STOPS: [(u8, u8, u8); 9] = [
-        (68, 1, 84),
-        (71, 44, 122),
-        (59, 81, 139),
-        (44, 113, 142),
-        (33, 144, 141),
-        (39, 173, 129),
-        (92, 200, 99),
-        (170, 220, 50),
-        (253, 231, 37),
-    ];
-    let t = if t.is_finite() {
-        t.clamp(0.0, 1.0)
-    } else {
-        1.0
-    };
-    let f = t * (STOPS.len() - 1) as f64;
-    let i = (f.floor() as usize).min(STOPS.len() - 2);
-    let u = f - i as f64;
-    let (a, b) = (STOPS[i], STOPS[i + 1]);
-    let mix = |p: u8, q: u8| (p as f64 + u * (q as f64 - p as f64)).round() as u8;
-    format!(
-        "#{:02x}{:02x}{:02x}",
-        mix(a.0, b.0),
-        mix(a.1, b.1),
-        mix(a.2, b.2)
-    )
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use optim::{Check, Hyper};
 
 use crate::data::DataConfig;
+use crate::metric::Metric;
 use crate::model::ModelConfig;
 use crate::{Result, TrainError};
 
@@ -96,14 +97,7 @@ pub struct RunConfig {
 }
 
 /// Names of the metrics a monitor may watch.
-pub const METRICS: &[&str] = &[
-    "train_loss",
-    "train_accuracy",
-    "val_loss",
-    "val_accuracy",
-    "test_loss",
-    "test_accuracy",
-];
+pub use crate::metric::METRICS;
 
 const SECTIONS: &[&str] = &[
     "seed",
@@ -219,13 +213,13 @@ impl RunConfig {
 }
 
 fn check_monitor(source: &str, section: &str, monitor: &str, has_val: bool) -> Result<()> {
-    if !METRICS.contains(&monitor) {
+    let Some(metric) = Metric::from_name(monitor) else {
         return Err(TrainError::Config(format!(
             "{source}: [{section}] `monitor` = \"{monitor}\": unknown metric (valid: {})",
             METRICS.join(", ")
         )));
-    }
-    if monitor.starts_with("val_") && !has_val {
+    };
+    if metric.is_validation() && !has_val {
         return Err(TrainError::Config(format!(
             "{source}: [{section}] `monitor` = \"{monitor}\" needs a validation set: set [data] validation_split"
         )));
@@ -293,10 +287,10 @@ fn read_train(source: &str, t: &toml::Table) -> Result<TrainConfig> {
                     ))
                 }
             };
-            let default_mode = if monitor.ends_with("accuracy") {
-                "max"
-            } else {
-                "min"
+            // An unknown monitor is refused once the whole config is read (`check_monitor`).
+            let default_mode = match Metric::from_name(&monitor) {
+                Some(m) if m.higher_is_better() => "max",
+                _ => "min",
             };
             let maximize = h.choice("mode", default_mode, &["min", "max"])? == "max";
             let patience = h.usize("patience", 5)?;

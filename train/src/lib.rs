@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod metric;
 pub mod metrics;
 pub mod model;
 pub mod observe;
@@ -15,6 +16,7 @@ pub mod trainer;
 
 pub use config::{apply_overrides, RunConfig};
 pub use error::{Result, TrainError};
+pub use metric::Metric;
 pub use metrics::{read_metrics, EpochRecord, Line, StepRecord};
 pub use observe::{Loss, Observer, Probe, Targets};
 pub use trainer::{run, run_observed, Options, Stop, Summary, Trainer};

@@ -15,15 +15,14 @@
 //! `claims` table on a separate autocommit connection (the run row itself is locked until the
 //! claim commits); they are display-only.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use postgres::{Client, Config, NoTls, Row};
 
-use super::sqlite::{
-    params_json, parse_params, parse_phase, parse_state, MIGRATE_1_TO_2, SCHEMA_VERSION,
-    SPEC_COLUMNS,
+use super::rows::{
+    self, params_json, parse_state, Finish, ResultRows, SpecColumns, MIGRATE_1_TO_2,
+    SCHEMA_VERSION, SPEC_COLUMNS,
 };
 use crate::{
     Claim, Counts, FindingRow, LabError, Result, RunRecord, RunResult, RunSpec, RunState, Store,
@@ -679,16 +678,14 @@ impl Drop for PgClaim {
 
 fn spec_from_row(r: &Row) -> std::result::Result<RunSpec, String> {
     let key: String = r.try_get(0).map_err(|e| msg(&e))?;
-    let phase: &str = r.try_get(3).map_err(|e| msg(&e))?;
-    let params: &str = r.try_get(6).map_err(|e| msg(&e))?;
     let e = |e: postgres::Error| format!("run {key}: {}", msg(&e));
-    Ok(RunSpec {
+    rows::spec(SpecColumns {
         problem: r.try_get(1).map_err(e)?,
         optimizer: r.try_get(2).map_err(e)?,
-        phase: parse_phase(phase).map_err(|m| format!("run {key}: {m}"))?,
-        trial: r.try_get::<_, i64>(4).map_err(e)? as u32,
-        seed: r.try_get::<_, i64>(5).map_err(e)? as u64,
-        params: parse_params(params).map_err(|m| format!("run {key}: {m}"))?,
+        phase: r.try_get(3).map_err(e)?,
+        trial: r.try_get(4).map_err(e)?,
+        seed: r.try_get(5).map_err(e)?,
+        params: r.try_get(6).map_err(e)?,
         config: r.try_get(7).map_err(e)?,
         key,
     })
@@ -701,17 +698,21 @@ fn assemble(
     findings: Vec<Row>,
 ) -> std::result::Result<Vec<RunRecord>, String> {
     let e = |e: postgres::Error| msg(&e);
-    let mut step_map: HashMap<String, Vec<(u64, f64)>> = HashMap::new();
+    let mut results = ResultRows::default();
     for r in &steps {
         let loss: Option<f64> = r.try_get(2).map_err(e)?;
-        step_map.entry(r.try_get(0).map_err(e)?).or_default().push((
-            r.try_get::<_, i64>(1).map_err(e)? as u64,
-            loss.unwrap_or(f64::NAN),
-        ));
+        results
+            .steps
+            .entry(r.try_get(0).map_err(e)?)
+            .or_default()
+            .push((
+                r.try_get::<_, i64>(1).map_err(e)? as u64,
+                loss.unwrap_or(f64::NAN),
+            ));
     }
-    let mut epoch_map: HashMap<String, Vec<train::EpochRecord>> = HashMap::new();
     for r in &epochs {
-        epoch_map
+        results
+            .epochs
             .entry(r.try_get(0).map_err(e)?)
             .or_default()
             .push(train::EpochRecord {
@@ -728,9 +729,9 @@ fn assemble(
                 examples_per_s: r.try_get(11).map_err(e)?,
             });
     }
-    let mut finding_map: HashMap<String, Vec<FindingRow>> = HashMap::new();
     for r in &findings {
-        finding_map
+        results
+            .findings
             .entry(r.try_get(0).map_err(e)?)
             .or_default()
             .push(FindingRow {
@@ -756,32 +757,14 @@ fn assemble(
         };
         let error: Option<String> = r.try_get(11).map_err(e)?;
         let stop: Option<String> = r.try_get(12).map_err(e)?;
-        let result = match (state, stop) {
-            (RunState::Done, Some(stop)) => Some(RunResult {
-                stop,
-                diverged: r
-                    .try_get::<_, Option<bool>>(13)
-                    .map_err(e)?
-                    .unwrap_or(false),
-                steps: r.try_get::<_, Option<i64>>(14).map_err(e)?.unwrap_or(0) as u64,
-                epochs: r.try_get::<_, Option<i64>>(15).map_err(e)?.unwrap_or(0) as usize,
-                wall_s: r
-                    .try_get::<_, Option<f64>>(16)
-                    .map_err(e)?
-                    .unwrap_or(f64::NAN),
-                step_losses: step_map.remove(&spec.key).unwrap_or_default(),
-                epochs_log: epoch_map.remove(&spec.key).unwrap_or_default(),
-                findings: finding_map.remove(&spec.key).unwrap_or_default(),
-            }),
-            _ => None,
-        };
-        out.push(RunRecord {
-            spec,
-            state,
-            worker,
-            error,
-            result,
-        });
+        out.push(results.record(spec, state, worker, error, stop, || {
+            Ok(Finish {
+                diverged: r.try_get(13).map_err(e)?,
+                steps: r.try_get(14).map_err(e)?,
+                epochs: r.try_get(15).map_err(e)?,
+                wall_s: r.try_get(16).map_err(e)?,
+            })
+        })?);
     }
     Ok(out)
 }

@@ -3,7 +3,6 @@
 //! result rows and `done` in ONE transaction; `recover` returns runs left `running` by a killed
 //! process to `pending` (and deletes any partial result rows).
 
-use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -11,18 +10,13 @@ use std::time::Duration;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
 
-use crate::{
-    Claim, Counts, FindingRow, LabError, Phase, Result, RunRecord, RunResult, RunSpec, RunState,
-    Store,
+use super::rows::{
+    self, params_json, parse_state, Finish, ResultRows, SpecColumns, MIGRATE_1_TO_2,
+    SCHEMA_VERSION, SPEC_COLUMNS,
 };
-
-/// The schema version this build writes (stored in `gradlab_meta`). Version 2 added
-/// `studies.resolved`; a version 1 database is migrated when opened (the column added, NULL for
-/// the studies it holds: checked by their text only).
-pub const SCHEMA_VERSION: i64 = 2;
-
-/// Adds `studies.resolved` to a version 1 database.
-pub(crate) const MIGRATE_1_TO_2: &str = "ALTER TABLE studies ADD COLUMN resolved TEXT";
+use crate::{
+    Claim, Counts, FindingRow, LabError, Result, RunRecord, RunResult, RunSpec, RunState, Store,
+};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS studies(
@@ -49,9 +43,6 @@ CREATE TABLE IF NOT EXISTS findings(
 ";
 
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
-
-/// The columns of `runs` that make a [`RunSpec`], in [`spec_from_row`]'s order.
-pub(crate) const SPEC_COLUMNS: &str = "key, problem, optimizer, phase, trial, seed, params, config";
 
 struct Inner {
     path: PathBuf,
@@ -534,7 +525,7 @@ fn write_result_rows(
 
 fn read_runs(conn: &Connection, study: &str) -> std::result::Result<Vec<RunRecord>, String> {
     let e = |e: rusqlite::Error| e.to_string();
-    let mut steps: HashMap<String, Vec<(u64, f64)>> = HashMap::new();
+    let mut results = ResultRows::default();
     {
         let mut stmt = conn
             .prepare("SELECT key, step, loss FROM step_metrics WHERE study=?1 ORDER BY key, idx")
@@ -544,10 +535,9 @@ fn read_runs(conn: &Connection, study: &str) -> std::result::Result<Vec<RunRecor
             let key: String = r.get(0).map_err(e)?;
             let step = r.get::<_, i64>(1).map_err(e)? as u64;
             let loss = get_f64(r, 2).map_err(e)?.unwrap_or(f64::NAN);
-            steps.entry(key).or_default().push((step, loss));
+            results.steps.entry(key).or_default().push((step, loss));
         }
     }
-    let mut epochs: HashMap<String, Vec<train::EpochRecord>> = HashMap::new();
     {
         let mut stmt = conn
             .prepare(
@@ -572,10 +562,9 @@ fn read_runs(conn: &Connection, study: &str) -> std::result::Result<Vec<RunRecor
                 time_s: get_f64(r, 10).map_err(e)?.unwrap_or(f64::NAN),
                 examples_per_s: get_f64(r, 11).map_err(e)?.unwrap_or(f64::NAN),
             };
-            epochs.entry(key).or_default().push(rec);
+            results.epochs.entry(key).or_default().push(rec);
         }
     }
-    let mut findings: HashMap<String, Vec<FindingRow>> = HashMap::new();
     {
         let mut stmt = conn
             .prepare(
@@ -593,7 +582,7 @@ fn read_runs(conn: &Connection, study: &str) -> std::result::Result<Vec<RunRecor
                 confidence: get_f64(r, 4).map_err(e)?.unwrap_or(f64::NAN),
                 summary: r.get(5).map_err(e)?,
             };
-            findings.entry(key).or_default().push(f);
+            results.findings.entry(key).or_default().push(f);
         }
     }
     let mut stmt = conn
@@ -602,35 +591,23 @@ fn read_runs(conn: &Connection, study: &str) -> std::result::Result<Vec<RunRecor
              FROM runs WHERE study=?1 ORDER BY key"
         ))
         .map_err(e)?;
-    let mut rows = stmt.query([study]).map_err(e)?;
+    let mut runs = stmt.query([study]).map_err(e)?;
     let mut out = Vec::new();
-    while let Some(r) = rows.next().map_err(e)? {
+    while let Some(r) = runs.next().map_err(e)? {
         let spec = spec_from_row(r, 0)?;
         let status: String = r.get(8).map_err(e)?;
         let state = parse_state(&status)?;
         let worker: Option<String> = r.get(9).map_err(e)?;
         let error: Option<String> = r.get(10).map_err(e)?;
         let stop: Option<String> = r.get(11).map_err(e)?;
-        let result = match (state, stop) {
-            (RunState::Done, Some(stop)) => Some(RunResult {
-                stop,
-                diverged: r.get::<_, Option<bool>>(12).map_err(e)?.unwrap_or(false),
-                steps: r.get::<_, Option<i64>>(13).map_err(e)?.unwrap_or(0) as u64,
-                epochs: r.get::<_, Option<i64>>(14).map_err(e)?.unwrap_or(0) as usize,
-                wall_s: get_f64(r, 15).map_err(e)?.unwrap_or(f64::NAN),
-                step_losses: steps.remove(&spec.key).unwrap_or_default(),
-                epochs_log: epochs.remove(&spec.key).unwrap_or_default(),
-                findings: findings.remove(&spec.key).unwrap_or_default(),
-            }),
-            _ => None,
-        };
-        out.push(RunRecord {
-            spec,
-            state,
-            worker,
-            error,
-            result,
-        });
+        out.push(results.record(spec, state, worker, error, stop, || {
+            Ok(Finish {
+                diverged: r.get(12).map_err(e)?,
+                steps: r.get(13).map_err(e)?,
+                epochs: r.get(14).map_err(e)?,
+                wall_s: get_f64(r, 15).map_err(e)?,
+            })
+        })?);
     }
     Ok(out)
 }
@@ -638,18 +615,15 @@ fn read_runs(conn: &Connection, study: &str) -> std::result::Result<Vec<RunRecor
 /// Reads the [`SPEC_COLUMNS`] starting at column `at`.
 fn spec_from_row(r: &Row<'_>, at: usize) -> std::result::Result<RunSpec, String> {
     let e = |e: rusqlite::Error| e.to_string();
-    let key: String = r.get(at).map_err(e)?;
-    let phase: String = r.get(at + 3).map_err(e)?;
-    let params: String = r.get(at + 6).map_err(e)?;
-    Ok(RunSpec {
-        phase: parse_phase(&phase).map_err(|m| format!("run {key}: {m}"))?,
-        params: parse_params(&params).map_err(|m| format!("run {key}: {m}"))?,
+    rows::spec(SpecColumns {
+        key: r.get(at).map_err(e)?,
         problem: r.get(at + 1).map_err(e)?,
         optimizer: r.get(at + 2).map_err(e)?,
-        trial: r.get::<_, i64>(at + 4).map_err(e)? as u32,
-        seed: r.get::<_, i64>(at + 5).map_err(e)? as u64,
+        phase: r.get(at + 3).map_err(e)?,
+        trial: r.get(at + 4).map_err(e)?,
+        seed: r.get(at + 5).map_err(e)?,
+        params: r.get(at + 6).map_err(e)?,
         config: r.get(at + 7).map_err(e)?,
-        key,
     })
 }
 
@@ -685,208 +659,5 @@ fn get_f64(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<f64>> {
             other.data_type(),
             "expected a REAL, 'NaN' or 'neg_zero'".into(),
         )),
-    }
-}
-
-pub(crate) fn parse_state(s: &str) -> std::result::Result<RunState, String> {
-    Ok(match s {
-        "pending" => RunState::Pending,
-        "running" => RunState::Running,
-        "done" => RunState::Done,
-        "failed" => RunState::Failed,
-        other => return Err(format!("unknown run status {other:?}")),
-    })
-}
-
-pub(crate) fn parse_phase(s: &str) -> std::result::Result<Phase, String> {
-    Ok(match s {
-        "defaults" => Phase::Defaults,
-        "tune" => Phase::Tune,
-        "final" => Phase::Final,
-        other => return Err(format!("unknown phase {other:?}")),
-    })
-}
-
-/// The params as JSON text (serde_json writes the shortest exact representation of an f64).
-pub(crate) fn params_json(params: &BTreeMap<String, serde_json::Value>) -> String {
-    serde_json::to_string(params).unwrap_or_else(|_| "{}".into())
-}
-
-/// Parses stored params exactly: serde_json's default float parsing may be one ulp off, so the
-/// JSON numbers are re-parsed with the standard library (correctly rounded).
-pub(crate) fn parse_params(
-    text: &str,
-) -> std::result::Result<BTreeMap<String, serde_json::Value>, String> {
-    let mut p = ExactJson {
-        s: text.as_bytes(),
-        text,
-        i: 0,
-    };
-    let v = p.value().map_err(|m| format!("params {text:?}: {m}"))?;
-    p.ws();
-    if p.i != p.s.len() {
-        return Err(format!("params {text:?}: trailing characters"));
-    }
-    match v {
-        serde_json::Value::Object(m) => Ok(m.into_iter().collect()),
-        _ => Err(format!("params {text:?}: not a JSON object")),
-    }
-}
-
-/// A small JSON reader whose numbers parse exactly (integers as integers, the rest with
-/// `str::parse::<f64>`).
-struct ExactJson<'a> {
-    s: &'a [u8],
-    text: &'a str,
-    i: usize,
-}
-
-impl ExactJson<'_> {
-    fn ws(&mut self) {
-        while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
-            self.i += 1;
-        }
-    }
-    fn eat(&mut self, c: u8) -> std::result::Result<(), String> {
-        self.ws();
-        if self.s.get(self.i) == Some(&c) {
-            self.i += 1;
-            Ok(())
-        } else {
-            Err(format!("expected '{}' at byte {}", c as char, self.i))
-        }
-    }
-    fn value(&mut self) -> std::result::Result<serde_json::Value, String> {
-        use serde_json::Value;
-        self.ws();
-        let Some(&c) = self.s.get(self.i) else {
-            return Err("unexpected end".into());
-        };
-        match c {
-            b'{' => {
-                self.i += 1;
-                let mut m = serde_json::Map::new();
-                self.ws();
-                if self.s.get(self.i) == Some(&b'}') {
-                    self.i += 1;
-                    return Ok(Value::Object(m));
-                }
-                loop {
-                    self.ws();
-                    let k = self.string()?;
-                    self.eat(b':')?;
-                    let v = self.value()?;
-                    m.insert(k, v);
-                    self.ws();
-                    match self.s.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b'}') => {
-                            self.i += 1;
-                            return Ok(Value::Object(m));
-                        }
-                        _ => return Err(format!("expected ',' or '}}' at byte {}", self.i)),
-                    }
-                }
-            }
-            b'[' => {
-                self.i += 1;
-                let mut a = Vec::new();
-                self.ws();
-                if self.s.get(self.i) == Some(&b']') {
-                    self.i += 1;
-                    return Ok(Value::Array(a));
-                }
-                loop {
-                    a.push(self.value()?);
-                    self.ws();
-                    match self.s.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {
-                            self.i += 1;
-                            return Ok(Value::Array(a));
-                        }
-                        _ => return Err(format!("expected ',' or ']' at byte {}", self.i)),
-                    }
-                }
-            }
-            b'"' => Ok(Value::String(self.string()?)),
-            b't' | b'f' | b'n' => {
-                for (word, v) in [
-                    ("true", Value::Bool(true)),
-                    ("false", Value::Bool(false)),
-                    ("null", Value::Null),
-                ] {
-                    if self.s[self.i..].starts_with(word.as_bytes()) {
-                        self.i += word.len();
-                        return Ok(v);
-                    }
-                }
-                Err(format!("unexpected character at byte {}", self.i))
-            }
-            _ => {
-                let start = self.i;
-                while self.i < self.s.len()
-                    && matches!(
-                        self.s[self.i],
-                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
-                    )
-                {
-                    self.i += 1;
-                }
-                let t = &self.text[start..self.i];
-                if t.is_empty() {
-                    return Err(format!("unexpected character at byte {start}"));
-                }
-                if let Ok(u) = t.parse::<u64>() {
-                    return Ok(Value::from(u));
-                }
-                if let Ok(n) = t.parse::<i64>() {
-                    return Ok(Value::from(n));
-                }
-                let f: f64 = t.parse().map_err(|_| format!("bad number {t:?}"))?;
-                serde_json::Number::from_f64(f)
-                    .map(Value::Number)
-                    .ok_or_else(|| format!("bad number {t:?}"))
-            }
-        }
-    }
-    fn string(&mut self) -> std::result::Result<String, String> {
-        let start = self.i;
-        if self.s.get(self.i) != Some(&b'"') {
-            return Err(format!("expected a string at byte {start}"));
-        }
-        self.i += 1;
-        while self.i < self.s.len() {
-            match self.s[self.i] {
-                b'\\' => self.i += 2,
-                b'"' => {
-                    self.i += 1;
-                    return serde_json::from_str(&self.text[start..self.i])
-                        .map_err(|e| format!("bad string at byte {start}: {e}"));
-                }
-                _ => self.i += 1,
-            }
-        }
-        Err(format!("unterminated string at byte {start}"))
-    }
-}
-
-/// "study X is stored with a different definition": names the first differing line of both.
-pub(crate) fn definition_mismatch(study: &str, stored: &str, given: &str) -> String {
-    let (mut s, mut g) = (stored.lines(), given.lines());
-    let mut line = 1;
-    loop {
-        match (s.next(), g.next()) {
-            (Some(a), Some(b)) if a == b => line += 1,
-            (a, b) => {
-                return format!(
-                    "study {study:?} is already stored with a different definition (changed \
-                     after it started?): line {line} is {:?} in the store but {:?} now; use \
-                     another study name or another store",
-                    a.unwrap_or("<end>"),
-                    b.unwrap_or("<end>")
-                )
-            }
-        }
     }
 }

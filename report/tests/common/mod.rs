@@ -348,7 +348,7 @@ pub fn fixture() -> (Analysis, Vec<RunRecord>) {
     let total_wall_s = groups.iter().map(|g| g.wall_s.mean * g.runs as f64).sum();
     let analysis = Analysis {
         study: STUDY.to_string(),
-        metric: "test_accuracy".into(),
+        metric: lab::Metric::TestAccuracy,
         higher_is_better: true,
         problems: PROBLEMS.iter().map(|s| s.to_string()).collect(),
         optimizers: OPTIMIZERS.iter().map(|s| s.to_string()).collect(),

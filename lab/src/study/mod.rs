@@ -1,0 +1,90 @@
+//! Study files: problems, optimizers with search spaces, seeds and a tuning protocol.
+//!
+//! A study is a TOML file. Every key is checked strictly: an unknown key is an error that lists
+//! the valid ones, and every error names the file, the field (`optimizers[3].lr`, indices count
+//! from 0) and the bad value. Each problem × optimizer pair is turned into a complete run config
+//! and checked (`train::RunConfig::from_table`, the optimizer and its schedule are built) when
+//! the study is read, so a misspelt hyperparameter fails before any run starts.
+//!
+//! ```toml
+//! name = "my-study"            # letters, digits, `-`, `_`, `.`
+//! seeds = [0, 1, 2]            # default [0]; the first one is the tuning seed
+//!
+//! [tuning]                     # leave out for protocol = "defaults"
+//! protocol = "budget"          # the default here; or "defaults": one setting at every seed
+//! trials = 6                   # settings per optimizer (budget; default 6)
+//! metric = "val_accuracy"      # last epoch's value picks the best trial (default val_accuracy)
+//! mode = "max"                 # optional: inferred (accuracy: max, loss: min)
+//! sample_seed = 0              # which random settings are drawn
+//!
+//! [[problems]]
+//! name = "mnist1d_mlp"
+//! config = "../examples/train/mnist1d_mlp.toml"   # a run config, relative to the study file
+//! set = ["train.epochs=15"]                        # optional overrides (like --set)
+//! target = { metric = "test_accuracy", value = 0.55 }  # optional: "reached" for speed tables
+//!
+//! [[problems]]                 # ... or the run config's sections inline
+//! name = "digits_mlp"
+//! target = { metric = "test_accuracy", value = 0.95 }
+//! [problems.data]
+//! dataset = "digits"
+//! batch_size = 32
+//! validation_split = 0.1
+//! standardize = true
+//! [[problems.model.layers]]
+//! type = "flatten"
+//! [[problems.model.layers]]
+//! type = "linear"
+//! out_features = 10
+//! [problems.train]
+//! epochs = 15
+//!
+//! [[optimizers]]
+//! label = "momentum"           # unique; defaults to `name`
+//! name = "sgd"                 # the [optimizer] name gradlab trains with
+//! lr = { log_uniform = [1e-3, 1.0] }
+//! momentum = 0.9               # a fixed value
+//! [optimizers.schedule]        # optional: replaces the problem's [schedule] for this optimizer
+//! name = "cosine"
+//!
+//! [[optimizers]]
+//! name = "adamw"
+//! lr = { log_uniform = [1e-5, 1e-2] }
+//! betas = { grid = [[0.9, 0.999], [0.9, 0.99]] }
+//! weight_decay = { uniform = [0.0, 0.1] }
+//! ```
+//!
+//! A hyperparameter (or a `[optimizers.schedule]` key, named `schedule.KEY` in the run's
+//! parameters) is a fixed value, `{ grid = [...] }`, `{ uniform = [lo, hi] }` or
+//! `{ log_uniform = [lo, hi] }` (lo > 0).
+//!
+//! Problem sections: `config` (a run config file) or the inline sections `data`, `model`,
+//! `train`, `clip`, `schedule`, `log`, not both; a file's `[optimizer]` and `seed` are replaced
+//! per run. Relative dataset and `model.init` paths resolve against the study file's folder
+//! (inline) or the config file's folder.
+//!
+//! Settings. *Defaults*: fixed values, the first grid value, the geometric middle of a
+//! log-uniform range, the middle of a uniform range; run at every seed (phase `defaults`).
+//! *Budget*: `trials` settings per optimizer at the first seed (phase `tune`): grids walk their
+//! cartesian product in order (cycling when ranges are searched too; otherwise at most the
+//! product's size), ranges are sampled from a ChaCha8 stream seeded by (`sample_seed`, label),
+//! so every problem gets the same settings. Sampled floats are rounded to 4 significant digits.
+//! When all trials of a problem × optimizer are finished, the best one ([`best_trial`]: the best
+//! score, then trials without the metric, then diverged, then failed ones; ties go to the earlier
+//! trial; the analysis reports the same trial as chosen) is re-run at every seed (phase `final`;
+//! at the tuning seed it is the trial itself, same key).
+//!
+//! Modules: `model` (what a study is), `reader` (the study file), `key` (run keys),
+//! `protocol` (settings, runs and the re-runs of the best trial), `best` (which trial is best).
+
+mod best;
+mod key;
+mod model;
+mod protocol;
+mod reader;
+
+pub use best::{best_trial, Outcome};
+pub use key::{run_key, toml_to_json};
+pub use model::{OptimizerSpace, Problem, Protocol, Space, Study, Tuning};
+pub use protocol::round_sig4;
+pub use reader::{DEFAULT_SOURCE, DEFAULT_STUDY};

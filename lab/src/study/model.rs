@@ -1,0 +1,108 @@
+//! What a study is: its problems, its optimizers with their search spaces, its seeds and its
+//! tuning protocol, as read from a study file (see [`crate::study`]).
+
+use serde::{Deserialize, Serialize};
+use train::Metric;
+
+use super::key::canonical_json;
+
+/// A problem: a base run config (data + model + epochs) that every optimizer trains.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    pub name: String,
+    /// The base run config as a TOML table (its `[optimizer]` is replaced per run).
+    pub config: toml::Table,
+    /// The metric whose target marks "reached" (`test_accuracy`, `val_loss`, ...).
+    pub target_metric: Metric,
+    /// The target value (reached when ≥ for accuracies, ≤ for losses).
+    pub target: Option<f64>,
+}
+
+/// How one hyperparameter is searched.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Space {
+    /// A fixed value.
+    Fixed(toml::Value),
+    /// A grid of values (a TOML array).
+    Grid(Vec<toml::Value>),
+    /// Uniform in [lo, hi].
+    Uniform(f64, f64),
+    /// Log-uniform in [lo, hi].
+    LogUniform(f64, f64),
+}
+
+/// An optimizer of the study and its search space.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerSpace {
+    /// The study's label (unique): `sgd`, `momentum`, `nesterov`, ...
+    pub label: String,
+    /// The `[optimizer] name` gradlab trains with.
+    pub name: String,
+    /// Hyperparameter → space, in file order (`lr`, `momentum`, `betas`, `weight_decay`, ...).
+    /// Searched keys of the schedule appear here as `schedule.KEY`.
+    pub space: Vec<(String, Space)>,
+    /// An optional `[schedule]` table, fixed or with searched keys (the searched ones are in
+    /// `space` as `schedule.KEY`; this table holds the fixed ones).
+    pub schedule: Option<toml::Table>,
+}
+
+/// How settings are chosen.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Protocol {
+    /// Each optimizer's defaults (fixed values in its space; the first grid value; the
+    /// geometric middle of a range), once per seed.
+    Defaults,
+    /// `trials` settings per optimizer (the grid in order, or random samples) at the tuning
+    /// seed; the best by `metric` is re-run at every seed.
+    Budget { trials: u32 },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tuning {
+    pub protocol: Protocol,
+    /// The metric that picks the best trial (`val_accuracy` by default) and its direction.
+    pub metric: Metric,
+    pub higher_is_better: bool,
+    /// Seed of the random search (which settings are sampled).
+    pub sample_seed: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Study {
+    pub name: String,
+    /// The file it came from (for messages), or `<default study>`.
+    pub source: String,
+    /// The exact text it was read from (stored with the study, so a changed file is noticed).
+    pub text: String,
+    pub seeds: Vec<u64>,
+    pub problems: Vec<Problem>,
+    pub optimizers: Vec<OptimizerSpace>,
+    pub tuning: Tuning,
+}
+
+impl Study {
+    /// The resolved study as canonical JSON (problem configs as read, spaces, seeds, tuning):
+    /// unlike `text`, it changes when a referenced run config file changes.
+    pub fn definition(&self) -> String {
+        let v = serde_json::json!({
+            "name": self.name,
+            "seeds": self.seeds,
+            "problems": self.problems,
+            "optimizers": self.optimizers,
+            "tuning": self.tuning,
+        });
+        let mut s = String::new();
+        canonical_json(&v, &mut s);
+        s
+    }
+
+    /// The problem named `name`.
+    pub fn problem(&self, name: &str) -> Option<&Problem> {
+        self.problems.iter().find(|p| p.name == name)
+    }
+
+    /// The optimizer labelled `label`.
+    pub fn optimizer(&self, label: &str) -> Option<&OptimizerSpace> {
+        self.optimizers.iter().find(|o| o.label == label)
+    }
+}

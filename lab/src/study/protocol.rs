@@ -1,0 +1,296 @@
+//! The tuning protocol: which settings an optimizer is run with (its defaults, or a budget of
+//! trials from its search space), the run each (problem, optimizer, setting, seed) is, and, once
+//! every trial of a problem × optimizer is finished, the best one re-run at every seed.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sha2::{Digest, Sha256};
+
+use super::best::{best_trial, Outcome};
+use super::key::{run_key, toml_to_json};
+use super::model::{OptimizerSpace, Problem, Protocol, Space, Study};
+use crate::{LabError, Phase, Result, RunRecord, RunSpec};
+
+/// One setting: hyperparameter → value, in the space's order.
+pub(super) type Setting = Vec<(String, toml::Value)>;
+
+/// `x` rounded to 4 significant digits.
+pub fn round_sig4(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    format!("{x:.3e}").parse().unwrap_or(x)
+}
+
+/// The `[optimizer]` table of a setting (`schedule.*` keys excluded).
+pub(super) fn optimizer_table(o: &OptimizerSpace, setting: &Setting) -> toml::Table {
+    let mut t = toml::Table::new();
+    t.insert("name".into(), toml::Value::String(o.name.clone()));
+    for (k, v) in setting {
+        if !k.starts_with("schedule.") {
+            t.insert(k.clone(), v.clone());
+        }
+    }
+    t
+}
+
+fn params_of(setting: &Setting) -> BTreeMap<String, serde_json::Value> {
+    setting
+        .iter()
+        .map(|(k, v)| (k.clone(), toml_to_json(v)))
+        .collect()
+}
+
+/// A uniform draw in [0, 1) from the top 53 bits of the next word.
+fn unit(rng: &mut ChaCha8Rng) -> f64 {
+    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+impl Study {
+    /// The optimizer's default setting: fixed values, the first grid value, the geometric middle
+    /// of a log range, the middle of a uniform range.
+    pub(super) fn default_setting(&self, o: &OptimizerSpace) -> Setting {
+        o.space
+            .iter()
+            .map(|(k, s)| {
+                let v = match s {
+                    Space::Fixed(v) => v.clone(),
+                    Space::Grid(g) => g[0].clone(),
+                    Space::Uniform(lo, hi) => toml::Value::Float(round_sig4((lo + hi) / 2.0)),
+                    Space::LogUniform(lo, hi) => toml::Value::Float(round_sig4((lo * hi).sqrt())),
+                };
+                (k.clone(), v)
+            })
+            .collect()
+    }
+
+    /// The optimizer's tuning settings (budget protocol), in trial order.
+    pub(super) fn trial_settings(&self, o: &OptimizerSpace) -> Vec<Setting> {
+        let trials = match self.tuning.protocol {
+            Protocol::Defaults => return vec![self.default_setting(o)],
+            Protocol::Budget { trials } => trials as usize,
+        };
+        let grid_sizes: Vec<usize> = o
+            .space
+            .iter()
+            .filter_map(|(_, s)| match s {
+                Space::Grid(g) => Some(g.len()),
+                _ => None,
+            })
+            .collect();
+        let product: usize = grid_sizes
+            .iter()
+            .try_fold(1usize, |a, &n| a.checked_mul(n))
+            .unwrap_or(usize::MAX);
+        let sampled = o
+            .space
+            .iter()
+            .any(|(_, s)| matches!(s, Space::Uniform(..) | Space::LogUniform(..)));
+        let count = if sampled { trials } else { trials.min(product) };
+        let mut h = Sha256::new();
+        h.update(format!("gradlab-study/{}/{}", self.tuning.sample_seed, o.label).as_bytes());
+        let mut rng = ChaCha8Rng::from_seed(h.finalize().into());
+        (0..count)
+            .map(|t| {
+                // Mixed-radix digits of t mod product, the first grid varying slowest.
+                let mut rest = t % product.max(1);
+                let mut digits = vec![0usize; grid_sizes.len()];
+                for (d, &n) in digits.iter_mut().zip(&grid_sizes).rev() {
+                    *d = rest % n;
+                    rest /= n;
+                }
+                let mut gi = 0;
+                o.space
+                    .iter()
+                    .map(|(k, s)| {
+                        let v = match s {
+                            Space::Fixed(v) => v.clone(),
+                            Space::Grid(g) => {
+                                gi += 1;
+                                g[digits[gi - 1]].clone()
+                            }
+                            Space::Uniform(lo, hi) => {
+                                let x = lo + unit(&mut rng) * (hi - lo);
+                                toml::Value::Float(round_sig4(x).clamp(*lo, *hi))
+                            }
+                            Space::LogUniform(lo, hi) => {
+                                let x = (lo.ln() + unit(&mut rng) * (hi.ln() - lo.ln())).exp();
+                                toml::Value::Float(round_sig4(x).clamp(*lo, *hi))
+                            }
+                        };
+                        (k.clone(), v)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The complete run config of `problem` trained by `o` at `setting` and `seed`.
+    pub(super) fn config_table(
+        &self,
+        problem: &Problem,
+        o: &OptimizerSpace,
+        setting: &Setting,
+        seed: u64,
+    ) -> toml::Table {
+        let mut t = problem.config.clone();
+        t.insert("seed".into(), toml::Value::Integer(seed as i64));
+        t.insert(
+            "optimizer".into(),
+            toml::Value::Table(optimizer_table(o, setting)),
+        );
+        let searched: Vec<(&str, &toml::Value)> = setting
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("schedule.").map(|k| (k, v)))
+            .collect();
+        if o.schedule.is_some() || !searched.is_empty() {
+            let mut st = o.schedule.clone().unwrap_or_default();
+            for (k, v) in searched {
+                st.insert(k.to_string(), v.clone());
+            }
+            t.insert("schedule".into(), toml::Value::Table(st));
+        }
+        t
+    }
+
+    fn spec(
+        &self,
+        problem: &Problem,
+        o: &OptimizerSpace,
+        phase: Phase,
+        trial: u32,
+        seed: u64,
+        setting: &Setting,
+    ) -> Result<RunSpec> {
+        let params = params_of(setting);
+        let key = run_key(&problem.name, &o.label, &params, seed);
+        let config =
+            toml::to_string(&self.config_table(problem, o, setting, seed)).map_err(|e| {
+                LabError::Run {
+                    key: key.clone(),
+                    problem: problem.name.clone(),
+                    optimizer: o.label.clone(),
+                    message: format!("cannot write the run config as TOML: {e}"),
+                }
+            })?;
+        Ok(RunSpec {
+            key,
+            problem: problem.name.clone(),
+            optimizer: o.label.clone(),
+            phase,
+            trial,
+            seed,
+            params,
+            config,
+        })
+    }
+
+    /// The tuning trials of one problem × optimizer (budget), or its defaults runs.
+    fn group_runs(&self, p: &Problem, o: &OptimizerSpace) -> Result<Vec<RunSpec>> {
+        let mut out = Vec::new();
+        match self.tuning.protocol {
+            Protocol::Defaults => {
+                let setting = self.default_setting(o);
+                for &seed in &self.seeds {
+                    out.push(self.spec(p, o, Phase::Defaults, 0, seed, &setting)?);
+                }
+            }
+            Protocol::Budget { .. } => {
+                let mut seen = HashSet::new();
+                for (t, setting) in self.trial_settings(o).iter().enumerate() {
+                    let s = self.spec(p, o, Phase::Tune, t as u32, self.seeds[0], setting)?;
+                    if seen.insert(s.key.clone()) {
+                        out.push(s);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The runs known before any result: every defaults run, or every tuning trial.
+    pub fn initial_runs(&self) -> Result<Vec<RunSpec>> {
+        let mut out = Vec::new();
+        for p in &self.problems {
+            for o in &self.optimizers {
+                out.extend(self.group_runs(p, o)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The tuning metric of a finished trial: the last epoch's value, `None` when the run
+    /// failed, diverged or did not record the metric (such trials rank last).
+    pub fn trial_score(&self, record: &RunRecord) -> Option<f64> {
+        Outcome::of(record, self.tuning.metric).and_then(Outcome::score)
+    }
+
+    /// The best tuning trial of `problem` × `optimizer` (its spec) once all its trials are
+    /// finished (done or failed) in `records`, by the rule the analysis reports
+    /// ([`best_trial`](super::best_trial)). `None` while a trial is missing, pending or
+    /// running, for the defaults protocol, and for unknown names.
+    pub fn best_trial(
+        &self,
+        problem: &str,
+        optimizer: &str,
+        records: &[RunRecord],
+    ) -> Result<Option<RunSpec>> {
+        let (Some(p), Some(o)) = (self.problem(problem), self.optimizer(optimizer)) else {
+            return Ok(None);
+        };
+        if self.tuning.protocol == Protocol::Defaults {
+            return Ok(None);
+        }
+        let by_key: HashMap<&str, &RunRecord> =
+            records.iter().map(|r| (r.spec.key.as_str(), r)).collect();
+        self.best_in(p, o, &by_key)
+    }
+
+    fn best_in(
+        &self,
+        p: &Problem,
+        o: &OptimizerSpace,
+        by_key: &HashMap<&str, &RunRecord>,
+    ) -> Result<Option<RunSpec>> {
+        let mut trials = Vec::new();
+        let mut outcomes = Vec::new();
+        for t in self.group_runs(p, o)? {
+            let Some(outcome) = by_key
+                .get(t.key.as_str())
+                .and_then(|rec| Outcome::of(rec, self.tuning.metric))
+            else {
+                return Ok(None);
+            };
+            outcomes.push((t.trial, outcome));
+            trials.push(t);
+        }
+        Ok(best_trial(&outcomes, self.tuning.higher_is_better).map(|i| trials.swap_remove(i)))
+    }
+
+    /// The runs that `done` makes known: for each (problem, optimizer) whose tuning trials are
+    /// all finished (done or failed), the best setting at every seed (phase `final`; the one at
+    /// the tuning seed has the trial's key, so the store keeps the trial as it is). Idempotent:
+    /// returns runs already stored too (the store ignores known keys).
+    pub fn next_runs(&self, done: &[RunRecord]) -> Result<Vec<RunSpec>> {
+        if self.tuning.protocol == Protocol::Defaults {
+            return Ok(Vec::new());
+        }
+        let by_key: HashMap<&str, &RunRecord> =
+            done.iter().map(|r| (r.spec.key.as_str(), r)).collect();
+        let mut out = Vec::new();
+        for p in &self.problems {
+            for o in &self.optimizers {
+                let Some(best) = self.best_in(p, o, &by_key)? else {
+                    continue;
+                };
+                let setting: Setting = self.trial_settings(o)[best.trial as usize].clone();
+                for &seed in &self.seeds {
+                    out.push(self.spec(p, o, Phase::Final, best.trial, seed, &setting)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
