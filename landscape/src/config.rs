@@ -23,32 +23,15 @@
 
 use optim::hyper::Hyper;
 
+use crate::error::{LandscapeError, Result};
 use crate::functions::{self, Function};
-use crate::{LandscapeError, Result};
+use crate::simulate::{simulate, Run, RunSpec};
 
 pub const DEFAULT_STEPS: usize = 100;
 const MAX_STEPS: usize = 1_000_000;
 
 fn invalid(msg: String) -> LandscapeError {
     LandscapeError::Config(msg)
-}
-
-/// One optimizer of a comparison, as configured.
-#[derive(Clone, Debug)]
-pub struct RunSpec {
-    pub label: String,
-    /// The `optim` name.
-    pub name: String,
-    /// Where the optimizer table is, for errors (`[optimizer]`, `[[optimizers]] #2`).
-    pub context: String,
-    /// The `[optimizer]` table.
-    pub table: toml::Table,
-    /// Keys of `table` that are not hyperparameters.
-    pub extra: &'static [&'static str],
-    /// `(context, table)` of its `[clip]`.
-    pub clip: Option<(String, toml::Table)>,
-    /// `(context, table)` of its `[schedule]`.
-    pub schedule: Option<(String, toml::Table)>,
 }
 
 /// A parsed config file.
@@ -223,9 +206,9 @@ impl Config {
         })
     }
 
-    /// Runs `spec` on this config's problem ([`crate::simulate`]).
-    pub fn simulate(&self, spec: &RunSpec) -> Result<crate::Run> {
-        crate::simulate(&self.function, &self.start, self.steps, spec)
+    /// Runs `spec` on this config's problem ([`simulate()`]).
+    pub fn simulate(&self, spec: &RunSpec) -> Result<Run> {
+        simulate(&self.function, &self.start, self.steps, spec)
     }
 }
 

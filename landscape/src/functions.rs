@@ -2,7 +2,7 @@
 //! config files and in code: `saddle` is `x² − y²`; the saddle with quartic walls that the
 //! study report uses is `quartic_saddle`.
 
-use crate::{LandscapeError, Result};
+use crate::error::{LandscapeError, Result};
 
 macro_rules! bail {
     ($($arg:tt)*) => {

@@ -10,7 +10,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::{Config, Run};
+use crate::config::Config;
+use crate::simulate::Run;
 
 /// A number, or `"NaN"`/`"Infinity"`/`"-Infinity"` when it is not finite.
 pub fn num(x: f64) -> Value {

@@ -11,24 +11,14 @@
 //!   from a grid, on Rosenbrock's function and the quartic saddle).
 
 pub mod config;
+pub mod error;
 pub mod functions;
 pub mod json;
 pub mod simulate;
 pub mod study;
 
-pub use config::{Config, RunSpec};
+pub use config::Config;
+pub use error::{LandscapeError, Result};
 pub use functions::Function;
 pub use json::to_json;
-pub use simulate::{simulate, Run, BLOWUP};
-
-#[derive(Debug, thiserror::Error)]
-pub enum LandscapeError {
-    /// A config that does not say what to run; the message names the table and field.
-    #[error("{0}")]
-    Config(String),
-    /// `optim` rejected a table, or a step failed.
-    #[error(transparent)]
-    Optim(#[from] optim::OptimError),
-}
-
-pub type Result<T, E = LandscapeError> = std::result::Result<T, E>;
+pub use simulate::{simulate, Run, RunSpec, BLOWUP};

@@ -5,7 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::{simulate, Function, RunSpec};
+use crate::functions::Function;
+use crate::simulate::{simulate, RunSpec};
 
 /// The learning rates tried per function.
 pub const LR_GRID: [f64; 9] = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0];
