@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""JAX + optax CPU training-step throughput on gradlab's three `bench train` workloads.
+"""JAX + optax CPU training-step throughput on gradlab's three `gradlab-bench train` workloads.
 
 A step = one jit-compiled function: forward, softmax cross-entropy (mean), gradient with respect
 to the parameters, optax.adam(1e-3) update and apply_updates, on one fixed random batch:
@@ -10,7 +10,7 @@ to the parameters, optax.adam(1e-3) update and apply_updates, on one fixed rando
         linear(3136->128)-relu-linear(128->10) on 1x28x28 (NCHW), batch 64
 
 Parameters and optimizer state are donated to the step, so XLA updates them in place. Timing, as
-in `gradlab bench train`: warm-up steps (compilation included there), then wall time over whole
+in `gradlab-bench train`: warm-up steps (compilation included there), then wall time over whole
 steps until --seconds have passed (or exactly --steps steps), --rounds times, with the last
 step's result awaited (block_until_ready) inside the timed span; the best round is reported.
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Same-run comparison of gradlab's optimizers with PyTorch's on this machine:
-#   bench/optimizers.sh [extra args for `gradlab bench optimizers`, e.g. --json --sizes 10000000]
+#   bench/optimizers.sh [extra args for `gradlab-bench optimizers`, e.g. --json --sizes 10000000]
 # Runs bench/torch_optim_bench.py with ../torch-ref/bin/python (or $TORCH_PYTHON) when both exist,
-# with the same thread count and sizes, then `gradlab bench optimizers --torch <its JSON>`;
+# with the same thread count and sizes, then `gradlab-bench optimizers --torch <its JSON>`;
 # without torch it runs gradlab alone. THREADS (default 2), SIZES (default 10000000,100000000)
 # and REPEATS (default: each tool's own) set both sides; TORCH_SCRIPT overrides the script path.
 set -euo pipefail
@@ -15,10 +15,10 @@ script="${TORCH_SCRIPT:-$root/bench/torch_optim_bench.py}"
 repeats=()
 if [[ -n "${REPEATS:-}" ]]; then repeats=(--repeats "$REPEATS"); fi
 
-cargo build --release -q -p cli
-gradlab="$root/target/release/gradlab"
+cargo build --release -q -p bench
+bench="$root/target/release/gradlab-bench"
 
-args=(bench optimizers --threads "$threads" --sizes "$sizes" "${repeats[@]}")
+args=(optimizers --threads "$threads" --sizes "$sizes" "${repeats[@]}")
 if [[ -x "$python" && -f "$script" ]]; then
     out="$(mktemp "${TMPDIR:-/tmp}/torch_optim_bench.XXXXXX.json")"
     trap 'rm -f "$out"' EXIT
@@ -29,4 +29,4 @@ if [[ -x "$python" && -f "$script" ]]; then
 else
     echo "note: $python or $script not found; running gradlab alone" >&2
 fi
-"$gradlab" "${args[@]}" "$@"
+"$bench" "${args[@]}" "$@"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch CPU optimizer-update throughput, for comparison with gradlab's Rust bench.
+"""PyTorch CPU optimizer-update throughput, for comparison with `gradlab-bench optimizers`.
 
 For every size N: one float32 parameter of N elements with a gradient filled once with
 randn * 1e-3 (never regenerated). After 3 warm-up steps, each optimizer.step() is timed on

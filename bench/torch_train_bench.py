@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch CPU training-step throughput on gradlab's three `bench train` workloads.
+"""PyTorch CPU training-step throughput on gradlab's three `gradlab-bench train` workloads.
 
 A step = forward (train mode), cross-entropy, backward, Adam(fused=True) step, zero_grad
 (set_to_none, PyTorch's default), on one fixed random batch (seeded):
@@ -10,7 +10,7 @@ A step = forward (train mode), cross-entropy, backward, Adam(fused=True) step, z
         linear(3136->128)-relu-linear(128->10) on 1x28x28, batch 64; run both in the default
         (NCHW) and in channels_last memory format, the faster one is reported
 
-Timing, as in `gradlab bench train`: warm-up steps, then wall time over whole steps until
+Timing, as in `gradlab-bench train`: warm-up steps, then wall time over whole steps until
 --seconds have passed (or exactly --steps steps), --rounds times; the best round is reported.
 
 Usage:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Same-run comparison of gradlab's training steps with PyTorch's and JAX's on this machine:
 #   bash bench/train.sh [extra args for all three, e.g. --seconds 3 --rounds 5 --workloads w0,w1]
-# Runs `gradlab bench train --json`, bench/torch_train_bench.py and bench/jax_train_bench.py
+# Runs `gradlab-bench train --json`, bench/torch_train_bench.py and bench/jax_train_bench.py
 # (each with ../torch-ref/bin/python or $TORCH_PYTHON, skipped when missing) with the same thread
 # count (THREADS, default 2) and timing arguments, then prints steps/s and the ratios
 # gradlab/PyTorch and gradlab/JAX. Set ORDER=interleave to run the three tools per workload
@@ -19,8 +19,8 @@ if [[ -z "$python" ]]; then
     python="${python:-$root/../torch-ref/bin/python}"
 fi
 
-cargo build --release -q -p cli
-gradlab="$root/target/release/gradlab"
+cargo build --release -q -p bench
+bench="$root/target/release/gradlab-bench"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/train_bench.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
@@ -37,7 +37,7 @@ done
 
 run_all() { # $1 = workload list, $2 = file suffix
     echo "gradlab ($1) ..." >&2
-    "$gradlab" bench train --json --threads "$threads" --workloads "$1" "${args[@]}" \
+    "$bench" train --json --threads "$threads" --workloads "$1" "${args[@]}" \
         >"$tmp/gradlab.$2.json"
     if [[ -x "$python" ]]; then
         if "$python" -c 'import torch' 2>/dev/null; then

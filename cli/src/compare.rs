@@ -138,7 +138,14 @@ fn write_report(
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the folder {}", dir.display()))?;
     }
-    report::write_html(&analysis, &runs, html)
+    // The landscapes run the study's optimizers here; the report only draws them.
+    let opts = report::Options {
+        landscapes: Some(landscape::study::landscapes(&report::landscape_optimizers(
+            &analysis, &runs,
+        ))),
+        ..Default::default()
+    };
+    report::write_html_with(&analysis, &runs, html, &opts)
         .with_context(|| format!("writing the report {}", html.display()))?;
     if let Some(dir) = export {
         let files = report::export(&analysis, dir)

@@ -4,9 +4,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod bench;
-mod bench_doctor;
-mod bench_train;
 mod compare;
 mod data_cmd;
 mod diagnose;
@@ -32,11 +29,6 @@ enum Command {
     Train(train::Args),
     /// Train with the doctor's instruments on and report convergence problems and remedies.
     Diagnose(diagnose::Args),
-    /// Measure performance against the machine's memory bandwidth.
-    Bench {
-        #[command(subcommand)]
-        what: bench::What,
-    },
     /// Run a study comparing optimizers on problems (default: the bundled study) and report it.
     Compare(compare::CompareArgs),
     /// Analyse a stored study again and write its HTML report (and the tables).
@@ -52,7 +44,6 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Landscape(args) => landscape::run(args),
-        Command::Bench { what } => bench::run(what),
         Command::Train(args) => train::run(args),
         Command::Diagnose(args) => diagnose::run(args),
         Command::Data { what } => data_cmd::run(what),

@@ -700,38 +700,6 @@ fn diagnose_bad_config_names_file_field_and_value() {
     );
 }
 
-#[test]
-fn bench_doctor_json_has_ratios_for_both_cases() {
-    let case = Case::new();
-    let o = case.gradlab(&[
-        "bench",
-        "doctor",
-        "--json",
-        "--steps",
-        "2",
-        "--repeats",
-        "1",
-    ]);
-    ok(&o);
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let cases = v.as_array().unwrap();
-    let names: Vec<&str> = cases.iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["mlp_mnist", "cnn_digits"]);
-    for c in cases {
-        assert_eq!(c["steps"], 2);
-        let t = |k: &str| c[k].as_f64().unwrap();
-        for k in ["none_s", "hooks_s", "economy_s", "full_s"] {
-            assert!(t(k) > 0.0, "{k}: {c}");
-        }
-        assert!((t("economy_ratio") - t("economy_s") / t("none_s")).abs() < 1e-12);
-        assert!((t("full_ratio") - t("full_s") / t("none_s")).abs() < 1e-12);
-        assert!(c["economy_instruments"]
-            .as_array()
-            .unwrap()
-            .contains(&Value::from("basic")));
-    }
-}
-
 /// A tiny study: 2 synthetic problems × 2 optimizers × 2 trials, the best re-run at seed 1
 /// (12 runs); `EPOCHS` is replaced per test.
 const TINY_STUDY: &str = r#"

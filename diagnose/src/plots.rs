@@ -17,30 +17,10 @@ fn err<E: std::fmt::Display>(e: E) -> DiagnoseError {
     DiagnoseError::Invalid(format!("plot: {e}"))
 }
 
-/// Viridis, by linear interpolation between 9 stops; `t` in [0, 1].
+/// [`present::viridis`] as a plotters colour.
 fn viridis(t: f64) -> RGBColor {
-    const STOPS: [(f64, f64, f64); 9] = [
-        (68.0, 1.0, 84.0),
-        (71.0, 44.0, 122.0),
-        (59.0, 81.0, 139.0),
-        (44.0, 113.0, 142.0),
-        (33.0, 144.0, 141.0),
-        (39.0, 173.0, 129.0),
-        (92.0, 200.0, 99.0),
-        (170.0, 220.0, 50.0),
-        (253.0, 231.0, 37.0),
-    ];
-    let t = if t.is_finite() {
-        t.clamp(0.0, 1.0)
-    } else {
-        1.0
-    };
-    let x = t * (STOPS.len() - 1) as f64;
-    let i = (x.floor() as usize).min(STOPS.len() - 2);
-    let u = x - i as f64;
-    let (a, b) = (STOPS[i], STOPS[i + 1]);
-    let mix = |p: f64, q: f64| (p + (q - p) * u).round() as u8;
-    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+    let (r, g, b) = present::viridis(t);
+    RGBColor(r, g, b)
 }
 
 /// A colour per finding kind (problems warm, `converged` green).

@@ -17,6 +17,7 @@
 //! ```
 
 pub mod accumulate;
+pub mod build;
 pub mod chain;
 pub mod checkpoint;
 pub mod driver;

@@ -8,9 +8,9 @@ use lab::analysis::{Analysis, Group, Stat};
 use lab::{Phase, RunRecord, RunState};
 use present::{fmt_num, hex, viridis};
 
-use crate::landscape::{self, Function};
 use crate::svg::{Marker, Plot, Scale};
 use crate::{esc, Options};
+use landscape::study::{Landscape, LR_GRID};
 
 /// One colour per optimizer (by its position in [`Analysis::optimizers`]), the same in every
 /// plot and table of the report.
@@ -267,8 +267,8 @@ pub fn render_html(a: &Analysis, runs: &[RunRecord], opts: &Options) -> String {
         problem(&mut c, p);
     }
     profiles(&mut c);
-    if opts.landscape {
-        landscapes(&mut c);
+    if let Some(l) = &opts.landscapes {
+        landscapes(&mut c, l);
     }
     findings(&mut c);
     failed(&mut c);
@@ -704,54 +704,28 @@ fn profiles(c: &mut Ctx) {
     let _ = write!(c.out, "</div></section>");
 }
 
-/// The `[optimizer]` table of a study optimizer, from one of its stored runs.
-fn optimizer_config(runs: &[RunRecord], label: &str) -> Option<toml::Table> {
-    runs.iter()
-        .filter(|r| r.spec.optimizer == label)
-        .find_map(|r| landscape::config_optimizer(&r.spec.config))
-}
-
-fn landscapes(c: &mut Ctx) {
-    let a = c.a;
+fn landscapes(c: &mut Ctx, lands: &[Landscape]) {
     let _ = write!(
         c.out,
         r#"<section id="landscape"><h2>Landscape trajectories</h2><p class="muted">Each study optimizer (built by gradlab's <code>optim</code> with the study's chosen setting where it applies to a 2-D function; weight decay left out) runs from the same start on two analytic functions. The learning rate is picked per function and optimizer from the grid {} as the one with the lowest final value (the smallest such rate when several end within 0.01% of the start's distance to the minimum). The heat map shows log(f − min + 0.01), dark = low; ○ marks the start, ◎ the minima, ▲ each end point (× where a run diverged).</p><div class="plots">"#,
-        esc(&landscape::LR_GRID
+        esc(&LR_GRID
             .iter()
             .map(|x| fmt_num(*x))
             .collect::<Vec<_>>()
             .join(", "))
     );
-    // One table per optimizer: from its runs' configs, overlaid with its chosen setting on the
-    // first problem that has one.
-    let tables: Vec<(String, toml::Table)> = a
-        .optimizers
-        .iter()
-        .map(|o| {
-            let best = a
-                .groups
-                .iter()
-                .find(|g| &g.optimizer == o)
-                .map(|g| g.best_params.clone())
-                .unwrap_or_default();
-            let cfg = optimizer_config(c.runs, o);
-            (
-                o.clone(),
-                landscape::optimizer_table(o, cfg.as_ref(), &best),
-            )
-        })
-        .collect();
     let mut errors = Vec::new();
-    for f in [Function::Rosenbrock, Function::Saddle] {
-        let (trajs, errs) = landscape::run_all(f, &tables);
-        errors.extend(errs.into_iter().map(|(o, e)| (f.name(), o, e)));
+    for land in lands {
+        let (f, trajs) = (&land.problem.function, &land.trajectories);
+        let title = land.problem.title;
+        errors.extend(
+            land.errors
+                .iter()
+                .map(|(o, e)| (title, o.clone(), e.clone())),
+        );
+        let s = f.default_start();
         let mut pl = Plot::new(
-            &format!(
-                "{} from ({}, {})",
-                f.name(),
-                fmt_num(f.start()[0]),
-                fmt_num(f.start()[1])
-            ),
+            &format!("{title} from ({}, {})", fmt_num(s[0]), fmt_num(s[1])),
             "x",
             "y",
         )
@@ -760,13 +734,13 @@ fn landscapes(c: &mut Ctx) {
         let [(x0, x1), (y0, y1)] = f.plot_box();
         pl = pl.x_range(x0, x1).y_range(y0, y1);
         let n = 64;
-        let fmin = f.minimum();
+        let (fmin, minimisers) = f.minimum(2).unwrap_or_default();
         let vals: Vec<f64> = (0..n * n)
             .map(|k| {
                 let (i, j) = (k % n, k / n);
                 let x = x0 + (i as f64 + 0.5) / n as f64 * (x1 - x0);
                 let y = y0 + (j as f64 + 0.5) / n as f64 * (y1 - y0);
-                (f.value([x, y]) - fmin + 1e-2).log10()
+                (f.value(&[x, y]) - fmin + 1e-2).log10()
             })
             .collect();
         let (lo, hi) = vals
@@ -795,19 +769,18 @@ fn landscapes(c: &mut Ctx) {
                 i = e;
             }
         }
-        for m in f.minimisers() {
+        for m in minimisers {
             pl.marker(m[0], m[1], "#ffffff", Marker::Ring, 6.0);
             pl.marker(m[0], m[1], "#ffffff", Marker::Circle, 2.0);
         }
-        let s = f.start();
         pl.marker(s[0], s[1], "#ffffff", Marker::Ring, 5.0);
-        for t in &trajs {
+        for t in trajs {
             let col = c.color(&t.label);
             let pts: Vec<(f64, f64)> = t.points.iter().map(|p| (p[0], p[1])).collect();
             // A white outline under the path keeps it visible on the heat map.
             pl.line(pts.clone(), "#ffffff", 3.6, false);
             pl.line(pts, col, 1.8, false);
-            let end = t.points.last().copied().unwrap_or(s);
+            let end = t.points.last().copied().unwrap_or([s[0], s[1]]);
             let shape = if t.diverged {
                 Marker::Cross
             } else {

@@ -7,19 +7,24 @@
 //! weaknesses and fitting situations); per problem, test-accuracy and training-loss curves with
 //! seed bands, the learning-rate sensitivity of every tuning trial, tuneability curves and a
 //! table; Dolan–Moré performance profiles; landscape trajectories of every study optimizer on
-//! Rosenbrock's function and a saddle ([`landscape`]); the doctor's findings with their meaning;
+//! Rosenbrock's function and a saddle (computed by the caller with the `landscape` crate from
+//! [`landscape_optimizers`] and passed in [`Options`]); the doctor's findings with their meaning;
 //! and the failed runs with their errors. Each optimizer keeps one colour throughout
 //! ([`OPTIMIZER_COLORS`], by its position in the analysis). Plots come from [`svg`].
+//!
+//! [`landscape_plot`] draws the plot of `gradlab landscape --plot`.
 
 use std::path::Path;
 
 mod export;
 mod html;
-pub mod landscape;
+mod landscape_inputs;
+pub mod landscape_plot;
 pub mod svg;
 
 pub use export::{csv_field, export};
 pub use html::{finding_meaning, render_html, OPTIMIZER_COLORS};
+pub use landscape_inputs::landscape_optimizers;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -35,26 +40,22 @@ pub enum ReportError {
         #[source]
         source: serde_json::Error,
     },
+    /// The plotting library could not draw a plot.
+    #[error("{0}")]
+    Plot(String),
 }
 
 pub type Result<T, E = ReportError> = std::result::Result<T, E>;
 
 /// What the report shows beyond the analysis.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Options {
     /// The tuning protocol in words; derived from the runs when `None`.
     pub protocol: Option<String>,
-    /// Run the study's optimizers on the 2-D landscapes (a fraction of a second).
-    pub landscape: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            protocol: None,
-            landscape: true,
-        }
-    }
+    /// The study optimizers' trajectories on the 2-D landscapes
+    /// (`landscape::study::landscapes(&landscape_optimizers(..))`); the section is left out
+    /// when `None`.
+    pub landscapes: Option<Vec<landscape::study::Landscape>>,
 }
 
 /// Writes the report to `path` (atomically: a temporary file beside it, then a rename).

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{decode_png, fixture, OPTIMIZERS, PROBLEMS};
+use common::{decode_png, fixture, options, OPTIMIZERS, PROBLEMS};
 
 fn chromium() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("GRADLAB_CHROMIUM") {
@@ -114,7 +114,7 @@ fn report_renders_without_errors_and_is_not_blank() {
     let dir = tempfile::tempdir().unwrap();
     let (a, runs) = fixture();
     let page = dir.path().join("report.html");
-    report::write_html(&a, &runs, &page).unwrap();
+    report::write_html_with(&a, &runs, &page, &options(&a, &runs)).unwrap();
 
     // The detector works: a page with a deliberate script error is caught.
     let bad = dir.path().join("bad.html");
@@ -195,7 +195,7 @@ fn dom_after_parsing_has_every_section() {
     let dir = tempfile::tempdir().unwrap();
     let (a, runs) = fixture();
     let page = dir.path().join("report.html");
-    report::write_html(&a, &runs, &page).unwrap();
+    report::write_html_with(&a, &runs, &page, &options(&a, &runs)).unwrap();
     let r = run(&chrome, &page, dir.path(), "--dump-dom");
     assert!(r.status.success(), "{}", r.stderr);
     let dom = &r.stdout;

@@ -2,12 +2,12 @@
 
 mod common;
 
-use common::{check_well_formed, fixture, parse_csv, FAILED_ERROR, OPTIMIZERS, PROBLEMS};
+use common::{check_well_formed, fixture, options, parse_csv, FAILED_ERROR, OPTIMIZERS, PROBLEMS};
 use lab::analysis::{Group, Profile, RankRow, Verdict};
 
 fn html() -> String {
     let (a, runs) = fixture();
-    report::render_html(&a, &runs, &report::Options::default())
+    report::render_html(&a, &runs, &options(&a, &runs))
 }
 
 /// The text of the `<section id="...">` with this id.
@@ -274,9 +274,9 @@ fn write_html_is_atomic_and_deterministic() {
     let (a, runs) = fixture();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out/report.html");
-    report::write_html(&a, &runs, &path).unwrap();
+    report::write_html_with(&a, &runs, &path, &options(&a, &runs)).unwrap();
     let first = std::fs::read_to_string(&path).unwrap();
-    report::write_html(&a, &runs, &path).unwrap();
+    report::write_html_with(&a, &runs, &path, &options(&a, &runs)).unwrap();
     assert_eq!(first, std::fs::read_to_string(&path).unwrap());
     let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
         .unwrap()
@@ -302,7 +302,7 @@ fn empty_analysis_still_renders() {
         &[],
         &report::Options {
             protocol: Some("given".into()),
-            landscape: false,
+            landscapes: None,
         },
     );
     check_well_formed(&doc).unwrap();
@@ -467,7 +467,7 @@ fn landscape_uses_stored_configs_and_reports_what_it_cannot_build() {
     for r in runs.iter_mut().filter(|r| r.spec.optimizer == "lion") {
         r.spec.config = "[optimizer]\nname = \"lionn\"\nlr = 1e-4\n".into();
     }
-    let doc = report::render_html(&a, &runs, &report::Options::default());
+    let doc = report::render_html(&a, &runs, &options(&a, &runs));
     let land = section(&doc, "landscape");
     assert!(land.contains("Not drawn"));
     assert_eq!(land.matches("<li>lion on ").count(), 2, "both functions");

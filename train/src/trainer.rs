@@ -781,62 +781,41 @@ pub fn build_optimizer(
     steps_per_epoch: u64,
 ) -> Result<(Optimizer<f32>, Option<Schedule>)> {
     let ctx = format!("{}: [optimizer]", cfg.source);
-    let mut recipe = optim::optimizers::from_table::<f32>(&ctx, &cfg.optimizer, &["groups"])?;
-    let mut global = None;
-    if let Some(t) = &cfg.clip {
-        let cc = optim::ClipConfig::from_toml(&format!("{}: [clip]", cfg.source), t)?;
-        recipe.chain = cc.wrap(recipe.chain)?;
-        global = Some(cc.global);
-    }
-    let groups = match cfg.optimizer.get("groups") {
-        Some(v) => optim::GroupSpec::from_toml(&format!("{ctx} groups"), v)?,
-        None => Vec::new(),
-    };
-    let mut opt = Optimizer::with_groups(recipe, model, &groups)?;
-    if let Some(c) = global {
-        opt.set_clipping(c)?;
-    }
-    let schedule = match &cfg.schedule {
-        Some(sc) => {
-            let momentum = cfg
-                .optimizer
-                .get("momentum")
-                .and_then(toml::Value::as_float)
-                .or_else(|| cfg.optimizer.get("betas")?.as_array()?.first()?.as_float())
-                .or_else(|| {
-                    let name = cfg.optimizer.get("name")?.as_str()?;
-                    matches!(name, "adam" | "adamw" | "nadam" | "radam" | "adamax").then_some(0.9)
-                });
-            let mut table = sc.table.clone();
-            let span = match (sc.interval, cfg.train.steps, cfg.train.epochs) {
-                (Interval::Step, Some(s), _) => s,
-                (Interval::Step, None, Some(e)) => e as u64 * steps_per_epoch,
-                (Interval::Epoch, Some(s), _) => s.div_ceil(steps_per_epoch),
-                (Interval::Epoch, None, Some(e)) => e as u64,
-                _ => 0,
-            };
-            let key = match table.get("name").and_then(|v| v.as_str()) {
-                Some("one_cycle") => Some("total_steps"),
-                Some("cosine") => Some("t_max"),
-                _ => None,
-            };
-            if let Some(key) = key {
-                if !table.contains_key(key) && span > 0 {
-                    table.insert(key.into(), toml::Value::Integer(span as i64));
-                }
+    let groups_ctx = format!("{ctx} groups");
+    let clip_ctx = format!("{}: [clip]", cfg.source);
+    let schedule_ctx = format!("{}: [schedule]", cfg.source);
+    let schedule = cfg.schedule.as_ref().map(|sc| {
+        let mut table = sc.table.clone();
+        let span = match (sc.interval, cfg.train.steps, cfg.train.epochs) {
+            (Interval::Step, Some(s), _) => s,
+            (Interval::Step, None, Some(e)) => e as u64 * steps_per_epoch,
+            (Interval::Epoch, Some(s), _) => s.div_ceil(steps_per_epoch),
+            (Interval::Epoch, None, Some(e)) => e as u64,
+            _ => 0,
+        };
+        let key = match table.get("name").and_then(|v| v.as_str()) {
+            Some("one_cycle") => Some("total_steps"),
+            Some("cosine") => Some("t_max"),
+            _ => None,
+        };
+        if let Some(key) = key {
+            if !table.contains_key(key) && span > 0 {
+                table.insert(key.into(), toml::Value::Integer(span as i64));
             }
-            let s = optim::schedule::from_table(
-                &format!("{}: [schedule]", cfg.source),
-                &table,
-                &opt.lrs(),
-                momentum,
-            )?;
-            optim::schedule::apply(&*s, &mut opt);
-            Some(s)
         }
-        None => None,
+        table
+    });
+    let tables = optim::build::Tables {
+        optimizer: (&ctx, &cfg.optimizer),
+        extra: &["groups"],
+        groups: cfg
+            .optimizer
+            .get("groups")
+            .map(|v| (groups_ctx.as_str(), v)),
+        clip: cfg.clip.as_ref().map(|t| (clip_ctx.as_str(), t)),
+        schedule: schedule.as_ref().map(|t| (schedule_ctx.as_str(), t)),
     };
-    Ok((opt, schedule))
+    Ok(optim::build::build(&tables, model)?)
 }
 
 fn grad_norm(model: &Sequential) -> f64 {

@@ -88,6 +88,17 @@ fn optimizer_table(opt: &str, lr: f64) -> String {
     format!("[train]\nepochs = 15\n\n[optimizer]\n{body}lr = {lr:e}\n")
 }
 
+/// The options `gradlab report` passes: the study optimizers' landscapes, computed by the
+/// `landscape` crate.
+pub fn options(a: &Analysis, runs: &[RunRecord]) -> report::Options {
+    report::Options {
+        landscapes: Some(landscape::study::landscapes(&report::landscape_optimizers(
+            a, runs,
+        ))),
+        ..Default::default()
+    }
+}
+
 pub fn fixture() -> (Analysis, Vec<RunRecord>) {
     let mut rng = Lcg(42);
     let mut groups = Vec::new();

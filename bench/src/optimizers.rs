@@ -1,4 +1,4 @@
-//! `gradlab bench optimizers`: optimizer update throughput against a STREAM-style triad.
+//! `gradlab-bench optimizers`: optimizer update throughput against a STREAM-style triad.
 //!
 //! Every number comes from one run on one rayon pool of `--threads` threads: the triad
 //! `a = b + s·c` (12 bytes per element) says what the memory system delivers, and each
@@ -15,21 +15,9 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _};
-use optim::transform::{Coef, Ctx, Transform};
-use optim::transforms::scale_by_learning_rate;
-use optim::{Chain, Float, Optimizer, Param, ParamStore, Recipe};
+use optim::{Optimizer, Param, ParamStore, Recipe};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-
-#[derive(clap::Subcommand)]
-pub enum What {
-    /// Optimizer update throughput against a STREAM-style triad.
-    Optimizers(OptimizersArgs),
-    /// Training-step throughput of the nn engine (MLPs and a CNN with Adam).
-    Train(crate::bench_train::TrainArgs),
-    /// What the doctor's instruments cost: training time without, with economy, with full.
-    Doctor(crate::bench_doctor::DoctorArgs),
-}
 
 #[derive(clap::Args, Debug)]
 pub struct OptimizersArgs {
@@ -55,14 +43,6 @@ pub struct OptimizersArgs {
     /// Output of bench/torch_optim_bench.py to compare with.
     #[arg(long)]
     torch: Option<std::path::PathBuf>,
-}
-
-pub fn run(what: What) -> anyhow::Result<()> {
-    match what {
-        What::Optimizers(args) => optimizers(args),
-        What::Train(args) => crate::bench_train::run(args),
-        What::Doctor(args) => crate::bench_doctor::run(args),
-    }
 }
 
 /// One optimizer the benchmark knows: its label, how to build it by name, and the bytes per
@@ -107,100 +87,10 @@ const SPECS: &[Spec] = &[
     },
 ];
 
-/// The recipe for `spec`, by name through the library; Adam falls back to a bench-only transform
-/// while the library's `adam` is not available. `None` when the optimizer is not available.
-fn recipe(spec: &Spec) -> anyhow::Result<Option<(Recipe<f32>, bool)>> {
+/// The recipe for `spec`, by name through the library.
+fn recipe<F: optim::Float>(spec: &Spec) -> anyhow::Result<Recipe<F>> {
     let table: toml::Table = toml::from_str(spec.table)?;
-    match optim::optimizers::from_table::<f32>("bench", &table, &[]) {
-        Ok(r) => Ok(Some((r, false))),
-        Err(e) if spec.label == "adam" => {
-            let _ = e;
-            let chain = Chain::new(vec![
-                Box::new(BenchAdam::default()),
-                Box::new(scale_by_learning_rate()),
-            ])?;
-            Ok(Some((
-                Recipe {
-                    name: "adam (bench fallback)".into(),
-                    chain,
-                    lr: 1e-3,
-                    weight_decay: 0.0,
-                },
-                true,
-            )))
-        }
-        Err(_) => Ok(None),
-    }
-}
-
-/// Adam with PyTorch's formula, used only when the library's `adam` is not available:
-/// `m ← m + (1−β₁)(g − m)`, `v ← β₂·v + (1−β₂)·g²`, `u ← m / (√v/√bc₂ + ε) / bc₁`; followed by
-/// `scale_by_learning_rate` it is `p ← p − lr/bc₁ · m/(√v/√bc₂ + ε)` up to rounding of the
-/// step size. It runs through the real chain executor, so it measures what `adam` will.
-#[derive(Clone, Debug)]
-struct BenchAdam {
-    b1: f64,
-    b2: f64,
-    eps: f64,
-}
-
-impl Default for BenchAdam {
-    fn default() -> Self {
-        BenchAdam {
-            b1: 0.9,
-            b2: 0.999,
-            eps: 1e-8,
-        }
-    }
-}
-
-impl<F: Float> Transform<F> for BenchAdam {
-    fn name(&self) -> &'static str {
-        "bench_adam"
-    }
-    fn buffers(&self) -> &'static [&'static str] {
-        &["exp_avg", "exp_avg_sq"]
-    }
-    fn scalars(&self) -> usize {
-        1
-    }
-    fn begin(&self, _ctx: &Ctx, s: &mut [f64]) -> Coef {
-        s[0] += 1.0;
-        let t = s[0];
-        let bc1 = 1.0 - self.b1.powf(t);
-        let bc2 = 1.0 - self.b2.powf(t);
-        [
-            1.0 - self.b1,
-            self.b2,
-            1.0 - self.b2,
-            bc2.sqrt(),
-            self.eps,
-            1.0 / bc1,
-            0.,
-            0.,
-        ]
-    }
-    fn chunk(&self, c: &Coef, bufs: &mut [&mut [F]], upd: &mut [F], _: &[F]) {
-        let (omb1, b2, omb2, sbc2, eps, ibc1) = (
-            F::of(c[0]),
-            F::of(c[1]),
-            F::of(c[2]),
-            F::of(c[3]),
-            F::of(c[4]),
-            F::of(c[5]),
-        );
-        let [m, v] = bufs else {
-            unreachable!("two buffers")
-        };
-        let n = upd.len();
-        let (m, v) = (&mut m[..n], &mut v[..n]);
-        for ((m, v), u) in m.iter_mut().zip(v.iter_mut()).zip(upd.iter_mut()) {
-            let g = *u;
-            *m = *m + omb1 * (g - *m);
-            *v = *v * b2 + omb2 * g * g;
-            *u = *m / (v.sqrt() / sbc2 + eps) * ibc1;
-        }
-    }
+    Ok(optim::optimizers::from_table::<F>("bench", &table, &[])?)
 }
 
 #[derive(Serialize)]
@@ -217,9 +107,6 @@ struct OptResult {
     seconds: f64,
     gbps: f64,
     ratio_to_triad: f64,
-    /// Set when the measured chain is the bench-only fallback.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    fallback: bool,
 }
 
 #[derive(Serialize)]
@@ -370,7 +257,7 @@ fn parse_small(s: &str) -> anyhow::Result<(usize, usize)> {
     ))
 }
 
-fn optimizers(args: OptimizersArgs) -> anyhow::Result<()> {
+pub fn run(args: OptimizersArgs) -> anyhow::Result<()> {
     if args.threads == 0 {
         bail!("--threads must be at least 1");
     }
@@ -427,7 +314,6 @@ fn measure(
 ) -> anyhow::Result<Report> {
     let mut triads = Vec::new();
     let mut results = Vec::new();
-    let mut unavailable = Vec::new();
     for &n in &args.sizes {
         let repeats = args.repeats.unwrap_or(if n < 50_000_000 { 10 } else { 5 });
         let t = triad(n, repeats);
@@ -439,12 +325,7 @@ fn measure(
         });
         let grad = fill(n, 3);
         for spec in specs {
-            let Some((recipe, fallback)) = recipe(spec)? else {
-                if !unavailable.contains(&spec.label) {
-                    unavailable.push(spec.label);
-                }
-                continue;
-            };
+            let recipe = recipe(spec)?;
             let mut store = ParamStore::new(vec![Param {
                 name: "w".into(),
                 shape: vec![n],
@@ -460,15 +341,8 @@ fn measure(
                 seconds: t,
                 gbps,
                 ratio_to_triad: gbps / triad_gbps,
-                fallback,
             });
         }
-    }
-    if !unavailable.is_empty() && !args.json {
-        eprintln!(
-            "not available in this build (skipped): {}",
-            unavailable.join(", ")
-        );
     }
 
     let mut small = Vec::new();
@@ -476,9 +350,7 @@ fn measure(
         let repeats = args.repeats.unwrap_or(20).max(10);
         let grad = fill(small_len, 4);
         for spec in specs {
-            let Some((recipe, _)) = recipe(spec)? else {
-                continue;
-            };
+            let recipe = recipe(spec)?;
             let mut store = ParamStore::new(
                 (0..small_count)
                     .map(|i| Param {
@@ -555,7 +427,7 @@ fn measure(
 }
 
 fn print_report(r: &Report) {
-    println!("gradlab bench optimizers: f32, {} threads", r.threads);
+    println!("gradlab-bench optimizers: f32, {} threads", r.threads);
     println!();
     println!(
         "{:<16} {:>12} {:>11} {:>9} {:>9}",
@@ -571,25 +443,15 @@ fn print_report(r: &Report) {
             1.0
         );
         for o in r.results.iter().filter(|o| o.elements == t.elements) {
-            let label = if o.fallback {
-                format!("{}*", o.optimizer)
-            } else {
-                o.optimizer.clone()
-            };
             println!(
                 "{:<16} {:>12} {:>11.3} {:>9.2} {:>9.2}",
-                label,
+                o.optimizer,
                 o.elements,
                 o.seconds * 1e3,
                 o.gbps,
                 o.ratio_to_triad
             );
         }
-    }
-    if r.results.iter().any(|o| o.fallback) {
-        println!(
-            "* bench-only Adam transform (the library's `adam` is not available in this build)"
-        );
     }
     if !r.small.is_empty() {
         println!();
@@ -652,18 +514,13 @@ mod tests {
 
     #[test]
     fn bench_adam_matches_pytorch_formula_for_two_steps() {
-        // f64, lr 0.1, g = 0.5 then -0.25, p0 = 1.
-        let chain: Chain<f64> = Chain::new(vec![
-            Box::new(BenchAdam::default()),
-            Box::new(scale_by_learning_rate()),
-        ])
-        .unwrap();
-        let recipe = Recipe {
-            name: "a".into(),
-            chain,
-            lr: 0.1,
-            weight_decay: 0.0,
+        // f64, lr 0.1, g = 0.5 then -0.25, p0 = 1: the Adam the bench measures, built by name.
+        let spec = Spec {
+            label: "adam",
+            table: "name = \"adam\"\nlr = 0.1",
+            bytes: 28,
         };
+        let recipe = recipe::<f64>(&spec).unwrap();
         let mut store = ParamStore::single("w", vec![1.0f64]);
         let mut opt = Optimizer::new(recipe, &store).unwrap();
         let (mut p, mut m, mut v) = (1.0f64, 0.0f64, 0.0f64);

@@ -1,6 +1,14 @@
-//! Analytic test functions with exact gradients, evaluated in `f64`.
+//! Analytic test functions with exact gradients, evaluated in `f64`. Each has one name, in
+//! config files and in code: `saddle` is `x² − y²`; the saddle with quartic walls that the
+//! study report uses is `quartic_saddle`.
 
-use anyhow::{bail, Result};
+use crate::error::{LandscapeError, Result};
+
+macro_rules! bail {
+    ($($arg:tt)*) => {
+        return Err(LandscapeError::Config(format!($($arg)*)))
+    };
+}
 
 /// Every function name a `[problem]` table accepts.
 pub const NAMES: &[&str] = &[
@@ -9,6 +17,7 @@ pub const NAMES: &[&str] = &[
     "himmelblau",
     "rastrigin",
     "saddle",
+    "quartic_saddle",
     "monkey_saddle",
     "quadratic",
 ];
@@ -26,6 +35,9 @@ pub enum Function {
     Rastrigin,
     /// `x² − y²`: unbounded below, a saddle at the origin.
     Saddle,
+    /// `x² − y² + y⁴/2`: a saddle at the origin walled in by the quartic term; minima −½ at
+    /// (0, ±1).
+    QuarticSaddle,
     /// `x³ − 3xy²`: unbounded below, a degenerate (three-valley) saddle at the origin.
     MonkeySaddle,
     /// `½ wᵀAw − bᵀw` with a user-given square `A` and `b`.
@@ -42,6 +54,7 @@ impl Function {
             Function::Himmelblau => "himmelblau",
             Function::Rastrigin => "rastrigin",
             Function::Saddle => "saddle",
+            Function::QuarticSaddle => "quartic_saddle",
             Function::MonkeySaddle => "monkey_saddle",
             Function::Quadratic { .. } => "quadratic",
         }
@@ -54,7 +67,7 @@ impl Function {
             Function::Beale => vec![1.0, 1.5],
             Function::Himmelblau => vec![0.0, 0.0],
             Function::Rastrigin => vec![2.2, -3.1],
-            Function::Saddle => vec![1.0, 1e-3],
+            Function::Saddle | Function::QuarticSaddle => vec![1.0, 1e-3],
             Function::MonkeySaddle => vec![0.3, 0.2],
             Function::Quadratic { b, .. } => vec![0.0; b.len()],
         }
@@ -107,6 +120,10 @@ impl Function {
                 })
                 .sum(),
             Function::Saddle => w[0] * w[0] - w[1] * w[1],
+            Function::QuarticSaddle => {
+                let (x, y) = (w[0], w[1]);
+                x * x - y * y + 0.5 * y.powi(4)
+            }
             Function::MonkeySaddle => w[0].powi(3) - 3.0 * w[0] * w[1] * w[1],
             Function::Quadratic { a, b } => {
                 let quad: f64 = a
@@ -158,6 +175,11 @@ impl Function {
                 g[0] = 2.0 * w[0];
                 g[1] = -2.0 * w[1];
             }
+            Function::QuarticSaddle => {
+                let (x, y) = (w[0], w[1]);
+                g[0] = 2.0 * x;
+                g[1] = -2.0 * y + 2.0 * y.powi(3);
+            }
             Function::MonkeySaddle => {
                 let (x, y) = (w[0], w[1]);
                 g[0] = 3.0 * x * x - 3.0 * y * y;
@@ -194,6 +216,7 @@ impl Function {
                 ],
             )),
             Function::Rastrigin => Some((0.0, vec![vec![0.0; n]])),
+            Function::QuarticSaddle => Some((-0.5, vec![vec![0.0, 1.0], vec![0.0, -1.0]])),
             Function::Saddle | Function::MonkeySaddle => None,
             Function::Quadratic { a, b } => {
                 let w = solve_spd(a, b)?;
@@ -210,6 +233,7 @@ impl Function {
             Function::Himmelblau => [(-5.0, 5.0), (-5.0, 5.0)],
             Function::Rastrigin => [(-5.12, 5.12), (-5.12, 5.12)],
             Function::Saddle => [(-1.5, 1.5), (-1.5, 1.5)],
+            Function::QuarticSaddle => [(-1.5, 1.5), (-1.6, 1.6)],
             Function::MonkeySaddle => [(-1.0, 1.0), (-1.0, 1.0)],
             Function::Quadratic { .. } => match self.minimum(2) {
                 Some((_, m)) => [
@@ -269,6 +293,7 @@ pub fn parse(
             "himmelblau" => Function::Himmelblau,
             "rastrigin" => Function::Rastrigin,
             "saddle" => Function::Saddle,
+            "quartic_saddle" => Function::QuarticSaddle,
             "monkey_saddle" => Function::MonkeySaddle,
             _ => bail!(
                 "{ctx}: unknown function `{name}`; valid: {}",
@@ -283,15 +308,17 @@ pub fn parse(
         bail!("{ctx}: function \"quadratic\" needs `vector` = [...] (the n-vector b)");
     };
     let rows = matrix.as_array().filter(|r| !r.is_empty()).ok_or_else(|| {
-        anyhow::anyhow!("{ctx}: `matrix` = {matrix} is invalid: expected a non-empty list of rows")
+        LandscapeError::Config(format!(
+            "{ctx}: `matrix` = {matrix} is invalid: expected a non-empty list of rows"
+        ))
     })?;
     let n = rows.len();
     let mut a = Vec::with_capacity(n);
     for (i, row) in rows.iter().enumerate() {
         let r = numbers(row).ok_or_else(|| {
-            anyhow::anyhow!(
+            LandscapeError::Config(format!(
                 "{ctx}: `matrix` row {i} = {row} is invalid: expected a list of finite numbers"
-            )
+            ))
         })?;
         if r.len() != n {
             bail!(
@@ -302,7 +329,9 @@ pub fn parse(
         a.push(r);
     }
     let b = numbers(vector).ok_or_else(|| {
-        anyhow::anyhow!("{ctx}: `vector` = {vector} is invalid: expected a list of finite numbers")
+        LandscapeError::Config(format!(
+            "{ctx}: `vector` = {vector} is invalid: expected a list of finite numbers"
+        ))
     })?;
     if b.len() != n {
         bail!(
@@ -336,6 +365,7 @@ mod tests {
             Function::Himmelblau,
             Function::Rastrigin,
             Function::Saddle,
+            Function::QuarticSaddle,
             Function::MonkeySaddle,
             Function::Quadratic {
                 a: vec![
@@ -404,6 +434,35 @@ mod tests {
             let (_, ms) = f.minimum(2).unwrap();
             f.grad(&ms[0], &mut g);
             assert!(g.iter().all(|x| x.abs() < 1e-12), "{}: {g:?}", f.name());
+        }
+    }
+
+    /// The study report's functions, checked at its own points (tighter tolerances than above).
+    #[test]
+    fn report_functions_gradients_and_minimisers() {
+        for f in [Function::Rosenbrock, Function::QuarticSaddle] {
+            for w in [[-1.2, 0.7], [0.3, -0.4], [1.1, 1.3]] {
+                let mut g = [0.0; 2];
+                f.grad(&w, &mut g);
+                for i in 0..2 {
+                    let h = 1e-6;
+                    let (mut a, mut b) = (w, w);
+                    a[i] += h;
+                    b[i] -= h;
+                    let fd = (f.value(&a) - f.value(&b)) / (2.0 * h);
+                    assert!(
+                        (fd - g[i]).abs() < 1e-5 * (1.0 + fd.abs()),
+                        "{f:?} {w:?} {i}"
+                    );
+                }
+            }
+            let (min, ms) = f.minimum(2).unwrap();
+            for m in ms {
+                assert!((f.value(&m) - min).abs() < 1e-15);
+                let mut g = [0.0; 2];
+                f.grad(&m, &mut g);
+                assert!(g.iter().all(|g| g.abs() < 1e-12));
+            }
         }
     }
 

@@ -1,4 +1,4 @@
-//! `gradlab bench train`: training-step throughput of the nn engine on three fixed workloads.
+//! `gradlab-bench train`: training-step throughput of the nn engine on three fixed workloads.
 //!
 //! A step is what a training loop does per batch: forward in train mode, softmax cross-entropy,
 //! backward, one Adam step (PyTorch defaults, `optim::Optimizer` over the `nn::Sequential`) and

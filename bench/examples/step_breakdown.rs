@@ -1,5 +1,5 @@
 //! Where a training step's time goes, per phase, for an MLP (default: the bench's W0,
-//! 40-100-100-10, batch 32): `cargo run --release -p nn --example step_breakdown [in,h1,..,out] [batch]`.
+//! 40-100-100-10, batch 32): `cargo run --release -p bench --example step_breakdown [in,h1,..,out] [batch]`.
 use std::time::Instant;
 
 use nn::{

@@ -1,4 +1,4 @@
-//! `gradlab bench doctor`: what the doctor's instruments cost.
+//! `gradlab-bench doctor`: what the doctor's instruments cost.
 //!
 //! In one process, the same training runs (an MLP 784-512-512-10 with ReLU and dropout on
 //! mnist-10k, and a small CNN with BatchNorm on the 8x8 digits; a fixed number of steps each)

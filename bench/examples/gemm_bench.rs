@@ -1,5 +1,5 @@
 //! Throughput of `nn::matmul` against the `gemm` crate on the products of the bench workloads:
-//! `cargo run --release -p nn --example gemm_bench [threads]`.
+//! `cargo run --release -p bench --example gemm_bench [threads]`.
 use std::time::Instant;
 
 #[repr(C)]

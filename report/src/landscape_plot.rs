@@ -1,11 +1,11 @@
-//! SVG plots: optimizer paths over a heat map of `log(1 + f − f_min)` for 2-D problems, loss
-//! curves (log scale) otherwise.
+//! The plot of `gradlab landscape --plot`: optimizer paths over a heat map of
+//! `log(1 + f − f_min)` for 2-D problems, loss curves (log scale) otherwise. The trajectories
+//! come from the `landscape` crate; this module only draws them.
 
-use anyhow::{anyhow, Result};
+use landscape::{Function, Run};
 use plotters::prelude::*;
 
-use super::functions::Function;
-use super::Run;
+use crate::{ReportError, Result};
 
 const SIZE: (u32, u32) = (960, 800);
 /// Heat-map cells per axis (more for rastrigin's many small bowls); the SVG stays under 2 MB.
@@ -43,8 +43,8 @@ const LINE_COLORS: &[(u8, u8, u8)] = &[
     (23, 190, 207),
 ];
 
-fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
-    anyhow!("{e}")
+fn err<E: std::fmt::Display>(e: E) -> ReportError {
+    ReportError::Plot(e.to_string())
 }
 
 /// Renders the plot as an SVG document.
@@ -58,30 +58,8 @@ pub fn render(f: &Function, start: &[f64], runs: &[Run]) -> Result<String> {
     Ok(svg)
 }
 
-/// Viridis, by linear interpolation between 9 stops; `t` in [0, 1].
 fn viridis(t: f64) -> RGBColor {
-    const STOPS: [(f64, f64, f64); 9] = [
-        (68.0, 1.0, 84.0),
-        (71.0, 44.0, 122.0),
-        (59.0, 81.0, 139.0),
-        (44.0, 113.0, 142.0),
-        (33.0, 144.0, 141.0),
-        (39.0, 173.0, 129.0),
-        (92.0, 200.0, 99.0),
-        (170.0, 220.0, 50.0),
-        (253.0, 231.0, 37.0),
-    ];
-    let t = if t.is_finite() {
-        t.clamp(0.0, 1.0)
-    } else {
-        1.0
-    };
-    let x = t * (STOPS.len() - 1) as f64;
-    let i = (x.floor() as usize).min(STOPS.len() - 2);
-    let u = x - i as f64;
-    let (a, b) = (STOPS[i], STOPS[i + 1]);
-    let mix = |p: f64, q: f64| (p + (q - p) * u).round() as u8;
-    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+    rgb(present::viridis(t))
 }
 
 fn rgb(c: (u8, u8, u8)) -> RGBColor {
