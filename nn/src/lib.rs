@@ -3,9 +3,9 @@
 //! Tensors are contiguous row-major `f32` buffers with the batch dimension first. Every layer
 //! owns its output, its input-gradient and its parameter-gradient buffers and reuses them from
 //! step to step, so a steady-state training step allocates nothing. Matrix products
-//! ([`matmul`]) use the engine's own blocked single-precision product (AVX-512 micro-kernel
-//! where available, per-thread packing scratch), split across the rayon pool above a size
-//! threshold.
+//! ([`matmul`]) use the blocked single-precision product of the `kernels` crate (AVX-512
+//! micro-kernel where available, per-thread packing scratch), split across the rayon pool above
+//! a size threshold.
 //!
 //! Semantics and parameter layouts follow PyTorch (`Linear.weight` is `[out, in]`, names as in
 //! `nn.Sequential`: `0.weight`, `0.bias`), so weights round-trip through safetensors files.
@@ -18,7 +18,6 @@ pub mod loss;
 pub mod matmul;
 pub mod rng;
 pub mod sequential;
-mod sgemm;
 pub mod tensor;
 
 pub use error::{NnError, Result};
