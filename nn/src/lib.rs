@@ -10,6 +10,8 @@
 //! Semantics and parameter layouts follow PyTorch (`Linear.weight` is `[out, in]`, names as in
 //! `nn.Sequential`: `0.weight`, `0.bias`), so weights round-trip through safetensors files.
 
+pub mod catalogue;
+mod chain;
 pub mod error;
 pub mod init;
 pub mod layer;
@@ -19,18 +21,20 @@ pub mod matmul;
 pub mod rng;
 pub mod sequential;
 pub mod tensor;
+mod weights;
 
+pub use catalogue::{LayerConfig, ResidualConfig};
 pub use error::{NnError, Result};
 pub use init::{FanMode, Nonlinearity};
-pub use layer::{Layer, Parameter};
+pub use layer::Layer;
 pub use layers::{
     Activation, ActivationLayer, Dropout, DropoutConfig, Flatten, FlattenConfig, Linear,
     LinearConfig,
 };
-pub use layers::{BatchNorm, BatchNormConfig, Residual, ResidualConfig};
+pub use layers::{BatchNorm, BatchNormConfig, Residual};
 pub use layers::{Conv, Conv1dConfig, Conv2dConfig};
 pub use layers::{GlobalAvgPool, Pool, Pool1dConfig, Pool2dConfig};
 pub use loss::{CrossEntropyConfig, CrossEntropyLoss, MseLoss};
 pub use rng::Rng;
-pub use sequential::{LayerConfig, Sequential};
+pub use sequential::Sequential;
 pub use tensor::{sum_sq, Tensor};
