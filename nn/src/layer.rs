@@ -1,30 +1,14 @@
 //! The [`Layer`] trait: explicit forward and backward passes over layer-owned buffers.
+//!
+//! A layer's parameters are [`optim::Param`]s (PyTorch layout), the type the optimizer steps:
+//! `backward` accumulates into `grad` and [`Layer::zero_grad`] clears it. A layer names them
+//! locally (`weight`, `bias`); when the layer joins a [`Sequential`](crate::Sequential) model the
+//! model qualifies the names with the layer's position (`0.weight`) and marks every gradient
+//! present (`has_grad`), since its backward pass writes them all.
+
+use optim::Param;
 
 use crate::{NnError, Result, Tensor};
-
-/// One parameter tensor of a layer with its gradient buffer (same length, PyTorch layout).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Parameter {
-    /// Local name (`weight`, `bias`); a model prefixes its position (`0.weight`).
-    pub name: &'static str,
-    pub shape: Vec<usize>,
-    pub value: Vec<f32>,
-    /// Accumulated gradient: `backward` adds to it, [`Layer::zero_grad`] clears it.
-    pub grad: Vec<f32>,
-}
-
-impl Parameter {
-    /// A parameter of `shape` holding zeros, with a zero gradient.
-    pub fn zeros(name: &'static str, shape: &[usize]) -> Self {
-        let n = shape.iter().product();
-        Parameter {
-            name,
-            shape: shape.to_vec(),
-            value: vec![0.0; n],
-            grad: vec![0.0; n],
-        }
-    }
-}
 
 /// A layer with explicit forward and backward passes.
 ///
@@ -35,7 +19,7 @@ impl Parameter {
 ///   whatever the backward pass needs (input copy, mask, …). `train` selects training behaviour
 ///   (dropout active), as PyTorch's `module.train()`.
 /// * [`backward`](Layer::backward) takes `dy = ∂L/∂y` for the most recent forward and returns
-///   `dx = ∂L/∂x`, *adding* parameter gradients into [`Parameter::grad`] (PyTorch accumulates).
+///   `dx = ∂L/∂x`, *adding* parameter gradients into [`Param::grad`] (PyTorch accumulates).
 /// * [`backward_with_stats`](Layer::backward_with_stats) does the same and also adds, for every
 ///   example `n`, the squared norm of that example's contribution to the parameter gradients to
 ///   `sq_norms[n]` (the building block of per-example gradient norms, e.g. for DP-SGD or
@@ -86,21 +70,21 @@ pub trait Layer: Send {
     }
 
     /// The layer's parameters, in PyTorch's registration order (`weight` before `bias`).
-    fn parameters(&self) -> &[Parameter] {
+    fn parameters(&self) -> &[Param<f32>] {
         &[]
     }
 
-    fn parameters_mut(&mut self) -> &mut [Parameter] {
+    fn parameters_mut(&mut self) -> &mut [Param<f32>] {
         &mut []
     }
 
     /// Non-trainable state saved with the weights (PyTorch's buffers, e.g. batch norm's
     /// `running_mean`); only `name`, `shape` and `value` are used. Default: none.
-    fn buffers(&self) -> &[Parameter] {
+    fn buffers(&self) -> &[Param<f32>] {
         &[]
     }
 
-    fn buffers_mut(&mut self) -> &mut [Parameter] {
+    fn buffers_mut(&mut self) -> &mut [Param<f32>] {
         &mut []
     }
 

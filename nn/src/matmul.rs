@@ -1,5 +1,5 @@
-//! The three matrix products a linear layer needs, on row-major `f32` slices, via the engine's
-//! own blocked product (`sgemm.rs`, no allocation per call).
+//! The three matrix products a linear layer needs, on row-major `f32` slices, via the blocked
+//! product of the `kernels` crate (no allocation per call).
 //!
 //! With `x: [n, i]`, `w: [o, i]` (PyTorch's `Linear.weight` layout), `dy: [n, o]`:
 //! * [`x_wt`]: `y = x · wᵀ` (`[n, o]`), the forward pass;
@@ -9,102 +9,8 @@
 //! Products with at least [`PAR_THRESHOLD`] multiply-adds are split across the current rayon
 //! pool, smaller ones run single-threaded (the thread hand-off would cost more).
 
-use crate::sgemm;
-
-/// Multiply-add count (`m·n·k`) from which a product runs in parallel: about 10 µs of work on
-/// one core, well above the cost of handing half of it to another rayon thread (waking a
-/// sleeping worker can take several µs).
-pub const PAR_THRESHOLD: usize = 1 << 21;
-
-/// Parts a product is split into: 1 below [`PAR_THRESHOLD`], else up to 4 per thread (so that
-/// work stealing evens out a thread that is slowed down, e.g. on a shared machine) while each
-/// part keeps at least half the threshold of work.
-fn threads(m: usize, n: usize, k: usize) -> usize {
-    let work = m.saturating_mul(n).saturating_mul(k);
-    if work < PAR_THRESHOLD {
-        return 1;
-    }
-    let threads = rayon::current_num_threads();
-    if threads <= 1 {
-        return 1;
-    }
-    (4 * threads).min(work / (PAR_THRESHOLD / 2)).max(threads)
-}
-
-/// `dst[m×n] = (acc ? dst : 0) + lhs · rhs`, where `lhs` is `m×k` with strides (`lrs`, `lcs`)
-/// and `rhs` is `k×n` with strides (`rrs`, `rcs`); `dst` is row-major. Parallel on the current
-/// rayon pool from [`PAR_THRESHOLD`] multiply-adds.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn product(
-    dims: (usize, usize, usize),
-    dst: &mut [f32],
-    acc: bool,
-    lhs: &[f32],
-    ls: (usize, usize),
-    rhs: &[f32],
-    rs: (usize, usize),
-) {
-    let t = threads(dims.0, dims.1, dims.2);
-    product_on(t, dims, dst, acc, lhs, ls, rhs, rs);
-}
-
-/// [`product`] on the calling thread only (for callers that parallelise outside, e.g. over a
-/// batch).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn product_serial(
-    dims: (usize, usize, usize),
-    dst: &mut [f32],
-    acc: bool,
-    lhs: &[f32],
-    ls: (usize, usize),
-    rhs: &[f32],
-    rs: (usize, usize),
-) {
-    product_on(1, dims, dst, acc, lhs, ls, rhs, rs);
-}
-
-#[allow(clippy::too_many_arguments)]
-fn product_on(
-    threads: usize,
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
-    acc: bool,
-    lhs: &[f32],
-    (lrs, lcs): (usize, usize),
-    rhs: &[f32],
-    (rrs, rcs): (usize, usize),
-) {
-    assert_eq!(dst.len(), m * n, "matmul: destination is not {m}×{n}");
-    let span = |r: usize, c: usize, rs: usize, cs: usize| {
-        if r == 0 || c == 0 {
-            0
-        } else {
-            (r - 1) * rs + (c - 1) * cs + 1
-        }
-    };
-    assert!(lhs.len() >= span(m, k, lrs, lcs), "matmul: lhs too short");
-    assert!(rhs.len() >= span(k, n, rrs, rcs), "matmul: rhs too short");
-    // SAFETY: the asserts keep every access inside the slices; `dst` is borrowed mutably so it
-    // aliases neither operand.
-    unsafe {
-        sgemm::gemm(
-            (m, n, k),
-            dst.as_mut_ptr(),
-            acc,
-            sgemm::View {
-                ptr: lhs.as_ptr(),
-                rs: lrs,
-                cs: lcs,
-            },
-            sgemm::View {
-                ptr: rhs.as_ptr(),
-                rs: rrs,
-                cs: rcs,
-            },
-            threads,
-        );
-    }
-}
+pub use kernels::PAR_THRESHOLD;
+pub(crate) use kernels::{product, product_serial};
 
 /// `y[n×o] = x[n×i] · w[o×i]ᵀ` (overwrites `y`).
 pub fn x_wt(x: &[f32], w: &[f32], y: &mut [f32], n: usize, i: usize, o: usize) {

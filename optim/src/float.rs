@@ -3,9 +3,11 @@ use std::fmt::{Debug, Display};
 /// The element types the optimizer math is generic over: `f32` and `f64`.
 ///
 /// Scalar coefficients (bias corrections, learning rates) are computed in `f64`, as PyTorch does
-/// in Python floats, and converted once per step with [`Float::of`].
+/// in Python floats, and converted once per step with [`Float::of`]. Matrix products come from
+/// the `kernels` crate ([`kernels::Gemm`]).
 pub trait Float:
     num_traits::Float
+    + kernels::Gemm
     + num_traits::FromPrimitive
     + num_traits::ToPrimitive
     + Default
@@ -67,4 +69,10 @@ impl Float for f64 {
     fn read_le(bytes: &[u8]) -> Self {
         f64::from_le_bytes(bytes.try_into().expect("8 bytes"))
     }
+}
+
+/// The L2 norm of a tensor, accumulated in `f64` whatever the element type (the per-tensor norms
+/// of clipping, trust ratios and Muon's normalisation).
+pub(crate) fn l2<F: Float>(x: &[F]) -> f64 {
+    x.iter().map(|&v| v.f64() * v.f64()).sum::<f64>().sqrt()
 }

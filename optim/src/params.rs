@@ -1,4 +1,6 @@
-//! How the optimizer sees a model's parameters: named tensors with optional gradients.
+//! How the optimizer sees a model's parameters: named tensors with optional gradients. [`Param`]
+//! is the one parameter type of the workspace: the nn engine's layers hold their weights in it,
+//! and [`ParamStore`] is a plain list of them.
 
 use crate::Float;
 
@@ -23,13 +25,16 @@ pub trait Params<F: Float> {
     }
 }
 
-/// One named parameter tensor with its gradient buffer.
+/// One named parameter tensor with its gradient buffer (same length as the value; empty for a
+/// model's non-trainable buffers, e.g. batch norm's running statistics).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Param<F> {
+    /// The name the optimizer sees (PyTorch-style, `0.weight`); parameter groups match it.
     pub name: String,
     pub shape: Vec<usize>,
     pub value: Vec<F>,
     pub grad: Vec<F>,
+    /// Whether `grad` holds this step's gradient (PyTorch's `p.grad is not None`).
     pub has_grad: bool,
 }
 
@@ -49,6 +54,35 @@ impl<F: Float> Param<F> {
             value,
             has_grad: false,
         }
+    }
+
+    /// A parameter of `shape` holding zeros, with a zero gradient (absent until marked).
+    pub fn zeros(name: impl Into<String>, shape: &[usize]) -> Self {
+        Param::new(name, shape, vec![F::zero(); shape.iter().product()])
+    }
+
+    /// The gradient when present, as [`Params::grad`] reports it.
+    pub fn present_grad(&self) -> Option<&[F]> {
+        self.has_grad.then_some(self.grad.as_slice())
+    }
+
+    /// The value and the gradient when present, both writable ([`Params::value_grad_mut`]).
+    pub fn value_grad_mut(&mut self) -> (&mut [F], Option<&mut [F]>) {
+        let g = if self.has_grad {
+            Some(self.grad.as_mut_slice())
+        } else {
+            None
+        };
+        (&mut self.value, g)
+    }
+
+    /// The gradient, zero-filled and marked present if it was absent ([`Params::ensure_grad`]).
+    pub fn ensure_grad(&mut self) -> &mut [F] {
+        if !self.has_grad {
+            self.grad.iter_mut().for_each(|g| *g = F::zero());
+            self.has_grad = true;
+        }
+        &mut self.grad
     }
 }
 
@@ -100,24 +134,12 @@ impl<F: Float> Params<F> for ParamStore<F> {
         &self.params[i].value
     }
     fn grad(&self, i: usize) -> Option<&[F]> {
-        let p = &self.params[i];
-        p.has_grad.then_some(p.grad.as_slice())
+        self.params[i].present_grad()
     }
     fn value_grad_mut(&mut self, i: usize) -> (&mut [F], Option<&mut [F]>) {
-        let p = &mut self.params[i];
-        let g = if p.has_grad {
-            Some(p.grad.as_mut_slice())
-        } else {
-            None
-        };
-        (&mut p.value, g)
+        self.params[i].value_grad_mut()
     }
     fn ensure_grad(&mut self, i: usize) -> Option<&mut [F]> {
-        let p = &mut self.params[i];
-        if !p.has_grad {
-            p.grad.iter_mut().for_each(|g| *g = F::zero());
-            p.has_grad = true;
-        }
-        Some(&mut p.grad)
+        Some(self.params[i].ensure_grad())
     }
 }

@@ -2,7 +2,7 @@
 //! Rosenbrock, and on a quadratic with noisy gradients; plus identity tests between recipes.
 
 use optim::transforms::{scale, scale_by_learning_rate, trace};
-use optim::{optimizers, Chain, Optimizer, ParamStore, Recipe};
+use optim::{optimizers, Chain, Hyper, Optimizer, Param, ParamStore, Recipe};
 
 /// A small deterministic generator for gradient noise (xorshift64*, Box–Muller).
 struct Rng(u64);
@@ -262,4 +262,48 @@ fn nesterov_differs_from_heavy_ball() {
         traj("name='sgd'\nlr=0.01\nmomentum=0.9"),
         traj("name='sgd'\nlr=0.01\nmomentum=0.9\nnesterov=true")
     );
+}
+
+/// Every optimizer beyond `torch.optim` builds from an empty config (its defaults), in f32 and f64,
+/// and moves a matrix and a bias against their gradient in one step.
+#[test]
+fn all_build_with_defaults_and_descend() {
+    fn run<F: optim::Float>(name: &str) {
+        let t = toml::Table::new();
+        let mut h = Hyper::new(format!("optimizer `{name}`"), &t);
+        let recipe = optimizers::build::<F>(name, &mut h).unwrap();
+        h.finish().unwrap();
+        let mut params = ParamStore::new(vec![
+            Param::new(
+                "w",
+                &[2, 3],
+                (0..6).map(|i| F::of(0.1 * i as f64)).collect(),
+            ),
+            Param::new("b", &[3], vec![F::of(0.5); 3]),
+        ]);
+        let mut opt = Optimizer::new(recipe, &params).unwrap();
+        let before: Vec<Vec<F>> = params.params.iter().map(|p| p.value.clone()).collect();
+        params.set_grad(0, &[F::of(1.0); 6]);
+        params.set_grad(1, &[F::of(-1.0); 3]);
+        opt.step(&mut params).unwrap();
+        for (i, sign) in [(0, -1.0), (1, 1.0)] {
+            for (a, b) in params.params[i].value.iter().zip(&before[i]) {
+                let d = (a.f64() - b.f64()) * sign;
+                assert!(d > 0.0 && d.is_finite(), "{name}: param {i} moved by {d}");
+            }
+        }
+    }
+    for name in [
+        "lion",
+        "lamb",
+        "lars",
+        "adabelief",
+        "sgd_schedule_free",
+        "adamw_schedule_free",
+        "muon",
+        "signsgd",
+    ] {
+        run::<f32>(name);
+        run::<f64>(name);
+    }
 }

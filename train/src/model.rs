@@ -178,10 +178,12 @@ impl ModelConfig {
             let Some(spec) = spec else { continue };
             let layer = &mut model.layers_mut()[i];
             for p in layer.parameters_mut() {
-                if p.name == "weight" {
+                // The model has qualified the names with the layer's position (`3.weight`).
+                let local = p.name.rsplit('.').next().unwrap_or_default();
+                if local == "weight" {
                     apply_weight_init(spec, &mut p.value, &p.shape, &mut rng)
                         .map_err(|e| TrainError::Config(format!("model.layers[{i}]: {e}")))?;
-                } else if p.name == "bias" {
+                } else if local == "bias" {
                     match spec.bias.as_str() {
                         "zeros" => nn::init::zeros(&mut p.value),
                         "constant" => nn::init::constant(&mut p.value, spec.bias_value as f32),

@@ -7,7 +7,9 @@
 //! `num_batches_tracked` is incremented (`momentum = None` uses `m = 1/num_batches_tracked`, a
 //! cumulative average). Evaluation normalises with the running statistics.
 
-use crate::layer::{Layer, Parameter};
+use optim::Param;
+
+use crate::layer::Layer;
 use crate::{NnError, Result, Tensor};
 
 /// Configuration of a [`BatchNorm`] layer (PyTorch defaults).
@@ -78,8 +80,8 @@ pub struct BatchNorm {
     channels: usize,
     eps: f64,
     momentum: Option<f64>,
-    params: Vec<Parameter>,
-    buffers: Vec<Parameter>,
+    params: Vec<Param<f32>>,
+    buffers: Vec<Param<f32>>,
     /// Normalised input of the last forward.
     xhat: Vec<f32>,
     /// Per-channel `1/√(var + eps)` of the last forward.
@@ -127,10 +129,10 @@ impl BatchNorm {
         }
         let mut params = Vec::new();
         if cfg.affine {
-            let mut w = Parameter::zeros("weight", &[c]);
+            let mut w = Param::zeros("weight", &[c]);
             w.value.fill(1.0);
             params.push(w);
-            params.push(Parameter::zeros("bias", &[c]));
+            params.push(Param::zeros("bias", &[c]));
         }
         let mut buffers = Vec::new();
         if cfg.track_running_stats {
@@ -183,12 +185,14 @@ impl BatchNorm {
     }
 }
 
-fn buffer(name: &'static str, shape: &[usize], v: f32) -> Parameter {
-    Parameter {
-        name,
+/// A buffer: a value saved with the weights, without a gradient.
+fn buffer(name: &str, shape: &[usize], v: f32) -> Param<f32> {
+    Param {
+        name: name.to_string(),
         shape: shape.to_vec(),
         value: vec![v; shape.iter().product()],
         grad: Vec::new(),
+        has_grad: false,
     }
 }
 
@@ -341,19 +345,19 @@ impl Layer for BatchNorm {
         &self.dx
     }
 
-    fn parameters(&self) -> &[Parameter] {
+    fn parameters(&self) -> &[Param<f32>] {
         &self.params
     }
 
-    fn parameters_mut(&mut self) -> &mut [Parameter] {
+    fn parameters_mut(&mut self) -> &mut [Param<f32>] {
         &mut self.params
     }
 
-    fn buffers(&self) -> &[Parameter] {
+    fn buffers(&self) -> &[Param<f32>] {
         &self.buffers
     }
 
-    fn buffers_mut(&mut self) -> &mut [Parameter] {
+    fn buffers_mut(&mut self) -> &mut [Param<f32>] {
         &mut self.buffers
     }
 }
@@ -409,7 +413,7 @@ pub(crate) mod tests {
                 layer.parameters_mut()[p].value[j] = v - eps;
                 let lm = probe(layer, x);
                 layer.parameters_mut()[p].value[j] = v;
-                let name = layer.parameters()[p].name;
+                let name = &layer.parameters()[p].name;
                 close(g[j], (lp - lm) / (2.0 * eps as f64), format!("{name}[{j}]"));
             }
         }
@@ -469,7 +473,7 @@ pub(crate) mod tests {
         }
         assert_eq!(bn.num_batches_tracked(), 2);
         assert_eq!(bn.running_stats().unwrap().0, &rm[..]);
-        let names: Vec<&str> = bn.buffers().iter().map(|b| b.name).collect();
+        let names: Vec<&str> = bn.buffers().iter().map(|b| b.name.as_str()).collect();
         assert_eq!(
             names,
             ["running_mean", "running_var", "num_batches_tracked"]

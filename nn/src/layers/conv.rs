@@ -6,7 +6,9 @@
 //! backward pass reuses the cached columns for `dW = dy · colsᵀ` and folds `Wᵀ · dy` back into
 //! the input gradient (`col2im`).
 
-use crate::layer::{check_stats_len, Layer, Parameter};
+use optim::Param;
+
+use crate::layer::{check_stats_len, Layer};
 use crate::{init, matmul, NnError, Result, Rng, Tensor};
 
 /// Configuration of a 2-d convolution (PyTorch's `nn.Conv2d` arguments).
@@ -186,7 +188,7 @@ pub struct Conv {
     s: [usize; 2],
     p: [usize; 2],
     d: [usize; 2],
-    params: Vec<Parameter>,
+    params: Vec<Param<f32>>,
     geom: Geom,
     batch: usize,
     /// `im2col` of every example of the last forward, `[N, C·kh·kw, Ho·Wo]`.
@@ -232,7 +234,7 @@ impl Conv {
         } else {
             vec![o, i, kh, kw]
         };
-        let mut w = Parameter::zeros("weight", &shape);
+        let mut w = Param::zeros("weight", &shape);
         let a = 5f64.sqrt();
         init::kaiming_uniform(
             &mut w.value,
@@ -244,7 +246,7 @@ impl Conv {
         )?;
         let mut params = vec![w];
         if cfg.bias {
-            let mut b = Parameter::zeros("bias", &[o]);
+            let mut b = Param::zeros("bias", &[o]);
             let bound = 1.0 / ((i * kh * kw) as f64).sqrt();
             init::uniform(&mut b.value, -bound, bound, rng);
             params.push(b);
@@ -605,11 +607,11 @@ impl Layer for Conv {
         Ok(self.backward(dy))
     }
 
-    fn parameters(&self) -> &[Parameter] {
+    fn parameters(&self) -> &[Param<f32>] {
         &self.params
     }
 
-    fn parameters_mut(&mut self) -> &mut [Parameter] {
+    fn parameters_mut(&mut self) -> &mut [Param<f32>] {
         &mut self.params
     }
 }

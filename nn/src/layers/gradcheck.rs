@@ -67,7 +67,7 @@ pub(crate) fn check_layer(layer: &mut dyn Layer, x: &Tensor, seed: u64) {
             layer.parameters_mut()[p].value[j] = v - eps;
             let lm = probe(layer, x, &r);
             layer.parameters_mut()[p].value[j] = v;
-            let name = layer.parameters()[p].name;
+            let name = &layer.parameters()[p].name;
             assert_close(
                 g[j],
                 (lp - lm) / (2.0 * eps as f64),

@@ -1,6 +1,8 @@
 //! `Linear`: `y = x · Wᵀ + b`, PyTorch's `nn.Linear`.
 
-use crate::layer::{check_stats_len, Layer, Parameter};
+use optim::Param;
+
+use crate::layer::{check_stats_len, Layer};
 use crate::{init, matmul, NnError, Result, Rng, Tensor};
 
 /// Configuration of a [`Linear`] layer.
@@ -61,7 +63,7 @@ impl LinearConfig {
 pub struct Linear {
     in_features: usize,
     out_features: usize,
-    params: Vec<Parameter>,
+    params: Vec<Param<f32>>,
     x: Tensor,
     y: Tensor,
     dx: Tensor,
@@ -88,7 +90,7 @@ impl Linear {
             ));
         }
         let (i, o) = (in_features, cfg.out_features);
-        let mut w = Parameter::zeros("weight", &[o, i]);
+        let mut w = Param::zeros("weight", &[o, i]);
         let a = 5f64.sqrt();
         init::kaiming_uniform(
             &mut w.value,
@@ -100,7 +102,7 @@ impl Linear {
         )?;
         let mut params = vec![w];
         if cfg.bias {
-            let mut b = Parameter::zeros("bias", &[o]);
+            let mut b = Param::zeros("bias", &[o]);
             let bound = 1.0 / (i as f64).sqrt();
             init::uniform(&mut b.value, -bound, bound, rng);
             params.push(b);
@@ -231,11 +233,11 @@ impl Layer for Linear {
         Ok(self.backward(dy))
     }
 
-    fn parameters(&self) -> &[Parameter] {
+    fn parameters(&self) -> &[Param<f32>] {
         &self.params
     }
 
-    fn parameters_mut(&mut self) -> &mut [Parameter] {
+    fn parameters_mut(&mut self) -> &mut [Param<f32>] {
         &mut self.params
     }
 }

@@ -16,8 +16,7 @@ pub use dropout::{Dropout, DropoutConfig};
 pub use flatten::{Flatten, FlattenConfig};
 pub use linear::{Linear, LinearConfig};
 pub use pool::{GlobalAvgPool, Pool, Pool1dConfig, Pool2dConfig};
-pub(crate) use residual::{backward_chain, forward_chain};
-pub use residual::{Residual, ResidualConfig};
+pub use residual::Residual;
 
 #[cfg(test)]
 #[allow(clippy::needless_range_loop)]

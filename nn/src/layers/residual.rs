@@ -5,21 +5,11 @@
 //! with `body` and `shortcut` `nn.Sequential` children would have: `body.0.weight`,
 //! `shortcut.0.bias`, … (a model prefixes its position: `0.body.0.weight`).
 
-use std::collections::HashSet;
-use std::sync::{Mutex, OnceLock};
+use optim::Param;
 
-use crate::layer::{Layer, Parameter};
-use crate::sequential::LayerConfig;
-use crate::{NnError, Result, Rng, Tensor};
-
-/// Configuration of a [`Residual`] block.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ResidualConfig {
-    /// The residual branch (at least one layer).
-    pub body: Vec<LayerConfig>,
-    /// The shortcut branch; `None` is the identity (the body must keep the input shape).
-    pub shortcut: Option<Vec<LayerConfig>>,
-}
+use crate::chain::{backward_chain, chain_shape, forward_chain};
+use crate::layer::Layer;
+use crate::{NnError, Result, Tensor};
 
 /// Where a block parameter lives: (in the shortcut?, layer, index within the layer).
 type Loc = (bool, usize, usize);
@@ -30,9 +20,9 @@ type Loc = (bool, usize, usize);
 pub struct Residual {
     body: Vec<Box<dyn Layer>>,
     shortcut: Vec<Box<dyn Layer>>,
-    params: Vec<Parameter>,
+    params: Vec<Param<f32>>,
     param_locs: Vec<Loc>,
-    buffers: Vec<Parameter>,
+    buffers: Vec<Param<f32>>,
     buffer_locs: Vec<Loc>,
     y: Tensor,
     dx: Tensor,
@@ -48,81 +38,20 @@ impl std::fmt::Debug for Residual {
     }
 }
 
-/// Interns a nested parameter name (a model is built a bounded number of times, and equal
-/// names share one allocation).
-fn intern(name: String) -> &'static str {
-    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-    let mut set = NAMES
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if let Some(&s) = set.get(name.as_str()) {
-        return s;
-    }
-    let s: &'static str = Box::leak(name.into_boxed_str());
-    set.insert(s);
-    s
-}
-
-fn chain_shape(layers: &[Box<dyn Layer>], in_shape: &[usize], what: &str) -> Result<Vec<usize>> {
-    let mut shape = in_shape.to_vec();
-    for (j, l) in layers.iter().enumerate() {
-        shape = l.out_shape(&shape).map_err(|e| {
-            NnError::Shape(format!("residual {what} layer {j} ({}): {e}", l.kind()))
-        })?;
-    }
-    Ok(shape)
-}
-
-/// Runs `layers` in order, each on the previous one's output.
-pub(crate) fn forward_chain<'a>(
-    layers: &'a mut [Box<dyn Layer>],
-    x: &Tensor,
-    train: bool,
-) -> &'a Tensor {
-    let (first, rest) = layers.split_first_mut().expect("non-empty");
-    let y = first.forward(x, train);
-    if rest.is_empty() {
-        y
-    } else {
-        forward_chain(rest, y, train)
-    }
-}
-
-/// The backward pass through `layers`, last to first.
-pub(crate) fn backward_chain<'a>(layers: &'a mut [Box<dyn Layer>], dy: &Tensor) -> &'a Tensor {
-    let (last, rest) = layers.split_last_mut().expect("non-empty");
-    let dx = last.backward(dy);
-    if rest.is_empty() {
-        dx
-    } else {
-        backward_chain(rest, dx)
-    }
-}
-
 impl Residual {
-    /// Builds the block for per-example input `in_shape`, body first, then the shortcut, each
-    /// sub-layer drawing from `rng`.
-    pub fn new(cfg: &ResidualConfig, in_shape: &[usize], rng: &mut Rng) -> Result<Self> {
-        if cfg.body.is_empty() {
+    /// A block over the built branches `body` (at least one layer) and `shortcut` (empty for
+    /// the identity) for per-example input `in_shape`; their parameters and buffers move into
+    /// the block, named `body.{j}.{name}` / `shortcut.{j}.{name}`.
+    pub fn new(
+        body: Vec<Box<dyn Layer>>,
+        shortcut: Vec<Box<dyn Layer>>,
+        in_shape: &[usize],
+    ) -> Result<Self> {
+        if body.is_empty() {
             return Err(NnError::Invalid(
                 "a residual block needs at least one body layer".into(),
             ));
         }
-        let build = |cfgs: &[LayerConfig], what: &str, rng: &mut Rng| -> Result<_> {
-            let mut shape = in_shape.to_vec();
-            let mut layers = Vec::with_capacity(cfgs.len());
-            for (j, c) in cfgs.iter().enumerate() {
-                let l = c
-                    .build(&shape, rng)
-                    .map_err(|e| NnError::Invalid(format!("residual {what} layer {j}: {e}")))?;
-                shape = l.out_shape(&shape)?;
-                layers.push(l);
-            }
-            Ok(layers)
-        };
-        let body = build(&cfg.body, "body", rng)?;
-        let shortcut = build(cfg.shortcut.as_deref().unwrap_or(&[]), "shortcut", rng)?;
         let mut block = Residual {
             body,
             shortcut,
@@ -139,20 +68,22 @@ impl Residual {
             let branch = if sc { "shortcut" } else { "body" };
             for (j, l) in layers.iter_mut().enumerate() {
                 for (k, p) in l.parameters_mut().iter_mut().enumerate() {
-                    block.params.push(Parameter {
-                        name: intern(format!("{branch}.{j}.{}", p.name)),
+                    block.params.push(Param {
+                        name: format!("{branch}.{j}.{}", p.name),
                         shape: p.shape.clone(),
                         value: std::mem::take(&mut p.value),
                         grad: std::mem::take(&mut p.grad),
+                        has_grad: p.has_grad,
                     });
                     block.param_locs.push((sc, j, k));
                 }
                 for (k, b) in l.buffers_mut().iter_mut().enumerate() {
-                    block.buffers.push(Parameter {
-                        name: intern(format!("{branch}.{j}.{}", b.name)),
+                    block.buffers.push(Param {
+                        name: format!("{branch}.{j}.{}", b.name),
                         shape: b.shape.clone(),
                         value: std::mem::take(&mut b.value),
                         grad: std::mem::take(&mut b.grad),
+                        has_grad: b.has_grad,
                     });
                     block.buffer_locs.push((sc, j, k));
                 }
@@ -203,8 +134,8 @@ impl Layer for Residual {
     }
 
     fn out_shape(&self, in_shape: &[usize]) -> Result<Vec<usize>> {
-        let b = chain_shape(&self.body, in_shape, "body")?;
-        let s = chain_shape(&self.shortcut, in_shape, "shortcut")?;
+        let b = chain_shape(&self.body, in_shape, "residual body layer")?;
+        let s = chain_shape(&self.shortcut, in_shape, "residual shortcut layer")?;
         if b != s {
             return Err(NnError::Shape(format!(
                 "residual body output {b:?} differs from {} output {s:?}",
@@ -258,19 +189,19 @@ impl Layer for Residual {
         &self.dx
     }
 
-    fn parameters(&self) -> &[Parameter] {
+    fn parameters(&self) -> &[Param<f32>] {
         &self.params
     }
 
-    fn parameters_mut(&mut self) -> &mut [Parameter] {
+    fn parameters_mut(&mut self) -> &mut [Param<f32>] {
         &mut self.params
     }
 
-    fn buffers(&self) -> &[Parameter] {
+    fn buffers(&self) -> &[Param<f32>] {
         &self.buffers
     }
 
-    fn buffers_mut(&mut self) -> &mut [Parameter] {
+    fn buffers_mut(&mut self) -> &mut [Param<f32>] {
         &mut self.buffers
     }
 
@@ -297,7 +228,9 @@ mod tests {
     use crate::layers::batchnorm::tests::check_layer_train;
     use crate::layers::gradcheck::{check_layer, random_tensor};
     use crate::loss::{CrossEntropyConfig, CrossEntropyLoss};
-    use crate::{Activation, BatchNormConfig, LinearConfig, Sequential};
+    use crate::{
+        Activation, BatchNormConfig, LayerConfig, LinearConfig, ResidualConfig, Rng, Sequential,
+    };
     use optim::Params;
 
     fn lin(i: usize, o: usize) -> LayerConfig {
@@ -310,8 +243,8 @@ mod tests {
             body: vec![lin(3, 3), LayerConfig::Activation(Activation::Relu)],
             shortcut: None,
         };
-        let mut r = Residual::new(&cfg, &[3], &mut Rng::new(0)).unwrap();
-        let names: Vec<&str> = r.parameters().iter().map(|p| p.name).collect();
+        let mut r = cfg.build(&[3], &mut Rng::new(0)).unwrap();
+        let names: Vec<&str> = r.parameters().iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["body.0.weight", "body.0.bias"]);
         let (w, b) = (
             r.parameters()[0].value.clone(),
@@ -349,7 +282,7 @@ mod tests {
             ],
             shortcut: Some(vec![lin(3, 5)]),
         };
-        let mut r = Residual::new(&cfg, &[3], &mut Rng::new(1)).unwrap();
+        let mut r = cfg.build(&[3], &mut Rng::new(1)).unwrap();
         assert_eq!(r.out_shape(&[3]).unwrap(), vec![5]);
         assert_eq!(r.parameters().len(), 6);
         assert_eq!(r.parameters()[4].name, "shortcut.0.weight");
@@ -366,8 +299,8 @@ mod tests {
             ],
             shortcut: None,
         };
-        let mut r = Residual::new(&cfg, &[3], &mut Rng::new(2)).unwrap();
-        let names: Vec<&str> = r.buffers().iter().map(|p| p.name).collect();
+        let mut r = cfg.build(&[3], &mut Rng::new(2)).unwrap();
+        let names: Vec<&str> = r.buffers().iter().map(|p| p.name.as_str()).collect();
         assert_eq!(
             names,
             [
@@ -386,23 +319,19 @@ mod tests {
             body: vec![lin(3, 4)],
             shortcut: None,
         };
-        let e = Residual::new(&cfg, &[3], &mut Rng::new(0))
-            .unwrap_err()
-            .to_string();
+        let e = cfg.build(&[3], &mut Rng::new(0)).unwrap_err().to_string();
         assert!(e.contains("[4]") && e.contains("[3]"), "{e}");
         let cfg = ResidualConfig {
             body: vec![lin(3, 4)],
             shortcut: Some(vec![lin(3, 2)]),
         };
-        let e = Residual::new(&cfg, &[3], &mut Rng::new(0))
-            .unwrap_err()
-            .to_string();
+        let e = cfg.build(&[3], &mut Rng::new(0)).unwrap_err().to_string();
         assert!(e.contains("[4]") && e.contains("[2]"), "{e}");
         let cfg = ResidualConfig {
             body: vec![],
             shortcut: None,
         };
-        assert!(Residual::new(&cfg, &[3], &mut Rng::new(0)).is_err());
+        assert!(cfg.build(&[3], &mut Rng::new(0)).is_err());
     }
 
     #[test]

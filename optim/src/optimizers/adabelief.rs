@@ -24,8 +24,9 @@
 //! (the first when coupled, the second when decoupled).
 
 use crate::hyper::{Check, Hyper};
-use crate::transforms::{add_decayed_weights, scale_by_belief, scale_by_learning_rate};
-use crate::{Chain, Float, Recipe, Result};
+use crate::optimizers::torch_chain;
+use crate::transforms::{scale_by_belief, scale_by_learning_rate};
+use crate::{Float, Recipe, Result};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AdaBeliefConfig {
@@ -64,20 +65,10 @@ impl AdaBeliefConfig {
     }
 
     pub fn recipe<F: Float>(&self) -> Result<Recipe<F>> {
-        let mut chain = Chain::new(vec![])?;
-        if !self.decoupled_weight_decay {
-            chain = chain.then(add_decayed_weights())?;
-        }
-        chain = chain.then(scale_by_belief(
-            self.betas.0,
-            self.betas.1,
-            self.eps,
-            self.rectify,
-        ))?;
-        if self.decoupled_weight_decay {
-            chain = chain.then(add_decayed_weights())?;
-        }
-        chain = chain.then(scale_by_learning_rate())?;
+        let (b1, b2) = self.betas;
+        let core = scale_by_belief(b1, b2, self.eps, self.rectify);
+        let chain = torch_chain(false, self.decoupled_weight_decay, Some(core))?
+            .then(scale_by_learning_rate())?;
         Ok(Recipe {
             name: "adabelief".into(),
             chain,

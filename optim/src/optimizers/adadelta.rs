@@ -22,9 +22,9 @@
 //! Recipe: `[scale(-1)] > add_decayed_weights > scale_by_adadelta > scale_by_learning_rate`.
 
 use crate::hyper::{Check, Hyper};
-use crate::optimizers::check_non_neg;
-use crate::transforms::{add_decayed_weights, scale, scale_by_adadelta, scale_by_learning_rate};
-use crate::{Chain, Float, OptimError, Recipe, Result};
+use crate::optimizers::{check_non_neg, torch_chain};
+use crate::transforms::{scale_by_adadelta, scale_by_learning_rate};
+use crate::{Float, OptimError, Recipe, Result};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AdadeltaConfig {
@@ -82,14 +82,8 @@ impl AdadeltaConfig {
 
     pub fn recipe<F: Float>(&self) -> Result<Recipe<F>> {
         self.validate()?;
-        let mut chain = Chain::new(vec![])?;
-        if self.maximize {
-            chain = chain.then(scale(-1.0))?;
-        }
-        chain = chain
-            .then(add_decayed_weights())?
-            .then(scale_by_adadelta(self.rho, self.eps))?
-            .then(scale_by_learning_rate())?;
+        let core = scale_by_adadelta(self.rho, self.eps);
+        let chain = torch_chain(self.maximize, false, Some(core))?.then(scale_by_learning_rate())?;
         Ok(Recipe {
             name: "adadelta".into(),
             chain,

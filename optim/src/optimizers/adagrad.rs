@@ -23,12 +23,9 @@
 //! (scale_by_decayed_learning_rate if lr_decay ≠ 0, else scale_by_learning_rate)`.
 
 use crate::hyper::{Check, Hyper};
-use crate::optimizers::check_non_neg;
-use crate::transforms::{
-    add_decayed_weights, scale, scale_by_decayed_learning_rate, scale_by_learning_rate,
-    scale_by_rss,
-};
-use crate::{Chain, Float, Recipe, Result};
+use crate::optimizers::{check_non_neg, torch_chain};
+use crate::transforms::{scale_by_decayed_learning_rate, scale_by_learning_rate, scale_by_rss};
+use crate::{Float, Recipe, Result};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AdagradConfig {
@@ -86,14 +83,9 @@ impl AdagradConfig {
 
     pub fn recipe<F: Float>(&self) -> Result<Recipe<F>> {
         self.validate()?;
-        let mut chain = Chain::new(vec![])?;
-        if self.maximize {
-            chain = chain.then(scale(-1.0))?;
-        }
-        chain = chain
-            .then(add_decayed_weights())?
-            .then(scale_by_rss(self.initial_accumulator_value, self.eps))?;
-        chain = if self.lr_decay != 0.0 {
+        let core = scale_by_rss(self.initial_accumulator_value, self.eps);
+        let chain = torch_chain(self.maximize, false, Some(core))?;
+        let chain = if self.lr_decay != 0.0 {
             chain.then(scale_by_decayed_learning_rate(self.lr_decay))?
         } else {
             chain.then(scale_by_learning_rate())?

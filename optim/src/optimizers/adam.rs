@@ -42,7 +42,8 @@
 //! scale_by_learning_rate` (the decay on the side its coupling asks for).
 
 use crate::hyper::{Check, Hyper};
-use crate::transforms::{add_decayed_weights, scale, scale_by_adam, scale_by_learning_rate};
+use crate::optimizers::torch_chain;
+use crate::transforms::{scale_by_adam, scale_by_learning_rate};
 use crate::{Chain, Float, Recipe, Result, Transform};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -122,28 +123,14 @@ impl AdamConfig {
     }
 }
 
-/// The chain every Adam-family optimizer uses around its core scaling transform:
-/// `[scale(-1)] > [add_decayed_weights] > core > [add_decayed_weights] > scale_by_learning_rate`,
-/// with the weight decay before the core (coupled L2) or after it (decoupled, `p ← p − lr·λ·p`).
-/// The decay link is always present so that parameter groups can set a weight decay; with
-/// `weight_decay = 0` it does nothing.
+/// The chain of every Adam-family optimizer: [`torch_chain`] around its core scaling, then
+/// `scale_by_learning_rate`.
 pub(crate) fn family_chain<F: Float>(
     core: impl Transform<F> + 'static,
     maximize: bool,
     decoupled: bool,
 ) -> Result<Chain<F>> {
-    let mut chain = Chain::new(vec![])?;
-    if maximize {
-        chain = chain.then(scale(-1.0))?;
-    }
-    if !decoupled {
-        chain = chain.then(add_decayed_weights())?;
-    }
-    chain = chain.then(core)?;
-    if decoupled {
-        chain = chain.then(add_decayed_weights())?;
-    }
-    chain.then(scale_by_learning_rate())
+    torch_chain(maximize, decoupled, Some(core))?.then(scale_by_learning_rate())
 }
 
 pub fn build<F: Float>(name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {

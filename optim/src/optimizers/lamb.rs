@@ -17,13 +17,12 @@
 //! `lr = 1e-3`, `betas = (0.9, 0.999)`, `eps = 1e-6`, `weight_decay = 0`. A scheduled momentum
 //! replaces `β₁`.
 //!
-//! Recipe: `adam_moments > add_decayed_weights > scale_by_trust_ratio > scale_by_learning_rate`
-//! (`adam_moments` is a private stand-in for the shared `scale_by_adam`, with the same
-//! arithmetic).
+//! Recipe: `scale_by_adam > add_decayed_weights > scale_by_trust_ratio > scale_by_learning_rate`
+//! (Adam's moments in PyTorch Adam's order of operations, without AMSGrad).
 
 use crate::hyper::{Check, Hyper};
 use crate::transforms::{
-    adam_moments, add_decayed_weights, scale_by_learning_rate, scale_by_trust_ratio,
+    add_decayed_weights, scale_by_adam, scale_by_learning_rate, scale_by_trust_ratio,
 };
 use crate::{Chain, Float, Recipe, Result};
 
@@ -59,7 +58,7 @@ impl LambConfig {
 
     pub fn recipe<F: Float>(&self) -> Result<Recipe<F>> {
         let chain = Chain::new(vec![])?
-            .then(adam_moments(self.betas.0, self.betas.1, self.eps))?
+            .then(scale_by_adam(self.betas.0, self.betas.1, self.eps, false))?
             .then(add_decayed_weights())?
             .then(scale_by_trust_ratio())?
             .then(scale_by_learning_rate())?;

@@ -2,7 +2,8 @@
 //! names, defaults and update rules. One family per file.
 
 use crate::hyper::Hyper;
-use crate::{Float, OptimError, Recipe, Result};
+use crate::transforms::{add_decayed_weights, scale};
+use crate::{Chain, Float, OptimError, Recipe, Result, Transform};
 
 pub mod adabelief;
 pub mod adadelta;
@@ -50,6 +51,33 @@ pub(crate) fn check_non_neg(context: &str, fields: &[(&str, f64)]) -> Result<()>
         }
     }
     Ok(())
+}
+
+/// The links `torch.optim`'s optimizers share around their direction `core`:
+/// `[scale(-1)] > [add_decayed_weights] > core > [add_decayed_weights]`, with the weight decay
+/// before the core (coupled L2, PyTorch's default) or after it (decoupled, `p ← p − lr·λ·p`).
+/// The decay link is always present so that parameter groups can set a weight decay; with
+/// `weight_decay = 0` it does nothing. The caller appends what follows the direction (momentum,
+/// the learning rate); `core` is `None` for plain SGD, whose direction is the gradient.
+pub(crate) fn torch_chain<F: Float>(
+    maximize: bool,
+    decoupled: bool,
+    core: Option<impl Transform<F> + 'static>,
+) -> Result<Chain<F>> {
+    let mut chain = Chain::new(vec![])?;
+    if maximize {
+        chain = chain.then(scale(-1.0))?;
+    }
+    if !decoupled {
+        chain = chain.then(add_decayed_weights())?;
+    }
+    if let Some(core) = core {
+        chain = chain.then(core)?;
+    }
+    if decoupled {
+        chain = chain.then(add_decayed_weights())?;
+    }
+    Ok(chain)
 }
 
 /// Builds the named optimizer from its hyperparameters. Unknown names and keys, and invalid

@@ -29,7 +29,7 @@
 //! a group with `weight_decay = 0`).
 //!
 //! Conventions and differences from the reference: the Newton–Schulz iteration runs in the
-//! parameter's precision (f32/f64), not bfloat16; matrix products use the `gemm` crate. Every
+//! parameter's precision (f32/f64), not bfloat16; matrix products use the `kernels` crate. Every
 //! tensor of two or more dimensions is flattened to `[shape[0], rest]` and its shape factor uses
 //! that view's `rows/cols`; the reference flattens only 4-D conv filters, takes the shape factor
 //! from the *unflattened* gradient's last two dimensions (`kh/kw`, i.e. 1, for a conv filter), and
@@ -291,8 +291,8 @@ mod tests {
 
     #[test]
     fn newton_schulz_large_matches_naive() {
-        // Large enough for the parallel gemm path.
-        let (rows, cols) = (96, 130);
+        // Large enough for a parallel product (`X·Xᵀ` is 128·128·160 ≥ PAR_THRESHOLD).
+        let (rows, cols) = (128, 160);
         let g = rand(rows * cols, 7);
         let mut x = g.clone();
         newton_schulz5(&mut x, rows, cols, 5, &mut vec![]);

@@ -29,9 +29,9 @@
 //! Recipe: `[scale(-1)] > add_decayed_weights > scale_by_rms > [trace] > scale_by_learning_rate`.
 
 use crate::hyper::{Check, Hyper};
-use crate::optimizers::check_non_neg;
-use crate::transforms::{add_decayed_weights, scale, scale_by_learning_rate, scale_by_rms, trace};
-use crate::{Chain, Float, Recipe, Result};
+use crate::optimizers::{check_non_neg, torch_chain};
+use crate::transforms::{scale_by_learning_rate, scale_by_rms, trace};
+use crate::{Float, Recipe, Result};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct RmspropConfig {
@@ -88,15 +88,8 @@ impl RmspropConfig {
 
     pub fn recipe<F: Float>(&self) -> Result<Recipe<F>> {
         self.validate()?;
-        let mut chain = Chain::new(vec![])?;
-        if self.maximize {
-            chain = chain.then(scale(-1.0))?;
-        }
-        chain = chain.then(add_decayed_weights())?.then(scale_by_rms(
-            self.alpha,
-            self.eps,
-            self.centered,
-        ))?;
+        let core = scale_by_rms(self.alpha, self.eps, self.centered);
+        let mut chain = torch_chain(self.maximize, false, Some(core))?;
         if self.momentum > 0.0 {
             chain = chain.then(trace(self.momentum, 0.0, false))?;
         }

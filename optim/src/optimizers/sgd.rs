@@ -17,8 +17,9 @@
 //! Recipe: `[scale(-1)] > add_decayed_weights > [trace] > scale_by_learning_rate`.
 
 use crate::hyper::{Check, Hyper};
-use crate::transforms::{add_decayed_weights, scale, scale_by_learning_rate, trace};
-use crate::{Chain, Float, OptimError, Recipe, Result};
+use crate::optimizers::torch_chain;
+use crate::transforms::{scale_by_learning_rate, trace};
+use crate::{Float, OptimError, Recipe, Result};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SgdConfig {
@@ -68,15 +69,9 @@ impl SgdConfig {
                 ),
             ));
         }
-        let mut chain = Chain::new(vec![])?;
-        if self.maximize {
-            chain = chain.then(scale(-1.0))?;
-        }
-        chain = chain.then(add_decayed_weights())?;
-        if self.momentum != 0.0 {
-            chain = chain.then(trace(self.momentum, self.dampening, self.nesterov))?;
-        }
-        chain = chain.then(scale_by_learning_rate())?;
+        let momentum =
+            (self.momentum != 0.0).then(|| trace(self.momentum, self.dampening, self.nesterov));
+        let chain = torch_chain(self.maximize, false, momentum)?.then(scale_by_learning_rate())?;
         Ok(Recipe {
             name: "sgd".into(),
             chain,

@@ -2,6 +2,7 @@
 //! parameters (`clip_grad_norm_`) needs every gradient at once, so the optimizer driver does it
 //! before the chain runs; see [`Clipping`](crate::Clipping).
 
+use crate::float::l2;
 use crate::transform::{Coef, Ctx, TensorInfo, Transform};
 use crate::{Float, State};
 
@@ -23,10 +24,6 @@ impl<F: Float> Transform<F> for ClipByValue {
         let (lo, hi) = (F::of(-self.value), F::of(self.value));
         upd.iter_mut().for_each(|u| *u = u.max(lo).min(hi));
     }
-}
-
-fn l2<F: Float>(x: &[F]) -> f64 {
-    x.iter().map(|&v| v.f64() * v.f64()).sum::<f64>().sqrt()
 }
 
 /// Rescales a tensor's update so its L2 norm is at most `max_norm`, with `clip_grad_norm_`'s

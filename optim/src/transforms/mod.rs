@@ -1,12 +1,17 @@
 //! The building blocks optimizers are made of (optax-style). Each is a small struct implementing
 //! [`Transform`](crate::Transform); the functions here are the public constructors.
 
+mod adabelief;
 mod adam;
 mod adaptive;
 mod basic;
 mod clip;
-mod modern;
+mod momentum;
+mod orthogonal;
+mod schedule_free;
+mod trust_ratio;
 
+pub use adabelief::{scale_by_belief, ScaleByBelief};
 pub use adam::{
     scale_by_adam, scale_by_adamax, scale_by_nadam, scale_by_radam, AdamVariant, ScaleByAdam,
     ScaleByAdamax,
@@ -22,10 +27,9 @@ pub use basic::{
 pub use clip::{
     adaptive_clip, clip_by_param_norm, clip_by_value, AdaptiveClip, ClipByParamNorm, ClipByValue,
 };
-pub(crate) use modern::adam_moments;
-pub use modern::{
-    ema, lion_momentum, muon, muon_matrix_shape, newton_schulz5, scale_by_belief,
-    scale_by_lars_ratio, scale_by_second_moment, scale_by_trust_ratio, trust_ratio, Ema,
-    LionMomentum, Muon, ScaleByBelief, ScaleByLarsRatio, ScaleBySecondMoment, ScaleByTrustRatio,
-    ScheduleFree, NS_COEFFS,
+pub use momentum::{ema, lion_momentum, Ema, LionMomentum};
+pub use orthogonal::{muon, muon_matrix_shape, newton_schulz5, Muon, NS_COEFFS};
+pub use schedule_free::{scale_by_second_moment, ScaleBySecondMoment, ScheduleFree};
+pub use trust_ratio::{
+    scale_by_lars_ratio, scale_by_trust_ratio, trust_ratio, ScaleByLarsRatio, ScaleByTrustRatio,
 };

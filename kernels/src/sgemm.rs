@@ -1,4 +1,4 @@
-//! The engine's own single-precision matrix product: `C (+)= A · B` on strided operands into a
+//! The single-precision matrix product: `C (+)= A · B` on strided operands into a
 //! row-major `C`, BLIS-style (packed panels, a register-blocked micro-kernel), with the packing
 //! scratch kept per thread and reused, so a product allocates nothing once a thread has seen its
 //! largest shape.

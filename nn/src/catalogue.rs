@@ -1,0 +1,117 @@
+//! The layer catalogue: [`LayerConfig`], every layer a model can be built from (what a training
+//! config lists), each built for the shape its predecessor outputs, and [`ResidualConfig`], the
+//! block whose branches are themselves lists of layer configs.
+
+use crate::layer::Layer;
+use crate::layers::{
+    Activation, ActivationLayer, BatchNorm, BatchNormConfig, Conv, Conv1dConfig, Conv2dConfig,
+    Dropout, DropoutConfig, Flatten, FlattenConfig, GlobalAvgPool, Linear, LinearConfig, Pool,
+    Pool1dConfig, Pool2dConfig, Residual,
+};
+use crate::{NnError, Result, Rng};
+
+/// One layer of a [`Sequential`](crate::Sequential) model.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LayerConfig {
+    Linear(LinearConfig),
+    Activation(Activation),
+    Flatten(FlattenConfig),
+    Dropout(DropoutConfig),
+    /// PyTorch's `BatchNorm1d`: per-example `[C]` or `[C, L]`.
+    BatchNorm1d(BatchNormConfig),
+    /// PyTorch's `BatchNorm2d`: per-example `[C, H, W]`.
+    BatchNorm2d(BatchNormConfig),
+    /// A residual block `body(x) + shortcut(x)`.
+    Residual(ResidualConfig),
+    Conv2d(Conv2dConfig),
+    Conv1d(Conv1dConfig),
+    MaxPool2d(Pool2dConfig),
+    MaxPool1d(Pool1dConfig),
+    AvgPool2d(Pool2dConfig),
+    AvgPool1d(Pool1dConfig),
+    GlobalAvgPool,
+}
+
+impl LayerConfig {
+    /// Builds the layer for per-example input shape `in_shape`, drawing its initial values (or
+    /// its dropout generator) from `rng`.
+    pub fn build(&self, in_shape: &[usize], rng: &mut Rng) -> Result<Box<dyn Layer>> {
+        Ok(match self {
+            LayerConfig::Linear(c) => {
+                let i = *in_shape.last().ok_or_else(|| {
+                    NnError::Shape("linear needs an input with at least one dimension".into())
+                })?;
+                Box::new(Linear::new(c, i, rng)?)
+            }
+            LayerConfig::Activation(a) => Box::new(ActivationLayer::new(*a)?),
+            LayerConfig::Flatten(c) => Box::new(Flatten::new(*c)?),
+            LayerConfig::Dropout(c) => Box::new(Dropout::new(*c, rng.fork())?),
+            LayerConfig::BatchNorm1d(c) => Box::new(BatchNorm::new(c, 1, in_shape)?),
+            LayerConfig::BatchNorm2d(c) => Box::new(BatchNorm::new(c, 2, in_shape)?),
+            LayerConfig::Residual(c) => Box::new(c.build(in_shape, rng)?),
+            LayerConfig::Conv2d(c) => Box::new(Conv::new_2d(c, channels(in_shape)?, rng)?),
+            LayerConfig::Conv1d(c) => Box::new(Conv::new_1d(c, channels(in_shape)?, rng)?),
+            LayerConfig::MaxPool2d(c) => Box::new(Pool::max_2d(c)?),
+            LayerConfig::MaxPool1d(c) => Box::new(Pool::max_1d(c)?),
+            LayerConfig::AvgPool2d(c) => Box::new(Pool::avg_2d(c)?),
+            LayerConfig::AvgPool1d(c) => Box::new(Pool::avg_1d(c)?),
+            LayerConfig::GlobalAvgPool => Box::new(GlobalAvgPool::new()),
+        })
+    }
+}
+
+/// Channels of a per-example `[C, …]` input shape.
+fn channels(in_shape: &[usize]) -> Result<usize> {
+    in_shape
+        .first()
+        .copied()
+        .ok_or_else(|| NnError::Shape("a convolution needs a [C, …] input".into()))
+}
+
+/// Builds `configs` in order for per-example input `in_shape`, each layer's input shape the
+/// previous one's output, drawing from `rng`; a build error names the layer as `{what} {index}`.
+pub(crate) fn build_chain(
+    configs: &[LayerConfig],
+    in_shape: &[usize],
+    rng: &mut Rng,
+    what: &str,
+) -> Result<Vec<Box<dyn Layer>>> {
+    let mut shape = in_shape.to_vec();
+    let mut layers = Vec::with_capacity(configs.len());
+    for (i, c) in configs.iter().enumerate() {
+        let layer = c
+            .build(&shape, rng)
+            .map_err(|e| NnError::Invalid(format!("{what} {i}: {e}")))?;
+        shape = layer.out_shape(&shape)?;
+        layers.push(layer);
+    }
+    Ok(layers)
+}
+
+/// Configuration of a [`Residual`] block.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResidualConfig {
+    /// The residual branch (at least one layer).
+    pub body: Vec<LayerConfig>,
+    /// The shortcut branch; `None` is the identity (the body must keep the input shape).
+    pub shortcut: Option<Vec<LayerConfig>>,
+}
+
+impl ResidualConfig {
+    /// Builds the block for per-example input `in_shape`, body first, then the shortcut, each
+    /// sub-layer drawing from `rng`.
+    pub fn build(&self, in_shape: &[usize], rng: &mut Rng) -> Result<Residual> {
+        if self.body.is_empty() {
+            // The block refuses an empty body before anything is built.
+            return Residual::new(Vec::new(), Vec::new(), in_shape);
+        }
+        let body = build_chain(&self.body, in_shape, rng, "residual body layer")?;
+        let shortcut = build_chain(
+            self.shortcut.as_deref().unwrap_or(&[]),
+            in_shape,
+            rng,
+            "residual shortcut layer",
+        )?;
+        Residual::new(body, shortcut, in_shape)
+    }
+}

@@ -1,0 +1,196 @@
+//! Weights on disk: a [`Sequential`] model's parameters and buffers as a safetensors file with
+//! PyTorch's names, shapes and dtype (`F32`), so weights round-trip with PyTorch's `save_file` /
+//! `load_file` of an `nn.Sequential` state dict.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+
+use crate::{NnError, Result, Sequential};
+
+impl Sequential {
+    /// Saves the weights and buffers (batch norm's running statistics) as safetensors (`F32`,
+    /// PyTorch names and shapes, metadata `format = pt`), written to a temporary file and
+    /// renamed into place.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes: Vec<Vec<u8>> = (0..self.num_stored())
+            .map(|i| {
+                self.stored(i)
+                    .value
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect()
+            })
+            .collect();
+        let views = (0..self.num_stored())
+            .map(|i| {
+                let t = self.stored(i);
+                let view = TensorView::new(Dtype::F32, t.shape.clone(), &bytes[i])
+                    .map_err(|e| weights_err(path, format!("tensor `{}`: {e}", t.name)))?;
+                Ok((t.name.clone(), view))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
+        let data = safetensors::serialize(views, &Some(meta))
+            .map_err(|e| weights_err(path, format!("cannot serialise: {e}")))?;
+        write_atomic(path, &data)
+    }
+
+    /// Loads weights saved by [`save`](Self::save) (or by PyTorch's `save_file` of an
+    /// `nn.Sequential` state dict in f32). Every parameter must be present with its shape and
+    /// no extra tensors may be; on any error the model is left unchanged. Buffers may also be
+    /// `I64` (PyTorch's `num_batches_tracked`).
+    pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| NnError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let file = SafeTensors::deserialize(&bytes)
+            .map_err(|e| weights_err(path, format!("not a valid safetensors file: {e}")))?;
+        let mut extra: Vec<String> = file
+            .names()
+            .into_iter()
+            .filter(|&n| (0..self.num_stored()).all(|i| self.stored(i).name != *n))
+            .cloned()
+            .collect();
+        if !extra.is_empty() {
+            extra.sort();
+            return Err(weights_err(
+                path,
+                format!("tensors not in the model: {extra:?}"),
+            ));
+        }
+        let mut values = Vec::with_capacity(self.num_stored());
+        for i in 0..self.num_stored() {
+            let name = &self.stored(i).name;
+            let t = file
+                .tensor(name)
+                .map_err(|_| weights_err(path, format!("lacks tensor `{name}`")))?;
+            let want = &self.stored(i).shape;
+            if t.shape() != want.as_slice() {
+                return Err(weights_err(
+                    path,
+                    format!(
+                        "tensor `{name}` has shape {:?}, the model needs {want:?}",
+                        t.shape()
+                    ),
+                ));
+            }
+            let int_buffer = self.is_buffer(i) && t.dtype() == Dtype::I64;
+            if t.dtype() != Dtype::F32 && !int_buffer {
+                return Err(weights_err(
+                    path,
+                    format!("tensor `{name}` has dtype {:?}, expected F32", t.dtype()),
+                ));
+            }
+            values.push((t.data(), int_buffer));
+        }
+        for (i, (data, int)) in values.into_iter().enumerate() {
+            let p = self.stored_mut(i);
+            if int {
+                for (v, b) in p.value.iter_mut().zip(data.chunks_exact(8)) {
+                    *v = i64::from_le_bytes(b.try_into().unwrap()) as f32;
+                }
+            } else {
+                for (v, b) in p.value.iter_mut().zip(data.chunks_exact(4)) {
+                    *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn weights_err(path: &Path, msg: String) -> NnError {
+    NnError::Weights {
+        path: path.display().to_string(),
+        msg,
+    }
+}
+
+/// Writes `data` to `path` durably ([`durable::write`]).
+fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    durable::write(path, data).map_err(|source| NnError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use safetensors::SafeTensors;
+
+    use crate::sequential::tests::mlp;
+    use crate::{Activation, LayerConfig, LinearConfig, NnError, Sequential};
+    use optim::Params;
+
+    #[test]
+    fn save_load_round_trip_and_mismatches() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.safetensors");
+        let a = mlp(1);
+        a.save(&p).unwrap();
+        a.save(&p).unwrap(); // replaces
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "temp file left behind"
+        );
+        let mut b = mlp(2);
+        assert_ne!(a.value(0), b.value(0));
+        b.load(&p).unwrap();
+        for i in 0..a.count() {
+            assert_eq!(a.value(i), b.value(i));
+        }
+        let bytes = std::fs::read(&p).unwrap();
+        let f = SafeTensors::deserialize(&bytes).unwrap();
+        assert_eq!(f.tensor("0.weight").unwrap().shape(), &[16, 2]);
+        assert_eq!(f.tensor("2.bias").unwrap().shape(), &[2]);
+
+        // Wrong shape: hidden width 8.
+        let mut c = Sequential::new(
+            &[2],
+            &[
+                LayerConfig::Linear(LinearConfig::new(2, 8)),
+                LayerConfig::Activation(Activation::Relu),
+                LayerConfig::Linear(LinearConfig::new(8, 2)),
+            ],
+            0,
+        )
+        .unwrap();
+        let before = c.value(0).to_vec();
+        let e = c.load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("`0.weight` has shape [16, 2]") && e.contains("[8, 2]"),
+            "{e}"
+        );
+        assert_eq!(c.value(0), &before[..], "model changed by a failed load");
+        // Missing and extra names.
+        let mut d =
+            Sequential::new(&[2], &[LayerConfig::Linear(LinearConfig::new(2, 16))], 0).unwrap();
+        let e = d.load(&p).unwrap_err().to_string();
+        assert!(e.contains("2.weight"), "{e}");
+        let mut big = Sequential::new(
+            &[2],
+            &[
+                LayerConfig::Linear(LinearConfig::new(2, 16)),
+                LayerConfig::Activation(Activation::Relu),
+                LayerConfig::Linear(LinearConfig::new(16, 2)),
+                LayerConfig::Activation(Activation::Relu),
+                LayerConfig::Linear(LinearConfig::new(2, 2)),
+            ],
+            0,
+        )
+        .unwrap();
+        let e = big.load(&p).unwrap_err().to_string();
+        assert!(e.contains("lacks tensor `4.weight`"), "{e}");
+        assert!(matches!(
+            d.load(dir.path().join("nope")),
+            Err(NnError::Io { .. })
+        ));
+    }
+}
