@@ -189,8 +189,9 @@ fn bar(progress: bool, len: Option<u64>, name: &str) -> indicatif::ProgressBar {
     bar
 }
 
-/// One mirror: stream into a temporary file in `dir`, check length and checksum, rename to
-/// `dest`. The temporary file is removed on every failure (it is deleted when dropped).
+/// One mirror: stream into a temporary file beside `dest` (in `dir`), check length and checksum,
+/// then make it `dest` durably ([`durable::AtomicFile`]). The temporary file is removed on every
+/// failure (it is deleted when dropped).
 fn attempt(
     url: &str,
     file: &RemoteFile,
@@ -202,11 +203,8 @@ fn attempt(
     let mut resp = fetch
         .open(url)
         .map_err(|e| Attempt::Remote(e.to_string()))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", file.name))
-        .suffix(".part")
-        .tempfile_in(dir)
-        .map_err(|e| Attempt::Local(DataError::io(dir, e)))?;
+    let mut tmp =
+        durable::AtomicFile::create(dest).map_err(|e| Attempt::Local(DataError::io(dir, e)))?;
     let bar = bar(progress, resp.len, file.name);
     let mut hasher = Hasher::new(&file.checksum);
     let mut buf = vec![0u8; 1 << 16];
@@ -224,7 +222,7 @@ fn attempt(
         };
         hasher.update(&buf[..n]);
         if let Err(e) = tmp.write_all(&buf[..n]) {
-            break Err(Attempt::Local(DataError::io(tmp.path(), e)));
+            break Err(Attempt::Local(DataError::io(tmp.temp_path(), e)));
         }
         total += n as u64;
         bar.set_position(total);
@@ -246,10 +244,7 @@ fn attempt(
             file.checksum.expected()
         )));
     }
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| Attempt::Local(DataError::io(tmp.path(), e)))?;
-    tmp.persist(dest)
-        .map_err(|e| Attempt::Local(DataError::io(dest, e.error)))?;
+    tmp.commit()
+        .map_err(|e| Attempt::Local(DataError::io(dest, e)))?;
     Ok(total)
 }

@@ -40,10 +40,11 @@ fn text(field: &[u8]) -> String {
 }
 
 /// Extracts the wanted members of a `tar.gz` archive into `dir` under their base names (each
-/// through a temporary file, checked for its exact size); marks them in `found`. Only regular
-/// files named in `members` are written: nothing else in the archive reaches the disk. Reads
-/// ustar, GNU and pax archives whose member names fit the 100 (+155 prefix) bytes of the header
-/// (pax extended headers and GNU long names are skipped, not applied).
+/// written durably through a temporary file, checked for its exact size); marks them in
+/// `found`. Only regular files named in `members` are written: nothing else in the archive
+/// reaches the disk. Reads ustar, GNU and pax archives whose member names fit the 100 (+155
+/// prefix) bytes of the header (pax extended headers and GNU long names are skipped, not
+/// applied).
 pub(crate) fn extract(
     archive: &Path,
     dir: &Path,
@@ -106,11 +107,8 @@ pub(crate) fn extract(
                     ));
                 }
                 let dest = dir.join(base_name(m.path));
-                let mut tmp = tempfile::Builder::new()
-                    .prefix(&format!(".{}.", base_name(m.path)))
-                    .suffix(".part")
-                    .tempfile_in(dir)
-                    .map_err(|e| DataError::io(dir, e))?;
+                let mut tmp =
+                    durable::AtomicFile::create(&dest).map_err(|e| DataError::io(dir, e))?;
                 let copied = std::io::copy(&mut (&mut r).take(size), &mut tmp)
                     .map_err(|e| DataError::malformed(&file, format!("member {name}: {e}")))?;
                 if copied != size {
@@ -119,8 +117,7 @@ pub(crate) fn extract(
                         format!("member {name} cut short: {copied} of {size} bytes"),
                     ));
                 }
-                tmp.persist(&dest)
-                    .map_err(|e| DataError::io(&dest, e.error))?;
+                tmp.commit().map_err(|e| DataError::io(&dest, e))?;
                 found[i] = true;
                 skip(&mut r, padded - size, &file)?;
             }
