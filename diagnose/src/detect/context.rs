@@ -33,6 +33,23 @@ pub(super) fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
+/// The median, over the steps two series share, of `f(first, last)` for the pairs `keep`
+/// accepts: how one layer's reading compares with another's through the run.
+pub(super) fn paired_median(
+    first: &[(u64, f64)],
+    last: &[(u64, f64)],
+    keep: impl Fn(f64, f64) -> bool,
+    f: impl Fn(f64, f64) -> f64,
+) -> f64 {
+    let r: Vec<f64> = first
+        .iter()
+        .zip(last)
+        .filter(|(a, b)| a.0 == b.0 && keep(a.1, b.1))
+        .map(|(a, b)| f(a.1, b.1))
+        .collect();
+    median(&r)
+}
+
 /// Values of a series from `frac` of the run on (by position).
 pub(super) fn tail(p: &[(u64, f64)], frac: f64) -> Vec<f64> {
     let k = ((p.len() as f64) * frac).floor() as usize;

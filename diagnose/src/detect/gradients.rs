@@ -1,6 +1,6 @@
 //! The gradient's flow through the layers: exploding and vanishing gradients.
 
-use super::context::{ev, layer_order, median, tail, Ctx};
+use super::context::{ev, layer_order, median, paired_median, tail, Ctx};
 use super::thresholds::*;
 use crate::finding::{Finding, Kind};
 use crate::remedies;
@@ -45,13 +45,12 @@ pub(super) fn exploding(c: &Ctx) -> Option<Finding> {
     if w.len() >= 3 {
         let first = c.t.layer("grad_norm", &w[0]);
         let last = c.t.layer("grad_norm", &w[w.len() - 1]);
-        let r: Vec<f64> = first
-            .iter()
-            .zip(last)
-            .filter(|(a, b)| a.0 == b.0 && b.1 > 0.0 && a.1.is_finite() && b.1.is_finite())
-            .map(|(a, b)| a.1 / b.1)
-            .collect();
-        let m = median(&r);
+        let m = paired_median(
+            first,
+            last,
+            |a, b| b > 0.0 && a.is_finite() && b.is_finite(),
+            |a, b| a / b,
+        );
         if m > EXPLODE_GROWTH {
             conf = conf.max(0.7);
             evidence.push(ev(
@@ -69,13 +68,7 @@ pub(super) fn exploding(c: &Ctx) -> Option<Finding> {
         let (f, l) = (acts[0], acts[acts.len() - 1]);
         let first = c.t.layer("act_std", f);
         let last = c.t.layer("act_std", l);
-        let r: Vec<f64> = first
-            .iter()
-            .zip(last)
-            .filter(|(a, b)| a.0 == b.0 && a.1 > 0.0 && b.1.is_finite())
-            .map(|(a, b)| b.1 / a.1)
-            .collect();
-        let m = median(&r);
+        let m = paired_median(first, last, |a, b| a > 0.0 && b.is_finite(), |a, b| b / a);
         if m > EXPLODE_GROWTH {
             conf = conf.max(0.75);
             evidence.push(ev(
@@ -106,13 +99,7 @@ pub(super) fn vanishing(c: &Ctx) -> Option<Finding> {
     if w.len() >= 3 {
         let first = c.t.layer("grad_norm", &w[0]);
         let last = c.t.layer("grad_norm", &w[w.len() - 1]);
-        let r: Vec<f64> = first
-            .iter()
-            .zip(last)
-            .filter(|(a, b)| a.0 == b.0 && b.1 > 0.0 && a.1.is_finite())
-            .map(|(a, b)| a.1 / b.1)
-            .collect();
-        let m = median(&r);
+        let m = paired_median(first, last, |a, b| b > 0.0 && a.is_finite(), |a, b| a / b);
         if m < VANISH_RATIO {
             conf = 0.8;
             evidence.push(ev(
