@@ -12,7 +12,7 @@ use crate::finding::{Kind, Remedy};
 /// The config change that applies a remedy.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Change {
-    /// No single setting applies it (a change of the model's code or of the data).
+    /// No setting of a run config applies it on its own (an architecture change, a procedure).
     None,
     /// These settings (`key = value`, several joined by `; `).
     Set(&'static str),
