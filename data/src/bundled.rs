@@ -1,4 +1,5 @@
-//! The datasets bundled in the repository's `datasets/` folder, loaded by name.
+//! Datasets by name: the bundled ones in the data folder ([`crate::root`]), and the downloaded
+//! ones (`mnist`, `fashion-mnist`, `cifar10`: see [`mod@crate::download`]) from `<root>/<name>/`.
 //!
 //! | name | train | test | example shape | values |
 //! |---|---|---|---|---|
@@ -6,8 +7,7 @@
 //! | `mnist1d` | 4,000 | 1,000 | `[40]` | as stored (f32) |
 //! | `digits` | 1,437 | 360 | `[1, 8, 8]` | pixel values 0–16 as stored |
 //!
-//! All have 10 classes. The folder is `$GRADLAB_DATA` when set, otherwise the `datasets/` beside
-//! this crate in the workspace; provenance and licences are in `datasets/README.md`.
+//! All bundled ones have 10 classes; provenance and licences are in `datasets/README.md`.
 //!
 //! A process keeps the bundled datasets it has read (a few tens of MB in all) and hands out
 //! copies: a study trains hundreds of runs on the same three files, and decoding mnist-10k's
@@ -20,26 +20,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
-use crate::dataset::{Dataset, Split, Targets};
+use crate::dataset::Split;
+use crate::download::{load_remote, DATASETS_REMOTE};
 use crate::error::{DataError, Result};
-use crate::{idx, npz};
-
-/// Names accepted by [`load`].
-pub const DATASETS: [&str; 3] = ["mnist-10k", "mnist1d", "digits"];
-
-/// The datasets folder: `$GRADLAB_DATA`, else `<workspace>/datasets`.
-pub fn data_root() -> PathBuf {
-    root_from(std::env::var_os("GRADLAB_DATA"))
-}
-
-fn root_from(var: Option<std::ffi::OsString>) -> PathBuf {
-    match var {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join("datasets"),
-    }
-}
+use crate::idx::read_mnist_split;
+// Where callers have always found them.
+pub use crate::idx::read_idx_pair;
+pub use crate::npz::npz_split;
+pub use crate::root::{data_root, DATASETS};
 
 /// Loads a bundled dataset by name from `root` (default: [`data_root`]), or a downloaded one
 /// (`mnist`, `fashion-mnist`, `cifar10`: see [`mod@crate::download`]) from `<root>/<name>/`.
@@ -109,147 +97,19 @@ fn bundled_files(name: &str, root: &Path) -> Option<Vec<PathBuf>> {
 fn read(name: &str, root: &Path) -> Result<Split> {
     let root = root.to_path_buf();
     match name {
-        "mnist-10k" => {
-            let dir = root.join("mnist-10k");
-            Ok(Split {
-                train: mnist_pair(&dir, "train", name)?,
-                test: mnist_pair(&dir, "t10k", name)?,
-            })
-        }
+        "mnist-10k" => read_mnist_split(&root.join("mnist-10k"), name),
         "mnist1d" => npz_split(&root.join("mnist1d").join("mnist1d.npz"), name, None),
         "digits" => npz_split(
             &root.join("digits").join("digits.npz"),
             name,
             Some(&[1, 8, 8]),
         ),
-        n if crate::download::DATASETS_REMOTE.contains(&n) => {
-            crate::download::load_remote(n, &root)
-        }
+        n if DATASETS_REMOTE.contains(&n) => load_remote(n, &root),
         _ => Err(DataError::UnknownDataset {
             name: name.into(),
-            known: [&DATASETS[..], &crate::download::DATASETS_REMOTE[..]]
-                .concat()
-                .join(", "),
+            known: [&DATASETS[..], &DATASETS_REMOTE[..]].concat().join(", "),
         }),
     }
-}
-
-/// Reads an IDX image file and its label file as one dataset (pixels / 255).
-pub fn read_idx_pair(
-    images: &Path,
-    labels: &Path,
-    name: &str,
-    num_classes: usize,
-) -> Result<Dataset> {
-    let img = idx::read(images)?;
-    let lab = idx::read(labels)?;
-    let img_file = images.display().to_string();
-    let lab_file = labels.display().to_string();
-    if img.dims.len() != 3 {
-        return Err(DataError::shape(
-            img_file,
-            format!("images must be [n, rows, cols], found {:?}", img.dims),
-        ));
-    }
-    if lab.dims.len() != 1 {
-        return Err(DataError::shape(
-            lab_file,
-            format!("labels must be [n], found {:?}", lab.dims),
-        ));
-    }
-    if lab.dims[0] != img.dims[0] {
-        return Err(DataError::shape(
-            lab_file,
-            format!(
-                "{} labels for {} images in {img_file}",
-                lab.dims[0], img.dims[0]
-            ),
-        ));
-    }
-    if let Some((index, &l)) = lab
-        .data
-        .iter()
-        .enumerate()
-        .find(|(_, &l)| l as usize >= num_classes)
-    {
-        return Err(DataError::LabelOutOfRange {
-            file: lab_file,
-            index,
-            label: l as i64,
-            num_classes,
-        });
-    }
-    let x = img.data.iter().map(|&p| p as f32 / 255.0).collect();
-    Dataset::new(
-        name,
-        x,
-        vec![1, img.dims[1], img.dims[2]],
-        Targets::Classes {
-            labels: lab.data.iter().map(|&l| l as u32).collect(),
-            num_classes,
-        },
-    )
-}
-
-fn mnist_pair(dir: &Path, prefix: &str, name: &str) -> Result<Dataset> {
-    read_idx_pair(
-        &dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
-        &dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
-        &format!("{name}/{prefix}"),
-        10,
-    )
-}
-
-/// Reads an npz holding `x`, `y`, `x_test`, `y_test` as a split with 10 classes. `shape`, when
-/// given, is the per-example shape (it must hold as many values as a row of `x`).
-pub fn npz_split(path: &Path, name: &str, shape: Option<&[usize]>) -> Result<Split> {
-    let file = path.display().to_string();
-    let mut arrays = npz::read(path)?;
-    let mut part = |xk: &str, yk: &str, which: &str| -> Result<Dataset> {
-        let x = npz::take(&mut arrays, xk, &file)?;
-        let y = npz::take(&mut arrays, yk, &file)?;
-        let xf = format!("{file}:{xk}");
-        let yf = format!("{file}:{yk}");
-        if x.shape.len() < 2 {
-            return Err(DataError::shape(
-                xf,
-                format!("examples must be [n, features...], found {:?}", x.shape),
-            ));
-        }
-        if y.shape.len() != 1 || y.shape[0] != x.shape[0] {
-            return Err(DataError::shape(
-                yf,
-                format!(
-                    "labels of shape {:?} for {xk} of shape {:?}",
-                    y.shape, x.shape
-                ),
-            ));
-        }
-        let row: Vec<usize> = x.shape[1..].to_vec();
-        let shape = match shape {
-            Some(s) if s.iter().product::<usize>() == row.iter().product::<usize>() => s.to_vec(),
-            Some(s) => {
-                return Err(DataError::shape(
-                    xf,
-                    format!("rows of shape {row:?} cannot be viewed as {s:?}"),
-                ))
-            }
-            None => row,
-        };
-        let labels = y.to_labels(&yf, 10)?;
-        Dataset::new(
-            format!("{name}/{which}"),
-            x.to_f32(),
-            shape,
-            Targets::Classes {
-                labels,
-                num_classes: 10,
-            },
-        )
-    };
-    let train = part("x", "y", "train")?;
-    let test = part("x_test", "y_test", "test")?;
-    Ok(Split { train, test })
 }
 
 #[cfg(test)]
@@ -299,11 +159,7 @@ mod tests {
     }
 
     #[test]
-    fn root_override() {
-        assert_eq!(root_from(Some("/data/x".into())), PathBuf::from("/data/x"));
-        let default = root_from(None);
-        assert_eq!(root_from(Some("".into())), default);
-        assert!(default.join("README.md").is_file(), "{}", default.display());
+    fn explicit_root_without_the_files() {
         // An explicit root that lacks the files: an error naming the missing file.
         let dir = tempfile::tempdir().unwrap();
         let e = load("digits", Some(dir.path())).unwrap_err();
@@ -325,7 +181,7 @@ mod tests {
                 shape: vec![n],
                 data: NpyData::I64(vec![3; n]),
             };
-            let p = write_set(&d, x, y);
+            let p = crate::npz::tests::write_set(&d, x, y);
             std::fs::rename(p, d.join("digits.npz")).unwrap();
         };
         write(2, 1.0);
@@ -345,72 +201,6 @@ mod tests {
         std::fs::remove_file(d.join("digits.npz")).unwrap();
         let e = load("digits", Some(dir.path())).unwrap_err();
         assert!(e.to_string().contains("digits.npz"), "{e}");
-    }
-
-    fn write_set(dir: &Path, x: NpyArray, y: NpyArray) -> PathBuf {
-        let p = dir.join("bad.npz");
-        let xt = x.clone();
-        let yt = y.clone();
-        npz::write(
-            &p,
-            &[("x", &x), ("y", &y), ("x_test", &xt), ("y_test", &yt)],
-            false,
-        )
-        .unwrap();
-        p
-    }
-
-    #[test]
-    fn corrupted_npz_sets() {
-        let dir = tempfile::tempdir().unwrap();
-        let x = NpyArray {
-            shape: vec![3, 2],
-            data: NpyData::F32(vec![0.0; 6]),
-        };
-        // Shape mismatch between x and y.
-        let y = NpyArray {
-            shape: vec![2],
-            data: NpyData::I64(vec![0, 1]),
-        };
-        let p = write_set(dir.path(), x.clone(), y);
-        let e = npz_split(&p, "bad", None).unwrap_err();
-        assert!(matches!(e, DataError::ShapeMismatch { .. }), "{e}");
-        assert!(e.to_string().contains("bad.npz:y"), "{e}");
-        // Label out of range.
-        let y = NpyArray {
-            shape: vec![3],
-            data: NpyData::I64(vec![0, 12, 1]),
-        };
-        let p = write_set(dir.path(), x.clone(), y);
-        let e = npz_split(&p, "bad", None).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                DataError::LabelOutOfRange {
-                    index: 1,
-                    label: 12,
-                    ..
-                }
-            ),
-            "{e}"
-        );
-        // Wrong dtype for labels.
-        let y = NpyArray {
-            shape: vec![3],
-            data: NpyData::F64(vec![0.0, 1.0, 1.0]),
-        };
-        let p = write_set(dir.path(), x, y);
-        let e = npz_split(&p, "bad", None).unwrap_err();
-        assert!(matches!(e, DataError::UnsupportedDtype { .. }), "{e}");
-        // Missing array.
-        let p = dir.path().join("partial.npz");
-        let y = NpyArray {
-            shape: vec![1],
-            data: NpyData::I64(vec![0]),
-        };
-        npz::write(&p, &[("y", &y)], true).unwrap();
-        let e = npz_split(&p, "bad", None).unwrap_err();
-        assert!(matches!(e, DataError::MissingArray { .. }), "{e}");
     }
 
     #[test]

@@ -4,10 +4,16 @@
 //! NN = number of dimensions: images are `0x00000803`, labels `0x00000801`), then NN big-endian
 //! u32 dimensions, then the elements. A file is gunzipped first when it starts with the gzip
 //! magic `1f 8b` or its name ends in `.gz`.
+//!
+//! An image file `[n, rows, cols]` and its label file `[n]` make a dataset ([`read_idx_pair`]);
+//! MNIST's four files (`{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz`) make a split
+//! ([`read_mnist_split`]), for the bundled `mnist-10k` and the downloaded `mnist` and
+//! `fashion-mnist` alike.
 
 use std::io::Read;
 use std::path::Path;
 
+use crate::dataset::{Dataset, Split, Targets};
 use crate::error::{DataError, Result};
 
 /// An IDX array of bytes.
@@ -121,6 +127,80 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<IdxArray> {
     Ok(IdxArray {
         dims,
         data: bytes[header..].to_vec(),
+    })
+}
+
+/// Reads an IDX image file and its label file as one dataset (pixels / 255).
+pub fn read_idx_pair(
+    images: &Path,
+    labels: &Path,
+    name: &str,
+    num_classes: usize,
+) -> Result<Dataset> {
+    let img = read(images)?;
+    let lab = read(labels)?;
+    let img_file = images.display().to_string();
+    let lab_file = labels.display().to_string();
+    if img.dims.len() != 3 {
+        return Err(DataError::shape(
+            img_file,
+            format!("images must be [n, rows, cols], found {:?}", img.dims),
+        ));
+    }
+    if lab.dims.len() != 1 {
+        return Err(DataError::shape(
+            lab_file,
+            format!("labels must be [n], found {:?}", lab.dims),
+        ));
+    }
+    if lab.dims[0] != img.dims[0] {
+        return Err(DataError::shape(
+            lab_file,
+            format!(
+                "{} labels for {} images in {img_file}",
+                lab.dims[0], img.dims[0]
+            ),
+        ));
+    }
+    if let Some((index, &l)) = lab
+        .data
+        .iter()
+        .enumerate()
+        .find(|(_, &l)| l as usize >= num_classes)
+    {
+        return Err(DataError::LabelOutOfRange {
+            file: lab_file,
+            index,
+            label: l as i64,
+            num_classes,
+        });
+    }
+    let x = img.data.iter().map(|&p| p as f32 / 255.0).collect();
+    Dataset::new(
+        name,
+        x,
+        vec![1, img.dims[1], img.dims[2]],
+        Targets::Classes {
+            labels: lab.data.iter().map(|&l| l as u32).collect(),
+            num_classes,
+        },
+    )
+}
+
+/// Reads the MNIST layout in `dir` (`train-images-idx3-ubyte.gz`, `train-labels-idx1-ubyte.gz`,
+/// `t10k-…`) as a split with 10 classes, its parts named `{name}/train` and `{name}/t10k`.
+pub fn read_mnist_split(dir: &Path, name: &str) -> Result<Split> {
+    let pair = |prefix: &str| {
+        read_idx_pair(
+            &dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
+            &dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
+            &format!("{name}/{prefix}"),
+            10,
+        )
+    };
+    Ok(Split {
+        train: pair("train")?,
+        test: pair("t10k")?,
     })
 }
 

@@ -17,14 +17,16 @@ pub mod loader;
 pub mod npy;
 pub mod npz;
 pub mod rng;
+pub mod root;
 pub mod synthetic;
 
 pub use augment::{AugmentConfig, Augmenter};
-pub use bundled::{data_root, load, DATASETS};
+pub use bundled::load;
 pub use dataset::{Dataset, Split, Targets};
 pub use download::{download, DATASETS_REMOTE};
 pub use error::{DataError, Result};
 pub use loader::{Batch, Batches, Loader, Standardizer};
+pub use root::{data_root, DATASETS};
 pub use synthetic::{blobs, moons, teacher_student, two_spirals};
 
 #[cfg(test)]

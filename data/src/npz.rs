@@ -1,9 +1,13 @@
 //! NPZ archives (`np.savez` / `np.savez_compressed`): a zip of `.npy` members.
+//!
+//! An archive holding `x`, `y`, `x_test`, `y_test` reads as a split ([`npz_split`]): the bundled
+//! `mnist1d` and `digits`, and any such file a run names.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
+use crate::dataset::{Dataset, Split, Targets};
 use crate::error::{DataError, Result};
 use crate::npy::{self, NpyArray};
 
@@ -66,10 +70,129 @@ pub fn write(path: impl AsRef<Path>, arrays: &[(&str, &NpyArray)], compress: boo
     Ok(())
 }
 
+/// Reads an npz holding `x`, `y`, `x_test`, `y_test` as a split with 10 classes. `shape`, when
+/// given, is the per-example shape (it must hold as many values as a row of `x`).
+pub fn npz_split(path: &Path, name: &str, shape: Option<&[usize]>) -> Result<Split> {
+    let file = path.display().to_string();
+    let mut arrays = read(path)?;
+    let mut part = |xk: &str, yk: &str, which: &str| -> Result<Dataset> {
+        let x = take(&mut arrays, xk, &file)?;
+        let y = take(&mut arrays, yk, &file)?;
+        let xf = format!("{file}:{xk}");
+        let yf = format!("{file}:{yk}");
+        if x.shape.len() < 2 {
+            return Err(DataError::shape(
+                xf,
+                format!("examples must be [n, features...], found {:?}", x.shape),
+            ));
+        }
+        if y.shape.len() != 1 || y.shape[0] != x.shape[0] {
+            return Err(DataError::shape(
+                yf,
+                format!(
+                    "labels of shape {:?} for {xk} of shape {:?}",
+                    y.shape, x.shape
+                ),
+            ));
+        }
+        let row: Vec<usize> = x.shape[1..].to_vec();
+        let shape = match shape {
+            Some(s) if s.iter().product::<usize>() == row.iter().product::<usize>() => s.to_vec(),
+            Some(s) => {
+                return Err(DataError::shape(
+                    xf,
+                    format!("rows of shape {row:?} cannot be viewed as {s:?}"),
+                ))
+            }
+            None => row,
+        };
+        let labels = y.to_labels(&yf, 10)?;
+        Dataset::new(
+            format!("{name}/{which}"),
+            x.to_f32(),
+            shape,
+            Targets::Classes {
+                labels,
+                num_classes: 10,
+            },
+        )
+    };
+    let train = part("x", "y", "train")?;
+    let test = part("x_test", "y_test", "test")?;
+    Ok(Split { train, test })
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::npy::NpyData;
+    use std::path::PathBuf;
+
+    pub(crate) fn write_set(dir: &Path, x: NpyArray, y: NpyArray) -> PathBuf {
+        let p = dir.join("bad.npz");
+        let xt = x.clone();
+        let yt = y.clone();
+        write(
+            &p,
+            &[("x", &x), ("y", &y), ("x_test", &xt), ("y_test", &yt)],
+            false,
+        )
+        .unwrap();
+        p
+    }
+
+    #[test]
+    fn corrupted_npz_sets() {
+        let dir = tempfile::tempdir().unwrap();
+        let x = NpyArray {
+            shape: vec![3, 2],
+            data: NpyData::F32(vec![0.0; 6]),
+        };
+        // Shape mismatch between x and y.
+        let y = NpyArray {
+            shape: vec![2],
+            data: NpyData::I64(vec![0, 1]),
+        };
+        let p = write_set(dir.path(), x.clone(), y);
+        let e = npz_split(&p, "bad", None).unwrap_err();
+        assert!(matches!(e, DataError::ShapeMismatch { .. }), "{e}");
+        assert!(e.to_string().contains("bad.npz:y"), "{e}");
+        // Label out of range.
+        let y = NpyArray {
+            shape: vec![3],
+            data: NpyData::I64(vec![0, 12, 1]),
+        };
+        let p = write_set(dir.path(), x.clone(), y);
+        let e = npz_split(&p, "bad", None).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DataError::LabelOutOfRange {
+                    index: 1,
+                    label: 12,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // Wrong dtype for labels.
+        let y = NpyArray {
+            shape: vec![3],
+            data: NpyData::F64(vec![0.0, 1.0, 1.0]),
+        };
+        let p = write_set(dir.path(), x, y);
+        let e = npz_split(&p, "bad", None).unwrap_err();
+        assert!(matches!(e, DataError::UnsupportedDtype { .. }), "{e}");
+        // Missing array.
+        let p = dir.path().join("partial.npz");
+        let y = NpyArray {
+            shape: vec![1],
+            data: NpyData::I64(vec![0]),
+        };
+        write(&p, &[("y", &y)], true).unwrap();
+        let e = npz_split(&p, "bad", None).unwrap_err();
+        assert!(matches!(e, DataError::MissingArray { .. }), "{e}");
+    }
 
     #[test]
     fn stored_and_deflated_round_trip() {

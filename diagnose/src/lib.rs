@@ -16,6 +16,7 @@ pub mod finding;
 pub mod instruments;
 pub mod plots;
 pub mod progress;
+pub mod remedies;
 pub mod report;
 pub mod timeline;
 

@@ -30,26 +30,9 @@ pub struct Report {
 /// Text width of the terminal report.
 const WIDTH: usize = 88;
 
-/// A number for people: 4 significant digits, scientific notation when very large or small.
-pub fn fmt_num(v: f64) -> String {
-    if !v.is_finite() {
-        return format!("{v}");
-    }
-    let a = v.abs();
-    if a == 0.0 {
-        "0".into()
-    } else if (1e-3..1e5).contains(&a) {
-        let digits = (3 - a.log10().floor() as i32).clamp(0, 6) as usize;
-        let s = format!("{v:.digits$}");
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        }
-    } else {
-        format!("{v:.3e}")
-    }
-}
+/// The report's numbers: 4 significant digits, also in scientific notation (`3.133e-9`), so a
+/// column of evidence reads at one precision ([`present::number::fmt_precise`]).
+pub use present::number::fmt_precise as fmt_num;
 
 /// Greedy word wrap of `text` to `width` columns, every line prefixed with `indent`.
 fn wrap(out: &mut String, text: &str, indent: &str, width: usize) {

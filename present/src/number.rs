@@ -52,6 +52,31 @@ pub fn sig(x: f64, digits: usize) -> String {
     format!("{x:.d$}")
 }
 
+/// A number with 4 significant digits also in scientific notation, for columns of readings
+/// where every value shows the same precision (the doctor's evidence): `0.1235`, `1234`,
+/// `12346` (all integer digits from 1e4 on), `3.133e-9`, `2.500e7`. Plain in [1e-3, 1e5) with
+/// trailing zeros dropped, `{:.3e}` outside; zero is `0`, non-finite values print as Rust does
+/// (`NaN`, `inf`, `-inf`).
+pub fn fmt_precise(v: f64) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    let a = v.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if (1e-3..1e5).contains(&a) {
+        let digits = (3 - a.log10().floor() as i32).clamp(0, 6) as usize;
+        let s = format!("{v:.digits$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
 /// A duration for people: `12.3s`, `4m 05s`, `2h 07m`.
 pub fn duration(s: f64) -> String {
     let s = s.max(0.0);

@@ -15,36 +15,15 @@ use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
-use crate::trainer::{EarlyState, EpochSums};
+use crate::files::write_atomic;
+use crate::state::{TrainerState, VERSION};
 use crate::{Result, TrainError};
-
-/// Version of `trainer.json`.
-pub const VERSION: u32 = 1;
-
-/// The loop's own state.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TrainerState {
-    pub version: u32,
-    pub step: u64,
-    pub epoch: usize,
-    pub batch_in_epoch: usize,
-    pub sums: EpochSums,
-    pub early: EarlyState,
-    pub rng_state: Vec<u64>,
-    pub metrics_len: u64,
-    pub elapsed_s: f64,
-}
 
 #[derive(Serialize, Deserialize)]
 struct Pointer {
     dir: String,
     step: u64,
     epoch: usize,
-}
-
-/// Writes `bytes` to `path` durably ([`durable::write`]); errors name the path.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    durable::write(path, bytes).map_err(|e| TrainError::file(path, format!("cannot write: {e}")))
 }
 
 /// Removes what a previous run left in `run_dir` (its logs, checkpoints and weights), so a fresh

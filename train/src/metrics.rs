@@ -9,64 +9,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::config::RunConfig;
+use crate::files::write_atomic;
+use crate::records::{EpochRecord, StepRecord, Stop, Summary};
 use crate::tensorboard::EventWriter;
-use crate::trainer::Summary;
 use crate::{Result, TrainError};
-
-/// One logged optimizer step.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StepRecord {
-    pub step: u64,
-    pub epoch: usize,
-    /// The mini-batch loss of this step's forward pass (mean over accumulated micro-batches).
-    pub loss: f32,
-    /// The learning rate this step used (first parameter group).
-    pub lr: f64,
-    /// Global gradient norm before clipping.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub grad_norm: Option<f64>,
-    /// Seconds since the run started (resumed runs continue the count).
-    pub time_s: f64,
-}
-
-/// One epoch: training averages over its batches, evaluation on validation and test sets.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    pub epoch: usize,
-    pub step: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub train_loss: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub train_accuracy: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub val_loss: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub val_accuracy: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub test_loss: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub test_accuracy: Option<f64>,
-    /// The learning rate at the end of the epoch.
-    pub lr: f64,
-    pub time_s: f64,
-    /// Training throughput over the epoch.
-    pub examples_per_s: f64,
-}
-
-impl EpochRecord {
-    /// A metric by name (see [`crate::config::METRICS`]).
-    pub fn get(&self, name: &str) -> Option<f64> {
-        match name {
-            "train_loss" => self.train_loss,
-            "train_accuracy" => self.train_accuracy,
-            "val_loss" => self.val_loss,
-            "val_accuracy" => self.val_accuracy,
-            "test_loss" => self.test_loss,
-            "test_accuracy" => self.test_accuracy,
-            _ => None,
-        }
-    }
-}
 
 #[derive(Serialize)]
 struct Tagged<'a, T: Serialize> {
@@ -277,13 +223,13 @@ impl MetricsLog {
             wall_s: s.wall_s,
         })
         .expect("summary serialises");
-        crate::checkpoint::write_atomic(&self.dir.join("summary.json"), text.as_bytes())
+        write_atomic(&self.dir.join("summary.json"), text.as_bytes())
     }
 }
 
 #[derive(Serialize)]
 struct SummaryFile<'a> {
-    stop: &'a crate::trainer::Stop,
+    stop: &'a Stop,
     steps: u64,
     epochs: usize,
     last: &'a Option<EpochRecord>,

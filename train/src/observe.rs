@@ -12,7 +12,7 @@
 use nn::{Sequential, Tensor};
 use optim::{Optimizer, Params};
 
-use crate::metrics::EpochRecord;
+use crate::records::EpochRecord;
 use crate::Result;
 
 /// The targets of the step's batch.
@@ -276,4 +276,16 @@ impl Probe<'_> {
             }
         }
     }
+}
+
+/// The global gradient norm of `model` (all gradients as one vector), in `f64`: what a logged
+/// step records and [`Probe::grad_norm`] carries.
+pub(crate) fn grad_norm(model: &Sequential) -> f64 {
+    let mut s = 0.0f64;
+    for i in 0..Params::<f32>::count(model) {
+        if let Some(g) = Params::<f32>::grad(model, i) {
+            s += nn::sum_sq(g);
+        }
+    }
+    s.sqrt()
 }

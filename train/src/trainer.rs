@@ -20,14 +20,16 @@ use std::time::Instant;
 
 use data::Batch;
 use nn::{CrossEntropyConfig, CrossEntropyLoss, MseLoss, Sequential, Tensor};
-use optim::{Ema, GradAccumulator, LrSchedule, Optimizer, Params};
-use serde::{Deserialize, Serialize};
+use optim::{Ema, GradAccumulator, LrSchedule, Optimizer};
 
-use crate::checkpoint::{self, TrainerState};
+use crate::checkpoint;
 use crate::config::{Interval, LossKind, RunConfig};
 use crate::data::Prepared;
-use crate::metrics::{EpochRecord, MetricsLog, StepRecord};
-use crate::observe::{Loss, NoObserver, Observer, Probe, Targets};
+use crate::files::write_atomic;
+use crate::metrics::MetricsLog;
+use crate::observe::{grad_norm, Loss, NoObserver, Observer, Probe, Targets};
+use crate::records::{EpochRecord, StepRecord, Stop, Summary};
+use crate::state::{EarlyState, EpochSums, TrainerState, VERSION};
 use crate::{Result, TrainError};
 
 /// How to run (as opposed to what: that is the [`RunConfig`]).
@@ -40,71 +42,6 @@ pub struct Options {
     /// Stop after this many optimizer steps of this process, right after a checkpoint, as if
     /// the process had been killed there (for resume tests and time-boxed runs).
     pub stop_after_steps: Option<u64>,
-}
-
-/// Why a run ended.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "reason", rename_all = "snake_case")]
-pub enum Stop {
-    /// All epochs (or steps) done.
-    Completed,
-    /// The monitored metric stopped improving.
-    EarlyStopped {
-        epoch: usize,
-        best_epoch: usize,
-        best: f64,
-    },
-    /// The loss became NaN or infinite at `step` (the step that would have been taken).
-    NonFinite { step: u64, epoch: usize, loss: f32 },
-    /// [`Options::stop_after_steps`] was reached.
-    Interrupted { step: u64 },
-}
-
-/// What a run did.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Summary {
-    pub stop: Stop,
-    pub steps: u64,
-    pub epochs: usize,
-    /// The last epoch's record (after restoring the best weights, when early stopping did).
-    pub last: Option<EpochRecord>,
-    /// Best monitored value and its epoch, when early stopping is on.
-    pub best: Option<(usize, f64)>,
-    /// Mini-batch loss of every optimizer step taken by this process, in order.
-    pub losses: Vec<f32>,
-    pub wall_s: f64,
-    pub run_dir: PathBuf,
-    /// The last checkpoint written (or resumed from).
-    pub checkpoint: Option<PathBuf>,
-}
-
-impl Summary {
-    /// A plain-language account of a run that did not complete normally, with what to try.
-    pub fn explain(&self, cfg: &RunConfig) -> Option<String> {
-        match &self.stop {
-            Stop::NonFinite { step, epoch, loss } => {
-                let lr = cfg
-                    .optimizer
-                    .get("lr")
-                    .map(|v| v.to_string())
-                    .unwrap_or_else(|| "its default".into());
-                let ckpt = match &self.checkpoint {
-                    Some(p) => format!(
-                        "The last good checkpoint is {} (continue from it with --resume after changing the config).",
-                        p.display()
-                    ),
-                    None => "No checkpoint had been written yet.".into(),
-                };
-                Some(format!(
-                    "training stopped: the loss became {loss} at step {step} (epoch {epoch}). {ckpt} \
-                     Try: a lower learning rate (optimizer.lr is {lr}; divide it by 3–10), gradient \
-                     clipping ([clip] max_norm = 1.0), a learning-rate warm-up ([schedule] name = \"linear\"), \
-                     BatchNorm or a smaller weight initialisation, or standardised inputs ([data] standardize = true)."
-                ))
-            }
-            _ => None,
-        }
-    }
 }
 
 /// Runs a training run described by `cfg`.
@@ -130,23 +67,6 @@ pub fn run_observed(
         }
         None => Trainer::new(cfg)?.run_observed(opts, observer),
     }
-}
-
-/// Early-stopping bookkeeping (checkpointed).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct EarlyState {
-    pub best: Option<f64>,
-    pub best_epoch: usize,
-    pub wait: usize,
-}
-
-/// Running sums over the current epoch's training batches (checkpointed).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct EpochSums {
-    pub loss_sum: f64,
-    pub correct: u64,
-    pub examples: u64,
-    pub batches: u64,
 }
 
 /// A training run in progress: model, optimizer, data and the loop's state.
@@ -334,7 +254,7 @@ impl<'c> Trainer<'c> {
             checkpoint::clear(&self.run_dir)?;
             MetricsLog::create(&self.run_dir, self.cfg.log.tensorboard)?
         };
-        checkpoint::write_atomic(
+        write_atomic(
             &self.run_dir.join("config.toml"),
             toml::to_string(&self.cfg.raw)
                 .unwrap_or_default()
@@ -716,7 +636,7 @@ impl<'c> Trainer<'c> {
 
     fn checkpoint(&mut self, log: &MetricsLog, elapsed: f64) -> Result<()> {
         let state = TrainerState {
-            version: checkpoint::VERSION,
+            version: VERSION,
             step: self.step,
             epoch: self.epoch,
             batch_in_epoch: self.batch_in_epoch,
@@ -816,16 +736,6 @@ pub fn build_optimizer(
         schedule: schedule.as_ref().map(|t| (schedule_ctx.as_str(), t)),
     };
     Ok(optim::build::build(&tables, model)?)
-}
-
-fn grad_norm(model: &Sequential) -> f64 {
-    let mut s = 0.0f64;
-    for i in 0..Params::<f32>::count(model) {
-        if let Some(g) = Params::<f32>::grad(model, i) {
-            s += nn::sum_sq(g);
-        }
-    }
-    s.sqrt()
 }
 
 fn count_correct(logits: &Tensor, labels: &[usize]) -> u64 {

@@ -1,6 +1,7 @@
 //! Detectors on hand-written timelines.
 
 use super::*;
+use train::Stop;
 
 fn summary(stop: Stop, steps: u64) -> Summary {
     Summary {

@@ -1,0 +1,216 @@
+//! The shape of the training loss: a plateau (or saddle), underfitting, convergence.
+
+use train::Stop;
+
+use super::context::{ev, median, Ctx};
+use super::thresholds::*;
+use crate::finding::{Finding, Kind};
+use crate::remedies;
+
+pub(super) fn plateau(c: &Ctx) -> Option<Finding> {
+    let p = &c.p;
+    let n = c.n();
+    let w = p.window;
+    if n < 3 * w {
+        return None;
+    }
+    // Longest run of flat windows at a high loss.
+    let (mut best, mut cur, mut best_end) = (0usize, 0usize, 0usize);
+    for i in w..n {
+        let flat = p.improvement[i].abs() < FLAT && p.smooth[i] >= 0.5 * c.l0;
+        cur = if flat { cur + 1 } else { 0 };
+        if cur > best {
+            best = cur;
+            best_end = i;
+        }
+    }
+    // A flat stretch of `best` windows-ends covers best + w points.
+    let len = best + w;
+    if len < n / 5 || best == 0 {
+        return None;
+    }
+    let start = best_end + 1 - best - w;
+    let level = p.smooth[best_end];
+    let after = p.smooth[best_end..]
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min);
+    let escaped = after < 0.7 * level;
+    let stuck = !escaped && best_end + 1 >= n - w && c.l1 >= 0.9 * c.l0;
+    if !escaped && !stuck {
+        return None;
+    }
+    let mut evidence = vec![
+        ev(
+            "plateau length (steps)",
+            (p.steps[best_end] - p.steps[start]) as f64,
+            format!("the smoothed loss moved less than {FLAT} per window over this stretch"),
+        ),
+        ev(
+            "loss on the plateau",
+            level,
+            "at least half the initial loss",
+        ),
+    ];
+    let mut conf: f64 = if escaped { 0.8 } else { 0.6 };
+    if escaped {
+        evidence.push(ev(
+            "loss after the plateau / on it",
+            after / level,
+            "below 0.7: the run escaped — the signature of a saddle point",
+        ));
+    }
+    let lmin = c.t.get("lambda_min");
+    if !lmin.is_empty() {
+        let on: Vec<f64> = lmin
+            .iter()
+            .filter(|x| x.0 >= p.steps[start] && x.0 <= p.steps[best_end])
+            .map(|x| x.1)
+            .collect();
+        let m = median(&on);
+        if m < 0.0 {
+            conf = (conf + 0.15).min(1.0);
+            evidence.push(ev(
+                "λmin on the plateau (median)",
+                m,
+                "negative: a direction of descent exists — a saddle, not a minimum",
+            ));
+        }
+    }
+    let g = c.t.get("grad_norm");
+    if !g.is_empty() {
+        let on: Vec<f64> = g
+            .iter()
+            .filter(|x| x.0 >= p.steps[start] && x.0 <= p.steps[best_end])
+            .map(|x| x.1)
+            .collect();
+        let gmax = g
+            .iter()
+            .map(|x| x.1)
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max);
+        evidence.push(ev(
+            "gradient norm on the plateau / run maximum",
+            median(&on) / gmax.max(1e-300),
+            "small: the loss surface is flat there",
+        ));
+    }
+    Some(Finding {
+        kind: Kind::SaddleOrPlateau,
+        first_step: p.steps[start],
+        last_step: p.steps[best_end],
+        confidence: conf,
+        summary: if escaped {
+            format!(
+                "the loss sat on a plateau for {} steps and then fell: a saddle point slowed the run",
+                p.steps[best_end] - p.steps[start]
+            )
+        } else {
+            "the loss has not moved since the start: the run is stuck on a plateau".into()
+        },
+        evidence,
+        remedies: remedies::for_run(Kind::SaddleOrPlateau, c.lr),
+    })
+}
+
+pub(super) fn underfitting(c: &Ctx) -> Option<Finding> {
+    let total = (c.l0 - c.l1) / c.l0.abs().max(1e-12);
+    let late = c.late_improvement();
+    let high = c.l1 >= HIGH_LOSS * c.l0;
+    let acc = c.last_epoch_train_accuracy();
+    let low_acc = acc.is_some_and(|a| a < 0.9);
+    if !(total > 0.05 && late < 0.03 && (high || low_acc)) {
+        return None;
+    }
+    if let Some(&(_, g)) = c.p.gap.last() {
+        if g > 0.1 * c.l1.abs() {
+            return None;
+        }
+    }
+    let mut evidence = vec![
+        ev(
+            "improvement over the last quarter",
+            late,
+            "below 0.03: the training loss has flattened",
+        ),
+        ev(
+            "final / initial loss",
+            c.l1 / c.l0,
+            format!("at least {HIGH_LOSS}: it flattened at a high level"),
+        ),
+    ];
+    if let Some(a) = acc {
+        evidence.push(ev(
+            "train accuracy (last epoch)",
+            a,
+            "the model cannot even fit the data it trains on",
+        ));
+    }
+    let n = c.n();
+    Some(Finding {
+        kind: Kind::Underfitting,
+        first_step: c.p.steps[n - n / 4],
+        last_step: c.last,
+        confidence: if high && (low_acc || acc.is_none()) {
+            0.8
+        } else {
+            0.6
+        },
+        summary: "the model underfits: the training loss has stopped falling at a high level"
+            .into(),
+        evidence,
+        remedies: remedies::for_run(Kind::Underfitting, c.lr),
+    })
+}
+
+pub(super) fn converged(c: &Ctx) -> Option<Finding> {
+    let total = (c.l0 - c.l1) / c.l0.abs().max(1e-12);
+    let late = c.late_improvement();
+    let late_share = late * c.l1.abs() / (c.l0 - c.l1).abs().max(1e-12);
+    let (criterion, value, note, conf) = if let Stop::EarlyStopped {
+        epoch, best_epoch, ..
+    } = &c.s.stop
+    {
+        (
+            "early stopping".to_string(),
+            *best_epoch as f64,
+            format!("the monitored metric stopped improving (stopped at epoch {epoch}; value = best epoch)"),
+            0.85,
+        )
+    } else if let Some(a) = c.last_epoch_train_accuracy().filter(|a| *a >= 0.99) {
+        (
+            "train accuracy ≥ 99%".to_string(),
+            a,
+            "the model fits the training set".to_string(),
+            0.8,
+        )
+    } else if total >= 0.5 && (late.abs() < 0.05 || late_share.abs() < 0.02) {
+        (
+            "loss flat after falling".to_string(),
+            late,
+            format!(
+                "relative change over the last quarter (below 0.05, or below 2% of the total fall) after the loss fell {:.0}%",
+                total * 100.0
+            ),
+            0.7,
+        )
+    } else {
+        return None;
+    };
+    Some(Finding {
+        kind: Kind::Converged,
+        first_step: c.first,
+        last_step: c.last,
+        confidence: conf,
+        summary: format!("the run converged ({criterion})"),
+        evidence: vec![
+            ev(criterion, value, note),
+            ev(
+                "final / initial loss",
+                c.l1 / c.l0,
+                "how far the loss came down",
+            ),
+        ],
+        remedies: Vec::new(),
+    })
+}
