@@ -781,6 +781,45 @@ fn average_ranks_with_ties_and_missing() {
     }
 }
 
+/// Regression: the default study ranked optimizers by the last bit of their mean accuracy.
+/// Three optimizers reached the same five digits accuracies (k/360) in another seed order; their
+/// means differed by one ulp, and which one "won" flipped with how the stored metrics were
+/// parsed. The mean is a function of the values alone, and near-equal means rank as ties.
+#[test]
+fn equal_accuracies_in_another_seed_order_rank_as_equals() {
+    let a = [
+        353.0 / 360.0,
+        354.0 / 360.0,
+        352.0 / 360.0,
+        355.0 / 360.0,
+        352.0 / 360.0,
+    ];
+    let b = [
+        353.0 / 360.0,
+        354.0 / 360.0,
+        355.0 / 360.0,
+        352.0 / 360.0,
+        352.0 / 360.0,
+    ];
+    let naive = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (sa, sb) = (stat(&a).unwrap(), stat(&b).unwrap());
+    assert_eq!(sa.mean.to_bits(), sb.mean.to_bits());
+    assert_eq!(sa.std.to_bits(), sb.std.to_bits());
+    // The plain left-to-right sums are not equal: this is the case being guarded.
+    assert_ne!(naive(&a).to_bits(), naive(&b).to_bits());
+    let m = naive(&a);
+    let next = f64::from_bits(m.to_bits() + 1);
+    assert_eq!(
+        average_ranks(&[Some(m), Some(next), Some(0.5)], true),
+        vec![1.5, 1.5, 3.0]
+    );
+    // A real difference still ranks.
+    assert_eq!(
+        average_ranks(&[Some(m), Some(m + 1e-9), Some(0.5)], true),
+        vec![2.0, 1.0, 3.0]
+    );
+}
+
 #[test]
 fn welch_t_against_hand_computation() {
     // a: mean 0.72, s² = 0.0004; b: mean 0.68, s² = 0.0007;

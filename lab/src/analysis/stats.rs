@@ -6,10 +6,14 @@ use super::model::Stat;
 /// Mean, sample standard deviation (n − 1; 0 when n < 2), n, min and max of the finite values;
 /// None when there is none.
 pub fn stat(values: &[f64]) -> Option<Stat> {
-    let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
     if v.is_empty() {
         return None;
     }
+    // Summed in sorted order, so the statistics are a function of the values alone: two
+    // optimizers whose seeds reached the same accuracies in another order get the same mean,
+    // bit for bit, and rank as equals rather than by rounding noise.
+    v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
     let mean = v.iter().sum::<f64>() / n as f64;
     let std = if n < 2 {
@@ -99,7 +103,9 @@ pub fn welch_t(a: &[f64], b: &[f64]) -> Option<f64> {
 }
 
 /// Ranks (1 = best) of `values` in the metric's direction; equal values share the average of
-/// their places, missing ones share the last places.
+/// their places, missing ones share the last places. Values within [`RANK_TIE`] of each other
+/// (relative) are equal: a mean computed from other values can differ from an equal one in the
+/// last bit, and that is no ranking.
 pub fn average_ranks(values: &[Option<f64>], higher_is_better: bool) -> Vec<f64> {
     let mut order: Vec<usize> = (0..values.len())
         .filter(|&i| values[i].is_some_and(|v| !v.is_nan()))
@@ -116,7 +122,7 @@ pub fn average_ranks(values: &[Option<f64>], higher_is_better: bool) -> Vec<f64>
     let mut i = 0;
     while i < order.len() {
         let mut j = i;
-        while j + 1 < order.len() && values[order[j + 1]] == values[order[i]] {
+        while j + 1 < order.len() && same(values[order[j + 1]], values[order[i]]) {
             j += 1;
         }
         let r = (i + j) as f64 / 2.0 + 1.0;
@@ -136,6 +142,16 @@ pub fn average_ranks(values: &[Option<f64>], higher_is_better: bool) -> Vec<f64>
         }
     }
     ranks
+}
+
+/// Relative difference under which two scores rank as equal.
+pub const RANK_TIE: f64 = 1e-12;
+
+fn same(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a == b || (a - b).abs() <= RANK_TIE * a.abs().max(b.abs()),
+        _ => false,
+    }
 }
 
 pub(super) fn ratio(a: usize, b: usize) -> f64 {
