@@ -40,15 +40,6 @@ fn kind_color(k: Kind) -> RGBColor {
     }
 }
 
-/// Parameter names ordered by layer index, then name (`2.weight` before `10.weight`).
-fn layer_order(names: &mut [&str]) {
-    let key = |n: &str| {
-        let idx: Vec<u64> = n.split('.').map_while(|p| p.parse::<u64>().ok()).collect();
-        (idx, n.to_string())
-    };
-    names.sort_by_key(|n| key(n));
-}
-
 /// Signed log: `sign(v)·log10(1 + |v|)` and back, for axes over values of both signs and many
 /// orders of magnitude.
 fn symlog(v: f64) -> f64 {
@@ -60,19 +51,10 @@ fn symexp(y: f64) -> f64 {
 
 /// A tick label: 3 significant digits.
 fn tick(v: f64) -> String {
-    let a = v.abs();
-    if a < 1e-9 {
+    if v.abs() < 1e-9 {
         "0".into()
-    } else if (0.01..1e4).contains(&a) {
-        let digits = (2 - a.log10().floor() as i32).clamp(0, 4) as usize;
-        let s = format!("{v:.digits$}");
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        }
     } else {
-        format!("{v:.1e}")
+        present::number::trimmed(v, 3, 0.01..1e4, 1)
     }
 }
 
@@ -120,7 +102,7 @@ pub fn gradient_heatmap(t: &Timeline) -> Result<Option<String>> {
     if layers.is_empty() {
         return Ok(None);
     }
-    layer_order(&mut layers);
+    layers.sort_by_key(|n| crate::timeline::layer_order(n));
     // The steps of the first and the last reading.
     let (s0, s1) = layers
         .iter()

@@ -25,6 +25,14 @@ pub struct Histogram {
 /// Points `(step, value)` of one series, in step order.
 pub type Points = Vec<(u64, f64)>;
 
+/// Sort key of a layer or parameter name (`0.weight`, `2`, `1.body.0.bias`): its leading layer
+/// index, then the rest; names without an index sort last. Detectors (first vs last layer) and
+/// plots (rows of the heat map) order layers by it.
+pub fn layer_order(name: &str) -> (usize, String) {
+    let (head, rest) = name.split_once('.').unwrap_or((name, ""));
+    (head.parse().unwrap_or(usize::MAX), rest.to_string())
+}
+
 /// The key of a series: `name` for run-level series, `name@layer` for per-layer ones.
 pub fn key(name: &str, layer: Option<&str>) -> String {
     match layer {

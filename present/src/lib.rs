@@ -12,4 +12,4 @@ pub mod color;
 pub mod number;
 
 pub use color::{hex, viridis};
-pub use number::{duration, fmt_num, sig};
+pub use number::{duration, duration_spaced, fmt_num, fmt_precise, sig};

@@ -58,22 +58,30 @@ pub fn sig(x: f64, digits: usize) -> String {
 /// trailing zeros dropped, `{:.3e}` outside; zero is `0`, non-finite values print as Rust does
 /// (`NaN`, `inf`, `-inf`).
 pub fn fmt_precise(v: f64) -> String {
+    trimmed(v, 4, 1e-3..1e5, 3)
+}
+
+/// `v` with `digits` significant digits in plain notation when `|v|` is in `plain`, trailing
+/// zeros dropped (`0.5`, `12346`); in scientific notation with `sci_decimals` decimals outside
+/// (`3.200e-4`); `0`, and Rust's `NaN`/`inf` for non-finite values. The doctor's numbers
+/// ([`fmt_precise`]) and plot ticks are presets of it.
+pub fn trimmed(v: f64, digits: i32, plain: std::ops::Range<f64>, sci_decimals: usize) -> String {
     if !v.is_finite() {
         return format!("{v}");
     }
     let a = v.abs();
     if a == 0.0 {
         "0".into()
-    } else if (1e-3..1e5).contains(&a) {
-        let digits = (3 - a.log10().floor() as i32).clamp(0, 6) as usize;
-        let s = format!("{v:.digits$}");
+    } else if plain.contains(&a) {
+        let decimals = (digits - 1 - a.log10().floor() as i32).max(0) as usize;
+        let s = format!("{v:.decimals$}");
         if s.contains('.') {
             s.trim_end_matches('0').trim_end_matches('.').to_string()
         } else {
             s
         }
     } else {
-        format!("{v:.3e}")
+        format!("{v:.sci_decimals$e}")
     }
 }
 
@@ -89,6 +97,24 @@ pub fn duration(s: f64) -> String {
             "{}h {:02}m",
             (s / 3600.0) as u64,
             ((s % 3600.0) / 60.0) as u64
+        )
+    }
+}
+
+/// A duration in a report's words: `12.3 s`, `4.1 min`, `2 h 07 min`; `—` when unknown.
+pub fn duration_spaced(s: f64) -> String {
+    if !s.is_finite() {
+        return "—".into();
+    }
+    if s < 120.0 {
+        format!("{s:.1} s")
+    } else if s < 7200.0 {
+        format!("{:.1} min", s / 60.0)
+    } else {
+        format!(
+            "{:.0} h {:02.0} min",
+            (s / 3600.0).floor(),
+            (s % 3600.0) / 60.0
         )
     }
 }
@@ -134,5 +160,26 @@ mod tests {
         assert_eq!(duration(245.0), "4m 05s");
         assert_eq!(duration(7620.0), "2h 07m");
         assert_eq!(duration(-1.0), "0.0s");
+        assert_eq!(duration_spaced(12.34), "12.3 s");
+        assert_eq!(duration_spaced(245.0), "4.1 min");
+        assert_eq!(duration_spaced(7620.0), "2 h 07 min");
+        assert_eq!(duration_spaced(f64::NAN), "—");
+    }
+
+    #[test]
+    fn trimmed_presets() {
+        for (v, s) in [
+            (3.2e-4, "3.200e-4"),
+            (12345.6, "12346"),
+            (2.5e7, "2.500e7"),
+            (0.5, "0.5"),
+            (1.0, "1"),
+            (0.0, "0"),
+            (f64::NAN, "NaN"),
+        ] {
+            assert_eq!(fmt_precise(v), s, "{v}");
+        }
+        assert_eq!(trimmed(0.012345, 3, 0.01..1e4, 1), "0.0123");
+        assert_eq!(trimmed(20000.0, 3, 0.01..1e4, 1), "2.0e4");
     }
 }

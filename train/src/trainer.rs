@@ -25,9 +25,11 @@ use optim::{Ema, GradAccumulator, LrSchedule, Optimizer};
 use crate::checkpoint;
 use crate::config::{Interval, LossKind, RunConfig};
 use crate::data::Prepared;
+use crate::evaluate::{count_correct, evaluate};
 use crate::files::write_atomic;
 use crate::metrics::MetricsLog;
 use crate::observe::{grad_norm, Loss, NoObserver, Observer, Probe, Targets};
+use crate::optimizer::build_optimizer;
 use crate::records::{EpochRecord, StepRecord, Stop, Summary};
 use crate::state::{EarlyState, EpochSums, TrainerState, VERSION};
 use crate::{Result, TrainError};
@@ -685,126 +687,6 @@ impl<'c> Trainer<'c> {
         }
         Ok(())
     }
-}
-
-/// A boxed learning-rate schedule.
-pub type Schedule = Box<dyn LrSchedule>;
-
-/// Builds the optimizer (with `[clip]`) and the schedule for `model`.
-///
-/// A `one_cycle` schedule without `total_steps` and a `cosine` one without `t_max` span the whole
-/// run: its optimizer steps (`interval = "step"`) or epochs (`interval = "epoch"`), computed from
-/// `[train]` and `steps_per_epoch`.
-pub fn build_optimizer(
-    cfg: &RunConfig,
-    model: &Sequential,
-    steps_per_epoch: u64,
-) -> Result<(Optimizer<f32>, Option<Schedule>)> {
-    let ctx = format!("{}: [optimizer]", cfg.source);
-    let groups_ctx = format!("{ctx} groups");
-    let clip_ctx = format!("{}: [clip]", cfg.source);
-    let schedule_ctx = format!("{}: [schedule]", cfg.source);
-    let schedule = cfg.schedule.as_ref().map(|sc| {
-        let mut table = sc.table.clone();
-        let span = match (sc.interval, cfg.train.steps, cfg.train.epochs) {
-            (Interval::Step, Some(s), _) => s,
-            (Interval::Step, None, Some(e)) => e as u64 * steps_per_epoch,
-            (Interval::Epoch, Some(s), _) => s.div_ceil(steps_per_epoch),
-            (Interval::Epoch, None, Some(e)) => e as u64,
-            _ => 0,
-        };
-        let key = match table.get("name").and_then(|v| v.as_str()) {
-            Some("one_cycle") => Some("total_steps"),
-            Some("cosine") => Some("t_max"),
-            _ => None,
-        };
-        if let Some(key) = key {
-            if !table.contains_key(key) && span > 0 {
-                table.insert(key.into(), toml::Value::Integer(span as i64));
-            }
-        }
-        table
-    });
-    let tables = optim::build::Tables {
-        optimizer: (&ctx, &cfg.optimizer),
-        extra: &["groups"],
-        groups: cfg
-            .optimizer
-            .get("groups")
-            .map(|v| (groups_ctx.as_str(), v)),
-        clip: cfg.clip.as_ref().map(|t| (clip_ctx.as_str(), t)),
-        schedule: schedule.as_ref().map(|t| (schedule_ctx.as_str(), t)),
-    };
-    Ok(optim::build::build(&tables, model)?)
-}
-
-fn count_correct(logits: &Tensor, labels: &[usize]) -> u64 {
-    let c = logits.per_example();
-    let mut n = 0;
-    for (row, &l) in logits.data.chunks_exact(c).zip(labels) {
-        let mut best = 0;
-        for (j, &v) in row.iter().enumerate() {
-            if v > row[best] {
-                best = j;
-            }
-        }
-        n += u64::from(best == l);
-    }
-    n
-}
-
-/// Mean loss (and accuracy for classification) of `model` in evaluation mode over `data`.
-fn evaluate(
-    model: &mut Sequential,
-    x: &mut Tensor,
-    loss: &mut Loss,
-    data: &data::Dataset,
-    batch_size: usize,
-) -> Result<(f64, Option<f64>)> {
-    let f = data.features();
-    let mut target = Tensor::default();
-    let mut labels = Vec::new();
-    let (mut total, mut correct) = (0.0f64, 0u64);
-    let n = data.len();
-    let mut start = 0;
-    while start < n {
-        let end = (start + batch_size).min(n);
-        let mut shape = vec![end - start];
-        shape.extend_from_slice(&data.shape);
-        x.resize(&shape);
-        x.data.copy_from_slice(&data.x[start * f..end * f]);
-        let y = model.forward_mut(x, false);
-        let l = match loss {
-            Loss::CrossEntropy(ce) => {
-                labels.clear();
-                labels.extend(
-                    data.labels().expect("class targets")[start..end]
-                        .iter()
-                        .map(|&l| l as usize),
-                );
-                correct += count_correct(y, &labels);
-                ce.forward(y, &labels)?
-            }
-            Loss::Mse(mse) => {
-                let data::Targets::Values { values, dim } = &data.targets else {
-                    return Err(TrainError::Config(format!(
-                        "dataset `{}` has class labels; the mse loss needs value targets",
-                        data.name
-                    )));
-                };
-                target.resize(&y.shape);
-                target.data.copy_from_slice(&values[start * dim..end * dim]);
-                mse.forward(y, &target)?
-            }
-        };
-        total += l as f64 * (end - start) as f64;
-        start = end;
-    }
-    let classify = matches!(loss, Loss::CrossEntropy(_));
-    Ok((
-        total / n.max(1) as f64,
-        classify.then(|| correct as f64 / n.max(1) as f64),
-    ))
 }
 
 impl std::fmt::Debug for Trainer<'_> {

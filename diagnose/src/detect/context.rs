@@ -5,6 +5,7 @@ use train::Summary;
 
 use crate::finding::Evidence;
 use crate::progress::Progress;
+pub(super) use crate::timeline::layer_order;
 use crate::Timeline;
 
 pub(super) fn ev(what: impl Into<String>, value: f64, note: impl Into<String>) -> Evidence {
@@ -54,12 +55,6 @@ pub(super) fn paired_median(
 pub(super) fn tail(p: &[(u64, f64)], frac: f64) -> Vec<f64> {
     let k = ((p.len() as f64) * frac).floor() as usize;
     p[k.min(p.len())..].iter().map(|x| x.1).collect()
-}
-
-/// Sort key of a parameter name: its leading layer index, then the rest.
-pub(super) fn layer_order(name: &str) -> (usize, String) {
-    let (head, rest) = name.split_once('.').unwrap_or((name, ""));
-    (head.parse().unwrap_or(usize::MAX), rest.to_string())
 }
 
 /// What every detector looks at.
