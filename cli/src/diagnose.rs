@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args as ClapArgs;
 use diagnose::{Doctor, Preset, Report};
 
@@ -21,9 +21,8 @@ pub struct Args {
     /// Folder for the SVG plots (default: next to the JSON; none without --json).
     #[arg(long, value_name = "DIR")]
     pub plots: Option<PathBuf>,
-    /// Change a config value: a dotted key and a TOML value (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    #[command(flatten)]
+    pub flags: crate::run_flags::RunFlags,
     /// No progress bar and no per-epoch lines while training.
     #[arg(long, short)]
     pub quiet: bool,
@@ -48,8 +47,7 @@ pub fn observe(
     config: &Path,
 ) -> Result<Report> {
     let mut doctor = Doctor::new(preset);
-    let summary = train::run_observed(cfg, opts, &mut doctor)
-        .with_context(|| format!("training {}", config.display()))?;
+    let summary = train::run_observed(cfg, opts, &mut doctor)?;
     Ok(report(doctor, summary, preset, config))
 }
 
@@ -94,7 +92,8 @@ pub fn write(report: &Report, json: Option<&Path>, plots: Option<&Path>) -> Resu
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let cfg = train::RunConfig::from_file(&args.config, &args.set)?;
+    let sets = args.flags.overrides(&args.config)?;
+    let cfg = train::RunConfig::from_file(&args.config, &sets)?;
     let opts = train::Options {
         resume: false,
         quiet: args.quiet,

@@ -7,7 +7,9 @@ use clap::{Parser, Subcommand};
 mod compare;
 mod data_cmd;
 mod diagnose;
+mod interrupt;
 mod landscape;
+mod run_flags;
 mod train;
 
 #[derive(Parser)]
@@ -44,10 +46,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Landscape(args) => landscape::run(args),
-        Command::Train(args) => train::run(args),
+        Command::Train(args) => {
+            interrupt::on_ctrl_c(interrupt::train_hint("train", &args.config));
+            train::run(args)
+        }
         Command::Diagnose(args) => diagnose::run(args),
         Command::Data { what } => data_cmd::run(what),
-        Command::Compare(args) => compare::run_compare(args),
+        Command::Compare(args) => {
+            interrupt::on_ctrl_c(interrupt::compare_hint());
+            compare::run_compare(args)
+        }
         Command::Report(args) => compare::run_report(args),
     };
     match result {

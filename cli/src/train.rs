@@ -1,27 +1,22 @@
-//! `gradlab train FILE.toml [--set key=value ...] [--resume] [--quiet]`.
+//! `gradlab train FILE.toml [--set key=value ...] [--epochs N] [--lr X] … [--resume] [--quiet]`.
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args as ClapArgs;
 
 #[derive(ClapArgs, Debug)]
 pub struct Args {
     /// Run config (TOML: seed and the data, model, optimizer, clip, schedule, train, log sections).
     pub config: PathBuf,
-    /// Change a config value: a dotted key and a TOML value (repeatable), e.g.
-    /// `--set optimizer.lr=0.01 --set train.epochs=3`.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    #[command(flatten)]
+    pub flags: crate::run_flags::RunFlags,
     /// Continue the run in the log directory from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
     /// No progress bar and no per-epoch lines (the summary line is still printed).
     #[arg(long, short)]
     pub quiet: bool,
-    /// Rayon threads (overrides [train] threads).
-    #[arg(long)]
-    pub threads: Option<usize>,
     /// Also run the doctor's instruments (`economy` when no preset is given, or `full`): prints
     /// its report after the summary line and writes doctor.json and plots into the run folder.
     /// Put it after FILE (`train run.toml --doctor`), or give the preset (`--doctor economy`).
@@ -31,13 +26,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let mut sets = args.set.clone();
-    if let Some(t) = args.threads {
-        if t == 0 {
-            bail!("--threads 0: expected at least 1 thread");
-        }
-        sets.push(format!("train.threads={t}"));
-    }
+    let sets = args.flags.overrides(&args.config)?;
     let cfg = train::RunConfig::from_file(&args.config, &sets)?;
     let opts = train::Options {
         resume: args.resume,
@@ -48,8 +37,7 @@ pub fn run(args: Args) -> Result<()> {
     let summary = match doctor.as_mut() {
         Some(d) => train::run_observed(&cfg, &opts, d),
         None => train::run(&cfg, &opts),
-    }
-    .with_context(|| format!("training {}", args.config.display()))?;
+    }?;
     let mut report = crate::diagnose::train_report(doctor, &summary, args.doctor, &args.config);
     if let Some(msg) = summary.explain(&cfg) {
         crate::diagnose::after_train(report.take(), &summary.run_dir)?;

@@ -19,10 +19,14 @@ pub enum Preset {
 impl std::str::FromStr for Preset {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "economy" => Ok(Preset::Economy),
-            "full" => Ok(Preset::Full),
-            _ => Err(format!("unknown preset `{s}` (valid: economy, full)")),
+        const NAMES: &[&str] = &["economy", "full"];
+        match present::choices::resolve(s, NAMES, &[]) {
+            Some("economy") => Ok(Preset::Economy),
+            Some(_) => Ok(Preset::Full),
+            None => Err(format!(
+                "unknown preset `{s}` ({})",
+                present::choices::hint(s, NAMES)
+            )),
         }
     }
 }

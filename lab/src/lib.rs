@@ -5,6 +5,7 @@
 
 pub mod analysis;
 pub mod error;
+mod progress;
 pub mod runner;
 pub mod spec;
 pub mod store;

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use crate::progress::Progress;
 
 use crate::{Counts, FindingRow, LabError, Result, RunResult, RunSpec, Store, Study};
 
@@ -115,7 +115,7 @@ struct Shared<'a> {
     study: &'a Study,
     store: &'a dyn Store,
     opts: &'a RunnerOptions,
-    bar: ProgressBar,
+    bar: Progress,
     /// Runs being trained by this process.
     running: AtomicUsize,
     ran: AtomicUsize,
@@ -147,26 +147,13 @@ pub fn run_study(study: &Study, store: &dyn Store, opts: &RunnerOptions) -> Resu
     store.enqueue(name, &study.next_runs(&known)?)?;
     let counts = store.counts(name)?;
 
-    let bar = if opts.quiet {
-        ProgressBar::hidden()
-    } else {
-        let b = ProgressBar::with_draw_target(
-            Some(expected_total(study, &counts) as u64),
-            ProgressDrawTarget::stderr_with_hz(4),
-        );
-        b.set_style(
-            ProgressStyle::with_template(
-                "{bar:32.cyan/blue} {pos:>4}/{len:4} runs  [{elapsed_precise} < {eta_precise}]  {msg}",
-            )
-            .expect("valid template"),
-        );
-        b.set_position((counts.done + counts.failed) as u64);
-        b.set_message(format!("{} ({})", study.name, store.describe()));
-        b.enable_steady_tick(Duration::from_millis(500));
-        b
-    };
-    // indicatif's ETA over this call's runs only (resumed ones were not timed here).
-    bar.reset_eta();
+    let bar = Progress::new(
+        expected_total(study, &counts) as u64,
+        (counts.done + counts.failed) as u64,
+        &study.name,
+        &store.describe(),
+        opts.quiet,
+    );
 
     let shared = Shared {
         study,
@@ -200,7 +187,7 @@ pub fn run_study(study: &Study, store: &dyn Store, opts: &RunnerOptions) -> Resu
                 .expect("spawn a worker thread");
         }
     });
-    shared.bar.finish_and_clear();
+    shared.bar.finish();
     if let Some(e) = shared.error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
@@ -275,7 +262,7 @@ fn worker_loop(sh: &Shared, worker: &str) -> Result<()> {
                 sh.bar.set_message(format!("{what}: FAILED"));
             }
         }
-        sh.bar.inc(1);
+        sh.bar.inc();
     }
 }
 

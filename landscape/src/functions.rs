@@ -296,8 +296,8 @@ pub fn parse(
             "quartic_saddle" => Function::QuarticSaddle,
             "monkey_saddle" => Function::MonkeySaddle,
             _ => bail!(
-                "{ctx}: unknown function `{name}`; valid: {}",
-                NAMES.join(", ")
+                "{ctx}: unknown function `{name}`; {}",
+                present::choices::hint(name, NAMES)
             ),
         });
     }

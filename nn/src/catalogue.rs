@@ -41,7 +41,22 @@ impl LayerConfig {
                 let i = *in_shape.last().ok_or_else(|| {
                     NnError::Shape("linear needs an input with at least one dimension".into())
                 })?;
-                Box::new(Linear::new(c, i, rng)?)
+                match c.in_features {
+                    // A linear layer reads the last dimension (PyTorch's semantics); on an image
+                    // or sequence that is rarely what was meant.
+                    Some(want) if want != i && in_shape.len() > 1 => {
+                        let flat: usize = in_shape.iter().product();
+                        return Err(NnError::Shape(format!(
+                            "linear: in_features = {want} but the input is {in_shape:?} per example, and a linear layer reads its last dimension ({i} features); {}",
+                            if flat == want {
+                                format!("add a `flatten` layer before it (its output has {flat} features)")
+                            } else {
+                                format!("a `flatten` layer before it would give {flat} features")
+                            }
+                        )));
+                    }
+                    _ => Box::new(Linear::new(c, i, rng)?),
+                }
             }
             LayerConfig::Activation(a) => Box::new(ActivationLayer::new(*a)?),
             LayerConfig::Flatten(c) => Box::new(Flatten::new(*c)?),

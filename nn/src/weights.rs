@@ -11,24 +11,34 @@ use safetensors::{Dtype, SafeTensors};
 use crate::{NnError, Result, Sequential};
 
 impl Sequential {
-    /// Saves the weights and buffers (batch norm's running statistics) as safetensors (`F32`,
-    /// PyTorch names and shapes, metadata `format = pt`), written to a temporary file and
-    /// renamed into place.
+    /// Saves the weights and buffers (batch norm's running statistics) as safetensors with
+    /// PyTorch's names, shapes and dtypes (`F32`; `I64` for the `num_batches_tracked` counters,
+    /// so `load_state_dict(strict=True)` takes the file as it is), metadata `format = pt`,
+    /// written durably.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
+        let dtypes: Vec<Dtype> = (0..self.num_stored())
+            .map(|i| {
+                if self.is_buffer(i) && is_counter(&self.stored(i).name) {
+                    Dtype::I64
+                } else {
+                    Dtype::F32
+                }
+            })
+            .collect();
         let bytes: Vec<Vec<u8>> = (0..self.num_stored())
             .map(|i| {
-                self.stored(i)
-                    .value
-                    .iter()
-                    .flat_map(|v| v.to_le_bytes())
-                    .collect()
+                let v = &self.stored(i).value;
+                match dtypes[i] {
+                    Dtype::I64 => v.iter().flat_map(|&x| (x as i64).to_le_bytes()).collect(),
+                    _ => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                }
             })
             .collect();
         let views = (0..self.num_stored())
             .map(|i| {
                 let t = self.stored(i);
-                let view = TensorView::new(Dtype::F32, t.shape.clone(), &bytes[i])
+                let view = TensorView::new(dtypes[i], t.shape.clone(), &bytes[i])
                     .map_err(|e| weights_err(path, format!("tensor `{}`: {e}", t.name)))?;
                 Ok((t.name.clone(), view))
             })
@@ -105,6 +115,11 @@ impl Sequential {
     }
 }
 
+/// PyTorch keeps batch norm's batch counter as an `int64` buffer.
+fn is_counter(name: &str) -> bool {
+    name == "num_batches_tracked" || name.ends_with(".num_batches_tracked")
+}
+
 fn weights_err(path: &Path, msg: String) -> NnError {
     NnError::Weights {
         path: path.display().to_string(),
@@ -122,7 +137,10 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use safetensors::SafeTensors;
+    use safetensors::{Dtype, SafeTensors};
+
+    use crate::layers::gradcheck::random_tensor;
+    use crate::BatchNormConfig;
 
     use crate::sequential::tests::mlp;
     use crate::{Activation, LayerConfig, LinearConfig, NnError, Sequential};
@@ -192,5 +210,32 @@ mod tests {
             d.load(dir.path().join("nope")),
             Err(NnError::Io { .. })
         ));
+    }
+
+    /// Regression: `num_batches_tracked` was saved as float32, which PyTorch's
+    /// `load_state_dict(strict=True)` rejects for its int64 buffer.
+    #[test]
+    fn num_batches_tracked_is_saved_as_int64_and_loads_back() {
+        let cfgs = [
+            LayerConfig::Linear(LinearConfig::new(3, 4)),
+            LayerConfig::BatchNorm1d(BatchNormConfig::default()),
+        ];
+        let mut m = Sequential::new(&[3], &cfgs, 0).unwrap();
+        for _ in 0..3 {
+            m.forward(&random_tensor(&[5, 3], 1), true);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.safetensors");
+        m.save(&p).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        let f = SafeTensors::deserialize(&bytes).unwrap();
+        let t = f.tensor("1.num_batches_tracked").unwrap();
+        assert_eq!(t.dtype(), Dtype::I64);
+        assert_eq!(t.shape(), &[] as &[usize]);
+        assert_eq!(i64::from_le_bytes(t.data().try_into().unwrap()), 3);
+        assert_eq!(f.tensor("1.running_mean").unwrap().dtype(), Dtype::F32);
+        let mut back = Sequential::new(&[3], &cfgs, 9).unwrap();
+        back.load(&p).unwrap();
+        assert_eq!(back.snapshot(), m.snapshot());
     }
 }

@@ -5,12 +5,13 @@ use std::path::PathBuf;
 /// Messages name the offending field, value or file, because they reach users through the CLI.
 #[derive(Debug, thiserror::Error)]
 pub enum OptimError {
-    #[error("{context}: unknown {what} `{name}`; valid: {valid}")]
+    /// A name not in a fixed set; the message suggests the nearest valid one and lists them.
+    #[error("{context}: unknown {what} `{name}`; {}", present::choices::hint(.name, .valid))]
     Unknown {
         context: String,
         what: &'static str,
         name: String,
-        valid: String,
+        valid: Vec<String>,
     },
     #[error("{context}: `{field}` = {value} is invalid: {reason}")]
     InvalidValue {

@@ -239,6 +239,14 @@ impl<'a> Hyper<'a> {
         match self.get(key) {
             None => Ok(default.to_string()),
             Some(toml::Value::String(s)) if choices.contains(&s.as_str()) => Ok(s.clone()),
+            Some(toml::Value::String(s)) => match present::choices::resolve(s, choices, &[]) {
+                Some(c) => Ok(c.to_string()),
+                None => Err(self.bad(
+                    key,
+                    &toml::Value::String(s.clone()),
+                    &present::choices::hint(s, choices),
+                )),
+            },
             Some(v) => Err(self.bad(key, v, &format!("expected one of {}", choices.join(", ")))),
         }
     }
@@ -252,13 +260,13 @@ impl<'a> Hyper<'a> {
     pub fn finish(self) -> Result<()> {
         for key in self.table.keys() {
             if !self.asked.contains(&key.as_str()) && !self.ignored.contains(key) {
-                let mut valid: Vec<&str> = self.asked.clone();
-                valid.extend(self.ignored.iter().map(String::as_str));
+                let mut valid: Vec<String> = self.asked.iter().map(|s| s.to_string()).collect();
+                valid.extend(self.ignored.iter().cloned());
                 return Err(OptimError::Unknown {
                     context: self.context,
                     what: "hyperparameter",
                     name: key.clone(),
-                    valid: valid.join(", "),
+                    valid,
                 });
             }
         }

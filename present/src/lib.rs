@@ -3,11 +3,13 @@
 //!
 //! - [`number`]: numbers for people (significant digits, compact scientific notation),
 //!   percentages and durations;
-//! - [`color`]: the viridis colour map.
+//! - [`color`]: the viridis colour map;
+//! - [`choices`]: names picked from a fixed set — forgiving matching and "did you mean".
 //!
 //! Exact machine formats (JSON, CSV, checkpoints) are not presentation and live with their
 //! writers: they print the shortest decimal that reads back to the same `f64`.
 
+pub mod choices;
 pub mod color;
 pub mod number;
 

@@ -116,9 +116,11 @@ impl RunConfig {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path)
             .map_err(|e| TrainError::file(path, format!("cannot read: {e}")))?;
-        let mut table: toml::Table = text
+        let table: toml::Table = text
             .parse()
             .map_err(|e| TrainError::file(path, format!("not valid TOML: {e}")))?;
+        // Section aliases first, so `--set schedule.…` reaches a file's `[scheduler]`.
+        let mut table = canonical_sections(&path.display().to_string(), table)?;
         apply_overrides(&mut table, overrides)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let stem = path
@@ -137,10 +139,11 @@ impl RunConfig {
         base_dir: &Path,
         stem: &str,
     ) -> Result<RunConfig> {
+        let table = canonical_sections(source, table)?;
         if let Some(k) = table.keys().find(|k| !SECTIONS.contains(&k.as_str())) {
             return Err(TrainError::Config(format!(
-                "{source}: unknown section or key `{k}` (valid: {})",
-                SECTIONS.join(", ")
+                "{source}: unknown section or key `{k}` ({})",
+                present::choices::hint(k, SECTIONS)
             )));
         }
         let seed = match table.get("seed") {
@@ -212,11 +215,43 @@ impl RunConfig {
     }
 }
 
+/// PyTorch habits in section names: `[scheduler]` (and `[lr_scheduler]`) is `[schedule]`. The
+/// optimizer's and schedule's `name` become their canonical names (`SGD` → `sgd`, `StepLR` →
+/// `step`), so everything downstream (logs, the saved config, the lab's run keys) sees one
+/// spelling.
+fn canonical_sections(source: &str, mut table: toml::Table) -> Result<toml::Table> {
+    for alias in ["scheduler", "lr_scheduler"] {
+        if let Some(v) = table.remove(alias) {
+            if table.contains_key("schedule") {
+                return Err(TrainError::Config(format!(
+                    "{source}: both [schedule] and [{alias}] (the same section): keep one"
+                )));
+            }
+            table.insert("schedule".into(), v);
+        }
+    }
+    type Canonical = fn(&str) -> Option<&'static str>;
+    let canon: [(&str, Canonical); 2] = [
+        ("optimizer", optim::optimizers::canonical_name),
+        ("schedule", optim::schedule::canonical_name),
+    ];
+    for (section, canonical) in canon {
+        if let Some(toml::Value::Table(t)) = table.get_mut(section) {
+            if let Some(toml::Value::String(name)) = t.get_mut("name") {
+                if let Some(c) = canonical(name) {
+                    *name = c.to_string();
+                }
+            }
+        }
+    }
+    Ok(table)
+}
+
 fn check_monitor(source: &str, section: &str, monitor: &str, has_val: bool) -> Result<()> {
     let Some(metric) = Metric::from_name(monitor) else {
         return Err(TrainError::Config(format!(
-            "{source}: [{section}] `monitor` = \"{monitor}\": unknown metric (valid: {})",
-            METRICS.join(", ")
+            "{source}: [{section}] `monitor` = \"{monitor}\": unknown metric ({})",
+            present::choices::hint(monitor, METRICS)
         )));
     };
     if metric.is_validation() && !has_val {
@@ -429,14 +464,19 @@ pub fn apply_overrides(table: &mut toml::Table, overrides: &[String]) -> Result<
                 "--set {o:?}: expected key=value (e.g. --set optimizer.lr=0.01)"
             ))
         })?;
-        let key = key.trim();
+        let key = brackets_as_dots(key.trim());
+        let key = key.as_str();
         let value = value.trim();
         let parsed: toml::Value = format!("v = {value}")
             .parse::<toml::Table>()
             .ok()
             .and_then(|mut t| t.remove("v"))
             .unwrap_or_else(|| toml::Value::String(value.to_string()));
-        let parts: Vec<&str> = key.split('.').collect();
+        let mut parts: Vec<&str> = key.split('.').collect();
+        // The section's PyTorch-flavoured names, as in the file (see `canonical_sections`).
+        if matches!(parts[0], "scheduler" | "lr_scheduler") {
+            parts[0] = "schedule";
+        }
         if parts.iter().any(|p| p.is_empty()) {
             return Err(TrainError::Config(format!(
                 "--set {o:?}: empty key part in `{key}`"
@@ -450,6 +490,12 @@ pub fn apply_overrides(table: &mut toml::Table, overrides: &[String]) -> Result<
         res?;
     }
     Ok(())
+}
+
+/// `model.layers[1].bias` → `model.layers.1.bias`: list indices in brackets, as Python and
+/// TOML readers write them, are the same as dotted ones.
+fn brackets_as_dots(key: &str) -> String {
+    key.replace("].", ".").replace('[', ".").replace(']', "")
 }
 
 /// Sets `parts[i..]` below `cur`: sections by name, list elements by index

@@ -160,8 +160,12 @@ impl DataConfig {
             } else if path.is_dir() {
                 Source::Idx(path)
             } else {
+                let known: Vec<&str> = data::DATASETS.iter().chain(SYNTHETIC).copied().collect();
+                let close = present::choices::nearest(&name, &known)
+                    .map(|n| format!("did you mean `{n}`? "))
+                    .unwrap_or_default();
                 return Err(TrainError::Config(format!(
-                    "{ctx}: `dataset` = {name:?}: not a bundled dataset ({}), a synthetic one ({}), an .npz/.csv file or an IDX directory",
+                    "{ctx}: `dataset` = {name:?}: {close}not a bundled dataset ({}), a synthetic one ({}), an .npz/.csv file or an IDX directory",
                     data::DATASETS.join(", "),
                     SYNTHETIC.join(", ")
                 )));

@@ -65,7 +65,9 @@ impl MetricsLog {
 
     /// Reopens `metrics.jsonl` cut to `len` bytes (what the checkpoint had seen), so the lines
     /// of steps redone after a resume are not doubled.
-    pub fn resume(dir: &Path, len: u64, tensorboard: bool) -> Result<MetricsLog> {
+    /// A new TensorBoard event file starts with a restart marker at `next_step`, so the steps
+    /// logged after the checkpoint and redone now are not shown twice.
+    pub fn resume(dir: &Path, len: u64, next_step: u64, tensorboard: bool) -> Result<MetricsLog> {
         let path = dir.join("metrics.jsonl");
         let file = OpenOptions::new()
             .write(true)
@@ -82,6 +84,11 @@ impl MetricsLog {
         }
         file.set_len(len).map_err(|e| TrainError::file(&path, e))?;
         let mut log = Self::with_file(dir, path, file, tensorboard)?;
+        if let Some(tb) = &mut log.tb {
+            tb.session_start(next_step).map_err(|e| {
+                TrainError::file(dir, format!("cannot write the TensorBoard event file: {e}"))
+            })?;
+        }
         use std::io::Seek;
         log.file
             .get_mut()
@@ -110,9 +117,13 @@ impl MetricsLog {
 
     /// Bytes written so far, made durable, for checkpoints: a checkpoint must never record
     /// log lines that a power loss could take back.
-    pub fn metrics_len(&self) -> Result<u64> {
-        // Callers hold `&self`; the buffer is flushed after every line, so the file length is
-        // what has been written.
+    pub fn metrics_len(&mut self) -> Result<u64> {
+        // The event file too: a checkpoint is where a resumed run continues its logs, so
+        // nothing logged before it may still sit in a buffer a kill would lose.
+        if let Some(tb) = &mut self.tb {
+            tb.flush()
+                .map_err(|e| TrainError::file(tb.path(), format!("cannot write: {e}")))?;
+        }
         self.file
             .get_ref()
             .sync_data()

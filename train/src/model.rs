@@ -114,9 +114,11 @@ impl ModelConfig {
         let ctx = format!("{context}: [model]");
         for key in table.keys() {
             if !["layers", "init"].contains(&key.as_str()) && !INIT_KEYS.contains(&key.as_str()) {
+                let mut valid = vec!["layers", "init"];
+                valid.extend_from_slice(INIT_KEYS);
                 return Err(TrainError::Config(format!(
-                    "{ctx}: unknown key `{key}` (valid: layers, init, {})",
-                    INIT_KEYS.join(", ")
+                    "{ctx}: unknown key `{key}` ({})",
+                    present::choices::hint(key, &valid)
                 )));
             }
         }
@@ -292,7 +294,14 @@ fn read_layer(ctx: &str, v: &toml::Value) -> Result<(LayerConfig, Option<InitSpe
         .as_table()
         .ok_or_else(|| TrainError::config(ctx, "layer", v, "expected a table with a `type`"))?;
     let ty = match t.get("type") {
-        Some(toml::Value::String(s)) => s.as_str(),
+        Some(toml::Value::String(s)) => {
+            present::choices::resolve(s, LAYER_TYPES, &[]).ok_or_else(|| {
+                TrainError::Config(format!(
+                    "{ctx}: unknown layer type `{s}` ({})",
+                    present::choices::hint(s, LAYER_TYPES)
+                ))
+            })?
+        }
         Some(v) => return Err(TrainError::config(ctx, "type", v, "expected a string")),
         None => {
             return Err(TrainError::Config(format!(
@@ -439,8 +448,8 @@ fn read_layer(ctx: &str, v: &toml::Value) -> Result<(LayerConfig, Option<InitSpe
         }),
         other => {
             return Err(TrainError::Config(format!(
-                "{ctx}: unknown layer type `{other}` (valid: {})",
-                LAYER_TYPES.join(", ")
+                "{ctx}: unknown layer type `{other}` ({})",
+                present::choices::hint(other, LAYER_TYPES)
             )))
         }
     };

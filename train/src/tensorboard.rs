@@ -25,9 +25,12 @@ impl EventWriter {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "gradlab".into());
+        // TensorBoard reads a folder's event files in name order, and a continuation must come
+        // after what it continues: its timestamp field is later than every existing file's,
+        // even within the same second.
+        let secs = latest_timestamp(dir).map_or(now.as_secs(), |t| now.as_secs().max(t + 1));
         let name = format!(
-            "events.out.tfevents.{}.{host}.{}.{}",
-            now.as_secs(),
+            "events.out.tfevents.{secs}.{host}.{}.{:09}",
             std::process::id(),
             now.subsec_nanos()
         );
@@ -62,6 +65,20 @@ impl EventWriter {
         self.record(&ev)
     }
 
+    /// Marks a restart at `step`: `Event { step, session_log { status: START } }`. TensorBoard
+    /// (file version 2) then drops every event of the run with a step ≥ `step` written before
+    /// this one, so the steps a resumed run redoes are not shown twice.
+    pub fn session_start(&mut self, step: u64) -> std::io::Result<()> {
+        let mut log = Vec::new();
+        put_varint_field(&mut log, 1, SESSION_START);
+        let mut ev = Vec::new();
+        put_double(&mut ev, 1, wall_time());
+        put_varint_field(&mut ev, 2, step);
+        put_bytes(&mut ev, 7, &log);
+        self.record(&ev)?;
+        self.out.flush()
+    }
+
     pub fn flush(&mut self) -> std::io::Result<()> {
         self.out.flush()
     }
@@ -74,6 +91,25 @@ impl EventWriter {
         self.out.write_all(&masked_crc(data).to_le_bytes())
     }
 }
+
+/// The largest timestamp field of the event files in `dir`.
+fn latest_timestamp(dir: &Path) -> Option<u64> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_prefix("events.out.tfevents.")?
+                .split('.')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .max()
+}
+
+/// `tensorflow.SessionLog.SessionStatus.START`.
+const SESSION_START: u64 = 1;
 
 fn wall_time() -> f64 {
     SystemTime::now()
@@ -120,6 +156,50 @@ fn put_bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
 /// Reads the scalars back from an event file: `(tag, step, value)` in file order. Used by
 /// tests and by tools that summarise runs; it checks every CRC.
 pub fn read_scalars(path: &Path) -> Result<Vec<(String, u64, f32)>, String> {
+    Ok(read_events(path)?
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Scalar(tag, step, v) => Some((tag, step, v)),
+            Event::SessionStart(_) => None,
+        })
+        .collect())
+}
+
+/// What [`read_events`] returns: a scalar, or a restart marker.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    Scalar(String, u64, f32),
+    SessionStart(u64),
+}
+
+/// The scalars of a run folder as TensorBoard shows them: its event files in name order (their
+/// names start with the creation time), a restart marker at step `s` dropping what came before
+/// it with a step ≥ `s`.
+pub fn read_run_scalars(dir: &Path) -> Result<Vec<(String, u64, f32)>, String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("events.out.tfevents."))
+        })
+        .collect();
+    files.sort();
+    let mut out: Vec<(String, u64, f32)> = Vec::new();
+    for f in files {
+        for e in read_events(&f)? {
+            match e {
+                Event::Scalar(tag, step, v) => out.push((tag, step, v)),
+                Event::SessionStart(s) => out.retain(|x| x.1 < s),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Every scalar and restart marker of one event file, in file order; checks every CRC.
+pub fn read_events(path: &Path) -> Result<Vec<Event>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut out = Vec::new();
     let mut at = 0;
@@ -141,6 +221,14 @@ pub fn read_scalars(path: &Path) -> Result<Vec<(String, u64, f32)>, String> {
         at += 16 + len;
         let ev = fields(data)?;
         let step = ev.iter().find(|f| f.0 == 2).map_or(0, |f| f.1);
+        for (_, _, sub) in ev.iter().filter(|f| f.0 == 7) {
+            if fields(sub)?
+                .iter()
+                .any(|f| f.0 == 1 && f.1 == SESSION_START)
+            {
+                out.push(Event::SessionStart(step));
+            }
+        }
         for (num, _, sub) in &ev {
             if *num != 5 {
                 continue;
@@ -156,7 +244,7 @@ pub fn read_scalars(path: &Path) -> Result<Vec<(String, u64, f32)>, String> {
                     .map(|f| String::from_utf8_lossy(&f.2).into_owned())
                     .unwrap_or_default();
                 if let Some(v) = vf.iter().find(|f| f.0 == 2) {
-                    out.push((tag, step, f32::from_bits(v.1 as u32)));
+                    out.push(Event::Scalar(tag, step, f32::from_bits(v.1 as u32)));
                 }
             }
         }
@@ -217,6 +305,43 @@ fn fields(mut b: &[u8]) -> Result<Vec<(u32, u64, Vec<u8>)>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (issue: TensorBoard showed 11 duplicate `train/loss` points at a resume): the
+    /// continuation's event file starts with a restart marker, and reading the folder as
+    /// TensorBoard does (file version 2: a START session log purges later steps) shows each
+    /// step once.
+    #[test]
+    fn resumed_run_shows_each_step_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = EventWriter::create(dir.path()).unwrap();
+        for step in 1..=10 {
+            first.scalar("train/loss", step as f64, step).unwrap();
+        }
+        first.flush().unwrap();
+        // Killed after step 10; the checkpoint was at step 7, so the resumed run redoes 8..=12.
+        // Within the same second, too, the continuation's file sorts after the first.
+        let mut second = EventWriter::create(dir.path()).unwrap();
+        assert!(
+            second.path() > first.path(),
+            "event files sort by creation time"
+        );
+        second.session_start(8).unwrap();
+        for step in 8..=12 {
+            second
+                .scalar("train/loss", 100.0 + step as f64, step)
+                .unwrap();
+        }
+        second.flush().unwrap();
+        let got = read_run_scalars(dir.path()).unwrap();
+        let steps: Vec<u64> = got.iter().map(|x| x.1).collect();
+        assert_eq!(steps, (1..=12).collect::<Vec<_>>());
+        assert_eq!(got[6].2, 7.0);
+        assert_eq!(got[7].2, 108.0, "the redone step's new value is shown");
+        assert_eq!(
+            read_events(second.path()).unwrap()[0],
+            Event::SessionStart(8)
+        );
+    }
 
     /// The CRC-32C check value, and TFRecord framing of a record.
     #[test]

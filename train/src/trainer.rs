@@ -251,7 +251,12 @@ impl<'c> Trainer<'c> {
             let (state, dir) = checkpoint::load_latest(&self.run_dir)?;
             self.restore(&state, &dir)?;
             self.last_checkpoint = Some(dir);
-            MetricsLog::resume(&self.run_dir, state.metrics_len, self.cfg.log.tensorboard)?
+            MetricsLog::resume(
+                &self.run_dir,
+                state.metrics_len,
+                state.step + 1,
+                self.cfg.log.tensorboard,
+            )?
         } else {
             checkpoint::clear(&self.run_dir)?;
             MetricsLog::create(&self.run_dir, self.cfg.log.tensorboard)?
@@ -398,11 +403,11 @@ impl<'c> Trainer<'c> {
                 }
                 if let Some(every) = self.cfg.train.checkpoint_every_steps {
                     if self.step % every == 0 {
-                        self.checkpoint(&log, elapsed(&self))?;
+                        self.checkpoint(&mut log, elapsed(&self))?;
                     }
                 }
                 if stop_at.is_some_and(|s| self.step >= s) {
-                    self.checkpoint(&log, elapsed(&self))?;
+                    self.checkpoint(&mut log, elapsed(&self))?;
                     stop = Some(Stop::Interrupted { step: self.step });
                     break 'epochs;
                 }
@@ -445,7 +450,7 @@ impl<'c> Trainer<'c> {
             }
             let every = self.cfg.train.checkpoint_every_epochs;
             if self.done() || (every > 0 && self.epoch % every == 0 && epoch_finished) {
-                self.checkpoint(&log, elapsed(&self))?;
+                self.checkpoint(&mut log, elapsed(&self))?;
             }
         }
         log.finish_progress();
@@ -636,7 +641,7 @@ impl<'c> Trainer<'c> {
         Ok(None)
     }
 
-    fn checkpoint(&mut self, log: &MetricsLog, elapsed: f64) -> Result<()> {
+    fn checkpoint(&mut self, log: &mut MetricsLog, elapsed: f64) -> Result<()> {
         let state = TrainerState {
             version: VERSION,
             step: self.step,

@@ -119,6 +119,15 @@ fn resume_reproduces_the_uninterrupted_run() {
         std::fs::read(part_dir.join("model.safetensors")).unwrap(),
         want_w
     );
+    // TensorBoard sees the interrupted run as the uninterrupted one: every (tag, step) once,
+    // with the same values.
+    let tb = |d: &Path| {
+        let mut v = train::tensorboard::read_run_scalars(d).unwrap();
+        v.retain(|x| x.0 != "epoch/examples_per_s"); // wall-clock
+        v.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        v
+    };
+    assert_eq!(tb(&part_dir), tb(&full_dir));
     // The plateau schedule halved the lr at least once, so its state was exercised.
     let lrs: Vec<f64> = want
         .iter()

@@ -75,7 +75,10 @@ impl Reader {
         } else {
             format!("{section}.{key}")
         };
-        self.err(format!("unknown key {at} (valid: {})", valid.join(", ")))
+        self.err(format!(
+            "unknown key {at} ({})",
+            present::choices::hint(key, valid)
+        ))
     }
 
     fn check_keys(&self, section: &str, t: &toml::Table, valid: &[&str]) -> Result<()> {
@@ -415,18 +418,21 @@ impl Reader {
 
     fn optimizer(&self, field: &str, t: &toml::Table) -> Result<OptimizerSpace> {
         let name = match t.get("name") {
-            Some(toml::Value::String(s)) if optim::optimizers::NAMES.contains(&s.as_str()) => {
-                s.clone()
+            Some(toml::Value::String(s)) if optim::optimizers::canonical_name(s).is_some() => {
+                optim::optimizers::canonical_name(s)
+                    .unwrap_or_default()
+                    .to_string()
             }
             Some(v) => {
+                let typed = v.as_str().unwrap_or_default();
                 return Err(self.bad(
                     &format!("{field}.name"),
                     show(v),
                     &format!(
-                        "unknown optimizer (valid: {})",
-                        optim::optimizers::NAMES.join(", ")
+                        "unknown optimizer ({})",
+                        present::choices::hint(typed, optim::optimizers::NAMES)
                     ),
-                ))
+                ));
             }
             None => {
                 return Err(self.err(format!(
@@ -557,12 +563,13 @@ impl Reader {
                             ..
                         } => format!("optimizers[{j}].{field} = {value}: {reason}"),
                         optim::OptimError::Unknown { name, valid, .. } => {
-                            let valid: Vec<&str> =
-                                valid.split(", ").filter(|k| *k != "name").collect();
+                            let mut keys =
+                                vec!["label".to_string(), "name".into(), "schedule".into()];
+                            keys.extend(valid.into_iter().filter(|k| k != "name"));
                             format!(
-                                "unknown key optimizers[{j}].{name} for optimizer `{}` (valid: label, name, schedule, {})",
+                                "unknown key optimizers[{j}].{name} for optimizer `{}` ({})",
                                 o.name,
-                                valid.join(", ")
+                                present::choices::hint(&name, &keys)
                             )
                         }
                         other => other.to_string(),

@@ -80,9 +80,16 @@ pub(crate) fn torch_chain<F: Float>(
     Ok(chain)
 }
 
-/// Builds the named optimizer from its hyperparameters. Unknown names and keys, and invalid
-/// values, are errors that list what is valid.
+/// The canonical name of an optimizer as a person may write it: PyTorch's class names and any
+/// case (`SGD`, `AdamW`, `RMSprop`, `NAdam`) are the lowercase names of [`NAMES`].
+pub fn canonical_name(name: &str) -> Option<&'static str> {
+    present::choices::resolve(name, NAMES, &[])
+}
+
+/// Builds the named optimizer from its hyperparameters (any spelling [`canonical_name`]
+/// accepts). Unknown names and keys, and invalid values, are errors that list what is valid.
 pub fn build<F: Float>(name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
+    let name = canonical_name(name).unwrap_or(name);
     match name {
         "sgd" => sgd::build(name, h),
         "adagrad" => adagrad::build(name, h),
@@ -103,7 +110,7 @@ pub fn build<F: Float>(name: &str, h: &mut Hyper<'_>) -> Result<Recipe<F>> {
             context: h.context().to_string(),
             what: "optimizer",
             name: name.to_string(),
-            valid: NAMES.join(", "),
+            valid: NAMES.iter().map(|s| s.to_string()).collect(),
         }),
     }
 }

@@ -121,9 +121,34 @@ pub fn apply<F: Float>(sched: &dyn LrSchedule, opt: &mut crate::Optimizer<F>) {
     }
 }
 
+/// PyTorch's scheduler class names for gradlab's schedules.
+pub const TORCH_ALIASES: &[(&str, &str)] = &[
+    ("ConstantLR", "constant"),
+    ("StepLR", "step"),
+    ("MultiStepLR", "multistep"),
+    ("ExponentialLR", "exponential"),
+    ("CosineAnnealingLR", "cosine"),
+    ("CosineAnnealingWarmRestarts", "cosine_warm_restarts"),
+    ("LinearLR", "linear"),
+    ("PolynomialLR", "polynomial"),
+    ("OneCycleLR", "one_cycle"),
+    ("SequentialLR", "sequential"),
+    ("ReduceLROnPlateau", "reduce_on_plateau"),
+];
+
+/// The canonical name of a schedule as a person may write it: any case, and PyTorch's class
+/// names ([`TORCH_ALIASES`]: `StepLR` is `step`, `OneCycleLR` is `one_cycle`). `none` stays
+/// `none`.
+pub fn canonical_name(name: &str) -> Option<&'static str> {
+    if present::choices::normalize(name) == "none" {
+        return Some("none");
+    }
+    present::choices::resolve(name, NAMES, TORCH_ALIASES)
+}
+
 fn table_name(context: &str, table: &toml::Table) -> Result<String> {
     match table.get("name") {
-        Some(toml::Value::String(s)) => Ok(s.clone()),
+        Some(toml::Value::String(s)) => Ok(canonical_name(s).unwrap_or(s).to_string()),
         Some(v) => Err(OptimError::invalid(context, "name", v, "expected a string")),
         None => Err(OptimError::Missing {
             context: context.to_string(),
@@ -163,7 +188,7 @@ pub(crate) fn build_core(
             context: h.context().to_string(),
             what: "schedule",
             name: name.to_string(),
-            valid: NAMES.join(", "),
+            valid: NAMES.iter().map(|s| s.to_string()).collect(),
         }),
     }
 }
