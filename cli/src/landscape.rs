@@ -15,8 +15,20 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 #[derive(clap::Args)]
+#[command(after_help = "\
+The config (TOML) names a function, a start and the optimizers, e.g.:
+
+  steps = 500
+  [problem]
+  function = \"rosenbrock\"  # beale, himmelblau, rastrigin, saddle (x²−y²), quartic_saddle,
+  start = [-1.5, 2.0]       # monkey_saddle, or quadratic with `matrix` and `vector`
+  [[optimizers]]            # or one [optimizer]; also [clip] and [schedule] as in training
+  name = \"adam\"
+  lr = 0.05
+
+Ready configs: examples/landscape/ (Rosenbrock, a saddle, an ill-conditioned quadratic).")]
 pub struct Args {
-    /// The problem and optimizers (TOML; see `gradlab landscape --help` and examples/landscape).
+    /// The problem and optimizers (TOML; the format is below, examples in examples/landscape).
     pub config: PathBuf,
     /// Where to write the trajectories (JSON).
     #[arg(long)]
@@ -54,7 +66,25 @@ pub fn run(args: Args) -> Result<()> {
             .with_context(|| format!("cannot draw the plot for {}", path.display()))?;
         outputs.push((p.clone(), svg));
     }
-    write_all_or_nothing(&outputs)
+    write_all_or_nothing(&outputs)?;
+    for r in &runs {
+        let end = match r.first_nonfinite_step {
+            Some(s) => format!("diverged at step {s}"),
+            None if r.diverged => format!("diverged after {} steps", r.params.len()),
+            None => format!(
+                "f = {} after {} steps",
+                present::fmt_num(r.final_loss),
+                r.params.len()
+            ),
+        };
+        println!("{}: {end}", r.label);
+    }
+    let written: Vec<String> = outputs
+        .iter()
+        .map(|(p, _)| p.display().to_string())
+        .collect();
+    println!("wrote {}", written.join(", "));
+    Ok(())
 }
 
 /// Writes every output durably, all or nothing ([`durable::write_all`]): on any failure before
