@@ -317,7 +317,7 @@ fn coordinate(sh: &Shared) -> Result<bool> {
         let mut coord = sh.coord.lock().unwrap_or_else(|p| p.into_inner());
         // Another process that died while this one ran left its runs claimed.
         sh.store.recover(name)?;
-        let counts = sh.store.counts(name)?;
+        let mut counts = sh.store.counts(name)?;
         let finished = counts.done + counts.failed;
         if coord.finished != Some(finished) {
             let runs = sh.store.runs(name)?;
@@ -329,6 +329,8 @@ fn coordinate(sh: &Shared) -> Result<bool> {
                     .set_length(expected_total(sh.study, &counts).max(counts.total()) as u64);
                 return Ok(false);
             }
+            // Another process may have enqueued them first: this one can help train them.
+            counts = sh.store.counts(name)?;
         }
         if counts.pending == 0 && counts.running == 0 && sh.running.load(Ordering::SeqCst) == 0 {
             // Nothing left here or elsewhere; wake the others so they see it too.
