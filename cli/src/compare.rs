@@ -15,8 +15,10 @@ pub struct CompareArgs {
     /// Study file (TOML: problems, optimizers with search spaces, seeds, tuning). Without one,
     /// the default study on the bundled datasets runs.
     pub study: Option<PathBuf>,
-    /// Results store: a SQLite file (or `sqlite:PATH`), or `postgres://user@host/db` to share
-    /// the study between workers on many machines. Default: OUT/results.db.
+    /// Results store: a SQLite file (or `sqlite:PATH`; several processes of one machine may
+    /// share it), or `postgres://user@host/db` to share the study between workers on many
+    /// machines (add `?sslmode=verify-full&sslrootcert=CA.pem` for TLS checked against your CA).
+    /// Default: OUT/results.db.
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
     /// Output folder for the run logs, the report and the tables. Default: runs/compare/NAME.
@@ -183,8 +185,8 @@ pub fn run_report(args: ReportArgs) -> Result<()> {
             .display()
             .to_string()
     });
-    let sqlite = sqlite_path(&url);
-    if let Some(p) = &sqlite {
+    let sqlite = lab::store::sqlite_path(&url);
+    if let Some(p) = sqlite {
         if !p.is_file() {
             bail!(
                 "results store {}: no such file (run `gradlab compare` first, or pass --store)",
@@ -227,15 +229,6 @@ pub fn run_report(args: ReportArgs) -> Result<()> {
         None => default_out(&name).join("report.html"),
     });
     write_report(&study, store.as_ref(), &html, args.export.as_deref())
-}
-
-/// The SQLite file a store URL names (None for PostgreSQL).
-fn sqlite_path(url: &str) -> Option<PathBuf> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        None
-    } else {
-        Some(PathBuf::from(url.strip_prefix("sqlite:").unwrap_or(url)))
-    }
 }
 
 /// The study a stored definition describes: the default study, the resolved study as JSON

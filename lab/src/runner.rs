@@ -4,6 +4,11 @@
 //! Every run is independent and seeded, so the stored numbers do not depend on how many workers
 //! trained the study or in which order. A run that returns an error or panics is recorded
 //! `failed` with its error and the study goes on; an error of the store itself stops the study.
+//!
+//! Many runners (processes, machines) may work on one study in one store: each claims runs the
+//! others do not hold, and one that runs out of runs to claim waits for the others' runs to
+//! finish (their results may make the final runs known), taking back the runs of any that died
+//! ([`Store::recover`]), before it decides the study is over.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -15,8 +20,8 @@ use crate::progress::Progress;
 
 use crate::{Counts, FindingRow, LabError, Result, RunResult, RunSpec, Store, Study};
 
-/// How long an idle worker waits before it asks the store again (runs locked by workers of
-/// other processes finish without telling this one).
+/// How long an idle worker waits before it asks the store again (runs claimed by other
+/// processes finish, or their processes die, without telling this one).
 const POLL: Duration = Duration::from_millis(500);
 
 #[derive(Clone, Debug)]
@@ -297,7 +302,9 @@ fn coordinate(sh: &Shared) -> Result<bool> {
     let name = sh.study.name.as_str();
     {
         let mut coord = sh.coord.lock().unwrap_or_else(|p| p.into_inner());
-        let counts = sh.store.counts(name)?;
+        // Another process that died while this one ran left its runs claimed.
+        sh.store.recover(name)?;
+        let mut counts = sh.store.counts(name)?;
         let finished = counts.done + counts.failed;
         if coord.finished != Some(finished) {
             let runs = sh.store.runs(name)?;
@@ -309,14 +316,16 @@ fn coordinate(sh: &Shared) -> Result<bool> {
                     .set_length(expected_total(sh.study, &counts).max(counts.total()) as u64);
                 return Ok(false);
             }
+            // Another process may have enqueued them first: this one can help train them.
+            counts = sh.store.counts(name)?;
         }
         if counts.pending == 0 && counts.running == 0 && sh.running.load(Ordering::SeqCst) == 0 {
             // Nothing left here or elsewhere; wake the others so they see it too.
             sh.wake.notify_all();
             return Ok(true);
         }
-        // Pending rows we could not claim are locked by workers elsewhere (PostgreSQL), or
-        // runs of this process are still training: their results may make final runs known.
+        // Runs are being trained by other processes, or by this one: their results may make
+        // final runs known.
     }
     let g = sh.wake_lock.lock().unwrap_or_else(|p| p.into_inner());
     let _ = sh.wake.wait_timeout(g, POLL);

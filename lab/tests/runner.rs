@@ -1,7 +1,9 @@
 //! The runner on a tiny study (synthetic data, a few epochs): every run stored once, finals
 //! enqueued for the best trial, diverged runs stored done + diverged, crashing and erroring runs
 //! stored failed while the rest finish, interrupted runs redone, and the same numbers whatever
-//! the number of workers.
+//! the number of workers, of store handles or of machines sharing the study.
+
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -310,6 +312,9 @@ epochs = 1
     assert!(failed.len() >= 6, "{}", failed.len());
 }
 
+/// A process that claimed a run and was SIGKILLed while training it (its row left `running`,
+/// a partial log in its run folder): the next runner redoes the run at once, and the numbers
+/// are those of an uninterrupted study.
 #[test]
 fn an_interrupted_run_is_redone_and_the_numbers_match() {
     let clean = tempfile::tempdir().unwrap();
@@ -319,20 +324,13 @@ fn an_interrupted_run_is_redone_and_the_numbers_match() {
         .collect();
 
     let dir = tempfile::tempdir().unwrap();
-    let s = study(dir.path(), &tiny());
-    {
-        // A process that claimed a run and died: the row stays `running`, its run folder has a
-        // partial log.
-        let store = SqliteStore::open(&dir.path().join("results.db")).unwrap();
-        store.open_study(&s.name, &s.text, &s.definition()).unwrap();
-        store.enqueue(&s.name, &s.initial_runs().unwrap()).unwrap();
-        let claim = store.claim(&s.name, "dead:1:0").unwrap().unwrap();
-        let d = lab::runner::run_dir(&dir.path().join("out"), claim.spec());
-        std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(d.join("metrics.jsonl"), "{\"type\":\"step\",\"garbage\n").unwrap();
-        std::mem::forget(claim);
-        assert_eq!(store.counts(&s.name).unwrap().running, 1);
-    }
+    let (killed, _) = support::child::spawn(
+        "child_claims_a_run",
+        &[("GRADLAB_TEST_CHILD_DIR", dir.path().to_str().unwrap())],
+    );
+    killed.kill();
+    let store = SqliteStore::open(&dir.path().join("results.db")).unwrap();
+    assert_eq!(store.counts("tiny").unwrap().running, 1);
     let got: Vec<_> = run(dir.path(), &tiny(), 2, None)
         .iter()
         .map(numbers)
@@ -340,20 +338,30 @@ fn an_interrupted_run_is_redone_and_the_numbers_match() {
     assert_eq!(got, want);
 }
 
-/// Two "machines" (two `run_study` calls with their own connections, two workers each) share
-/// one study in PostgreSQL: every run is stored once, and the numbers are those of one SQLite
-/// worker. Skipped (with a message) where no PostgreSQL is installed.
+/// The child process of [`an_interrupted_run_is_redone_and_the_numbers_match`]: claims a run of
+/// the tiny study in `GRADLAB_TEST_CHILD_DIR`, writes half a log line into its run folder, and
+/// waits to be killed.
 #[test]
-fn postgres_machines_share_a_study_with_the_same_numbers() {
-    let Some(server) = pg::Server::start() else {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipping the PostgreSQL runner test: no initdb/pg_ctl on PATH or in /usr/lib/postgresql/*/bin"
-        );
-        return;
-    };
-    let url = server.create_db("runner_study");
+#[ignore = "helper process, started by an_interrupted_run_is_redone_and_the_numbers_match"]
+fn child_claims_a_run() {
+    let dir = std::path::PathBuf::from(std::env::var_os("GRADLAB_TEST_CHILD_DIR").unwrap());
+    let s = study(&dir, &tiny());
+    let store = SqliteStore::open(&dir.join("results.db")).unwrap();
+    store.open_study(&s.name, &s.text, &s.definition()).unwrap();
+    store.enqueue(&s.name, &s.initial_runs().unwrap()).unwrap();
+    let claim = store.claim(&s.name, "dead:1:0").unwrap().unwrap();
+    let d = lab::runner::run_dir(&dir.join("out"), claim.spec());
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("metrics.jsonl"), "{\"type\":\"step\",\"garbage\n").unwrap();
+    support::child::claimed(&claim.spec().key);
+    support::child::wait_for_finish();
+}
+
+/// Runs the tiny study (with [`crash_one`]) in the store at `url` with two runners at once,
+/// each with its own store handle and two workers — two processes, or two machines —, the
+/// second started while the first trains. Each run is trained by exactly one of them, and the
+/// numbers are those of one worker alone.
+fn two_runners_share_the_study(url: &str) {
     let one = tempfile::tempdir().unwrap();
     let want: Vec<_> = run(one.path(), &tiny(), 1, Some(crash_one))
         .iter()
@@ -363,23 +371,32 @@ fn postgres_machines_share_a_study_with_the_same_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let s = study(dir.path(), &tiny());
     let reports: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..2)
-            .map(|m| {
-                let (s, url, out) = (&s, &url, dir.path().join(format!("m{m}")));
-                scope.spawn(move || {
-                    let store = lab::open_store(url).unwrap();
-                    let mut o = opts(&out, 2);
-                    o.worker = format!("m{m}:1");
-                    o.before_run = Some(crash_one);
-                    lab::run_study(s, store.as_ref(), &o).unwrap()
-                })
+        let start = |m: usize| {
+            let (s, out) = (&s, dir.path().join(format!("m{m}")));
+            scope.spawn(move || {
+                let store = lab::open_store(url).unwrap();
+                let mut o = opts(&out, 2);
+                o.worker = format!("m{m}:1");
+                o.before_run = Some(crash_one);
+                lab::run_study(s, store.as_ref(), &o).unwrap()
             })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+        };
+        let first = start(0);
+        let watch = lab::open_store(url).unwrap();
+        let t0 = std::time::Instant::now();
+        while watch.counts("tiny").unwrap().running == 0 {
+            assert!(
+                t0.elapsed().as_secs() < 60,
+                "the first runner never started a run"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let second = start(1);
+        [first, second].map(|h| h.join().unwrap()).to_vec()
     });
     let ran: usize = reports.iter().map(|r| r.ran + r.failed).sum();
-    assert_eq!(ran, 18, "each run trained by exactly one machine");
-    let store = lab::open_store(&url).unwrap();
+    assert_eq!(ran, 18, "each run trained by exactly one runner");
+    let store = lab::open_store(url).unwrap();
     let runs = store.runs("tiny").unwrap();
     assert!(runs.iter().all(|r| r
         .worker
@@ -389,141 +406,21 @@ fn postgres_machines_share_a_study_with_the_same_numbers() {
     assert_eq!(got, want);
 }
 
-/// A private PostgreSQL server on loopback for one test (initdb into a temporary folder).
-mod pg {
-    use std::path::PathBuf;
-    use std::process::{Command, Stdio};
+/// Bug: a second `gradlab compare` on the same SQLite store reset the first one's live runs
+/// when it started, and the first then stopped with "no longer claimed by this worker".
+#[test]
+fn a_second_runner_on_one_sqlite_store_leaves_the_first_ones_runs_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shared.db");
+    two_runners_share_the_study(db.to_str().unwrap());
+}
 
-    pub struct Server {
-        dir: tempfile::TempDir,
-        bin: PathBuf,
-        run_as: Option<String>,
-        port: u16,
-    }
-
-    fn find_bin() -> Option<PathBuf> {
-        let has = |d: &PathBuf| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
-        if let Some(dir) = std::env::var_os("GRADLAB_PG_BIN") {
-            return Some(PathBuf::from(dir)).filter(has);
-        }
-        std::env::var_os("PATH")
-            .and_then(|p| std::env::split_paths(&p).find(has))
-            .or_else(|| {
-                let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-                    .ok()?
-                    .filter_map(|e| Some(e.ok()?.path().join("bin")))
-                    .filter(has)
-                    .collect();
-                dirs.sort();
-                dirs.pop()
-            })
-    }
-
-    impl Server {
-        pub fn start() -> Option<Server> {
-            let bin = find_bin()?;
-            let dir = tempfile::Builder::new()
-                .prefix("gradlab-runner-pg")
-                .tempdir()
-                .unwrap();
-            let root = Command::new("id")
-                .arg("-u")
-                .output()
-                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-            let run_as = root.then(|| {
-                let user = ["postgres", "nobody"]
-                    .into_iter()
-                    .find(|u| {
-                        Command::new("id")
-                            .arg(u)
-                            .output()
-                            .is_ok_and(|o| o.status.success())
-                    })
-                    .expect("running as root and neither user postgres nor nobody exists");
-                assert!(Command::new("chown")
-                    .arg(format!("{user}:"))
-                    .arg(dir.path())
-                    .status()
-                    .unwrap()
-                    .success());
-                user.to_string()
-            });
-            let mut s = Server {
-                dir,
-                bin,
-                run_as,
-                port: 0,
-            };
-            let data = s.dir.path().join("data");
-            let out = s
-                .cmd("initdb")
-                .arg("-D")
-                .arg(&data)
-                .args(["-U", "postgres", "-E", "UTF8", "--locale=C", "-N"])
-                .args(["--auth-local=trust", "--auth-host=trust"])
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "initdb: {out:?}");
-            for attempt in 0..5 {
-                s.port = std::net::TcpListener::bind("127.0.0.1:0")
-                    .unwrap()
-                    .local_addr()
-                    .unwrap()
-                    .port();
-                let out = s
-                    .cmd("pg_ctl")
-                    .arg("-D")
-                    .arg(&data)
-                    .arg("-l")
-                    .arg(s.dir.path().join("log"))
-                    .args(["-w", "-t", "30", "-o"])
-                    .arg(format!(
-                        "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-                        s.port,
-                        s.dir.path().display()
-                    ))
-                    .arg("start")
-                    .output()
-                    .unwrap();
-                if out.status.success() {
-                    return Some(s);
-                }
-                assert!(attempt < 4, "pg_ctl start: {out:?}");
-            }
-            unreachable!()
-        }
-
-        fn cmd(&self, program: &str) -> Command {
-            let program = self.bin.join(program);
-            match &self.run_as {
-                Some(user) => {
-                    let mut c = Command::new("runuser");
-                    c.args(["-u", user, "--"]).arg(program);
-                    c
-                }
-                None => Command::new(program),
-            }
-        }
-
-        pub fn create_db(&self, db: &str) -> String {
-            let base = format!("postgres://postgres@127.0.0.1:{}", self.port);
-            let mut c =
-                postgres::Client::connect(&format!("{base}/postgres"), postgres::NoTls).unwrap();
-            c.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
-            format!("{base}/{db}")
-        }
-    }
-
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let _ = self
-                .cmd("pg_ctl")
-                .arg("-D")
-                .arg(self.dir.path().join("data"))
-                .args(["-m", "immediate", "-w", "stop"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
+/// Two machines share one study in PostgreSQL. Skipped (with a message) where no PostgreSQL is
+/// installed.
+#[test]
+fn postgres_machines_share_a_study_with_the_same_numbers() {
+    let Some(server) = support::pg::pg_server() else {
+        return;
+    };
+    two_runners_share_the_study(&server.create_db("runner_study"));
 }

@@ -1,11 +1,20 @@
-//! The results store. SQLite (a file, the default) for one process; PostgreSQL for many workers
-//! on many machines, where a worker claims a run by locking its row (`FOR UPDATE SKIP LOCKED`)
-//! and keeps the lock until the run's results are committed, so no run executes twice and a
-//! killed worker's run returns to the queue when its connection drops.
+//! The results store. SQLite (a file, the default) for the processes of one machine; PostgreSQL
+//! for many workers on many machines.
+//!
+//! The rule both keep: a run is claimed by one live worker at a time, and only a dead worker's
+//! claim is ever taken back. SQLite: the claiming store's owner id is written into the row and
+//! its process holds that owner's OS lock, free again the moment the process dies (`sqlite`,
+//! `owner`). PostgreSQL: the worker locks the run's row (`FOR UPDATE SKIP LOCKED`) in a
+//! transaction it keeps open until the results are committed; the server drops the lock when
+//! the worker's connection drops (`postgres`). Both count a run's attempts, and a run that
+//! stopped its worker process `MAX_ATTEMPTS` times is stored failed rather than tried
+//! again, so that a study whose run kills its worker (an abort, the out-of-memory killer) still
+//! finishes.
 
 use crate::{Counts, Result, RunRecord, RunResult, RunSpec};
 
 mod check;
+mod owner;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
@@ -27,8 +36,10 @@ pub trait Store: Send + Sync {
     fn open_study(&self, study: &str, text: &str, resolved: &str) -> Result<()>;
     /// Inserts the runs whose keys are new; returns how many were inserted.
     fn enqueue(&self, study: &str, runs: &[RunSpec]) -> Result<usize>;
-    /// Makes runs left `running` by a killed process claimable again (SQLite; a no-op where
-    /// claims are row locks). Returns how many.
+    /// Takes back the runs claimed by processes that have died (SQLite; a no-op in PostgreSQL,
+    /// whose server releases a dead worker's row lock itself): each is claimable again, or
+    /// stored failed once it has stopped its worker too often. Never touches a run claimed by a
+    /// live process. Returns how many runs it took back.
     fn recover(&self, study: &str) -> Result<usize>;
     /// Claims one pending run, or `None` when none is claimable now.
     fn claim(&self, study: &str, worker: &str) -> Result<Option<Box<dyn Claim>>>;
@@ -54,12 +65,19 @@ pub trait Claim: Send {
 /// Opens `url`: `postgres://...` / `postgresql://...`, `sqlite:PATH`, or a plain file path
 /// (SQLite).
 pub fn open_store(url: &str) -> Result<Box<dyn Store>> {
+    match sqlite_path(url) {
+        Some(path) => Ok(Box::new(sqlite::SqliteStore::open(path)?)),
+        None => Ok(Box::new(postgres::PgStore::connect(url)?)),
+    }
+}
+
+/// The SQLite file a store URL names, or `None` for a PostgreSQL URL.
+pub fn sqlite_path(url: &str) -> Option<&std::path::Path> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Box::new(postgres::PgStore::connect(url)?))
+        None
     } else {
-        let path = url.strip_prefix("sqlite:").unwrap_or(url);
-        Ok(Box::new(sqlite::SqliteStore::open(std::path::Path::new(
-            path,
-        ))?))
+        Some(std::path::Path::new(
+            url.strip_prefix("sqlite:").unwrap_or(url),
+        ))
     }
 }

@@ -11,18 +11,32 @@
 //! and, unlike row locks, is listed in `pg_locks` (visible to every role). `counts().running` and
 //! the `Running` state in `runs()` are the pending runs whose advisory lock is held; a (very
 //! unlikely) 64-bit hash collision could only mislabel a pending run as running in these
-//! displays, never change what is claimed. The worker's name and start time are written to the
-//! `claims` table on a separate autocommit connection (the run row itself is locked until the
-//! claim commits); they are display-only.
+//! displays, never change what is claimed.
+//!
+//! Attempts: a claim also writes, on a separate autocommit connection (the run row itself stays
+//! locked until the claim ends), the worker's name, start time and the run's attempt count to
+//! the `claims` table, where they outlive a worker that dies. A claim that ends (done, failed)
+//! deletes that row; one released cleanly gives its attempt back. A pending run whose count has
+//! reached `MAX_ATTEMPTS` stopped its worker that many times: the next worker to lock it stores
+//! it failed instead of training it, and claims another. Fewest attempts are claimed first.
+//! Nothing else ever resets a run: `recover` has nothing to do, and a live worker's row lock
+//! cannot be taken.
+//!
+//! Connection settings and their display without the password: `settings`; TLS: `tls`.
+
+mod settings;
+mod tls;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use postgres::{Client, Config, NoTls, Row};
+use postgres::{Client, Config, Row};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
+use self::settings::SslMode;
 use super::rows::{
-    self, params_json, parse_state, Finish, ResultRows, SpecColumns, MIGRATE_1_TO_2,
-    SCHEMA_VERSION, SPEC_COLUMNS,
+    self, params_json, parse_state, stopped_worker_error, Finish, ResultRows, SpecColumns,
+    MAX_ATTEMPTS, MIGRATE_1_TO_2, SCHEMA_VERSION,
 };
 use crate::{
     Claim, Counts, FindingRow, LabError, Result, RunRecord, RunResult, RunSpec, RunState, Store,
@@ -31,7 +45,7 @@ use crate::{
 /// Advisory lock (single-bigint form) serialising schema creation between workers.
 const SCHEMA_LOCK: i64 = 0x6772_6164_6c61_6201; // "gradlab\x01"
 
-/// [`SPEC_COLUMNS`] of `runs r`.
+/// [`rows::SPEC_COLUMNS`] of `runs r`.
 const R_SPEC_COLUMNS: &str =
     "r.key, r.problem, r.optimizer, r.phase, r.trial, r.seed, r.params, r.config";
 
@@ -64,8 +78,12 @@ CREATE TABLE IF NOT EXISTS findings(
   summary TEXT NOT NULL, PRIMARY KEY(study, key, idx));
 CREATE TABLE IF NOT EXISTS claims(
   study TEXT NOT NULL, key TEXT NOT NULL, worker TEXT NOT NULL,
-  started_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY(study, key));
+  started_at TIMESTAMPTZ NOT NULL DEFAULT now(), attempts INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(study, key));
 ";
+
+/// Version 2 to 3: the attempt count. Claims made before it count from 0.
+const MIGRATE_2_TO_3: &str = "ALTER TABLE claims ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0";
 
 /// `held`: the (study hash, key hash) pairs of the claim advisory locks now held in this database.
 const HELD: &str = "held AS (SELECT classid, objid FROM pg_locks
@@ -78,7 +96,8 @@ const LOCKED: &str = "(r.status = 'pending' AND (hashtext(r.study)::oid, hashtex
 
 struct PgInner {
     config: Config,
-    /// The URL without its password.
+    tls: MakeRustlsConnect,
+    /// The parsed settings without the password.
     shown: String,
     pool: Mutex<Vec<Client>>,
 }
@@ -92,7 +111,7 @@ impl PgInner {
     }
 
     fn connect(&self) -> std::result::Result<Client, postgres::Error> {
-        let mut c = self.config.connect(NoTls)?;
+        let mut c = self.config.connect(self.tls.clone())?;
         // A claim keeps its transaction open while the run trains: never time it out.
         c.batch_execute("SET idle_in_transaction_session_timeout = 0")?;
         Ok(c)
@@ -144,28 +163,50 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Connects to `url` (`postgres://user:password@host:port/database`) at once, so that an
-    /// unreachable server, failed authentication or a missing database is reported here, and
-    /// creates the schema if absent (serialised between workers by an advisory lock) or checks
-    /// its version.
+    /// Connects to `url` (`postgres://user:password@host:port/database?sslmode=MODE`; a user
+    /// name or password holding `@` writes it `%40`) at once, so that an unreachable server, a
+    /// refused certificate, failed authentication or a missing database is reported here, and
+    /// creates the schema if absent (serialised between workers by an advisory lock), migrates
+    /// an older one or checks its version. `sslmode` is libpq's (`disable`, `prefer`, `require`,
+    /// `verify-ca`, `verify-full`), with `sslrootcert=PATH` for the CA file: see `tls`. The
+    /// store shows itself, and every error, from the parsed settings, without the password.
     pub fn connect(url: &str) -> Result<PgStore> {
-        let shown = hide_password(url);
-        let mut config: Config = url.parse().map_err(|e| LabError::Store {
-            store: shown.clone(),
-            message: format!("invalid PostgreSQL URL: {}", msg(&e)),
+        let settings::Settings {
+            mut config,
+            sslmode,
+            root_cert,
+            shown,
+        } = settings::parse(url).map_err(|message| LabError::Store {
+            store: settings::NOT_SHOWN.into(),
+            message,
         })?;
+        let tls =
+            tls::connector(sslmode, root_cert.as_deref()).map_err(|message| LabError::Store {
+                store: shown.clone(),
+                message,
+            })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
         let inner = Arc::new(PgInner {
             config,
+            tls,
             shown,
             pool: Mutex::new(Vec::new()),
         });
         let mut c = inner.connect().map_err(|e| {
+            let hint = match sslmode {
+                SslMode::VerifyCa => ", is the server's certificate signed by the sslrootcert CA",
+                SslMode::VerifyFull => {
+                    ", is the server's certificate signed by the sslrootcert CA and for this host"
+                }
+                _ => "",
+            };
             inner.err(
-                "cannot connect (is the server running and reachable, are the user, password \
-                 and database name right?)",
+                &format!(
+                    "cannot connect (is the server running and reachable, are the user, \
+                     password and database name right{hint}?)"
+                ),
                 msg(&e),
             )
         })?;
@@ -200,22 +241,21 @@ fn create_schema(c: &mut Client) -> std::result::Result<(), String> {
             )
             .map_err(e)?;
         }
-        Some(v) if v == SCHEMA_VERSION.to_string() => {}
-        Some(v) if v == "1" => {
-            // Under the schema lock, in the transaction: workers starting together migrate once.
-            tx.batch_execute(MIGRATE_1_TO_2)
-                .map_err(|e| format!("cannot migrate the schema from version 1: {}", msg(&e)))?;
-            tx.execute(
-                "UPDATE gradlab_meta SET value = $1 WHERE name = 'schema_version'",
-                &[&SCHEMA_VERSION.to_string()],
-            )
-            .map_err(e)?;
-        }
         Some(v) => {
-            return Err(format!(
-                "incompatible database: schema version {v}, this gradlab reads version \
-                 {SCHEMA_VERSION}"
-            ))
+            // Under the schema lock, in the transaction: workers starting together migrate once.
+            let steps = rows::migrations(&v, &[MIGRATE_1_TO_2, MIGRATE_2_TO_3])?;
+            for step in steps {
+                tx.batch_execute(step).map_err(|e| {
+                    format!("cannot migrate the schema from version {v}: {}", msg(&e))
+                })?;
+            }
+            if !steps.is_empty() {
+                tx.execute(
+                    "UPDATE gradlab_meta SET value = $1 WHERE name = 'schema_version'",
+                    &[&SCHEMA_VERSION.to_string()],
+                )
+                .map_err(e)?;
+            }
         }
     }
     tx.commit().map_err(e)
@@ -233,46 +273,6 @@ fn msg(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     text.replace('\n', " ")
-}
-
-/// `url` without its password (`postgres://user:secret@host/db` → `postgres://user@host/db`,
-/// and a `password=` query parameter or key=value pair dropped).
-pub fn hide_password(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        // key=value form: drop the password pair.
-        return url
-            .split_whitespace()
-            .filter(|p| !p.starts_with("password="))
-            .collect::<Vec<_>>()
-            .join(" ");
-    };
-    let (scheme, rest) = url.split_at(scheme_end + 3);
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rfind('@') {
-        Some(at) => {
-            let userinfo = &authority[..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{user}{}", &authority[at..])
-        }
-        None => authority.to_string(),
-    };
-    let tail = match tail.find('?') {
-        Some(q) => {
-            let (path, query) = tail.split_at(q);
-            let kept: Vec<&str> = query[1..]
-                .split('&')
-                .filter(|p| !p.starts_with("password="))
-                .collect();
-            if kept.is_empty() {
-                path.to_string()
-            } else {
-                format!("{path}?{}", kept.join("&"))
-            }
-        }
-        None => tail.to_string(),
-    };
-    format!("{scheme}{authority}{tail}")
 }
 
 impl Store for PgStore {
@@ -342,73 +342,79 @@ impl Store for PgStore {
         Ok(n as usize)
     }
 
-    /// Claims are row locks that a dead worker's connection releases, so there is nothing to
-    /// recover; stale display rows in `claims` are removed. Returns 0.
-    fn recover(&self, study: &str) -> Result<usize> {
-        let what = format!("cannot clean up the claims of study {study:?}");
-        self.inner.with(&what, |c| {
-            c.execute(
-                &format!(
-                    "WITH {HELD} DELETE FROM claims c WHERE c.study = $1 AND
-                     (hashtext(c.study)::oid, hashtext(c.key)::oid) NOT IN
-                     (SELECT classid, objid FROM held)"
-                ),
-                &[&study],
-            )
-        })?;
+    /// Claims are row locks that a dead worker's connection releases, and the `claims` rows
+    /// they leave behind keep the attempt counts: there is nothing to recover. Returns 0.
+    fn recover(&self, _study: &str) -> Result<usize> {
         Ok(0)
     }
 
     fn claim(&self, study: &str, worker: &str) -> Result<Option<Box<dyn Claim>>> {
         let inner = &self.inner;
         let what = format!("cannot claim a run of study {study:?}");
-        let mut c = inner.get(&what)?;
-        let row = (|| {
-            c.batch_execute("BEGIN")?;
-            let row = c.query_opt(
-                &format!(
-                    "SELECT {SPEC_COLUMNS} FROM runs WHERE study = $1 AND status = 'pending'
-                     ORDER BY key FOR UPDATE SKIP LOCKED LIMIT 1"
-                ),
-                &[&study],
-            )?;
-            match &row {
-                Some(r) => {
-                    let key: &str = r.get(0);
-                    c.execute(
-                        "SELECT pg_try_advisory_xact_lock(hashtext($1), hashtext($2))",
-                        &[&study, &key],
-                    )?;
+        loop {
+            let mut c = inner.get(&what)?;
+            let row = (|| {
+                c.batch_execute("BEGIN")?;
+                // Fewest attempts first: a run that stopped its worker is retried after the
+                // fresh ones.
+                let row = c.query_opt(
+                    &format!(
+                        "SELECT {R_SPEC_COLUMNS}, coalesce(cl.attempts, 0), cl.worker
+                         FROM runs r LEFT JOIN claims cl ON cl.study = r.study AND cl.key = r.key
+                         WHERE r.study = $1 AND r.status = 'pending'
+                         ORDER BY coalesce(cl.attempts, 0), r.key
+                         FOR UPDATE OF r SKIP LOCKED LIMIT 1"
+                    ),
+                    &[&study],
+                )?;
+                match &row {
+                    Some(r) => {
+                        let key: &str = r.get(0);
+                        c.execute(
+                            "SELECT pg_try_advisory_xact_lock(hashtext($1), hashtext($2))",
+                            &[&study, &key],
+                        )?;
+                    }
+                    None => c.batch_execute("ROLLBACK")?,
                 }
-                None => c.batch_execute("ROLLBACK")?,
+                Ok::<_, postgres::Error>(row)
+            })();
+            let row = match row {
+                Ok(row) => row,
+                Err(e) => return Err(inner.err(&what, msg(&e))), // the connection is dropped (rolled back)
+            };
+            let Some(row) = row else {
+                inner.put(c);
+                return Ok(None);
+            };
+            let spec = spec_from_row(&row).map_err(|e| inner.err(&what, e))?;
+            let attempts: i32 = row.try_get(8).map_err(|e| inner.err(&what, msg(&e)))?;
+            if i64::from(attempts) >= MAX_ATTEMPTS {
+                let last_worker: Option<String> =
+                    row.try_get(9).map_err(|e| inner.err(&what, msg(&e)))?;
+                give_up(&mut c, study, &spec.key, last_worker.as_deref(), attempts)
+                    .map_err(|e| inner.err(&what, msg(&e)))?;
+                inner.put(c);
+                continue;
             }
-            Ok::<_, postgres::Error>(row)
-        })();
-        let row = match row {
-            Ok(row) => row,
-            Err(e) => return Err(inner.err(&what, msg(&e))), // the connection is dropped (rolled back)
-        };
-        let Some(row) = row else {
-            inner.put(c);
-            return Ok(None);
-        };
-        let spec = spec_from_row(&row).map_err(|e| inner.err(&what, e))?;
-        // Display only, on another connection: the run row stays locked until the claim ends.
-        inner.with(&what, |d| {
-            d.execute(
-                "INSERT INTO claims(study, key, worker) VALUES ($1, $2, $3)
-                 ON CONFLICT (study, key) DO UPDATE SET worker = excluded.worker,
-                   started_at = excluded.started_at",
-                &[&study, &spec.key, &worker],
-            )
-        })?;
-        Ok(Some(Box::new(PgClaim {
-            inner: Arc::clone(inner),
-            client: Some(c),
-            study: study.to_string(),
-            worker: worker.to_string(),
-            spec,
-        })))
+            // On another connection, so that it outlives this claim's transaction: counted even
+            // if the worker dies.
+            inner.with(&what, |d| {
+                d.execute(
+                    "INSERT INTO claims(study, key, worker, attempts) VALUES ($1, $2, $3, 1)
+                     ON CONFLICT (study, key) DO UPDATE SET worker = excluded.worker,
+                       started_at = excluded.started_at, attempts = claims.attempts + 1",
+                    &[&study, &spec.key, &worker],
+                )
+            })?;
+            return Ok(Some(Box::new(PgClaim {
+                inner: Arc::clone(inner),
+                client: Some(c),
+                study: study.to_string(),
+                worker: worker.to_string(),
+                spec,
+            })));
+        }
     }
 
     fn runs(&self, study: &str) -> Result<Vec<RunRecord>> {
@@ -491,6 +497,27 @@ impl Store for PgStore {
         })?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
+}
+
+/// Stores the run `key`, locked by `c`'s open transaction, failed after it stopped its worker
+/// (`last_worker`, the one that claimed it last) `attempts` times, and commits.
+fn give_up(
+    c: &mut Client,
+    study: &str,
+    key: &str,
+    last_worker: Option<&str>,
+    attempts: i32,
+) -> std::result::Result<(), postgres::Error> {
+    c.execute(
+        "UPDATE runs SET status = 'failed', worker = $3, error = $4, finished_at = clock_timestamp()
+         WHERE study = $1 AND key = $2 AND status = 'pending'",
+        &[&study, &key, &last_worker, &stopped_worker_error(attempts.into())],
+    )?;
+    c.execute(
+        "DELETE FROM claims WHERE study = $1 AND key = $2",
+        &[&study, &key],
+    )?;
+    c.batch_execute("COMMIT")
 }
 
 /// A claimed run: its connection holds the open transaction with the row lock.
@@ -661,11 +688,17 @@ impl Claim for PgClaim {
 
 impl Drop for PgClaim {
     fn drop(&mut self) {
-        // Released unfinished: roll back (the run is pending again) and drop the display row.
+        // Released unfinished: roll back (the run is pending again) and give the attempt back,
+        // since the worker lives.
         if let Some(mut c) = self.client.take() {
             let ok = c.batch_execute("ROLLBACK").is_ok()
                 && c.execute(
-                    "DELETE FROM claims WHERE study = $1 AND key = $2",
+                    "DELETE FROM claims WHERE study = $1 AND key = $2 AND attempts <= 1",
+                    &[&self.study, &self.spec.key],
+                )
+                .is_ok()
+                && c.execute(
+                    "UPDATE claims SET attempts = attempts - 1 WHERE study = $1 AND key = $2",
                     &[&self.study, &self.spec.key],
                 )
                 .is_ok();

@@ -12,12 +12,46 @@ use std::collections::{BTreeMap, HashMap};
 use crate::{FindingRow, Phase, RunRecord, RunResult, RunSpec, RunState};
 
 /// The schema version this build writes (stored in `gradlab_meta`). Version 2 added
-/// `studies.resolved`; a version 1 database is migrated when opened (the column added, NULL for
-/// the studies it holds: checked by their text only).
-pub const SCHEMA_VERSION: i64 = 2;
+/// `studies.resolved` (NULL for the studies a version 1 database holds: checked by their text
+/// only); version 3 counts each run's attempts (SQLite: `runs.attempts` and the claim's
+/// `runs.owner`; PostgreSQL: `claims.attempts`, since a claimed run's row stays locked). An older
+/// database is migrated in place when opened, one version at a time, in one transaction.
+pub const SCHEMA_VERSION: i64 = 3;
 
-/// Adds `studies.resolved` to a version 1 database.
+/// Adds `studies.resolved` to a version 1 database (both backends).
 pub(crate) const MIGRATE_1_TO_2: &str = "ALTER TABLE studies ADD COLUMN resolved TEXT";
+
+/// The migrations that bring a database of schema version `stored` to [`SCHEMA_VERSION`], in
+/// order; `steps[i]` migrates version `i + 1` to `i + 2`. `Err` for a version this build cannot
+/// read (a newer gradlab's, or not a version at all).
+pub(crate) fn migrations<'a>(
+    stored: &str,
+    steps: &'a [&'static str],
+) -> Result<&'a [&'static str], String> {
+    debug_assert_eq!(steps.len() as i64 + 1, SCHEMA_VERSION);
+    match stored.parse::<i64>() {
+        Ok(v) if (1..=SCHEMA_VERSION).contains(&v) => Ok(&steps[v as usize - 1..]),
+        _ => Err(format!(
+            "incompatible database: schema version {stored}, this gradlab reads version \
+             {SCHEMA_VERSION} (and migrates versions 1 to {})",
+            SCHEMA_VERSION - 1
+        )),
+    }
+}
+
+/// How many times a run may stop its worker process (the process dies while training it: a
+/// kill, the out-of-memory killer, an abort) before it is stored failed instead of retried, so
+/// that one such run cannot keep a study from finishing. A claim released cleanly does not
+/// count.
+pub(crate) const MAX_ATTEMPTS: i64 = 3;
+
+/// The error stored for a run given up after it stopped its worker `attempts` times.
+pub(crate) fn stopped_worker_error(attempts: i64) -> String {
+    format!(
+        "the run stopped its worker process {attempts} times (the process died while training \
+         it: killed, out of memory or aborted); it is not tried again"
+    )
+}
 
 /// The columns of `runs` that make a [`RunSpec`], in [`spec`]'s order.
 pub(crate) const SPEC_COLUMNS: &str = "key, problem, optimizer, phase, trial, seed, params, config";
