@@ -20,12 +20,9 @@ pub enum LabError {
     },
     #[error(transparent)]
     Train(#[from] train::TrainError),
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The cause is part of the message (and not a `source`), so `{:#}` prints it once.
+    #[error("{path}: {error}")]
+    Io { path: String, error: std::io::Error },
 }
 
 pub type Result<T, E = LabError> = std::result::Result<T, E>;

@@ -438,9 +438,9 @@ fn train_run(spec: &RunSpec, study: &Study, opts: &RunnerOptions) -> Result<RunR
     let dir = cfg.log.dir.clone();
     // A run redone after an interruption starts clean.
     if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|source| LabError::Io {
+        std::fs::remove_dir_all(&dir).map_err(|error| LabError::Io {
             path: dir.display().to_string(),
-            source,
+            error,
         })?;
     }
     let topts = train::Options {

@@ -424,3 +424,16 @@ fn postgres_machines_share_a_study_with_the_same_numbers() {
     };
     two_runners_share_the_study(&server.create_db("runner_study"));
 }
+
+/// Says in `cargo test`'s own output when the PostgreSQL runner tests could not run here.
+#[test]
+#[cfg_attr(
+    no_postgres,
+    ignore = "no PostgreSQL here, so the PostgreSQL runner tests were skipped: install it (apt-get install postgresql) or set GRADLAB_PG_BIN to its bin folder, then run cargo test again"
+)]
+fn postgres_is_installed_for_these_tests() {
+    assert!(
+        support::find_pg::find_pg_bin().is_some(),
+        "no PostgreSQL binaries (initdb, pg_ctl): the PostgreSQL runner tests cannot run"
+    );
+}

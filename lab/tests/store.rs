@@ -1339,3 +1339,16 @@ fn postgres_concurrent_migration_from_version_1() {
         (DEFINITION.to_string(), Some(RESOLVED.to_string()))
     );
 }
+
+/// Says in `cargo test`'s own output when the PostgreSQL halves of the store tests could not run here.
+#[test]
+#[cfg_attr(
+    no_postgres,
+    ignore = "no PostgreSQL here, so the PostgreSQL halves of the store tests were skipped: install it (apt-get install postgresql) or set GRADLAB_PG_BIN to its bin folder, then run cargo test again"
+)]
+fn postgres_is_installed_for_these_tests() {
+    assert!(
+        support::find_pg::find_pg_bin().is_some(),
+        "no PostgreSQL binaries (initdb, pg_ctl): the PostgreSQL halves of the store tests cannot run"
+    );
+}

@@ -22,12 +22,9 @@ pub enum NnError {
     /// A weights file that is not valid or does not match the model.
     #[error("weights file `{path}`: {msg}")]
     Weights { path: String, msg: String },
-    #[error("i/o error on `{path}`: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The cause is part of the message (and not a `source`), so `{:#}` prints it once.
+    #[error("`{path}`: {error}")]
+    Io { path: String, error: std::io::Error },
 }
 
 impl NnError {

@@ -55,9 +55,9 @@ impl Sequential {
     /// `I64` (PyTorch's `num_batches_tracked`).
     pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| NnError::Io {
+        let bytes = std::fs::read(path).map_err(|error| NnError::Io {
             path: path.display().to_string(),
-            source,
+            error,
         })?;
         let file = SafeTensors::deserialize(&bytes)
             .map_err(|e| weights_err(path, format!("not a valid safetensors file: {e}")))?;
@@ -129,9 +129,9 @@ fn weights_err(path: &Path, msg: String) -> NnError {
 
 /// Writes `data` to `path` durably ([`durable::write`]).
 fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    durable::write(path, data).map_err(|source| NnError::Io {
+    durable::write(path, data).map_err(|error| NnError::Io {
         path: path.display().to_string(),
-        source,
+        error,
     })
 }
 

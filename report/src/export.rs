@@ -49,9 +49,9 @@ fn csv(header: &[&str], rows: &[Vec<String>]) -> String {
 fn json<T: Serialize + ?Sized>(path: &Path, v: &T) -> Result<String> {
     serde_json::to_string_pretty(v)
         .map(|s| s + "\n")
-        .map_err(|source| ReportError::Json {
+        .map_err(|error| ReportError::Json {
             path: path.display().to_string(),
-            source,
+            error,
         })
 }
 
@@ -68,9 +68,9 @@ struct TrialRow<'a> {
 /// `ranking`, `groups`, `trials`, `verdicts`, `profiles`, `characters` (`.csv` and `.json`)
 /// and the whole analysis as `analysis.json`. Returns the files written.
 pub fn export(analysis: &Analysis, dir: &Path) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).map_err(|source| ReportError::Io {
+    std::fs::create_dir_all(dir).map_err(|error| ReportError::Io {
         path: dir.display().to_string(),
-        source,
+        error,
     })?;
     let mut files: Vec<(PathBuf, String)> = Vec::new();
     let p = |name: &str| dir.join(name);

@@ -28,17 +28,13 @@ pub use landscape_inputs::landscape_optimizers;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}: cannot encode as JSON: {source}")]
+    // Causes are part of the messages (and not `source`s), so `{:#}` prints each once.
+    #[error("{path}: {error}")]
+    Io { path: String, error: std::io::Error },
+    #[error("{path}: cannot encode as JSON: {error}")]
     Json {
         path: String,
-        #[source]
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     /// The plotting library could not draw a plot.
     #[error("{0}")]
@@ -90,10 +86,10 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-fn io_err(path: &Path, source: std::io::Error) -> ReportError {
+fn io_err(path: &Path, error: std::io::Error) -> ReportError {
     ReportError::Io {
         path: path.display().to_string(),
-        source,
+        error,
     }
 }
 

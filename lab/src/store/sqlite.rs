@@ -139,9 +139,9 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore> {
         if let Some(parent) = path.parent() {
             if !parent.as_os_str().is_empty() && !parent.exists() {
-                std::fs::create_dir_all(parent).map_err(|source| LabError::Io {
+                std::fs::create_dir_all(parent).map_err(|error| LabError::Io {
                     path: parent.display().to_string(),
-                    source,
+                    error,
                 })?;
             }
         }

@@ -667,9 +667,9 @@ fn is_dataset_name(name: &str) -> bool {
 impl Study {
     /// Reads a study file; relative paths in it are relative to its folder.
     pub fn from_file(path: &Path) -> Result<Study> {
-        let text = std::fs::read_to_string(path).map_err(|source| LabError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| LabError::Io {
             path: path.display().to_string(),
-            source,
+            error,
         })?;
         let base = path
             .parent()

@@ -5,4 +5,5 @@
 #![allow(dead_code)]
 
 pub mod child;
+pub mod find_pg;
 pub mod pg;

@@ -42,7 +42,7 @@ pub fn pg_server() -> Option<Arc<PgServer>> {
     if let Some(s) = guard.as_ref() {
         return Some(Arc::clone(s));
     }
-    let Some(bin) = find_pg_bin() else {
+    let Some(bin) = super::find_pg::find_pg_bin() else {
         if std::env::var("GRADLAB_REQUIRE_POSTGRES").as_deref() == Ok("1") {
             panic!("GRADLAB_REQUIRE_POSTGRES=1 but no PostgreSQL binaries (initdb, pg_ctl)");
         }
@@ -65,31 +65,6 @@ pub fn pg_server() -> Option<Arc<PgServer>> {
         atexit(stop_server_at_exit);
     }
     Some(server)
-}
-
-/// `GRADLAB_PG_BIN` (a folder with initdb and pg_ctl), else PATH, else the newest
-/// /usr/lib/postgresql/*/bin.
-fn find_pg_bin() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("GRADLAB_PG_BIN") {
-        let dir = PathBuf::from(dir);
-        return (dir.join("initdb").is_file() && dir.join("pg_ctl").is_file()).then_some(dir);
-    }
-    let on_path = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p).find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
-    });
-    on_path.or_else(|| {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()?
-            .filter_map(|e| Some(e.ok()?.path().join("bin")))
-            .filter(|d| d.join("initdb").is_file())
-            .collect();
-        dirs.sort_by_key(|d| {
-            d.parent()
-                .and_then(|v| v.file_name()?.to_str()?.parse::<u32>().ok())
-                .unwrap_or(0)
-        });
-        dirs.pop()
-    })
 }
 
 fn is_root() -> bool {
