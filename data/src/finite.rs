@@ -9,7 +9,13 @@ use crate::error::{DataError, Result};
 
 /// The index of the first non-finite value and how many non-finite values there are.
 pub fn first_non_finite(values: &[f32]) -> Option<(usize, usize)> {
-    let first = values.iter().position(|v| !v.is_finite())?;
+    // Blocks without an early exit vectorise; the block holding the first one is searched.
+    const BLOCK: usize = 4096;
+    let block = values
+        .chunks(BLOCK)
+        .position(|c| c.iter().fold(false, |bad, v| bad | !v.is_finite()))?;
+    let start = block * BLOCK;
+    let first = start + values[start..].iter().position(|v| !v.is_finite())?;
     let count = values[first..].iter().filter(|v| !v.is_finite()).count();
     Some((first, count))
 }
