@@ -449,4 +449,30 @@ mod tests {
         let two = [gz(&good[..10]), gz(&good[10..])].concat();
         assert_eq!(read_bytes(&two, "two.gz").unwrap().data, vec![1, 2, 3, 4]);
     }
+
+    #[test]
+    fn labels_out_of_range_and_mismatched_pairs_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("i-idx3-ubyte");
+        let lab = dir.path().join("l-idx1-ubyte");
+        std::fs::write(&img, idx_bytes(&[3, 2, 2], &[0; 12])).unwrap();
+        std::fs::write(&lab, idx_bytes(&[3], &[0, 9, 10])).unwrap();
+        let e = read_idx_pair(&img, &lab, "t", 10).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DataError::LabelOutOfRange {
+                    index: 2,
+                    label: 10,
+                    num_classes: 10,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("l-idx1-ubyte"), "{e}");
+        std::fs::write(&lab, idx_bytes(&[2], &[0, 1])).unwrap();
+        let e = read_idx_pair(&img, &lab, "t", 10).unwrap_err();
+        assert!(e.to_string().contains("2 labels for 3 images"), "{e}");
+    }
 }

@@ -371,6 +371,21 @@ pub(crate) mod tests {
             }]);
             let m = read_from(std::io::Cursor::new(bytes), "h.npz").unwrap();
             assert_eq!(m["x"].to_f32(), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+            // The CRC is still checked, though the member is read through its exact length.
+            let bytes = raw_zip(&[Raw {
+                name: "x.npy",
+                method,
+                data,
+                crc: crc(&x) ^ 1,
+                uncompressed: x.len() as u64,
+                compressed: data.len() as u64,
+            }]);
+            let e = read_from(std::io::Cursor::new(bytes), "h.npz").unwrap_err();
+            assert!(
+                e.to_string()
+                    .starts_with("h.npz:x.npy: malformed: cannot decompress"),
+                "{e}"
+            );
         }
     }
 

@@ -5,7 +5,7 @@
 //! |---|---|---|---|---|
 //! | `mnist` | `{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz` | 60,000 | 10,000 | `[1, 28, 28]` |
 //! | `fashion-mnist` | the same names | 60,000 | 10,000 | `[1, 28, 28]` |
-//! | `cifar10` | `data_batch_{1..5}.bin`, `test_batch.bin` | 50,000 | 10,000 | `[3, 32, 32]` |
+//! | `cifar10` | `data_batch_{1..5}.bin`, `test_batch.bin`, `SHA256SUMS` | 50,000 | 10,000 | `[3, 32, 32]` |
 //!
 //! The root is [`crate::root::download_root`] unless one is given: `$GRADLAB_DATA`, else the
 //! user's data folder (`$XDG_DATA_HOME/gradlab`, `~/.local/share/gradlab`), never the source
