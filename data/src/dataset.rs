@@ -105,7 +105,7 @@ impl Dataset {
         targets: Targets,
     ) -> Result<Dataset> {
         let name = name.into();
-        let features: usize = shape.iter().product();
+        let features = crate::limits::product(&name, "example shape", &shape)?;
         if features == 0 {
             return Err(DataError::shape(
                 name,
