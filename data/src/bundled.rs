@@ -1,5 +1,6 @@
-//! Datasets by name: the bundled ones in the data folder ([`crate::root`]), and the downloaded
-//! ones (`mnist`, `fashion-mnist`, `cifar10`: see [`mod@crate::download`]) from `<root>/<name>/`.
+//! Datasets by name: the bundled ones in the data folder ([`crate::root::data_root`]), and the
+//! downloaded ones (`mnist`, `fashion-mnist`, `cifar10`: see [`mod@crate::download`]) from
+//! `<root>/<name>/` under [`crate::root::download_root`].
 //!
 //! | name | train | test | example shape | values |
 //! |---|---|---|---|---|
@@ -24,13 +25,15 @@ use crate::dataset::Split;
 use crate::download::{load_remote, DATASETS_REMOTE};
 use crate::error::{DataError, Result};
 use crate::idx::read_mnist_split;
+use crate::root::download_root;
 // Where callers have always found them.
 pub use crate::idx::read_idx_pair;
 pub use crate::npz::npz_split;
 pub use crate::root::{data_root, DATASETS};
 
 /// Loads a bundled dataset by name from `root` (default: [`data_root`]), or a downloaded one
-/// (`mnist`, `fashion-mnist`, `cifar10`: see [`mod@crate::download`]) from `<root>/<name>/`.
+/// (`mnist`, `fashion-mnist`, `cifar10`: see [`mod@crate::download`]) from `<root>/<name>/`
+/// (default root: [`download_root`]).
 pub fn load(name: &str, root: Option<&Path>) -> Result<Split> {
     load_shared(name, root).map(Arc::unwrap_or_clone)
 }
@@ -38,6 +41,13 @@ pub fn load(name: &str, root: Option<&Path>) -> Result<Split> {
 /// [`load`] without the copy: the process's kept dataset itself (a bundled one), for callers
 /// that only read it, e.g. to cut a validation split from it.
 pub fn load_shared(name: &str, root: Option<&Path>) -> Result<Arc<Split>> {
+    if DATASETS_REMOTE.contains(&name) {
+        let root = match root {
+            Some(r) => r.to_path_buf(),
+            None => download_root()?,
+        };
+        return load_remote(name, &root).map(Arc::new);
+    }
     let root = root.map_or_else(data_root, Path::to_path_buf);
     let Some(files) = bundled_files(name, &root) else {
         return read(name, &root).map(Arc::new);
@@ -104,7 +114,6 @@ fn read(name: &str, root: &Path) -> Result<Split> {
             name,
             Some(&[1, 8, 8]),
         ),
-        n if DATASETS_REMOTE.contains(&n) => load_remote(n, &root),
         _ => Err(DataError::UnknownDataset {
             name: name.into(),
             known: [&DATASETS[..], &DATASETS_REMOTE[..]].concat().join(", "),
@@ -223,7 +232,8 @@ mod tests {
         let e = load("mnist-10k", Some(dir.path())).unwrap_err();
         assert!(matches!(e, DataError::BadMagic { .. }), "{e}");
         assert!(e.to_string().contains("train-images-idx3-ubyte.gz"), "{e}");
-        // ... then a gzipped but truncated IDX payload.
+        // ... then a gzipped IDX payload far shorter than its header says: the claim cannot
+        // come from so few compressed bytes, an error before anything is inflated.
         use std::io::Write;
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         let mut b = vec![0u8, 0, 8, 3];
@@ -235,8 +245,9 @@ mod tests {
         std::fs::write(&imgs, enc.finish().unwrap()).unwrap();
         let e = load("mnist-10k", Some(dir.path())).unwrap_err();
         assert!(
-            matches!(e, DataError::Truncated { expected, found: 1016, .. } if expected == 16 + 8000 * 784),
+            matches!(e, DataError::ImplausibleSize { claimed, .. } if claimed == 8000 * 784),
             "{e}"
         );
+        assert!(e.to_string().contains("train-images-idx3-ubyte.gz"), "{e}");
     }
 }

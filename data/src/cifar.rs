@@ -9,6 +9,7 @@ use std::path::Path;
 
 use crate::dataset::{Dataset, Targets};
 use crate::error::{DataError, Result};
+use crate::memory;
 
 /// Pixel bytes of one image (3 × 32 × 32).
 pub const PIXELS: usize = 3 * 32 * 32;
@@ -26,15 +27,8 @@ pub struct Batch {
 
 /// Parses the bytes of a binary batch; `file` names the source in errors.
 pub fn parse(bytes: &[u8], file: &str) -> Result<Batch> {
-    if bytes.is_empty() || bytes.len() % RECORD != 0 {
-        let whole = bytes.len() / RECORD + 1;
-        return Err(DataError::Truncated {
-            file: file.into(),
-            expected: whole * RECORD,
-            found: bytes.len(),
-        });
-    }
-    let n = bytes.len() / RECORD;
+    let n = records(bytes.len() as u64, file)?;
+    memory::check(file, &format!("{n} records"), (4 * PIXELS * n) as u64)?;
     let mut x = Vec::with_capacity(n * PIXELS);
     let mut labels = Vec::with_capacity(n);
     for (index, rec) in bytes.chunks_exact(RECORD).enumerate() {
@@ -53,19 +47,61 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<Batch> {
     Ok(Batch { x, labels })
 }
 
+/// The number of records in `len` bytes: a whole, non-zero number, or `Truncated`.
+fn records(len: u64, file: &str) -> Result<usize> {
+    let record = RECORD as u64;
+    if len == 0 || len % record != 0 {
+        return Err(DataError::Truncated {
+            file: file.into(),
+            expected: ((len / record + 1) * record) as usize,
+            found: len as usize,
+        });
+    }
+    Ok((len / record) as usize)
+}
+
 /// Reads one binary batch file.
 pub fn read(path: impl AsRef<Path>) -> Result<Batch> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    parse(&bytes, &path.display().to_string())
+    parse(&read_bytes(path)?, &path.display().to_string())
+}
+
+/// The bytes of a batch file, once its size is a whole number of records that fits in memory.
+pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    let file = path.display().to_string();
+    let len = std::fs::metadata(path)
+        .map_err(|e| DataError::io(path, e))?
+        .len();
+    let n = records(len, &file)?;
+    memory::check(&file, &format!("{n} records"), len)?;
+    std::fs::read(path).map_err(|e| DataError::io(path, e))
 }
 
 /// Reads batch files in order as one dataset named `name`, of example shape `[3, 32, 32]`.
 pub fn read_dataset<P: AsRef<Path>>(paths: &[P], name: &str) -> Result<Dataset> {
-    let mut x = Vec::new();
-    let mut labels = Vec::new();
+    read_dataset_with(paths, name, read_bytes)
+}
+
+/// [`read_dataset`] with `read` fetching each file's bytes (e.g. checking them against a
+/// manifest first).
+pub(crate) fn read_dataset_with<P: AsRef<Path>>(
+    paths: &[P],
+    name: &str,
+    read: impl Fn(&Path) -> Result<Vec<u8>>,
+) -> Result<Dataset> {
+    // Every batch's pixels as f32, before the first is read.
+    let mut total = 0u64;
     for p in paths {
-        let b = read(p)?;
+        let p = p.as_ref();
+        total += std::fs::metadata(p).map_err(|e| DataError::io(p, e))?.len();
+    }
+    memory::check(name, "the batches as f32", total.saturating_mul(4))?;
+    let n = (total / RECORD as u64) as usize;
+    let mut x = Vec::with_capacity(n * PIXELS);
+    let mut labels = Vec::with_capacity(n);
+    for p in paths {
+        let p = p.as_ref();
+        let b = parse(&read(p)?, &p.display().to_string())?;
         x.extend_from_slice(&b.x);
         labels.extend_from_slice(&b.labels);
     }

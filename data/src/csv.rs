@@ -1,78 +1,143 @@
 //! Numeric CSV files: one example per line, comma-separated numbers, an optional header line
 //! (detected when a field of the first line is not a number). Blank lines and lines starting
 //! with `#` are skipped.
+//!
+//! Every error names the file and the line, and the column (0-based, as `label_column` counts)
+//! where there is one: a cell that is not a number, a row of another width than the first, a
+//! value that is not finite as an f32 (`nan`, `inf`, `1e39`; the first one, and how many more),
+//! a label that is not a class index below [`MAX_CLASSES`]. Memory grows with the rows actually
+//! read (at most eight bytes a value, so at most four times the text) and the text and the
+//! examples are checked against the machine's memory first ([`crate::memory`]).
 
 use std::path::Path;
 
 use crate::dataset::{Dataset, Targets};
 use crate::error::{DataError, Result};
+use crate::memory;
 
-/// A parsed numeric table.
+/// The most classes a classification CSV may have (its largest label + 1): a stray huge label
+/// would otherwise size every per-class table of a run.
+pub const MAX_CLASSES: usize = 1 << 20;
+
+/// A parsed numeric table: `rows × columns` values, row-major, and each row's line number.
 struct Table {
     header: Option<Vec<String>>,
-    rows: Vec<(usize, Vec<f64>)>,
+    values: Vec<f64>,
+    lines: Vec<usize>,
     columns: usize,
+}
+
+impl Table {
+    fn rows(&self) -> impl Iterator<Item = (usize, &[f64])> {
+        self.lines
+            .iter()
+            .copied()
+            .zip(self.values.chunks_exact(self.columns.max(1)))
+    }
 }
 
 fn parse_table(text: &str, file: &str) -> Result<Table> {
     let mut header = None;
-    let mut rows = Vec::new();
+    let mut values = Vec::new();
+    let mut lines = Vec::new();
     let mut columns = 0;
+    // The first cell that is not finite as an f32 (line, column, text), and how many there are.
+    let mut non_finite: Option<(usize, usize, String)> = None;
+    let mut bad = 0usize;
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let fields: Vec<&str> = line
-            .split(',')
-            .map(|f| f.trim().trim_matches('"'))
-            .collect();
-        let parsed: std::result::Result<Vec<f64>, _> =
-            fields.iter().map(|f| f.parse::<f64>()).collect();
-        match parsed {
-            Err(_) if rows.is_empty() && header.is_none() => {
-                columns = fields.len();
-                header = Some(fields.iter().map(|s| s.to_string()).collect());
-            }
-            Err(_) => {
-                let (col, bad) = fields
-                    .iter()
-                    .enumerate()
-                    .find(|(_, f)| f.parse::<f64>().is_err())
-                    .unwrap_or((0, &""));
-                return Err(DataError::Csv {
-                    file: file.into(),
-                    line: line_no,
-                    what: format!("column {col}: {bad:?} is not a number"),
-                });
-            }
-            Ok(values) => {
-                if columns == 0 {
-                    columns = values.len();
-                } else if values.len() != columns {
-                    return Err(DataError::Csv {
-                        file: file.into(),
-                        line: line_no,
-                        what: format!("{} columns, expected {columns}", values.len()),
-                    });
-                }
-                rows.push((line_no, values));
-            }
+        let fields = line.split(',').map(|f| f.trim().trim_matches('"'));
+        if lines.is_empty() && header.is_none() && fields.clone().any(|f| f.parse::<f64>().is_err())
+        {
+            let names: Vec<String> = fields.map(str::to_string).collect();
+            columns = names.len();
+            header = Some(names);
+            continue;
         }
+        let start = values.len();
+        for (col, f) in fields.enumerate() {
+            let v = f.parse::<f64>().map_err(|_| DataError::Csv {
+                file: file.into(),
+                line: line_no,
+                what: format!("column {col}: {:?} is not a number", truncated(f)),
+            })?;
+            if !(v as f32).is_finite() {
+                bad += 1;
+                if non_finite.is_none() {
+                    non_finite = Some((line_no, col, truncated(f)));
+                }
+            }
+            values.push(v);
+        }
+        let n = values.len() - start;
+        if columns == 0 {
+            columns = n;
+        } else if n != columns {
+            return Err(DataError::Csv {
+                file: file.into(),
+                line: line_no,
+                what: format!("{n} columns, expected {columns}"),
+            });
+        }
+        lines.push(line_no);
     }
-    if rows.is_empty() {
+    if let Some((line, col, cell)) = non_finite {
+        let more = match bad - 1 {
+            0 => String::new(),
+            n => format!(" (and {n} more)"),
+        };
+        let why = if cell.parse::<f64>().is_ok_and(f64::is_finite) {
+            " (beyond f32's range)"
+        } else {
+            ""
+        };
+        return Err(DataError::Csv {
+            file: file.into(),
+            line,
+            what: format!("column {col}: non-finite value {cell:?}{why}{more}"),
+        });
+    }
+    if lines.is_empty() {
         return Err(DataError::malformed(file, "no data rows"));
     }
     Ok(Table {
         header,
-        rows,
+        values,
+        lines,
         columns,
     })
 }
 
+/// A cell as a message quotes it: at most 40 characters.
+fn truncated(cell: &str) -> String {
+    match cell.char_indices().nth(40) {
+        Some((i, _)) => format!("{}...", &cell[..i]),
+        None => cell.to_string(),
+    }
+}
+
+/// The text of `path`, after checking that it fits in memory.
 fn read_text(path: &Path) -> Result<String> {
+    let file = path.display().to_string();
+    let len = std::fs::metadata(path)
+        .map_err(|e| DataError::io(path, e))?
+        .len();
+    memory::check(&file, "the text", len)?;
     std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))
+}
+
+/// Checks that the f32 examples and targets made from `t` fit in memory.
+fn check_memory(t: &Table, file: &str) -> Result<()> {
+    let cells = t.values.len() as u64;
+    memory::check(
+        file,
+        &format!("{} rows of {} columns", t.lines.len(), t.columns),
+        4 * cells,
+    )
 }
 
 /// Reads a classification CSV: column `label_column` holds integer labels `>= 0` (the number of
@@ -86,15 +151,18 @@ pub fn read(path: impl AsRef<Path>, label_column: usize) -> Result<Dataset> {
 pub fn parse_classes(text: &str, file: &str, label_column: usize) -> Result<Dataset> {
     let t = parse_table(text, file)?;
     check_column(&t, file, label_column)?;
-    let mut x = Vec::with_capacity(t.rows.len() * (t.columns - 1));
-    let mut labels = Vec::with_capacity(t.rows.len());
-    for (line, row) in &t.rows {
+    check_memory(&t, file)?;
+    let mut x = Vec::with_capacity(t.lines.len() * (t.columns - 1));
+    let mut labels = Vec::with_capacity(t.lines.len());
+    for (line, row) in t.rows() {
         let l = row[label_column];
-        if l < 0.0 || l.fract() != 0.0 || l > u32::MAX as f64 {
+        if l < 0.0 || l.fract() != 0.0 || l >= MAX_CLASSES as f64 {
             return Err(DataError::Csv {
                 file: file.into(),
-                line: *line,
-                what: format!("label {l} in column {label_column} is not a class index >= 0"),
+                line,
+                what: format!(
+                    "column {label_column}: label {l} is not a class index in 0..{MAX_CLASSES}"
+                ),
             });
         }
         labels.push(l as u32);
@@ -154,10 +222,11 @@ pub fn parse_values(text: &str, file: &str, target_columns: &[usize]) -> Result<
             ),
         ));
     }
+    check_memory(&t, file)?;
     let features = t.columns - target_columns.len();
-    let mut x = Vec::with_capacity(t.rows.len() * features);
-    let mut values = Vec::with_capacity(t.rows.len() * target_columns.len());
-    for (_, row) in &t.rows {
+    let mut x = Vec::with_capacity(t.lines.len() * features);
+    let mut values = Vec::with_capacity(t.lines.len() * target_columns.len());
+    for (_, row) in t.rows() {
         values.extend(target_columns.iter().map(|&c| row[c] as f32));
         x.extend(
             row.iter()
@@ -245,5 +314,64 @@ mod tests {
         assert!(e.to_string().contains("no feature"), "{e}");
         let e = read("/nonexistent/x.csv", 0).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/x.csv"), "{e}");
+    }
+
+    /// Regression: `nan` and `inf` parse as numbers, and 1e39 overflows f32 to infinity; each
+    /// went into the inputs. The first is named by line and column, the others counted.
+    #[test]
+    fn nan_in_csv_is_an_error_naming_line_and_column() {
+        let e = parse_classes("a,b,label\n1,2,0\n3,nan,1\n4,inf,1\n-inf,5,0\n", "t.csv", 2)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.csv:3: column 1: non-finite value \"nan\" (and 2 more)"
+        );
+        let e = parse_values("1,2\n1e39,3\n", "v.csv", &[1]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "v.csv:2: column 0: non-finite value \"1e39\" (beyond f32's range)"
+        );
+        // In a regression target too.
+        let e = parse_values("1,2\n3,NaN\n", "v.csv", &[1]).unwrap_err();
+        assert!(
+            e.to_string().starts_with("v.csv:2: column 1: non-finite"),
+            "{e}"
+        );
+        // A NaN label is not a class either.
+        let e = parse_classes("1,2,0\n1,2,nan\n", "t.csv", 2).unwrap_err();
+        assert!(
+            e.to_string().starts_with("t.csv:2: column 2: non-finite"),
+            "{e}"
+        );
+    }
+
+    /// Ragged rows, non-numeric cells, huge labels, absurdly wide lines: errors naming the line
+    /// and column, never a panic or an allocation beyond what the text holds.
+    #[test]
+    fn hostile_tables_are_named_errors() {
+        let e = parse_classes("1,2,0\n1,2,4294967296\n", "t.csv", 2).unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "t.csv:2: column 2: label 4294967296 is not a class index in 0..1048576"
+            ),
+            "{e}"
+        );
+        let d = parse_classes("1,2,1048575\n", "t.csv", 2).unwrap();
+        assert_eq!(d.num_classes(), Some(MAX_CLASSES));
+        let e = parse_classes("1,2,0\n1,2,3,4\n", "t.csv", 2).unwrap_err();
+        assert_eq!(e.to_string(), "t.csv:2: 4 columns, expected 3");
+        let e = parse_classes("h1,h2\n1,x\n", "t.csv", 0).unwrap_err();
+        assert_eq!(e.to_string(), "t.csv:2: column 1: \"x\" is not a number");
+        let long = "y".repeat(100);
+        let e = parse_classes(&format!("1,2\n1,{long}\n"), "t.csv", 0).unwrap_err();
+        assert!(e
+            .to_string()
+            .ends_with(&format!("\"{}...\" is not a number", "y".repeat(40))));
+        let wide = vec!["1"; 100_000].join(",");
+        let d = parse_values(&format!("{wide}\n{wide}\n"), "w.csv", &[0]).unwrap();
+        assert_eq!((d.len(), d.features()), (2, 99_999));
+        assert!(parse_classes("", "e.csv", 0).is_err());
+        assert!(parse_classes("a,b\n", "e.csv", 0).is_err());
+        assert!(parse_classes(",\n,\n", "e.csv", 0).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! In-memory datasets: row-major `f32` examples with a per-example shape, plus targets.
 
 use crate::error::{DataError, Result};
+use crate::finite;
 
 /// What a dataset predicts.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,7 +96,8 @@ pub struct Split {
 }
 
 impl Dataset {
-    /// Builds a dataset, checking that `x`, `shape` and `targets` agree and labels are in range.
+    /// Builds a dataset, checking that `x`, `shape` and `targets` agree, labels are in range and
+    /// every value is finite ([`crate::finite`]).
     pub fn new(
         name: impl Into<String>,
         x: Vec<f32>,
@@ -103,7 +105,7 @@ impl Dataset {
         targets: Targets,
     ) -> Result<Dataset> {
         let name = name.into();
-        let features: usize = shape.iter().product();
+        let features = crate::limits::product(&name, "example shape", &shape)?;
         if features == 0 {
             return Err(DataError::shape(
                 name,
@@ -155,6 +157,12 @@ impl Dataset {
                     ));
                 }
             }
+        }
+        finite::check(&name, &x, features, |i| finite::show_f64(x[i] as f64))?;
+        if let Targets::Values { values, dim } = &targets {
+            finite::check(&format!("{name} (targets)"), values, *dim, |i| {
+                finite::show_f64(values[i] as f64)
+            })?;
         }
         Ok(Dataset {
             name,
@@ -302,5 +310,40 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().starts_with("toy: shape mismatch"), "{e}");
+    }
+
+    /// Every dataset, however built, holds finite values only.
+    #[test]
+    fn dataset_with_a_non_finite_value_is_an_error() {
+        let mut x = vec![0.0; 12];
+        x[7] = f32::NAN;
+        let e = Dataset::new(
+            "toy",
+            x,
+            vec![3],
+            Targets::Classes {
+                labels: vec![0; 4],
+                num_classes: 1,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "toy: non-finite value NaN at row 2, column 1"
+        );
+        let e = Dataset::new(
+            "toy",
+            vec![0.0; 4],
+            vec![2],
+            Targets::Values {
+                values: vec![0.0, 1.0, f32::INFINITY, 2.0],
+                dim: 2,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "toy (targets): non-finite value inf at row 1, column 0"
+        );
     }
 }

@@ -28,6 +28,44 @@ pub enum DataError {
     },
     #[error("{file}: malformed: {what}")]
     Malformed { file: String, what: String },
+    /// A size read from a file that the file cannot hold, or beyond a documented cap
+    /// ([`crate::limits`]); nothing was allocated for it.
+    #[error("{file}: {what} claims {claimed} bytes, but {limit}")]
+    ImplausibleSize {
+        file: String,
+        what: String,
+        claimed: u64,
+        limit: String,
+    },
+    /// Loading would need more memory than the machine has available ([`crate::memory`]).
+    #[error(
+        "{file}: loading {what} needs about {} but this machine has {} available",
+        crate::memory::fmt_bytes(*needed),
+        crate::memory::fmt_bytes(*available)
+    )]
+    OutOfMemory {
+        file: String,
+        what: String,
+        needed: u64,
+        available: u64,
+    },
+    /// A NaN or infinite input value (or one beyond f32's range): the first one, and how many
+    /// more there are. `row` is the example, `column` the value's flat position in it.
+    #[error("{file}: non-finite value {value} at row {row}, column {column}{}", more(*others))]
+    NonFinite {
+        file: String,
+        row: usize,
+        column: usize,
+        value: String,
+        others: usize,
+    },
+    /// A file whose checksum is not the one published (or recorded at extraction).
+    #[error("{file}: corrupt: {what}; {hint}")]
+    Corrupt {
+        file: String,
+        what: String,
+        hint: String,
+    },
     #[error("{file}: unsupported dtype {dtype:?} (supported: <f4, <f8, <i8, <i4, |u1)")]
     UnsupportedDtype { file: String, dtype: String },
     #[error("{file}: shape mismatch: {what}")]
@@ -61,12 +99,22 @@ pub enum DataError {
         missing: String,
         hint: String,
     },
+    #[error("no folder for downloaded datasets: {why}; set GRADLAB_DATA or pass a root")]
+    NoDataFolder { why: String },
     #[error("invalid argument {name} = {value}: {why}")]
     InvalidArgument {
         name: &'static str,
         value: String,
         why: String,
     },
+}
+
+fn more(others: usize) -> String {
+    match others {
+        0 => String::new(),
+        1 => " (and 1 more)".into(),
+        n => format!(" (and {n} more)"),
+    }
 }
 
 impl DataError {

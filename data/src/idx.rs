@@ -3,7 +3,12 @@
 //! Layout: a big-endian magic `0x0000TTNN` (TT = element type, only `0x08` = u8 is supported;
 //! NN = number of dimensions: images are `0x00000803`, labels `0x00000801`), then NN big-endian
 //! u32 dimensions, then the elements. A file is gunzipped first when it starts with the gzip
-//! magic `1f 8b` or its name ends in `.gz`.
+//! magic `1f 8b` (a name ending in `.gz` requires it).
+//!
+//! The header is read first and checked before anything is allocated for the elements: a plain
+//! file must hold exactly what the dimensions describe; a gzipped one must be able to inflate to
+//! it ([`crate::limits`]), and is then inflated through `Read::take` of exactly that, so a stream
+//! that holds more stops one byte past the claim (trailing data) instead of inflating the rest.
 //!
 //! An image file `[n, rows, cols]` and its label file `[n]` make a dataset ([`read_idx_pair`]);
 //! MNIST's four files (`{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz`) make a split
@@ -15,6 +20,8 @@ use std::path::Path;
 
 use crate::dataset::{Dataset, Split, Targets};
 use crate::error::{DataError, Result};
+use crate::limits::{self, Source};
+use crate::memory;
 
 /// An IDX array of bytes.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,30 +30,6 @@ pub struct IdxArray {
     pub dims: Vec<usize>,
     /// Elements, row-major.
     pub data: Vec<u8>,
-}
-
-/// Reads a file whole, gunzipping it if it is gzipped (by magic or `.gz` extension).
-pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    let by_ext = path.extension().is_some_and(|e| e == "gz");
-    let by_magic = raw.len() >= 2 && raw[0] == 0x1f && raw[1] == 0x8b;
-    if !(by_magic || by_ext) {
-        return Ok(raw);
-    }
-    if !by_magic {
-        return Err(DataError::BadMagic {
-            file: path.display().to_string(),
-            expected: "gzip magic 1f 8b (the name ends in .gz)".into(),
-            found: hex(&raw[..raw.len().min(2)]),
-        });
-    }
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(&raw[..])
-        .read_to_end(&mut out)
-        .map_err(|e| {
-            DataError::malformed(path.display().to_string(), format!("gzip stream: {e}"))
-        })?;
-    Ok(out)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -60,20 +43,94 @@ fn hex(bytes: &[u8]) -> String {
 /// Reads an IDX file of u8 elements (gzipped or not).
 pub fn read(path: impl AsRef<Path>) -> Result<IdxArray> {
     let path = path.as_ref();
-    let bytes = read_maybe_gz(path)?;
-    parse(&bytes, &path.display().to_string())
+    let f = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let len = f.metadata().map_err(|e| DataError::io(path, e))?.len();
+    let gz_name = path.extension().is_some_and(|e| e == "gz");
+    let io = |e: std::io::Error| DataError::io(path, e);
+    read_from(
+        &mut std::io::BufReader::new(f),
+        len,
+        &path.display().to_string(),
+        gz_name,
+        &io,
+    )
 }
 
-/// Parses IDX bytes; `file` names the source in errors.
+/// [`read`] of a file's bytes in memory, gunzipped when they start with the gzip magic; `file`
+/// names them in errors (and, ending in `.gz`, requires the gzip magic).
+pub fn read_bytes(bytes: &[u8], file: &str) -> Result<IdxArray> {
+    let io = |e: std::io::Error| DataError::malformed(file, e.to_string());
+    read_from(
+        &mut &bytes[..],
+        bytes.len() as u64,
+        file,
+        file.ends_with(".gz"),
+        &io,
+    )
+}
+
+/// Parses IDX bytes (not gzipped); `file` names the source in errors.
 pub fn parse(bytes: &[u8], file: &str) -> Result<IdxArray> {
-    if bytes.len() < 4 {
+    let io = |e: std::io::Error| DataError::malformed(file, e.to_string());
+    parse_stream(
+        &mut &bytes[..],
+        Source::Stored {
+            available: bytes.len() as u64,
+        },
+        file,
+        &io,
+    )
+}
+
+/// An IDX array from `r`, a source of `len` bytes, gzipped when it starts with the gzip magic
+/// (or, `gz_name`, must).
+fn read_from(
+    r: &mut dyn Read,
+    len: u64,
+    file: &str,
+    gz_name: bool,
+    io: &dyn Fn(std::io::Error) -> DataError,
+) -> Result<IdxArray> {
+    let mut magic = [0u8; 2];
+    let got = limits::read_up_to(r, &mut magic).map_err(io)?;
+    let mut whole = (&magic[..got]).chain(r);
+    if got == 2 && magic == [0x1f, 0x8b] {
+        let gzip = |e: std::io::Error| DataError::malformed(file, format!("gzip stream: {e}"));
+        let mut inflated = flate2::read::MultiGzDecoder::new(whole);
+        return parse_stream(
+            &mut inflated,
+            Source::Deflated { compressed: len },
+            file,
+            &gzip,
+        );
+    }
+    if gz_name {
+        return Err(DataError::BadMagic {
+            file: file.into(),
+            expected: "gzip magic 1f 8b (the name ends in .gz)".into(),
+            found: hex(&magic[..got]),
+        });
+    }
+    parse_stream(&mut whole, Source::Stored { available: len }, file, io)
+}
+
+/// The header, checked, then exactly the elements it describes (see [`crate::limits`]).
+fn parse_stream(
+    r: &mut dyn Read,
+    source: Source,
+    file: &str,
+    io: &dyn Fn(std::io::Error) -> DataError,
+) -> Result<IdxArray> {
+    let mut m = [0u8; 4];
+    let got = limits::read_up_to(r, &mut m).map_err(io)?;
+    if got < 4 {
         return Err(DataError::Truncated {
             file: file.into(),
             expected: 4,
-            found: bytes.len(),
+            found: got,
         });
     }
-    let magic = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    let magic = u32::from_be_bytes(m);
     let ndim = (magic & 0xff) as usize;
     if magic >> 16 != 0 || ndim == 0 {
         return Err(DataError::BadMagic {
@@ -90,44 +147,46 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<IdxArray> {
         });
     }
     let header = 4 + 4 * ndim;
-    if bytes.len() < header {
+    let mut d = vec![0u8; 4 * ndim];
+    let got = limits::read_up_to(r, &mut d).map_err(io)?;
+    if got < d.len() {
         return Err(DataError::Truncated {
             file: file.into(),
             expected: header,
-            found: bytes.len(),
+            found: 4 + got,
         });
     }
-    let dims: Vec<usize> = (0..ndim)
-        .map(|d| {
-            let o = 4 + 4 * d;
-            u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
-        })
+    let dims: Vec<usize> = d
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
-    let count = dims
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .ok_or_else(|| DataError::malformed(file, format!("dimensions {dims:?} overflow")))?;
-    let expected = header + count;
-    if bytes.len() < expected {
-        return Err(DataError::Truncated {
-            file: file.into(),
-            expected,
-            found: bytes.len(),
-        });
+    let count = limits::product(file, "dimensions", &dims)?;
+    let what = format!("the IDX header (dimensions {dims:?})");
+    if let Source::Stored { available } = source {
+        let left = available.saturating_sub(header as u64);
+        if count as u64 > left {
+            return Err(DataError::Truncated {
+                file: file.into(),
+                expected: header.saturating_add(count),
+                found: available as usize,
+            });
+        }
+        if (count as u64) < left {
+            return Err(DataError::malformed(
+                file,
+                format!(
+                    "{} trailing bytes after the {} that dimensions {dims:?} describe",
+                    left - count as u64,
+                    header + count
+                ),
+            ));
+        }
     }
-    if bytes.len() > expected {
-        return Err(DataError::malformed(
-            file,
-            format!(
-                "{} trailing bytes after the {expected} that dimensions {dims:?} describe",
-                bytes.len() - expected
-            ),
-        ));
-    }
-    Ok(IdxArray {
-        dims,
-        data: bytes[header..].to_vec(),
-    })
+    limits::check_claim(file, &what, count as u64, source)?;
+    // The bytes, and the f32 copy a dataset makes of them.
+    memory::check(file, &format!("dimensions {dims:?}"), 5 * count as u64)?;
+    let data = limits::read_exact_then_end(r, count, file, header, io)?;
+    Ok(IdxArray { dims, data })
 }
 
 /// Reads an IDX image file and its label file as one dataset (pixels / 255).
@@ -285,5 +344,135 @@ mod tests {
 
         let e = read(dir.path().join("missing")).unwrap_err();
         assert!(matches!(e, DataError::Io { .. }) && e.to_string().contains("missing"));
+    }
+
+    fn gz(b: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(b).unwrap();
+        enc.finish().unwrap()
+    }
+
+    /// A reader that counts the bytes read from it.
+    struct Counting<'a>(&'a [u8], usize);
+
+    impl Read for Counting<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.read(buf)?;
+            self.1 += n;
+            Ok(n)
+        }
+    }
+
+    /// Regression: a gzipped IDX file was inflated whole before its header was read (6 MB
+    /// inflating to 6 GB). A header claiming 60000×28×28 followed by more zeros than that: the
+    /// loader inflates the claim and one byte more, reports the trailing data, and reads only
+    /// part of the compressed stream.
+    #[test]
+    fn gzip_bomb_idx_stops_one_byte_past_its_claim() {
+        let claim = 60_000 * 28 * 28;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&idx_bytes(&[60_000, 28, 28], &[])).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..(3 * claim) >> 20 {
+            enc.write_all(&zeros).unwrap();
+        }
+        let bomb = enc.finish().unwrap();
+        assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+        let mut src = Counting(&bomb, 0);
+        let io = |e: std::io::Error| DataError::malformed("bomb.gz", e.to_string());
+        let e = read_from(&mut src, bomb.len() as u64, "bomb.gz", true, &io).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "bomb.gz: malformed: trailing data after the {} bytes the header describes",
+                16 + claim
+            )
+        );
+        assert!(src.1 < bomb.len() / 2, "read {} of {}", src.1, bomb.len());
+        // The same through a file, and through bytes in memory.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("train-images-idx3-ubyte.gz");
+        std::fs::write(&p, &bomb).unwrap();
+        assert!(read(&p).unwrap_err().to_string().contains("trailing data"));
+        assert!(read_bytes(&bomb, "b.gz")
+            .unwrap_err()
+            .to_string()
+            .contains("trailing data"));
+    }
+
+    /// A small gzip file whose header claims more than its compressed bytes can inflate to is
+    /// refused before anything is inflated or allocated, naming the claim.
+    #[test]
+    fn gzipped_idx_is_not_inflated_before_its_header_is_checked() {
+        let small = gz(&idx_bytes(&[60_000, 28, 28], &[0; 1000]));
+        assert!(small.len() < 1024);
+        let e = read_bytes(&small, "t.gz").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "t.gz: the IDX header (dimensions [60000, 28, 28]) claims 47040000 bytes, but {} deflated bytes inflate to at most {} (ratio 1032:1)",
+                small.len(),
+                crate::limits::max_inflated(small.len() as u64)
+            )
+        );
+        // Within the ratio but cut short: truncated, naming what came.
+        let noise: Vec<u8> = (0..20_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let cut = gz(&idx_bytes(&[100, 28, 28], &noise));
+        let e = read_bytes(&cut, "c.gz").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DataError::Truncated {
+                    expected: 78_416,
+                    found: 20_016,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // Plain files: dimensions beyond the file, or overflowing, allocate nothing.
+        let e = parse(&idx_bytes(&[65_535, 65_535, 65_535], &[0; 8]), "p").unwrap_err();
+        assert!(matches!(e, DataError::Truncated { found: 24, .. }), "{e}");
+        let e = parse(&idx_bytes(&[u32::MAX; 3], &[]), "p").unwrap_err();
+        assert!(e.to_string().contains("overflows"), "{e}");
+        let e = parse(&idx_bytes(&[2], &[1, 2, 3]), "p").unwrap_err();
+        assert!(e.to_string().contains("1 trailing bytes"), "{e}");
+        // Every prefix of a good file is an error, not a panic.
+        let good = idx_bytes(&[2, 2], &[1, 2, 3, 4]);
+        for n in 0..good.len() {
+            assert!(parse(&good[..n], "p").is_err(), "{n}");
+            assert!(read_bytes(&gz(&good)[..n.min(10)], "p").is_err(), "{n}");
+        }
+        // Concatenated gzip members are one stream (as gunzip reads them).
+        let two = [gz(&good[..10]), gz(&good[10..])].concat();
+        assert_eq!(read_bytes(&two, "two.gz").unwrap().data, vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn labels_out_of_range_and_mismatched_pairs_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("i-idx3-ubyte");
+        let lab = dir.path().join("l-idx1-ubyte");
+        std::fs::write(&img, idx_bytes(&[3, 2, 2], &[0; 12])).unwrap();
+        std::fs::write(&lab, idx_bytes(&[3], &[0, 9, 10])).unwrap();
+        let e = read_idx_pair(&img, &lab, "t", 10).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DataError::LabelOutOfRange {
+                    index: 2,
+                    label: 10,
+                    num_classes: 10,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("l-idx1-ubyte"), "{e}");
+        std::fs::write(&lab, idx_bytes(&[2], &[0, 1])).unwrap();
+        let e = read_idx_pair(&img, &lab, "t", 10).unwrap_err();
+        assert!(e.to_string().contains("2 labels for 3 images"), "{e}");
     }
 }

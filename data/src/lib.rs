@@ -3,7 +3,9 @@
 //! standardisation; and augmentation of image batches.
 //!
 //! Every failure is a [`DataError`] naming the file (or parameter) and what is wrong; loaders
-//! never panic on bad input.
+//! never panic on bad input, never allocate from a size a file claims before checking it against
+//! what the file can hold and the machine's memory ([`limits`], [`memory`]), and never hand out
+//! a non-finite value ([`finite`]).
 
 pub mod augment;
 pub mod bundled;
@@ -12,8 +14,11 @@ pub mod csv;
 pub mod dataset;
 pub mod download;
 pub mod error;
+pub mod finite;
 pub mod idx;
+pub mod limits;
 pub mod loader;
+pub mod memory;
 pub mod npy;
 pub mod npz;
 pub mod rng;
@@ -26,7 +31,7 @@ pub use dataset::{Dataset, Split, Targets};
 pub use download::{download, DATASETS_REMOTE};
 pub use error::{DataError, Result};
 pub use loader::{Batch, Batches, Loader, Standardizer};
-pub use root::{data_root, DATASETS};
+pub use root::{data_root, download_root, DATASETS};
 pub use synthetic::{blobs, moons, teacher_student, two_spirals};
 
 #[cfg(test)]

@@ -2,11 +2,18 @@
 //!
 //! Supported dtypes: `<f4`, `<f8`, `<i8`, `<i4`, `|u1` (little-endian, as numpy writes them on
 //! x86 and ARM); any other is an [`DataError::UnsupportedDtype`] naming it. `fortran_order` must
-//! be `False`.
+//! be `False`; at most [`MAX_DIMS`] dimensions and a header of at most [`MAX_HEADER`] bytes.
+//!
+//! The header is read and checked before the data: shape × dtype size must not overflow, must be
+//! exactly the bytes that follow the header (no more, no less), and must fit the caps of
+//! [`crate::limits`] and the machine's memory ([`crate::memory`]) before anything is allocated
+//! for it. Values converted to f32 for a dataset must be finite ([`NpyArray::to_f32_checked`]).
 
+use std::io::Read;
 use std::path::Path;
 
 use crate::error::{DataError, Result};
+use crate::{finite, limits, memory};
 
 /// Elements of an NPY array.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +71,23 @@ impl NpyArray {
         }
     }
 
+    /// [`to_f32`](Self::to_f32), or an error naming `file`, the row (first axis) and the column
+    /// (flat position within the row) of the first value that is not finite as an f32.
+    pub fn to_f32_checked(&self, file: &str) -> Result<Vec<f32>> {
+        let x = self.to_f32();
+        // A shape that does not describe the data (fields are public) counts single values.
+        let row_len = self.shape[1.min(self.shape.len())..]
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .filter(|&r| r > 0 && x.len() % r == 0)
+            .unwrap_or(1);
+        finite::check(file, &x, row_len, |i| match &self.data {
+            NpyData::F64(v) => finite::show_f64(v[i]),
+            _ => finite::show_f64(x[i] as f64),
+        })?;
+        Ok(x)
+    }
+
     /// Elements as class labels in `0..num_classes`; an integer dtype is required and any
     /// label out of range is an error naming `file`, the example and the label.
     pub fn to_labels(&self, file: &str, num_classes: usize) -> Result<Vec<u32>> {
@@ -99,40 +123,101 @@ impl NpyArray {
 /// Reads a `.npy` file.
 pub fn read(path: impl AsRef<Path>) -> Result<NpyArray> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    parse(&bytes, &path.display().to_string())
+    let f = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let len = f.metadata().map_err(|e| DataError::io(path, e))?.len();
+    let io = |e: std::io::Error| DataError::io(path, e);
+    read_from(
+        &mut std::io::BufReader::new(f),
+        len,
+        &path.display().to_string(),
+        &io,
+    )
 }
 
 /// Parses the bytes of an NPY array; `file` names the source in errors.
 pub fn parse(bytes: &[u8], file: &str) -> Result<NpyArray> {
-    const MAGIC: &[u8] = b"\x93NUMPY";
-    if bytes.len() < 10 {
-        return Err(DataError::Truncated {
-            file: file.into(),
-            expected: 10,
-            found: bytes.len(),
-        });
+    let io = |e: std::io::Error| DataError::malformed(file, e.to_string());
+    read_from(&mut &bytes[..], bytes.len() as u64, file, &io)
+}
+
+/// The largest NPY header read (numpy's own reader stops at 10,000 bytes by default).
+pub const MAX_HEADER: usize = 1 << 16;
+/// The most dimensions an array may have (numpy's limit).
+pub const MAX_DIMS: usize = 64;
+
+/// The element types read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dtype {
+    F4,
+    F8,
+    I8,
+    I4,
+    U1,
+}
+
+impl Dtype {
+    fn from_descr(d: &str) -> Option<Dtype> {
+        Some(match d {
+            "<f4" => Dtype::F4,
+            "<f8" => Dtype::F8,
+            "<i8" => Dtype::I8,
+            "<i4" => Dtype::I4,
+            "|u1" | "<u1" => Dtype::U1,
+            _ => return None,
+        })
     }
-    if &bytes[..6] != MAGIC {
+
+    fn size(self) -> usize {
+        match self {
+            Dtype::F4 | Dtype::I4 => 4,
+            Dtype::F8 | Dtype::I8 => 8,
+            Dtype::U1 => 1,
+        }
+    }
+}
+
+/// Reads one array from `r`, a source of exactly `len` bytes (a file, a zip member whose size
+/// was checked against its compressed size). The header comes first and is checked: the data it
+/// describes (shape × dtype size) must be exactly the `len` bytes that follow it, and fit in
+/// memory, before anything is allocated for it; then exactly that is read. `io` words a failing
+/// read of `r` (a file's I/O error, a corrupt deflate stream).
+pub(crate) fn read_from(
+    r: &mut dyn Read,
+    len: u64,
+    file: &str,
+    io: &dyn Fn(std::io::Error) -> DataError,
+) -> Result<NpyArray> {
+    const MAGIC: &[u8] = b"\x93NUMPY";
+    let mut pre = [0u8; 12];
+    let got = limits::read_up_to(r, &mut pre[..10]).map_err(io)?;
+    let head = &pre[..got.min(6)];
+    if !MAGIC.starts_with(head) {
         return Err(DataError::BadMagic {
             file: file.into(),
             expected: "\\x93NUMPY".into(),
-            found: format!("{:?}", String::from_utf8_lossy(&bytes[..6])),
+            found: format!("{:?}", String::from_utf8_lossy(head)),
         });
     }
-    let major = bytes[6];
-    let (header_len, start) = match major {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+    if got < 10 {
+        return Err(DataError::Truncated {
+            file: file.into(),
+            expected: 10,
+            found: got,
+        });
+    }
+    let (header_len, start) = match pre[6] {
+        1 => (u16::from_le_bytes([pre[8], pre[9]]) as usize, 10),
         2 | 3 => {
-            if bytes.len() < 12 {
+            let got = limits::read_up_to(r, &mut pre[10..12]).map_err(io)?;
+            if got < 2 {
                 return Err(DataError::Truncated {
                     file: file.into(),
                     expected: 12,
-                    found: bytes.len(),
+                    found: 10 + got,
                 });
             }
             (
-                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+                u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]]) as usize,
                 12,
             )
         }
@@ -143,22 +228,88 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<NpyArray> {
             ))
         }
     };
-    let data_start = start + header_len;
-    if bytes.len() < data_start {
-        return Err(DataError::Truncated {
+    if header_len > MAX_HEADER {
+        return Err(DataError::ImplausibleSize {
             file: file.into(),
-            expected: data_start,
-            found: bytes.len(),
+            what: "the NPY header length".into(),
+            claimed: header_len as u64,
+            limit: format!("headers are at most {MAX_HEADER}"),
         });
     }
-    let header = std::str::from_utf8(&bytes[start..data_start])
+    let data_offset = start + header_len;
+    if (data_offset as u64) > len {
+        return Err(DataError::Truncated {
+            file: file.into(),
+            expected: data_offset,
+            found: len as usize,
+        });
+    }
+    let mut header = vec![0u8; header_len];
+    let got = limits::read_up_to(r, &mut header).map_err(io)?;
+    if got < header_len {
+        return Err(DataError::Truncated {
+            file: file.into(),
+            expected: data_offset,
+            found: start + got,
+        });
+    }
+    let header = std::str::from_utf8(&header)
         .map_err(|_| DataError::malformed(file, "NPY header is not UTF-8"))?;
-    let descr = dict_value(header, "descr", file)?;
-    let descr = descr
-        .strip_prefix('\'')
-        .and_then(|s| s.split('\'').next())
-        .ok_or_else(|| DataError::malformed(file, format!("descr {descr:?} is not a string")))?
-        .to_string();
+    let (dtype, descr, shape) = parse_header(header, file)?;
+    let count = limits::product(file, "shape", &shape)?;
+    let data_len = count.checked_mul(dtype.size()).ok_or_else(|| {
+        DataError::malformed(
+            file,
+            format!("shape {shape:?} of {descr}: the size overflows"),
+        )
+    })?;
+    let available = len - data_offset as u64;
+    if (data_len as u64) > available {
+        return Err(DataError::Truncated {
+            file: file.into(),
+            expected: data_offset.saturating_add(data_len),
+            found: len as usize,
+        });
+    }
+    if (data_len as u64) < available {
+        return Err(DataError::malformed(
+            file,
+            format!(
+                "{} trailing bytes after the {} that shape {shape:?} of {descr} describes",
+                available - data_len as u64,
+                data_offset + data_len
+            ),
+        ));
+    }
+    limits::check_claim(
+        file,
+        &format!("shape {shape:?} of {descr}"),
+        data_len as u64,
+        limits::Source::Stored { available },
+    )?;
+    // The bytes, their decoded copy, and the f32 copy a dataset makes of them.
+    memory::check(
+        file,
+        &format!("shape {shape:?} of {descr}"),
+        (data_len as u64).saturating_mul(2) + 4 * count as u64,
+    )?;
+    let body = limits::read_exact_then_end(r, data_len, file, data_offset, io)?;
+    Ok(NpyArray {
+        shape,
+        data: decode(dtype, body),
+    })
+}
+
+/// The dtype (and its descr as written) and shape of a header dict.
+fn parse_header(header: &str, file: &str) -> Result<(Dtype, String, Vec<usize>)> {
+    let descr_src = dict_value(header, "descr", file)?;
+    let descr = quoted(descr_src).ok_or_else(|| {
+        DataError::malformed(file, format!("descr {descr_src:.40?} is not a string"))
+    })?;
+    let dtype = Dtype::from_descr(descr).ok_or_else(|| DataError::UnsupportedDtype {
+        file: file.into(),
+        dtype: descr.chars().take(40).collect(),
+    })?;
     let fortran = dict_value(header, "fortran_order", file)?;
     if fortran.starts_with("True") {
         return Err(DataError::malformed(
@@ -168,72 +319,56 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<NpyArray> {
     } else if !fortran.starts_with("False") {
         return Err(DataError::malformed(
             file,
-            format!("fortran_order {fortran:?}"),
+            format!("fortran_order {fortran:.40?}"),
         ));
     }
     let shape_src = dict_value(header, "shape", file)?;
     let inner = shape_src
         .strip_prefix('(')
         .and_then(|s| s.split(')').next())
-        .ok_or_else(|| DataError::malformed(file, format!("shape {shape_src:?} is not a tuple")))?;
+        .ok_or_else(|| {
+            DataError::malformed(file, format!("shape {shape_src:.40?} is not a tuple"))
+        })?;
     let shape: Vec<usize> = inner
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| {
             s.parse::<usize>()
-                .map_err(|_| DataError::malformed(file, format!("shape entry {s:?}")))
+                .map_err(|_| DataError::malformed(file, format!("shape entry {s:.40?}")))
         })
         .collect::<Result<_>>()?;
-    let count = shape
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .ok_or_else(|| DataError::malformed(file, format!("shape {shape:?} overflows")))?;
-    let size = match descr.as_str() {
-        "<f4" | "<i4" => 4,
-        "<f8" | "<i8" => 8,
-        "|u1" => 1,
-        _ => {
-            return Err(DataError::UnsupportedDtype {
-                file: file.into(),
-                dtype: descr,
-            })
-        }
-    };
-    let body = &bytes[data_start..];
-    let expected = count * size;
-    if body.len() < expected {
-        return Err(DataError::Truncated {
-            file: file.into(),
-            expected: data_start + expected,
-            found: bytes.len(),
-        });
+    if shape.len() > MAX_DIMS {
+        return Err(DataError::malformed(
+            file,
+            format!("shape of {} dimensions (at most {MAX_DIMS})", shape.len()),
+        ));
     }
-    let body = &body[..expected];
-    let data = match descr.as_str() {
-        "<f4" => NpyData::F32(
-            body.chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                .collect(),
-        ),
-        "<i4" => NpyData::I32(
-            body.chunks_exact(4)
-                .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
-                .collect(),
-        ),
-        "<f8" => NpyData::F64(
-            body.chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-                .collect(),
-        ),
-        "<i8" => NpyData::I64(
-            body.chunks_exact(8)
-                .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
-                .collect(),
-        ),
-        _ => NpyData::U8(body.to_vec()),
-    };
-    Ok(NpyArray { shape, data })
+    Ok((dtype, descr.to_string(), shape))
+}
+
+/// The content of a Python string literal at the start of `src`.
+fn quoted(src: &str) -> Option<&str> {
+    let q = src.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+    let rest = &src[1..];
+    rest.find(q).map(|end| &rest[..end])
+}
+
+fn decode(dtype: Dtype, body: Vec<u8>) -> NpyData {
+    fn words<const N: usize>(body: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
+        body.chunks_exact(N).map(|c| {
+            let mut w = [0u8; N];
+            w.copy_from_slice(c);
+            w
+        })
+    }
+    match dtype {
+        Dtype::F4 => NpyData::F32(words(&body).map(f32::from_le_bytes).collect()),
+        Dtype::I4 => NpyData::I32(words(&body).map(i32::from_le_bytes).collect()),
+        Dtype::F8 => NpyData::F64(words(&body).map(f64::from_le_bytes).collect()),
+        Dtype::I8 => NpyData::I64(words(&body).map(i64::from_le_bytes).collect()),
+        Dtype::U1 => NpyData::U8(body),
+    }
 }
 
 /// The source text of the value of `'key':` in a Python dict literal, up to the end.
@@ -249,7 +384,7 @@ fn dict_value<'a>(header: &'a str, key: &str, file: &str) -> Result<&'a str> {
     }
     Err(DataError::malformed(
         file,
-        format!("NPY header has no {key:?}: {header:?}"),
+        format!("NPY header has no {key:?}: {header:.200?}"),
     ))
 }
 
@@ -371,5 +506,132 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("fortran_order"));
+    }
+
+    /// NPY bytes with the header dict `dict` (version 1, or 2 with `v2`) and `body`.
+    fn with_header(dict: &str, body: &[u8], v2: bool) -> Vec<u8> {
+        let mut out = b"\x93NUMPY".to_vec();
+        if v2 {
+            out.extend_from_slice(&[2, 0]);
+            out.extend_from_slice(&(dict.len() as u32).to_le_bytes());
+        } else {
+            out.extend_from_slice(&[1, 0]);
+            out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+        }
+        out.extend_from_slice(dict.as_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// Regression: shapes whose size overflows (element count, or count × dtype size) or that
+    /// claim more than the file holds were not all caught before allocating; none is allocated
+    /// for now, and each is a named error.
+    #[test]
+    fn npy_absurd_shapes_are_errors_not_allocations() {
+        let h = |shape: &str, descr: &str| {
+            format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}\n")
+        };
+        for (shape, descr, want) in [
+            ("(4294967296, 4294967296)", "<f4", "the product overflows"),
+            ("(2305843009213693952,)", "<f8", "the size overflows"),
+            ("(1099511627776,)", "<f4", "truncated: expected 43980465111"),
+            ("(-1,)", "<f4", "shape entry \"-1\""),
+            ("(1e3,)", "<f4", "shape entry \"1e3\""),
+            ("[3]", "<f4", "is not a tuple"),
+            ("(3,)", "<f2", "unsupported dtype \"<f2\""),
+            ("(3,)", ">i8", "unsupported dtype \">i8\""),
+        ] {
+            let e = parse(&with_header(&h(shape, descr), &[0; 16], false), "a.npy").unwrap_err();
+            assert!(
+                e.to_string().starts_with("a.npy: ") && e.to_string().contains(want),
+                "{shape} {descr}: {e}"
+            );
+        }
+        let many = format!("({})", vec!["1"; 65].join(", "));
+        let e = parse(&with_header(&h(&many, "<f4"), &[0; 4], false), "a.npy").unwrap_err();
+        assert!(e.to_string().contains("65 dimensions (at most 64)"), "{e}");
+        // Fewer bytes than the shape needs, and more.
+        let e = parse(&with_header(&h("(5,)", "<f4"), &[0; 24], false), "a.npy").unwrap_err();
+        assert!(e.to_string().contains("4 trailing bytes"), "{e}");
+        let ok = parse(&with_header(&h("(2, 3)", "|u1"), &[1; 6], true), "a.npy").unwrap();
+        assert_eq!((ok.len(), ok.shape), (6, vec![2, 3]));
+        // A header length beyond the cap (version 2 has four bytes for it), or the file.
+        let mut b = with_header(&h("(1,)", "|u1"), &[0], true);
+        b[8..12].copy_from_slice(&(1u32 << 31).to_le_bytes());
+        let e = parse(&b, "a.npy").unwrap_err();
+        assert!(
+            matches!(e, DataError::ImplausibleSize { claimed, .. } if claimed == 1 << 31),
+            "{e}"
+        );
+        b[8..12].copy_from_slice(&60_000u32.to_le_bytes());
+        let e = parse(&b, "a.npy").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DataError::Truncated {
+                    expected: 60_012,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // Short inputs of every length.
+        let good = with_header(&h("(2,)", "<i4"), &[0; 8], false);
+        for n in 0..good.len() {
+            assert!(parse(&good[..n], "a.npy").is_err(), "{n}");
+        }
+        // Through a file on disk.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("huge.npy");
+        std::fs::write(&p, with_header(&h("(1099511627776,)", "<f8"), &[], false)).unwrap();
+        let e = read(&p).unwrap_err();
+        assert!(e.to_string().contains("huge.npy: truncated"), "{e}");
+    }
+
+    #[test]
+    fn non_finite_values_are_named_by_row_and_column() {
+        let a = NpyArray {
+            shape: vec![2, 2, 3],
+            data: NpyData::F32(vec![
+                0.,
+                0.,
+                0.,
+                0.,
+                0.,
+                0.,
+                0.,
+                0.,
+                f32::NEG_INFINITY,
+                0.,
+                0.,
+                0.,
+            ]),
+        };
+        let e = a.to_f32_checked("a.npy").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "a.npy: non-finite value -inf at row 1, column 2"
+        );
+        let a = NpyArray {
+            shape: vec![3],
+            data: NpyData::F64(vec![1.0, 2.0, f64::NAN]),
+        };
+        let e = a.to_f32_checked("a.npy").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DataError::NonFinite {
+                    row: 2,
+                    column: 0,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let a = NpyArray {
+            shape: vec![3],
+            data: NpyData::I64(vec![i64::MAX, 0, 1]),
+        };
+        assert!(a.to_f32_checked("a.npy").is_ok());
     }
 }

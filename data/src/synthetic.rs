@@ -4,6 +4,7 @@
 
 use crate::dataset::{Dataset, Targets};
 use crate::error::{DataError, Result};
+use crate::memory;
 use crate::rng::{normal, permutation, rng, uniform, DataRng};
 
 /// Labels `0..k` balanced over `n` examples, in class order.
@@ -47,11 +48,45 @@ fn check_n(n: usize, min: usize) -> Result<()> {
     Ok(())
 }
 
-fn check_noise(noise: f64) -> Result<()> {
-    if !(noise >= 0.0 && noise.is_finite()) {
-        return Err(DataError::arg("noise", noise, "must be finite and >= 0"));
+/// The largest noise or spread a generator takes: far beyond any use, and small enough that
+/// every generated value stays finite as an f32 (a normal draw is below 40 in magnitude).
+pub const MAX_SCALE: f64 = 1e30;
+
+fn check_scale(name: &'static str, v: f64) -> Result<()> {
+    if !(0.0..=MAX_SCALE).contains(&v) {
+        return Err(DataError::arg(
+            name,
+            v,
+            format!("must be finite, >= 0 and at most {MAX_SCALE:e}"),
+        ));
     }
     Ok(())
+}
+
+fn check_noise(noise: f64) -> Result<()> {
+    check_scale("noise", noise)
+}
+
+/// Checks that `n` examples of `per_example` f32 values (and `weights` f64 parameters of the
+/// generator) can be allocated: the counts do not overflow and, with the shuffled copy, fit in
+/// memory ([`crate::memory`]).
+fn check_size(generator: &str, n: usize, per_example: usize, weights: usize) -> Result<()> {
+    let bytes = n
+        .checked_mul(per_example)
+        .and_then(|v| v.checked_mul(2 * 4))
+        .and_then(|b| b.checked_add(weights.checked_mul(8)?))
+        .ok_or_else(|| {
+            DataError::arg(
+                "n",
+                n,
+                format!("{n} examples of {per_example} values overflow the address space"),
+            )
+        })?;
+    memory::check(
+        generator,
+        &format!("{n} examples of {per_example} values"),
+        bytes as u64,
+    )
 }
 
 /// Two interleaved spirals in 2-D (classes 0 and 1), each 1.5 turns from the origin out to
@@ -59,6 +94,7 @@ fn check_noise(noise: f64) -> Result<()> {
 pub fn two_spirals(n: usize, noise: f64, seed: u64) -> Result<Dataset> {
     check_n(n, 2)?;
     check_noise(noise)?;
+    check_size("two_spirals", n, 2, 0)?;
     let mut r = rng(seed, 0);
     let labels = balanced_labels(n, 2);
     let mut x = Vec::with_capacity(2 * n);
@@ -83,6 +119,7 @@ pub fn two_spirals(n: usize, noise: f64, seed: u64) -> Result<Dataset> {
 pub fn moons(n: usize, noise: f64, seed: u64) -> Result<Dataset> {
     check_n(n, 2)?;
     check_noise(noise)?;
+    check_size("moons", n, 2, 0)?;
     let mut r = rng(seed, 0);
     let labels = balanced_labels(n, 2);
     let mut x = Vec::with_capacity(2 * n);
@@ -117,9 +154,11 @@ pub fn blobs(n: usize, centers: usize, dim: usize, std: f64, seed: u64) -> Resul
         return Err(DataError::arg("dim", dim, "need at least one"));
     }
     check_n(n, centers)?;
-    if !(std >= 0.0 && std.is_finite()) {
-        return Err(DataError::arg("std", std, "must be finite and >= 0"));
-    }
+    check_scale("std", std)?;
+    let centres = centers
+        .checked_mul(dim)
+        .ok_or_else(|| DataError::arg("centers", centers, format!("× dim {dim} overflows")))?;
+    check_size("blobs", n, dim, centres)?;
     let mut r = rng(seed, 0);
     let mu: Vec<f64> = (0..centers * dim)
         .map(|_| uniform(&mut r, -10.0, 10.0))
@@ -158,6 +197,21 @@ pub fn teacher_student(
             return Err(DataError::arg(name, v, "must be at least 1"));
         }
     }
+    let weights = hidden
+        .checked_mul(dim_in)
+        .and_then(|w1| w1.checked_add(hidden.checked_mul(dim_out)?))
+        .and_then(|w| w.checked_add(hidden)?.checked_add(dim_out))
+        .ok_or_else(|| {
+            DataError::arg(
+                "hidden",
+                hidden,
+                format!("a teacher of {dim_in} → {hidden} → {dim_out} overflows"),
+            )
+        })?;
+    let per_example = dim_in.checked_add(dim_out).ok_or_else(|| {
+        DataError::arg("dim_in", dim_in, format!("+ dim_out {dim_out} overflows"))
+    })?;
+    check_size("teacher_student", n, per_example, weights)?;
     let mut r = rng(seed, 0);
     let s1 = (1.0 / dim_in as f64).sqrt();
     let s2 = (1.0 / hidden as f64).sqrt();
@@ -264,6 +318,41 @@ mod tests {
         let mean = values.iter().sum::<f32>() / 100.0;
         let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 100.0;
         assert!(var > 1e-3 && values.iter().all(|v| v.abs() < 20.0), "{var}");
+    }
+
+    /// Generators never produce a non-finite value: extreme arguments are errors, everything
+    /// accepted is finite (Dataset::new checks it too).
+    #[test]
+    fn synthetic_generators_never_produce_non_finite_values() {
+        for noise in [0.0, 1e-30, 1.0, 1e6, 1e20, MAX_SCALE] {
+            for d in [
+                two_spirals(64, noise, 1),
+                moons(64, noise, 1),
+                blobs(64, 3, 4, noise, 1),
+                teacher_student(64, 5, 7, 2, noise, 1),
+            ] {
+                let d = d.unwrap();
+                assert!(d.x.iter().all(|v| v.is_finite()), "{}", d.name);
+                if let Targets::Values { values, .. } = &d.targets {
+                    assert!(values.iter().all(|v| v.is_finite()), "{}", d.name);
+                }
+            }
+        }
+        for noise in [1e31, 1e300, f64::INFINITY, f64::NAN, -0.5] {
+            assert!(two_spirals(8, noise, 0).is_err(), "{noise}");
+            assert!(moons(8, noise, 0).is_err(), "{noise}");
+            assert!(blobs(8, 2, 2, noise, 0).is_err(), "{noise}");
+            assert!(teacher_student(8, 2, 2, 2, noise, 0).is_err(), "{noise}");
+        }
+        let e = moons(8, 1e300, 0).unwrap_err();
+        assert!(e.to_string().contains("at most 1e30"), "{e}");
+        // Sizes that overflow are argument errors, not capacity-overflow panics.
+        let e = blobs(usize::MAX / 2, 2, usize::MAX / 4, 1.0, 0).unwrap_err();
+        assert!(e.to_string().contains("overflow"), "{e}");
+        let e = teacher_student(4, usize::MAX / 2, usize::MAX / 2, 1, 0.0, 0).unwrap_err();
+        assert!(e.to_string().contains("overflows"), "{e}");
+        let e = two_spirals(usize::MAX / 4, 0.1, 0).unwrap_err();
+        assert!(e.to_string().contains("overflow"), "{e}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::checksum::Checksum;
+use super::manifest::MANIFEST;
 use crate::cifar;
 
 /// Names accepted by [`download`] (and by [`crate::load`] once downloaded).
@@ -40,7 +41,8 @@ pub struct Remote {
     pub name: &'static str,
     /// One line: content, source and licence.
     pub about: &'static str,
-    /// Base URLs, tried in order; a file's URL is the base joined with its name.
+    /// Base URLs, tried in order; a file's URL is the base joined with its name. Plain
+    /// `http://` ones are skipped unless the download allows http.
     pub mirrors: &'static [&'static str],
     pub files: &'static [RemoteFile],
     /// When not empty the files are `tar.gz` archives: these members are extracted into the
@@ -91,7 +93,12 @@ pub const REMOTE: [Remote; 3] = [
     Remote {
         name: "fashion-mnist",
         about: "Fashion-MNIST clothing, 60,000 + 10,000, 28x28 grey (Zalando Research; MIT)",
-        mirrors: &["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+        // Zalando's own repository carries the published files (same MD5s) over https, pinned
+        // to a commit; their S3 website serves plain http only, used with --allow-http.
+        mirrors: &[
+            "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/b2617bb6d3ffa2e429640350f613e3291e10b141/data/fashion/",
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        ],
         files: &[
             RemoteFile {
                 name: MNIST_FILES[0],
@@ -171,7 +178,8 @@ impl Remote {
     }
 
     /// The first file the loader needs that is absent from `dir` (or, for extracted members, of
-    /// the wrong size); `None` when everything is there. Checksums are not recomputed here.
+    /// the wrong size, or their manifest); `None` when everything is there. Checksums are not
+    /// recomputed here.
     pub fn missing(&self, dir: &Path) -> Option<PathBuf> {
         if self.extract.is_empty() {
             self.files
@@ -184,6 +192,7 @@ impl Remote {
                 .map(|m| (dir.join(base_name(m.path)), m.size))
                 .find(|(p, size)| std::fs::metadata(p).map_or(true, |md| md.len() != *size))
                 .map(|(p, _)| p)
+                .or_else(|| Some(dir.join(MANIFEST)).filter(|p| !p.is_file()))
         }
     }
 }

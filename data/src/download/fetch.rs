@@ -1,50 +1,92 @@
-//! Fetching a dataset's files: each file is tried on the mirrors in order, streamed into a
-//! temporary file beside its destination (with a progress bar when asked), checked against its
-//! published checksum (and its announced length) and only then renamed into place, so an
-//! interrupted or corrupt transfer never leaves a file under the final name. Files already
-//! present with the right checksum are not fetched again; archives are then extracted.
+//! Fetching a dataset's files: each file is tried on the mirrors in order (over https; a plain
+//! `http://` mirror only with [`Options::allow_http`]), streamed into a temporary file beside its
+//! destination (with a progress bar when asked), checked against its published checksum (and its
+//! announced length) and only then renamed into place durably, so an interrupted or corrupt
+//! transfer never leaves a file under the final name. Files already present with the right
+//! checksum are not fetched again. Archives are then extracted, their members' SHA-256 recorded
+//! in a manifest ([`super::manifest`]) and the archives removed.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::catalogue::{remote, Remote, RemoteFile, DATASETS_REMOTE};
+use super::catalogue::{base_name, remote, Remote, RemoteFile, DATASETS_REMOTE};
 use super::checksum::Hasher;
+use super::manifest::Manifest;
 use super::tar::extract;
 use super::transport::{Fetch, NetFetch};
 use crate::error::{DataError, Result};
-use crate::root::data_root;
+use crate::root::download_root;
+
+/// How [`download_with`] goes about it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Draw a progress bar and one line per file on stderr.
+    pub progress: bool,
+    /// Also use mirrors (and redirects) over plain `http://`; off by default: https only.
+    pub allow_http: bool,
+}
 
 /// Downloads dataset `name` (one of [`DATASETS_REMOTE`]) into `<root>/<name>/` (root: default
-/// [`data_root`]) over the network, and returns that folder. `progress` draws a progress bar
-/// and one line per file on stderr.
+/// [`download_root`]) over https, and returns that folder. `progress` draws a progress bar and
+/// one line per file on stderr.
 pub fn download(name: &str, root: Option<&Path>, progress: bool) -> Result<PathBuf> {
+    download_opts(
+        name,
+        root,
+        Options {
+            progress,
+            allow_http: false,
+        },
+    )
+}
+
+/// [`download`] with every [`Options`].
+pub fn download_opts(name: &str, root: Option<&Path>, opts: Options) -> Result<PathBuf> {
     let spec = remote(name).ok_or_else(|| DataError::UnknownDataset {
         name: name.into(),
         known: DATASETS_REMOTE.join(", "),
     })?;
-    let root = root.map_or_else(data_root, Path::to_path_buf);
-    download_with(spec, &root, progress, &NetFetch::new())
+    let root = match root {
+        Some(r) => r.to_path_buf(),
+        None => download_root()?,
+    };
+    let fetch = if opts.allow_http {
+        NetFetch::new().allowing_http()
+    } else {
+        NetFetch::new()
+    };
+    download_with(spec, &root, opts, &fetch)
 }
 
 /// [`download`] of any [`Remote`] through any [`Fetch`].
 pub fn download_with(
     spec: &Remote,
     root: &Path,
-    progress: bool,
+    opts: Options,
     fetch: &dyn Fetch,
 ) -> Result<PathBuf> {
+    let progress = opts.progress;
     let dir = root.join(spec.name);
     if !spec.extract.is_empty() && spec.missing(&dir).is_none() {
-        note(
-            progress,
-            format_args!("{}: already in {}", spec.name, dir.display()),
-        );
-        return Ok(dir);
+        let checked = Manifest::read(&dir)
+            .and_then(|m| m.verify_all(&dir, spec.extract, "extracting it again"));
+        match checked {
+            Ok(()) => {
+                note(
+                    progress,
+                    format_args!("{}: already in {}, SHA-256 ok", spec.name, dir.display()),
+                );
+                return Ok(dir);
+            }
+            Err(e @ (DataError::Corrupt { .. } | DataError::Malformed { .. })) => {
+                note(progress, format_args!("{e:#}"));
+            }
+            Err(e) => return Err(e),
+        }
     }
-    let created = !dir.exists();
-    std::fs::create_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
+    let created = create_dir_durably(&dir)?;
     for f in spec.files {
-        if let Err(e) = fetch_file(spec, f, &dir, progress, fetch) {
+        if let Err(e) = fetch_file(spec, f, &dir, opts, fetch) {
             if created {
                 // Only succeeds when nothing was written: a folder made for nothing goes.
                 let _ = std::fs::remove_dir(&dir);
@@ -53,24 +95,26 @@ pub fn download_with(
         }
     }
     if !spec.extract.is_empty() {
-        let mut found = vec![false; spec.extract.len()];
+        let mut found = vec![None; spec.extract.len()];
         for f in spec.files {
             extract(&dir.join(f.name), &dir, spec.extract, &mut found)?;
         }
-        if let Some(i) = found.iter().position(|f| !f) {
-            let archives: Vec<_> = spec.files.iter().map(|f| f.name).collect();
-            return Err(DataError::malformed(
-                dir.join(archives[0]).display().to_string(),
-                format!(
-                    "no member {} in {}",
-                    spec.extract[i].path,
-                    archives.join(", ")
-                ),
-            ));
+        let mut hashes = Vec::with_capacity(found.len());
+        for (m, hash) in spec.extract.iter().zip(found) {
+            let Some(hash) = hash else {
+                let archives: Vec<_> = spec.files.iter().map(|f| f.name).collect();
+                return Err(DataError::malformed(
+                    dir.join(archives[0]).display().to_string(),
+                    format!("no member {} in {}", m.path, archives.join(", ")),
+                ));
+            };
+            hashes.push((base_name(m.path), hash));
         }
+        // The manifest before the archive goes: a crash in between extracts again.
+        Manifest::write(&dir, &hashes)?;
         for f in spec.files {
             let p = dir.join(f.name);
-            std::fs::remove_file(&p).map_err(|e| DataError::io(&p, e))?;
+            durable::remove_file(&p).map_err(|e| DataError::io(&p, e))?;
         }
         note(
             progress,
@@ -78,6 +122,19 @@ pub fn download_with(
         );
     }
     Ok(dir)
+}
+
+/// Creates `dir` and the folders above it that are missing, each made durable in its parent;
+/// whether `dir` itself was created.
+fn create_dir_durably(dir: &Path) -> Result<bool> {
+    let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.exists()).collect();
+    std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
+    for d in missing.iter().rev() {
+        if let Some(parent) = d.parent().filter(|p| !p.as_os_str().is_empty()) {
+            durable::sync_dir(parent).map_err(|e| DataError::io(parent, e))?;
+        }
+    }
+    Ok(!missing.is_empty())
 }
 
 fn note(progress: bool, msg: std::fmt::Arguments) {
@@ -105,9 +162,10 @@ fn fetch_file(
     spec: &Remote,
     file: &RemoteFile,
     dir: &Path,
-    progress: bool,
+    opts: Options,
     fetch: &dyn Fetch,
 ) -> Result<()> {
+    let progress = opts.progress;
     let dest = dir.join(file.name);
     if dest.is_file() {
         let got = std::fs::File::open(&dest)
@@ -134,6 +192,12 @@ fn fetch_file(
     let mut failures = Vec::new();
     for mirror in spec.mirrors {
         let url = url_of(mirror, file.name);
+        if url.starts_with("http://") && !opts.allow_http {
+            let why = "plain http refused (--allow-http uses it)";
+            note(progress, format_args!("{url}: {why}"));
+            failures.push(format!("{url}: {why}"));
+            continue;
+        }
         match attempt(&url, file, dir, &dest, progress, fetch) {
             Ok(bytes) => {
                 note(

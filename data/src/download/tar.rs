@@ -4,21 +4,17 @@ use std::io::Read;
 use std::path::Path;
 
 use super::catalogue::{base_name, Member};
+use super::checksum::Hasher;
+use super::manifest::sha256;
 use crate::error::{DataError, Result};
 
 /// Reads as many bytes as `buf` holds; `Ok(false)` at a clean end of input before the first byte.
 fn read_block(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<bool> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) if got == 0 => return Ok(false),
-            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+    match crate::limits::read_up_to(r, buf)? {
+        0 => Ok(false),
+        n if n < buf.len() => Err(std::io::ErrorKind::UnexpectedEof.into()),
+        _ => Ok(true),
     }
-    Ok(true)
 }
 
 fn octal(field: &[u8]) -> Option<u64> {
@@ -40,8 +36,8 @@ fn text(field: &[u8]) -> String {
 }
 
 /// Extracts the wanted members of a `tar.gz` archive into `dir` under their base names (each
-/// written durably through a temporary file, checked for its exact size); marks them in
-/// `found`. Only regular files named in `members` are written: nothing else in the archive
+/// written durably through a temporary file, checked for its exact size); records the SHA-256
+/// of each in `found`. Only regular files named in `members` are written: nothing else in the archive
 /// reaches the disk. Reads ustar, GNU and pax archives whose member names fit the 100 (+155
 /// prefix) bytes of the header (pax extended headers and GNU long names are skipped, not
 /// applied).
@@ -49,7 +45,7 @@ pub(crate) fn extract(
     archive: &Path,
     dir: &Path,
     members: &[Member],
-    found: &mut [bool],
+    found: &mut [Option<String>],
 ) -> Result<()> {
     let file = archive.display().to_string();
     let f = std::fs::File::open(archive).map_err(|e| DataError::io(archive, e))?;
@@ -109,8 +105,13 @@ pub(crate) fn extract(
                 let dest = dir.join(base_name(m.path));
                 let mut tmp =
                     durable::AtomicFile::create(&dest).map_err(|e| DataError::io(dir, e))?;
-                let copied = std::io::copy(&mut (&mut r).take(size), &mut tmp)
+                let mut hashed = Hashing {
+                    inner: &mut tmp,
+                    hasher: sha256(),
+                };
+                let copied = std::io::copy(&mut (&mut r).take(size), &mut hashed)
                     .map_err(|e| DataError::malformed(&file, format!("member {name}: {e}")))?;
+                let hash = hashed.hasher.finish();
                 if copied != size {
                     return Err(DataError::malformed(
                         &file,
@@ -118,7 +119,7 @@ pub(crate) fn extract(
                     ));
                 }
                 tmp.commit().map_err(|e| DataError::io(&dest, e))?;
-                found[i] = true;
+                found[i] = Some(hash);
                 skip(&mut r, padded - size, &file)?;
             }
             _ => skip(&mut r, padded, &file)?,
@@ -134,4 +135,21 @@ fn skip(r: &mut impl Read, n: u64, file: &str) -> Result<()> {
         return Err(DataError::malformed(file, "tar archive cut short"));
     }
     Ok(())
+}
+
+/// A writer that hashes what goes through it.
+struct Hashing<'a, W> {
+    inner: &'a mut W,
+    hasher: Hasher,
+}
+
+impl<W: std::io::Write> std::io::Write for Hashing<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }

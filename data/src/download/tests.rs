@@ -66,6 +66,20 @@ impl Fetch for Memory {
     }
 }
 
+const QUIET: Options = Options {
+    progress: false,
+    allow_http: false,
+};
+
+const HTTP: Options = Options {
+    progress: false,
+    allow_http: true,
+};
+
+fn sha256_of(b: &[u8]) -> String {
+    Checksum::Sha256("").digest(b).unwrap()
+}
+
 fn leak<T>(v: T) -> &'static T {
     Box::leak(Box::new(v))
 }
@@ -181,7 +195,7 @@ fn good_file_is_verified_and_renamed_into_place() {
     let mut m = Memory::default();
     m.files.insert("https://m1/x/a.gz".into(), a.clone());
     m.files.insert("https://m1/x/b.bin".into(), b.clone());
-    let dir = download_with(&s, root.path(), false, &m).unwrap();
+    let dir = download_with(&s, root.path(), QUIET, &m).unwrap();
     assert_eq!(dir, root.path().join("toy"));
     assert_eq!(std::fs::read(dir.join("a.gz")).unwrap(), a);
     assert_eq!(std::fs::read(dir.join("b.bin")).unwrap(), b);
@@ -191,12 +205,12 @@ fn good_file_is_verified_and_renamed_into_place() {
 
     // Present and valid: skipped, nothing opened.
     m.opened.borrow_mut().clear();
-    download_with(&s, root.path(), false, &m).unwrap();
+    download_with(&s, root.path(), QUIET, &m).unwrap();
     assert!(m.opened.borrow().is_empty(), "{:?}", m.opened.borrow());
 
     // One file damaged on disk: only that one is fetched again, and repaired.
     std::fs::write(dir.join("b.bin"), b"damaged").unwrap();
-    download_with(&s, root.path(), false, &m).unwrap();
+    download_with(&s, root.path(), QUIET, &m).unwrap();
     assert_eq!(*m.opened.borrow(), vec!["https://m1/x/b.bin".to_string()]);
     assert_eq!(std::fs::read(dir.join("b.bin")).unwrap(), b);
 }
@@ -214,7 +228,7 @@ fn corrupt_file_is_rejected_with_both_checksums_and_nothing_left() {
     let s = spec(files, &["https://m1/"]);
     let mut m = Memory::default();
     m.files.insert("https://m1/a.gz".into(), bad.clone());
-    let e = download_with(&s, root.path(), false, &m).unwrap_err();
+    let e = download_with(&s, root.path(), QUIET, &m).unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, DataError::Download { .. }), "{msg}");
     for part in [
@@ -249,7 +263,7 @@ fn falls_back_to_later_mirrors_and_lists_every_failure() {
     m.down.push("https://down/f.gz".into());
     m.broken.push("https://reset/f.gz".into());
     m.files.insert("https://ok/f.gz".into(), body.clone());
-    download_with(&s, root.path(), false, &m).unwrap();
+    download_with(&s, root.path(), QUIET, &m).unwrap();
     assert_eq!(
         *m.opened.borrow(),
         vec![
@@ -269,7 +283,7 @@ fn falls_back_to_later_mirrors_and_lists_every_failure() {
     m.broken.push("https://reset/f.gz".into());
     m.files.insert("https://ok/f.gz".into(), body.clone());
     m.short.push("https://ok/f.gz".into());
-    let e = download_with(&s, root.path(), false, &m).unwrap_err();
+    let e = download_with(&s, root.path(), QUIET, &m).unwrap_err();
     let msg = e.to_string();
     for part in [
         "f.gz: every mirror failed",
@@ -373,11 +387,17 @@ fn cifar_archive_is_extracted_then_loaded() {
     let mut m = Memory::default();
     m.files
         .insert("https://m/cifar-10-binary.tar.gz".into(), archive.clone());
-    let dir = download_with(&s, root.path(), false, &m).unwrap();
-    // Only the three members, under their base names; archive and readme gone.
+    let dir = download_with(&s, root.path(), QUIET, &m).unwrap();
+    // Only the three members, under their base names, and their manifest; archive and readme
+    // gone.
     assert_eq!(
         entries(&dir),
-        vec!["data_batch_1.bin", "data_batch_2.bin", "test_batch.bin"]
+        vec![
+            "SHA256SUMS",
+            "data_batch_1.bin",
+            "data_batch_2.bin",
+            "test_batch.bin"
+        ]
     );
     assert_eq!(std::fs::read(dir.join("data_batch_2.bin")).unwrap(), b2);
     let split = load_spec(&s, root.path()).unwrap();
@@ -390,7 +410,7 @@ fn cifar_archive_is_extracted_then_loaded() {
 
     // Present: nothing fetched again.
     m.opened.borrow_mut().clear();
-    download_with(&s, root.path(), false, &m).unwrap();
+    download_with(&s, root.path(), QUIET, &m).unwrap();
     assert!(m.opened.borrow().is_empty());
 
     // An archive (with a matching checksum) that lacks a member, or holds one of the wrong
@@ -417,7 +437,7 @@ fn cifar_archive_is_extracted_then_loaded() {
         let mut m = Memory::default();
         m.files
             .insert("https://m/cifar-10-binary.tar.gz".into(), bad);
-        let e = download_with(&s, root.path(), false, &m).unwrap_err();
+        let e = download_with(&s, root.path(), QUIET, &m).unwrap_err();
         assert!(e.to_string().contains(what), "{e}");
         assert!(e.to_string().contains("cifar-10-binary.tar.gz"), "{e}");
     }
@@ -445,19 +465,19 @@ fn tar_checksum_and_truncation_are_detected() {
     flipped[3] ^= 1;
     let p = dir.path().join("t.tar.gz");
     std::fs::write(&p, regz(&flipped)).unwrap();
-    let e = extract(&p, dir.path(), &members, &mut [false]).unwrap_err();
+    let e = extract(&p, dir.path(), &members, &mut [None]).unwrap_err();
     assert!(e.to_string().contains("byte 0: bad checksum"), "{e}");
     // Cut inside the member's data.
     std::fs::write(&p, regz(&raw[..512 + 300])).unwrap();
-    let e = extract(&p, dir.path(), &members, &mut [false]).unwrap_err();
+    let e = extract(&p, dir.path(), &members, &mut [None]).unwrap_err();
     assert!(e.to_string().contains("cut short: 300 of 600 bytes"), "{e}");
     assert!(!dir.path().join("a.bin").exists());
     // Intact: extracted; also with the directory in the ustar prefix field.
     for archive in [good, tar_gz(&[("x|a.bin", &[5u8; 600])])] {
         std::fs::write(&p, &archive).unwrap();
-        let mut found = [false];
+        let mut found = [None];
         extract(&p, dir.path(), &members, &mut found).unwrap();
-        assert_eq!(found, [true]);
+        assert_eq!(found, [Some(sha256_of(&[5u8; 600]))]);
         assert_eq!(
             std::fs::read(dir.path().join("a.bin")).unwrap(),
             vec![5u8; 600]
@@ -485,9 +505,9 @@ fn archives_written_by_gnu_tar() {
             .join("testdata")
             .join(format!("cifar-{fmt}.tar.gz"));
         let dir = tempfile::tempdir().unwrap();
-        let mut found = [false; 2];
+        let mut found = [None, None];
         extract(&archive, dir.path(), &members, &mut found).unwrap();
-        assert_eq!(found, [true, true], "{fmt}");
+        assert!(found.iter().all(Option::is_some), "{fmt}");
         assert_eq!(
             entries(dir.path()),
             vec!["data_batch_1.bin", "test_batch.bin"]
@@ -515,10 +535,22 @@ fn idx_datasets_load_once_present() {
     );
     let d = root.path().join("mnist");
     std::fs::create_dir(&d).unwrap();
+    let mut sums = Vec::new();
     for f in MNIST_FILES {
         std::fs::copy(data_root().join("mnist-10k").join(f), d.join(f)).unwrap();
+        sums.push(md5_of(&std::fs::read(d.join(f)).unwrap()));
     }
-    let s = crate::load("mnist", Some(root.path())).unwrap();
+    // Under the catalogue's checksums these are not MNIST's files: see the test below. With
+    // theirs, they load.
+    let files = leak(MNIST_FILES.map(|name| RemoteFile {
+        name,
+        checksum: Checksum::Md5(sums[MNIST_FILES.iter().position(|f| *f == name).unwrap()]),
+    }));
+    let standin = Remote {
+        files,
+        ..*remote("mnist").unwrap()
+    };
+    let s = load_spec(&standin, root.path()).unwrap();
     assert_eq!((s.train.len(), s.test.len()), (8000, 2000));
     assert_eq!(s.train.shape, vec![1, 28, 28]);
     assert_eq!(s.test.name, "mnist/t10k");
@@ -528,6 +560,140 @@ fn idx_datasets_load_once_present() {
         Some((root.path().join("cifar10"), false))
     );
     assert_eq!(location("nope", root.path()), None);
+}
+
+/// Regression: a downloaded file was only checked when it was downloaded; one changed since (a
+/// failing disk, a partial copy) loaded as whatever it had become.
+#[test]
+fn downloaded_file_changed_since_is_detected_on_load() {
+    let root = tempfile::tempdir().unwrap();
+    let d = root.path().join("mnist");
+    std::fs::create_dir(&d).unwrap();
+    for f in MNIST_FILES {
+        std::fs::copy(data_root().join("mnist-10k").join(f), d.join(f)).unwrap();
+    }
+    let e = crate::load("mnist", Some(root.path())).unwrap_err();
+    assert!(matches!(e, DataError::Corrupt { .. }), "{e}");
+    let msg = e.to_string();
+    for part in [
+        "mnist/train-images-idx3-ubyte.gz: corrupt",
+        "the published one f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "gradlab data download mnist --root",
+    ] {
+        assert!(msg.contains(part), "{part:?} not in {msg}");
+    }
+}
+
+/// Regression: extracted CIFAR batches were only checked for their size; a member changed
+/// after extraction (same size) loaded silently. The manifest's SHA-256 catches it, on load and
+/// when downloading again (which repairs it).
+#[test]
+fn extracted_cifar_member_corrupted_after_extraction_is_detected() {
+    use crate::cifar::tests::record;
+    let batch = |l: u8| [record(l, 0), record(l + 1, 50)].concat();
+    let (b1, b2, t) = (batch(0), batch(4), batch(8));
+    let archive = tar_gz(&[
+        ("cifar-10-batches-bin/data_batch_1.bin", &b1),
+        ("cifar-10-batches-bin/data_batch_2.bin", &b2),
+        ("cifar-10-batches-bin/test_batch.bin", &t),
+    ]);
+    let s = cifar_spec(md5_of(&archive), 2 * cifar::RECORD as u64);
+    let root = tempfile::tempdir().unwrap();
+    let mut m = Memory::default();
+    m.files
+        .insert("https://m/cifar-10-binary.tar.gz".into(), archive.clone());
+    let dir = download_with(&s, root.path(), QUIET, &m).unwrap();
+    let manifest = std::fs::read_to_string(dir.join(MANIFEST)).unwrap();
+    assert_eq!(
+        manifest,
+        format!(
+            "{}  data_batch_1.bin\n{}  data_batch_2.bin\n{}  test_batch.bin\n",
+            sha256_of(&b1),
+            sha256_of(&b2),
+            sha256_of(&t)
+        )
+    );
+    // One pixel flipped in place: same size.
+    let mut bad = b2.clone();
+    bad[100] ^= 0x40;
+    std::fs::write(dir.join("data_batch_2.bin"), &bad).unwrap();
+    let e = load_spec(&s, root.path()).unwrap_err();
+    assert!(matches!(e, DataError::Corrupt { .. }), "{e}");
+    let msg = e.to_string();
+    for part in [
+        "data_batch_2.bin: corrupt",
+        &sha256_of(&bad),
+        &sha256_of(&b2),
+        "SHA256SUMS recorded",
+        "get it again with `gradlab data download cifar10 --root",
+    ] {
+        assert!(msg.contains(part), "{part:?} not in {msg}");
+    }
+    // Cut short: the wrong size, seen before anything is read.
+    std::fs::write(dir.join("data_batch_2.bin"), &b2[..cifar::RECORD]).unwrap();
+    let e = load_spec(&s, root.path()).unwrap_err();
+    assert!(matches!(e, DataError::NotDownloaded { .. }), "{e}");
+    // Downloading again notices, fetches the archive and repairs the member.
+    std::fs::write(dir.join("data_batch_2.bin"), &bad).unwrap();
+    m.opened.borrow_mut().clear();
+    download_with(&s, root.path(), QUIET, &m).unwrap();
+    assert_eq!(m.opened.borrow().len(), 1);
+    assert_eq!(std::fs::read(dir.join("data_batch_2.bin")).unwrap(), b2);
+    assert_eq!(load_spec(&s, root.path()).unwrap().train.len(), 4);
+    // A manifest that lost an entry, or the manifest itself gone.
+    std::fs::write(dir.join(MANIFEST), manifest.lines().next().unwrap()).unwrap();
+    let e = load_spec(&s, root.path()).unwrap_err();
+    assert!(
+        e.to_string().contains("no entry for data_batch_2.bin"),
+        "{e}"
+    );
+    std::fs::remove_file(dir.join(MANIFEST)).unwrap();
+    let e = load_spec(&s, root.path()).unwrap_err();
+    assert!(
+        matches!(&e, DataError::NotDownloaded { missing, .. } if missing.ends_with(MANIFEST)),
+        "{e}"
+    );
+}
+
+/// Regression: Fashion-MNIST was fetched over plain http. Every catalogued mirror is https but
+/// for that one fallback, and a plain-http mirror is refused unless allowed.
+#[test]
+fn plain_http_mirror_is_refused_unless_allowed() {
+    for r in &REMOTE {
+        assert!(r.mirrors[0].starts_with("https://"), "{}", r.name);
+        for m in r.mirrors {
+            assert!(
+                m.starts_with("https://")
+                    || *m == "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+                "{m}"
+            );
+        }
+    }
+    let body = b"payload".to_vec();
+    let files = leak([RemoteFile {
+        name: "f.gz",
+        checksum: Checksum::Md5(md5_of(&body)),
+    }]);
+    let s = spec(files, &["http://plain/"]);
+    let mut m = Memory::default();
+    m.files.insert("http://plain/f.gz".into(), body.clone());
+    let root = tempfile::tempdir().unwrap();
+    let e = download_with(&s, root.path(), QUIET, &m).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("http://plain/f.gz: plain http refused (--allow-http uses it)"),
+        "{e}"
+    );
+    assert!(m.opened.borrow().is_empty(), "{:?}", m.opened.borrow());
+    assert!(!root.path().join("toy").exists());
+    download_with(&s, root.path(), HTTP, &m).unwrap();
+    assert_eq!(std::fs::read(root.path().join("toy/f.gz")).unwrap(), body);
+    // The network fetcher refuses it too (no connection is attempted).
+    let e = NetFetch::direct()
+        .open("http://127.0.0.1:9/x")
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("plain http refused"), "{e}");
 }
 
 #[test]
@@ -546,7 +712,7 @@ fn file_urls_go_through_the_real_fetcher() {
     let mirrors = leak([mirror, mirror2]);
     let s = spec(files, mirrors);
     let root = tempfile::tempdir().unwrap();
-    download_with(&s, root.path(), false, &NetFetch::direct()).unwrap();
+    download_with(&s, root.path(), QUIET, &NetFetch::direct()).unwrap();
     assert_eq!(std::fs::read(root.path().join("toy/f.bin")).unwrap(), body);
     let e = NetFetch::direct().open("ftp://x/y").err().unwrap();
     assert!(e.to_string().contains("unsupported URL scheme"), "{e}");
@@ -598,12 +764,12 @@ fn http_status_length_and_body_over_loopback() {
     let root = tempfile::tempdir().unwrap();
     // 404, then the good one.
     let s = spec(files, leak([m("missing"), m("ok")]));
-    download_with(&s, root.path(), false, &NetFetch::direct()).unwrap();
+    download_with(&s, root.path(), HTTP, &NetFetch::direct().allowing_http()).unwrap();
     assert_eq!(std::fs::read(root.path().join("toy/f.bin")).unwrap(), body);
     // Cut short: an error naming the URL, nothing left.
     let root = tempfile::tempdir().unwrap();
     let s = spec(files, leak([m("short")]));
-    let e = download_with(&s, root.path(), false, &NetFetch::direct()).unwrap_err();
+    let e = download_with(&s, root.path(), HTTP, &NetFetch::direct().allowing_http()).unwrap_err();
     let msg = e.to_string();
     assert!(
         msg.contains(&format!("http://127.0.0.1:{port}/short/f.bin")),

@@ -1,5 +1,6 @@
 //! Opening URLs: the [`Fetch`] trait, and [`NetFetch`], the one implementation that touches the
-//! network (HTTP and HTTPS with the `http` feature, on by default, and `file://` URLs always).
+//! network (HTTPS, and plain HTTP only when allowed, with the `http` feature, on by default;
+//! `file://` URLs always).
 //! Tests serve bytes from memory through the same trait.
 
 use std::io::Read;
@@ -33,12 +34,15 @@ pub trait Fetch {
     fn open(&self, url: &str) -> std::result::Result<Response, FetchError>;
 }
 
-/// The real transfer: `http://` and `https://` (with the `http` feature; rustls with the Mozilla
-/// roots, the proxy from `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY` for [`NetFetch::new`]) and
-/// `file://` paths.
+/// The real transfer: `https://` (with the `http` feature; rustls with the Mozilla roots, the
+/// proxy from `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY` for [`NetFetch::new`]), `http://` only when
+/// [allowed](NetFetch::allowing_http) (otherwise refused, redirects to it too), and `file://`
+/// paths.
 pub struct NetFetch {
     #[cfg(feature = "http")]
     agent: ureq::Agent,
+    proxy_from_env: bool,
+    allow_http: bool,
 }
 
 impl Default for NetFetch {
@@ -48,18 +52,23 @@ impl Default for NetFetch {
 }
 
 impl NetFetch {
-    /// Connect timeout 30 s, and 60 s without a byte read; proxy from the environment.
+    /// Connect timeout 30 s, and 60 s without a byte read; proxy from the environment; https
+    /// only.
     pub fn new() -> Self {
-        Self::build(true)
+        Self::build(true, false)
     }
 
     /// As [`NetFetch::new`] but never through a proxy.
     pub fn direct() -> Self {
-        Self::build(false)
+        Self::build(false, false)
     }
 
-    #[allow(unused_variables)]
-    fn build(proxy_from_env: bool) -> Self {
+    /// The same, also over plain `http://` (and following redirects to it).
+    pub fn allowing_http(self) -> Self {
+        Self::build(self.proxy_from_env, true)
+    }
+
+    fn build(proxy_from_env: bool, allow_http: bool) -> Self {
         NetFetch {
             #[cfg(feature = "http")]
             agent: ureq::AgentBuilder::new()
@@ -67,7 +76,10 @@ impl NetFetch {
                 .timeout_read(std::time::Duration::from_secs(60))
                 .user_agent(concat!("gradlab/", env!("CARGO_PKG_VERSION")))
                 .try_proxy_from_env(proxy_from_env)
+                .https_only(!allow_http)
                 .build(),
+            proxy_from_env,
+            allow_http,
         }
     }
 }
@@ -82,6 +94,11 @@ impl Fetch for NetFetch {
                 len,
                 body: Box::new(f),
             });
+        }
+        if url.starts_with("http://") && !self.allow_http {
+            return Err(FetchError::Network(
+                "plain http refused (--allow-http uses it)".into(),
+            ));
         }
         #[cfg(feature = "http")]
         if url.starts_with("http://") || url.starts_with("https://") {
@@ -115,7 +132,7 @@ impl Fetch for NetFetch {
         Err(FetchError::Network(format!(
             "unsupported URL scheme (supported: {})",
             if cfg!(feature = "http") {
-                "http://, https://, file://"
+                "https://, http:// when allowed, file://"
             } else {
                 "file:// — built without the `http` feature"
             }
