@@ -50,7 +50,7 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<Batch> {
 /// The number of records in `len` bytes: a whole, non-zero number, or `Truncated`.
 fn records(len: u64, file: &str) -> Result<usize> {
     let record = RECORD as u64;
-    if len == 0 || len % record != 0 {
+    if len == 0 || !len.is_multiple_of(record) {
         return Err(DataError::Truncated {
             file: file.into(),
             expected: ((len / record + 1) * record) as usize,

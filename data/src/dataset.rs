@@ -112,7 +112,7 @@ impl Dataset {
                 format!("example shape {shape:?} has no features"),
             ));
         }
-        if x.len() % features != 0 {
+        if !x.len().is_multiple_of(features) {
             return Err(DataError::shape(
                 name,
                 format!(

@@ -79,7 +79,7 @@ impl NpyArray {
         let row_len = self.shape[1.min(self.shape.len())..]
             .iter()
             .try_fold(1usize, |a, &d| a.checked_mul(d))
-            .filter(|&r| r > 0 && x.len() % r == 0)
+            .filter(|&r| r > 0 && x.len().is_multiple_of(r))
             .unwrap_or(1);
         finite::check(file, &x, row_len, |i| match &self.data {
             NpyData::F64(v) => finite::show_f64(v[i]),

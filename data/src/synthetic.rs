@@ -10,7 +10,7 @@ use crate::rng::{normal, permutation, rng, uniform, DataRng};
 /// Labels `0..k` balanced over `n` examples, in class order.
 fn balanced_labels(n: usize, k: usize) -> Vec<u32> {
     (0..k)
-        .flat_map(|c| std::iter::repeat(c as u32).take(n / k + usize::from(c < n % k)))
+        .flat_map(|c| std::iter::repeat_n(c as u32, n / k + usize::from(c < n % k)))
         .collect()
 }
 

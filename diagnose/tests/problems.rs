@@ -18,7 +18,7 @@ use train::Probe;
 struct Fallback;
 
 fn missing(t: &Timeline, name: &str, layer: &str, step: u64) -> bool {
-    t.layer(name, layer).last().map_or(true, |p| p.0 != step)
+    t.layer(name, layer).last().is_none_or(|p| p.0 != step)
 }
 
 impl Instrument for Fallback {
@@ -51,7 +51,7 @@ impl Instrument for Fallback {
             };
             let rows = Params::<f32>::value(m, j).len();
             let w = Params::<f32>::value(m, i);
-            if rows < 2 || w.len() % rows != 0 || w.len() == rows {
+            if rows < 2 || !w.len().is_multiple_of(rows) || w.len() == rows {
                 continue;
             }
             let cols = w.len() / rows;

@@ -202,7 +202,7 @@ fn tiny_study_runs_every_run_once_with_finals_for_the_best_trial() {
             .copied()
             .fold(None::<&&RunRecord>, |b, r| match (b, score(r)) {
                 (None, _) => Some(r),
-                (Some(b), Some(s)) if score(b).map_or(true, |bs| s > bs) => Some(r),
+                (Some(b), Some(s)) if score(b).is_none_or(|bs| s > bs) => Some(r),
                 (b, _) => b,
             })
             .unwrap();

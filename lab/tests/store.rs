@@ -32,11 +32,11 @@ fn spec(i: usize) -> RunSpec {
     params.insert("betas".into(), json!([0.9, 0.999]));
     params.insert("eps".into(), json!(1e-8 / 3.0));
     params.insert("schedule".into(), json!("cosine \"warm\" ünï"));
-    params.insert("nesterov".into(), json!(i % 2 == 0));
+    params.insert("nesterov".into(), json!(i.is_multiple_of(2)));
     params.insert("steps".into(), json!(i as u64 * 1000));
     RunSpec {
         key: format!("{:016x}", 0x1000 + i),
-        problem: if i % 2 == 0 {
+        problem: if i.is_multiple_of(2) {
             "digits_mlp"
         } else {
             "mnist1d_mlp"

@@ -208,7 +208,7 @@ impl MetricsLog {
     pub fn progress(&mut self, step: u64, loss: f32) {
         if let Some(b) = &self.bar {
             b.set_position(step);
-            if step % 10 == 0 {
+            if step.is_multiple_of(10) {
                 b.set_message(format!("loss {loss:.4}"));
             }
         }
@@ -306,7 +306,7 @@ mod tests {
             train_accuracy: Some(1.0),
             val_loss: Some(12.3456),
             val_accuracy: Some(0.999),
-            test_loss: Some(2.30258),
+            test_loss: Some(2.31234),
             test_accuracy: Some(0.1),
             lr: 1.2345e-3,
             time_s: 3599.0,
@@ -320,7 +320,7 @@ mod tests {
         );
         assert_eq!(
             line,
-            "epoch  999/999 step 9999999  train 123.46/100.0%  val 12.346/99.9%  test 2.3026/10.0%  lr 1.2e-3"
+            "epoch  999/999 step 9999999  train 123.46/100.0%  val 12.346/99.9%  test 2.3123/10.0%  lr 1.2e-3"
         );
         let plain = EpochRecord {
             epoch: 2,

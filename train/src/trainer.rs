@@ -343,7 +343,7 @@ impl<'c> Trainer<'c> {
                 let step_loss = (acc_loss / self.cfg.train.accumulate as f64) as f32;
                 acc_loss = 0.0;
                 // --- update
-                let logging = (self.step + 1) % self.cfg.log.every_steps == 0;
+                let logging = (self.step + 1).is_multiple_of(self.cfg.log.every_steps);
                 let grad_norm = (logging || observer.wants_grad_norm(self.step + 1))
                     .then(|| grad_norm(&self.model));
                 let lr = self.optimizer.lrs()[0];
@@ -402,7 +402,7 @@ impl<'c> Trainer<'c> {
                     break;
                 }
                 if let Some(every) = self.cfg.train.checkpoint_every_steps {
-                    if self.step % every == 0 {
+                    if self.step.is_multiple_of(every) {
                         self.checkpoint(&mut log, elapsed(&self))?;
                     }
                 }
@@ -449,7 +449,7 @@ impl<'c> Trainer<'c> {
                 break;
             }
             let every = self.cfg.train.checkpoint_every_epochs;
-            if self.done() || (every > 0 && self.epoch % every == 0 && epoch_finished) {
+            if self.done() || (every > 0 && self.epoch.is_multiple_of(every) && epoch_finished) {
                 self.checkpoint(&mut log, elapsed(&self))?;
             }
         }

@@ -56,7 +56,7 @@ struct Everything {
 
 impl Observer for Everything {
     fn wants_per_example(&self, step: u64) -> bool {
-        step % 2 == 0
+        step.is_multiple_of(2)
     }
 
     fn after_backward(&mut self, p: &mut Probe<'_>) -> train::Result<()> {
@@ -107,7 +107,7 @@ fn per_example_norms_match_example_gradients() {
     struct Check(usize);
     impl Observer for Check {
         fn wants_per_example(&self, step: u64) -> bool {
-            step % 2 == 0
+            step.is_multiple_of(2)
         }
         fn after_backward(&mut self, p: &mut Probe<'_>) -> train::Result<()> {
             let Some(sq) = p.per_example_sq_norms else {

@@ -115,7 +115,7 @@ pub(super) fn vanishing(c: &Ctx) -> Option<Finding> {
     let mut worst: Option<(String, f64)> = None;
     for l in c.t.layers_of("saturation") {
         let m = median(&tail(c.t.layer("saturation", l), 0.5));
-        if m > SATURATION && worst.as_ref().map_or(true, |w| m > w.1) {
+        if m > SATURATION && worst.as_ref().is_none_or(|w| m > w.1) {
             worst = Some((l.to_string(), m));
         }
     }

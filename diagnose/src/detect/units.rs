@@ -10,7 +10,7 @@ pub(super) fn dead_units(c: &Ctx) -> Option<Finding> {
     for l in c.t.layers_of("dead_fraction") {
         let pts = c.t.layer("dead_fraction", l);
         let m = median(&tail(pts, 0.5));
-        if m > DEAD && worst.as_ref().map_or(true, |w| m > w.1) {
+        if m > DEAD && worst.as_ref().is_none_or(|w| m > w.1) {
             let first = pts.iter().find(|p| p.1 > DEAD).map_or(c.first, |p| p.0);
             worst = Some((l.to_string(), m, first));
         }
@@ -40,7 +40,7 @@ pub(super) fn symmetry(c: &Ctx) -> Option<Finding> {
         let Some(&(_, v)) = c.t.layer("identical_units", l).last() else {
             continue;
         };
-        if v >= IDENTICAL && worst.as_ref().map_or(true, |w| v > w.1) {
+        if v >= IDENTICAL && worst.as_ref().is_none_or(|w| v > w.1) {
             worst = Some((l.to_string(), v));
         }
     }

@@ -131,7 +131,7 @@ fn ratio(num: f64, den: f64) -> f64 {
 /// The fraction of the `rows` rows of the row-major `w` (each `w.len() / rows` long) that equal
 /// another row up to `rel` relative (`max_k |a_k − b_k| ≤ rel · max(‖a‖∞, ‖b‖∞)`).
 pub fn identical_units(w: &[f32], rows: usize, rel: f64) -> f64 {
-    if rows < 2 || w.is_empty() || w.len() % rows != 0 {
+    if rows < 2 || w.is_empty() || !w.len().is_multiple_of(rows) {
         return 0.0;
     }
     let cols = w.len() / rows;

@@ -49,7 +49,7 @@ pub struct Every(pub u64);
 
 impl Every {
     pub fn due(self, step: u64) -> bool {
-        self.0 > 0 && (step == 1 || step % self.0 == 0)
+        self.0 > 0 && (step == 1 || step.is_multiple_of(self.0))
     }
 }
 
