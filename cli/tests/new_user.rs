@@ -261,3 +261,35 @@ name = "Adam"
     );
     assert!(e.contains("piped: 2/2 runs (100%)"), "{e}");
 }
+
+/// CSV data with a header names its label column (or counts from the end, as pandas does);
+/// a misspelt name gets the header's names.
+#[test]
+fn csv_label_column_by_name_or_from_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("x0,x1,species\n");
+    for i in 0..200 {
+        let (a, b) = ((i % 17) as f32 / 17.0, (i % 5) as f32 / 5.0);
+        csv += &format!("{a},{b},{}\n", usize::from(a + b > 0.9));
+    }
+    write(dir.path(), "points.csv", &csv);
+    let cfg = |label: &str| {
+        format!(
+            "[data]\ndataset = \"points.csv\"\nlabel_column = {label}\nbatch_size = 20\n\
+             [[model.layers]]\ntype = \"linear\"\nout_features = 2\n\
+             [optimizer]\nname = \"sgd\"\nlr = 0.5\n[train]\nepochs = 2\n[log]\ndir = \"run\"\n"
+        )
+    };
+    for label in ["\"species\"", "-1", "2"] {
+        write(dir.path(), "c.toml", &cfg(label));
+        let o = gradlab(dir.path(), &["train", "c.toml", "--quiet"]);
+        assert!(o.status.success(), "{label}: {}", stderr(&o));
+    }
+    write(dir.path(), "c.toml", &cfg("\"specie\""));
+    let o = gradlab(dir.path(), &["train", "c.toml", "--quiet"]);
+    assert!(
+        stderr(&o).contains("did you mean `species`?"),
+        "{}",
+        stderr(&o)
+    );
+}

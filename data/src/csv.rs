@@ -140,17 +140,92 @@ fn check_memory(t: &Table, file: &str) -> Result<()> {
     )
 }
 
+/// Which column holds the labels: by position from the left (0-based), from the right (`-1` is
+/// the last column, as Python and pandas count), or by its name in the header line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Column {
+    Index(usize),
+    FromEnd(usize),
+    Name(String),
+}
+
+impl Column {
+    /// `label_column = 3`, `-1` or `"species"` as a config gives it.
+    pub fn from_int(i: i64) -> Column {
+        if i < 0 {
+            Column::FromEnd(i.unsigned_abs() as usize)
+        } else {
+            Column::Index(i as usize)
+        }
+    }
+
+    /// The 0-based position in `t`, or an error naming the file and what exists.
+    fn resolve(&self, t: &Table, file: &str) -> Result<usize> {
+        let names = || {
+            t.header
+                .as_ref()
+                .map(|h| format!(" ({})", h.join(", ")))
+                .unwrap_or_default()
+        };
+        let c = match self {
+            Column::Index(c) => *c,
+            Column::FromEnd(k) => match t.columns.checked_sub(*k) {
+                Some(c) if *k >= 1 => c,
+                _ => {
+                    return Err(DataError::shape(
+                        file,
+                        format!(
+                            "column -{k} requested, the table has {} columns{}",
+                            t.columns,
+                            names()
+                        ),
+                    ))
+                }
+            },
+            Column::Name(n) => {
+                let Some(h) = &t.header else {
+                    return Err(DataError::shape(
+                        file,
+                        format!("column {n:?} requested by name, but the file has no header line"),
+                    ));
+                };
+                match h.iter().position(|c| c == n) {
+                    Some(c) => c,
+                    None => {
+                        return Err(DataError::shape(
+                            file,
+                            format!("no column named {n:?} ({})", present::choices::hint(n, h)),
+                        ))
+                    }
+                }
+            }
+        };
+        check_column(t, file, c)?;
+        Ok(c)
+    }
+}
+
 /// Reads a classification CSV: column `label_column` holds integer labels `>= 0` (the number of
 /// classes is the largest label + 1), every other column is a feature.
 pub fn read(path: impl AsRef<Path>, label_column: usize) -> Result<Dataset> {
+    read_by(path, &Column::Index(label_column))
+}
+
+/// [`read`] with the label column given by position, from the end, or by name.
+pub fn read_by(path: impl AsRef<Path>, label_column: &Column) -> Result<Dataset> {
     let path = path.as_ref();
-    parse_classes(&read_text(path)?, &path.display().to_string(), label_column)
+    parse_classes_by(&read_text(path)?, &path.display().to_string(), label_column)
 }
 
 /// [`read`] from text in memory; `file` names the source in errors.
 pub fn parse_classes(text: &str, file: &str, label_column: usize) -> Result<Dataset> {
+    parse_classes_by(text, file, &Column::Index(label_column))
+}
+
+/// [`parse_classes`] with the label column given by position, from the end, or by name.
+pub fn parse_classes_by(text: &str, file: &str, label_column: &Column) -> Result<Dataset> {
     let t = parse_table(text, file)?;
-    check_column(&t, file, label_column)?;
+    let label_column = label_column.resolve(&t, file)?;
     check_memory(&t, file)?;
     let mut x = Vec::with_capacity(t.lines.len() * (t.columns - 1));
     let mut labels = Vec::with_capacity(t.lines.len());
@@ -267,6 +342,32 @@ fn check_column(t: &Table, file: &str, c: usize) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_column_by_name_or_from_the_end() {
+        let text = "sepal,petal,species\n1,2,0\n3,4,2\n";
+        for c in [
+            Column::Name("species".into()),
+            Column::FromEnd(1),
+            Column::Index(2),
+        ] {
+            let d = parse_classes_by(text, "iris.csv", &c).unwrap();
+            assert_eq!(d.x, vec![1.0, 2.0, 3.0, 4.0], "{c:?}");
+            assert_eq!(d.labels().unwrap(), &[0, 2]);
+        }
+        let e = parse_classes_by(text, "iris.csv", &Column::Name("specie".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("did you mean `species`?"), "{e}");
+        let e = parse_classes_by("1,2,0\n", "x.csv", &Column::Name("y".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no header line"), "{e}");
+        assert!(parse_classes_by(text, "iris.csv", &Column::FromEnd(4)).is_err());
+        assert!(parse_classes_by(text, "iris.csv", &Column::FromEnd(0)).is_err());
+        assert_eq!(Column::from_int(-1), Column::FromEnd(1));
+        assert_eq!(Column::from_int(2), Column::Index(2));
+    }
 
     #[test]
     fn classes_with_header() {

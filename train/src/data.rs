@@ -58,7 +58,7 @@ pub enum Source {
     Csv {
         train: PathBuf,
         test: Option<PathBuf>,
-        label_column: usize,
+        label_column: data::csv::Column,
     },
 }
 
@@ -152,10 +152,21 @@ impl DataConfig {
                         return Err(TrainError::config(&ctx, "test", v, "expected a CSV path"))
                     }
                 };
+                let label_column = match h.raw("label_column") {
+                    None => data::csv::Column::Index(0),
+                    Some(toml::Value::Integer(i)) => data::csv::Column::from_int(*i),
+                    Some(toml::Value::String(name)) => data::csv::Column::Name(name.clone()),
+                    Some(v) => return Err(TrainError::config(
+                        &ctx,
+                        "label_column",
+                        v,
+                        "expected a column number (0 is the first, -1 the last) or a header name",
+                    )),
+                };
                 Source::Csv {
                     train: path,
                     test,
-                    label_column: h.usize("label_column", 0)?,
+                    label_column,
                 }
             } else if path.is_dir() {
                 Source::Idx(path)
@@ -358,9 +369,9 @@ impl DataConfig {
                 test,
                 label_column,
             } => {
-                let tr = data::csv::read(train, *label_column)?;
+                let tr = data::csv::read_by(train, label_column)?;
                 let te = match test {
-                    Some(p) => data::csv::read(p, *label_column)?,
+                    Some(p) => data::csv::read_by(p, label_column)?,
                     None => tr.subset(&[]),
                 };
                 Split {
