@@ -6,6 +6,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod edits;
 pub mod error;
 mod evaluate;
 pub mod files;

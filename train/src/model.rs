@@ -112,10 +112,14 @@ impl ModelConfig {
         base_dir: &std::path::Path,
     ) -> Result<ModelConfig> {
         let ctx = format!("{context}: [model]");
+        let mut edited = table.clone();
+        crate::edits::apply(&ctx, &mut edited)?;
+        let table = &edited;
         for key in table.keys() {
             if !["layers", "init"].contains(&key.as_str()) && !INIT_KEYS.contains(&key.as_str()) {
                 let mut valid = vec!["layers", "init"];
                 valid.extend_from_slice(INIT_KEYS);
+                valid.extend_from_slice(crate::edits::EDIT_KEYS);
                 return Err(TrainError::Config(format!(
                     "{ctx}: unknown key `{key}` ({})",
                     present::choices::hint(key, &valid)
