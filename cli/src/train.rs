@@ -1,8 +1,8 @@
 //! `gradlab train FILE.toml [--set key=value ...] [--resume] [--quiet]`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args as ClapArgs;
 
 #[derive(ClapArgs, Debug)]
@@ -30,6 +30,17 @@ pub struct Args {
     pub doctor: Option<::diagnose::Preset>,
 }
 
+/// A training error, said once: with `training FILE: ` in front unless it already names the
+/// config (a config error names the file, the field and the value).
+pub fn training_error(e: train::TrainError, config: &Path) -> anyhow::Error {
+    let name = config.display().to_string();
+    if e.to_string().starts_with(&name) {
+        anyhow::Error::new(e)
+    } else {
+        anyhow::Error::new(e).context(format!("training {name}"))
+    }
+}
+
 pub fn run(args: Args) -> Result<()> {
     let mut sets = args.set.clone();
     if let Some(t) = args.threads {
@@ -49,11 +60,11 @@ pub fn run(args: Args) -> Result<()> {
         Some(d) => train::run_observed(&cfg, &opts, d),
         None => train::run(&cfg, &opts),
     }
-    .with_context(|| format!("training {}", args.config.display()))?;
+    .map_err(|e| training_error(e, &args.config))?;
     let mut report = crate::diagnose::train_report(doctor, &summary, args.doctor, &args.config);
-    if let Some(msg) = summary.explain(&cfg) {
+    if let Some(msg) = summary.explain() {
         crate::diagnose::after_train(report.take(), &summary.run_dir)?;
-        bail!("{msg}");
+        bail!("{msg}\n{}", crate::diagnose::diverged_remedies(&cfg));
     }
     let mut line = format!(
         "{}: {} steps, {} epochs in {:.1}s",
