@@ -653,6 +653,8 @@ fn train_huge_config_sizes_fail_with_the_field_and_value() {
             e.contains(want) && e.contains("config.toml") && !e.contains("panicked"),
             "{args:?}: {e}"
         );
+        // Said once: the config's name is not repeated in front of the message.
+        assert_eq!(e.matches("config.toml").count(), 1, "{e}");
     }
     for b in ["1000000000000", "4611686018427387904"] {
         let o = case.gradlab(&[

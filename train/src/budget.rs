@@ -11,9 +11,9 @@
 //! - the model: every parameter's value, gradient and optimizer state (two slots, as Adam), an
 //!   EMA copy, the early-stopping copy and the gradient accumulator when configured, and the
 //!   serialised copies a checkpoint makes; buffers (BatchNorm statistics) twice;
-//! - a batch: each layer's input and output and their gradients per example (a convolution's
-//!   unfolded input too), times the larger of the training and evaluation batch sizes (each
-//!   clamped to the set it reads).
+//! - a batch: each layer's input and output per example (a convolution's unfolded input too),
+//!   with their gradients for a training batch, times the batch size (each clamped to the set
+//!   it reads): the larger of a training and an evaluation batch.
 
 use nn::{Conv2dConfig, LayerConfig};
 
@@ -85,8 +85,11 @@ type Named = (String, &'static str, usize, u64);
 pub(crate) struct Plan {
     params: u64,
     buffers: u64,
-    /// Activation values per example (inputs, outputs and their gradients of every layer).
+    /// Activation values per example in training (inputs, outputs and their gradients of every
+    /// layer, scratch buffers).
     activations: u64,
+    /// Activation values per example in evaluation (no gradients).
+    forward: u64,
     /// The layer with the most parameters.
     largest: Option<Named>,
     /// The layer with the most output values per example.
@@ -143,21 +146,29 @@ fn check_model_against(
         .and_then(|p| p.checked_add(plan.buffers.checked_mul(2)?))
         .and_then(|v| v.checked_mul(4))
         .ok_or_else(|| blame(&plan.largest))?;
-    let batch = cfg.data.batch_size.min(train.max(1));
-    let eval = cfg.data.eval_batch_size.min(evaluated);
-    let (bfield, bvalue, rows) = if eval > batch {
-        ("eval_batch_size", cfg.data.eval_batch_size, eval)
-    } else {
-        ("batch_size", cfg.data.batch_size, batch)
-    };
     // The input is loaded data: its size fits in memory already.
     let input = numel(in_shape).unwrap_or(u64::MAX);
-    let act_bytes = input
-        .checked_mul(2)
-        .and_then(|i| i.checked_add(plan.activations))
-        .and_then(|a| a.checked_mul(rows as u64))
-        .and_then(|a| a.checked_mul(4))
-        .ok_or_else(|| blame(&plan.widest))?;
+    let bytes = |rows: usize, per_example: u64| {
+        input
+            .checked_mul(2)
+            .and_then(|i| i.checked_add(per_example))
+            .and_then(|a| a.checked_mul(rows as u64))
+            .and_then(|a| a.checked_mul(4))
+            .ok_or_else(|| blame(&plan.widest))
+    };
+    let batch = cfg.data.batch_size.min(train.max(1));
+    let eval = cfg.data.eval_batch_size.min(evaluated);
+    let (train_bytes, eval_bytes) = (bytes(batch, plan.activations)?, bytes(eval, plan.forward)?);
+    let (bfield, bvalue, rows, act_bytes) = if eval_bytes > train_bytes {
+        (
+            "eval_batch_size",
+            cfg.data.eval_batch_size,
+            eval,
+            eval_bytes,
+        )
+    } else {
+        ("batch_size", cfg.data.batch_size, batch, train_bytes)
+    };
     let total = model_bytes.saturating_add(act_bytes);
     fits(total, available, || {
         let model = format!(
@@ -166,7 +177,7 @@ fn check_model_against(
             fmt_bytes(model_bytes)
         );
         let acts = format!(
-            "a batch of {rows} ([data] `{bfield}` = {bvalue}) needs about {} of activations",
+            "a batch of {rows} needs about {} of activations",
             fmt_bytes(act_bytes)
         );
         let culprit = if model_bytes >= act_bytes {
@@ -175,9 +186,10 @@ fn check_model_against(
             &plan.widest
         };
         match culprit {
-            Some((at, field, v, _)) => {
-                format!("{}: {at} `{field}` = {v}: {model}; {acts}", cfg.source)
-            }
+            Some((at, field, v, _)) => format!(
+                "{}: {at} `{field}` = {v}: {model}; {acts} ([data] `{bfield}` = {bvalue})",
+                cfg.source
+            ),
             None => format!(
                 "{}: [data] `{bfield}` = {bvalue}: {acts}; {model}",
                 cfg.source
@@ -229,6 +241,7 @@ fn plan(
         params: 0,
         buffers: 0,
         activations: 0,
+        forward: 0,
         largest: None,
         widest: None,
         out: None,
@@ -243,7 +256,13 @@ fn plan(
         let own = |measure| Some((at.clone(), field, value, measure));
         keep_max(&mut p.largest, step.largest.or_else(|| own(step.params)));
         let out = numel(&step.out).ok_or_else(|| Overflow(at.clone(), field, value))?;
-        keep_max(&mut p.widest, step.widest.or_else(|| own(out)));
+        let input = numel(&shape).unwrap_or(u64::MAX);
+        // Only a layer that grows its input is to blame for a wide output.
+        keep_max(
+            &mut p.widest,
+            step.widest
+                .or_else(|| own(if out > input { out } else { 0 })),
+        );
         let over = |n: &Option<Named>| {
             n.as_ref()
                 .map(Overflow::from)
@@ -257,15 +276,17 @@ fn plan(
             .buffers
             .checked_add(step.buffers)
             .ok_or_else(|| over(&p.largest))?;
-        let io = numel(&shape)
-            .and_then(|a| {
-                a.checked_add(out)?
-                    .checked_mul(2)?
-                    .checked_add(step.scratch)
-            })
-            .and_then(|io| p.activations.checked_add(io))
+        let forward = input
+            .checked_add(out)
+            .and_then(|io| io.checked_add(step.scratch))
+            .and_then(|f| p.forward.checked_add(f))
             .ok_or_else(|| over(&p.widest))?;
-        p.activations = io;
+        let training = input
+            .checked_add(out)
+            .and_then(|io| io.checked_mul(2)?.checked_add(step.scratch))
+            .and_then(|t| p.activations.checked_add(t))
+            .ok_or_else(|| over(&p.widest))?;
+        (p.forward, p.activations) = (forward, training);
         shape = step.out;
     }
     p.out = Some(shape);
