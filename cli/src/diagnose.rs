@@ -47,7 +47,8 @@ pub fn observe(
     config: &Path,
 ) -> Result<Report> {
     let mut doctor = Doctor::new(preset);
-    let summary = train::run_observed(cfg, opts, &mut doctor)?;
+    let summary = train::run_observed(cfg, opts, &mut doctor)
+        .map_err(|e| crate::train::training_error(e, config))?;
     Ok(report(doctor, summary, preset, config))
 }
 
@@ -72,23 +73,26 @@ pub fn report(
 }
 
 /// Writes the report's JSON to `json` (when given) and its plots into `plots` (when given);
-/// returns a line naming what was written.
-pub fn write(report: &Report, json: Option<&Path>, plots: Option<&Path>) -> Result<String> {
+/// returns the files written.
+pub fn write(report: &Report, json: Option<&Path>, plots: Option<&Path>) -> Result<Vec<PathBuf>> {
     let mut wrote = Vec::new();
     if let Some(p) = json {
         report.write_json(p)?;
-        wrote.push(p.display().to_string());
+        wrote.push(p.to_path_buf());
     }
     if let Some(dir) = plots {
-        for p in diagnose::plots::write_all(report, dir)? {
-            wrote.push(p.display().to_string());
-        }
+        wrote.extend(diagnose::plots::write_all(report, dir)?);
     }
-    Ok(if wrote.is_empty() {
-        String::new()
-    } else {
-        format!("wrote {}", wrote.join(", "))
-    })
+    Ok(wrote)
+}
+
+/// `wrote a, b, c` (nothing when nothing was written).
+fn wrote_line(paths: &[PathBuf]) -> String {
+    if paths.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    format!("wrote {}", names.join(", "))
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -106,7 +110,7 @@ pub fn run(args: Args) -> Result<()> {
             .as_ref()
             .map(|j| j.parent().unwrap_or(Path::new("")).to_path_buf())
     });
-    let line = write(&report, args.json.as_deref(), plots.as_deref())?;
+    let line = wrote_line(&write(&report, args.json.as_deref(), plots.as_deref())?);
     if !line.is_empty() {
         println!("{line}");
     }
@@ -124,12 +128,42 @@ pub fn train_report(
 }
 
 /// `gradlab train --doctor`: prints the report and writes `doctor.json` and the plots into the
-/// run folder.
+/// run folder (entered in its manifest, so a fresh run there removes them).
 pub fn after_train(report: Option<Report>, run_dir: &Path) -> Result<()> {
     if let Some(r) = report {
         print!("{}", r.to_text());
-        let line = write(&r, Some(&run_dir.join("doctor.json")), Some(run_dir))?;
+        train::run_folder::record(run_dir, &["doctor.json"])?;
+        let paths = write(&r, Some(&run_dir.join("doctor.json")), Some(run_dir))?;
+        // Which plots there are depends on the readings: they are entered once written.
+        let names: Vec<String> = paths
+            .iter()
+            .filter_map(|p| Some(p.file_name()?.to_string_lossy().into_owned()))
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        train::run_folder::record(run_dir, &names)?;
+        let line = wrote_line(&paths);
         println!("{line}");
     }
     Ok(())
+}
+
+/// What to try for a diverged run: the doctor's remedies for `diverged`, most fitting first,
+/// each with the `--set` flags that apply it to this config.
+pub fn diverged_remedies(cfg: &train::RunConfig) -> String {
+    let lr = cfg
+        .optimizer
+        .get("lr")
+        .and_then(|v| v.as_float().or_else(|| v.as_integer().map(|i| i as f64)));
+    let mut out =
+        String::from("What to try (the doctor's remedies for a diverged run, most fitting first):");
+    for (k, r) in diagnose::remedies::for_run(diagnose::Kind::Diverged, lr)
+        .iter()
+        .enumerate()
+    {
+        out += &format!("\n  {}. {}: {}", k + 1, r.action, r.why);
+        if let Some(c) = &r.config {
+            out += &format!("\n     {}", diagnose::report::set_flags(c));
+        }
+    }
+    out
 }

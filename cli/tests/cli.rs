@@ -516,7 +516,213 @@ fn train_non_finite_loss_fails_with_advice() {
     assert!(!o.status.success());
     let e = stderr(&o);
     assert!(
-        e.contains("the loss became") && e.contains("lower learning rate"),
+        e.contains("the loss became") && e.contains("lower the learning rate tenfold"),
+        "{e}"
+    );
+}
+
+/// lr = 1e6 used to finish with exit 0 at a test loss of ~7e5: it stops as diverged, exits
+/// non-zero with the doctor's remedies for a diverged run, and saves no model.
+#[test]
+fn train_lr_1e6_exits_non_zero_with_the_doctors_remedies() {
+    let case = Case::new();
+    case.write("run.toml", TRAIN_MOONS);
+    let o = case.gradlab(&["train", "run.toml", "--quiet", "--set", "optimizer.lr=1e6"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    for want in [
+        "training diverged: ",
+        "No model.safetensors was written",
+        "the doctor's remedies for a diverged run",
+        "1. lower the learning rate tenfold",
+        "--set optimizer.lr=1e5",
+        "2. clip the gradient norm",
+        "--set clip.max_norm=1.0",
+        "3. warm the learning rate up",
+    ] {
+        assert!(e.contains(want), "{want:?} not in {e}");
+    }
+    assert!(!case.path("run").join("model.safetensors").exists());
+}
+
+/// One NaN in the training inputs used to end with exit 0, a finite loss and NaN weights in
+/// model.safetensors (ReLU hides the NaN from the loss).
+#[test]
+fn train_nan_in_the_inputs_exits_non_zero_and_saves_no_nan_weights() {
+    let case = Case::new();
+    let mut csv = String::from("label,a,b\n");
+    for i in 0..64 {
+        let x = if i == 5 {
+            "nan".to_string()
+        } else {
+            format!("{}", i as f32 / 64.0)
+        };
+        csv += &format!("{},{x},{}\n", i % 2, 1.0 - i as f32 / 64.0);
+    }
+    case.write("data.csv", &csv);
+    case.write(
+        "run.toml",
+        r#"
+[data]
+dataset = "data.csv"
+batch_size = 16
+[[model.layers]]
+type = "linear"
+out_features = 8
+[[model.layers]]
+type = "relu"
+[[model.layers]]
+type = "linear"
+out_features = 2
+[optimizer]
+name = "sgd"
+lr = 0.1
+[train]
+epochs = 2
+[log]
+dir = "run"
+every_steps = 1
+"#,
+    );
+    let o = case.gradlab(&["train", "run.toml", "--quiet"]);
+    assert!(!o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("NaN") || e.contains("non-finite") || e.contains("not finite"),
+        "{e}"
+    );
+    assert!(!case.path("run").join("model.safetensors").exists(), "{e}");
+}
+
+/// `log.dir = "."` in a folder holding the user's own `checkpoints/` and files: a fresh run
+/// used to delete them recursively. It is refused, naming the folder and the ways on.
+#[test]
+fn train_in_a_folder_holding_a_users_checkpoints_is_refused_and_deletes_nothing() {
+    let case = Case::new();
+    case.write(
+        "run.toml",
+        &TRAIN_MOONS.replace("dir = \"run\"", "dir = \".\""),
+    );
+    std::fs::create_dir_all(case.path("checkpoints")).unwrap();
+    case.write("checkpoints/resnet.pt", "weights");
+    case.write("metrics.jsonl", "my log\n");
+    let o = case.gradlab(&["train", "run.toml", "--quiet"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("holds files gradlab did not write")
+            && e.contains("Nothing was removed")
+            && e.contains("log.dir")
+            && e.contains("--resume"),
+        "{e}"
+    );
+    assert_eq!(
+        case.files(),
+        ["checkpoints", "metrics.jsonl", "run.toml"],
+        "nothing may be added or removed"
+    );
+    assert_eq!(
+        std::fs::read_to_string(case.path("checkpoints/resnet.pt")).unwrap(),
+        "weights"
+    );
+    assert_eq!(
+        std::fs::read_to_string(case.path("metrics.jsonl")).unwrap(),
+        "my log\n"
+    );
+}
+
+/// Sizes that used to abort, panic or hang `gradlab train` are config errors naming the field
+/// and value, and nothing is written; a batch larger than the training set is clamped.
+#[test]
+fn train_huge_config_sizes_fail_with_the_field_and_value() {
+    let case = Case::new();
+    for (args, want) in [
+        (
+            vec!["--set", "model.layers.0.out_features=1000000000"],
+            "model.layers[0] `out_features` = 1000000000",
+        ),
+        (vec!["--set", "data.n=1000000000000"], "`n` = 1000000000000"),
+        (vec!["--set", "train.threads=100000"], "`threads` = 100000"),
+        (vec!["--threads", "100000"], "`threads` = 100000"),
+    ] {
+        case.write("config.toml", TRAIN_MOONS);
+        let mut all = vec!["train", "config.toml", "--quiet"];
+        all.extend(&args);
+        let e = fails(&case, &case.gradlab(&all));
+        assert!(
+            e.contains(want) && e.contains("config.toml") && !e.contains("panicked"),
+            "{args:?}: {e}"
+        );
+        // Said once: the config's name is not repeated in front of the message.
+        assert_eq!(e.matches("config.toml").count(), 1, "{e}");
+    }
+    for b in ["1000000000000", "4611686018427387904"] {
+        let o = case.gradlab(&[
+            "train",
+            "config.toml",
+            "--quiet",
+            "--set",
+            &format!("data.batch_size={b}"),
+        ]);
+        ok(&o);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(out.starts_with("run: 3 steps, 3 epochs"), "{out}");
+    }
+}
+
+/// A damaged latest checkpoint falls back to the previous one with a warning; with both
+/// damaged the resume is refused, exit non-zero. `--resume` where nothing ran leaves no folder.
+#[test]
+fn train_resume_falls_back_from_a_damaged_checkpoint_and_refuses_when_none_is_usable() {
+    let case = Case::new();
+    case.write("run.toml", TRAIN_MOONS);
+    let o = case.gradlab(&[
+        "train",
+        "run.toml",
+        "--quiet",
+        "--resume",
+        "--set",
+        "log.dir=\"nothing\"",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("no checkpoint to resume from"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !case.path("nothing").exists(),
+        "a failed --resume left a folder"
+    );
+    ok(&case.gradlab(&["train", "run.toml", "--quiet", "--set", "train.epochs=2"]));
+    let flip = |dir: &str| {
+        let p = case
+            .path("run")
+            .join("checkpoints")
+            .join(dir)
+            .join("model.safetensors");
+        let mut b = std::fs::read(&p).unwrap();
+        *b.last_mut().unwrap() ^= 0x10;
+        std::fs::write(&p, b).unwrap();
+    };
+    // 12 steps per epoch: checkpoints at the end of epochs 1 and 2.
+    flip("step-000000024");
+    let o = case.gradlab(&["train", "run.toml", "--quiet", "--resume"]);
+    let e = ok(&o);
+    assert!(
+        e.contains("warning: checkpoints/step-000000024 cannot be used: model.safetensors does not match its checksum")
+            && e.contains("resuming from checkpoints/step-000000012 instead"),
+        "{e}"
+    );
+    flip("step-000000036");
+    flip("step-000000024");
+    let o = case.gradlab(&["train", "run.toml", "--quiet", "--resume"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("no usable checkpoint to resume from")
+            && e.contains("step-000000036 cannot be used")
+            && e.contains("step-000000024 cannot be used"),
         "{e}"
     );
 }

@@ -83,6 +83,9 @@ impl Report {
             train::Stop::NonFinite { step, loss, .. } => {
                 format!("the loss became {loss} at step {step}")
             }
+            train::Stop::Diverged { step, cause, .. } => {
+                format!("diverged at step {step}: {cause}")
+            }
             train::Stop::Interrupted { step } => format!("interrupted after step {step}"),
         };
         let _ = writeln!(

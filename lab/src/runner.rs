@@ -480,7 +480,7 @@ fn train_run(spec: &RunSpec, study: &Study, opts: &RunnerOptions) -> Result<RunR
         .unwrap_or_else(|| "unknown".into());
     Ok(RunResult {
         stop,
-        diverged: matches!(summary.stop, train::Stop::NonFinite { .. }),
+        diverged: summary.stop.is_diverged(),
         steps: summary.steps,
         epochs: summary.epochs,
         wall_s: start.elapsed().as_secs_f64(),

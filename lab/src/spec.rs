@@ -80,10 +80,10 @@ pub struct FindingRow {
 /// What a finished run produced.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
-    /// How training ended: `completed`, `early_stopped`, `non_finite` (diverged), ...
-    /// (`train::Stop`'s `reason`).
+    /// How training ended: `completed`, `early_stopped`, `non_finite` or `diverged` (the run
+    /// diverged), ... (`train::Stop`'s `reason`).
     pub stop: String,
-    /// True when the loss became non-finite (the run diverged).
+    /// True when the run diverged (`train::Stop::is_diverged`).
     pub diverged: bool,
     pub steps: u64,
     pub epochs: usize,

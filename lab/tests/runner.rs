@@ -227,7 +227,11 @@ fn tiny_study_runs_every_run_once_with_finals_for_the_best_trial() {
             let res = r.result.as_ref().unwrap();
             if optimizer == "sgd_hot" {
                 assert!(res.diverged, "lr 1e6 diverges: {res:?}");
-                assert_eq!(res.stop, "non_finite");
+                // The loss passes the divergence factor (or turns NaN) within the first epoch.
+                assert!(
+                    matches!(res.stop.as_str(), "diverged" | "non_finite"),
+                    "{res:?}"
+                );
                 assert!(res.epochs_log.is_empty());
             } else {
                 assert!(!res.diverged);

@@ -12,6 +12,7 @@ use optim::{Check, Hyper};
 use crate::data::DataConfig;
 use crate::metric::Metric;
 use crate::model::ModelConfig;
+use crate::{budget, divergence};
 use crate::{Result, TrainError};
 
 /// What the loss function is.
@@ -51,8 +52,11 @@ pub struct TrainConfig {
     pub checkpoint_every_epochs: usize,
     /// Also checkpoint every `n` optimizer steps.
     pub checkpoint_every_steps: Option<u64>,
-    /// Rayon threads (default: all cores).
+    /// Rayon threads (default: all cores; at most [`crate::budget::max_threads`]).
     pub threads: Option<usize>,
+    /// Stop as diverged when the mean loss of the last steps exceeds this many times the first
+    /// step's loss ([`crate::divergence`]); `inf` turns the check off.
+    pub divergence_factor: f64,
 }
 
 /// When a schedule advances.
@@ -304,6 +308,30 @@ fn read_train(source: &str, t: &toml::Table) -> Result<TrainConfig> {
     let checkpoint_every_epochs = h.usize("checkpoint_every_epochs", 1)?;
     let checkpoint_every_steps = opt_int(&mut h, "checkpoint_every_steps")?;
     let threads = opt_int(&mut h, "threads")?.map(|x| x as usize);
+    let max = budget::max_threads();
+    if let Some(n) = threads.filter(|&n| n > max) {
+        return Err(TrainError::config(
+            &ctx,
+            "threads",
+            n,
+            &format!("at most {max} (4 per core of this machine)"),
+        ));
+    }
+    let divergence_factor = match h.raw("divergence_factor") {
+        None => divergence::DEFAULT_FACTOR,
+        Some(v) => match v {
+            toml::Value::Float(x) if *x > 1.0 => *x,
+            toml::Value::Integer(i) if *i > 1 => *i as f64,
+            _ => {
+                return Err(TrainError::config(
+                    &ctx,
+                    "divergence_factor",
+                    v,
+                    "expected a number > 1 (inf turns the check off)",
+                ))
+            }
+        },
+    };
     h.finish()?;
     let early_stopping = match t.get("early_stopping") {
         None => None,
@@ -360,6 +388,7 @@ fn read_train(source: &str, t: &toml::Table) -> Result<TrainConfig> {
         checkpoint_every_epochs,
         checkpoint_every_steps,
         threads,
+        divergence_factor,
     })
 }
 
@@ -630,6 +659,11 @@ mod tests {
             (&["log.every_steps=0"], "every_steps"),
             (&["optimizer=3"], "expected a [section]"),
             (&["noequals"], "expected key=value"),
+            (&["train.divergence_factor=1"], "`divergence_factor` = 1"),
+            (
+                &["train.divergence_factor=nan"],
+                "`divergence_factor` = nan",
+            ),
         ];
         for (sets, want) in cases {
             let e = read(BASE, sets).unwrap_err().to_string();

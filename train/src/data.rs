@@ -432,7 +432,13 @@ fn fit_per_channel(d: &Dataset) -> Result<Standardizer> {
 
 /// Checks that `shape` holds as many values as an example of `d`.
 fn check_reshape(d: &Dataset, shape: &[usize]) -> Result<()> {
-    let want: usize = shape.iter().product();
+    let Some(want) = shape.iter().try_fold(1usize, |a, &x| a.checked_mul(x)) else {
+        return Err(TrainError::Config(format!(
+            "[data] `input_shape` = {shape:?}: too large: its size overflows 64 bits (dataset `{}` has {} values per example)",
+            d.name,
+            d.features()
+        )));
+    };
     if want != d.features() {
         return Err(TrainError::Config(format!(
             "[data] `input_shape` = {shape:?} holds {want} values per example but dataset `{}` has {} (shape {:?})",
@@ -573,6 +579,20 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("input_shape") && e.contains("[3]"), "{e}");
+    }
+
+    #[test]
+    fn an_input_shape_whose_size_overflows_is_an_error_not_a_panic() {
+        let e = cfg("dataset = \"moons\"\ninput_shape = [4294967296, 4294967296, 2]")
+            .unwrap()
+            .prepare(0)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("`input_shape`") && e.contains("too large"),
+            "{e}"
+        );
     }
 
     /// A downloadable dataset that is not on disk (and `download` off) says how to get it.

@@ -33,6 +33,8 @@ pub(crate) fn evaluate(
     let mut labels = Vec::new();
     let (mut total, mut correct) = (0.0f64, 0u64);
     let n = data.len();
+    // A batch larger than the set is the whole set.
+    let batch_size = batch_size.clamp(1, n.max(1));
     let mut start = 0;
     while start < n {
         let end = (start + batch_size).min(n);

@@ -1,11 +1,14 @@
 //! gradlab's training stack: a run config (TOML) names the data, the model, the optimizer and
 //! its schedule; [`run`] trains it with evaluation, callbacks (early stopping, schedules,
 //! gradient accumulation, EMA weights), logs (`metrics.jsonl`, TensorBoard) and atomic,
-//! exactly resumable checkpoints.
+//! exactly resumable, checksummed checkpoints; it stops a diverging run, checks a config's
+//! sizes before allocating, and clears only what it wrote in a run folder.
 
+pub mod budget;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod divergence;
 pub mod edits;
 pub mod error;
 mod evaluate;
@@ -16,11 +19,14 @@ pub mod model;
 pub mod observe;
 pub mod optimizer;
 pub mod records;
+mod resume;
+pub mod run_folder;
 pub mod state;
 pub mod tensorboard;
 pub mod trainer;
 
 pub use config::{apply_overrides, RunConfig};
+pub use divergence::Divergence;
 pub use error::{Result, TrainError};
 pub use metric::Metric;
 pub use metrics::{read_metrics, Line};

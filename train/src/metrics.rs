@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::RunConfig;
 use crate::files::write_atomic;
 use crate::records::{EpochRecord, StepRecord, Stop, Summary};
+use crate::run_folder;
 use crate::tensorboard::EventWriter;
 use crate::{Result, TrainError};
 
@@ -48,6 +49,8 @@ pub fn read_metrics(path: &Path) -> Result<Vec<Line>> {
 pub struct MetricsLog {
     path: PathBuf,
     file: BufWriter<File>,
+    /// Lines written (counting those a resumed log kept).
+    lines: u64,
     tb: Option<EventWriter>,
     bar: Option<ProgressBar>,
     quiet: bool,
@@ -60,14 +63,20 @@ impl MetricsLog {
         let path = dir.join("metrics.jsonl");
         let file = File::create(&path)
             .map_err(|e| TrainError::file(&path, format!("cannot create: {e}")))?;
-        Self::with_file(dir, path, file, tensorboard)
+        Self::with_file(dir, path, file, 0, tensorboard)
     }
 
-    /// Reopens `metrics.jsonl` cut to `len` bytes (what the checkpoint had seen), so the lines
-    /// of steps redone after a resume are not doubled.
-    /// A new TensorBoard event file starts with a restart marker at `next_step`, so the steps
-    /// logged after the checkpoint and redone now are not shown twice.
-    pub fn resume(dir: &Path, len: u64, next_step: u64, tensorboard: bool) -> Result<MetricsLog> {
+    /// Reopens `metrics.jsonl` cut to `len` bytes and `lines` lines (what the checkpoint had
+    /// seen), so the lines of steps redone after a resume are not doubled. A new TensorBoard
+    /// event file starts with a restart marker at `next_step`, so the steps logged after the
+    /// checkpoint and redone now are not shown twice either.
+    pub fn resume(
+        dir: &Path,
+        len: u64,
+        lines: u64,
+        next_step: u64,
+        tensorboard: bool,
+    ) -> Result<MetricsLog> {
         let path = dir.join("metrics.jsonl");
         let file = OpenOptions::new()
             .write(true)
@@ -83,7 +92,7 @@ impl MetricsLog {
             ));
         }
         file.set_len(len).map_err(|e| TrainError::file(&path, e))?;
-        let mut log = Self::with_file(dir, path, file, tensorboard)?;
+        let mut log = Self::with_file(dir, path, file, lines, tensorboard)?;
         if let Some(tb) = &mut log.tb {
             tb.session_start(next_step).map_err(|e| {
                 TrainError::file(dir, format!("cannot write the TensorBoard event file: {e}"))
@@ -97,9 +106,17 @@ impl MetricsLog {
         Ok(log)
     }
 
-    fn with_file(dir: &Path, path: PathBuf, file: File, tensorboard: bool) -> Result<MetricsLog> {
+    fn with_file(
+        dir: &Path,
+        path: PathBuf,
+        file: File,
+        lines: u64,
+        tensorboard: bool,
+    ) -> Result<MetricsLog> {
         let tb = if tensorboard {
-            Some(EventWriter::create(dir).map_err(|e| {
+            let name = EventWriter::new_name(dir);
+            run_folder::record(dir, &[&name])?;
+            Some(EventWriter::create_named(dir, &name).map_err(|e| {
                 TrainError::file(dir, format!("cannot create TensorBoard event file: {e}"))
             })?)
         } else {
@@ -108,6 +125,7 @@ impl MetricsLog {
         Ok(MetricsLog {
             path,
             file: BufWriter::new(file),
+            lines,
             tb,
             bar: None,
             quiet: false,
@@ -133,11 +151,18 @@ impl MetricsLog {
             .map_err(|e| TrainError::file(&self.path, e))
     }
 
+    /// Lines written so far (for checkpoints, with [`metrics_len`](Self::metrics_len)).
+    pub fn metrics_lines(&self) -> u64 {
+        self.lines
+    }
+
     fn line<T: Serialize>(&mut self, kind: &str, record: &T) -> Result<()> {
         let s = serde_json::to_string(&Tagged { kind, record }).expect("records serialise");
         writeln!(self.file, "{s}")
             .and_then(|_| self.file.flush())
-            .map_err(|e| TrainError::file(&self.path, format!("cannot write: {e}")))
+            .map_err(|e| TrainError::file(&self.path, format!("cannot write: {e}")))?;
+        self.lines += 1;
+        Ok(())
     }
 
     pub fn step(&mut self, r: &StepRecord) -> Result<()> {

@@ -28,7 +28,7 @@ pub fn build_optimizer(
         let mut table = sc.table.clone();
         let span = match (sc.interval, cfg.train.steps, cfg.train.epochs) {
             (Interval::Step, Some(s), _) => s,
-            (Interval::Step, None, Some(e)) => e as u64 * steps_per_epoch,
+            (Interval::Step, None, Some(e)) => (e as u64).saturating_mul(steps_per_epoch),
             (Interval::Epoch, Some(s), _) => s.div_ceil(steps_per_epoch),
             (Interval::Epoch, None, Some(e)) => e as u64,
             _ => 0,
@@ -40,7 +40,9 @@ pub fn build_optimizer(
         };
         if let Some(key) = key {
             if !table.contains_key(key) && span > 0 {
-                table.insert(key.into(), toml::Value::Integer(span as i64));
+                // A span past TOML's integers is as good as endless.
+                let span = i64::try_from(span).unwrap_or(i64::MAX);
+                table.insert(key.into(), toml::Value::Integer(span));
             }
         }
         table

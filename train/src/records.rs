@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::RunConfig;
+use crate::divergence::Divergence;
 
 /// One logged optimizer step.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -76,6 +76,13 @@ pub enum Stop {
     },
     /// The loss became NaN or infinite at `step` (the step that would have been taken).
     NonFinite { step: u64, epoch: usize, loss: f32 },
+    /// The run diverged with a finite loss ([`Divergence`]) at `step` (the step that would
+    /// have been taken, or the last one taken when the weights were found broken).
+    Diverged {
+        step: u64,
+        epoch: usize,
+        cause: Divergence,
+    },
     /// [`crate::Options::stop_after_steps`] was reached.
     Interrupted { step: u64 },
 }
@@ -98,31 +105,34 @@ pub struct Summary {
     pub checkpoint: Option<PathBuf>,
 }
 
+impl Stop {
+    /// Whether the run diverged (its loss or weights not finite, or its loss grown past the
+    /// divergence factor).
+    pub fn is_diverged(&self) -> bool {
+        matches!(self, Stop::NonFinite { .. } | Stop::Diverged { .. })
+    }
+}
+
 impl Summary {
-    /// A plain-language account of a run that did not complete normally, with what to try.
-    pub fn explain(&self, cfg: &RunConfig) -> Option<String> {
-        match &self.stop {
+    /// A plain-language account of a diverged run: what happened, where, and what was kept
+    /// (the remedies are the doctor's: the CLI adds them from its catalogue).
+    pub fn explain(&self) -> Option<String> {
+        let (what, step, epoch) = match &self.stop {
             Stop::NonFinite { step, epoch, loss } => {
-                let lr = cfg
-                    .optimizer
-                    .get("lr")
-                    .map(|v| v.to_string())
-                    .unwrap_or_else(|| "its default".into());
-                let ckpt = match &self.checkpoint {
-                    Some(p) => format!(
-                        "The last good checkpoint is {} (continue from it with --resume after changing the config).",
-                        p.display()
-                    ),
-                    None => "No checkpoint had been written yet.".into(),
-                };
-                Some(format!(
-                    "training stopped: the loss became {loss} at step {step} (epoch {epoch}). {ckpt} \
-                     Try: a lower learning rate (optimizer.lr is {lr}; divide it by 3–10), gradient \
-                     clipping ([clip] max_norm = 1.0), a learning-rate warm-up ([schedule] name = \"linear\"), \
-                     BatchNorm or a smaller weight initialisation, or standardised inputs ([data] standardize = true)."
-                ))
+                (format!("the loss became {loss}"), step, epoch)
             }
-            _ => None,
-        }
+            Stop::Diverged { step, epoch, cause } => (cause.to_string(), step, epoch),
+            _ => return None,
+        };
+        let ckpt = match &self.checkpoint {
+            Some(p) => format!(
+                "The last good checkpoint is {} (continue from it with --resume after changing the config).",
+                p.display()
+            ),
+            None => "No checkpoint had been written yet.".into(),
+        };
+        Some(format!(
+            "training diverged: {what} at step {step} (epoch {epoch}). No model.safetensors was written. {ckpt}"
+        ))
     }
 }

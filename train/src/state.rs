@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::divergence::Watch;
+
 /// Early-stopping bookkeeping (checkpointed).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EarlyState {
@@ -20,8 +22,9 @@ pub struct EpochSums {
     pub batches: u64,
 }
 
-/// Version of `trainer.json`.
-pub const VERSION: u32 = 1;
+/// Version of `trainer.json` (2: the loader's shape, the divergence watch and the log's line
+/// count, for the checks a resume makes).
+pub const VERSION: u32 = 2;
 
 /// The loop's own state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -30,9 +33,16 @@ pub struct TrainerState {
     pub step: u64,
     pub epoch: usize,
     pub batch_in_epoch: usize,
+    /// Batches per epoch and micro-batches per optimizer step of the run that wrote it: the
+    /// position above means something only under the same ones.
+    pub batches_per_epoch: usize,
+    pub accumulate: usize,
     pub sums: EpochSums,
     pub early: EarlyState,
+    pub divergence: Watch,
     pub rng_state: Vec<u64>,
+    /// Bytes and lines of `metrics.jsonl` when it was written.
     pub metrics_len: u64,
+    pub metrics_lines: u64,
     pub elapsed_s: f64,
 }

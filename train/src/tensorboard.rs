@@ -18,9 +18,15 @@ pub struct EventWriter {
 }
 
 impl EventWriter {
-    /// Creates a new event file in `dir` (which must exist). Several writers in one directory
-    /// (a resumed run) are read by TensorBoard as one run.
+    /// Creates a new event file in `dir` (which must exist), named [`new_name`](Self::new_name).
+    /// Several writers in one directory (a resumed run) are read by TensorBoard as one run.
     pub fn create(dir: &Path) -> std::io::Result<EventWriter> {
+        Self::create_named(dir, &Self::new_name(dir))
+    }
+
+    /// A fresh event file name for `dir`, `events.out.tfevents.{secs}.{host}.{pid}.{nanos}` (so
+    /// the run folder's manifest can list it before it exists).
+    pub fn new_name(dir: &Path) -> String {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
@@ -29,11 +35,26 @@ impl EventWriter {
         // after what it continues: its timestamp field is later than every existing file's,
         // even within the same second.
         let secs = latest_timestamp(dir).map_or(now.as_secs(), |t| now.as_secs().max(t + 1));
-        let name = format!(
+        // The host name becomes part of a file name: keep it to one plain component.
+        let host: String = host
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!(
             "events.out.tfevents.{secs}.{host}.{}.{:09}",
             std::process::id(),
             now.subsec_nanos()
-        );
+        )
+    }
+
+    /// Creates the event file `name` in `dir`.
+    pub fn create_named(dir: &Path, name: &str) -> std::io::Result<EventWriter> {
         let path = dir.join(name);
         let mut w = EventWriter {
             out: BufWriter::new(File::create(&path)?),

@@ -14,6 +14,10 @@
 //! checkpoint. Checkpoints hold everything the next step depends on (weights and buffers,
 //! optimizer and schedule state, dropout generators, EMA, early-stopping state, position in the
 //! epoch), so `--resume` reproduces the uninterrupted run's numbers exactly.
+//!
+//! A run that diverges stops before the step's update ([`crate::divergence`]); nothing
+//! non-finite is saved. Sizes are checked before anything is allocated ([`crate::budget`]); a
+//! fresh run clears only what gradlab wrote in its folder ([`crate::run_folder`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -22,17 +26,18 @@ use data::Batch;
 use nn::{CrossEntropyConfig, CrossEntropyLoss, MseLoss, Sequential, Tensor};
 use optim::{Ema, GradAccumulator, LrSchedule, Optimizer};
 
-use crate::checkpoint;
 use crate::config::{Interval, LossKind, RunConfig};
 use crate::data::Prepared;
+use crate::divergence::{self, Divergence, Watch};
 use crate::evaluate::{count_correct, evaluate};
 use crate::files::write_atomic;
 use crate::metrics::MetricsLog;
 use crate::observe::{grad_norm, Loss, NoObserver, Observer, Probe, Targets};
 use crate::optimizer::build_optimizer;
 use crate::records::{EpochRecord, StepRecord, Stop, Summary};
+use crate::resume::{self, Expect};
 use crate::state::{EarlyState, EpochSums, TrainerState, VERSION};
-use crate::{Result, TrainError};
+use crate::{budget, checkpoint, run_folder, Result, TrainError};
 
 /// How to run (as opposed to what: that is the [`RunConfig`]).
 #[derive(Clone, Debug, Default)]
@@ -83,6 +88,8 @@ pub struct Trainer<'c> {
     loss: Loss,
     loader: data::Loader,
     batch: Batch,
+    /// Examples per training batch: `[data] batch_size`, clamped to the training set.
+    batch_size: usize,
     x: Tensor,
     /// The evaluation batch, kept across evaluations (a fresh multi-megabyte buffer each time
     /// cost page faults on every epoch).
@@ -103,6 +110,7 @@ pub struct Trainer<'c> {
     batch_in_epoch: usize,
     sums: EpochSums,
     early: EarlyState,
+    watch: Watch,
     best_weights: Option<Vec<Vec<f32>>>,
     elapsed_before: f64,
     run_dir: PathBuf,
@@ -112,6 +120,7 @@ pub struct Trainer<'c> {
 impl<'c> Trainer<'c> {
     /// Prepares data, model, optimizer and schedule from the config.
     pub fn new(cfg: &'c RunConfig) -> Result<Trainer<'c>> {
+        budget::check_data(cfg)?;
         let data = cfg.data.prepare(cfg.seed)?;
         let train = &data.train;
         let loss_kind = match (cfg.train.loss, &train.targets) {
@@ -141,6 +150,13 @@ impl<'c> Trainer<'c> {
                 )))
             }
         };
+        let evaluated = [data.val.as_ref(), data.test.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|d| d.len())
+            .max()
+            .unwrap_or(0);
+        budget::check_model(cfg, &train.shape, (train.len(), evaluated))?;
         let model = cfg
             .model
             .build(&train.shape, cfg.seed)
@@ -170,8 +186,14 @@ impl<'c> Trainer<'c> {
         } else {
             None
         };
-        let mut loader =
-            data::Loader::new(train.len(), cfg.data.batch_size)?.drop_last(cfg.data.drop_last);
+        // A batch larger than the training set is the whole set (one batch per epoch, as
+        // PyTorch's DataLoader yields); with drop_last it leaves no batch, an error below.
+        let batch_size = if cfg.data.drop_last {
+            cfg.data.batch_size
+        } else {
+            cfg.data.batch_size.min(train.len().max(1))
+        };
+        let mut loader = data::Loader::new(train.len(), batch_size)?.drop_last(cfg.data.drop_last);
         if cfg.data.shuffle {
             loader = loader.shuffled(cfg.seed ^ 0x5_4FF1E);
         }
@@ -183,7 +205,7 @@ impl<'c> Trainer<'c> {
                 train.len()
             )));
         }
-        let batch = Batch::for_dataset(train, cfg.data.batch_size);
+        let batch = Batch::for_dataset(train, batch_size);
         let steps_per_epoch = (loader.num_batches() / cfg.train.accumulate).max(1) as u64;
         let (optimizer, schedule) = build_optimizer(cfg, &model, steps_per_epoch)?;
         Ok(Trainer {
@@ -196,6 +218,7 @@ impl<'c> Trainer<'c> {
             loss,
             loader,
             batch,
+            batch_size,
             x: Tensor::default(),
             eval_x: Tensor::default(),
             target: Tensor::default(),
@@ -208,6 +231,7 @@ impl<'c> Trainer<'c> {
             batch_in_epoch: 0,
             sums: EpochSums::default(),
             early: EarlyState::default(),
+            watch: Watch::default(),
             best_weights: None,
             elapsed_before: 0.0,
             run_dir: cfg.log.dir.clone(),
@@ -224,7 +248,7 @@ impl<'c> Trainer<'c> {
     fn total_steps(&self) -> u64 {
         match (self.cfg.train.steps, self.cfg.train.epochs) {
             (Some(s), _) => s,
-            (None, Some(e)) => e as u64 * self.steps_per_epoch(),
+            (None, Some(e)) => (e as u64).saturating_mul(self.steps_per_epoch()),
             _ => 0,
         }
     }
@@ -244,22 +268,21 @@ impl<'c> Trainer<'c> {
 
     /// [`run`](Self::run) with an [`Observer`].
     pub fn run_observed(mut self, opts: &Options, observer: &mut dyn Observer) -> Result<Summary> {
-        std::fs::create_dir_all(&self.run_dir).map_err(|e| {
-            TrainError::file(&self.run_dir, format!("cannot create run directory: {e}"))
-        })?;
+        let tensorboard = self.cfg.log.tensorboard;
         let mut log = if opts.resume {
-            let (state, dir) = checkpoint::load_latest(&self.run_dir)?;
-            self.restore(&state, &dir)?;
-            self.last_checkpoint = Some(dir);
+            // Nothing is created before a checkpoint is found: a failed resume leaves no folder.
+            let state = self.resume()?;
+            run_folder::record(&self.run_dir, &[])?;
             MetricsLog::resume(
                 &self.run_dir,
                 state.metrics_len,
+                state.metrics_lines,
                 state.step + 1,
-                self.cfg.log.tensorboard,
+                tensorboard,
             )?
         } else {
-            checkpoint::clear(&self.run_dir)?;
-            MetricsLog::create(&self.run_dir, self.cfg.log.tensorboard)?
+            run_folder::start_fresh(&self.run_dir)?;
+            MetricsLog::create(&self.run_dir, tensorboard)?
         };
         write_atomic(
             &self.run_dir.join("config.toml"),
@@ -346,6 +369,22 @@ impl<'c> Trainer<'c> {
                 let logging = (self.step + 1).is_multiple_of(self.cfg.log.every_steps);
                 let grad_norm = (logging || observer.wants_grad_norm(self.step + 1))
                     .then(|| grad_norm(&self.model));
+                let diverged = self
+                    .watch
+                    .observe(step_loss, self.cfg.train.divergence_factor)
+                    .or_else(|| {
+                        grad_norm
+                            .is_some_and(|g| !g.is_finite())
+                            .then_some(Divergence::NonFiniteGradient)
+                    });
+                if let Some(cause) = diverged {
+                    stop = Some(Stop::Diverged {
+                        step: self.step + 1,
+                        epoch: e + 1,
+                        cause,
+                    });
+                    break 'epochs;
+                }
                 let lr = self.optimizer.lrs()[0];
                 let targets = match &self.loss {
                     Loss::CrossEntropy(_) => Targets::Labels(&self.labels),
@@ -401,18 +440,24 @@ impl<'c> Trainer<'c> {
                 if at_limit {
                     break;
                 }
-                if let Some(every) = self.cfg.train.checkpoint_every_steps {
-                    if self.step.is_multiple_of(every) {
-                        self.checkpoint(&mut log, elapsed(&self))?;
+                let interrupt = stop_at.is_some_and(|s| self.step >= s);
+                let every = self.cfg.train.checkpoint_every_steps;
+                if interrupt || every.is_some_and(|n| self.step.is_multiple_of(n)) {
+                    if let Some(s) = self.checkpoint(&mut log, elapsed(&self))? {
+                        stop = Some(s);
+                        break 'epochs;
                     }
                 }
-                if stop_at.is_some_and(|s| self.step >= s) {
-                    self.checkpoint(&mut log, elapsed(&self))?;
+                if interrupt {
                     stop = Some(Stop::Interrupted { step: self.step });
                     break 'epochs;
                 }
             }
             // --- end of epoch (or of the step budget inside one)
+            if let Some(s) = self.broken_weights() {
+                stop = Some(s);
+                break;
+            }
             if let Some(acc) = &mut self.acc {
                 // A partial accumulation window at the end of an epoch is dropped.
                 acc.reset();
@@ -450,11 +495,14 @@ impl<'c> Trainer<'c> {
             }
             let every = self.cfg.train.checkpoint_every_epochs;
             if self.done() || (every > 0 && self.epoch.is_multiple_of(every) && epoch_finished) {
-                self.checkpoint(&mut log, elapsed(&self))?;
+                if let Some(s) = self.checkpoint(&mut log, elapsed(&self))? {
+                    stop = Some(s);
+                    break;
+                }
             }
         }
         log.finish_progress();
-        let stop = stop.unwrap_or(Stop::Completed);
+        let mut stop = stop.unwrap_or(Stop::Completed);
         if let Stop::EarlyStopped { .. } = stop {
             if let (Some(best), true) = (
                 &self.best_weights,
@@ -467,8 +515,11 @@ impl<'c> Trainer<'c> {
                 self.model.restore(best)?;
             }
         }
-        if !matches!(stop, Stop::NonFinite { .. } | Stop::Interrupted { .. }) {
-            self.model.save(self.run_dir.join("model.safetensors"))?;
+        if !stop.is_diverged() && !matches!(stop, Stop::Interrupted { .. }) {
+            match self.broken_weights() {
+                Some(s) => stop = s,
+                None => self.model.save(self.run_dir.join("model.safetensors"))?,
+            }
         }
         let summary = Summary {
             best: self.early.best.map(|b| (self.early.best_epoch, b)),
@@ -641,20 +692,45 @@ impl<'c> Trainer<'c> {
         Ok(None)
     }
 
-    fn checkpoint(&mut self, log: &mut MetricsLog, elapsed: f64) -> Result<()> {
+    /// A diverged stop when a weight or buffer (or an EMA weight) is not finite.
+    fn broken_weights(&self) -> Option<Stop> {
+        let tensor = divergence::non_finite_tensor(&self.model).or_else(|| {
+            let ema = self.ema.as_ref().filter(|e| e.updates() > 0)?;
+            (0..optim::Params::<f32>::count(&self.model))
+                .find(|&i| ema.averaged(i).is_some_and(|v| !divergence::all_finite(v)))
+                .map(|i| format!("EMA of {}", optim::Params::<f32>::name(&self.model, i)))
+        })?;
+        Some(Stop::Diverged {
+            step: self.step,
+            epoch: (self.epoch + usize::from(self.batch_in_epoch > 0)).max(1),
+            cause: Divergence::NonFiniteWeights { tensor },
+        })
+    }
+
+    /// Writes a checkpoint — unless the weights are broken: then the diverged stop, and the
+    /// last good checkpoint stays.
+    fn checkpoint(&mut self, log: &mut MetricsLog, elapsed: f64) -> Result<Option<Stop>> {
+        if let Some(s) = self.broken_weights() {
+            return Ok(Some(s));
+        }
         let state = TrainerState {
             version: VERSION,
             step: self.step,
             epoch: self.epoch,
             batch_in_epoch: self.batch_in_epoch,
+            batches_per_epoch: self.loader.num_batches(),
+            accumulate: self.cfg.train.accumulate,
             sums: self.sums.clone(),
             early: self.early.clone(),
+            divergence: self.watch.clone(),
             rng_state: self.model.rng_state(),
             metrics_len: log.metrics_len()?,
+            metrics_lines: log.metrics_lines(),
             elapsed_s: elapsed,
         };
         let dir = checkpoint::save(
             &self.run_dir,
+            self.last_checkpoint.as_deref(),
             &state,
             &self.model,
             &self.optimizer,
@@ -663,7 +739,57 @@ impl<'c> Trainer<'c> {
             self.best_weights.as_deref(),
         )?;
         self.last_checkpoint = Some(dir);
-        Ok(())
+        Ok(None)
+    }
+
+    /// Restores the newest usable checkpoint: its files must match their checksums and its
+    /// state must agree with itself, the config and the log; a damaged one is passed over for
+    /// the one before it, with a warning. An error naming each one tried when none is usable.
+    fn resume(&mut self) -> Result<TrainerState> {
+        let metrics = self.run_dir.join("metrics.jsonl");
+        let expect = Expect {
+            batches_per_epoch: self.loader.num_batches(),
+            accumulate: self.cfg.train.accumulate,
+            batch_size: self.batch_size,
+            epochs: self.cfg.train.epochs,
+            steps: self.cfg.train.steps,
+            metrics: &metrics,
+        };
+        let mut passed = Vec::new();
+        for dir in checkpoint::candidates(&self.run_dir)? {
+            let name = dir
+                .strip_prefix(&self.run_dir)
+                .unwrap_or(&dir)
+                .display()
+                .to_string();
+            let state = checkpoint::read(&dir)
+                .and_then(|s| resume::check(&s, &expect).map(|()| s))
+                .and_then(|s| {
+                    self.restore(&s, &dir)
+                        .map(|()| s)
+                        .map_err(|e| e.to_string())
+                });
+            match state {
+                Ok(s) => {
+                    if !passed.is_empty() {
+                        eprintln!(
+                            "warning: {}; resuming from {name} instead",
+                            passed.join("; ")
+                        );
+                    }
+                    self.last_checkpoint = Some(dir);
+                    return Ok(s);
+                }
+                Err(why) => passed.push(format!("{name} cannot be used: {why}")),
+            }
+        }
+        Err(TrainError::checkpoint(
+            &self.run_dir,
+            format!(
+                "no usable checkpoint to resume from: {}. Start afresh without --resume (in another [log] dir to keep this one)",
+                passed.join("; ")
+            ),
+        ))
     }
 
     fn restore(&mut self, s: &TrainerState, dir: &Path) -> Result<()> {
@@ -685,6 +811,7 @@ impl<'c> Trainer<'c> {
         self.batch_in_epoch = s.batch_in_epoch;
         self.sums = s.sums.clone();
         self.early = s.early.clone();
+        self.watch = s.divergence.clone();
         self.elapsed_before = s.elapsed_s;
         // The learning rate of the next step comes from the restored schedule.
         if let Some(sc) = &self.schedule {

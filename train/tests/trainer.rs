@@ -139,10 +139,12 @@ fn resume_reproduces_the_uninterrupted_run() {
     assert!(lrs.last().unwrap() < &0.01, "{lrs:?}");
 }
 
+/// `--resume` where no run was: a clear error, and no empty run folder left behind (issue 16).
 #[test]
-fn resume_without_checkpoint_is_a_clear_error() {
+fn resume_without_checkpoint_is_a_clear_error_and_creates_no_folder() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = config(DIGITS, tmp.path(), &[]);
+    let dir = tmp.path().join("never-ran");
+    let cfg = config(DIGITS, &dir, &[]);
     let e = train::run(
         &cfg,
         &Options {
@@ -153,9 +155,10 @@ fn resume_without_checkpoint_is_a_clear_error() {
     .unwrap_err()
     .to_string();
     assert!(
-        e.contains("checkpoint.json") && e.contains("no checkpoint"),
+        e.contains("no checkpoint to resume from") && e.contains("without --resume"),
         "{e}"
     );
+    assert!(!dir.exists(), "a failed resume created {}", dir.display());
 }
 
 /// metrics.jsonl has a line per logged step (step, epoch, loss, lr) and per epoch (train, val,
@@ -225,7 +228,7 @@ fn logs_and_tensorboard() {
 }
 
 /// A learning rate far too high makes the loss non-finite: the run stops at that step, says
-/// what to try, and the last good checkpoint stays in place.
+/// what happened, and the last good checkpoint stays.
 #[test]
 fn non_finite_loss_stops_with_advice_and_keeps_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
@@ -235,18 +238,18 @@ fn non_finite_loss_stops_with_advice_and_keeps_checkpoint() {
     let cfg = config(
         &src,
         tmp.path(),
-        &["train.checkpoint_every_steps=1", "train.epochs=20"],
+        &[
+            "train.checkpoint_every_steps=1",
+            "train.epochs=20",
+            "train.divergence_factor=inf",
+        ],
     );
     let s = train::run(&cfg, &quiet()).unwrap();
     let Stop::NonFinite { step, .. } = s.stop else {
         panic!("expected a non-finite stop, got {:?}", s.stop)
     };
-    let msg = s.explain(&cfg).unwrap();
+    let msg = s.explain().unwrap();
     assert!(msg.contains(&format!("at step {step}")), "{msg}");
-    assert!(
-        msg.contains("lower learning rate") && msg.contains("1000000"),
-        "{msg}"
-    );
     let ckpt = s
         .checkpoint
         .clone()

@@ -25,6 +25,43 @@ pub(super) fn diverged(c: &Ctx) -> Option<Finding> {
             remedies,
         });
     }
+    if let Stop::Diverged { step, cause, .. } = &c.s.stop {
+        // The trainer stopped it with a finite loss: grown past its divergence factor, or
+        // broken weights or gradients.
+        let mut evidence = Vec::new();
+        if let train::Divergence::LossGrew {
+            loss,
+            start,
+            factor,
+            ..
+        } = cause
+        {
+            evidence.push(ev(
+                "mean loss of the last steps",
+                *loss,
+                format!(
+                    "above {} × the first step's loss",
+                    present::fmt_num(*factor)
+                ),
+            ));
+            evidence.push(ev(
+                "first step's loss",
+                *start,
+                "the model at its initialisation",
+            ));
+        } else {
+            evidence.push(ev("non-finite values", 1.0, cause.to_string()));
+        }
+        return Some(Finding {
+            kind: Kind::Diverged,
+            first_step: c.first,
+            last_step: *step,
+            confidence: 1.0,
+            summary: format!("{cause} at step {step}: the run diverged"),
+            evidence,
+            remedies,
+        });
+    }
     if c.n() >= 10 && c.l1 > DIVERGE_RATIO * c.l0.abs().max(1e-12) {
         let ratio = c.l1 / c.l0;
         remedies.truncate(2);
