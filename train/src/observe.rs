@@ -48,6 +48,21 @@ impl Loss {
             Loss::Mse(m) => m.grad(),
         }
     }
+
+    /// `(∂loss/∂y, R{∂loss/∂y})` for the output `y` of the last [`forward`](Self::forward)
+    /// moving along `ry` (see [`nn::rop`]).
+    pub fn grad_r(&mut self, y: &Tensor, ry: &Tensor) -> Result<(&Tensor, &Tensor)> {
+        Ok(match self {
+            Loss::CrossEntropy(ce) => {
+                ce.grad_r(y, ry)?;
+                (ce.grad(), ce.last_grad_r())
+            }
+            Loss::Mse(m) => {
+                m.grad_r(ry)?;
+                (m.grad(), m.last_grad_r())
+            }
+        })
+    }
 }
 
 /// Called by the training loop; every method defaults to doing nothing.
@@ -136,6 +151,11 @@ thread_local! {
     static SAVED: std::cell::RefCell<Vec<Saved>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+thread_local! {
+    /// The model output [`Probe::hvp`] keeps beside `R{output}`, reused.
+    static OUTPUT: std::cell::RefCell<Tensor> = std::cell::RefCell::new(Tensor::default());
+}
+
 impl Probe<'_> {
     fn save(&self) -> Saved {
         let m = &*self.model;
@@ -213,6 +233,32 @@ impl Probe<'_> {
             p.model.backward(p.loss_fn.grad());
             p.read_grads(grads);
             Ok(loss)
+        })
+    }
+
+    /// The exact Hessian-vector product `out[i] = (H v)ᵢ` for parameter `i` (laid out as
+    /// [`loss_and_gradient`](Self::loss_and_gradient)'s gradients, `v` likewise), `H` the
+    /// Hessian of the mean loss on this step's batch at the current weights, in training mode
+    /// with the step's dropout masks and batch-norm batch statistics replayed: the same function
+    /// `loss_and_gradient` differentiates. Computed with Pearlmutter's R-operator
+    /// ([`nn::rop`]: forward, R-forward, R-backward; no finite differences). Returns the loss.
+    /// Training state is untouched.
+    pub fn hvp(&mut self, v: &[Vec<f32>], out: &mut Vec<Vec<f32>>) -> Result<f32> {
+        self.isolated(|p| {
+            // The output is needed beside R{output} (the softmax of the logits): a copy, reused.
+            OUTPUT.with(|cell| {
+                let mut y = cell.borrow_mut();
+                y.copy_from(p.model.forward(p.x, true));
+                let loss = p.loss_fn.forward(&y, p.targets)?;
+                if Params::<f32>::count(&*p.model) == 0 {
+                    out.clear();
+                    return Ok(loss);
+                }
+                let ry = p.model.forward_r(v)?;
+                let (dy, rdy) = p.loss_fn.grad_r(&y, ry)?;
+                p.model.backward_r(dy, rdy, v, out)?;
+                Ok(loss)
+            })
         })
     }
 
