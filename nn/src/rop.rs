@@ -97,3 +97,7 @@ pub(crate) fn add_row_sums(acc: &mut [f32], rows: &[f32]) {
         acc.iter_mut().zip(row).for_each(|(a, r)| *a += r);
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::needless_range_loop)]
+mod tests;
