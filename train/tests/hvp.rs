@@ -400,3 +400,182 @@ fn probe_hvp_matches_pytorch_f64() {
         assert_eq!(obs.checked, 2, "{name}");
     }
 }
+
+/// The cost of one exact Hessian-vector product against a training step and against the
+/// finite-difference product it replaces (two gradients at `θ ± h v`, as the doctor computed
+/// them), on the mnist-10k MLP (784-512-512-10) and a small CNN, batch 128. Prints only
+/// (timings are not asserted): `cargo test --release -p train --test hvp -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore]
+fn cost_of_one_product() {
+    use std::time::Instant;
+    struct Timer {
+        reps: usize,
+        /// Seconds per call: engine forward+backward, engine R-product, probe hvp, probe FD pair.
+        t: [f64; 4],
+        n: usize,
+    }
+    impl Observer for Timer {
+        fn after_backward(&mut self, p: &mut Probe<'_>) -> train::Result<()> {
+            if p.step <= 3 {
+                return Ok(());
+            }
+            let train::Targets::Labels(labels) = p.targets else {
+                unreachable!()
+            };
+            let labels = labels.to_vec();
+            let mut g = Vec::new();
+            p.loss_and_gradient(None, &mut g)?;
+            let v: Vec<Vec<f32>> = g.clone();
+            let reps = self.reps;
+            let (fb, rop) = p.isolated(|p| {
+                let mut ce = CrossEntropyLoss::new(CrossEntropyConfig::default()).unwrap();
+                let x = p.x.clone();
+                let m = &mut *p.model;
+                let t0 = Instant::now();
+                for _ in 0..reps {
+                    m.zero_grad();
+                    ce.forward(m.forward(&x, true), &labels).unwrap();
+                    m.backward_params(ce.grad());
+                }
+                let fb = t0.elapsed().as_secs_f64() / reps as f64;
+                let mut y = Tensor::default();
+                let mut hv = Vec::new();
+                let t0 = Instant::now();
+                for _ in 0..reps {
+                    y.copy_from(m.forward(&x, true));
+                    ce.forward(&y, &labels).unwrap();
+                    let ry = m.forward_r(&v).unwrap();
+                    ce.grad_r(&y, ry).unwrap();
+                    m.backward_r(ce.grad(), ce.last_grad_r(), &v, &mut hv)
+                        .unwrap();
+                }
+                Ok((fb, t0.elapsed().as_secs_f64() / reps as f64))
+            })?;
+            let mut hv = Vec::new();
+            let t0 = Instant::now();
+            for _ in 0..reps {
+                p.hvp(&v, &mut hv)?;
+            }
+            let probe = t0.elapsed().as_secs_f64() / reps as f64;
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let t0 = Instant::now();
+            for _ in 0..reps {
+                p.loss_and_gradient(Some((&v, 1e-3)), &mut a)?;
+                p.loss_and_gradient(Some((&v, -1e-3)), &mut b)?;
+            }
+            let fd = t0.elapsed().as_secs_f64() / reps as f64;
+            for (s, t) in self.t.iter_mut().zip([fb, rop, probe, fd]) {
+                *s += t;
+            }
+            self.n += 1;
+            Ok(())
+        }
+    }
+    let mlp = r#"
+[[model.layers]]
+type = "flatten"
+[[model.layers]]
+type = "linear"
+out_features = 512
+[[model.layers]]
+type = "relu"
+[[model.layers]]
+type = "linear"
+out_features = 512
+[[model.layers]]
+type = "relu"
+[[model.layers]]
+type = "linear"
+out_features = 10
+"#;
+    let cnn = r#"
+[[model.layers]]
+type = "conv2d"
+out_channels = 8
+kernel_size = 3
+padding = 1
+[[model.layers]]
+type = "relu"
+[[model.layers]]
+type = "maxpool2d"
+kernel_size = 2
+[[model.layers]]
+type = "conv2d"
+out_channels = 16
+kernel_size = 3
+padding = 1
+[[model.layers]]
+type = "relu"
+[[model.layers]]
+type = "maxpool2d"
+kernel_size = 2
+[[model.layers]]
+type = "flatten"
+[[model.layers]]
+type = "linear"
+out_features = 10
+"#;
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = Options {
+        quiet: true,
+        ..Default::default()
+    };
+    for (name, layers, steps) in [
+        ("MLP 784-512-512-10", mlp, 200),
+        ("CNN conv8-pool-conv16-pool-linear", cnn, 60),
+    ] {
+        let text = format!(
+            "seed = 0\n[data]\ndataset = \"mnist-10k\"\nbatch_size = 128\n{layers}\n[optimizer]\nname = \"sgd\"\nlr = 0.05\n[train]\nsteps = {steps}\n[log]\ntensorboard = false\ndir = \"{}\"\n",
+            tmp.path().join(name.split(' ').next().unwrap()).display()
+        );
+        let cfg =
+            RunConfig::from_table("cost.toml", text.parse().unwrap(), &dir(), "cost").unwrap();
+        let plain = train::run(&cfg, &opts).unwrap();
+        let step = plain.wall_s / plain.steps as f64;
+        let mut timer = Timer {
+            reps: 3,
+            t: [0.0; 4],
+            n: 0,
+        };
+        let short = RunConfig::from_table(
+            "cost.toml",
+            text.replace(&format!("steps = {steps}"), "steps = 13")
+                .parse()
+                .unwrap(),
+            &dir(),
+            "cost",
+        )
+        .unwrap();
+        train::run_observed(&short, &opts, &mut timer).unwrap();
+        let [fb, rop, probe, fd] = timer.t.map(|t| t / timer.n as f64);
+        println!(
+            "{name}, batch 128 ({} threads):",
+            rayon::current_num_threads()
+        );
+        println!(
+            "  training step (plain run, {} steps): {:.2} ms",
+            plain.steps,
+            step * 1e3
+        );
+        println!("  engine forward+backward:            {:.2} ms", fb * 1e3);
+        println!(
+            "  engine exact H v (R-op):             {:.2} ms = {:.2}× forward+backward, {:.2}× a training step",
+            rop * 1e3,
+            rop / fb,
+            rop / step
+        );
+        println!(
+            "  Probe::hvp (with isolation):          {:.2} ms = {:.2}× a training step",
+            probe * 1e3,
+            probe / step
+        );
+        println!(
+            "  finite-difference H v (2 probed gradients): {:.2} ms = {:.2}× a training step; exact/FD = {:.2}",
+            fd * 1e3,
+            fd / step,
+            probe / fd
+        );
+    }
+}
