@@ -2,7 +2,8 @@
 //! backward pass (gradients present, weights not yet updated), after each update, and after each
 //! epoch. It gets a [`Probe`]: the step's batch, the model and the optimizer, plus measurements
 //! that leave training untouched — the loss and gradient at the current weights (or at perturbed
-//! ones, for Hessian-vector products), each layer's activations, one example's gradient.
+//! ones), exact Hessian-vector products ([`Probe::hvp`]), each layer's activations, one example's
+//! gradient.
 //!
 //! Probes replay the step's dropout masks, so at the current weights they compute exactly the
 //! step's loss and gradient. "Untouched" is exact: a probe saves the weights, batch-norm statistics, dropout generators and

@@ -44,6 +44,9 @@ fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hvp")
 }
 
+/// A direction `v` (per parameter) and PyTorch's `H v`.
+type Direction = (Vec<Vec<f32>>, Vec<Vec<f64>>);
+
 struct Case {
     name: &'static str,
     cfg: RunConfig,
@@ -95,7 +98,7 @@ impl Case {
     }
 
     /// Directions and products, per model parameter (in the model's order, matched by name).
-    fn directions(&self, model: &Sequential) -> Vec<(Vec<Vec<f32>>, Vec<Vec<f64>>)> {
+    fn directions(&self, model: &Sequential) -> Vec<Direction> {
         let names: Vec<String> = (0..model.count())
             .map(|i| model.name(i).to_string())
             .collect();
@@ -290,6 +293,7 @@ fn jacobi_eigenvalues(mut a: Vec<Vec<f64>>) -> Vec<f64> {
 /// The Hessian assembled column by column from products with the unit vectors: its trace
 /// matches PyTorch's on every case, its extreme eigenvalues on the small ones.
 #[test]
+#[allow(clippy::needless_range_loop)]
 fn assembled_hessian_spectrum_matches_pytorch_f64() {
     let tmp = tempfile::tempdir().unwrap();
     for &name in CASES {
@@ -401,21 +405,20 @@ fn probe_hvp_matches_pytorch_f64() {
     }
 }
 
-/// The cost of one exact Hessian-vector product against a training step and against the
-/// finite-difference product it replaces (two gradients at `θ ± h v`, as the doctor computed
-/// them), on the mnist-10k MLP (784-512-512-10) and a small CNN, batch 128. Prints only
-/// (timings are not asserted): `cargo test --release -p train --test hvp -- --ignored
-/// --nocapture`.
+/// The cost of one exact Hessian-vector product against a training step's forward+backward
+/// pass and against the finite-difference product it replaces (two probed gradients at
+/// `θ ± h v`, as the doctor computed them), on the mnist-10k MLP (784-512-512-10) and a small
+/// CNN, batch 128: medians of interleaved samples. Prints only (timings are not asserted):
+/// `cargo test --release -p train --test hvp -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn cost_of_one_product() {
     use std::time::Instant;
-    struct Timer {
-        reps: usize,
-        /// Seconds per call: engine forward+backward, engine R-product, probe hvp, probe FD pair.
-        t: [f64; 4],
-        n: usize,
-    }
+    /// Per quantity, its samples (seconds): engine forward+backward, engine R-passes,
+    /// `Probe::hvp`, finite-difference pair of probed gradients; and the buffers they reuse
+    /// (as the doctor's instrument does).
+    #[derive(Default)]
+    struct Timer([Vec<f64>; 4], Tensor, [Vec<Vec<f32>>; 4]);
     impl Observer for Timer {
         fn after_backward(&mut self, p: &mut Probe<'_>) -> train::Result<()> {
             if p.step <= 3 {
@@ -425,51 +428,38 @@ fn cost_of_one_product() {
                 unreachable!()
             };
             let labels = labels.to_vec();
-            let mut g = Vec::new();
-            p.loss_and_gradient(None, &mut g)?;
-            let v: Vec<Vec<f32>> = g.clone();
-            let reps = self.reps;
-            let (fb, rop) = p.isolated(|p| {
-                let mut ce = CrossEntropyLoss::new(CrossEntropyConfig::default()).unwrap();
-                let x = p.x.clone();
-                let m = &mut *p.model;
-                let t0 = Instant::now();
-                for _ in 0..reps {
+            let mut v = Vec::new();
+            p.loss_and_gradient(None, &mut v)?;
+            let Timer(samples, y, [hv, hv2, a, b]) = self;
+            for _ in 0..3 {
+                let (fb, rop) = p.isolated(|p| {
+                    let mut ce = CrossEntropyLoss::new(CrossEntropyConfig::default()).unwrap();
+                    let x = p.x.clone();
+                    let m = &mut *p.model;
+                    let t0 = Instant::now();
                     m.zero_grad();
                     ce.forward(m.forward(&x, true), &labels).unwrap();
                     m.backward_params(ce.grad());
-                }
-                let fb = t0.elapsed().as_secs_f64() / reps as f64;
-                let mut y = Tensor::default();
-                let mut hv = Vec::new();
-                let t0 = Instant::now();
-                for _ in 0..reps {
+                    let fb = t0.elapsed().as_secs_f64();
+                    let t0 = Instant::now();
                     y.copy_from(m.forward(&x, true));
-                    ce.forward(&y, &labels).unwrap();
+                    ce.forward(y, &labels).unwrap();
                     let ry = m.forward_r(&v).unwrap();
-                    ce.grad_r(&y, ry).unwrap();
-                    m.backward_r(ce.grad(), ce.last_grad_r(), &v, &mut hv)
-                        .unwrap();
+                    ce.grad_r(y, ry).unwrap();
+                    m.backward_r(ce.grad(), ce.last_grad_r(), &v, hv).unwrap();
+                    Ok((fb, t0.elapsed().as_secs_f64()))
+                })?;
+                let t0 = Instant::now();
+                p.hvp(&v, hv2)?;
+                let probe = t0.elapsed().as_secs_f64();
+                let t0 = Instant::now();
+                p.loss_and_gradient(Some((&v, 1e-3)), a)?;
+                p.loss_and_gradient(Some((&v, -1e-3)), b)?;
+                let fd = t0.elapsed().as_secs_f64();
+                for (s, t) in samples.iter_mut().zip([fb, rop, probe, fd]) {
+                    s.push(t);
                 }
-                Ok((fb, t0.elapsed().as_secs_f64() / reps as f64))
-            })?;
-            let mut hv = Vec::new();
-            let t0 = Instant::now();
-            for _ in 0..reps {
-                p.hvp(&v, &mut hv)?;
             }
-            let probe = t0.elapsed().as_secs_f64() / reps as f64;
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            let t0 = Instant::now();
-            for _ in 0..reps {
-                p.loss_and_gradient(Some((&v, 1e-3)), &mut a)?;
-                p.loss_and_gradient(Some((&v, -1e-3)), &mut b)?;
-            }
-            let fd = t0.elapsed().as_secs_f64() / reps as f64;
-            for (s, t) in self.t.iter_mut().zip([fb, rop, probe, fd]) {
-                *s += t;
-            }
-            self.n += 1;
             Ok(())
         }
     }
@@ -522,59 +512,50 @@ out_features = 10
         quiet: true,
         ..Default::default()
     };
-    for (name, layers, steps) in [
-        ("MLP 784-512-512-10", mlp, 200),
-        ("CNN conv8-pool-conv16-pool-linear", cnn, 60),
+    for (name, layers) in [
+        ("MLP 784-512-512-10", mlp),
+        (
+            "CNN conv3x3(8)-relu-maxpool-conv3x3(16)-relu-maxpool-linear",
+            cnn,
+        ),
     ] {
         let text = format!(
-            "seed = 0\n[data]\ndataset = \"mnist-10k\"\nbatch_size = 128\n{layers}\n[optimizer]\nname = \"sgd\"\nlr = 0.05\n[train]\nsteps = {steps}\n[log]\ntensorboard = false\ndir = \"{}\"\n",
-            tmp.path().join(name.split(' ').next().unwrap()).display()
+            "seed = 0\n[data]\ndataset = \"mnist-10k\"\nbatch_size = 128\n{layers}\n[optimizer]\nname = \"sgd\"\nlr = 0.05\n[train]\nsteps = 33\n[log]\ntensorboard = false\ndir = \"{}\"\n",
+            tmp.path().join(&name[..3]).display()
         );
         let cfg =
             RunConfig::from_table("cost.toml", text.parse().unwrap(), &dir(), "cost").unwrap();
-        let plain = train::run(&cfg, &opts).unwrap();
-        let step = plain.wall_s / plain.steps as f64;
-        let mut timer = Timer {
-            reps: 3,
-            t: [0.0; 4],
-            n: 0,
-        };
-        let short = RunConfig::from_table(
-            "cost.toml",
-            text.replace(&format!("steps = {steps}"), "steps = 13")
-                .parse()
-                .unwrap(),
-            &dir(),
-            "cost",
-        )
-        .unwrap();
-        train::run_observed(&short, &opts, &mut timer).unwrap();
-        let [fb, rop, probe, fd] = timer.t.map(|t| t / timer.n as f64);
+        let mut timer = Timer::default();
+        train::run_observed(&cfg, &opts, &mut timer).unwrap();
+        let samples = timer.0[0].len();
+        let [fb, rop, probe, fd] = timer.0.map(|mut s| {
+            s.sort_by(f64::total_cmp);
+            s[s.len() / 2]
+        });
         println!(
-            "{name}, batch 128 ({} threads):",
-            rayon::current_num_threads()
+            "{name}, batch 128, {} threads, medians of {} samples:",
+            rayon::current_num_threads(),
+            samples
         );
         println!(
-            "  training step (plain run, {} steps): {:.2} ms",
-            plain.steps,
-            step * 1e3
+            "  forward+backward (a training step's passes): {:.2} ms",
+            fb * 1e3
         );
-        println!("  engine forward+backward:            {:.2} ms", fb * 1e3);
         println!(
-            "  engine exact H v (R-op):             {:.2} ms = {:.2}× forward+backward, {:.2}× a training step",
+            "  exact H v, engine R-passes: {:.2} ms = {:.2}× forward+backward",
             rop * 1e3,
-            rop / fb,
-            rop / step
+            rop / fb
         );
         println!(
-            "  Probe::hvp (with isolation):          {:.2} ms = {:.2}× a training step",
+            "  exact H v, Probe::hvp (isolation included): {:.2} ms = {:.2}× forward+backward",
             probe * 1e3,
-            probe / step
+            probe / fb
         );
         println!(
-            "  finite-difference H v (2 probed gradients): {:.2} ms = {:.2}× a training step; exact/FD = {:.2}",
+            "  finite-difference H v (two probed gradients): {:.2} ms = {:.2}× forward+backward; \
+             exact / finite difference = {:.2}",
             fd * 1e3,
-            fd / step,
+            fd / fb,
             probe / fd
         );
     }

@@ -271,6 +271,15 @@ fn map_grad(
     }
 }
 
+/// `out[i] = f'(x[i])·r[i]`: [`map_grad`] with ReLU's loop of its own (as in the backward pass:
+/// the per-element `match` would keep it from vectorising).
+fn r_map(act: Activation, out: &mut [f32], x: &[f32], y: &[f32], r: &[f32]) {
+    match act {
+        Activation::Relu => map_grad(out, x, y, r, |_, y, r| if y > 0.0 { r } else { 0.0 }),
+        _ => map_grad(out, x, y, r, move |x, y, r| act.grad(x, y, r)),
+    }
+}
+
 /// The layer form of an [`Activation`]: caches its input and output for the backward pass.
 #[derive(Debug)]
 pub struct ActivationLayer {
@@ -365,13 +374,7 @@ impl Layer for ActivationLayer {
         self.rx.copy_from(rx);
         self.ry.resize(&rx.shape);
         let x = if act.grad_needs_x() { &self.x } else { &self.y };
-        map_grad(
-            &mut self.ry.data,
-            &x.data,
-            &self.y.data,
-            &rx.data,
-            move |x, y, r| act.grad(x, y, r),
-        );
+        r_map(act, &mut self.ry.data, &x.data, &self.y.data, &rx.data);
         Ok(Some(&self.ry))
     }
 
@@ -390,9 +393,7 @@ impl Layer for ActivationLayer {
         self.rdx.resize(&dy.shape);
         let x = if act.grad_needs_x() { &self.x } else { &self.y };
         let (x, y) = (&x.data, &self.y.data);
-        map_grad(&mut self.rdx.data, x, y, &rdy.data, move |x, y, r| {
-            act.grad(x, y, r)
-        });
+        r_map(act, &mut self.rdx.data, x, y, &rdy.data);
         // ReLU and leaky ReLU are piecewise linear: no second-order term.
         let curved = !matches!(act, Activation::Relu | Activation::LeakyRelu { .. });
         if self.has_rx && curved {

@@ -201,7 +201,8 @@ pub struct Conv {
     y: Tensor,
     dx: Tensor,
     /// R-pass buffers ([`rop`](crate::rop)): `im2col` of `R{x}` for every example
-    /// (meaningful when `has_rx`), `R{y}`, `R{dx}`, and two column scratches of one example.
+    /// (meaningful when `has_rx`), `R{y}`, `R{dx}`, and per batch part its share of the
+    /// product and two column scratches.
     has_rx: bool,
     rcols: Vec<f32>,
     ry: Tensor,
@@ -702,48 +703,84 @@ impl Layer for Conv {
             dy.shape,
             rdy.shape
         );
+        // The batch splits into parts as in the ordinary backward pass; each part sums its
+        // examples' parameter terms in its own scratch, reduced in order afterwards.
+        let per_part = n.div_ceil(self.parts(n)).max(1);
+        let parts = n.div_ceil(per_part);
+        let has_bias = hv.len() > 1;
+        let hb_len = if has_bias { o } else { 0 };
+        let col_len = if need_dx { kr * p } else { 0 };
+        let part_len = o * kr + hb_len + 2 * col_len;
+        self.rscratch.resize(parts * part_len, 0.0);
         if need_dx {
             self.dx.resize(&self.x_shape);
             self.rdx.resize(&self.x_shape);
-            self.rscratch.resize(2 * kr * p, 0.0);
         }
-        let (hw, mut hb) = match hv {
-            [hw, hb] => (hw, Some(hb)),
-            [hw] => (hw, None),
-            _ => unreachable!("a convolution has a weight"),
-        };
         let mut scratch = std::mem::take(&mut self.rscratch);
         let mut dx = std::mem::take(&mut self.dx);
         let mut rdx = std::mem::take(&mut self.rdx);
         {
             let this = &*self;
             let (w, vw) = (&this.params[0].value, &v[0]);
-            let (dcol, rdcol) = scratch.split_at_mut(if need_dx { kr * p } else { 0 });
-            for b in 0..n {
-                let dyb = &dy.data[b * o * p..(b + 1) * o * p];
-                let rdyb = &rdy.data[b * o * p..(b + 1) * o * p];
-                let cb = &this.cols[b * kr * p..(b + 1) * kr * p];
-                matmul::product((o, kr, p), hw, true, rdyb, (p, 1), cb, (1, p));
-                if this.has_rx {
-                    let rcb = &this.rcols[b * kr * p..(b + 1) * kr * p];
-                    matmul::product((o, kr, p), hw, true, dyb, (p, 1), rcb, (1, p));
-                }
-                if let Some(hb) = hb.as_deref_mut() {
+            let run = |part: usize, s: &mut [f32], dxp: &mut [f32], rdxp: &mut [f32]| {
+                let (hw, rest) = s.split_at_mut(o * kr);
+                let (hb, rest) = rest.split_at_mut(hb_len);
+                let (dcol, rdcol) = rest.split_at_mut(col_len);
+                hb.fill(0.0);
+                let (b0, b1) = (part * per_part, ((part + 1) * per_part).min(n));
+                for b in b0..b1 {
+                    let dyb = &dy.data[b * o * p..(b + 1) * o * p];
+                    let rdyb = &rdy.data[b * o * p..(b + 1) * o * p];
+                    let cb = &this.cols[b * kr * p..(b + 1) * kr * p];
+                    let first = b == b0;
+                    matmul::product_serial((o, kr, p), hw, !first, rdyb, (p, 1), cb, (1, p));
+                    if this.has_rx {
+                        let rcb = &this.rcols[b * kr * p..(b + 1) * kr * p];
+                        matmul::product_serial((o, kr, p), hw, true, dyb, (p, 1), rcb, (1, p));
+                    }
                     for (h, row) in hb.iter_mut().zip(rdyb.chunks_exact(p)) {
                         *h += sum(row);
                     }
+                    if need_dx {
+                        let at = (b - b0) * chw..(b - b0 + 1) * chw;
+                        matmul::product_serial((kr, p, o), dcol, false, w, (1, kr), dyb, (p, 1));
+                        let dxb = &mut dxp[at.clone()];
+                        dxb.fill(0.0);
+                        this.col2im(&g, dcol, dxb);
+                        matmul::product_serial((kr, p, o), rdcol, false, w, (1, kr), rdyb, (p, 1));
+                        matmul::product_serial((kr, p, o), rdcol, true, vw, (1, kr), dyb, (p, 1));
+                        let rdxb = &mut rdxp[at];
+                        rdxb.fill(0.0);
+                        this.col2im(&g, rdcol, rdxb);
+                    }
                 }
+            };
+            if parts == 1 {
+                let (dxp, rdxp): (&mut [f32], &mut [f32]) = if need_dx {
+                    (&mut dx.data, &mut rdx.data)
+                } else {
+                    (&mut [], &mut [])
+                };
+                run(0, &mut scratch[..part_len], dxp, rdxp);
+            } else {
+                use rayon::prelude::*;
+                let chunks = scratch.par_chunks_mut(part_len).enumerate();
                 if need_dx {
-                    matmul::product((kr, p, o), dcol, false, w, (1, kr), dyb, (p, 1));
-                    let dxb = &mut dx.data[b * chw..(b + 1) * chw];
-                    dxb.fill(0.0);
-                    this.col2im(&g, dcol, dxb);
-                    matmul::product((kr, p, o), rdcol, false, w, (1, kr), rdyb, (p, 1));
-                    matmul::product((kr, p, o), rdcol, true, vw, (1, kr), dyb, (p, 1));
-                    let rdxb = &mut rdx.data[b * chw..(b + 1) * chw];
-                    rdxb.fill(0.0);
-                    this.col2im(&g, rdcol, rdxb);
+                    chunks
+                        .zip(dx.data.par_chunks_mut(per_part * chw))
+                        .zip(rdx.data.par_chunks_mut(per_part * chw))
+                        .for_each(|(((part, s), dxp), rdxp)| run(part, s, dxp, rdxp));
+                } else {
+                    chunks.for_each(|(part, s)| run(part, s, &mut [], &mut []));
                 }
+            }
+        }
+        // Reduce the parts in order into the product.
+        for part in scratch.chunks_exact(part_len).take(parts) {
+            let (hwp, rest) = part.split_at(o * kr);
+            hv[0].iter_mut().zip(hwp).for_each(|(h, v)| *h += v);
+            if has_bias {
+                hv[1].iter_mut().zip(&rest[..o]).for_each(|(h, v)| *h += v);
             }
         }
         self.rscratch = scratch;

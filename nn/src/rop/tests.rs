@@ -753,3 +753,36 @@ fn unsupported_layers_and_mismatched_directions_are_errors() {
     let e = flat.forward_r(&[]).unwrap_err().to_string();
     assert!(e.contains("no parameters"), "{e}");
 }
+
+/// Convolutions large enough to split their batch across threads (30·16·36·180 multiply-adds
+/// per product, above the threshold; one with, one without the input-side results) give the
+/// same `H v` on three threads as on one, up to the order of the sums.
+#[test]
+fn batch_split_across_threads_gives_the_same_product() {
+    let cfgs = [
+        LayerConfig::Conv2d(Conv2dConfig::new(4, 4, 3).padding(1)),
+        act(Activation::Tanh),
+        LayerConfig::Conv2d(Conv2dConfig::new(4, 16, 3).padding(1)),
+        act(Activation::Tanh),
+        LayerConfig::Conv2d(Conv2dConfig::new(16, 8, 3).padding(1).stride(2)),
+        act(Activation::Gelu),
+        LayerConfig::GlobalAvgPool,
+        lin(8, 3),
+    ];
+    let x = random_tensor(&[30, 4, 12, 15], 1);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut m = Sequential::new(&[4, 12, 15], &cfgs, 2).unwrap();
+            let v = unit_direction(&m, 3);
+            let rng = m.rng_state();
+            let hv = TestLoss::ce(30, 3).hvp(&mut m, &x, true, &rng, &v);
+            hv.iter().flat_map(|h| f64s(h)).collect::<Vec<f64>>()
+        })
+    };
+    let (one, three) = (run(1), run(3));
+    assert_close("3 threads vs 1", &three, &one, 1e-5);
+}
