@@ -13,14 +13,14 @@
 //!
 //! After an ordinary [`forward`](crate::Layer::forward) pass (whose caches the R-passes read):
 //!
-//! 1. **R-forward** ([`Layer::forward_r`](crate::Layer::forward_r)), first layer to last: each
+//! 1. **R-forward** ([`Layer::forward_r`]), first layer to last: each
 //!    layer `y = f(x, w)` computes `R{y} = ∂f/∂x · R{x} + ∂f/∂w · v_w`. The model's input is data:
 //!    `R{x} = 0`, carried as `None` so that layers in front of the first one with parameters do
 //!    nothing and the first one skips its `∂f/∂x` term.
 //! 2. **Loss**: `R{∂L/∂z}` from the output `z` and `R{z}`
 //!    ([`CrossEntropyLoss::grad_r`](crate::CrossEntropyLoss::grad_r),
 //!    [`MseLoss::grad_r`](crate::MseLoss::grad_r)).
-//! 3. **R-backward** ([`Layer::backward_r`](crate::Layer::backward_r)), last layer to first:
+//! 3. **R-backward** ([`Layer::backward_r`]), last layer to first:
 //!    with `dy = ∂L/∂y` and `R{dy}`, each layer computes the ordinary `dx = ∂L/∂x` and its
 //!    R-image `R{dx}`, and adds `R{∂L/∂w}` (the layer's part of `H v`). Differentiating the
 //!    backward formulas brings in second derivatives of the layer (`f''` of an activation, the
