@@ -72,3 +72,64 @@ pub(crate) fn backward_with_stats_chain<'a>(
         backward_with_stats_chain(rest, dx, sq_norms)
     }
 }
+
+/// The R-forward pass (see [`rop`](crate::rop)) through `layers`, each on the previous one's
+/// `R{y}`; `v` holds the chain's parameter directions in layer order. `None` is a zero `R{·}`.
+pub(crate) fn forward_r_chain<'a>(
+    layers: &'a mut [Box<dyn Layer>],
+    rx: Option<&Tensor>,
+    v: &[Vec<f32>],
+) -> Result<Option<&'a Tensor>> {
+    let (first, rest) = layers.split_first_mut().expect("non-empty");
+    let (vf, vr) = v.split_at(first.parameters().len());
+    let ry = first.forward_r(rx, vf)?;
+    if rest.is_empty() {
+        Ok(ry)
+    } else {
+        forward_r_chain(rest, ry, vr)
+    }
+}
+
+/// The R-backward pass through `layers`, last to first, adding each layer's part of `H v` to
+/// its slots of `hv` (laid out as `v`). Returns `(dx, R{dx})` of the first layer when
+/// `need_dx`; otherwise layers in front of the first one with parameters are skipped, that one
+/// runs without its input-side results, and the answer is `None`.
+pub(crate) fn backward_r_chain<'a>(
+    layers: &'a mut [Box<dyn Layer>],
+    dy: &Tensor,
+    rdy: &Tensor,
+    v: &[Vec<f32>],
+    hv: &mut [Vec<f32>],
+    need_dx: bool,
+) -> Result<Option<(&'a Tensor, &'a Tensor)>> {
+    if need_dx {
+        return backward_r_rec(layers, dy, rdy, v, hv, true).map(Some);
+    }
+    match layers.iter().position(|l| !l.parameters().is_empty()) {
+        Some(first) => {
+            backward_r_rec(&mut layers[first..], dy, rdy, v, hv, false)?;
+            Ok(None)
+        }
+        None => Ok(None),
+    }
+}
+
+fn backward_r_rec<'a>(
+    layers: &'a mut [Box<dyn Layer>],
+    dy: &Tensor,
+    rdy: &Tensor,
+    v: &[Vec<f32>],
+    hv: &mut [Vec<f32>],
+    need_first_dx: bool,
+) -> Result<(&'a Tensor, &'a Tensor)> {
+    let (last, rest) = layers.split_last_mut().expect("non-empty");
+    let k = v.len() - last.parameters().len();
+    let (vr, vl) = v.split_at(k);
+    let (hr, hl) = hv.split_at_mut(k);
+    let (dx, rdx) = last.backward_r(dy, rdy, vl, hl, need_first_dx || !rest.is_empty())?;
+    if rest.is_empty() {
+        Ok((dx, rdx))
+    } else {
+        backward_r_rec(rest, dx, rdx, vr, hr, need_first_dx)
+    }
+}

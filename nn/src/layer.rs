@@ -98,6 +98,33 @@ pub trait Layer: Send {
         Ok(0)
     }
 
+    /// R-forward (see [`rop`](crate::rop)): after a [`forward`](Layer::forward), the
+    /// directional derivative `R{y}` of that forward's output along the input direction `rx`
+    /// (`None`: zero, as for data) and the parameter directions `v` (`v[k]` for parameter `k`,
+    /// one per parameter). Returns `None` when `R{y}` is zero (a parameter-free layer given
+    /// `None`). Keeps what [`backward_r`](Layer::backward_r) needs. The default is an error: a
+    /// layer without an R-operator.
+    fn forward_r(&mut self, _rx: Option<&Tensor>, _v: &[Vec<f32>]) -> Result<Option<&Tensor>> {
+        Err(crate::rop::unsupported(self.kind()))
+    }
+
+    /// R-backward: given `dy = ∂L/∂y` and `rdy = R{dy}` for the last
+    /// [`forward`](Layer::forward) and [`forward_r`](Layer::forward_r), returns
+    /// `(dx, R{dx})` and *adds* `R{∂L/∂w_k}` (this layer's part of the Hessian-vector product)
+    /// to `hv[k]`. Parameter gradients ([`Param::grad`]) are left alone. With `need_dx` false
+    /// (the first layer with parameters of a model) the input-side results may be skipped and
+    /// the returned tensors are unspecified. The default is an error.
+    fn backward_r(
+        &mut self,
+        _dy: &Tensor,
+        _rdy: &Tensor,
+        _v: &[Vec<f32>],
+        _hv: &mut [Vec<f32>],
+        _need_dx: bool,
+    ) -> Result<(&Tensor, &Tensor)> {
+        Err(crate::rop::unsupported(self.kind()))
+    }
+
     /// Clears every parameter gradient.
     fn zero_grad(&mut self) {
         for p in self.parameters_mut() {

@@ -19,6 +19,7 @@ pub mod layers;
 pub mod loss;
 pub mod matmul;
 pub mod rng;
+pub mod rop;
 pub mod sequential;
 pub mod tensor;
 mod weights;

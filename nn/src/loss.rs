@@ -31,6 +31,8 @@ impl CrossEntropyConfig {
 pub struct CrossEntropyLoss {
     cfg: CrossEntropyConfig,
     grad: Tensor,
+    /// `R{∂loss/∂logits}` of the last [`grad_r`](Self::grad_r) (empty until used).
+    rgrad: Tensor,
     /// `exp(z − max)` of one row (reused).
     exp: Vec<f64>,
 }
@@ -41,6 +43,7 @@ impl CrossEntropyLoss {
         Ok(CrossEntropyLoss {
             cfg,
             grad: Tensor::default(),
+            rgrad: Tensor::default(),
             exp: Vec::new(),
         })
     }
@@ -105,6 +108,53 @@ impl CrossEntropyLoss {
     pub fn grad(&self) -> &Tensor {
         &self.grad
     }
+
+    /// The R-operator of the gradient (see [`rop`](crate::rop)): `R{∂loss/∂z}` for logits `z`
+    /// moving along `rz`, `p ⊙ (rz − ⟨p, rz⟩)/N` per row with `p = softmax(z)` (the Hessian
+    /// of the mean loss in the logits times `rz`; the smoothed target is constant). The softmax
+    /// is recomputed from `logits` as [`forward`](Self::forward) does, in `f64`.
+    pub fn grad_r(&mut self, logits: &Tensor, rz: &Tensor) -> Result<&Tensor> {
+        if logits.shape.len() != 2 || rz.shape != logits.shape {
+            return Err(NnError::Shape(format!(
+                "cross_entropy: R{{logits}} {:?} for logits {:?} (expected [batch, classes])",
+                rz.shape, logits.shape
+            )));
+        }
+        let (n, c) = (logits.shape[0], logits.shape[1]);
+        let inv_n = 1.0 / n as f64;
+        self.rgrad.resize(&logits.shape);
+        self.exp.resize(c, 0.0);
+        for ((z, r), g) in logits
+            .data
+            .chunks_exact(c)
+            .zip(rz.data.chunks_exact(c))
+            .zip(self.rgrad.data.chunks_exact_mut(c))
+        {
+            let m = z.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+            let mut sum = 0f64;
+            for (e, &v) in self.exp.iter_mut().zip(z) {
+                *e = (v as f64 - m).exp();
+                sum += *e;
+            }
+            let inv_sum = 1.0 / sum;
+            let pr: f64 = self
+                .exp
+                .iter()
+                .zip(r)
+                .map(|(&e, &r)| e * r as f64)
+                .sum::<f64>()
+                * inv_sum;
+            for ((gk, &e), &rk) in g.iter_mut().zip(&self.exp).zip(r) {
+                *gk = (e * inv_sum * (rk as f64 - pr) * inv_n) as f32;
+            }
+        }
+        Ok(&self.rgrad)
+    }
+
+    /// `R{∂loss/∂logits}` of the last [`grad_r`](Self::grad_r).
+    pub fn last_grad_r(&self) -> &Tensor {
+        &self.rgrad
+    }
 }
 
 /// Mean squared error `mean((pred − target)²)` over all elements; gradient
@@ -112,6 +162,8 @@ impl CrossEntropyLoss {
 #[derive(Debug, Default)]
 pub struct MseLoss {
     grad: Tensor,
+    /// `R{∂loss/∂pred}` of the last [`grad_r`](Self::grad_r) (empty until used).
+    rgrad: Tensor,
 }
 
 impl MseLoss {
@@ -139,6 +191,30 @@ impl MseLoss {
 
     pub fn grad(&self) -> &Tensor {
         &self.grad
+    }
+
+    /// The R-operator of the gradient (see [`rop`](crate::rop)): `R{∂loss/∂pred} =
+    /// 2·rpred/numel` for predictions moving along `rpred` (the target is constant).
+    pub fn grad_r(&mut self, rpred: &Tensor) -> Result<&Tensor> {
+        if rpred.shape != self.grad.shape {
+            return Err(NnError::Shape(format!(
+                "mse: R{{prediction}} {:?} for a last prediction of {:?}",
+                rpred.shape, self.grad.shape
+            )));
+        }
+        let k = 2.0 / rpred.numel().max(1) as f32;
+        self.rgrad.resize(&rpred.shape);
+        self.rgrad
+            .data
+            .iter_mut()
+            .zip(&rpred.data)
+            .for_each(|(g, &r)| *g = k * r);
+        Ok(&self.rgrad)
+    }
+
+    /// `R{∂loss/∂pred}` of the last [`grad_r`](Self::grad_r).
+    pub fn last_grad_r(&self) -> &Tensor {
+        &self.rgrad
     }
 }
 

@@ -7,7 +7,8 @@ use optim::Param;
 
 use crate::catalogue::{build_chain, LayerConfig};
 use crate::chain::{
-    backward_chain, backward_params_chain, backward_with_stats_chain, chain_shape, forward_chain,
+    backward_chain, backward_params_chain, backward_r_chain, backward_with_stats_chain,
+    chain_shape, forward_chain, forward_r_chain,
 };
 use crate::layer::Layer;
 use crate::{NnError, Result, Rng, Tensor};
@@ -168,6 +169,67 @@ impl Sequential {
     /// all parameters to `sq_norms[n]` (see [`Layer::backward_with_stats`]).
     pub fn backward_with_stats(&mut self, dy: &Tensor, sq_norms: &mut [f32]) -> Result<&Tensor> {
         backward_with_stats_chain(&mut self.layers, dy, sq_norms)
+    }
+
+    /// The R-forward pass (see [`rop`](crate::rop)) after a [`forward`](Self::forward): the
+    /// directional derivative `R{output}` of the last forward's output along the parameter
+    /// directions `v` (`v[i]` for parameter `i`, laid out as the parameters; the input is data,
+    /// `R{input} = 0`). Errors when `v` does not fit the parameters, when the model has none, or
+    /// when a layer has no R-operator.
+    pub fn forward_r(&mut self, v: &[Vec<f32>]) -> Result<&Tensor> {
+        self.check_directions(v)?;
+        forward_r_chain(&mut self.layers, None, v)?
+            .ok_or_else(|| NnError::Invalid("the model has no parameters: no Hessian".into()))
+    }
+
+    /// The R-backward pass after [`forward_r`](Self::forward_r): from `dy = ∂L/∂output` and
+    /// `rdy = R{dy}` (the loss's [`grad_r`](crate::CrossEntropyLoss::grad_r)), writes
+    /// `hv[i] = R{∂L/∂θᵢ}`, the Hessian-vector product `H v` for parameter `i` (resized, laid
+    /// out as the parameters). Parameter gradients are left alone.
+    pub fn backward_r(
+        &mut self,
+        dy: &Tensor,
+        rdy: &Tensor,
+        v: &[Vec<f32>],
+        hv: &mut Vec<Vec<f32>>,
+    ) -> Result<()> {
+        self.check_directions(v)?;
+        if rdy.shape != dy.shape {
+            return Err(NnError::Shape(format!(
+                "R{{dy}} has shape {:?}, the output gradient {:?}",
+                rdy.shape, dy.shape
+            )));
+        }
+        hv.resize_with(self.index.len(), Vec::new);
+        for (h, v) in hv.iter_mut().zip(v) {
+            h.clear();
+            h.resize(v.len(), 0.0);
+        }
+        backward_r_chain(&mut self.layers, dy, rdy, v, hv, false)?;
+        Ok(())
+    }
+
+    /// Errors unless `v` holds one direction per parameter, each of that parameter's size.
+    fn check_directions(&self, v: &[Vec<f32>]) -> Result<()> {
+        if v.len() != self.index.len() {
+            return Err(NnError::Shape(format!(
+                "{} directions for a model with {} parameters",
+                v.len(),
+                self.index.len()
+            )));
+        }
+        for (i, d) in v.iter().enumerate() {
+            let p = self.param(i);
+            if d.len() != p.value.len() {
+                return Err(NnError::Shape(format!(
+                    "direction for `{}` has {} values, the parameter {}",
+                    p.name,
+                    d.len(),
+                    p.value.len()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Every parameter and buffer value, in [`save`](Self::save)'s order: an in-memory copy of

@@ -247,3 +247,119 @@ fn cnn_training_step_does_not_allocate() {
         assert_eq!(n, 0, "{threads} thread(s)");
     }
 }
+
+/// Allocations per exact Hessian-vector product (forward, loss, R-forward, the loss's R-operator,
+/// R-backward; `nn::rop`), alternating with ordinary training steps, after warm-up: the
+/// R-buffers are the layers' own and are reused.
+fn hvp_allocations(
+    in_shape: &[usize],
+    layers: &[LayerConfig],
+    batch: usize,
+    threads: usize,
+) -> usize {
+    let _guard = GLOBAL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut model = Sequential::new(in_shape, layers, 5).unwrap();
+    let shape: Vec<usize> = std::iter::once(batch)
+        .chain(in_shape.iter().copied())
+        .collect();
+    let n: usize = shape.iter().product();
+    let x = Tensor::from_vec(&shape, (0..n).map(|i| (i as f32 * 0.37).sin()).collect()).unwrap();
+    let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
+    let mut ce = CrossEntropyLoss::new(CrossEntropyConfig {
+        label_smoothing: 0.1,
+    })
+    .unwrap();
+    let v: Vec<Vec<f32>> = (0..optim::Params::<f32>::count(&model))
+        .map(|i| {
+            let len = optim::Params::<f32>::value(&model, i).len();
+            (0..len).map(|j| ((i + j) as f32 * 0.11).cos()).collect()
+        })
+        .collect();
+    let mut hv = Vec::new();
+    let mut y = Tensor::default();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .start_handler(|_| TRACKED.with(|t| t.set(true)))
+        .build()
+        .unwrap();
+    pool.broadcast(|_| {
+        let mut y = [0.0f32; 4];
+        nn::matmul::x_wt(&[1.0; 4], &[1.0; 4], &mut y, 2, 2, 2);
+    });
+    pool.install(|| {
+        let mut step = |model: &mut Sequential| {
+            model.zero_grad();
+            ce.forward(model.forward(&x, true), &labels).unwrap();
+            model.backward_params(ce.grad());
+            y.copy_from(model.forward(&x, true));
+            ce.forward(&y, &labels).unwrap();
+            let ry = model.forward_r(&v).unwrap();
+            ce.grad_r(&y, ry).unwrap();
+            model
+                .backward_r(ce.grad(), ce.last_grad_r(), &v, &mut hv)
+                .unwrap();
+            assert!(hv.iter().flatten().all(|h| h.is_finite()));
+        };
+        for _ in 0..3 {
+            step(&mut model);
+        }
+        // The counter sees allocations made here.
+        let probe = ALL.load(Ordering::SeqCst);
+        drop(std::hint::black_box(vec![1u8; 3]));
+        assert!(ALL.load(Ordering::SeqCst) > probe);
+        let before = ALL.load(Ordering::SeqCst);
+        for _ in 0..3 {
+            step(&mut model);
+        }
+        ALL.load(Ordering::SeqCst) - before
+    })
+}
+
+/// Every layer kind, on one thread and two (the CNN's products split across the pool).
+#[test]
+fn hessian_vector_product_does_not_allocate() {
+    let conv = |i, o| LayerConfig::Conv2d(Conv2dConfig::new(i, o, 3).padding(1));
+    let bn2 = LayerConfig::BatchNorm2d(nn::BatchNormConfig::default());
+    let layers = [
+        conv(1, 8),
+        bn2.clone(),
+        relu(),
+        LayerConfig::MaxPool2d(Pool2dConfig::new(2)),
+        LayerConfig::Residual(nn::ResidualConfig {
+            body: vec![conv(8, 8), bn2, LayerConfig::Activation(Activation::Gelu)],
+            shortcut: None,
+        }),
+        LayerConfig::AvgPool2d(Pool2dConfig::new(2)),
+        LayerConfig::Dropout(Default::default()),
+        LayerConfig::Flatten(FlattenConfig::default()),
+        linear(32),
+        LayerConfig::BatchNorm1d(nn::BatchNormConfig::default()),
+        LayerConfig::Activation(Activation::Tanh),
+        LayerConfig::Residual(nn::ResidualConfig {
+            body: vec![linear(16), LayerConfig::Activation(Activation::Silu)],
+            shortcut: Some(vec![linear(16)]),
+        }),
+        linear(10),
+    ];
+    for threads in [1, 2] {
+        let n = hvp_allocations(&[1, 20, 20], &layers, 32, threads);
+        assert_eq!(n, 0, "{threads} thread(s)");
+    }
+    let conv1 = |i, o| {
+        LayerConfig::Conv1d(nn::Conv1dConfig {
+            padding: 1,
+            ..nn::Conv1dConfig::new(i, o, 3)
+        })
+    };
+    let one_d = [
+        conv1(2, 4),
+        LayerConfig::BatchNorm1d(nn::BatchNormConfig::default()),
+        LayerConfig::Activation(Activation::elu()),
+        LayerConfig::MaxPool1d(nn::Pool1dConfig::new(2)),
+        LayerConfig::AvgPool1d(nn::Pool1dConfig::new(2)),
+        conv1(4, 4),
+        LayerConfig::GlobalAvgPool,
+        linear(10),
+    ];
+    assert_eq!(hvp_allocations(&[2, 16], &one_d, 16, 1), 0);
+}

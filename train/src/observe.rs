@@ -2,7 +2,8 @@
 //! backward pass (gradients present, weights not yet updated), after each update, and after each
 //! epoch. It gets a [`Probe`]: the step's batch, the model and the optimizer, plus measurements
 //! that leave training untouched — the loss and gradient at the current weights (or at perturbed
-//! ones, for Hessian-vector products), each layer's activations, one example's gradient.
+//! ones), exact Hessian-vector products ([`Probe::hvp`]), each layer's activations, one example's
+//! gradient.
 //!
 //! Probes replay the step's dropout masks, so at the current weights they compute exactly the
 //! step's loss and gradient. "Untouched" is exact: a probe saves the weights, batch-norm statistics, dropout generators and
@@ -47,6 +48,21 @@ impl Loss {
             Loss::CrossEntropy(ce) => ce.grad(),
             Loss::Mse(m) => m.grad(),
         }
+    }
+
+    /// `(∂loss/∂y, R{∂loss/∂y})` for the output `y` of the last [`forward`](Self::forward)
+    /// moving along `ry` (see [`nn::rop`]).
+    pub fn grad_r(&mut self, y: &Tensor, ry: &Tensor) -> Result<(&Tensor, &Tensor)> {
+        Ok(match self {
+            Loss::CrossEntropy(ce) => {
+                ce.grad_r(y, ry)?;
+                (ce.grad(), ce.last_grad_r())
+            }
+            Loss::Mse(m) => {
+                m.grad_r(ry)?;
+                (m.grad(), m.last_grad_r())
+            }
+        })
     }
 }
 
@@ -136,6 +152,11 @@ thread_local! {
     static SAVED: std::cell::RefCell<Vec<Saved>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+thread_local! {
+    /// The model output [`Probe::hvp`] keeps beside `R{output}`, reused.
+    static OUTPUT: std::cell::RefCell<Tensor> = std::cell::RefCell::new(Tensor::default());
+}
+
 impl Probe<'_> {
     fn save(&self) -> Saved {
         let m = &*self.model;
@@ -213,6 +234,32 @@ impl Probe<'_> {
             p.model.backward(p.loss_fn.grad());
             p.read_grads(grads);
             Ok(loss)
+        })
+    }
+
+    /// The exact Hessian-vector product `out[i] = (H v)ᵢ` for parameter `i` (laid out as
+    /// [`loss_and_gradient`](Self::loss_and_gradient)'s gradients, `v` likewise), `H` the
+    /// Hessian of the mean loss on this step's batch at the current weights, in training mode
+    /// with the step's dropout masks and batch-norm batch statistics replayed: the same function
+    /// `loss_and_gradient` differentiates. Computed with Pearlmutter's R-operator
+    /// ([`nn::rop`]: forward, R-forward, R-backward; no finite differences). Returns the loss.
+    /// Training state is untouched.
+    pub fn hvp(&mut self, v: &[Vec<f32>], out: &mut Vec<Vec<f32>>) -> Result<f32> {
+        self.isolated(|p| {
+            // The output is needed beside R{output} (the softmax of the logits): a copy, reused.
+            OUTPUT.with(|cell| {
+                let mut y = cell.borrow_mut();
+                y.copy_from(p.model.forward(p.x, true));
+                let loss = p.loss_fn.forward(&y, p.targets)?;
+                if Params::<f32>::count(&*p.model) == 0 {
+                    out.clear();
+                    return Ok(loss);
+                }
+                let ry = p.model.forward_r(v)?;
+                let (dy, rdy) = p.loss_fn.grad_r(&y, ry)?;
+                p.model.backward_r(dy, rdy, v, out)?;
+                Ok(loss)
+            })
         })
     }
 

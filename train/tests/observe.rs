@@ -52,6 +52,7 @@ struct Everything {
     max_grad_diff: f32,
     per_example_sums: Vec<(f32, usize)>,
     activations: usize,
+    hvps: usize,
 }
 
 impl Observer for Everything {
@@ -75,6 +76,11 @@ impl Observer for Everything {
             }
         }
         let d: Vec<Vec<f32>> = g.iter().map(|v| v.iter().map(|x| -x).collect()).collect();
+        // The exact Hessian-vector product replays the step too: the step's loss.
+        let mut hv = Vec::new();
+        assert_eq!(p.hvp(&d, &mut hv)?, p.loss);
+        assert!(hv.iter().flatten().all(|h| h.is_finite()));
+        self.hvps += 1;
         p.loss_at(Some((&d, 1e-3)))?;
         p.loss_and_gradient(Some((&d, 1e-2)), &mut g)?;
         p.example_gradient(3, &mut g)?;
@@ -170,8 +176,71 @@ fn probing_leaves_training_unchanged() {
         assert_eq!(obs.steps, (1..=16).collect::<Vec<_>>());
         assert_eq!(obs.epochs, 2);
         assert_eq!(obs.activations, 16 * 6);
+        assert_eq!(obs.hvps, 16);
         // Batch norm couples the examples: no per-example norms are offered.
         assert!(obs.per_example_sums.is_empty());
         assert_eq!(obs.max_grad_diff, 0.0);
     }
+}
+
+/// `Probe::hvp` is the derivative of `Probe::loss_and_gradient` (the same function: training
+/// mode, the step's dropout masks and batch-norm batch statistics): against the five-point
+/// finite difference `[8(g(h) − g(−h)) − (g(2h) − g(−2h))]/12h` of the gradient along a unit
+/// direction, `h = 1e-2`, within `1e-3·(|fd| + ‖fd‖∞)` (f32 rounding of the differences).
+#[test]
+fn hvp_is_the_derivative_of_the_probed_gradient() {
+    struct Fd(usize);
+    impl Observer for Fd {
+        fn after_backward(&mut self, p: &mut Probe<'_>) -> train::Result<()> {
+            if p.step > 3 {
+                return Ok(());
+            }
+            let mut g = Vec::new();
+            p.loss_and_gradient(None, &mut g)?;
+            // A unit direction along which the gradient changes: the normalised gradient.
+            let n = g
+                .iter()
+                .flatten()
+                .map(|&x| (x as f64).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            let v: Vec<Vec<f32>> = g
+                .iter()
+                .map(|gi| gi.iter().map(|&x| (x as f64 / n) as f32).collect())
+                .collect();
+            let h = 1e-2f32;
+            let mut at = |t: f32| -> train::Result<Vec<f64>> {
+                let mut gt = Vec::new();
+                p.loss_and_gradient(Some((&v, t)), &mut gt)?;
+                Ok(gt.iter().flatten().map(|&x| x as f64).collect())
+            };
+            let (p1, m1, p2, m2) = (at(h)?, at(-h)?, at(2.0 * h)?, at(-2.0 * h)?);
+            let fd: Vec<f64> = (0..p1.len())
+                .map(|j| (8.0 * (p1[j] - m1[j]) - (p2[j] - m2[j])) / (12.0 * h as f64))
+                .collect();
+            let mut hv = Vec::new();
+            p.hvp(&v, &mut hv)?;
+            let inf = fd.iter().fold(0f64, |m, x| m.max(x.abs()));
+            assert!(inf > 1e-3, "step {}: vanishing H v", p.step);
+            for (j, (a, b)) in hv.iter().flatten().zip(&fd).enumerate() {
+                let a = *a as f64;
+                assert!(
+                    (a - b).abs() <= 1e-3 * (b.abs() + inf),
+                    "step {} element {j}: {a} vs finite difference {b}",
+                    p.step
+                );
+            }
+            self.0 += 1;
+            Ok(())
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(NET, tmp.path(), &[]);
+    let mut fd = Fd(0);
+    let opts = Options {
+        quiet: true,
+        ..Default::default()
+    };
+    train::run_observed(&cfg, &opts, &mut fd).unwrap();
+    assert_eq!(fd.0, 3);
 }

@@ -178,6 +178,45 @@ impl Activation {
             }
         }
     }
+
+    /// `f''(x)`, given `x` and `y = f(x)` (what `grad` reads: ReLU, sigmoid and tanh need only
+    /// `y`): the second derivative the R-backward pass needs ([`rop`](crate::rop)). Zero on
+    /// the linear pieces of ReLU, leaky ReLU, ELU (`x > 0`) and softplus (`βx > threshold`),
+    /// as autograd's double backward.
+    #[inline]
+    pub fn grad2(&self, x: f32, y: f32) -> f32 {
+        match *self {
+            Activation::Relu | Activation::LeakyRelu { .. } => 0.0,
+            Activation::Sigmoid => y * (1.0 - y) * (1.0 - 2.0 * y),
+            Activation::Tanh => -2.0 * y * (1.0 - y * y),
+            Activation::Elu { alpha } => {
+                if x > 0.0 {
+                    0.0
+                } else {
+                    alpha * x.exp()
+                }
+            }
+            Activation::Gelu => {
+                // (xΦ(x))'' = 2φ(x) + xφ'(x) = φ(x)(2 − x²).
+                const K: f32 =
+                    std::f32::consts::FRAC_2_SQRT_PI * std::f32::consts::FRAC_1_SQRT_2 * 0.5;
+                (-0.5 * x * x).exp() * K * (2.0 - x * x)
+            }
+            Activation::Silu => {
+                let s = sigmoid(x);
+                s * (1.0 - s) * (2.0 + x * (1.0 - 2.0 * s))
+            }
+            Activation::Softplus { beta, threshold } => {
+                if x * beta > threshold {
+                    0.0
+                } else {
+                    // β·σ(βx)(1 − σ(βx)) = β·z/(1 + z)² with z = e^{βx}.
+                    let z = (x * beta).exp();
+                    beta * z / ((1.0 + z) * (1.0 + z))
+                }
+            }
+        }
+    }
 }
 
 #[inline]
@@ -232,6 +271,15 @@ fn map_grad(
     }
 }
 
+/// `out[i] = f'(x[i])·r[i]`: [`map_grad`] with ReLU's loop of its own (as in the backward pass:
+/// the per-element `match` would keep it from vectorising).
+fn r_map(act: Activation, out: &mut [f32], x: &[f32], y: &[f32], r: &[f32]) {
+    match act {
+        Activation::Relu => map_grad(out, x, y, r, |_, y, r| if y > 0.0 { r } else { 0.0 }),
+        _ => map_grad(out, x, y, r, move |x, y, r| act.grad(x, y, r)),
+    }
+}
+
 /// The layer form of an [`Activation`]: caches its input and output for the backward pass.
 #[derive(Debug)]
 pub struct ActivationLayer {
@@ -239,6 +287,12 @@ pub struct ActivationLayer {
     x: Tensor,
     y: Tensor,
     dx: Tensor,
+    /// R-pass buffers ([`rop`](crate::rop)): `R{x}` (meaningful when `has_rx`), `R{y}`,
+    /// `R{dx}`.
+    has_rx: bool,
+    rx: Tensor,
+    ry: Tensor,
+    rdx: Tensor,
 }
 
 impl ActivationLayer {
@@ -249,6 +303,10 @@ impl ActivationLayer {
             x: Tensor::default(),
             y: Tensor::default(),
             dx: Tensor::default(),
+            has_rx: false,
+            rx: Tensor::default(),
+            ry: Tensor::default(),
+            rdx: Tensor::default(),
         })
     }
 
@@ -303,6 +361,55 @@ impl Layer for ActivationLayer {
             _ => map_grad(dx, x, y, &dy.data, move |x, y, d| act.grad(x, y, d)),
         }
         &self.dx
+    }
+
+    /// `R{y} = f'(x)·R{x}`.
+    fn forward_r(&mut self, rx: Option<&Tensor>, _v: &[Vec<f32>]) -> Result<Option<&Tensor>> {
+        self.has_rx = rx.is_some();
+        let Some(rx) = rx else {
+            return Ok(None);
+        };
+        assert_eq!(rx.shape, self.y.shape, "{}: R{{x}} shape", self.act.name());
+        let act = self.act;
+        self.rx.copy_from(rx);
+        self.ry.resize(&rx.shape);
+        let x = if act.grad_needs_x() { &self.x } else { &self.y };
+        r_map(act, &mut self.ry.data, &x.data, &self.y.data, &rx.data);
+        Ok(Some(&self.ry))
+    }
+
+    /// `dx = f'(x)·dy`, `R{dx} = f'(x)·R{dy} + f''(x)·R{x}·dy`.
+    fn backward_r(
+        &mut self,
+        dy: &Tensor,
+        rdy: &Tensor,
+        _v: &[Vec<f32>],
+        _hv: &mut [Vec<f32>],
+        _need_dx: bool,
+    ) -> Result<(&Tensor, &Tensor)> {
+        assert_eq!(rdy.shape, dy.shape, "{}: R{{dy}} shape", self.act.name());
+        self.backward(dy);
+        let act = self.act;
+        self.rdx.resize(&dy.shape);
+        let x = if act.grad_needs_x() { &self.x } else { &self.y };
+        let (x, y) = (&x.data, &self.y.data);
+        r_map(act, &mut self.rdx.data, x, y, &rdy.data);
+        // ReLU and leaky ReLU are piecewise linear: no second-order term.
+        let curved = !matches!(act, Activation::Relu | Activation::LeakyRelu { .. });
+        if self.has_rx && curved {
+            for ((((o, &x), &y), &d), &r) in self
+                .rdx
+                .data
+                .iter_mut()
+                .zip(x)
+                .zip(y)
+                .zip(&dy.data)
+                .zip(&self.rx.data)
+            {
+                *o += act.grad2(x, y) * r * d;
+            }
+        }
+        Ok((&self.dx, &self.rdx))
     }
 }
 

@@ -10,7 +10,7 @@
 use optim::Param;
 
 use crate::layer::Layer;
-use crate::{NnError, Result, Tensor};
+use crate::{rop, NnError, Result, Tensor};
 
 /// Configuration of a [`BatchNorm`] layer (PyTorch defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -90,6 +90,13 @@ pub struct BatchNorm {
     batch_stats: bool,
     y: Tensor,
     dx: Tensor,
+    /// R-pass buffers ([`rop`](crate::rop)): `R{x̂}` (meaningful when `has_rx`; zero
+    /// otherwise), per-channel `R{1/σ}`, `R{y}`, `R{dx}`.
+    has_rx: bool,
+    rxhat: Vec<f32>,
+    r_inv_std: Vec<f32>,
+    ry: Tensor,
+    rdx: Tensor,
 }
 
 impl BatchNorm {
@@ -152,6 +159,11 @@ impl BatchNorm {
             batch_stats: true,
             y: Tensor::default(),
             dx: Tensor::default(),
+            has_rx: false,
+            rxhat: Vec::new(),
+            r_inv_std: Vec::new(),
+            ry: Tensor::default(),
+            rdx: Tensor::default(),
         })
     }
 
@@ -343,6 +355,172 @@ impl Layer for BatchNorm {
             }
         }
         &self.dx
+    }
+
+    /// `R{y} = γ·R{x̂} + v_γ·x̂ + v_β`. With batch statistics (per channel, means over the
+    /// batch and spatial positions) `R{1/σ} = −mean(x̂·R{x})/σ²` and
+    /// `R{x̂} = (R{x} − mean(R{x}) − x̂·mean(x̂·R{x}))/σ`; with running statistics
+    /// `R{x̂} = R{x}/σ`.
+    fn forward_r(&mut self, rx: Option<&Tensor>, v: &[Vec<f32>]) -> Result<Option<&Tensor>> {
+        rop::assert_directions(self, v);
+        self.has_rx = rx.is_some();
+        if rx.is_none() && v.is_empty() {
+            return Ok(None);
+        }
+        let (n, s) = self.layout(&self.y, "output");
+        let c = self.channels;
+        let m = (n * s) as f64;
+        self.ry.resize(&self.y.shape);
+        self.r_inv_std.clear();
+        self.r_inv_std.resize(c, 0.0);
+        if let Some(rx) = rx {
+            assert_eq!(rx.shape, self.y.shape, "{}: R{{x}} shape", self.kind());
+            self.rxhat.resize(rx.numel(), 0.0);
+        }
+        for ch in 0..c {
+            let inv = self.inv_std[ch];
+            let g = self.params.first().map_or(1.0, |w| w.value[ch]);
+            let (vg, vb) = match v {
+                [vg, vb] => (vg[ch], vb[ch]),
+                _ => (0.0, 0.0),
+            };
+            let planes = (0..n).map(|b| (b * c + ch) * s);
+            if let Some(rx) = rx {
+                let (a, b) = if self.batch_stats {
+                    let (mut sr, mut shr) = (0f64, 0f64);
+                    for o in planes.clone() {
+                        for (&r, &h) in rx.data[o..o + s].iter().zip(&self.xhat[o..o + s]) {
+                            sr += r as f64;
+                            shr += h as f64 * r as f64;
+                        }
+                    }
+                    ((sr / m) as f32, (shr / m) as f32)
+                } else {
+                    (0.0, 0.0)
+                };
+                self.r_inv_std[ch] = -inv * inv * b;
+                for o in planes {
+                    let rxs = &rx.data[o..o + s];
+                    let hs = &self.xhat[o..o + s];
+                    let rhs = &mut self.rxhat[o..o + s];
+                    let ys = &mut self.ry.data[o..o + s];
+                    for (((rh, y), &r), &h) in rhs.iter_mut().zip(ys).zip(rxs).zip(hs) {
+                        *rh = inv * (r - a - h * b);
+                        *y = g * *rh + vg * h + vb;
+                    }
+                }
+            } else {
+                for o in planes {
+                    let hs = &self.xhat[o..o + s];
+                    for (y, &h) in self.ry.data[o..o + s].iter_mut().zip(hs) {
+                        *y = vg * h + vb;
+                    }
+                }
+            }
+        }
+        Ok(Some(&self.ry))
+    }
+
+    /// With `ĝ = γ·dy` (the gradient at `x̂`), `R{ĝ} = v_γ·dy + γ·R{dy}`:
+    /// `R{dγ} = Σ(R{dy}·x̂ + dy·R{x̂})`, `R{dβ} = Σ R{dy}`, and with batch statistics
+    /// `dx = (ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))/σ`,
+    /// `R{dx} = R{1/σ}·σ·dx + (R{ĝ} − mean(R{ĝ}) − R{x̂}·mean(ĝ·x̂) − x̂·mean(R{ĝ}·x̂ + ĝ·R{x̂}))/σ`;
+    /// with running statistics `dx = ĝ/σ`, `R{dx} = R{ĝ}/σ`.
+    fn backward_r(
+        &mut self,
+        dy: &Tensor,
+        rdy: &Tensor,
+        v: &[Vec<f32>],
+        hv: &mut [Vec<f32>],
+        need_dx: bool,
+    ) -> Result<(&Tensor, &Tensor)> {
+        rop::assert_directions(self, v);
+        let (n, s) = self.layout(dy, "gradient");
+        assert!(
+            rdy.shape == dy.shape && dy.numel() == self.xhat.len(),
+            "{}: R-backward shapes {:?}, {:?} do not match the last forward",
+            self.kind(),
+            dy.shape,
+            rdy.shape
+        );
+        let c = self.channels;
+        let m = (n * s) as f64;
+        if need_dx {
+            self.dx.resize(&dy.shape);
+            self.rdx.resize(&dy.shape);
+        }
+        for ch in 0..c {
+            let planes = (0..n).map(|b| (b * c + ch) * s);
+            // Σdy, Σdy·x̂, ΣR{dy}, ΣR{dy}·x̂, Σdy·R{x̂} over the channel, in f64.
+            let (mut s_d, mut s_dh, mut s_r, mut s_rh, mut s_drh) = (0f64, 0f64, 0f64, 0f64, 0f64);
+            for o in planes.clone() {
+                let (ds, rs, hs) = (
+                    &dy.data[o..o + s],
+                    &rdy.data[o..o + s],
+                    &self.xhat[o..o + s],
+                );
+                for ((&d, &r), &h) in ds.iter().zip(rs).zip(hs) {
+                    let (d, r, h) = (d as f64, r as f64, h as f64);
+                    s_d += d;
+                    s_dh += d * h;
+                    s_r += r;
+                    s_rh += r * h;
+                }
+                if self.has_rx {
+                    for (&d, &rh) in ds.iter().zip(&self.rxhat[o..o + s]) {
+                        s_drh += d as f64 * rh as f64;
+                    }
+                }
+            }
+            let (g, vg) = match v {
+                [vg, _] => {
+                    hv[0][ch] += (s_rh + s_drh) as f32;
+                    hv[1][ch] += s_r as f32;
+                    (self.params[0].value[ch], vg[ch])
+                }
+                _ => (1.0, 0.0),
+            };
+            if !need_dx {
+                continue;
+            }
+            let inv = self.inv_std[ch];
+            if !self.batch_stats {
+                for o in planes {
+                    let (ds, rs) = (&dy.data[o..o + s], &rdy.data[o..o + s]);
+                    let dxs = &mut self.dx.data[o..o + s];
+                    let rdxs = &mut self.rdx.data[o..o + s];
+                    for (((dx, rdx), &d), &r) in dxs.iter_mut().zip(rdxs).zip(ds).zip(rs) {
+                        *dx = inv * g * d;
+                        *rdx = inv * (vg * d + g * r);
+                    }
+                }
+                continue;
+            }
+            let (g64, vg64) = (g as f64, vg as f64);
+            // mean(ĝ), mean(ĝ·x̂), mean(R{ĝ}), mean(R{ĝ}·x̂ + ĝ·R{x̂}).
+            let a = (g64 * s_d / m) as f32;
+            let b = (g64 * s_dh / m) as f32;
+            let ra = ((vg64 * s_d + g64 * s_r) / m) as f32;
+            let rb = ((vg64 * s_dh + g64 * s_rh + g64 * s_drh) / m) as f32;
+            let r_inv = self.r_inv_std[ch];
+            for o in planes {
+                let (ds, rs, hs) = (
+                    &dy.data[o..o + s],
+                    &rdy.data[o..o + s],
+                    &self.xhat[o..o + s],
+                );
+                let dxs = &mut self.dx.data[o..o + s];
+                let rdxs = &mut self.rdx.data[o..o + s];
+                for (j, (dx, rdx)) in dxs.iter_mut().zip(rdxs).enumerate() {
+                    let (d, r, h) = (ds[j], rs[j], hs[j]);
+                    let rh = if self.has_rx { self.rxhat[o + j] } else { 0.0 };
+                    let centred = g * d - a - h * b;
+                    *dx = inv * centred;
+                    *rdx = r_inv * centred + inv * (vg * d + g * r - ra - rh * b - h * rb);
+                }
+            }
+        }
+        Ok((&self.dx, &self.rdx))
     }
 
     fn parameters(&self) -> &[Param<f32>] {

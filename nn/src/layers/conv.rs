@@ -9,7 +9,7 @@
 use optim::Param;
 
 use crate::layer::{check_stats_len, Layer};
-use crate::{init, matmul, NnError, Result, Rng, Tensor};
+use crate::{init, matmul, rop, NnError, Result, Rng, Tensor};
 
 /// Configuration of a 2-d convolution (PyTorch's `nn.Conv2d` arguments).
 #[derive(Clone, Debug, PartialEq)]
@@ -200,6 +200,14 @@ pub struct Conv {
     x_shape: Vec<usize>,
     y: Tensor,
     dx: Tensor,
+    /// R-pass buffers ([`rop`](crate::rop)): `im2col` of `R{x}` for every example
+    /// (meaningful when `has_rx`), `R{y}`, `R{dx}`, and per batch part its share of the
+    /// product and two column scratches.
+    has_rx: bool,
+    rcols: Vec<f32>,
+    ry: Tensor,
+    rdx: Tensor,
+    rscratch: Vec<f32>,
 }
 
 impl Conv {
@@ -268,6 +276,11 @@ impl Conv {
             x_shape: Vec::new(),
             y: Tensor::default(),
             dx: Tensor::default(),
+            has_rx: false,
+            rcols: Vec::new(),
+            ry: Tensor::default(),
+            rdx: Tensor::default(),
+            rscratch: Vec::new(),
         })
     }
 
@@ -605,6 +618,175 @@ impl Layer for Conv {
             *s += sq;
         }
         Ok(self.backward(dy))
+    }
+
+    /// Per example `b`: `R{y_b} = W·R{col_b} + V·col_b + v_b` (bilinear like a linear layer,
+    /// `col_b` the cached `im2col` of the input, `R{col_b}` that of `R{x}`).
+    fn forward_r(&mut self, rx: Option<&Tensor>, v: &[Vec<f32>]) -> Result<Option<&Tensor>> {
+        rop::assert_directions(self, v);
+        let (g, n, o) = (self.geom, self.batch, self.out_channels);
+        let (kr, p) = (self.rows(), g.ho * g.wo);
+        let chw = g.c * g.h * g.w;
+        self.ry.resize(&self.y.shape);
+        self.has_rx = rx.is_some();
+        if let Some(rx) = rx {
+            assert_eq!(rx.shape, self.x_shape, "{}: R{{x}} shape", self.kind());
+            self.rcols.resize(n * kr * p, 0.0);
+        }
+        let mut ry = std::mem::take(&mut self.ry);
+        let mut rcols = std::mem::take(&mut self.rcols);
+        {
+            let this = &*self;
+            let (w, vw, vb) = (&this.params[0].value, &v[0], v.get(1));
+            let one = |b: usize, ryb: &mut [f32], rcb: &mut [f32]| {
+                let cb = &this.cols[b * kr * p..(b + 1) * kr * p];
+                if let Some(vb) = vb {
+                    for (row, &bv) in ryb.chunks_exact_mut(p).zip(vb) {
+                        row.fill(bv);
+                    }
+                }
+                matmul::product_serial((o, p, kr), ryb, vb.is_some(), vw, (kr, 1), cb, (p, 1));
+                if let Some(rx) = rx {
+                    this.im2col(&g, &rx.data[b * chw..(b + 1) * chw], rcb);
+                    matmul::product_serial((o, p, kr), ryb, true, w, (kr, 1), rcb, (p, 1));
+                }
+            };
+            let rcb_len = if rx.is_some() { kr * p } else { 0 };
+            if n > 1 && self.parts(n) > 1 {
+                use rayon::prelude::*;
+                if rcb_len > 0 {
+                    ry.data
+                        .par_chunks_mut(o * p)
+                        .zip(rcols.par_chunks_mut(rcb_len))
+                        .enumerate()
+                        .for_each(|(b, (ryb, rcb))| one(b, ryb, rcb));
+                } else {
+                    ry.data
+                        .par_chunks_mut(o * p)
+                        .enumerate()
+                        .for_each(|(b, ryb)| one(b, ryb, &mut []));
+                }
+            } else {
+                for (b, ryb) in ry.data.chunks_exact_mut(o * p).enumerate() {
+                    let rcb = if rcb_len > 0 {
+                        &mut rcols[b * rcb_len..(b + 1) * rcb_len]
+                    } else {
+                        &mut []
+                    };
+                    one(b, ryb, rcb);
+                }
+            }
+        }
+        self.ry = ry;
+        self.rcols = rcols;
+        Ok(Some(&self.ry))
+    }
+
+    /// Per example: `R{dW} += R{dy_b}·col_bᵀ + dy_b·R{col_b}ᵀ`, `R{db} += Σ R{dy_b}`,
+    /// `dx_b = col2im(Wᵀ·dy_b)`, `R{dx_b} = col2im(Wᵀ·R{dy_b} + Vᵀ·dy_b)`.
+    fn backward_r(
+        &mut self,
+        dy: &Tensor,
+        rdy: &Tensor,
+        v: &[Vec<f32>],
+        hv: &mut [Vec<f32>],
+        need_dx: bool,
+    ) -> Result<(&Tensor, &Tensor)> {
+        rop::assert_directions(self, v);
+        let (g, n, o) = (self.geom, self.batch, self.out_channels);
+        let (kr, p) = (self.rows(), g.ho * g.wo);
+        let chw = g.c * g.h * g.w;
+        assert!(
+            dy.numel() == n * o * p && rdy.shape == dy.shape,
+            "{}: R-backward shapes {:?}, {:?} do not match the last forward",
+            self.kind(),
+            dy.shape,
+            rdy.shape
+        );
+        // The batch splits into parts as in the ordinary backward pass; each part sums its
+        // examples' parameter terms in its own scratch, reduced in order afterwards.
+        let per_part = n.div_ceil(self.parts(n)).max(1);
+        let parts = n.div_ceil(per_part);
+        let has_bias = hv.len() > 1;
+        let hb_len = if has_bias { o } else { 0 };
+        let col_len = if need_dx { kr * p } else { 0 };
+        let part_len = o * kr + hb_len + 2 * col_len;
+        self.rscratch.resize(parts * part_len, 0.0);
+        if need_dx {
+            self.dx.resize(&self.x_shape);
+            self.rdx.resize(&self.x_shape);
+        }
+        let mut scratch = std::mem::take(&mut self.rscratch);
+        let mut dx = std::mem::take(&mut self.dx);
+        let mut rdx = std::mem::take(&mut self.rdx);
+        {
+            let this = &*self;
+            let (w, vw) = (&this.params[0].value, &v[0]);
+            let run = |part: usize, s: &mut [f32], dxp: &mut [f32], rdxp: &mut [f32]| {
+                let (hw, rest) = s.split_at_mut(o * kr);
+                let (hb, rest) = rest.split_at_mut(hb_len);
+                let (dcol, rdcol) = rest.split_at_mut(col_len);
+                hb.fill(0.0);
+                let (b0, b1) = (part * per_part, ((part + 1) * per_part).min(n));
+                for b in b0..b1 {
+                    let dyb = &dy.data[b * o * p..(b + 1) * o * p];
+                    let rdyb = &rdy.data[b * o * p..(b + 1) * o * p];
+                    let cb = &this.cols[b * kr * p..(b + 1) * kr * p];
+                    let first = b == b0;
+                    matmul::product_serial((o, kr, p), hw, !first, rdyb, (p, 1), cb, (1, p));
+                    if this.has_rx {
+                        let rcb = &this.rcols[b * kr * p..(b + 1) * kr * p];
+                        matmul::product_serial((o, kr, p), hw, true, dyb, (p, 1), rcb, (1, p));
+                    }
+                    for (h, row) in hb.iter_mut().zip(rdyb.chunks_exact(p)) {
+                        *h += sum(row);
+                    }
+                    if need_dx {
+                        let at = (b - b0) * chw..(b - b0 + 1) * chw;
+                        matmul::product_serial((kr, p, o), dcol, false, w, (1, kr), dyb, (p, 1));
+                        let dxb = &mut dxp[at.clone()];
+                        dxb.fill(0.0);
+                        this.col2im(&g, dcol, dxb);
+                        matmul::product_serial((kr, p, o), rdcol, false, w, (1, kr), rdyb, (p, 1));
+                        matmul::product_serial((kr, p, o), rdcol, true, vw, (1, kr), dyb, (p, 1));
+                        let rdxb = &mut rdxp[at];
+                        rdxb.fill(0.0);
+                        this.col2im(&g, rdcol, rdxb);
+                    }
+                }
+            };
+            if parts == 1 {
+                let (dxp, rdxp): (&mut [f32], &mut [f32]) = if need_dx {
+                    (&mut dx.data, &mut rdx.data)
+                } else {
+                    (&mut [], &mut [])
+                };
+                run(0, &mut scratch[..part_len], dxp, rdxp);
+            } else {
+                use rayon::prelude::*;
+                let chunks = scratch.par_chunks_mut(part_len).enumerate();
+                if need_dx {
+                    chunks
+                        .zip(dx.data.par_chunks_mut(per_part * chw))
+                        .zip(rdx.data.par_chunks_mut(per_part * chw))
+                        .for_each(|(((part, s), dxp), rdxp)| run(part, s, dxp, rdxp));
+                } else {
+                    chunks.for_each(|(part, s)| run(part, s, &mut [], &mut []));
+                }
+            }
+        }
+        // Reduce the parts in order into the product.
+        for part in scratch.chunks_exact(part_len).take(parts) {
+            let (hwp, rest) = part.split_at(o * kr);
+            hv[0].iter_mut().zip(hwp).for_each(|(h, v)| *h += v);
+            if has_bias {
+                hv[1].iter_mut().zip(&rest[..o]).for_each(|(h, v)| *h += v);
+            }
+        }
+        self.rscratch = scratch;
+        self.dx = dx;
+        self.rdx = rdx;
+        Ok((&self.dx, &self.rdx))
     }
 
     fn parameters(&self) -> &[Param<f32>] {

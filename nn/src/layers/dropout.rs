@@ -37,6 +37,9 @@ pub struct Dropout {
     train: bool,
     y: Tensor,
     dx: Tensor,
+    /// R-pass buffers ([`rop`](crate::rop)).
+    ry: Tensor,
+    rdx: Tensor,
 }
 
 impl Dropout {
@@ -49,6 +52,8 @@ impl Dropout {
             train: false,
             y: Tensor::default(),
             dx: Tensor::default(),
+            ry: Tensor::default(),
+            rdx: Tensor::default(),
         })
     }
 }
@@ -117,6 +122,39 @@ impl Layer for Dropout {
                 .for_each(|(d, m)| *d *= m);
         }
         &self.dx
+    }
+
+    /// `R{y} = mask ⊙ R{x}` with the last forward's mask (no new draw; the identity in
+    /// evaluation).
+    fn forward_r(&mut self, rx: Option<&Tensor>, _v: &[Vec<f32>]) -> Result<Option<&Tensor>> {
+        let Some(rx) = rx else {
+            return Ok(None);
+        };
+        assert_eq!(rx.shape, self.y.shape, "dropout: R{{x}} shape");
+        self.ry.copy_from(rx);
+        if self.train {
+            self.ry
+                .data
+                .iter_mut()
+                .zip(&self.mask)
+                .for_each(|(r, m)| *r *= m);
+        }
+        Ok(Some(&self.ry))
+    }
+
+    /// `(dx, R{dx})`: the (linear) backward of `dy` and of `R{dy}`, same mask.
+    fn backward_r(
+        &mut self,
+        dy: &Tensor,
+        rdy: &Tensor,
+        _v: &[Vec<f32>],
+        _hv: &mut [Vec<f32>],
+        _need_dx: bool,
+    ) -> Result<(&Tensor, &Tensor)> {
+        self.backward(rdy);
+        std::mem::swap(&mut self.dx, &mut self.rdx);
+        self.backward(dy);
+        Ok((&self.dx, &self.rdx))
     }
 }
 

@@ -66,6 +66,9 @@ pub struct Flatten {
     in_shape: Vec<usize>,
     y: Tensor,
     dx: Tensor,
+    /// R-pass buffers ([`rop`](crate::rop)).
+    ry: Tensor,
+    rdx: Tensor,
 }
 
 impl Flatten {
@@ -76,6 +79,8 @@ impl Flatten {
             in_shape: Vec::new(),
             y: Tensor::default(),
             dx: Tensor::default(),
+            ry: Tensor::default(),
+            rdx: Tensor::default(),
         })
     }
 }
@@ -128,6 +133,33 @@ impl Layer for Flatten {
         self.dx.resize(&self.in_shape);
         self.dx.data.copy_from_slice(&dy.data);
         &self.dx
+    }
+
+    /// A reshape is linear: `R{y}` is `R{x}` reshaped (the forward run on `R{x}`, into the
+    /// R-buffer: the buffers are swapped around the call).
+    fn forward_r(&mut self, rx: Option<&Tensor>, _v: &[Vec<f32>]) -> Result<Option<&Tensor>> {
+        let Some(rx) = rx else {
+            return Ok(None);
+        };
+        std::mem::swap(&mut self.y, &mut self.ry);
+        self.forward(rx, true);
+        std::mem::swap(&mut self.y, &mut self.ry);
+        Ok(Some(&self.ry))
+    }
+
+    /// `(dx, R{dx})`: the (linear) backward of `dy` and of `R{dy}`.
+    fn backward_r(
+        &mut self,
+        dy: &Tensor,
+        rdy: &Tensor,
+        _v: &[Vec<f32>],
+        _hv: &mut [Vec<f32>],
+        _need_dx: bool,
+    ) -> Result<(&Tensor, &Tensor)> {
+        self.backward(rdy);
+        std::mem::swap(&mut self.dx, &mut self.rdx);
+        self.backward(dy);
+        Ok((&self.dx, &self.rdx))
     }
 }
 

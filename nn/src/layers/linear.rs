@@ -3,7 +3,7 @@
 use optim::Param;
 
 use crate::layer::{check_stats_len, Layer};
-use crate::{init, matmul, NnError, Result, Rng, Tensor};
+use crate::{init, matmul, rop, NnError, Result, Rng, Tensor};
 
 /// Configuration of a [`Linear`] layer.
 #[derive(Clone, Debug, PartialEq)]
@@ -67,6 +67,12 @@ pub struct Linear {
     x: Tensor,
     y: Tensor,
     dx: Tensor,
+    /// R-pass buffers ([`rop`](crate::rop)): `R{x}` (meaningful when `has_rx`; `R{x} = 0`
+    /// otherwise), `R{y}`, `R{dx}`.
+    has_rx: bool,
+    rx: Tensor,
+    ry: Tensor,
+    rdx: Tensor,
 }
 
 impl Linear {
@@ -114,6 +120,10 @@ impl Linear {
             x: Tensor::default(),
             y: Tensor::default(),
             dx: Tensor::default(),
+            has_rx: false,
+            rx: Tensor::default(),
+            ry: Tensor::default(),
+            rdx: Tensor::default(),
         })
     }
 
@@ -231,6 +241,92 @@ impl Layer for Linear {
             *s += d * x + if has_bias { d } else { 0.0 };
         }
         Ok(self.backward(dy))
+    }
+
+    /// `R{y} = R{x}·Wᵀ + x·Vᵀ + v_b` (`V`, `v_b` the weight and bias directions).
+    fn forward_r(&mut self, rx: Option<&Tensor>, v: &[Vec<f32>]) -> Result<Option<&Tensor>> {
+        rop::assert_directions(self, v);
+        let (i, o) = (self.in_features, self.out_features);
+        let n = self.x.numel() / i;
+        self.ry.resize(&self.y.shape);
+        if let Some(vb) = v.get(1) {
+            for row in self.ry.data.chunks_exact_mut(o) {
+                row.copy_from_slice(vb);
+            }
+        }
+        let acc = v.len() > 1;
+        matmul::product(
+            (n, o, i),
+            &mut self.ry.data,
+            acc,
+            &self.x.data,
+            (i, 1),
+            &v[0],
+            (1, i),
+        );
+        self.has_rx = rx.is_some();
+        if let Some(rx) = rx {
+            assert_eq!(
+                rx.shape, self.x.shape,
+                "linear: R{{x}} shape differs from x"
+            );
+            self.rx.copy_from(rx);
+            let w = &self.params[0].value;
+            matmul::product(
+                (n, o, i),
+                &mut self.ry.data,
+                true,
+                &rx.data,
+                (i, 1),
+                w,
+                (1, i),
+            );
+        }
+        Ok(Some(&self.ry))
+    }
+
+    /// `R{dW} = R{dy}ᵀ·x + dyᵀ·R{x}`, `R{db} = Σ R{dy}`, `R{dx} = R{dy}·W + dy·V`.
+    fn backward_r(
+        &mut self,
+        dy: &Tensor,
+        rdy: &Tensor,
+        v: &[Vec<f32>],
+        hv: &mut [Vec<f32>],
+        need_dx: bool,
+    ) -> Result<(&Tensor, &Tensor)> {
+        rop::assert_directions(self, v);
+        let (i, o) = (self.in_features, self.out_features);
+        let n = self.rows(dy, "gradient", o);
+        assert!(
+            rdy.shape == dy.shape && n * i == self.x.numel(),
+            "linear: R-backward shapes {:?}, {:?} do not match the last forward",
+            dy.shape,
+            rdy.shape
+        );
+        matmul::dyt_x(&rdy.data, &self.x.data, &mut hv[0], n, i, o, true);
+        if self.has_rx {
+            matmul::dyt_x(&dy.data, &self.rx.data, &mut hv[0], n, i, o, true);
+        }
+        if let Some(hb) = hv.get_mut(1) {
+            rop::add_row_sums(hb, &rdy.data);
+        }
+        if need_dx {
+            let w = &self.params[0].value;
+            self.dx.resize(&self.x.shape);
+            matmul::dy_w(&dy.data, w, &mut self.dx.data, n, i, o);
+            self.rdx.resize(&self.x.shape);
+            matmul::dy_w(&rdy.data, w, &mut self.rdx.data, n, i, o);
+            matmul::product(
+                (n, i, o),
+                &mut self.rdx.data,
+                true,
+                &dy.data,
+                (o, 1),
+                &v[0],
+                (i, 1),
+            );
+        }
+        Ok((&self.dx, &self.rdx))
     }
 
     fn parameters(&self) -> &[Param<f32>] {

@@ -116,6 +116,9 @@ pub struct Pool {
     x_shape: Vec<usize>,
     y: Tensor,
     dx: Tensor,
+    /// R-pass buffers ([`rop`](crate::rop)).
+    ry: Tensor,
+    rdx: Tensor,
 }
 
 impl Pool {
@@ -132,6 +135,8 @@ impl Pool {
             x_shape: Vec::new(),
             y: Tensor::default(),
             dx: Tensor::default(),
+            ry: Tensor::default(),
+            rdx: Tensor::default(),
         })
     }
 
@@ -377,6 +382,44 @@ impl Layer for Pool {
         }
         &self.dx
     }
+
+    /// Max: `R{y} = R{x}[argmax]` through the argmax the last forward recorded; average: the
+    /// (linear) forward run on `R{x}` into the R-buffer (buffers swapped around the call).
+    fn forward_r(&mut self, rx: Option<&Tensor>, _v: &[Vec<f32>]) -> Result<Option<&Tensor>> {
+        let Some(rx) = rx else {
+            return Ok(None);
+        };
+        assert_eq!(rx.shape, self.x_shape, "{}: R{{x}} shape", self.kind());
+        match self.mode {
+            Mode::Max => {
+                self.ry.resize(&self.y.shape);
+                for (r, &a) in self.ry.data.iter_mut().zip(&self.argmax) {
+                    *r = rx.data[a];
+                }
+            }
+            Mode::Avg => {
+                std::mem::swap(&mut self.y, &mut self.ry);
+                self.forward(rx, true);
+                std::mem::swap(&mut self.y, &mut self.ry);
+            }
+        }
+        Ok(Some(&self.ry))
+    }
+
+    /// `(dx, R{dx})`: the (linear, argmax-routed) backward of `dy` and of `R{dy}`.
+    fn backward_r(
+        &mut self,
+        dy: &Tensor,
+        rdy: &Tensor,
+        _v: &[Vec<f32>],
+        _hv: &mut [Vec<f32>],
+        _need_dx: bool,
+    ) -> Result<(&Tensor, &Tensor)> {
+        self.backward(rdy);
+        std::mem::swap(&mut self.dx, &mut self.rdx);
+        self.backward(dy);
+        Ok((&self.dx, &self.rdx))
+    }
 }
 
 /// Global average pooling: `[N, C, H, W] → [N, C]` (any number of trailing spatial
@@ -386,6 +429,9 @@ pub struct GlobalAvgPool {
     x_shape: Vec<usize>,
     y: Tensor,
     dx: Tensor,
+    /// R-pass buffers ([`rop`](crate::rop)).
+    ry: Tensor,
+    rdx: Tensor,
 }
 
 impl GlobalAvgPool {
@@ -435,6 +481,33 @@ impl Layer for GlobalAvgPool {
             plane.iter_mut().for_each(|v| *v = d * inv);
         }
         &self.dx
+    }
+
+    /// The (linear) forward run on `R{x}` into the R-buffer (buffers swapped around the call).
+    fn forward_r(&mut self, rx: Option<&Tensor>, _v: &[Vec<f32>]) -> Result<Option<&Tensor>> {
+        let Some(rx) = rx else {
+            return Ok(None);
+        };
+        assert_eq!(rx.shape, self.x_shape, "global_avg_pool: R{{x}} shape");
+        std::mem::swap(&mut self.y, &mut self.ry);
+        self.forward(rx, true);
+        std::mem::swap(&mut self.y, &mut self.ry);
+        Ok(Some(&self.ry))
+    }
+
+    /// `(dx, R{dx})`: the (linear) backward of `dy` and of `R{dy}`.
+    fn backward_r(
+        &mut self,
+        dy: &Tensor,
+        rdy: &Tensor,
+        _v: &[Vec<f32>],
+        _hv: &mut [Vec<f32>],
+        _need_dx: bool,
+    ) -> Result<(&Tensor, &Tensor)> {
+        self.backward(rdy);
+        std::mem::swap(&mut self.dx, &mut self.rdx);
+        self.backward(dy);
+        Ok((&self.dx, &self.rdx))
     }
 }
 

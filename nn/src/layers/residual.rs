@@ -7,9 +7,9 @@
 
 use optim::Param;
 
-use crate::chain::{backward_chain, chain_shape, forward_chain};
+use crate::chain::{backward_chain, backward_r_chain, chain_shape, forward_chain, forward_r_chain};
 use crate::layer::Layer;
-use crate::{NnError, Result, Tensor};
+use crate::{rop, NnError, Result, Tensor};
 
 /// Where a block parameter lives: (in the shortcut?, layer, index within the layer).
 type Loc = (bool, usize, usize);
@@ -26,6 +26,9 @@ pub struct Residual {
     buffer_locs: Vec<Loc>,
     y: Tensor,
     dx: Tensor,
+    /// R-pass buffers ([`rop`](crate::rop)): `R{y}`, `R{dx}`.
+    ry: Tensor,
+    rdx: Tensor,
 }
 
 impl std::fmt::Debug for Residual {
@@ -61,6 +64,8 @@ impl Residual {
             buffer_locs: Vec::new(),
             y: Tensor::default(),
             dx: Tensor::default(),
+            ry: Tensor::default(),
+            rdx: Tensor::default(),
         };
         block.out_shape(in_shape)?;
         // Move the sub-layers' parameters and buffers into the block.
@@ -116,6 +121,66 @@ impl Residual {
             std::mem::swap(&mut b.value, &mut q.value);
             std::mem::swap(&mut b.grad, &mut q.grad);
         }
+    }
+
+    /// [`Layer::forward_r`] with the sub-layers' parameters in place: `R{y}` into `self.ry`;
+    /// `false` when it is zero.
+    fn forward_r_inner(&mut self, rx: Option<&Tensor>, v: &[Vec<f32>]) -> Result<bool> {
+        let (vb, vs) = v.split_at(rop::param_count(&self.body));
+        let have_body = match forward_r_chain(&mut self.body, rx, vb)? {
+            Some(rb) => {
+                self.ry.copy_from(rb);
+                true
+            }
+            None => false,
+        };
+        let rs = if self.shortcut.is_empty() {
+            rx
+        } else {
+            forward_r_chain(&mut self.shortcut, rx, vs)?
+        };
+        match (have_body, rs) {
+            (true, Some(rs)) => self
+                .ry
+                .data
+                .iter_mut()
+                .zip(&rs.data)
+                .for_each(|(y, s)| *y += s),
+            (false, Some(rs)) => self.ry.copy_from(rs),
+            (true, None) => {}
+            (false, None) => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// [`Layer::backward_r`] with the sub-layers' parameters in place; `(dx, R{dx})` into the
+    /// block's buffers when `need_dx`.
+    fn backward_r_inner(
+        &mut self,
+        dy: &Tensor,
+        rdy: &Tensor,
+        v: &[Vec<f32>],
+        hv: &mut [Vec<f32>],
+        need_dx: bool,
+    ) -> Result<()> {
+        let nb = rop::param_count(&self.body);
+        let (vb, vs) = v.split_at(nb);
+        let (hb, hs) = hv.split_at_mut(nb);
+        if let Some((db, rdb)) = backward_r_chain(&mut self.body, dy, rdy, vb, hb, need_dx)? {
+            self.dx.copy_from(db);
+            self.rdx.copy_from(rdb);
+        }
+        let shortcut = if self.shortcut.is_empty() {
+            need_dx.then_some((dy, rdy))
+        } else {
+            backward_r_chain(&mut self.shortcut, dy, rdy, vs, hs, need_dx)?
+        };
+        if let Some((ds, rds)) = shortcut {
+            for (d, s) in [(&mut self.dx, ds), (&mut self.rdx, rds)] {
+                d.data.iter_mut().zip(&s.data).for_each(|(d, s)| *d += s);
+            }
+        }
+        Ok(())
     }
 
     pub fn body(&self) -> &[Box<dyn Layer>] {
@@ -187,6 +252,32 @@ impl Layer for Residual {
             .for_each(|(d, s)| *d += s);
         self.swap();
         &self.dx
+    }
+
+    /// `R{y} = R{body(x)} + R{shortcut(x)}` (`R{x}` for the identity shortcut).
+    fn forward_r(&mut self, rx: Option<&Tensor>, v: &[Vec<f32>]) -> Result<Option<&Tensor>> {
+        rop::assert_directions(self, v);
+        self.swap();
+        let out = self.forward_r_inner(rx, v);
+        self.swap();
+        Ok(out?.then_some(&self.ry))
+    }
+
+    /// The sum of the branches' R-backward passes.
+    fn backward_r(
+        &mut self,
+        dy: &Tensor,
+        rdy: &Tensor,
+        v: &[Vec<f32>],
+        hv: &mut [Vec<f32>],
+        need_dx: bool,
+    ) -> Result<(&Tensor, &Tensor)> {
+        rop::assert_directions(self, v);
+        self.swap();
+        let out = self.backward_r_inner(dy, rdy, v, hv, need_dx);
+        self.swap();
+        out?;
+        Ok((&self.dx, &self.rdx))
     }
 
     fn parameters(&self) -> &[Param<f32>] {
