@@ -1,0 +1,13 @@
+//! `.npz` archives (a zip of `.npy` members), read as every loader of a run reads them: the
+//! arrays by name, then a split from `x`, `y`, `x_test`, `y_test`. `data::npz` reads only from a
+//! path, so each input goes through a scratch file.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let path = gradlab_fuzz::scratch_with("in.npz", data);
+    if data::npz::read(&path).is_ok() {
+        let _ = data::npz::npz_split(&path, "fuzz", None);
+        let _ = data::npz::npz_split(&path, "fuzz", Some(&[1, 4, 10]));
+    }
+});

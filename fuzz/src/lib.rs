@@ -1,0 +1,96 @@
+//! What the fuzz targets share: a scratch file for parsers that read only from a path, and the
+//! small run (`seeds/tiny.toml`) whose model, optimizer and EMA the checkpoint targets load into.
+
+use std::path::{Path, PathBuf};
+
+use nn::Sequential;
+use optim::{LrSchedule, Optimizer};
+use train::RunConfig;
+
+/// The run config the checkpoint targets load into (and `seeds/make.sh` trains).
+pub const TINY: &str = include_str!("../seeds/tiny.toml");
+
+/// Per-example input shape of the tiny run's data (the bundled `digits`).
+pub const TINY_INPUT: &[usize] = &[1, 8, 8];
+
+/// A path for this process's scratch file `name` (in `/dev/shm` where there is one, so that a
+/// write per input costs no disk), emptied of what an earlier input left: the file and any
+/// SQLite journal beside it.
+pub fn scratch(name: &str) -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    let dir = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let path = dir.join(format!("gradlab-fuzz-{}-{name}", std::process::id()));
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = path.clone().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+    path
+}
+
+/// Writes `data` to the scratch file `name` and returns its path.
+pub fn scratch_with(name: &str, data: &[u8]) -> PathBuf {
+    let path = scratch(name);
+    std::fs::write(&path, data).expect("scratch file writable");
+    path
+}
+
+/// The tiny run's config with `overrides` (`--set` syntax) applied.
+pub fn tiny_config(overrides: &[String]) -> train::Result<RunConfig> {
+    let mut table: toml::Table = TINY.parse().expect("tiny.toml is TOML");
+    train::apply_overrides(&mut table, overrides)?;
+    RunConfig::from_table("tiny.toml", table, Path::new("."), "tiny")
+}
+
+/// The tiny run's model, as training builds it.
+pub fn tiny_model() -> Sequential {
+    let cfg = tiny_config(&[]).expect("tiny.toml is a valid run config");
+    cfg.model.build(TINY_INPUT, cfg.seed).expect("tiny model builds")
+}
+
+/// `[schedule]` tables by name with settings that build on the tiny run (the span of `cosine`
+/// and `one_cycle` comes from `[train]`).
+pub const SCHEDULES: &[(&str, &str)] = &[
+    ("constant", "name = 'constant'"),
+    ("step", "name = 'step'\nstep_size = 2"),
+    ("multistep", "name = 'multistep'\nmilestones = [1, 3]"),
+    ("exponential", "name = 'exponential'\ngamma = 0.9"),
+    ("cosine", "name = 'cosine'"),
+    ("cosine_warm_restarts", "name = 'cosine_warm_restarts'\nt_0 = 2"),
+    ("linear", "name = 'linear'"),
+    ("polynomial", "name = 'polynomial'"),
+    ("one_cycle", "name = 'one_cycle'\nmax_lr = 0.1"),
+    (
+        "sequential",
+        "name = 'sequential'\nmilestones = [2]\nschedulers = [{ name = 'linear', start_factor = 0.5, total_iters = 2 }, { name = 'exponential', gamma = 0.9 }]",
+    ),
+    ("reduce_on_plateau", "name = 'reduce_on_plateau'\ninterval = 'epoch'"),
+];
+
+/// The tiny run's model, and its optimizer `optimizer` (default settings, lr 0.01) with the
+/// schedule `schedule` (see [`SCHEDULES`]), or `None` when that pair does not build.
+#[allow(clippy::type_complexity)]
+pub fn tiny_optimizer(
+    optimizer: &str,
+    schedule: Option<&str>,
+) -> Option<(Sequential, Optimizer<f32>, Option<Box<dyn LrSchedule>>)> {
+    let mut table: toml::Table = TINY.parse().expect("tiny.toml is TOML");
+    let mut opt = toml::Table::new();
+    opt.insert("name".into(), optimizer.into());
+    opt.insert("lr".into(), 0.01.into());
+    table.insert("optimizer".into(), opt.into());
+    table.remove("schedule");
+    if let Some(name) = schedule {
+        let text = SCHEDULES.iter().find(|(n, _)| *n == name)?.1;
+        let sched: toml::Table = text.parse().expect("SCHEDULES are TOML");
+        table.insert("schedule".into(), sched.into());
+    }
+    let cfg = RunConfig::from_table("tiny.toml", table, Path::new("."), "tiny").ok()?;
+    let model = cfg.model.build(TINY_INPUT, cfg.seed).ok()?;
+    let (opt, sched) = train::optimizer::build_optimizer(&cfg, &model, 21).ok()?;
+    Some((model, opt, sched))
+}
