@@ -12,7 +12,9 @@ fuzz_target!(|data: &[u8]| {
     }
     MODEL.with(|m| {
         let mut m = m.borrow_mut();
-        if let Ok(best) = train::checkpoint::parse_best(data, &m, Path::new("best.safetensors")) {
+        let r = train::checkpoint::parse_best(data, &m, Path::new("best.safetensors"));
+        gradlab_fuzz::show("best weights", &r);
+        if let Ok(best) = r {
             m.restore(&best).expect("accepted best weights restore");
         }
     });

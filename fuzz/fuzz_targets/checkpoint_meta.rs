@@ -10,8 +10,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let _ = train::checkpoint::parse_pointer(text, Path::new("checkpoint.json"));
-    if let Ok(state) = train::checkpoint::parse_state(text, Path::new("trainer.json")) {
+    let r = train::checkpoint::parse_pointer(text, Path::new("checkpoint.json"));
+    gradlab_fuzz::show("pointer", &r);
+    let r = train::checkpoint::parse_state(text, Path::new("trainer.json"));
+    gradlab_fuzz::show("trainer state", &r);
+    if let Ok(state) = r {
         thread_local! {
             static MODEL: std::cell::RefCell<nn::Sequential> =
                 std::cell::RefCell::new(gradlab_fuzz::tiny_model());

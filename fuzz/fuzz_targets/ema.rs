@@ -9,7 +9,9 @@ fuzz_target!(|data: &[u8]| {
             std::cell::RefCell::new(gradlab_fuzz::tiny_model());
     }
     let mut ema = optim::Ema::<f32>::new(0.9).unwrap().with_warmup(true);
-    if ema.from_bytes(data).is_ok() {
+    let r = ema.from_bytes(data);
+    gradlab_fuzz::show("ema", &r);
+    if r.is_ok() {
         MODEL.with(|m| {
             let mut m = m.borrow_mut();
             let _ = ema.update(&*m);

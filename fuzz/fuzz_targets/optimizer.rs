@@ -2,6 +2,9 @@
 //! schedule, of the kinds the file names (so every optimizer's and schedule's state is read);
 //! a loaded state then takes a step and the schedule advances.
 #![no_main]
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -21,22 +24,44 @@ fuzz_target!(|data: &[u8]| {
     if !optim::optimizers::NAMES.contains(&optimizer.as_str()) {
         optimizer = "adamw".into();
     }
-    let Some((mut model, mut opt, mut sched)) =
-        gradlab_fuzz::tiny_optimizer(&optimizer, schedule.as_deref())
-            .or_else(|| gradlab_fuzz::tiny_optimizer(&optimizer, None))
-    else {
-        return;
-    };
+    schedule.take_if(|s| !gradlab_fuzz::SCHEDULES.iter().any(|(n, _)| n == s));
+    // Building a run takes far longer than reading a file: one per pair, reused, since a load
+    // restores all of the optimizer's and schedule's state.
+    type Run = (nn::Sequential, optim::Optimizer<f32>, Option<Box<dyn optim::LrSchedule>>);
+    thread_local! {
+        static RUNS: RefCell<HashMap<(String, Option<String>), Option<Run>>> =
+            RefCell::new(HashMap::new());
+    }
+    RUNS.with(|runs| {
+        let mut runs = runs.borrow_mut();
+        let run = runs
+            .entry((optimizer.clone(), schedule.clone()))
+            .or_insert_with(|| {
+                gradlab_fuzz::tiny_optimizer(&optimizer, schedule.as_deref())
+            });
+        if let Some((model, opt, sched)) = run {
+            load_and_step(data, model, opt, sched);
+        }
+    });
+});
+
+fn load_and_step(
+    data: &[u8],
+    model: &mut nn::Sequential,
+    opt: &mut optim::Optimizer<f32>,
+    sched: &mut Option<Box<dyn optim::LrSchedule>>,
+) {
     let loaded = optim::checkpoint::from_bytes(
-        &mut opt,
+        opt,
         sched.as_mut().map(|s| &mut **s as &mut dyn optim::LrSchedule),
         data,
     );
+    gradlab_fuzz::show("optimizer state", &loaded);
     if loaded.is_ok() {
-        if let Some(s) = &mut sched {
-            optim::schedule::apply(&**s, &mut opt);
+        if let Some(s) = sched {
+            optim::schedule::apply(&**s, opt);
             let _ = s.step(Some(0.5));
         }
-        let _ = opt.step(&mut model);
+        let _ = opt.step(model);
     }
-});
+}

@@ -18,5 +18,6 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let base = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/train"));
-    let _ = train::RunConfig::from_table("fuzz.toml", table, base, "fuzz");
+    let r = train::RunConfig::from_table("fuzz.toml", table, base, "fuzz");
+    gradlab_fuzz::show("run config", &r);
 });

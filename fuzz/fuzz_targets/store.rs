@@ -5,14 +5,15 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let path = gradlab_fuzz::scratch_with("results.db", data);
-    let Ok(store) = lab::open_store(&format!("sqlite:{}", path.display())) else {
+    let store = lab::open_store(&format!("sqlite:{}", path.display()));
+    gradlab_fuzz::show("open", &store);
+    let Ok(store) = store else {
         return;
     };
-    let Ok(studies) = store.studies() else {
-        return;
-    };
-    for (name, _definition) in studies {
-        let _ = store.runs(&name);
-        let _ = store.counts(&name);
+    let studies = store.studies();
+    gradlab_fuzz::show("studies", &studies);
+    for (name, _definition) in studies.unwrap_or_default() {
+        gradlab_fuzz::show("runs", &store.runs(&name));
+        gradlab_fuzz::show("counts", &store.counts(&name));
     }
 });

@@ -10,7 +10,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let base = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../lab/studies"));
-    if let Ok(study) = lab::Study::from_text(text, "fuzz.toml", base) {
-        let _ = study.initial_runs();
+    let r = lab::Study::from_text(text, "fuzz.toml", base);
+    gradlab_fuzz::show("study", &r);
+    if let Ok(study) = r {
+        gradlab_fuzz::show("initial runs", &study.initial_runs());
     }
 });

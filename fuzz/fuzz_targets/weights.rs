@@ -10,9 +10,16 @@ fuzz_target!(|data: &[u8]| {
     }
     MODEL.with(|m| {
         let mut m = m.borrow_mut();
-        let before = m.snapshot();
-        if m.load_bytes(data, "fuzz.safetensors").is_err() {
-            assert!(m.snapshot() == before, "a failed load changed the model");
+        // Bits, not values: an earlier input may have loaded NaNs.
+        let bits = |m: &nn::Sequential| -> Vec<Vec<u32>> {
+            let snap = m.snapshot();
+            snap.iter().map(|t| t.iter().map(|v| v.to_bits()).collect()).collect()
+        };
+        let before = bits(&m);
+        let r = m.load_bytes(data, "fuzz.safetensors");
+        gradlab_fuzz::show("weights", &r);
+        if r.is_err() {
+            assert!(bits(&m) == before, "a failed load changed the model");
         }
     });
 });

@@ -43,7 +43,8 @@ cp examples/train/*.toml examples/problems/*.toml fuzz/seeds/tiny.toml $c/run_co
 printf '%s\n%%%%\n%s\n%s\n' "$(cat examples/train/digits_mlp.toml)" 'optimizer.lr=0.1' 'model.layers.1.out_features=32' \
     >$c/run_config/digits_mlp-with-set.toml
 cp lab/studies/default.toml fuzz/seeds/study.toml $c/study/
-sed -n '/^\/\/! ```toml/,/^\/\/! ```$/p' lab/src/study/mod.rs | sed '1d;$d; s/^\/\/! \{0,1\}//' >$c/study/doc-example.toml
+sed -n '/^\/\/! ```toml/,/^\/\/! ```$/p' lab/src/study/mod.rs |
+    sed '1d;$d; s/^\/\/! \{0,1\}//; s|"\.\./examples/|"../../examples/|' >$c/study/doc-example.toml
 
 "$gradlab" compare fuzz/seeds/study.toml --out "$tmp/compare" --workers 1 --quiet >/dev/null
 python3 - "$tmp/compare/results.db" $c/store/fuzz-seed.db <<'PY'

@@ -72,7 +72,8 @@ pub const SCHEDULES: &[(&str, &str)] = &[
 ];
 
 /// The tiny run's model, and its optimizer `optimizer` (default settings, lr 0.01) with the
-/// schedule `schedule` (see [`SCHEDULES`]), or `None` when that pair does not build.
+/// schedule `schedule` (see [`SCHEDULES`]), or `None` when that pair does not build. Built
+/// afresh each call (the `optimizer` target keeps one per pair: a load restores all state).
 #[allow(clippy::type_complexity)]
 pub fn tiny_optimizer(
     optimizer: &str,
@@ -93,4 +94,15 @@ pub fn tiny_optimizer(
     let model = cfg.model.build(TINY_INPUT, cfg.seed).ok()?;
     let (opt, sched) = train::optimizer::build_optimizer(&cfg, &model, 21).ok()?;
     Some((model, opt, sched))
+}
+
+/// Prints what a parser said of the input when `GRADLAB_FUZZ_SHOW` is set (to check that seeds
+/// are accepted, or see why an input is refused: `GRADLAB_FUZZ_SHOW=1 fuzz/target/…/T FILE`).
+pub fn show<T, E: std::fmt::Display>(what: &str, r: &Result<T, E>) {
+    if std::env::var_os("GRADLAB_FUZZ_SHOW").is_some() {
+        match r {
+            Ok(_) => eprintln!("{what}: ok"),
+            Err(e) => eprintln!("{what}: {e}"),
+        }
+    }
 }
