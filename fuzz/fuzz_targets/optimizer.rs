@@ -27,7 +27,11 @@ fuzz_target!(|data: &[u8]| {
     schedule.take_if(|s| !gradlab_fuzz::SCHEDULES.iter().any(|(n, _)| n == s));
     // Building a run takes far longer than reading a file: one per pair, reused, since a load
     // restores all of the optimizer's and schedule's state.
-    type Run = (nn::Sequential, optim::Optimizer<f32>, Option<Box<dyn optim::LrSchedule>>);
+    type Run = (
+        nn::Sequential,
+        optim::Optimizer<f32>,
+        Option<Box<dyn optim::LrSchedule>>,
+    );
     thread_local! {
         static RUNS: RefCell<HashMap<(String, Option<String>), Option<Run>>> =
             RefCell::new(HashMap::new());
@@ -36,9 +40,7 @@ fuzz_target!(|data: &[u8]| {
         let mut runs = runs.borrow_mut();
         let run = runs
             .entry((optimizer.clone(), schedule.clone()))
-            .or_insert_with(|| {
-                gradlab_fuzz::tiny_optimizer(&optimizer, schedule.as_deref())
-            });
+            .or_insert_with(|| gradlab_fuzz::tiny_optimizer(&optimizer, schedule.as_deref()));
         if let Some((model, opt, sched)) = run {
             load_and_step(data, model, opt, sched);
         }
@@ -53,7 +55,9 @@ fn load_and_step(
 ) {
     let loaded = optim::checkpoint::from_bytes(
         opt,
-        sched.as_mut().map(|s| &mut **s as &mut dyn optim::LrSchedule),
+        sched
+            .as_mut()
+            .map(|s| &mut **s as &mut dyn optim::LrSchedule),
         data,
     );
     gradlab_fuzz::show("optimizer state", &loaded);

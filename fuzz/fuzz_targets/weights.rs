@@ -13,7 +13,9 @@ fuzz_target!(|data: &[u8]| {
         // Bits, not values: an earlier input may have loaded NaNs.
         let bits = |m: &nn::Sequential| -> Vec<Vec<u32>> {
             let snap = m.snapshot();
-            snap.iter().map(|t| t.iter().map(|v| v.to_bits()).collect()).collect()
+            snap.iter()
+                .map(|t| t.iter().map(|v| v.to_bits()).collect())
+                .collect()
         };
         let before = bits(&m);
         let r = m.load_bytes(data, "fuzz.safetensors");

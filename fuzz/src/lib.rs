@@ -49,7 +49,9 @@ pub fn tiny_config(overrides: &[String]) -> train::Result<RunConfig> {
 /// The tiny run's model, as training builds it.
 pub fn tiny_model() -> Sequential {
     let cfg = tiny_config(&[]).expect("tiny.toml is a valid run config");
-    cfg.model.build(TINY_INPUT, cfg.seed).expect("tiny model builds")
+    cfg.model
+        .build(TINY_INPUT, cfg.seed)
+        .expect("tiny model builds")
 }
 
 /// `[schedule]` tables by name with settings that build on the tiny run (the span of `cosine`
