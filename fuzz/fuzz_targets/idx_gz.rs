@@ -6,7 +6,11 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let name = if data.len() % 2 == 0 { "in.gz" } else { "in" };
+    let name = if data.len().is_multiple_of(2) {
+        "in.gz"
+    } else {
+        "in"
+    };
     let path = gradlab_fuzz::scratch_with(name, data);
     if let Ok(a) = data::idx::read(&path) {
         assert_eq!(a.dims.iter().product::<usize>(), a.data.len());

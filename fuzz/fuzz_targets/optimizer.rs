@@ -7,6 +7,9 @@ use std::collections::HashMap;
 
 use libfuzzer_sys::fuzz_target;
 
+/// The tiny run by optimizer and schedule name (`None` where that pair does not build).
+type Runs = HashMap<(String, Option<String>), Option<gradlab_fuzz::Run>>;
+
 fuzz_target!(|data: &[u8]| {
     // Which optimizer and schedule to build: the ones the file says it was saved from.
     let (mut optimizer, mut schedule) = ("adamw".to_string(), None);
@@ -27,13 +30,8 @@ fuzz_target!(|data: &[u8]| {
     schedule.take_if(|s| !gradlab_fuzz::SCHEDULES.iter().any(|(n, _)| n == s));
     // Building a run takes far longer than reading a file: one per pair, reused, since a load
     // restores all of the optimizer's and schedule's state.
-    type Run = (
-        nn::Sequential,
-        optim::Optimizer<f32>,
-        Option<Box<dyn optim::LrSchedule>>,
-    );
     thread_local! {
-        static RUNS: RefCell<HashMap<(String, Option<String>), Option<Run>>> =
+        static RUNS: RefCell<Runs> =
             RefCell::new(HashMap::new());
     }
     RUNS.with(|runs| {

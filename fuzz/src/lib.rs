@@ -73,14 +73,13 @@ pub const SCHEDULES: &[(&str, &str)] = &[
     ("reduce_on_plateau", "name = 'reduce_on_plateau'\ninterval = 'epoch'"),
 ];
 
+/// A model with its optimizer and schedule.
+pub type Run = (Sequential, Optimizer<f32>, Option<Box<dyn LrSchedule>>);
+
 /// The tiny run's model, and its optimizer `optimizer` (default settings, lr 0.01) with the
 /// schedule `schedule` (see [`SCHEDULES`]), or `None` when that pair does not build. Built
 /// afresh each call (the `optimizer` target keeps one per pair: a load restores all state).
-#[allow(clippy::type_complexity)]
-pub fn tiny_optimizer(
-    optimizer: &str,
-    schedule: Option<&str>,
-) -> Option<(Sequential, Optimizer<f32>, Option<Box<dyn LrSchedule>>)> {
+pub fn tiny_optimizer(optimizer: &str, schedule: Option<&str>) -> Option<Run> {
     let mut table: toml::Table = TINY.parse().expect("tiny.toml is TOML");
     let mut opt = toml::Table::new();
     opt.insert("name".into(), optimizer.into());
