@@ -11,9 +11,10 @@ fuzz_target!(|data: &[u8]| {
     } else {
         "in"
     };
-    let path = gradlab_fuzz::scratch_with(name, data);
-    if let Ok(a) = data::idx::read(&path) {
+    let scratch = gradlab_fuzz::Scratch::new(name, data);
+    let path = scratch.path();
+    if let Ok(a) = data::idx::read(path) {
         assert_eq!(a.dims.iter().product::<usize>(), a.data.len());
-        let _ = data::idx::read_idx_pair(&path, &path, "fuzz", 10);
+        let _ = data::idx::read_idx_pair(path, path, "fuzz", 10);
     }
 });

@@ -5,11 +5,12 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let path = gradlab_fuzz::scratch_with("in.npz", data);
-    let r = data::npz::read(&path);
+    let scratch = gradlab_fuzz::Scratch::new("in.npz", data);
+    let path = scratch.path();
+    let r = data::npz::read(path);
     gradlab_fuzz::show("npz", &r);
     if r.is_ok() {
-        gradlab_fuzz::show("split", &data::npz::npz_split(&path, "fuzz", None));
-        let _ = data::npz::npz_split(&path, "fuzz", Some(&[1, 4, 10]));
+        gradlab_fuzz::show("split", &data::npz::npz_split(path, "fuzz", None));
+        let _ = data::npz::npz_split(path, "fuzz", Some(&[1, 4, 10]));
     }
 });

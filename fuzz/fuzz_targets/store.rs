@@ -4,7 +4,8 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let path = gradlab_fuzz::scratch_with("results.db", data);
+    let scratch = gradlab_fuzz::Scratch::new("results.db", data);
+    let path = scratch.path();
     let store = lab::open_store(&format!("sqlite:{}", path.display()));
     gradlab_fuzz::show("open", &store);
     let Ok(store) = store else {

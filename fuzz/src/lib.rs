@@ -13,30 +13,43 @@ pub const TINY: &str = include_str!("../seeds/tiny.toml");
 /// Per-example input shape of the tiny run's data (the bundled `digits`).
 pub const TINY_INPUT: &[usize] = &[1, 8, 8];
 
-/// A path for this process's scratch file `name` (in `/dev/shm` where there is one, so that a
-/// write per input costs no disk), emptied of what an earlier input left: the file and any
-/// SQLite journal beside it.
-pub fn scratch(name: &str) -> PathBuf {
-    let shm = Path::new("/dev/shm");
-    let dir = if shm.is_dir() {
-        shm.to_path_buf()
-    } else {
-        std::env::temp_dir()
-    };
-    let path = dir.join(format!("gradlab-fuzz-{}-{name}", std::process::id()));
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let mut p = path.clone().into_os_string();
-        p.push(suffix);
-        let _ = std::fs::remove_file(p);
+/// A scratch file holding one input, for parsers that read only from a path: in `/dev/shm`
+/// where there is one (no disk write per input), named per process, removed (with any SQLite
+/// journal beside it) when dropped.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    /// Writes `data` to this process's scratch file `name`.
+    pub fn new(name: &str, data: &[u8]) -> Scratch {
+        let shm = Path::new("/dev/shm");
+        let dir = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        let s = Scratch(dir.join(format!("gradlab-fuzz-{}-{name}", std::process::id())));
+        s.remove();
+        std::fs::write(&s.0, data).expect("scratch file writable");
+        s
     }
-    path
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn remove(&self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = self.0.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
-/// Writes `data` to the scratch file `name` and returns its path.
-pub fn scratch_with(name: &str, data: &[u8]) -> PathBuf {
-    let path = scratch(name);
-    std::fs::write(&path, data).expect("scratch file writable");
-    path
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        self.remove();
+    }
 }
 
 /// The tiny run's config with `overrides` (`--set` syntax) applied.
