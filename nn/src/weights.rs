@@ -38,14 +38,15 @@ impl Sequential {
         let views = (0..self.num_stored())
             .map(|i| {
                 let t = self.stored(i);
-                let view = TensorView::new(dtypes[i], t.shape.clone(), &bytes[i])
-                    .map_err(|e| weights_err(path, format!("tensor `{}`: {e}", t.name)))?;
+                let view = TensorView::new(dtypes[i], t.shape.clone(), &bytes[i]).map_err(|e| {
+                    weights_err(path.display(), format!("tensor `{}`: {e}", t.name))
+                })?;
                 Ok((t.name.clone(), view))
             })
             .collect::<Result<Vec<_>>>()?;
         let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
         let data = safetensors::serialize(views, &Some(meta))
-            .map_err(|e| weights_err(path, format!("cannot serialise: {e}")))?;
+            .map_err(|e| weights_err(path.display(), format!("cannot serialise: {e}")))?;
         write_atomic(path, &data)
     }
 
@@ -59,9 +60,14 @@ impl Sequential {
             path: path.display().to_string(),
             error,
         })?;
-        let file = SafeTensors::deserialize(&bytes)
-            .map_err(|e| weights_err(path, format!("not a valid safetensors file: {e}")))?;
-        let mut extra: Vec<String> = file
+        self.load_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// [`load`](Self::load) from the bytes of a safetensors file; `file` names it in errors.
+    pub fn load_bytes(&mut self, bytes: &[u8], file: &str) -> Result<()> {
+        let st = SafeTensors::deserialize(bytes)
+            .map_err(|e| weights_err(file, format!("not a valid safetensors file: {e}")))?;
+        let mut extra: Vec<String> = st
             .names()
             .into_iter()
             .filter(|&n| (0..self.num_stored()).all(|i| self.stored(i).name != *n))
@@ -70,20 +76,20 @@ impl Sequential {
         if !extra.is_empty() {
             extra.sort();
             return Err(weights_err(
-                path,
+                file,
                 format!("tensors not in the model: {extra:?}"),
             ));
         }
         let mut values = Vec::with_capacity(self.num_stored());
         for i in 0..self.num_stored() {
             let name = &self.stored(i).name;
-            let t = file
+            let t = st
                 .tensor(name)
-                .map_err(|_| weights_err(path, format!("lacks tensor `{name}`")))?;
+                .map_err(|_| weights_err(file, format!("lacks tensor `{name}`")))?;
             let want = &self.stored(i).shape;
             if t.shape() != want.as_slice() {
                 return Err(weights_err(
-                    path,
+                    file,
                     format!(
                         "tensor `{name}` has shape {:?}, the model needs {want:?}",
                         t.shape()
@@ -93,7 +99,7 @@ impl Sequential {
             let int_buffer = self.is_buffer(i) && t.dtype() == Dtype::I64;
             if t.dtype() != Dtype::F32 && !int_buffer {
                 return Err(weights_err(
-                    path,
+                    file,
                     format!("tensor `{name}` has dtype {:?}, expected F32", t.dtype()),
                 ));
             }
@@ -120,9 +126,9 @@ fn is_counter(name: &str) -> bool {
     name == "num_batches_tracked" || name.ends_with(".num_batches_tracked")
 }
 
-fn weights_err(path: &Path, msg: String) -> NnError {
+fn weights_err(file: impl std::fmt::Display, msg: String) -> NnError {
     NnError::Weights {
-        path: path.display().to_string(),
+        path: file.to_string(),
         msg,
     }
 }

@@ -372,6 +372,13 @@ pub fn from_bytes<F: Float>(
                     .chunks_exact(8)
                     .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
                     .collect();
+                // Step counters and running sums: a non-finite one would silently turn the next
+                // steps' coefficients into NaN.
+                if let Some((i, x)) = st.scalars.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+                    return Err(OptimError::Invalid(format!(
+                        "optimizer checkpoint: tensor `{tname}` holds {x} at index {i}; state must be finite"
+                    )));
+                }
                 used += 1;
             }
             states.push(st);

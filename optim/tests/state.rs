@@ -615,3 +615,65 @@ fn accumulation_then_checkpoint() {
     assert_eq!(opt2.state("layer.weight"), opt.state("layer.weight"));
     assert_eq!(opt2.state("layer.bias"), opt.state("layer.bias"));
 }
+
+/// `(checkpoint, offset)` of element `i` of the `.scalars` tensor of `param` in a checkpoint.
+fn scalar_offset(bytes: &[u8], param: &str, i: usize) -> usize {
+    let st = SafeTensors::deserialize(bytes).unwrap();
+    let name = st
+        .names()
+        .into_iter()
+        .find(|n| n.starts_with(&format!("{param}/")) && n.ends_with(".scalars"))
+        .unwrap()
+        .clone();
+    let data = st.tensor(&name).unwrap().data().as_ptr() as usize;
+    data - bytes.as_ptr() as usize + 8 * i
+}
+
+/// A checkpoint of adamw_schedule_free after one step, with the step count of `layer.weight`
+/// replaced by `k`.
+fn schedule_free_with_step_count(k: f64) -> Vec<u8> {
+    let mut p = model::<f32>();
+    let mut opt = build::<f32>("name = 'adamw_schedule_free'\nlr = 0.01", "", &p, &[]);
+    set_grads(&mut p, 0);
+    opt.step(&mut p).unwrap();
+    let mut bytes = to_bytes(&opt, None).unwrap();
+    let at = scalar_offset(&bytes, "layer.weight", 0);
+    bytes[at..at + 8].copy_from_slice(&k.to_le_bytes());
+    bytes
+}
+
+/// Found by fuzzing (fuzz/ target `optimizer`): a restored step count of 1.2e137 made
+/// `k as i32 + 1` overflow in schedule-free AdamW's learning-rate factor.
+#[test]
+fn schedule_free_state_with_a_step_count_past_i32_max_steps_without_overflow() {
+    let mut p = model::<f32>();
+    let mut opt = build::<f32>("name = 'adamw_schedule_free'\nlr = 0.01", "", &p, &[]);
+    from_bytes(
+        &mut opt,
+        None,
+        &schedule_free_with_step_count(1.2475234278354826e137),
+    )
+    .unwrap();
+    set_grads(&mut p, 1);
+    opt.step(&mut p).unwrap();
+    assert!(p.params[0].value.iter().all(|v| v.is_finite()));
+}
+
+/// A NaN or infinite step count (or running sum) in a checkpoint is an error naming the
+/// tensor, not a silently NaN learning rate.
+#[test]
+fn optimizer_checkpoint_with_a_nan_step_count_is_an_error() {
+    for k in [f64::NAN, f64::INFINITY] {
+        let p = model::<f32>();
+        let mut opt = build::<f32>("name = 'adamw_schedule_free'\nlr = 0.01", "", &p, &[]);
+        let e = from_bytes(&mut opt, None, &schedule_free_with_step_count(k))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("tensor `layer.weight/2.schedule_free.scalars` holds")
+                && e.contains("at index 0; state must be finite"),
+            "{e}"
+        );
+        assert_eq!(opt.steps(), 0, "optimizer changed by a failed load");
+    }
+}

@@ -180,9 +180,9 @@ pub fn candidates(run_dir: &Path) -> Result<Vec<PathBuf>> {
     let root = run_dir.join(DIR);
     let pointed = std::fs::read_to_string(run_dir.join(POINTER))
         .ok()
-        .and_then(|t| serde_json::from_str::<Pointer>(&t).ok())
-        .and_then(|p| {
-            let name = p.dir.strip_prefix(&format!("{DIR}/"))?.to_string();
+        .and_then(|t| parse_pointer(&t, &run_dir.join(POINTER)).ok())
+        .and_then(|dir| {
+            let name = dir.strip_prefix(DIR).ok()?.to_str()?.to_string();
             step_of(&name).map(|_| name)
         });
     let mut steps: Vec<(u64, String)> = std::fs::read_dir(&root)
@@ -215,6 +215,42 @@ pub fn candidates(run_dir: &Path) -> Result<Vec<PathBuf>> {
         ));
     }
     Ok(out)
+}
+
+/// The checkpoint folder that the text of `checkpoint.json` (read from `path`, for messages)
+/// names, relative to the run folder. It must lie inside the run folder: a pointer naming an
+/// absolute path or climbing out with `..` would resume from another run's (or any) files.
+pub fn parse_pointer(text: &str, path: &Path) -> Result<PathBuf> {
+    let ptr: Pointer = serde_json::from_str(text)
+        .map_err(|e| TrainError::checkpoint(path, format!("not a checkpoint pointer: {e}")))?;
+    let dir = PathBuf::from(&ptr.dir);
+    let inside = !ptr.dir.is_empty()
+        && dir
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !inside {
+        return Err(TrainError::checkpoint(
+            path,
+            format!(
+                "`dir` = {:?} is not a folder inside the run folder (e.g. \"checkpoints/step-000000100\")",
+                ptr.dir
+            ),
+        ));
+    }
+    Ok(dir)
+}
+
+/// The trainer state in the text of a `trainer.json` (read from `path`, for messages).
+pub fn parse_state(text: &str, path: &Path) -> Result<TrainerState> {
+    let state: TrainerState = serde_json::from_str(text)
+        .map_err(|e| TrainError::checkpoint(path, format!("invalid: {e}")))?;
+    if state.version != VERSION {
+        return Err(TrainError::checkpoint(
+            path,
+            format!("version {} is not the supported {VERSION}", state.version),
+        ));
+    }
+    Ok(state)
 }
 
 /// Verifies a checkpoint folder's files against its checksums and reads its trainer state;
@@ -256,17 +292,10 @@ pub fn read(dir: &Path) -> std::result::Result<TrainerState, String> {
             }
         }
     }
-    let text = std::fs::read_to_string(dir.join("trainer.json"))
-        .map_err(|e| format!("cannot read trainer.json: {e}"))?;
-    let state: TrainerState =
-        serde_json::from_str(&text).map_err(|e| format!("trainer.json is not valid: {e}"))?;
-    if state.version != VERSION {
-        return Err(format!(
-            "trainer.json version {} is not the supported {VERSION}",
-            state.version
-        ));
-    }
-    Ok(state)
+    let path = dir.join("trainer.json");
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("cannot read trainer.json: {e}"))?;
+    parse_state(&text, &path).map_err(|e| e.to_string())
 }
 
 /// Loads a checkpoint's tensors into the run's objects (every one of them: a failed earlier
@@ -291,15 +320,7 @@ pub fn load_into(
     let p = dir.join("best.safetensors");
     if p.exists() {
         let bytes = std::fs::read(&p).map_err(|e| TrainError::checkpoint(&p, e))?;
-        let snap = snapshot_from_bytes(&bytes).map_err(|e| TrainError::checkpoint(&p, e))?;
-        let want = model.snapshot();
-        if snap.len() != want.len() || snap.iter().zip(&want).any(|(a, b)| a.len() != b.len()) {
-            return Err(TrainError::checkpoint(
-                &p,
-                "best weights do not fit this model",
-            ));
-        }
-        *best = Some(snap);
+        *best = Some(parse_best(&bytes, model, &p)?);
     }
     Ok(())
 }
@@ -345,6 +366,23 @@ pub fn remove_all(run_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Early stopping's best weights from the bytes of `best.safetensors` (read from `path`, for
+/// messages): one `F32` tensor per stored tensor of `model`, each of its size.
+pub fn parse_best(bytes: &[u8], model: &Sequential, path: &Path) -> Result<Vec<Vec<f32>>> {
+    let snap = snapshot_from_bytes(bytes).map_err(|e| TrainError::checkpoint(path, e))?;
+    let want: Vec<usize> = model.snapshot().iter().map(Vec::len).collect();
+    let got: Vec<usize> = snap.iter().map(Vec::len).collect();
+    if got != want {
+        return Err(TrainError::checkpoint(
+            path,
+            format!(
+                "best weights do not fit this model: tensor sizes {got:?}, the model's {want:?}"
+            ),
+        ));
+    }
+    Ok(snap)
+}
+
 fn snapshot_bytes(snap: &[Vec<f32>]) -> Result<Vec<u8>> {
     let bytes: Vec<Vec<u8>> = snap
         .iter()
@@ -386,6 +424,7 @@ fn snapshot_from_bytes(bytes: &[u8]) -> std::result::Result<Vec<Vec<f32>>, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nn::{LayerConfig, LinearConfig};
 
     #[test]
     fn names_of_checkpoints_and_temporary_files() {
@@ -427,5 +466,49 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(left, ["mine.txt"]);
+    }
+
+    #[test]
+    fn checkpoint_pointer_naming_a_folder_outside_the_run_is_an_error() {
+        let path = Path::new("run/checkpoint.json");
+        let ptr = |dir: &str| format!(r#"{{"dir": {dir:?}, "step": 10, "epoch": 1}}"#);
+        assert_eq!(
+            parse_pointer(&ptr("checkpoints/step-000000010"), path).unwrap(),
+            Path::new("checkpoints/step-000000010")
+        );
+        for bad in [
+            "/etc",
+            "../other/checkpoints/step-000000010",
+            "checkpoints/../..",
+            "",
+        ] {
+            let e = parse_pointer(&ptr(bad), path).unwrap_err().to_string();
+            assert!(
+                e.starts_with("checkpoint run/checkpoint.json: `dir` = ")
+                    && e.contains("not a folder inside the run folder"),
+                "{bad:?}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn best_weights_of_the_wrong_sizes_are_an_error_when_loaded_not_at_the_end_of_the_run() {
+        let model =
+            Sequential::new(&[2], &[LayerConfig::Linear(LinearConfig::new(2, 3))], 0).unwrap();
+        let path = Path::new("best.safetensors");
+        let mut snap = model.snapshot();
+        assert_eq!(
+            parse_best(&snapshot_bytes(&snap).unwrap(), &model, path).unwrap(),
+            snap
+        );
+        // As many tensors as the model has, one of them too short.
+        snap[0].pop();
+        let e = parse_best(&snapshot_bytes(&snap).unwrap(), &model, path)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "checkpoint best.safetensors: best weights do not fit this model: tensor sizes [5, 3], the model's [6, 3]"
+        );
     }
 }

@@ -87,7 +87,8 @@ impl<F: Float> Transform<F> for ScheduleFree {
         };
         let mut lr = ctx.lr * sched;
         if let Some(b2) = self.adam_b2 {
-            lr *= (1.0 - b2.powi(k as i32 + 1)).sqrt();
+            // Saturating: a step count restored from a checkpoint may be past `i32::MAX`.
+            lr *= (1.0 - b2.powi((k + 1.0) as i32)).sqrt();
         }
         s[1] = s[1].max(lr);
         let weight = (k + 1.0).powf(self.r) * s[1].powf(self.weight_lr_power);

@@ -1,0 +1,16 @@
+//! `.npz` archives (a zip of `.npy` members), read as every loader of a run reads them: the
+//! arrays by name, then a split from `x`, `y`, `x_test`, `y_test`. `data::npz` reads only from a
+//! path, so each input goes through a scratch file.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let scratch = gradlab_fuzz::Scratch::new("in.npz", data);
+    let path = scratch.path();
+    let r = data::npz::read(path);
+    gradlab_fuzz::show("npz", &r);
+    if r.is_ok() {
+        gradlab_fuzz::show("split", &data::npz::npz_split(path, "fuzz", None));
+        let _ = data::npz::npz_split(path, "fuzz", Some(&[1, 4, 10]));
+    }
+});
