@@ -1,7 +1,7 @@
 //! IDX files as a run reads them from disk: gunzipped when they start with the gzip magic or
 //! their name ends in `.gz`, then parsed; an image file and a label file made of the same input
-//! make a dataset. The reader takes only a path, so each input goes through a scratch file, named
-//! `….gz` for inputs of even length (a plain file named so is refused).
+//! make a dataset. Each input goes through a scratch file, named `….gz` for inputs of even length
+//! (a plain file named so is refused), and through the in-memory reader.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
@@ -13,6 +13,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let scratch = gradlab_fuzz::Scratch::new(name, data);
     let path = scratch.path();
+    let _ = data::idx::read_bytes(data, "fuzz");
     if let Ok(a) = data::idx::read(path) {
         assert_eq!(a.dims.iter().product::<usize>(), a.data.len());
         let _ = data::idx::read_idx_pair(path, path, "fuzz", 10);
