@@ -103,7 +103,7 @@ pub fn welch_t(a: &[f64], b: &[f64]) -> Option<f64> {
 }
 
 /// Ranks (1 = best) of `values` in the metric's direction; equal values share the average of
-/// their places, missing ones share the last places. Values within [`RANK_TIE`] of each other
+/// their places, missing ones share the last places. Values within `RANK_TIE` (1e-12) of each other
 /// (relative) are equal: a mean computed from other values can differ from an equal one in the
 /// last bit, and that is no ranking.
 pub fn average_ranks(values: &[Option<f64>], higher_is_better: bool) -> Vec<f64> {
