@@ -45,9 +45,17 @@ def cpu_model():
 
 
 def provenance(what):
+    # Wall times are only comparable on a quiet machine: say when it was not.
+    load = os.getloadavg()[0]
+    busy = (
+        f" The machine was shared (1-minute load average {load:.1f} on {os.cpu_count()} cores), "
+        "so wall times are longer than on a quiet one."
+        if load > 0.5 * (os.cpu_count() or 1)
+        else ""
+    )
     return (
         f"Measured {datetime.date.today().isoformat()} on {cpu_model()} ({os.cpu_count()} cores) by "
-        f"`python3 bench/readme_tables.py {what}`."
+        f"`python3 bench/readme_tables.py {what}`.{busy}"
     )
 
 
