@@ -536,9 +536,11 @@ fn train_lr_1e6_exits_non_zero_with_the_doctors_remedies() {
         "the doctor's remedies for a diverged run",
         "1. lower the learning rate tenfold",
         "--set optimizer.lr=1e5",
-        "2. clip the gradient norm",
+        "2. lower the learning rate 100×",
+        "--set optimizer.lr=10000",
+        "3. clip the gradient norm",
         "--set clip.max_norm=1.0",
-        "3. warm the learning rate up",
+        "4. warm the learning rate up",
     ] {
         assert!(e.contains(want), "{want:?} not in {e}");
     }
