@@ -51,9 +51,9 @@
 //! slow descent, so those are not reported beside them; a layer ≥ 90% dead explains vanishing
 //! gradients (symmetry explains both).
 //!
-//! The detectors, by family: [`step_size`] (diverged, learning rate too high or too low),
-//! [`gradients`] (exploding, vanishing), [`units`] (dead units, broken symmetry), [`loss_curve`]
-//! (plateau, underfitting, converged) and [`generalisation`] (overfitting); their remedies are
+//! The detectors, by family: `step_size` (diverged, learning rate too high or too low),
+//! `gradients` (exploding, vanishing), `units` (dead units, broken symmetry), `loss_curve`
+//! (plateau, underfitting, converged) and `generalisation` (overfitting); their remedies are
 //! in [`crate::remedies`].
 
 use train::Summary;

@@ -1,5 +1,5 @@
 //! Diagnosing a run config: train it under a [`Doctor`], name what the readings show
-//! ([`crate::detect`]) and fit the remedies to the config — what `gradlab diagnose` and
+//! ([`crate::detect()`]) and fit the remedies to the config — what `gradlab diagnose` and
 //! `gradlab train --doctor` do, and what [`crate::verify`] repeats for every remedy it tries.
 //!
 //! Fitting drops a remedy whose change is already in effect: applied to the config, it leaves
