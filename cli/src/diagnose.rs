@@ -87,7 +87,10 @@ pub fn run(args: Args) -> Result<()> {
         stop_after_steps: None,
     };
     let mut report = observe(&subject, &cfg, &opts, args.preset)?;
-    if let Some(k) = args.verify {
+    let interrupted = matches!(report.summary.stop, train::Stop::Interrupted { .. });
+    if let (Some(_), true) = (args.verify, interrupted) {
+        eprintln!("not verifying the remedies: the run was interrupted");
+    } else if let Some(k) = args.verify {
         if !args.quiet {
             eprintln!("verifying up to {k} remedies (training each alone, in parallel)…");
         }

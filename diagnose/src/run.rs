@@ -4,10 +4,13 @@
 //!
 //! Fitting drops a remedy whose change is already in effect: applied to the config, it leaves
 //! the run as it was (`clip.max_norm = 1.0` on a run that clips at 1.0 already), so it cannot be
-//! what the run needs — the report would otherwise suggest the very setting that failed.
+//! what the run needs — the report would otherwise suggest the very setting that failed. And it
+//! takes a learning-rate change relative to the config's `optimizer.lr`: the detectors only see
+//! the first step's learning rate, which a warm-up has scaled down.
 
 use std::path::{Path, PathBuf};
 
+use crate::remedies::Change;
 use crate::{Doctor, Finding, Preset, Report, Result};
 
 /// A run config as the user gave it: the file and the `key=value` changes on top of it.
@@ -58,7 +61,21 @@ pub fn fit(findings: &mut [Finding], subject: &Subject) {
     let Ok(base) = subject.config(&[]) else {
         return;
     };
+    let lr = base
+        .optimizer
+        .get("lr")
+        .and_then(|v| v.as_float().or_else(|| v.as_integer().map(|i| i as f64)));
     for f in findings.iter_mut() {
+        for r in f.remedies.iter_mut() {
+            let entry = crate::remedies::of(f.kind)
+                .iter()
+                .find(|e| e.action == r.action);
+            if let Some(e) = entry.filter(|e| matches!(e.change, Change::LrTimes(_))) {
+                if lr.is_some() {
+                    *r = e.remedy(lr);
+                }
+            }
+        }
         f.remedies.retain(|r| {
             let Some(change) = &r.config else {
                 return true;
@@ -195,6 +212,30 @@ epochs = 1
             &Subject::new(&path, vec!["clip.max_norm = 2.0".into()]),
         );
         assert_eq!(f[0].remedies.len(), 2);
+    }
+
+    #[test]
+    fn learning_rate_changes_follow_the_configs_learning_rate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.toml");
+        std::fs::write(&path, CONFIG).unwrap();
+        // The detectors read lr 0.01 at step 1 (a warm-up from a tenth of 0.1).
+        let mut f = vec![Finding {
+            kind: Kind::LrTooLow,
+            first_step: 1,
+            last_step: 1,
+            confidence: 0.7,
+            basis: String::new(),
+            summary: String::new(),
+            evidence: Vec::new(),
+            remedies: crate::remedies::for_run(Kind::LrTooLow, Some(0.01)),
+        }];
+        assert_eq!(
+            f[0].remedies[0].config.as_deref(),
+            Some("optimizer.lr = 0.1")
+        );
+        fit(&mut f, &Subject::new(&path, Vec::new()));
+        assert_eq!(f[0].remedies[0].config.as_deref(), Some("optimizer.lr = 1"));
     }
 
     #[test]
