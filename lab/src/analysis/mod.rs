@@ -10,7 +10,11 @@
 //!   the lower trial index. The runner re-runs the same trial at every seed: both use
 //!   [`crate::study::best_trial`].
 //!   Without tuning trials, the defaults runs' setting. Its **seeds** are the done runs with
-//!   exactly those params (the trial itself is the run at the tuning seed).
+//!   exactly those params; for a tuned setting, **only the seeds not used for selection**
+//!   ([`crate::Study::final_seeds`]): the trial itself (the run at the tuning seed) won the
+//!   selection on that seed's noise, so including it would bias the mean towards the winner.
+//!   When no other seed has finished (a single-seed study) the trial is used and the group is
+//!   flagged `selection_biased`.
 //! - **Final metrics** (mean, sample std, n, min, max) are over the seeds that did not diverge
 //!   (a diverged run's last logged epoch is not a final result); `seeds_diverged` counts the rest.
 //!   Generalisation gap = test_loss − train_loss of the last epoch.
@@ -34,10 +38,12 @@
 //!   result; wins = verdicts won; profile score = normalised area under the steps-to-target ρ on
 //!   a log τ axis, exactly (1/|P|) Σ_p max(0, ln τ_max − ln r_p) / ln τ_max.
 //! - **Verdicts**: winner and runner-up by mean (ties: lower std, then study order); Welch's
-//!   t = margin / √(s₁²/n₁ + s₂²/n₂) (None with fewer than 2 seeds or no spread); `clear` when
-//!   t ≥ 3, or every winner seed beats every runner-up seed and that separation has chance
-//!   probability 1/C(n₁+n₂, n₁) ≤ 0.05, or both have ≥ 2 seeds with no spread at all and a
-//!   positive margin; `likely` when t ≥ 1.5; else `within noise` (also with a single seed).
+//!   t = margin / √(s₁²/n₁ + s₂²/n₂) (None with fewer than 2 seeds or no spread);
+//!   `not enough seeds` when either side has fewer than 3 seeds or neither has any spread (the
+//!   seed noise cannot be estimated: two seeds with identical accuracy prove nothing), and when
+//!   only one optimizer has a result; else `clear` when t ≥ 3, or every winner seed beats every
+//!   runner-up seed and that separation has chance probability 1/C(n₁+n₂, n₁) ≤ 0.05; `likely`
+//!   when t ≥ 1.5; else `within noise`.
 //! - **Characters**: sentences built only from the numbers above, each citing them; a
 //!   superlative (best, fastest, smallest, …) needs at least two optimizers with a number, a
 //!   "worst/largest" needs at least three.
@@ -62,4 +68,4 @@ pub use model::{
 };
 pub use profiles::{performance_profile, profile_scores};
 pub use stats::{average_ranks, stat, tuneability, tuneability_with_worst, welch_t};
-pub use verdicts::confidence;
+pub use verdicts::{confidence, MIN_SEEDS, NOT_ENOUGH_SEEDS};

@@ -57,6 +57,26 @@ pub enum Protocol {
     Budget { trials: u32 },
 }
 
+/// How the ranges of a search space (`uniform`, `log_uniform`) are sampled; grids always walk
+/// their product in order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Search {
+    /// Independent draws from a ChaCha8 stream seeded by (`sample_seed`, label).
+    #[default]
+    Random,
+    /// The Halton sequence (bases 2, 3, 5, … over the searched ranges, in the space's order),
+    /// points `sample_seed + 1`, `sample_seed + 2`, …: deterministic and low-discrepancy, so a
+    /// small budget covers the ranges more evenly than random draws.
+    Halton,
+}
+
+impl Search {
+    pub fn is_random(&self) -> bool {
+        *self == Search::Random
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Tuning {
     pub protocol: Protocol,
@@ -65,6 +85,10 @@ pub struct Tuning {
     pub higher_is_better: bool,
     /// Seed of the random search (which settings are sampled).
     pub sample_seed: u64,
+    /// Random or quasi-random (Halton) sampling of ranges. Left out of the stored definition
+    /// when random, so studies stored before it existed resume unchanged.
+    #[serde(default, skip_serializing_if = "Search::is_random")]
+    pub search: Search,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

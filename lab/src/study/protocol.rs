@@ -9,8 +9,9 @@ use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 
 use super::best::{best_trial, Outcome};
+use super::halton;
 use super::key::{run_key, toml_to_json};
-use super::model::{OptimizerSpace, Problem, Protocol, Space, Study};
+use super::model::{OptimizerSpace, Problem, Protocol, Search, Space, Study};
 use crate::{LabError, Phase, Result, RunRecord, RunSpec};
 
 /// One setting: hyperparameter → value, in the space's order.
@@ -92,8 +93,20 @@ impl Study {
         let mut h = Sha256::new();
         h.update(format!("gradlab-study/{}/{}", self.tuning.sample_seed, o.label).as_bytes());
         let mut rng = ChaCha8Rng::from_seed(h.finalize().into());
+        let search = self.tuning.search;
+        let sample_seed = self.tuning.sample_seed;
         (0..count)
             .map(|t| {
+                // The searched ranges' coordinates of this trial, in the space's order.
+                let mut dim = 0usize;
+                let mut draw = |rng: &mut ChaCha8Rng| match search {
+                    Search::Random => unit(rng),
+                    Search::Halton => {
+                        dim += 1;
+                        let i = sample_seed.saturating_add(t as u64 + 1);
+                        halton::radical_inverse(i, halton::prime(dim - 1))
+                    }
+                };
                 // Mixed-radix digits of t mod product, the first grid varying slowest.
                 let mut rest = t % product.max(1);
                 let mut digits = vec![0usize; grid_sizes.len()];
@@ -112,11 +125,11 @@ impl Study {
                                 g[digits[gi - 1]].clone()
                             }
                             Space::Uniform(lo, hi) => {
-                                let x = lo + unit(&mut rng) * (hi - lo);
+                                let x = lo + draw(&mut rng) * (hi - lo);
                                 toml::Value::Float(round_sig4(x).clamp(*lo, *hi))
                             }
                             Space::LogUniform(lo, hi) => {
-                                let x = (lo.ln() + unit(&mut rng) * (hi.ln() - lo.ln())).exp();
+                                let x = (lo.ln() + draw(&mut rng) * (hi.ln() - lo.ln())).exp();
                                 toml::Value::Float(round_sig4(x).clamp(*lo, *hi))
                             }
                         };
@@ -221,6 +234,21 @@ impl Study {
         Ok(out)
     }
 
+    /// The seeds whose runs of the chosen setting make the final statistics (budget protocol):
+    /// every seed of the study except the tuning seed (the first), each once. The tuning seed's
+    /// run was selected for being best at that seed, so averaging it in would bias the mean
+    /// upwards (winner's curse); with a single seed the list is empty and the analysis falls
+    /// back to the selected trial, flagged ([`crate::analysis::Group::selection_biased`]).
+    pub fn final_seeds(&self) -> Vec<u64> {
+        let tuning = self.seeds.first().copied();
+        let mut seen = HashSet::new();
+        self.seeds
+            .iter()
+            .copied()
+            .filter(|&s| Some(s) != tuning && seen.insert(s))
+            .collect()
+    }
+
     /// The tuning metric of a finished trial: the last epoch's value, `None` when the run
     /// failed, diverged or did not record the metric (such trials rank last).
     pub fn trial_score(&self, record: &RunRecord) -> Option<f64> {
@@ -270,9 +298,11 @@ impl Study {
     }
 
     /// The runs that `done` makes known: for each (problem, optimizer) whose tuning trials are
-    /// all finished (done or failed), the best setting at every seed (phase `final`; the one at
-    /// the tuning seed has the trial's key, so the store keeps the trial as it is). Idempotent:
-    /// returns runs already stored too (the store ignores known keys).
+    /// all finished (done or failed), the best setting at every seed but the tuning seed (phase
+    /// `final`). The tuning seed's run of that setting is the selected trial itself: it was
+    /// chosen for scoring best at that seed, so the analysis keeps it out of the final
+    /// statistics (see [`Study::final_seeds`]). Idempotent: returns runs already stored too (the
+    /// store ignores known keys).
     pub fn next_runs(&self, done: &[RunRecord]) -> Result<Vec<RunSpec>> {
         if self.tuning.protocol == Protocol::Defaults {
             return Ok(Vec::new());
@@ -286,7 +316,7 @@ impl Study {
                     continue;
                 };
                 let setting: Setting = self.trial_settings(o)[best.trial as usize].clone();
-                for &seed in &self.seeds {
+                for seed in self.final_seeds() {
                     out.push(self.spec(p, o, Phase::Final, best.trial, seed, &setting)?);
                 }
             }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use train::Metric;
 
-use super::model::{OptimizerSpace, Problem, Protocol, Space, Study, Tuning};
+use super::model::{OptimizerSpace, Problem, Protocol, Search, Space, Study, Tuning};
 use super::protocol::optimizer_table;
 use crate::{LabError, Result};
 
@@ -24,7 +24,14 @@ const TOP_KEYS: &[&str] = &[
     "problems",
     "optimizers",
 ];
-const TUNING_KEYS: &[&str] = &["protocol", "trials", "metric", "mode", "sample_seed"];
+const TUNING_KEYS: &[&str] = &[
+    "protocol",
+    "trials",
+    "metric",
+    "mode",
+    "sample_seed",
+    "search",
+];
 const RUN_SECTIONS: &[&str] = &["data", "model", "train", "clip", "schedule", "log"];
 const PROBLEM_KEYS: &[&str] = &[
     "name", "config", "set", "target", "data", "model", "train", "clip", "schedule", "log",
@@ -171,6 +178,7 @@ impl Reader {
                 metric: Metric::ValAccuracy,
                 higher_is_better: true,
                 sample_seed: 0,
+                search: Search::Random,
             },
             Some(toml::Value::Table(t)) => self.tuning(t)?,
             Some(v) => return Err(self.bad("tuning", show(v), "expected a [tuning] table")),
@@ -296,11 +304,31 @@ impl Reader {
             None => 0,
             Some(v) => self.seed("tuning.sample_seed", v)?,
         };
+        let search = match t.get("search") {
+            None => Search::Random,
+            Some(toml::Value::String(s)) if s == "random" => Search::Random,
+            Some(toml::Value::String(s)) if s == "halton" => Search::Halton,
+            Some(v) => {
+                return Err(self.bad(
+                    "tuning.search",
+                    show(v),
+                    &present::choices::hint(v.as_str().unwrap_or(""), &["random", "halton"]),
+                ))
+            }
+        };
+        if search == Search::Halton && protocol == Protocol::Defaults {
+            return Err(self.bad(
+                "tuning.search",
+                "\"halton\"",
+                "only protocol = \"budget\" samples settings",
+            ));
+        }
         Ok(Tuning {
             protocol,
             metric,
             higher_is_better,
             sample_seed,
+            search,
         })
     }
 

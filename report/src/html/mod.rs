@@ -216,7 +216,7 @@ tr.best td{background:#eef7ee}
 .verdicts{margin:4px 0 8px;padding-left:20px}
 .verdicts li{margin:4px 0}
 .conf{display:inline-block;font-size:12px;border-radius:10px;padding:0 8px;margin-left:6px;border:1px solid var(--line)}
-.conf-clear{background:#e3f4e3}.conf-likely{background:#fff4d6}.conf-noise{background:#f1f1f1}
+.conf-clear{background:#e3f4e3}.conf-likely{background:#fff4d6}.conf-noise{background:#f1f1f1}.conf-few{background:#fde8e8}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(290px,1fr));gap:10px}
 .card{border:1px solid var(--line);border-radius:6px;padding:8px 12px;border-top-width:4px}
 .card h4{margin:2px 0 6px;font-size:15px}
@@ -321,6 +321,7 @@ fn conf_class(conf: &str) -> &'static str {
     match conf {
         "clear" => "conf-clear",
         "likely" => "conf-likely",
+        "not enough seeds" => "conf-few",
         _ => "conf-noise",
     }
 }
