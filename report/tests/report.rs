@@ -53,17 +53,20 @@ fn has_every_section_and_every_optimizer() {
                 s.matches(&format!(">{o}</text>")).count() >= 4,
                 "{p}/{o} legends"
             );
-            assert!(s.contains(&format!("</span>{o}</td>")), "{p}/{o} table row");
+            assert!(
+                s.contains(&format!("</span>{o}</span></td>")),
+                "{p}/{o} table row"
+            );
         }
     }
     let summary = section(&doc, "summary");
     for o in OPTIMIZERS {
         assert!(
-            summary.contains(&format!("</span>{o}</td>")),
+            summary.contains(&format!("</span>{o}</span></td>")),
             "ranking row {o}"
         );
         assert!(
-            summary.contains(&format!("</span>{o}</h4>")),
+            summary.contains(&format!("</span>{o}</span></h4>")),
             "character card {o}"
         );
     }
@@ -149,7 +152,9 @@ fn table_numbers_match_the_fixture() {
     for p in PROBLEMS {
         let s = section(&doc, &format!("problem-{p}"));
         for g in a.groups.iter().filter(|g| g.problem == p) {
-            let row_start = s.find(&format!("</span>{}</td>", g.optimizer)).unwrap();
+            let row_start = s
+                .find(&format!("</span>{}</span></td>", g.optimizer))
+                .unwrap();
             let row = &s[row_start..row_start + s[row_start..].find("</tr>").unwrap()];
             let acc = g.test_accuracy.unwrap();
             let loss = g.test_loss.unwrap();
@@ -192,7 +197,9 @@ fn table_numbers_match_the_fixture() {
     }
     let rank = section(&doc, "summary");
     for r in &a.ranking {
-        let i = rank.find(&format!("</span>{}</td>", r.optimizer)).unwrap();
+        let i = rank
+            .find(&format!("</span>{}</span></td>", r.optimizer))
+            .unwrap();
         let row = &rank[i..i + rank[i..].find("</tr>").unwrap()];
         assert!(
             row.contains(&format!("<td class=\"n\">{:.2}</td>", r.mean_rank)),
@@ -223,7 +230,47 @@ fn table_numbers_match_the_fixture() {
         head.contains("6 trials per optimizer"),
         "protocol from the runs"
     );
-    assert!(head.contains("seeds 0, 1, 2"));
+    // The finals are the seeds not used for selection.
+    assert!(head.contains("at seed 0, the best setting"), "{head}");
+    assert!(head.contains("re-run at seeds 1, 2; final statistics over those seeds only"));
+    assert!(!head.contains("biased upwards"), "{head}");
+}
+
+/// The report names the metric the ranking uses, keeps optimizer names on one line, says what
+/// was measured where no character sentence applies, prints fast seconds to target with
+/// significant digits, and discloses finals that rest on the selected trial.
+#[test]
+fn ranking_metric_names_fast_times_and_empty_characters() {
+    let (mut a, runs) = fixture();
+    let doc = report::render_html(&a, &runs, &options(&a, &runs));
+    let summary = section(&doc, "summary");
+    assert!(summary.contains("rank by final test accuracy"), "{summary}");
+    assert!(summary.contains("Mean rank by final test accuracy"));
+    assert!(doc.contains(".nm{white-space:nowrap}"));
+    assert!(!doc.contains("none measured"));
+
+    // A character with nothing to say, a run reaching the target in 31 ms, a biased group.
+    a.characters[0].fits.clear();
+    let opt = a.characters[0].optimizer.clone();
+    let g = a.groups.iter_mut().find(|g| g.optimizer == opt).unwrap();
+    g.seconds_to_target = Some(lab::analysis::Stat {
+        mean: 0.0312,
+        std: 0.0041,
+        n: 3,
+        min: 0.027,
+        max: 0.035,
+    });
+    g.selection_biased = true;
+    let doc = report::render_html(&a, &runs, &options(&a, &runs));
+    let r = a.ranking.iter().find(|r| r.optimizer == opt).unwrap();
+    let want = format!(
+        "nothing stood out: rank {} of 9 (mean rank {:.2} over 3 problems), {} won",
+        r.rank, r.mean_rank, r.wins
+    );
+    assert!(doc.contains(&want), "{want}");
+    assert!(doc.contains("<td class=\"n\">0.031 ± 0.004</td>"));
+    assert!(!doc.contains("<td class=\"n\">0.0 ± 0.0</td>"));
+    assert!(section(&doc, "header").contains("1 group had no other seed finished"));
 }
 
 #[test]

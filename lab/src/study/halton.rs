@@ -28,7 +28,10 @@ pub fn prime(n: usize) -> u64 {
     let mut found = 0;
     let mut k = 2u64;
     loop {
-        if (2..).take_while(|d| d * d <= k).all(|d| !k.is_multiple_of(d)) {
+        if (2..)
+            .take_while(|d| d * d <= k)
+            .all(|d| !k.is_multiple_of(d))
+        {
             if found == n {
                 return k;
             }

@@ -65,7 +65,7 @@ impl<'a> Ctx<'a> {
 
     fn swatch(&self, opt: &str) -> String {
         format!(
-            r#"<span class="sw" style="background:{}"></span>{}"#,
+            r#"<span class="nm"><span class="sw" style="background:{}"></span>{}</span>"#,
             self.color(opt),
             esc(opt)
         )
@@ -92,6 +92,23 @@ impl<'a> Ctx<'a> {
             }
         }
         out
+    }
+}
+
+/// `mean ± std` with 2 significant digits of the mean (both printed to its decimals), so that
+/// a fast run's 0.031 s does not print as 0.0.
+fn pm_sig(s: &Option<Stat>) -> String {
+    match s {
+        Some(s) if s.mean.is_finite() => {
+            let m = present::sig(s.mean, 2);
+            let d = m.split_once('.').map_or(0, |(_, f)| f.len());
+            if s.n >= 2 {
+                format!("{m} ± {:.d$}", s.std)
+            } else {
+                m
+            }
+        }
+        _ => "—".into(),
     }
 }
 
@@ -162,12 +179,21 @@ fn protocol_text(a: &Analysis, runs: &[RunRecord]) -> String {
     };
     if !trials.is_empty() {
         let k = trials.values().map(BTreeSet::len).max().unwrap_or(0);
-        let mut all = seeds.clone();
-        all.extend(tune_seeds.iter().copied());
+        let finals: BTreeSet<u64> = seeds.difference(&tune_seeds).copied().collect();
+        let biased = a.groups.iter().filter(|g| g.selection_biased).count();
+        let caveat = if biased > 0 {
+            format!(
+                " {biased} group{} had no other seed finished, so {} final numbers are the selected trial's own, biased upwards by the selection.",
+                if biased == 1 { "" } else { "s" },
+                if biased == 1 { "its" } else { "their" }
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "tuning budget: {k} trials per optimizer and problem at seed {}, the best setting (by the tuning metric) re-run at seeds {}; compared by final {}.",
+            "tuning budget: {k} trials per optimizer and problem at seed {}, the best setting (by the tuning metric) re-run at seeds {}; final statistics over those seeds only (the selected trial is left out: it won on its seed's noise); compared by final {}.{caveat}",
             list(&tune_seeds),
-            list(&all),
+            if finals.is_empty() { "(none)".to_string() } else { list(&finals) },
             a.metric.label()
         )
     } else if defaults {
@@ -212,6 +238,7 @@ th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertic
 th{background:var(--soft);font-weight:600}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.best td{background:#eef7ee}
+.nm{white-space:nowrap}
 .sw{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:6px;vertical-align:-1px}
 .verdicts{margin:4px 0 8px;padding-left:20px}
 .verdicts li{margin:4px 0}

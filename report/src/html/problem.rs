@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{anchor, conf_class, params_text, pct, pm, Ctx};
+use super::{anchor, conf_class, params_text, pct, pm, pm_sig, Ctx};
 use crate::esc;
 use crate::svg::{Marker, Plot, Scale};
 
@@ -245,7 +245,7 @@ pub(super) fn problem(c: &mut Ctx, p: &str) {
             pm(&g.test_accuracy, 100.0, 2),
             pm(&g.test_loss, 1.0, 4),
             esc(&steps),
-            pm(&g.seconds_to_target, 1.0, 1),
+            pm_sig(&g.seconds_to_target),
             pct(g.divergence_rate),
             g.diverged,
             g.runs,

@@ -9,7 +9,9 @@ pub(super) fn summary(c: &mut Ctx) {
     let a = c.a;
     let _ = write!(
         c.out,
-        r#"<section id="summary"><h2>Summary</h2><h3>Overall ranking</h3><table id="ranking"><thead><tr><th class="n">Rank</th><th>Optimizer</th><th class="n">Mean rank over problems</th><th class="n">Problems won</th><th class="n">Profile score (steps to target, 0–1)</th><th class="n">Divergence rate</th></tr></thead><tbody>"#
+        r#"<section id="summary"><h2>Summary</h2><h3>Overall ranking</h3><p class="muted" id="ranking-metric">Ranked by the mean over problems of each optimizer's rank by final {} (mean over seeds; ties share the average rank); then by problems won and the profile score.</p><table id="ranking"><thead><tr><th class="n">Rank</th><th>Optimizer</th><th class="n">Mean rank by final {}</th><th class="n">Problems won</th><th class="n">Profile score (steps to target, 0–1)</th><th class="n">Divergence rate</th></tr></thead><tbody>"#,
+        esc(a.metric.label()),
+        esc(a.metric.label())
     );
     for r in &a.ranking {
         let _ = write!(
@@ -64,7 +66,11 @@ pub(super) fn summary(c: &mut Ctx) {
         ] {
             let _ = write!(c.out, r#"<div class="k">{k}</div>"#);
             if items.is_empty() {
-                let _ = write!(c.out, r#"<ul><li class="muted">none measured</li></ul>"#);
+                let _ = write!(
+                    c.out,
+                    r#"<ul><li class="muted">{}</li></ul>"#,
+                    esc(&nothing_stood_out(a, &ch.optimizer))
+                );
             } else {
                 let _ = write!(c.out, "<ul>");
                 for s in items {
@@ -76,4 +82,28 @@ pub(super) fn summary(c: &mut Ctx) {
         let _ = write!(c.out, "</div>");
     }
     let _ = write!(c.out, "</div></section>");
+}
+
+/// What was measured when no sentence of a kind applies: the optimizer's standing in numbers.
+fn nothing_stood_out(a: &lab::analysis::Analysis, opt: &str) -> String {
+    let Some(r) = a.ranking.iter().find(|r| r.optimizer == opt) else {
+        return "no result measured".into();
+    };
+    let problems = a
+        .groups
+        .iter()
+        .filter(|g| g.optimizer == opt && g.seeds > 0)
+        .count();
+    if problems == 0 {
+        return "no finished run of its chosen settings".into();
+    }
+    format!(
+        "nothing stood out: rank {} of {} (mean rank {:.2} over {problems} problem{}), {} won, divergence rate {}",
+        r.rank,
+        a.ranking.len(),
+        r.mean_rank,
+        if problems == 1 { "" } else { "s" },
+        r.wins,
+        pct(r.divergence_rate)
+    )
 }
