@@ -45,6 +45,7 @@ fn study(problems: &[(&str, &str, Option<f64>)], opts: &[&str], protocol: Protoc
                 name: o.into(),
                 space: Vec::new(),
                 schedule: None,
+                arm: None,
             })
             .collect(),
         tuning: Tuning {
@@ -54,6 +55,8 @@ fn study(problems: &[(&str, &str, Option<f64>)], opts: &[&str], protocol: Protoc
             sample_seed: 0,
             search: Default::default(),
         },
+        factors: Vec::new(),
+        design: Default::default(),
     }
 }
 

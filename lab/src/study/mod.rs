@@ -81,10 +81,14 @@
 //! is, and the report says its numbers are biased by the selection). For an unbiased estimate
 //! over n seeds, list n + 1 seeds.
 //!
-//! Modules: `model` (what a study is), `reader` (the study file), `key` (run keys),
+//! Factors (`[[factors]]`, `design`): see [`factors`]; a study with factors has one arm per
+//! optimizer × level combination, each tuned and re-run like an optimizer.
+//!
+//! Modules: `model` (what a study is), `factors` (factors, designs, arms), `reader` (the study file), `key` (run keys),
 //! `protocol` (settings, runs and the re-runs of the best trial), `best` (which trial is best).
 
 mod best;
+pub mod factors;
 pub mod halton;
 mod key;
 mod model;
@@ -92,6 +96,7 @@ mod protocol;
 mod reader;
 
 pub use best::{best_trial, Outcome};
+pub use factors::{Arm, Design, Factor, Level};
 pub use key::{run_key, toml_to_json};
 pub use model::{OptimizerSpace, Problem, Protocol, Search, Space, Study, Tuning};
 pub use protocol::round_sig4;

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use train::Metric;
 
+use super::factors::{Arm, Design, Factor};
 use super::key::canonical_json;
 
 /// A problem: a base run config (data + model + epochs) that every optimizer trains.
@@ -31,8 +32,9 @@ pub enum Space {
     LogUniform(f64, f64),
 }
 
-/// An optimizer of the study and its search space.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// An optimizer of the study and its search space (in a study with factors: one arm, an
+/// optimizer at one level of every factor).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct OptimizerSpace {
     /// The study's label (unique): `sgd`, `momentum`, `nesterov`, ...
     pub label: String,
@@ -44,6 +46,19 @@ pub struct OptimizerSpace {
     /// An optional `[schedule]` table, fixed or with searched keys (the searched ones are in
     /// `space` as `schedule.KEY`; this table holds the fixed ones).
     pub schedule: Option<toml::Table>,
+    /// In a study with factors: the optimizer and factor levels this arm is, and their
+    /// overrides (left out of the stored definition otherwise, so older studies resume).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arm: Option<Arm>,
+}
+
+impl OptimizerSpace {
+    /// The study file's optimizer label (the arm's optimizer, or the label itself).
+    pub fn base_label(&self) -> &str {
+        self.arm
+            .as_ref()
+            .map_or(&self.label, |a| a.optimizer.as_str())
+    }
 }
 
 /// How settings are chosen.
@@ -100,8 +115,15 @@ pub struct Study {
     pub text: String,
     pub seeds: Vec<u64>,
     pub problems: Vec<Problem>,
+    /// The study's arms: its optimizers, or with factors every optimizer × level combination
+    /// of the design ([`crate::study::factors`]).
     pub optimizers: Vec<OptimizerSpace>,
     pub tuning: Tuning,
+    /// Factors varied besides the optimizer (empty: an optimizer study).
+    #[serde(default)]
+    pub factors: Vec<Factor>,
+    #[serde(default)]
+    pub design: Design,
 }
 
 impl Study {
@@ -115,6 +137,11 @@ impl Study {
             "optimizers": self.optimizers,
             "tuning": self.tuning,
         });
+        let mut v = v;
+        if !self.factors.is_empty() {
+            v["factors"] = serde_json::json!(self.factors);
+            v["design"] = serde_json::json!(self.design);
+        }
         let mut s = String::new();
         canonical_json(&v, &mut s);
         s

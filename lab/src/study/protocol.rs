@@ -91,7 +91,15 @@ impl Study {
             .any(|(_, s)| matches!(s, Space::Uniform(..) | Space::LogUniform(..)));
         let count = if sampled { trials } else { trials.min(product) };
         let mut h = Sha256::new();
-        h.update(format!("gradlab-study/{}/{}", self.tuning.sample_seed, o.label).as_bytes());
+        // Seeded by the optimizer's label: every arm of one optimizer samples the same settings.
+        h.update(
+            format!(
+                "gradlab-study/{}/{}",
+                self.tuning.sample_seed,
+                o.base_label()
+            )
+            .as_bytes(),
+        );
         let mut rng = ChaCha8Rng::from_seed(h.finalize().into());
         let search = self.tuning.search;
         let sample_seed = self.tuning.sample_seed;
@@ -140,14 +148,15 @@ impl Study {
             .collect()
     }
 
-    /// The complete run config of `problem` trained by `o` at `setting` and `seed`.
+    /// The complete run config of `problem` trained by `o` at `setting` and `seed` (with the
+    /// arm's factor levels applied last); `Err` carries the override's error.
     pub(super) fn config_table(
         &self,
         problem: &Problem,
         o: &OptimizerSpace,
         setting: &Setting,
         seed: u64,
-    ) -> toml::Table {
+    ) -> std::result::Result<toml::Table, String> {
         let mut t = problem.config.clone();
         t.insert("seed".into(), toml::Value::Integer(seed as i64));
         t.insert(
@@ -165,7 +174,10 @@ impl Study {
             }
             t.insert("schedule".into(), toml::Value::Table(st));
         }
-        t
+        if let Some(arm) = &o.arm {
+            train::apply_overrides(&mut t, &arm.set).map_err(|e| e.to_string())?;
+        }
+        Ok(t)
     }
 
     fn spec(
@@ -179,15 +191,17 @@ impl Study {
     ) -> Result<RunSpec> {
         let params = params_of(setting);
         let key = run_key(&problem.name, &o.label, &params, seed);
-        let config =
-            toml::to_string(&self.config_table(problem, o, setting, seed)).map_err(|e| {
-                LabError::Run {
-                    key: key.clone(),
-                    problem: problem.name.clone(),
-                    optimizer: o.label.clone(),
-                    message: format!("cannot write the run config as TOML: {e}"),
-                }
-            })?;
+        let run_err = |message: String| LabError::Run {
+            key: key.clone(),
+            problem: problem.name.clone(),
+            optimizer: o.label.clone(),
+            message,
+        };
+        let table = self
+            .config_table(problem, o, setting, seed)
+            .map_err(&run_err)?;
+        let config = toml::to_string(&table)
+            .map_err(|e| run_err(format!("cannot write the run config as TOML: {e}")))?;
         Ok(RunSpec {
             key,
             problem: problem.name.clone(),

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use train::Metric;
 
+use super::factors;
 use super::model::{OptimizerSpace, Problem, Protocol, Search, Space, Study, Tuning};
 use super::protocol::optimizer_table;
 use crate::{LabError, Result};
@@ -23,6 +24,8 @@ const TOP_KEYS: &[&str] = &[
     "tuning",
     "problems",
     "optimizers",
+    "factors",
+    "design",
 ];
 const TUNING_KEYS: &[&str] = &[
     "protocol",
@@ -41,7 +44,7 @@ const SPACE_KEYS: &[&str] = &["grid", "uniform", "log_uniform"];
 const DEFAULT_TRIALS: u32 = 6;
 
 /// A value for messages: TOML's inline form.
-fn show(v: &toml::Value) -> String {
+pub(super) fn show(v: &toml::Value) -> String {
     match v {
         toml::Value::Table(t) => {
             let parts: Vec<String> = t
@@ -59,12 +62,12 @@ fn show(v: &toml::Value) -> String {
 }
 
 /// Reads one study file, remembering which file for messages.
-struct Reader {
+pub(super) struct Reader {
     file: String,
 }
 
 impl Reader {
-    fn err(&self, message: impl Into<String>) -> LabError {
+    pub(super) fn err(&self, message: impl Into<String>) -> LabError {
         LabError::Study {
             file: self.file.clone(),
             message: message.into(),
@@ -72,7 +75,7 @@ impl Reader {
     }
 
     /// `{field} = {value}: {why}`.
-    fn bad(&self, field: &str, value: impl Display, why: &str) -> LabError {
+    pub(super) fn bad(&self, field: &str, value: impl Display, why: &str) -> LabError {
         self.err(format!("{field} = {value}: {why}"))
     }
 
@@ -88,14 +91,14 @@ impl Reader {
         ))
     }
 
-    fn check_keys(&self, section: &str, t: &toml::Table, valid: &[&str]) -> Result<()> {
+    pub(super) fn check_keys(&self, section: &str, t: &toml::Table, valid: &[&str]) -> Result<()> {
         match t.keys().find(|k| !valid.contains(&k.as_str())) {
             Some(k) => Err(self.unknown(section, k, valid)),
             None => Ok(()),
         }
     }
 
-    fn name(&self, field: &str, v: &toml::Value) -> Result<String> {
+    pub(super) fn name(&self, field: &str, v: &toml::Value) -> Result<String> {
         match v {
             toml::Value::String(s)
                 if !s.is_empty()
@@ -241,7 +244,8 @@ impl Reader {
             }
             None => return Err(self.err("missing [[optimizers]] (at least one optimizer)")),
         };
-        let study = Study {
+        let (factors, design) = self.factors(&top)?;
+        let mut study = Study {
             name,
             source: self.file.clone(),
             text: text.to_string(),
@@ -249,7 +253,11 @@ impl Reader {
             problems,
             optimizers,
             tuning,
+            factors,
+            design,
         };
+        self.validate_levels(&study)?;
+        study.optimizers = factors::expand(&study.optimizers, &study.factors, study.design);
         self.validate(&study)?;
         Ok(study)
     }
@@ -506,6 +514,7 @@ impl Reader {
             name,
             space,
             schedule,
+            arm: None,
         })
     }
 
@@ -607,7 +616,9 @@ impl Reader {
             }
             for (i, p) in s.problems.iter().enumerate() {
                 let setting = s.default_setting(o);
-                let table = s.config_table(p, o, &setting, s.seeds[0]);
+                let table = s
+                    .config_table(p, o, &setting, s.seeds[0])
+                    .map_err(|e| self.err(format!("optimizers[{j}] ({}): {e}", o.label)))?;
                 let source = format!(
                     "problems[{i}] ({}) with optimizers[{j}] ({})",
                     p.name, o.label
