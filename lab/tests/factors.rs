@@ -278,3 +278,190 @@ fn factors_are_validated_before_any_run() {
         Some(2)
     );
 }
+
+fn done(spec: &lab::RunSpec, test_acc: f64, findings: &[&str]) -> lab::RunRecord {
+    let e = train::EpochRecord {
+        epoch: 1,
+        step: 10,
+        train_loss: Some(0.3),
+        train_accuracy: Some(0.9),
+        val_loss: Some(0.4),
+        val_accuracy: Some(test_acc),
+        test_loss: Some(1.0 - test_acc),
+        test_accuracy: Some(test_acc),
+        lr: 0.1,
+        time_s: 1.0,
+        examples_per_s: 100.0,
+    };
+    lab::RunRecord {
+        spec: spec.clone(),
+        state: lab::RunState::Done,
+        worker: Some("test".into()),
+        error: None,
+        result: Some(lab::RunResult {
+            stop: "completed".into(),
+            diverged: false,
+            steps: 10,
+            epochs: 1,
+            wall_s: 1.0,
+            step_losses: Vec::new(),
+            epochs_log: vec![e],
+            findings: findings
+                .iter()
+                .map(|k| lab::FindingRow {
+                    kind: k.to_string(),
+                    first_step: 1,
+                    last_step: 2,
+                    confidence: 0.9,
+                    summary: String::new(),
+                })
+                .collect(),
+        }),
+    }
+}
+
+/// A 2 × 2 factorial with 3 seeds per cell, worked by hand.
+///
+/// Test accuracy per cell (seeds 0, 1, 2):
+///   a0 b0: 0.80 0.82 0.84 (mean 0.82)    a0 b1: 0.70 0.72 0.74 (mean 0.72)
+///   a1 b0: 0.90 0.92 0.94 (mean 0.92)    a1 b1: 0.60 0.62 0.64 (mean 0.62)
+/// Factor A, level a1 against a0: pairs (a1b0 − a0b0) = +0.10 and (a1b1 − a0b1) = −0.10, so
+/// the effect is 0 (pooled means 0.77 and 0.77): within noise.
+/// Factor B, level b1 against b0: pairs −0.10 and −0.30, effect −0.20. Pooled b0 = {0.80,
+/// 0.82, 0.84, 0.90, 0.92, 0.94}, mean 0.87, deviations ±0.03, ±0.05, ±0.07, SS = 0.0166,
+/// variance 0.00332; b1 the same spread around 0.67. Welch t = 0.20 / √(2 · 0.00332 / 6) =
+/// 6.0120 in favour of b0, so b1's t is −6.01: clear.
+/// Interaction (balanced): grand mean 0.77, row means 0.77 and 0.77, column means 0.87 and
+/// 0.67; interaction residuals cell − row − column + grand = ∓0.05 in every cell, so
+/// SS_AB = 3 · 4 · 0.05² = 0.03 on (2 − 1)(2 − 1) = 1 df. Within cells each has deviations
+/// −0.02, 0, 0.02: SS_within = 4 · 0.0008 = 0.0032 on 12 − 4 = 8 df, MS 0.0004.
+/// F = 0.03 / 0.0004 = 75, p = P(F(1, 8) > 75) = P(|t₈| > √75) = 2.4568e-5 (numerical
+/// integration of the t density in Python).
+/// The doctor fired `vanishing_gradients` in every b0 seed and no b1 seed.
+#[test]
+fn two_factor_analysis_by_hand() {
+    let factors = r#"
+[[factors]]
+name = "A"
+levels = [{ name = "a0" }, { name = "a1", set = ["model.dropout=0.1"] }]
+[[factors]]
+name = "B"
+levels = [{ name = "b0" }, { name = "b1", set = ["model.normalization=batchnorm"] }]
+"#;
+    // The defaults protocol: every arm at seeds 0, 1, 2, all of them finals.
+    let text = format!(
+        "name = \"f\"\nseeds = [0, 1, 2]\n{PROBLEM}\n[[optimizers]]\nname = \"sgd\"\nlr = 0.1\n{factors}"
+    );
+    let s = parse(&text);
+    let cell = |label: &str| -> [f64; 3] {
+        match label {
+            "sgd+A=a0+B=b0" => [0.80, 0.82, 0.84],
+            "sgd+A=a0+B=b1" => [0.70, 0.72, 0.74],
+            "sgd+A=a1+B=b0" => [0.90, 0.92, 0.94],
+            "sgd+A=a1+B=b1" => [0.60, 0.62, 0.64],
+            other => panic!("unexpected arm {other}"),
+        }
+    };
+    let runs: Vec<lab::RunRecord> = s
+        .initial_runs()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let acc = cell(&r.optimizer)[r.seed as usize];
+            let f: &[&str] = if r.optimizer.ends_with("b0") {
+                &["vanishing_gradients"]
+            } else {
+                &[]
+            };
+            done(r, acc, f)
+        })
+        .collect();
+    assert_eq!(runs.len(), 12);
+    let a = lab::analyze(&s, &runs);
+    assert_eq!(a.factors.len(), 2);
+    let close = |x: f64, y: f64| (x - y).abs() < 1e-9;
+
+    let fa = &a.factors[0];
+    assert_eq!((fa.factor.as_str(), fa.reference.as_str()), ("A", "a0"));
+    assert_eq!(fa.levels[0].confidence, "reference");
+    let a1 = &fa.levels[1];
+    assert!(close(a1.effect.unwrap(), 0.0), "{a1:?}");
+    assert!(close(a1.metric.unwrap().mean, 0.77));
+    assert!(close(a1.metric.unwrap().std, (0.1366f64 / 5.0).sqrt()));
+    assert_eq!(a1.confidence, "within noise");
+
+    let fb = &a.factors[1];
+    let b0 = &fb.levels[0];
+    let b1 = &fb.levels[1];
+    assert!(close(b0.metric.unwrap().mean, 0.87));
+    assert!(close(b1.effect.unwrap(), -0.20), "{b1:?}");
+    assert!((b1.t.unwrap() + 6.0120).abs() < 1e-4, "{:?}", b1.t);
+    assert_eq!(b1.confidence, "clear");
+    assert_eq!(b0.findings.get("vanishing_gradients"), Some(&6));
+    assert_eq!(b1.findings.get("vanishing_gradients"), None);
+    assert_eq!((b0.seeds, b1.seeds), (6, 6));
+    assert_eq!(
+        fb.verdicts[0],
+        "On p with sgd, B=b1 lowers final test accuracy by 20.0 points vs b0 (67.0 ± 5.8% over \
+         6 seeds vs 87.0 ± 5.8% over 6 seeds); clear, t = -6.0. The doctor's \
+         `vanishing_gradients`: 0 of 6 seeds vs 6 of 6 (removed)."
+    );
+
+    assert_eq!(a.interactions.len(), 1);
+    let i = &a.interactions[0];
+    assert_eq!(i.factors, ("A".to_string(), "B".to_string()));
+    assert!(close(i.cells[1][0].unwrap().mean, 0.92));
+    let (f, d1, d2, p) = i.test.unwrap();
+    assert!((f - 75.0).abs() < 1e-6, "F = {f}");
+    assert_eq!((d1, d2), (1, 8));
+    assert!((p - 2.4568e-5).abs() < 1e-8, "p = {p}");
+    assert_eq!(i.label, "interact");
+    assert!(
+        i.text
+            .contains("the effect of A depends on B (interaction F(1, 8) = 75.00, p = 0.000025)"),
+        "{}",
+        i.text
+    );
+
+    // Two seeds per cell: the interaction says "not enough seeds" (an effect still pools 4
+    // runs a side: 2 arms × 2 seeds).
+    let two: Vec<lab::RunRecord> = runs.iter().filter(|r| r.spec.seed < 2).cloned().collect();
+    let a = lab::analyze(&s, &two);
+    assert_eq!(a.interactions[0].label, "not enough seeds");
+    assert!(a.interactions[0]
+        .text
+        .contains("the smallest cell has 2 seeds"));
+    assert_eq!(a.factors[1].levels[1].confidence, "clear");
+    // One seed: 2 runs a side, not enough for any effect.
+    let one: Vec<lab::RunRecord> = runs.iter().filter(|r| r.spec.seed == 0).cloned().collect();
+    let a = lab::analyze(&s, &one);
+    assert_eq!(a.factors[1].levels[1].confidence, "not enough seeds");
+    assert_eq!(a.interactions[0].label, "not enough seeds");
+}
+
+#[test]
+fn f_distribution_tail_matches_tables() {
+    use lab::analysis::f_survival;
+    // Critical values at 5% (Fisher's tables): F(1, 8) = 5.3177, F(1, 4) = 7.7086,
+    // F(2, 10) = 4.1028, F(3, 20) = 3.0984.
+    for (f, d1, d2) in [
+        (5.3177, 1.0, 8.0),
+        (7.7086, 1.0, 4.0),
+        (4.1028, 2.0, 10.0),
+        (3.0984, 3.0, 20.0),
+    ] {
+        let p = f_survival(f, d1, d2);
+        assert!((p - 0.05).abs() < 5e-5, "F({d1}, {d2}) = {f}: p = {p}");
+    }
+    assert_eq!(f_survival(0.0, 1.0, 8.0), 1.0);
+    // Unbalanced cells run through the same least-squares test: with equal cell means
+    // across one factor there is no interaction at all.
+    let cells = vec![
+        vec![vec![1.0, 2.0, 3.0], vec![2.0, 3.0]],
+        vec![vec![2.0, 3.0, 4.0, 3.0], vec![3.0, 4.0, 3.5, 3.5]],
+    ];
+    let (f, d1, d2, _) = lab::analysis::interaction_f(&cells).unwrap();
+    assert_eq!((d1, d2), (1, 9));
+    assert!(f.is_finite() && f >= 0.0);
+    assert!(lab::analysis::interaction_f(&[vec![vec![1.0], vec![2.0]]]).is_none());
+}

@@ -48,12 +48,16 @@
 //!   superlative (best, fastest, smallest, …) needs at least two optimizers with a number, a
 //!   "worst/largest" needs at least three.
 //!
-//! Modules: `model` (the output types), `analyze` (the pipeline), `groups` (one optimizer on one
+//! - **Factors** (studies with `[[factors]]`): the rules are in `factors` (effects of each
+//!   level against the reference level, the interaction test of two factors).
+//!
+//! Modules: `model` (the output types), `factors` (factor effects and interactions), `analyze` (the pipeline), `groups` (one optimizer on one
 //! problem), `stats`, `profiles`, `verdicts`, `characters`, and `format` (a metric's numbers in
 //! sentences).
 
 mod analyze;
 mod characters;
+mod factors;
 mod format;
 mod groups;
 mod model;
@@ -62,10 +66,13 @@ mod stats;
 mod verdicts;
 
 pub use analyze::analyze;
+pub use factors::{FactorEffect, Interaction, LevelEffect};
 pub use groups::{best_trial, final_stat, first_reach, seed_values};
 pub use model::{
     Analysis, Band, Character, Group, Profile, RankRow, SeedRun, Stat, Trial, Verdict,
 };
 pub use profiles::{performance_profile, profile_scores};
-pub use stats::{average_ranks, stat, tuneability, tuneability_with_worst, welch_t};
+pub use stats::{
+    average_ranks, f_survival, interaction_f, stat, tuneability, tuneability_with_worst, welch_t,
+};
 pub use verdicts::{confidence, MIN_SEEDS, NOT_ENOUGH_SEEDS};

@@ -212,4 +212,10 @@ pub struct Analysis {
     pub runs: usize,
     pub failed: usize,
     pub total_wall_s: f64,
+    /// Factor studies: each factor's effects per problem and optimizer.
+    #[serde(default)]
+    pub factors: Vec<super::FactorEffect>,
+    /// Factorial designs: the interaction of every pair of factors.
+    #[serde(default)]
+    pub interactions: Vec<super::Interaction>,
 }
