@@ -525,3 +525,88 @@ fn landscape_uses_stored_configs_and_reports_what_it_cannot_build() {
     }
     check_well_formed(&doc).unwrap();
 }
+
+/// A factor study's section: each factor's effect table with its verdicts, and the interaction
+/// table with its test; the exports hold the same rows.
+#[test]
+fn factor_section_and_exports() {
+    use lab::analysis::{FactorEffect, Interaction, LevelEffect, Stat};
+    let st = |mean: f64, std: f64, n: usize| Stat {
+        mean,
+        std,
+        n,
+        min: mean - std,
+        max: mean + std,
+    };
+    let (mut a, runs) = fixture();
+    let level = |name: &str, mean: f64, effect: f64, conf: &str| LevelEffect {
+        level: name.into(),
+        arms: vec![format!("adam+norm={name}")],
+        metric: Some(st(mean, 0.01, 5)),
+        effect: Some(effect),
+        t: (effect != 0.0).then_some(4.2),
+        confidence: conf.into(),
+        diverged: 1,
+        runs: 15,
+        divergence_rate: 1.0 / 15.0,
+        gap: Some(st(0.12, 0.01, 5)),
+        findings: [(
+            "vanishing_gradients".to_string(),
+            if effect == 0.0 { 5 } else { 0 },
+        )]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect(),
+        seeds: 5,
+    };
+    a.factors = vec![FactorEffect {
+        factor: "norm".into(),
+        problem: PROBLEMS[0].into(),
+        optimizer: "adam".into(),
+        reference: "none".into(),
+        levels: vec![
+            level("none", 0.80, 0.0, "reference"),
+            level("bn", 0.85, 0.05, "clear"),
+        ],
+        verdicts: vec![
+            "On p with adam, norm=bn raises final test accuracy by 5.0 points vs none.".into(),
+        ],
+    }];
+    a.interactions = vec![Interaction {
+        problem: PROBLEMS[0].into(),
+        optimizer: "adam".into(),
+        factors: ("norm".into(), "init".into()),
+        levels: (
+            vec!["none".into(), "bn".into()],
+            vec!["default".into(), "he".into()],
+        ),
+        cells: vec![
+            vec![Some(st(0.8, 0.01, 3)), Some(st(0.82, 0.01, 3))],
+            vec![Some(st(0.85, 0.01, 3)), None],
+        ],
+        test: Some((75.0, 1, 8, 2.5e-5)),
+        label: "interact".into(),
+        text: "On p with adam, the effect of norm depends on init (interaction F(1, 8) = 75.00, p = 0.000025).".into(),
+    }];
+    let doc = report::render_html(&a, &runs, &options(&a, &runs));
+    check_well_formed(&doc).unwrap();
+    let s = section(&doc, "factors");
+    assert!(s.contains("Factor norm"), "{s}");
+    assert!(s.contains("85.00 ± 1.00 (n=5)"));
+    assert!(s.contains("+5.00 points"));
+    assert!(s.contains("vanishing gradients 5 of 5"));
+    assert!(s.contains("7% (1/15)"));
+    assert!(s.contains("norm=bn raises final test accuracy by 5.0 points"));
+    assert!(s.contains("80.00 ± 1.00 (n=3)") && s.contains("<td class=\"n\">—</td>"));
+    assert!(s.contains("the effect of norm depends on init"));
+    // An optimizer study has no such section.
+    assert!(!html().contains("id=\"factors\""));
+
+    let dir = tempfile::tempdir().unwrap();
+    let files = report::export(&a, dir.path()).unwrap();
+    assert!(files.iter().any(|f| f.ends_with("factors.csv")));
+    let rows = parse_csv(&std::fs::read_to_string(dir.path().join("factors.csv")).unwrap());
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[2][3], "bn");
+    assert_eq!(rows[2][8], "0.05");
+}

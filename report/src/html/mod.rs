@@ -2,12 +2,14 @@
 //! performance profiles, landscape trajectories, doctor findings and failed runs. This module
 //! holds the page's frame (style, header, shared cells); each section has its own module.
 
+mod factors;
 mod findings;
 mod landscapes;
 mod problem;
 mod profiles;
 mod summary;
 
+use factors::factors;
 use findings::{failed, findings};
 use landscapes::landscapes;
 use problem::problem;
@@ -285,6 +287,7 @@ pub fn render_html(a: &Analysis, runs: &[RunRecord], opts: &Options) -> String {
     );
     header(&mut c, opts);
     summary(&mut c);
+    factors(&mut c);
     for p in &a.problems {
         problem(&mut c, p);
     }
