@@ -346,7 +346,7 @@ name = "A"
 levels = [{ name = "a0" }, { name = "a1", set = ["model.dropout=0.1"] }]
 [[factors]]
 name = "B"
-levels = [{ name = "b0" }, { name = "b1", set = ["model.normalization=batchnorm"] }]
+levels = [{ name = "b0" }, { name = "b1", set = ["model.normalization=batchnorm"], claim = "b1 helps" }]
 "#;
     // The defaults protocol: every arm at seeds 0, 1, 2, all of them finals.
     let text = format!(
@@ -404,7 +404,8 @@ levels = [{ name = "b0" }, { name = "b1", set = ["model.normalization=batchnorm"
         fb.verdicts[0],
         "On p with sgd, B=b1 lowers final test accuracy by 20.0 points vs b0 (67.0 ± 5.8% over \
          6 seeds vs 87.0 ± 5.8% over 6 seeds); clear, t = -6.0. The doctor's \
-         `vanishing_gradients`: 0 of 6 seeds vs 6 of 6 (removed)."
+         `vanishing_gradients`: 0 of 6 seeds vs 6 of 6 (removed). Claim \"b1 helps\": \
+         contradicted."
     );
 
     assert_eq!(a.interactions.len(), 1);
@@ -436,6 +437,10 @@ levels = [{ name = "b0" }, { name = "b1", set = ["model.normalization=batchnorm"
     let one: Vec<lab::RunRecord> = runs.iter().filter(|r| r.spec.seed == 0).cloned().collect();
     let a = lab::analyze(&s, &one);
     assert_eq!(a.factors[1].levels[1].confidence, "not enough seeds");
+    assert_eq!(
+        a.factors[1].levels[1].claim_verdict.as_deref(),
+        Some("not enough seeds")
+    );
     assert_eq!(a.interactions[0].label, "not enough seeds");
 }
 
@@ -464,4 +469,15 @@ fn f_distribution_tail_matches_tables() {
     assert_eq!((d1, d2), (1, 9));
     assert!(f.is_finite() && f >= 0.0);
     assert!(lab::analysis::interaction_f(&[vec![vec![1.0], vec![2.0]]]).is_none());
+}
+
+/// The example factor studies read and validate (they run in seconds: see their headers).
+#[test]
+fn example_studies_parse() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/studies");
+    for (file, arms) in [("init_norm.toml", 4), ("regularisation.toml", 5)] {
+        let s = Study::from_file(&dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(s.optimizers.len(), arms, "{file}");
+        assert!(!s.factors.is_empty(), "{file}");
+    }
 }

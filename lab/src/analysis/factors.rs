@@ -21,6 +21,9 @@
 //!   other factor), tested by the two-way ANOVA interaction F ([`super::interaction_f`],
 //!   least-squares additive model against cell means), p from Fisher's F distribution;
 //!   `interact` when p < 0.05, and `not enough seeds` when a cell has fewer than 3 values.
+//! - **Claims**: a level with a `claim` is `supported` when it beats the reference and the
+//!   effect is `clear` or `likely`, `contradicted` when it loses and is `clear` or `likely`,
+//!   `not shown` within noise, `not enough seeds` otherwise.
 
 use std::collections::BTreeMap;
 
@@ -60,6 +63,13 @@ pub struct LevelEffect {
     pub findings: BTreeMap<String, usize>,
     /// Final seeds of the arms (the denominator of `findings`).
     pub seeds: usize,
+    /// The level's claim (study file) and whether this measurement bears it out:
+    /// `supported` (better than the reference, clear or likely), `contradicted` (worse, clear
+    /// or likely), `not shown` (within noise) or `not enough seeds`.
+    #[serde(default)]
+    pub claim: Option<String>,
+    #[serde(default)]
+    pub claim_verdict: Option<String>,
 }
 
 /// One factor's levels on one problem with one optimizer.
@@ -241,6 +251,18 @@ pub(super) fn factor_effects(
                     };
                     e.t = t;
                     e.confidence = conf;
+                    if let Some(claim) = &level.claim {
+                        e.claim = Some(claim.clone());
+                        e.claim_verdict = Some(
+                            match (e.confidence.as_str(), better) {
+                                ("clear" | "likely", true) => "supported",
+                                ("clear" | "likely", false) => "contradicted",
+                                (NOT_ENOUGH_SEEDS, _) => NOT_ENOUGH_SEEDS,
+                                _ => "not shown",
+                            }
+                            .to_string(),
+                        );
+                    }
                     rows.push((e, partners));
                 }
                 let mut ref_row = level_stats(reference, &ref_arms, metric);
@@ -319,6 +341,9 @@ fn sentence(fe: &FactorEffect, e: &LevelEffect, r: &LevelEffect, metric: Metric)
             " The doctor's `{k}`: {a} of {} seeds vs {b} of {} ({verb}).",
             e.seeds, r.seeds
         ));
+    }
+    if let (Some(c), Some(v)) = (&e.claim, &e.claim_verdict) {
+        s.push_str(&format!(" Claim \"{c}\": {v}."));
     }
     s
 }

@@ -9,7 +9,8 @@
 //! name = "norm"
 //! levels = [
 //!   { name = "none", set = [] },                                   # the first: the reference
-//!   { name = "batchnorm", set = ["model.normalization=batchnorm"] },
+//!   { name = "batchnorm", set = ["model.normalization=batchnorm"],
+//!     claim = "BatchNorm cures vanishing gradients" },   # optional: checked against the reference
 //! ]
 //! [[factors]]
 //! name = "init"
@@ -43,7 +44,7 @@ use super::reader::{show, Reader};
 use crate::Result;
 
 const FACTOR_KEYS: &[&str] = &["name", "levels"];
-const LEVEL_KEYS: &[&str] = &["name", "set"];
+const LEVEL_KEYS: &[&str] = &["name", "set", "claim"];
 /// Keys a level may not set: the study sets them per run.
 const RESERVED: &[&str] = &["seed", "optimizer.name", "log.dir", "train.threads"];
 
@@ -65,6 +66,11 @@ pub struct Level {
     pub name: String,
     /// `key=value` overrides, as `--set` takes them.
     pub set: Vec<String>,
+    /// An optional claim this level is expected to bear out against the reference level
+    /// ("BatchNorm cures vanishing gradients"): the analysis says whether the measurement
+    /// supports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<String>,
 }
 
 /// A factor and its levels (the first is the reference/baseline).
@@ -278,7 +284,29 @@ impl Reader {
                         Some(_) => {}
                     }
                 }
-                parsed.push(Level { name: lname, set });
+                let claim = match lt.get("claim") {
+                    None => None,
+                    Some(toml::Value::String(c)) if !c.trim().is_empty() => {
+                        Some(c.trim().to_string())
+                    }
+                    Some(v) => {
+                        return Err(self.bad(
+                            &format!("{lf}.claim"),
+                            show(v),
+                            "expected a sentence",
+                        ))
+                    }
+                };
+                if claim.is_some() && j == 0 {
+                    return Err(self.err(format!(
+                        "{lf}.claim: the first level is the reference the others are measured against; put the claim on the level that should beat it"
+                    )));
+                }
+                parsed.push(Level {
+                    name: lname,
+                    set,
+                    claim,
+                });
             }
             factors.push(Factor {
                 name,
@@ -348,6 +376,7 @@ mod tests {
                 .map(|l| Level {
                     name: l.to_string(),
                     set: vec![format!("x.{name}={l}")],
+                    claim: None,
                 })
                 .collect(),
         }
