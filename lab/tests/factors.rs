@@ -481,3 +481,65 @@ fn example_studies_parse() {
         assert!(!s.factors.is_empty(), "{file}");
     }
 }
+
+/// The bundled remedies studies read, validate and carry a claim on every non-reference level.
+#[test]
+fn remedies_studies_are_valid_and_claim_something() {
+    let studies = Study::remedies();
+    assert_eq!(studies.len(), lab::study::REMEDIES.len());
+    let mut claims = 0;
+    for s in &studies {
+        assert!(!s.factors.is_empty(), "{}", s.name);
+        for f in &s.factors {
+            assert!(f.levels[0].claim.is_none());
+            for l in &f.levels[1..] {
+                assert!(l.claim.is_some(), "{} {}={}", s.name, f.name, l.name);
+                claims += 1;
+            }
+        }
+        assert_eq!(Study::bundled(&s.name).unwrap(), *s);
+    }
+    assert_eq!(claims, 3 + 4 + 1 + 2);
+    assert!(Study::bundled("nope").is_none());
+}
+
+/// A reference whose final seeds all diverged has no metric; the level that finished every
+/// seed is then clearly better (the claim is supported), and the sentence says why.
+#[test]
+fn a_reference_that_always_diverges_loses_clearly() {
+    let factors = r#"
+[[factors]]
+name = "clip"
+levels = [{ name = "none" }, { name = "on", set = ["clip.max_norm=1.0"], claim = "clipping rescues it" }]
+"#;
+    let text = format!(
+        "name = \"c\"\nseeds = [0, 1, 2]\n{PROBLEM}\n[[optimizers]]\nname = \"sgd\"\nlr = 3.0\n{factors}"
+    );
+    let s = parse(&text);
+    let runs: Vec<lab::RunRecord> = s
+        .initial_runs()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let mut rec = done(r, 0.9 + 0.01 * r.seed as f64, &[]);
+            if r.optimizer.ends_with("none") {
+                let res = rec.result.as_mut().unwrap();
+                res.diverged = true;
+                res.stop = "diverged".into();
+                res.epochs_log.clear();
+            }
+            rec
+        })
+        .collect();
+    let a = lab::analyze(&s, &runs);
+    let on = &a.factors[0].levels[1];
+    assert!(a.factors[0].levels[0].metric.is_none());
+    assert_eq!(a.factors[0].levels[0].seeds_diverged, 3);
+    assert_eq!((on.confidence.as_str(), on.effect), ("clear", None));
+    assert_eq!(on.claim_verdict.as_deref(), Some("supported"));
+    assert!(
+        a.factors[0].verdicts[0].contains("Final seeds diverged: 0 of 3 (vs 3 of 3)"),
+        "{}",
+        a.factors[0].verdicts[0]
+    );
+}

@@ -21,6 +21,8 @@
 //!   other factor), tested by the two-way ANOVA interaction F ([`super::interaction_f`],
 //!   least-squares additive model against cell means), p from Fisher's F distribution;
 //!   `interact` when p < 0.05, and `not enough seeds` when a cell has fewer than 3 values.
+//! - When every final seed of one side diverged (so it has no final metric) and the other side
+//!   has at least 3 finished seeds, the difference is `clear` in the finished side's favour.
 //! - **Claims**: a level with a `claim` is `supported` when it beats the reference and the
 //!   effect is `clear` or `likely`, `contradicted` when it loses and is `clear` or `likely`,
 //!   `not shown` within noise, `not enough seeds` otherwise.
@@ -61,8 +63,10 @@ pub struct LevelEffect {
     pub gap: Option<Stat>,
     /// Doctor finding → final seeds of the arms where it fired.
     pub findings: BTreeMap<String, usize>,
-    /// Final seeds of the arms (the denominator of `findings`).
+    /// Final seeds of the arms (the denominator of `findings`), and how many diverged.
     pub seeds: usize,
+    #[serde(default)]
+    pub seeds_diverged: usize,
     /// The level's claim (study file) and whether this measurement bears it out:
     /// `supported` (better than the reference, clear or likely), `contradicted` (worse, clear
     /// or likely), `not shown` (within noise) or `not enough seeds`.
@@ -138,6 +142,7 @@ fn level_stats(level: &str, arms: &[(&Arm, &Group)], metric: Metric) -> LevelEff
         e.diverged += g.diverged;
         e.runs += g.runs - g.failed;
         e.seeds += g.seeds;
+        e.seeds_diverged += g.seeds_diverged;
         for (k, n) in &g.findings {
             *e.findings.entry(k.clone()).or_insert(0) += n;
         }
@@ -242,12 +247,25 @@ pub(super) fn factor_effects(
                         .iter()
                         .flat_map(|(_, g)| seed_values(g, metric))
                         .collect();
-                    let better = e.effect.is_some_and(|d| (d >= 0.0) == higher);
-                    let (t, conf) = if better {
-                        confidence(&lv, &rv, higher)
+                    let ref_div: usize = partners.iter().map(|(_, g)| g.seeds_diverged).sum();
+                    // One side has no final metric because every final seed diverged: the
+                    // comparison is then divergence itself (at least 3 seeds a side).
+                    let all_diverged =
+                        |vals: &[f64], div: usize| vals.is_empty() && div >= MIN_SEEDS;
+                    let (better, (t, conf)) = if all_diverged(&rv, ref_div) && lv.len() >= MIN_SEEDS
+                    {
+                        (true, (None, "clear".to_string()))
+                    } else if all_diverged(&lv, e.seeds_diverged) && rv.len() >= MIN_SEEDS {
+                        (false, (None, "clear".to_string()))
                     } else {
-                        let (t, c) = confidence(&rv, &lv, higher);
-                        (t.map(|t| -t), c)
+                        let better = e.effect.is_some_and(|d| (d >= 0.0) == higher);
+                        let tc = if better {
+                            confidence(&lv, &rv, higher)
+                        } else {
+                            let (t, c) = confidence(&rv, &lv, higher);
+                            (t.map(|t| -t), c)
+                        };
+                        (better, tc)
                     };
                     e.t = t;
                     e.confidence = conf;
@@ -320,6 +338,12 @@ fn sentence(fe: &FactorEffect, e: &LevelEffect, r: &LevelEffect, metric: Metric)
         show_stat(metric, &r.metric),
         e.confidence
     );
+    if e.seeds_diverged + r.seeds_diverged > 0 {
+        s.push_str(&format!(
+            " Final seeds diverged: {} of {} (vs {} of {}).",
+            e.seeds_diverged, e.seeds, r.seeds_diverged, r.seeds
+        ));
+    }
     if e.diverged + r.diverged > 0 {
         s.push_str(&format!(
             " Diverged in {} of {} runs (vs {} of {}).",

@@ -94,6 +94,7 @@ mod key;
 mod model;
 mod protocol;
 mod reader;
+mod remedies;
 
 pub use best::{best_trial, Outcome};
 pub use factors::{Arm, Design, Factor, Level};
@@ -101,3 +102,4 @@ pub use key::{run_key, toml_to_json};
 pub use model::{OptimizerSpace, Problem, Protocol, Search, Space, Study, Tuning};
 pub use protocol::round_sig4;
 pub use reader::{DEFAULT_SOURCE, DEFAULT_STUDY};
+pub use remedies::REMEDIES;
