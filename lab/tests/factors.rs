@@ -263,6 +263,19 @@ fn factors_are_validated_before_any_run() {
         }
         assert!(e.contains("study.toml"), "{case}: names the file: {e}");
     }
+    // A factorial design past the arm limit is refused before anything is expanded.
+    let many: String = (0..13)
+        .map(|i| {
+            format!(
+                "[[factors]]\nname = \"f{i}\"\nlevels = [{{ name = \"a\" }}, {{ name = \"b\" }}]\n"
+            )
+        })
+        .collect();
+    let e = parse_err(&text("", &many));
+    assert!(
+        e.contains("2 optimizers x 8192 level combinations is more than 4096 arms"),
+        "{e}"
+    );
     // Weight decay, batch size and early stopping are factors too.
     let s = parse(&text(
         "",

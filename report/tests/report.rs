@@ -558,6 +558,7 @@ fn factor_section_and_exports() {
         .filter(|(_, n)| *n > 0)
         .collect(),
         seeds: 5,
+        ..LevelEffect::default()
     };
     a.factors = vec![FactorEffect {
         factor: "norm".into(),
@@ -609,4 +610,19 @@ fn factor_section_and_exports() {
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[2][3], "bn");
     assert_eq!(rows[2][8], "0.05");
+}
+
+/// A problem's test-accuracy target is drawn on its accuracy curves (dashed, in the legend).
+#[test]
+fn the_target_is_drawn_on_the_accuracy_curves() {
+    let (mut a, runs) = fixture();
+    a.targets = vec![lab::analysis::Target {
+        problem: PROBLEMS[0].into(),
+        metric: lab::Metric::TestAccuracy,
+        value: 0.6,
+    }];
+    let doc = report::render_html(&a, &runs, &options(&a, &runs));
+    check_well_formed(&doc).unwrap();
+    assert!(section(&doc, &format!("problem-{}", PROBLEMS[0])).contains("target ≥ 60.0%"));
+    assert!(!section(&doc, &format!("problem-{}", PROBLEMS[1])).contains("target ≥"));
 }

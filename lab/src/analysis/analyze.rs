@@ -185,7 +185,19 @@ pub fn analyze(study: &Study, runs: &[RunRecord]) -> Analysis {
         .filter(|w| w.is_finite())
         .sum();
     let (factors, interactions) = factor_effects(study, &groups, metric);
+    let targets = study
+        .problems
+        .iter()
+        .filter_map(|p| {
+            Some(super::model::Target {
+                problem: p.name.clone(),
+                metric: p.target_metric,
+                value: p.target?,
+            })
+        })
+        .collect();
     Analysis {
+        targets,
         factors,
         interactions,
         study: study.name.clone(),

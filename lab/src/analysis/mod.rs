@@ -69,7 +69,7 @@ pub use analyze::analyze;
 pub use factors::{FactorEffect, Interaction, LevelEffect};
 pub use groups::{best_trial, final_stat, first_reach, seed_values};
 pub use model::{
-    Analysis, Band, Character, Group, Profile, RankRow, SeedRun, Stat, Trial, Verdict,
+    Analysis, Band, Character, Group, Profile, RankRow, SeedRun, Stat, Target, Trial, Verdict,
 };
 pub use profiles::{performance_profile, profile_scores};
 pub use stats::{

@@ -148,6 +148,14 @@ pub struct Profile {
     pub ratios: BTreeMap<String, Vec<Option<f64>>>,
 }
 
+/// A problem's target: `metric` reaches `value` (≥ for accuracies, ≤ for losses).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    pub problem: String,
+    pub metric: Metric,
+    pub value: f64,
+}
+
 /// One row of the overall ranking.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RankRow {
@@ -212,6 +220,9 @@ pub struct Analysis {
     pub runs: usize,
     pub failed: usize,
     pub total_wall_s: f64,
+    /// Each problem's target (the metric and the value that counts as reached), when it has one.
+    #[serde(default)]
+    pub targets: Vec<Target>,
     /// Factor studies: each factor's effects per problem and optimizer.
     #[serde(default)]
     pub factors: Vec<super::FactorEffect>,

@@ -101,6 +101,21 @@ impl Arm {
     }
 }
 
+/// The most arms (optimizers × level combinations) a study may have.
+pub const MAX_ARMS: usize = 4096;
+
+/// How many level combinations a design has (None on overflow).
+pub fn combination_count(factors: &[Factor], design: Design) -> Option<usize> {
+    match design {
+        Design::Factorial => factors
+            .iter()
+            .try_fold(1usize, |a, f| a.checked_mul(f.levels.len())),
+        Design::Ablation => factors
+            .iter()
+            .try_fold(1usize, |a, f| a.checked_add(f.levels.len() - 1)),
+    }
+}
+
 /// The level combinations of a design, as level indices per factor.
 pub fn combinations(factors: &[Factor], design: Design) -> Vec<Vec<usize>> {
     match design {

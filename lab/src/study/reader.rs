@@ -257,6 +257,16 @@ impl Reader {
             design,
         };
         self.validate_levels(&study)?;
+        let combos = factors::combination_count(&study.factors, study.design);
+        let arms = combos.and_then(|c| c.checked_mul(study.optimizers.len()));
+        if arms.is_none_or(|n| n > factors::MAX_ARMS) {
+            return Err(self.err(format!(
+                "[[factors]]: {} optimizers x {} level combinations is more than {} arms; use design = \"ablation\" or fewer levels",
+                study.optimizers.len(),
+                combos.map_or("too many".to_string(), |c| c.to_string()),
+                factors::MAX_ARMS
+            )));
+        }
         study.optimizers = factors::expand(&study.optimizers, &study.factors, study.design);
         self.validate(&study)?;
         Ok(study)
