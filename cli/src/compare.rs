@@ -166,12 +166,21 @@ fn run_one(study: &Study, args: &CompareArgs, out: &Path) -> Result<Option<lab::
     opts.doctor = !args.no_doctor;
     opts.quiet = args.quiet;
     if !args.quiet {
+        let arms = if study.factors.is_empty() {
+            format!("{} optimizers", study.optimizers.len())
+        } else {
+            let names: Vec<&str> = study.factors.iter().map(|f| f.name.as_str()).collect();
+            format!(
+                "{} arms (optimizers x levels of {})",
+                study.optimizers.len(),
+                names.join(", ")
+            )
+        };
         eprintln!(
-            "study {} ({}): {} problems x {} optimizers, {} workers, results in {}",
+            "study {} ({}): {} problems x {arms}, {} workers, results in {}",
             study.name,
             study.source,
             study.problems.len(),
-            study.optimizers.len(),
             opts.workers,
             store.describe()
         );
