@@ -24,6 +24,7 @@ fn has_every_section_and_every_optimizer() {
     let doc = html();
     for id in [
         "header",
+        "recommendation",
         "summary",
         "ranking",
         "verdicts",
@@ -135,7 +136,7 @@ fn is_well_formed() {
     let counts = check_well_formed(&doc).unwrap_or_else(|e| panic!("{e}"));
     // 3 × 4 problem plots + 2 profiles + 2 landscapes
     assert_eq!(counts["svg"], 16);
-    assert_eq!(counts["section"], 3 + 5);
+    assert_eq!(counts["section"], 3 + 6);
     assert_eq!(counts["html"], 1);
     // the checker does catch mistakes
     assert!(check_well_formed("<div><svg></div></svg>").is_err());
@@ -246,6 +247,19 @@ fn ranking_metric_names_fast_times_and_empty_characters() {
     let summary = section(&doc, "summary");
     assert!(summary.contains("rank by final test accuracy"), "{summary}");
     assert!(summary.contains("Mean rank by final test accuracy"));
+    // The recommendation at the top: one line per verdict, with its margin and confidence.
+    let rec = section(&doc, "recommendation");
+    for v in &a.verdicts {
+        let r = v.runner_up.as_deref().unwrap();
+        let line = format!(
+            "On <b>{}</b> use <b>{}</b>; it beats {r} by {:.1} points of final test accuracy",
+            v.problem,
+            v.winner,
+            100.0 * v.margin
+        );
+        assert!(rec.contains(&line), "{line} not in {rec}");
+    }
+    assert!(doc.find("id=\"recommendation\"") < doc.find("id=\"summary\""));
     assert!(doc.contains(".nm{white-space:nowrap}"));
     assert!(!doc.contains("none measured"));
 

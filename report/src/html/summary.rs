@@ -7,6 +7,7 @@ use crate::esc;
 
 pub(super) fn summary(c: &mut Ctx) {
     let a = c.a;
+    recommendation(c);
     let _ = write!(
         c.out,
         r#"<section id="summary"><h2>Summary</h2><h3>Overall ranking</h3><p class="muted" id="ranking-metric">Ranked by the mean over problems of each optimizer's rank by final {} (mean over seeds; ties share the average rank); then by problems won and the profile score.</p><table id="ranking"><thead><tr><th class="n">Rank</th><th>Optimizer</th><th class="n">Mean rank by final {}</th><th class="n">Problems won</th><th class="n">Profile score (steps to target, 0–1)</th><th class="n">Divergence rate</th></tr></thead><tbody>"#,
@@ -82,6 +83,44 @@ pub(super) fn summary(c: &mut Ctx) {
         let _ = write!(c.out, "</div>");
     }
     let _ = write!(c.out, "</div></section>");
+}
+
+/// One line per problem at the top: what to use there, by how much it beats the next best, and
+/// how sure that is (the verdict's numbers).
+fn recommendation(c: &mut Ctx) {
+    let a = c.a;
+    if a.verdicts.is_empty() {
+        return;
+    }
+    let _ = write!(
+        c.out,
+        r#"<section id="recommendation"><h2>Recommendation</h2><ul class="verdicts">"#
+    );
+    for v in &a.verdicts {
+        let beats = match &v.runner_up {
+            Some(r) if a.metric.is_accuracy() => format!(
+                "; it beats {r} by {:.1} points of final {}",
+                100.0 * v.margin,
+                a.metric.label()
+            ),
+            Some(r) => format!(
+                "; it beats {r} by {} in final {}",
+                present::sig(v.margin, 3),
+                a.metric.label()
+            ),
+            None => " (the only one with a result)".into(),
+        };
+        let _ = write!(
+            c.out,
+            r#"<li>On <b>{}</b> use <b>{}</b>{} <span class="conf {}">{}</span></li>"#,
+            esc(&v.problem),
+            esc(&v.winner),
+            esc(&beats),
+            conf_class(&v.confidence),
+            esc(&v.confidence)
+        );
+    }
+    let _ = write!(c.out, "</ul></section>");
 }
 
 /// What was measured when no sentence of a kind applies: the optimizer's standing in numbers.
