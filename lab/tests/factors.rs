@@ -10,6 +10,7 @@ use lab::Study;
 const PROBLEM: &str = r#"
 [[problems]]
 name = "p"
+target = { metric = "test_accuracy", value = 0.5 }
 [problems.data]
 dataset = "moons"
 n = 64
@@ -413,6 +414,9 @@ levels = [{ name = "b0" }, { name = "b1", set = ["model.normalization=batchnorm"
     assert_eq!(b0.findings.get("vanishing_gradients"), Some(&6));
     assert_eq!(b1.findings.get("vanishing_gradients"), None);
     assert_eq!((b0.seeds, b1.seeds), (6, 6));
+    // Every seed reached the target 0.5 at its only epoch (step 10).
+    assert_eq!(b1.reached_target, 6);
+    assert!(close(b1.steps_to_target.unwrap().mean, 10.0));
     assert_eq!(
         fb.verdicts[0],
         "On p with sgd, B=b1 lowers final test accuracy by 20.0 points vs b0 (67.0 ± 5.8% over \

@@ -611,6 +611,7 @@ fn factor_section_and_exports() {
     assert!(s.contains("+5.00 points"));
     assert!(s.contains("vanishing gradients 5 of 5"));
     assert!(s.contains("7% (1/15)"));
+    assert!(s.contains("— (0/5)"), "steps to target");
     assert!(s.contains("norm=bn raises final test accuracy by 5.0 points"));
     assert!(s.contains("80.00 ± 1.00 (n=3)") && s.contains("<td class=\"n\">—</td>"));
     assert!(s.contains("the effect of norm depends on init"));

@@ -13,7 +13,8 @@
 //!   seeds` with fewer than 3 seeds a side or no spread; `clear`, `likely`, `within noise`.
 //!   Pooling over the other factors' levels adds their effects to the spread, so the test is
 //!   conservative in a factorial design.
-//! - **Divergence** of a level: diverged / done runs over its arms' runs (trials and seeds);
+//! - **Steps to target** of a level: over its arms' final seeds that reached the problem's
+//!   target (with how many did). **Divergence** of a level: diverged / done runs over its arms' runs (trials and seeds);
 //!   **gap**: test − train loss over its arms' final seeds; **findings**: per doctor finding,
 //!   the final seeds of its arms where it fired, out of their seeds.
 //! - **Interaction** (factorial designs, every pair of factors, per problem and optimizer):
@@ -61,6 +62,11 @@ pub struct LevelEffect {
     pub runs: usize,
     pub divergence_rate: f64,
     pub gap: Option<Stat>,
+    /// Steps to the problem's target over the final seeds that reached it, and how many did.
+    #[serde(default)]
+    pub steps_to_target: Option<Stat>,
+    #[serde(default)]
+    pub reached_target: usize,
     /// Doctor finding → final seeds of the arms where it fired.
     pub findings: BTreeMap<String, usize>,
     /// Final seeds of the arms (the denominator of `findings`), and how many diverged.
@@ -131,7 +137,14 @@ fn level_stats(level: &str, arms: &[(&Arm, &Group)], metric: Metric) -> LevelEff
     };
     let mut vals = Vec::new();
     let mut gaps = Vec::new();
+    let mut steps = Vec::new();
     for (_, g) in arms {
+        steps.extend(
+            g.seed_runs
+                .iter()
+                .filter_map(|s| s.steps_to_target.map(|x| x as f64)),
+        );
+        e.reached_target += g.reached_target;
         e.arms.push(g.optimizer.clone());
         vals.extend(seed_values(g, metric));
         gaps.extend(
@@ -149,6 +162,7 @@ fn level_stats(level: &str, arms: &[(&Arm, &Group)], metric: Metric) -> LevelEff
     }
     e.metric = stat(&vals);
     e.gap = stat(&gaps);
+    e.steps_to_target = stat(&steps);
     e.divergence_rate = if e.runs > 0 {
         e.diverged as f64 / e.runs as f64
     } else {

@@ -59,7 +59,7 @@ pub(super) fn factors(c: &mut Ctx) {
         for fe in a.factors.iter().filter(|f| f.factor == name) {
             let _ = write!(
                 c.out,
-                r#"<h4>{} · {}</h4><table class="factor"><thead><tr><th>Level</th><th class="n">Final {}{unit}<br/>mean ± std (seeds)</th><th class="n">Effect vs {}</th><th>Confidence</th><th class="n">Divergence<br/>(diverged/runs)</th><th class="n">Generalisation gap<br/>(test − train loss)</th><th>Doctor findings<br/>(final seeds)</th></tr></thead><tbody>"#,
+                r#"<h4>{} · {}</h4><table class="factor"><thead><tr><th>Level</th><th class="n">Final {}{unit}<br/>mean ± std (seeds)</th><th class="n">Effect vs {}</th><th>Confidence</th><th class="n">Steps to target<br/>(reached k/n)</th><th class="n">Divergence<br/>(diverged/runs)</th><th class="n">Generalisation gap<br/>(test − train loss)</th><th>Doctor findings<br/>(final seeds)</th></tr></thead><tbody>"#,
                 esc(&fe.problem),
                 esc(&fe.optimizer),
                 esc(a.metric.label()),
@@ -81,12 +81,18 @@ pub(super) fn factors(c: &mut Ctx) {
                 };
                 let _ = write!(
                     c.out,
-                    r#"<tr><td><span class="nm">{}</span></td><td class="n">{}</td><td class="n">{}</td><td><span class="conf {}">{}</span></td><td class="n">{} ({}/{})</td><td class="n">{}</td><td>{}</td></tr>"#,
+                    r#"<tr><td><span class="nm">{}</span></td><td class="n">{}</td><td class="n">{}</td><td><span class="conf {}">{}</span></td><td class="n">{} ({}/{})</td><td class="n">{} ({}/{})</td><td class="n">{}</td><td>{}</td></tr>"#,
                     esc(&e.level),
                     value(acc, &e.metric),
                     effect(acc, e),
                     conf_class(&e.confidence),
                     esc(&e.confidence),
+                    e.steps_to_target.map_or("—".to_string(), |s| format!(
+                        "{:.0} ± {:.0}",
+                        s.mean, s.std
+                    )),
+                    e.reached_target,
+                    e.seeds,
                     pct(e.divergence_rate),
                     e.diverged,
                     e.runs,
