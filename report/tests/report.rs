@@ -615,6 +615,13 @@ fn factor_section_and_exports() {
     assert!(s.contains("norm=bn raises final test accuracy by 5.0 points"));
     assert!(s.contains("80.00 ± 1.00 (n=3)") && s.contains("<td class=\"n\">—</td>"));
     assert!(s.contains("the effect of norm depends on init"));
+    let head = section(&doc, "header");
+    assert!(
+        head.contains("3 problems × 9 arms (optimizer × factor levels)"),
+        "{head}"
+    );
+    assert!(head.contains("href=\"#factors\""));
+    assert!(section(&html(), "header").contains("3 problems × 9 optimizers"));
     // An optimizer study has no such section.
     assert!(!html().contains("id=\"factors\""));
 

@@ -241,6 +241,7 @@ th{background:var(--soft);font-weight:600}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.best td{background:#eef7ee}
 .nm{white-space:nowrap}
+.card h4 .nm{white-space:normal;overflow-wrap:anywhere}
 .sw{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:6px;vertical-align:-1px}
 .verdicts{margin:4px 0 8px;padding-left:20px}
 .verdicts li{margin:4px 0}
@@ -311,15 +312,24 @@ fn header(c: &mut Ctx, opts: &Options) {
         .unwrap_or_else(|| protocol_text(a, c.runs));
     let _ = write!(
         c.out,
-        r##"<header class="top" id="header"><div class="muted">gradlab optimizer comparison</div><h1>Study <code>{}</code></h1><div class="counts"><span>{} runs</span><span>{} failed</span><span>{} total compute time</span><span>{} problems × {} optimizers</span></div><p><b>Protocol:</b> {}</p><nav><a href="#summary">Summary</a>"##,
+        r##"<header class="top" id="header"><div class="muted">gradlab optimizer comparison</div><h1>Study <code>{}</code></h1><div class="counts"><span>{} runs</span><span>{} failed</span><span>{} total compute time</span><span>{} problem{} × {} {}</span></div><p><b>Protocol:</b> {}</p><nav><a href="#summary">Summary</a>"##,
         esc(&a.study),
         a.runs,
         a.failed,
         esc(&duration_spaced(a.total_wall_s)),
         a.problems.len(),
+        if a.problems.len() == 1 { "" } else { "s" },
         a.optimizers.len(),
+        match (a.factors.is_empty(), a.optimizers.len()) {
+            (false, _) => "arms (optimizer × factor levels)",
+            (true, 1) => "optimizer",
+            (true, _) => "optimizers",
+        },
         esc(&protocol)
     );
+    if !a.factors.is_empty() {
+        let _ = write!(c.out, r##"<a href="#factors">Factors</a>"##);
+    }
     for p in &a.problems {
         let _ = write!(
             c.out,
