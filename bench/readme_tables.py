@@ -207,8 +207,8 @@ def study(tmp):
         )
     lines = [
         provenance("study") + f" {runs} runs in {wall:.0f} s (the whole `gradlab compare` "
-        "command, default workers); test accuracy is mean ± std over the five seeds of each "
-        "optimizer's best setting.",
+        "command, default workers); test accuracy is mean ± std over the five final seeds of each "
+        "optimizer's best setting (seeds 1–5: the tuning trial at seed 0 is left out).",
         "",
         head,
         sep,
