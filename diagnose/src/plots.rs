@@ -418,34 +418,17 @@ pub fn loss(t: &Timeline, findings: &[Finding]) -> Result<Option<String>> {
     Ok(Some(svg))
 }
 
-/// Curvature over time: λmax, λmin and the 2/lr stability bound (top, signed log scale), and
-/// the stability ratio lr·λmax against 2 (bottom).
+/// Curvature over time: λmax and λmin (top, signed log scale), and the stability ratio
+/// (sharpness over the optimizer's threshold) against 1, the edge of stability (bottom).
 pub fn curvature(t: &Timeline) -> Result<Option<String>> {
-    let pts = |name: &str| -> Vec<(f64, f64)> {
-        t.get(name)
-            .iter()
-            .filter(|p| p.1.is_finite())
-            .map(|&(s, v)| (s as f64, v))
-            .collect()
-    };
-    let (lmax, lmin, stab) = (pts("lambda_max"), pts("lambda_min"), pts("stability"));
+    let (lmax, lmin, stab) = (
+        finite(t, "lambda_max"),
+        finite(t, "lambda_min"),
+        finite(t, "stability"),
+    );
     if lmax.is_empty() && lmin.is_empty() && stab.is_empty() {
         return Ok(None);
     }
-    // 2/lr at the steps where λ was measured (the largest λmax the step size tolerates).
-    let lr = t.get("lr");
-    let lr_at = |s: f64| -> Option<f64> {
-        let i = lr.partition_point(|p| (p.0 as f64) <= s);
-        (i > 0).then(|| lr[i - 1].1).filter(|v| *v > 0.0)
-    };
-    let bound: Vec<(f64, f64)> = lmax
-        .iter()
-        .chain(&stab)
-        .filter_map(|&(s, _)| lr_at(s).map(|l| (s as u64, 2.0 / l)))
-        .collect::<std::collections::BTreeMap<u64, f64>>()
-        .into_iter()
-        .map(|(s, v)| (s as f64, v))
-        .collect();
     let (s0, s1) = {
         let (a, b) = step_range(t);
         (a.max(0.0), b)
@@ -469,11 +452,6 @@ pub fn curvature(t: &Timeline) -> Result<Option<String>> {
                 "λmin (smallest; < 0: a saddle)",
                 RGBColor(31, 119, 180),
                 &lmin,
-            ),
-            (
-                "2 / lr (stability bound for λmax)",
-                RGBColor(90, 90, 90),
-                &bound,
             ),
         ];
         if !(lmax.is_empty() && lmin.is_empty()) {
@@ -508,114 +486,222 @@ pub fn curvature(t: &Timeline) -> Result<Option<String>> {
                 if p.is_empty() {
                     continue;
                 }
-                let dashed = label.starts_with("2 / lr");
-                let style = if dashed {
-                    c.stroke_width(1)
-                } else {
-                    c.stroke_width(2)
-                };
                 chart
                     .draw_series(LineSeries::new(
                         p.iter().map(|&(s, v)| (s, symlog(v))),
-                        style,
+                        c.stroke_width(2),
                     ))
                     .map_err(err)?
                     .label(label)
                     .legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3))
                     });
-                if !dashed {
-                    chart
-                        .draw_series(
-                            p.iter()
-                                .map(|&(s, v)| Circle::new((s, symlog(v)), 2, c.filled())),
-                        )
-                        .map_err(err)?;
-                }
+                chart
+                    .draw_series(
+                        p.iter()
+                            .map(|&(s, v)| Circle::new((s, symlog(v)), 2, c.filled())),
+                    )
+                    .map_err(err)?;
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 14))
-                .draw()
-                .map_err(err)?;
+            legend(&mut chart)?;
         }
         if !stab.is_empty() {
-            let log = stab.iter().all(|p| p.1 > 0.0);
-            let tr = |v: f64| if log { v.log10() } else { v };
-            let (mut y0, mut y1) = span(stab.iter().map(|p| tr(p.1)).chain([tr(2.0)]));
-            if log && y1 - y0 < 0.6 {
-                y0 -= 0.3;
-                y1 += 0.3;
-            }
-            let (y0, y1) = headroom((y0, y1), 0.2);
-            let mut chart = ChartBuilder::on(&bottom)
-                .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(80)
-                .build_cartesian_2d(s0..s1, y0..y1)
-                .map_err(err)?;
-            chart
-                .configure_mesh()
-                .x_desc("step")
-                .x_label_formatter(&step_label)
-                .y_desc(if log {
-                    "lr·λmax (log scale)"
-                } else {
-                    "lr·λmax"
-                })
-                .y_label_formatter(&|v| tick(if log { 10f64.powf(*v) } else { *v }))
-                .axis_desc_style(("sans-serif", 16))
-                .label_style(("sans-serif", 13))
-                .light_line_style(WHITE.mix(0.0))
-                .draw()
-                .map_err(err)?;
             let red = RGBColor(214, 39, 40);
-            chart
-                .draw_series(LineSeries::new(
-                    [(s0, tr(2.0)), (s1, tr(2.0))],
-                    red.stroke_width(2),
-                ))
-                .map_err(err)?
-                .label("2: above it, gradient descent oscillates or diverges")
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], red.stroke_width(3))
-                });
             let purple = RGBColor(148, 103, 189);
-            chart
-                .draw_series(LineSeries::new(
-                    stab.iter().map(|&(s, v)| (s, tr(v))),
-                    purple.stroke_width(2),
-                ))
-                .map_err(err)?
-                .label("stability lr·λmax")
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], purple.stroke_width(3))
-                });
-            chart
-                .draw_series(
-                    stab.iter()
-                        .map(|&(s, v)| Circle::new((s, tr(v)), 2, purple.filled())),
-                )
-                .map_err(err)?;
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 14))
-                .draw()
-                .map_err(err)?;
+            ratio_panel(
+                &bottom,
+                (s0, s1),
+                &[(
+                    "stability = sharpness / the optimizer's threshold",
+                    purple,
+                    &stab,
+                )],
+                (
+                    1.0,
+                    "1: the edge of stability (above it the update rule diverges)",
+                    red,
+                ),
+                "sharpness / threshold",
+            )?;
         }
         root.present().map_err(err)?;
     }
     Ok(Some(svg))
 }
 
+/// The edge of stability (Cohen et al. 2021, 2022): the sharpness the optimizer's threshold
+/// applies to (λmax, or Adam's preconditioned λmax(P⁻¹H)) and that threshold (2/η for SGD,
+/// 2(1+β)/η heavy-ball, (2+2β₁)/((1−β₁)η) Adam: `instruments::stability`) over training, on a
+/// log scale. Sharpness rising to the threshold and hovering there is the edge of stability.
+pub fn edge_of_stability(t: &Timeline) -> Result<Option<String>> {
+    let (sharp, thr) = (finite(t, "sharpness"), finite(t, "sharpness_threshold"));
+    if sharp.is_empty() || thr.is_empty() {
+        return Ok(None);
+    }
+    let preconditioned = !t.get("preconditioned_lambda_max").is_empty();
+    let (s0, s1) = {
+        let (a, b) = step_range(t);
+        (a.max(0.0), b)
+    };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let root = root
+            .titled(
+                "Edge of stability: sharpness against the optimizer's threshold",
+                ("sans-serif", 22),
+            )
+            .map_err(err)?;
+        let label = if preconditioned {
+            "preconditioned sharpness λmax(P⁻¹H)"
+        } else {
+            "sharpness λmax"
+        };
+        ratio_panel(
+            &root,
+            (s0, s1),
+            &[(label, RGBColor(148, 103, 189), &sharp)],
+            (
+                f64::NAN,
+                "the optimizer's stability threshold at the step's lr",
+                RGBColor(214, 39, 40),
+            ),
+            if preconditioned {
+                "λmax(P⁻¹H) (log scale)"
+            } else {
+                "λmax (log scale)"
+            },
+        )
+        .and_then(|mut chart| {
+            let red = RGBColor(214, 39, 40);
+            chart
+                .draw_series(LineSeries::new(
+                    thr.iter().map(|&(s, v)| (s, v.log10())),
+                    red.stroke_width(2),
+                ))
+                .map_err(err)?
+                .label("the optimizer's stability threshold at the step's lr")
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], red.stroke_width(3))
+                });
+            legend(&mut chart)
+        })?;
+        root.present().map_err(err)?;
+    }
+    Ok(Some(svg))
+}
+
+/// The finite points of a run-level series, as `(step, value)` in `f64`.
+fn finite(t: &Timeline, name: &str) -> Vec<(f64, f64)> {
+    t.get(name)
+        .iter()
+        .filter(|p| p.1.is_finite())
+        .map(|&(s, v)| (s as f64, v))
+        .collect()
+}
+
+type Chart<'a> = ChartContext<
+    'a,
+    SVGBackend<'a>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// A series to draw: its legend label, colour and points.
+type Labelled<'s> = (&'s str, RGBColor, &'s Vec<(f64, f64)>);
+
+fn legend(chart: &mut Chart<'_>) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(err)
+}
+
+/// Positive series over steps on a log scale (linear when a value is ≤ 0) with a horizontal
+/// reference line (skipped when its level is NaN, for callers that draw their own); returns the
+/// chart so that callers can add to it. The legend is drawn when the reference line is.
+fn ratio_panel<'a>(
+    area: &DrawingArea<SVGBackend<'a>, plotters::coord::Shift>,
+    (s0, s1): (f64, f64),
+    series: &[Labelled<'_>],
+    (level, level_label, level_color): (f64, &str, RGBColor),
+    y_desc: &str,
+) -> Result<Chart<'a>> {
+    let log = series.iter().all(|s| s.2.iter().all(|p| p.1 > 0.0));
+    let tr = move |v: f64| if log { v.log10() } else { v };
+    let extra: Vec<f64> = if level.is_nan() {
+        Vec::new()
+    } else {
+        vec![tr(level)]
+    };
+    let (mut y0, mut y1) = span(
+        series
+            .iter()
+            .flat_map(|s| s.2.iter().map(|p| tr(p.1)))
+            .chain(extra),
+    );
+    if log && y1 - y0 < 0.6 {
+        y0 -= 0.3;
+        y1 += 0.3;
+    }
+    let (y0, y1) = headroom((y0, y1), 0.2);
+    let mut chart = ChartBuilder::on(area)
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(80)
+        .build_cartesian_2d(s0..s1, y0..y1)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .x_label_formatter(&step_label)
+        .y_desc(y_desc)
+        .y_label_formatter(&move |v| tick(if log { 10f64.powf(*v) } else { *v }))
+        .axis_desc_style(("sans-serif", 16))
+        .label_style(("sans-serif", 13))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(err)?;
+    if !level.is_nan() {
+        chart
+            .draw_series(LineSeries::new(
+                [(s0, tr(level)), (s1, tr(level))],
+                level_color.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(level_label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], level_color.stroke_width(3))
+            });
+    }
+    for &(label, c, p) in series {
+        chart
+            .draw_series(LineSeries::new(
+                p.iter().map(|&(s, v)| (s, tr(v))),
+                c.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
+        chart
+            .draw_series(
+                p.iter()
+                    .map(|&(s, v)| Circle::new((s, tr(v)), 2, c.filled())),
+            )
+            .map_err(err)?;
+    }
+    if !level.is_nan() {
+        legend(&mut chart)?;
+    }
+    Ok(chart)
+}
+
 /// Writes every plot the report's readings allow into `dir` (`grad_norms.svg`, `loss.svg`,
-/// `curvature.svg`), creating it; returns the files written.
+/// `curvature.svg`, `edge_of_stability.svg`), creating it; returns the files written.
 pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
     let t = &report.timeline;
     let mut out = Vec::new();
@@ -623,6 +709,7 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
         ("grad_norms.svg", gradient_heatmap(t)?),
         ("loss.svg", loss(t, &report.findings)?),
         ("curvature.svg", curvature(t)?),
+        ("edge_of_stability.svg", edge_of_stability(t)?),
     ] {
         if let Some(svg) = svg {
             let p = dir.join(name);

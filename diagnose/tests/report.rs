@@ -250,7 +250,18 @@ fn plots_are_written_and_skipped_without_their_series() {
     let loss = std::fs::read_to_string(out.join("loss.svg")).unwrap();
     assert!(loss.contains("vanishing_gradients") && loss.contains("lr_too_high"));
     let curv = std::fs::read_to_string(out.join("curvature.svg")).unwrap();
-    assert!(curv.contains("2 / lr") && curv.contains("stability"));
+    assert!(curv.contains("edge of stability") && curv.contains("stability"));
+    // The edge-of-stability plot needs the sharpness and its threshold.
+    assert!(diagnose::plots::edge_of_stability(&r.timeline)
+        .unwrap()
+        .is_none());
+    let mut eos = r.timeline.clone();
+    for s in (1..=200).step_by(10) {
+        eos.push("sharpness", None, s, 5.0 + s as f64 / 20.0);
+        eos.push("sharpness_threshold", None, s, 20.0);
+    }
+    let svg = diagnose::plots::edge_of_stability(&eos).unwrap().unwrap();
+    assert!(svg.contains("sharpness λmax") && svg.contains("stability threshold"));
 
     // A sparse schedule (every 10th step) leaves no empty column: every row has one cell per
     // column, as many as there are readings.

@@ -123,6 +123,9 @@ pub struct Probe<'a> {
     pub lr: f64,
     pub model: &'a mut Sequential,
     pub optimizer: &'a Optimizer<f32>,
+    /// The run's `[optimizer]` table (name and hyperparameters as configured: momentum, betas,
+    /// nesterov, eps…), for readings that depend on the update rule (a stability threshold).
+    pub optimizer_config: &'a toml::Table,
     /// The step's (last micro-)batch, as the model saw it.
     pub x: &'a Tensor,
     pub targets: Targets<'a>,

@@ -400,6 +400,7 @@ impl<'c> Trainer<'c> {
                             lr,
                             model: &mut self.model,
                             optimizer: &self.optimizer,
+                            optimizer_config: &self.cfg.optimizer,
                             x: &self.x,
                             targets,
                             per_example_sq_norms: $norms,

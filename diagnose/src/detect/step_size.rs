@@ -143,17 +143,19 @@ pub(super) fn lr_too_high(c: &Ctx, diverged: bool) -> Option<Finding> {
         }
     }
     // No progress: flat late and still above half the initial loss (a converged run is flat
-    // too, and SGD often converges at the edge of stability, lr·λmax ≈ 2).
+    // too, and training often converges at the edge of stability, sharpness ≈ threshold).
+    // `stability` is sharpness / the optimizer's threshold (2/η for SGD, 2(1+β)/η heavy-ball,
+    // Adam's preconditioned one: instruments/stability.rs), so 1 is the edge for every optimizer.
     let late_flat = n >= MIN_POINTS && c.late_improvement() < 0.05 && c.l1 > 0.5 * c.l0;
     let stab = c.t.get("stability");
     if !stab.is_empty() {
         let m = median(&tail(stab, 0.5));
-        if m > 2.0 && (late_flat || conf > 0.0) {
+        if m > 1.0 && (late_flat || conf > 0.0) {
             conf = (conf + 0.2).clamp(0.75, 1.0);
             evidence.push(ev(
-                "lr·λmax (median, second half)",
+                "sharpness / the optimizer's stability threshold (median, second half)",
                 m,
-                "above 2 gradient descent on the local quadratic is unstable: the step is too large for the sharpest direction",
+                "above 1 the update rule is unstable on the local quadratic: the step is too large for the sharpest direction",
             ));
         }
     }
@@ -225,13 +227,13 @@ pub(super) fn lr_too_low(c: &Ctx) -> Option<Finding> {
     let stab = c.t.get("stability");
     if !stab.is_empty() {
         let m = median(&tail(stab, 0.5));
-        if m < 0.05 {
+        if m < 0.025 {
             conf = (conf + 0.1).min(0.95);
         }
         evidence.push(ev(
-            "lr·λmax (median)",
+            "sharpness / the optimizer's stability threshold (median)",
             m,
-            "far below 2: even the sharpest direction is descended in tiny steps",
+            "far below 1: even the sharpest direction is descended in tiny steps",
         ));
     }
     Some(Finding {

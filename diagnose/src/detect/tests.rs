@@ -197,17 +197,17 @@ fn per_layer_readings() {
 }
 
 #[test]
-fn stability_above_two_without_progress_is_lr_too_high() {
+fn stability_above_one_without_progress_is_lr_too_high() {
     let mut t = run(100, |_| 1.0);
     for s in 1..=100 {
-        t.push("stability", None, s, 3.5);
+        t.push("stability", None, s, 1.75);
     }
     let k = kinds(&detect(&t, &summary(Stop::Completed, 100)));
     assert!(k.contains(&Kind::LrTooHigh), "{k:?}");
     // A converged run at the edge of stability is not an alarm.
     let mut t = run(300, |s| 2.3 * (-s / 30.0).exp() + 0.05);
     for s in 1..=300 {
-        t.push("stability", None, s, 2.5);
+        t.push("stability", None, s, 1.25);
         t.push("alpha", None, s, 1.2);
     }
     assert_eq!(

@@ -1,115 +1,102 @@
-//! Curvature of the loss on the step's batch at the current weights, from Hessian-vector
-//! products.
+//! Curvature of the loss on the step's batch at the current weights, from exact
+//! Hessian-vector products.
 //!
-//! Series (run-level): `lambda_max` (largest Hessian eigenvalue), `lambda_min` (smallest; < 0
-//! marks negative curvature, a saddle), `hessian_trace` (Hutchinson estimate), `stability`
-//! (`lr · lambda_max`; above 2 plain gradient descent diverges along the top eigenvector).
+//! # Series (run-level)
 //!
-//! Hessian-vector products are central finite differences of the gradient,
-//! `Hv ≈ (∇f(θ + h v) − ∇f(θ − h v)) / 2h`, with both gradients from
-//! [`Probe::loss_and_gradient`] (training mode, the step's dropout masks and batch-norm batch
-//! statistics replayed, so `f` is one deterministic function within the step).
-//! The step is `h = δ · max(‖θ‖, 1) / ‖v‖` with `δ = 2⁻⁹ ≈ 2e-3`: the weights move by a
-//! fraction `δ` of their norm. The rounding error of an f32 gradient difference is about
-//! `ε_f32 ‖g‖ / h` (relative `ε/δ ≈ 6e-5` of the gradient scale), the truncation error
-//! `O(h²)` (zero for a quadratic); `δ ≈ ε^{1/3}` balances the two for smooth losses and stays
-//! small enough not to cross many ReLU kinks.
+//! * `lambda_max`, `lambda_min`: the largest and smallest Hessian eigenvalue (`< 0` marks
+//!   negative curvature, a saddle), with `lambda_max_err`, `lambda_min_err`: their error bounds
+//!   (an eigenvalue of `H` lies within the bound of the reading; the readings never overshoot:
+//!   `lambda_max ≤ λmax`, `lambda_min ≥ λmin`), and `curvature_products` (products spent).
+//! * `preconditioned_lambda_max` (+ `_err`), Adam-family runs only: `λmax(P⁻¹H)` with Adam's
+//!   preconditioner `P` of this step (see [`stability`](super::stability)).
+//! * `sharpness`: the one the optimizer's stability threshold applies to (`lambda_max`, or the
+//!   preconditioned one for Adam), `sharpness_threshold` (the threshold at the step's lr) and
+//!   `stability = sharpness / sharpness_threshold` (1 = the edge of stability; above it the
+//!   update rule diverges along the sharpest direction of the local quadratic). Not recorded for
+//!   optimizers without a known threshold.
+//! * `hessian_trace` (+ `hessian_trace_err`, one standard error), when trace samples are asked
+//!   for.
 //!
-//! * `λmax`: power iteration on `H`, warm-started from the previous measurement's vector (a
-//!   random one the first time), at most `iters` products, stopping early when the Rayleigh
-//!   quotient changes by less than `tol` relative.
-//!   When the quotient falls short of `‖Hv‖` (the dominant eigenvalue is negative, or `±λ`
-//!   tie at a symmetric saddle), the iteration goes on with `H + ‖Hv‖·I` instead.
-//! * `λmin`: power iteration on `H − λmax I`, whose dominant eigenvalue is `λmin − λmax`
-//!   (all its eigenvalues are ≤ 0); warm-started likewise.
-//! * trace: Hutchinson's `mean zᵀHz` over `samples` Rademacher vectors `z` seeded by
-//!   `(seed, step)` (deterministic).
+//! # Methods
 //!
-//! Cost per measurement: `2 ·` (products) forward+backward passes on the batch.
+//! * **Products**: exact, [`Probe::hvp`] (Pearlmutter's R-operator, forward-over-backward through
+//!   every layer of the engine; training mode with the step's dropout masks and batch-norm batch
+//!   statistics, so `H` is the Hessian of the step's own mean loss). No finite differences: every
+//!   built-in layer has an R-operator; a custom layer without one makes the instrument report
+//!   that error.
+//! * **Extreme eigenvalues**: Lanczos with full reorthogonalisation
+//!   ([`lanczos`]) from a Rademacher start vector seeded by `(seed, step)`: no
+//!   warm start, so every measurement — the first included — stands on its own. Both ends come
+//!   from one Krylov space; the run stops when both Ritz residuals fall below `tol · ρ` or after
+//!   `iters` products. The `_err` series are those residuals `‖H y − θ y‖`.
+//! * **Preconditioned sharpness** (Adam): Lanczos on `D H D`, `D = P^{-1/2}` (similar to `P⁻¹H`,
+//!   so the same eigenvalues), with `P = (1 − β₁ᵗ)(√v̂ₜ + ε)` computed from the optimizer's second
+//!   moment before this step and this step's gradient: exactly the `v̂ₜ` the update is about to
+//!   use (`v̂₁ = g₁²` at the first step).
+//! * **Trace**: Hutch++ (Meyer, Musco, Musco & Woodruff, "Hutch++: optimal stochastic trace
+//!   estimation", SOSA 2021) with the Lanczos basis `Q` as its low-rank sketch: `tr(H) =
+//!   tr(QᵀHQ) + tr((I − QQᵀ) H (I − QQᵀ))`, the first term exact (`Σ αⱼ` of the Lanczos
+//!   tridiagonal, no extra product) and the second Hutchinson's estimate over `trace_samples`
+//!   Rademacher vectors projected off `Q` (one product each), seeded by `(seed, step)`. The
+//!   sketch removes the extreme eigendirections, which carry most of Hutchinson's variance;
+//!   `hessian_trace_err` is the remaining term's standard error.
+//!
+//! Cost per measurement: `curvature_products` (+ as many for the preconditioned run) +
+//! `trace_samples` products, each about twice a training step's forward+backward.
 
 use optim::Params;
 use train::Probe;
 
+use super::lanczos::{self, axpy, dot};
+use super::stability::Rule;
 use super::{Every, Instrument};
 use crate::{Result, Timeline};
-
-/// Relative finite-difference step (see the module docs).
-pub const DELTA: f64 = 1.0 / 512.0;
 
 /// Which quantities to measure, and how hard.
 #[derive(Clone, Debug)]
 pub struct Curvature {
     pub every: Every,
-    /// Power-iteration products for `λmax` (and for `λmin`).
+    /// Most Lanczos products per spectrum (raw, and again for the preconditioned one).
     pub iters: usize,
-    /// Relative change of the Rayleigh quotient that ends a power iteration early.
+    /// Convergence: both extreme Ritz residuals at most `tol` times the spectral radius.
     pub tol: f64,
-    /// Also `λmin` (power iteration on `H − λmax I`).
-    pub lambda_min: bool,
-    /// Rademacher samples for the trace (0: no trace).
+    /// Rademacher samples of the trace's deflated Hutchinson term (0: no trace).
     pub trace_samples: usize,
     pub seed: u64,
-    v_max: Option<Vec<Vec<f32>>>,
-    v_min: Option<Vec<Vec<f32>>>,
 }
 
 impl Curvature {
-    /// `λmax` only, at step 1 and every 500 steps, at most 2 products (warm starts carry the iteration on
-    /// from one measurement to the next). A product costs about two training steps plus the
-    /// probes' save/restore (measured on a 784-512-512-10 MLP, batch 128: ~22 ms per product
-    /// against ~5.6 ms per training step on a shared 2-core machine), so every 50 steps would
-    /// already cost ~18% and every 100 about 8% (a measurement costs ~8 training steps:
-    /// `cargo test --release -p diagnose --test curvature cost_per_measurement -- --ignored`);
-    /// every 500 (~2%) leaves room for the other instruments within the preset's 10%. The full
-    /// preset is the one for watching curvature closely.
+    /// `λmax`, `λmin` (and Adam's preconditioned sharpness) at step 1 and every 500 steps, at
+    /// most 8 products each, stopping at residuals of 5% of the spectral radius: coarse, and the
+    /// `_err` series say how coarse. A product costs about two training steps, so a measurement
+    /// is ≤ ~16 training steps' worth, ~3% of training every 500 steps (twice that for Adam).
     pub fn economy() -> Curvature {
-        Curvature::new(Every(500), 2, false, 0)
+        Curvature::new(Every(500), 8, 0).with_tol(0.05)
     }
 
-    /// `λmax`, `λmin` (≤ 4 products each, warm-started) and the trace (2 samples) every 100
-    /// steps: ≤ 10 products, ~25 training steps' worth, about 0.25× training time. (All three
-    /// every 10 steps with 8 + 8 + 4 products measured ~60 training steps per measurement, 6×.)
+    /// `λmax`, `λmin`, the trace (10 samples) and Adam's preconditioned sharpness every 100
+    /// steps, at most 40 Lanczos products each, stopping at residuals of 0.5% of the spectral
+    /// radius (the extreme eigenvalues then within 2% of exact on the reference models,
+    /// `tests/curvature.rs`).
     pub fn full() -> Curvature {
-        Curvature::new(Every(100), 4, true, 2)
+        Curvature::new(Every(100), 40, 10).with_tol(5e-3)
     }
 
-    pub fn new(every: Every, iters: usize, lambda_min: bool, trace_samples: usize) -> Curvature {
+    pub fn new(every: Every, iters: usize, trace_samples: usize) -> Curvature {
         Curvature {
             every,
             iters,
             tol: 1e-3,
-            lambda_min,
             trace_samples,
             seed: 0x5eed_c0de,
-            v_max: None,
-            v_min: None,
         }
     }
-}
 
-impl Curvature {
-    /// The same with another early-stopping tolerance.
+    /// The same with another convergence tolerance.
     pub fn with_tol(mut self, tol: f64) -> Curvature {
         self.tol = tol;
         self
     }
-}
-
-fn dot(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(a, b)| super::layers::sum2(a, b, |x, y| x * y))
-        .sum()
-}
-
-fn norm(a: &[Vec<f32>]) -> f64 {
-    dot(a, a).sqrt()
-}
-
-fn scale(a: &mut [Vec<f32>], s: f64) {
-    a.iter_mut()
-        .flat_map(|v| v.iter_mut())
-        .for_each(|x| *x = (*x as f64 * s) as f32);
 }
 
 /// SplitMix64.
@@ -120,26 +107,22 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A vector of ±1 shaped like the model's parameters, from `seed`.
-pub fn rademacher(shapes: &[usize], seed: u64) -> Vec<Vec<f32>> {
+/// `n` values ±1 from `seed`.
+pub fn rademacher(n: usize, seed: u64) -> Vec<f32> {
     let mut s = mix(seed);
-    shapes
-        .iter()
-        .map(|&n| {
-            (0..n)
-                .map(|_| {
-                    s = mix(s);
-                    if s >> 63 == 1 {
-                        1.0
-                    } else {
-                        -1.0
-                    }
-                })
-                .collect()
+    (0..n)
+        .map(|_| {
+            s = mix(s);
+            if s >> 63 == 1 {
+                1.0
+            } else {
+                -1.0
+            }
         })
         .collect()
 }
 
+/// Lengths of the model's parameters, in order.
 fn shapes(p: &Probe<'_>) -> Vec<usize> {
     let m = &*p.model;
     (0..Params::<f32>::count(m))
@@ -147,127 +130,105 @@ fn shapes(p: &Probe<'_>) -> Vec<usize> {
         .collect()
 }
 
-fn weight_norm(p: &Probe<'_>) -> f64 {
-    let m = &*p.model;
-    (0..Params::<f32>::count(m))
-        .map(|i| nn::sum_sq(Params::<f32>::value(m, i)))
-        .sum::<f64>()
-        .sqrt()
+/// Products `H x` on flat vectors (the parameters concatenated in order), optionally as
+/// `D H D x` with a diagonal `D`.
+struct Operator<'p, 'a> {
+    p: &'p mut Probe<'a>,
+    shapes: Vec<usize>,
+    d: Option<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    hv: Vec<Vec<f32>>,
+    dx: Vec<f32>,
 }
 
-/// Hessian-vector products of the step's loss at the probe's current weights.
-pub struct Hvp {
-    theta_norm: f64,
-    plus: Vec<Vec<f32>>,
-    minus: Vec<Vec<f32>>,
-    /// Products computed so far.
-    pub count: usize,
-}
-
-impl Hvp {
-    pub fn new(p: &Probe<'_>) -> Hvp {
-        Hvp {
-            theta_norm: weight_norm(p),
-            plus: Vec::new(),
-            minus: Vec::new(),
-            count: 0,
+impl<'p, 'a> Operator<'p, 'a> {
+    fn new(p: &'p mut Probe<'a>, d: Option<Vec<f32>>) -> Self {
+        let shapes = shapes(p);
+        Operator {
+            p,
+            v: shapes.iter().map(|&n| vec![0.0; n]).collect(),
+            shapes,
+            d,
+            hv: Vec::new(),
+            dx: Vec::new(),
         }
     }
 
-    /// `out = H v` (central differences, see the module docs).
-    pub fn apply(
-        &mut self,
-        p: &mut Probe<'_>,
-        v: &[Vec<f32>],
-        out: &mut Vec<Vec<f32>>,
-    ) -> Result<()> {
-        let vn = norm(v);
-        out.resize_with(v.len(), Vec::new);
-        if vn == 0.0 || !vn.is_finite() {
-            for (o, v) in out.iter_mut().zip(v) {
-                o.clear();
-                o.resize(v.len(), 0.0);
+    fn len(&self) -> usize {
+        self.shapes.iter().sum()
+    }
+
+    fn apply(&mut self, x: &[f32], out: &mut [f32]) -> Result<()> {
+        let x = match &self.d {
+            Some(d) => {
+                self.dx.clear();
+                self.dx.extend(x.iter().zip(d).map(|(x, d)| x * d));
+                &self.dx[..]
             }
-            return Ok(());
+            None => x,
+        };
+        let mut at = 0;
+        for (v, &n) in self.v.iter_mut().zip(&self.shapes) {
+            v.copy_from_slice(&x[at..at + n]);
+            at += n;
         }
-        let h = DELTA * self.theta_norm.max(1.0) / vn;
-        p.loss_and_gradient(Some((v, h as f32)), &mut self.plus)?;
-        p.loss_and_gradient(Some((v, -h as f32)), &mut self.minus)?;
-        // The step actually taken in f32 is `h as f32`.
-        let inv = 1.0 / (2.0 * (h as f32) as f64);
-        for ((o, a), b) in out.iter_mut().zip(&self.plus).zip(&self.minus) {
-            o.clear();
-            o.extend(
-                a.iter()
-                    .zip(b)
-                    .map(|(&a, &b)| ((a as f64 - b as f64) * inv) as f32),
-            );
+        self.p.hvp(&self.v, &mut self.hv)?;
+        let mut at = 0;
+        for (h, &n) in self.hv.iter().zip(&self.shapes) {
+            out[at..at + n].copy_from_slice(h);
+            at += n;
         }
-        self.count += 1;
+        if let Some(d) = &self.d {
+            out.iter_mut().zip(d).for_each(|(o, d)| *o *= d);
+        }
         Ok(())
     }
 }
 
-/// Power iteration for the dominant eigenpair of `H − shift·I`, starting from `v` (normalised
-/// in place; on return the eigenvector estimate). Returns the Rayleigh quotient of `H − shift·I`
-/// and the last `‖(H − shift·I) v‖` (an estimate of the dominant eigenvalue's magnitude that,
-/// unlike the Rayleigh quotient, does not cancel when `±λ` share the top magnitude).
-pub fn power_iteration(
-    p: &mut Probe<'_>,
-    hvp: &mut Hvp,
-    v: &mut [Vec<f32>],
-    shift: f64,
-    iters: usize,
-    tol: f64,
-) -> Result<(f64, f64)> {
-    let n = norm(v);
-    if n == 0.0 || !n.is_finite() {
-        return Ok((f64::NAN, f64::NAN));
-    }
-    scale(v, 1.0 / n);
-    let mut w = Vec::new();
-    let mut lambda = f64::NAN;
-    let mut magnitude = f64::NAN;
-    for _ in 0..iters {
-        hvp.apply(p, v, &mut w)?;
-        if shift != 0.0 {
-            for (w, v) in w.iter_mut().zip(v.iter()) {
-                w.iter_mut()
-                    .zip(v)
-                    .for_each(|(w, &v)| *w = (*w as f64 - shift * v as f64) as f32);
+/// `D = P^{-1/2}` of Adam's preconditioner for this step (see the module docs), flat; `None`
+/// when the optimizer keeps no Adam state under the expected transform.
+fn adam_scaling(p: &Probe<'_>, rule: &Rule) -> Option<Vec<f32>> {
+    let Rule::Adam {
+        b1,
+        b2,
+        eps,
+        amsgrad,
+    } = *rule
+    else {
+        return None;
+    };
+    let k = p.optimizer.chain().transforms().iter().position(|t| {
+        matches!(
+            t.name(),
+            "scale_by_adam" | "scale_by_nadam" | "scale_by_radam"
+        )
+    })?;
+    let m = &*p.model;
+    let mut d = Vec::new();
+    for i in 0..Params::<f32>::count(m) {
+        let n = Params::<f32>::value(m, i).len();
+        let Some(g) = Params::<f32>::grad(m, i) else {
+            // Not updated this step: it does not take part in the dynamics.
+            d.extend(std::iter::repeat_n(0.0, n));
+            continue;
+        };
+        let state = p
+            .optimizer
+            .state(Params::<f32>::name(m, i))
+            .and_then(|s| s.get(k));
+        let t = state.map_or(0.0, |s| s.scalars.first().copied().unwrap_or(0.0)) + 1.0;
+        let (bc1, bc2) = (1.0 - b1.powf(t), 1.0 - b2.powf(t));
+        for (j, &g) in g.iter().enumerate() {
+            let prev = state.map_or(0.0, |s| s.bufs[1][j] as f64);
+            let mut v = b2 * prev + (1.0 - b2) * g as f64 * g as f64;
+            if amsgrad {
+                v = v.max(state.map_or(0.0, |s| s.bufs[2][j] as f64));
             }
-        }
-        let rq = dot(v, &w);
-        let wn = norm(&w);
-        magnitude = wn;
-        if wn == 0.0 || !wn.is_finite() {
-            return Ok((rq, wn));
-        }
-        for (v, w) in v.iter_mut().zip(&w) {
-            v.iter_mut()
-                .zip(w)
-                .for_each(|(v, &w)| *v = (w as f64 / wn) as f32);
-        }
-        let done = lambda.is_finite() && (rq - lambda).abs() <= tol * rq.abs();
-        lambda = rq;
-        if done {
-            break;
+            let pj = bc1 * ((v / bc2).sqrt() + eps);
+            d.push((1.0 / pj.sqrt()) as f32);
         }
     }
-    Ok((lambda, magnitude))
-}
-
-/// Hutchinson's trace estimate from `samples` Rademacher vectors seeded by `seed`.
-pub fn hutchinson(p: &mut Probe<'_>, hvp: &mut Hvp, samples: usize, seed: u64) -> Result<f64> {
-    let sh = shapes(p);
-    let mut w = Vec::new();
-    let mut sum = 0.0;
-    for k in 0..samples {
-        let z = rademacher(&sh, mix(seed ^ mix(k as u64)));
-        hvp.apply(p, &z, &mut w)?;
-        sum += dot(&z, &w);
-    }
-    Ok(sum / samples.max(1) as f64)
+    Some(d)
 }
 
 impl Instrument for Curvature {
@@ -279,59 +240,77 @@ impl Instrument for Curvature {
         if !self.every.due(p.step) || self.iters == 0 {
             return Ok(());
         }
-        let sh = shapes(p);
-        let mut hvp = Hvp::new(p);
-        let fits = |v: &Option<Vec<Vec<f32>>>| {
-            v.as_ref()
-                .is_some_and(|v| v.iter().map(Vec::len).eq(sh.iter().copied()))
+        let step = p.step;
+        let rule = Rule::of(p);
+        let lr = p.lr;
+        let scaling = if rule.preconditioned() {
+            adam_scaling(p, &rule)
+        } else {
+            None
         };
-        let mut v = match self.v_max.take() {
-            Some(v) if fits(&Some(v.clone())) => v,
-            _ => rademacher(&sh, mix(self.seed ^ 1)),
-        };
-        let (mut lmax, magnitude) =
-            power_iteration(p, &mut hvp, &mut v, 0.0, self.iters, self.tol)?;
-        if magnitude.is_finite() && lmax < 0.9 * magnitude {
-            // The dominant eigenvalue is negative, or ±λ share the top magnitude (a symmetric
-            // saddle) and the Rayleigh quotient cancels: iterate on H + |λ|·I, whose dominant
-            // eigenvalue is λmax + |λ|.
-            let shift = magnitude * 1.05;
-            let (mu, _) = power_iteration(p, &mut hvp, &mut v, -shift, self.iters, self.tol)?;
-            if mu.is_finite() {
-                lmax = mu - shift;
-            }
-        }
-        self.v_max = Some(v);
-        if !lmax.is_finite() {
+        let seed = mix(self.seed ^ mix(step));
+        let mut op = Operator::new(p, None);
+        let n = op.len();
+        let e = lanczos::lanczos(&rademacher(n, seed), self.iters, self.tol, |x, y| {
+            op.apply(x, y)
+        })?;
+        if !(e.max.is_finite() && e.min.is_finite()) {
             return Ok(());
         }
-        t.push("lambda_max", None, p.step, lmax);
-        t.push("stability", None, p.step, p.lr * lmax);
-        if self.lambda_min {
-            let mut v = match self.v_min.take() {
-                Some(v) if fits(&Some(v.clone())) => v,
-                _ => rademacher(&sh, mix(self.seed ^ 2)),
-            };
-            // Shift by a little more than the top eigenvalue magnitude so that H − shift·I is
-            // negative definite even when λmax is slightly underestimated (or the Rayleigh
-            // quotient cancelled between ±λ at a symmetric saddle).
-            let top = if magnitude.is_finite() {
-                lmax.abs().max(magnitude)
-            } else {
-                lmax.abs()
-            };
-            let shift = top * 1.05 + f64::MIN_POSITIVE;
-            let (mu, _) = power_iteration(p, &mut hvp, &mut v, shift, self.iters, self.tol)?;
-            self.v_min = Some(v);
-            if mu.is_finite() {
-                t.push("lambda_min", None, p.step, (mu + shift).min(lmax));
+        t.push("lambda_max", None, step, e.max);
+        t.push("lambda_min", None, step, e.min);
+        t.push("lambda_max_err", None, step, e.max_residual);
+        t.push("lambda_min_err", None, step, e.min_residual);
+        t.push("curvature_products", None, step, e.products as f64);
+        if self.trace_samples > 0 {
+            // Hutch++ with the Lanczos basis as the sketch (module docs).
+            let mut z_hz = Vec::with_capacity(self.trace_samples);
+            let mut hz = vec![0.0f32; n];
+            for k in 0..self.trace_samples {
+                let mut z = rademacher(n, mix(seed ^ mix(k as u64 + 1)));
+                for q in &e.basis {
+                    axpy(-dot(q, &z), q, &mut z);
+                }
+                op.apply(&z, &mut hz)?;
+                z_hz.push(dot(&z, &hz));
+            }
+            let s = z_hz.len() as f64;
+            let mean = z_hz.iter().sum::<f64>() / s;
+            let tr = e.trace_t + mean;
+            if tr.is_finite() {
+                t.push("hessian_trace", None, step, tr);
+                if z_hz.len() > 1 {
+                    let var = z_hz.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (s - 1.0);
+                    t.push("hessian_trace_err", None, step, (var / s).sqrt());
+                }
             }
         }
-        if self.trace_samples > 0 {
-            let tr = hutchinson(p, &mut hvp, self.trace_samples, mix(self.seed ^ p.step))?;
-            if tr.is_finite() {
-                t.push("hessian_trace", None, p.step, tr);
+        let lmax = e.max;
+        // The basis can be large (iters × parameters): free it before the next run.
+        drop(e);
+        let sharpness = match scaling {
+            Some(d) => {
+                op.d = Some(d);
+                let e = lanczos::lanczos(
+                    &rademacher(n, mix(seed ^ 0x9c)),
+                    self.iters,
+                    self.tol,
+                    |x, y| op.apply(x, y),
+                )?;
+                if !e.max.is_finite() {
+                    return Ok(());
+                }
+                t.push("preconditioned_lambda_max", None, step, e.max);
+                t.push("preconditioned_lambda_max_err", None, step, e.max_residual);
+                e.max
             }
+            None if rule.preconditioned() => return Ok(()),
+            None => lmax,
+        };
+        if let Some(thr) = rule.threshold(lr) {
+            t.push("sharpness", None, step, sharpness);
+            t.push("sharpness_threshold", None, step, thr);
+            t.push("stability", None, step, sharpness / thr);
         }
         Ok(())
     }

@@ -8,8 +8,10 @@ use crate::{Result, Timeline};
 pub mod activations;
 pub mod basic;
 pub mod curvature;
+pub mod lanczos;
 pub mod layers;
 pub mod per_example;
+pub mod stability;
 pub mod step;
 
 /// A measurement taken while training.

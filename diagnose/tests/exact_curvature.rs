@@ -1,0 +1,241 @@
+//! The curvature instrument against PyTorch f64 full Hessians (`tests/curvature/gen.py`, and the
+//! engine's references in `train/tests/hvp/`): λmax and λmin within 2% (of the spectral radius
+//! for λmin, see below), the trace within 4 of its reported standard errors, Adam's preconditioned sharpness within 2%, at the
+//! first measurement and after an update, for SGD, heavy-ball, Nesterov and Adam runs.
+
+use std::path::{Path, PathBuf};
+
+use diagnose::instruments::curvature::Curvature;
+use diagnose::instruments::Every;
+use diagnose::{Doctor, Timeline};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/curvature")
+}
+
+fn hvp_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../train/tests/hvp")
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn run(config: &Path, curvature: Curvature, log: &Path) -> Timeline {
+    let set = format!("log.dir=\"{}\"", log.display());
+    let cfg = train::RunConfig::from_file(config, &[set]).unwrap();
+    let mut doc = Doctor::with(vec![Box::new(curvature)]);
+    train::run_observed(
+        &cfg,
+        &train::Options {
+            quiet: true,
+            ..Default::default()
+        },
+        &mut doc,
+    )
+    .unwrap();
+    assert!(doc.error.is_none(), "{:?}", doc.error);
+    doc.timeline
+}
+
+fn at(t: &Timeline, name: &str, step: u64) -> f64 {
+    t.get(name)
+        .iter()
+        .find(|p| p.0 == step)
+        .unwrap_or_else(|| panic!("no `{name}` at step {step}"))
+        .1
+}
+
+/// The full preset's effort, measuring at every step.
+fn full() -> Curvature {
+    Curvature {
+        every: Every(1),
+        ..Curvature::full()
+    }
+}
+
+const CASES: &[&str] = &[
+    "sgd_early",
+    "sgd_late",
+    "momentum_early",
+    "momentum_late",
+    "nesterov_early",
+    "nesterov_late",
+    "adam_early",
+    "adam_late",
+];
+
+/// Relative error, and λmin's error relative to the spectral radius: λmin can sit near zero,
+/// where a relative error says nothing about the instrument.
+struct Errors {
+    worst_max: f64,
+    worst_min: f64,
+    worst_trace: f64,
+}
+
+fn check(case: &str, step: u64, t: &Timeline, r: &serde_json::Value, e: &mut Errors) {
+    let f = |k: &str| r[k].as_f64().unwrap();
+    let (lmax, lmin, trace) = (f("lambda_max"), f("lambda_min"), f("trace"));
+    let rho = lmax.abs().max(lmin.abs());
+    let (m_max, m_min, m_tr) = (
+        at(t, "lambda_max", step),
+        at(t, "lambda_min", step),
+        at(t, "hessian_trace", step),
+    );
+    let (b_max, b_min) = (at(t, "lambda_max_err", step), at(t, "lambda_min_err", step));
+    let em = (m_max - lmax).abs() / lmax.abs();
+    let en = (m_min - lmin).abs() / rho;
+    let et = (m_tr - trace).abs() / trace.abs();
+    eprintln!(
+        "{case} step {step}: λmax {m_max:.5} vs {lmax:.5} ({:.2}%, bound {b_max:.1e}); \
+         λmin {m_min:.5} vs {lmin:.5} ({:.2}% of ρ, bound {b_min:.1e}); trace {m_tr:.4} vs {trace:.4} ({:.2}%, ±{:.2})",
+        100.0 * em,
+        100.0 * en,
+        100.0 * et,
+        at(t, "hessian_trace_err", step)
+    );
+    // Ritz values never overshoot, and the exact extreme lies within the reported bound.
+    assert!(m_max <= lmax + 1e-5 * rho && m_min >= lmin - 1e-5 * rho);
+    assert!(
+        lmax - m_max <= b_max + 1e-5 * rho,
+        "{case}: λmax outside its bound"
+    );
+    assert!(
+        m_min - lmin <= b_min + 1e-5 * rho,
+        "{case}: λmin outside its bound"
+    );
+    assert!(em <= 0.02, "{case} step {step}: λmax {m_max} vs {lmax}");
+    assert!(en <= 0.02, "{case} step {step}: λmin {m_min} vs {lmin}");
+    // The trace is stochastic (Hutch++ with the Lanczos sketch): held to its standard error.
+    let se = at(t, "hessian_trace_err", step);
+    assert!(
+        (m_tr - trace).abs() <= 4.0 * se,
+        "{case} step {step}: trace {m_tr} vs {trace} ± {se}"
+    );
+    e.worst_max = e.worst_max.max(em);
+    e.worst_min = e.worst_min.max(en);
+    e.worst_trace = e.worst_trace.max(et);
+}
+
+#[test]
+fn full_preset_readings_match_pytorch_hessians_through_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut e = Errors {
+        worst_max: 0.0,
+        worst_min: 0.0,
+        worst_trace: 0.0,
+    };
+    for case in CASES {
+        let refs = json(&dir().join(format!("{case}.json")));
+        let t = run(
+            &dir().join(format!("{case}.toml")),
+            full(),
+            &tmp.path().join(case),
+        );
+        let lr = refs["optimizer"]["lr"].as_f64().unwrap();
+        for r in refs["points"].as_array().unwrap() {
+            let step = r["step"].as_u64().unwrap();
+            check(case, step, &t, r, &mut e);
+            // The stability threshold follows the optimizer, and stability is their ratio.
+            let b = refs["optimizer"]["momentum"].as_f64().unwrap_or(0.0);
+            let nesterov = refs["optimizer"]["nesterov"].as_bool() == Some(true);
+            let (threshold, sharp) = match refs["optimizer"]["name"].as_str().unwrap() {
+                "adam" => {
+                    let want = r["preconditioned_lambda_max"].as_f64().unwrap();
+                    let got = at(&t, "preconditioned_lambda_max", step);
+                    eprintln!("  P⁻¹H: {got:.2} vs {want:.2}");
+                    assert!(
+                        (got - want).abs() <= 0.02 * want,
+                        "{case} step {step}: preconditioned λmax {got} vs {want}"
+                    );
+                    (3.8 / (0.1 * lr), got)
+                }
+                _ if nesterov => (
+                    (2.0 + 2.0 * b) / ((1.0 + 2.0 * b) * lr),
+                    at(&t, "lambda_max", step),
+                ),
+                _ => (2.0 * (1.0 + b) / lr, at(&t, "lambda_max", step)),
+            };
+            let thr = at(&t, "sharpness_threshold", step);
+            assert!(
+                (thr - threshold).abs() <= 1e-9 * threshold,
+                "{case}: {thr} vs {threshold}"
+            );
+            assert!((at(&t, "stability", step) - sharp / thr).abs() <= 1e-12 * sharp / thr);
+        }
+    }
+    eprintln!(
+        "worst: λmax {:.2}%, λmin {:.2}% of ρ, trace {:.2}%",
+        100.0 * e.worst_max,
+        100.0 * e.worst_min,
+        100.0 * e.worst_trace
+    );
+}
+
+#[test]
+fn full_preset_readings_match_the_engine_references() {
+    // Batch norm, convolutions, residual blocks, every activation: step 1 of each probe case.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut e = Errors {
+        worst_max: 0.0,
+        worst_min: 0.0,
+        worst_trace: 0.0,
+    };
+    for case in [
+        "mlp_tanh",
+        "mlp_tanh_trained",
+        "mlp_relu_bn",
+        "cnn_bn",
+        "residual",
+        "activations",
+    ] {
+        let r = json(&hvp_dir().join(format!("{case}.json")));
+        assert_eq!(r["probe"].as_bool(), Some(true));
+        let t = run(
+            &hvp_dir().join(format!("{case}.toml")),
+            full(),
+            &tmp.path().join(case),
+        );
+        check(case, 1, &t, &r, &mut e);
+    }
+}
+
+#[test]
+fn economy_readings_are_coarse_but_bounded() {
+    // Economy's Lanczos stops early: its readings may be off by more than full's, but never
+    // overshoot, and the exact extremes lie within the reported bounds.
+    let tmp = tempfile::tempdir().unwrap();
+    for case in ["sgd_early", "adam_late"] {
+        let refs = json(&dir().join(format!("{case}.json")));
+        let cur = Curvature {
+            every: Every(1),
+            ..Curvature::economy()
+        };
+        let t = run(
+            &dir().join(format!("{case}.toml")),
+            cur,
+            &tmp.path().join(case),
+        );
+        for r in refs["points"].as_array().unwrap() {
+            let step = r["step"].as_u64().unwrap();
+            let (lmax, lmin) = (
+                r["lambda_max"].as_f64().unwrap(),
+                r["lambda_min"].as_f64().unwrap(),
+            );
+            let (m_max, m_min) = (at(&t, "lambda_max", step), at(&t, "lambda_min", step));
+            let (b_max, b_min) = (
+                at(&t, "lambda_max_err", step),
+                at(&t, "lambda_min_err", step),
+            );
+            eprintln!(
+                "economy {case} step {step}: λmax {m_max:.4} vs {lmax:.4} (bound {b_max:.3}), \
+                 λmin {m_min:.4} vs {lmin:.4} (bound {b_min:.3}), {} products",
+                at(&t, "curvature_products", step)
+            );
+            assert!(at(&t, "curvature_products", step) <= 8.0);
+            assert!(m_max <= lmax + 1e-5 && lmax - m_max <= b_max + 1e-5);
+            assert!(m_min >= lmin - 1e-5 && m_min - lmin <= b_min + 1e-5);
+        }
+    }
+}
