@@ -61,6 +61,7 @@ use train::Summary;
 use crate::finding::{Finding, Kind};
 use crate::progress::Progress;
 use crate::Timeline;
+use batch::noise_scale;
 use context::{median, Ctx};
 use generalisation::overfitting;
 use gradients::{exploding, vanishing};
@@ -68,6 +69,7 @@ use loss_curve::{converged, plateau, underfitting};
 use step_size::{diverged, lr_too_high, lr_too_low};
 use units::{dead_units, symmetry};
 
+mod batch;
 mod context;
 mod generalisation;
 mod gradients;
@@ -165,6 +167,11 @@ pub fn detect(t: &Timeline, s: &Summary) -> Vec<Finding> {
     }
     if out.is_empty() && n >= MIN_POINTS {
         out.extend(converged(&c));
+    }
+    // Beside the other verdicts: a batch size is a cost question, not a failure.
+    if !diverged_flag {
+        let done = has(&out, Kind::Converged);
+        out.extend(noise_scale(&c, done));
     }
     out.sort_by(|a, b| {
         (a.kind as u8)

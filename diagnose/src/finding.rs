@@ -17,6 +17,7 @@ pub enum Kind {
     Overfitting,
     Diverged,
     Converged,
+    BatchNoiseScale,
 }
 
 impl Kind {
@@ -34,6 +35,7 @@ impl Kind {
             Kind::Overfitting => "overfitting",
             Kind::Diverged => "diverged",
             Kind::Converged => "converged",
+            Kind::BatchNoiseScale => "batch_noise_scale",
         }
     }
 
@@ -72,11 +74,14 @@ impl Kind {
             }
             Kind::Diverged => "The loss became infinite or NaN: training broke down.",
             Kind::Converged => "The loss settled: training reached a stable end point.",
+            Kind::BatchNoiseScale => {
+                "The batch size is far from the gradient noise scale, the batch size beyond which larger batches stop saving steps."
+            }
         }
     }
 
     /// Every kind.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::VanishingGradients,
         Kind::ExplodingGradients,
         Kind::SaddleOrPlateau,
@@ -88,6 +93,7 @@ impl Kind {
         Kind::Overfitting,
         Kind::Diverged,
         Kind::Converged,
+        Kind::BatchNoiseScale,
     ];
 }
 

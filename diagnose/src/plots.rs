@@ -37,6 +37,7 @@ fn kind_color(k: Kind) -> RGBColor {
         Kind::Overfitting => RGBColor(227, 119, 194),
         Kind::Diverged => RGBColor(120, 0, 0),
         Kind::Converged => RGBColor(44, 160, 44),
+        Kind::BatchNoiseScale => RGBColor(99, 121, 57),
     }
 }
 

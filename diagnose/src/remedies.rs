@@ -71,6 +71,7 @@ pub fn of(kind: Kind) -> &'static [Entry] {
         Kind::Underfitting => &UNDERFITTING,
         Kind::Overfitting => &OVERFITTING,
         Kind::Converged => &[],
+        Kind::BatchNoiseScale => &BATCH_NOISE_SCALE,
     }
 }
 
@@ -327,6 +328,19 @@ pub const OVERFITTING: [Entry; 5] = [
         change: Change::Set("model.width_factor = 0.5"),
     },
 ];
+
+/// For a batch far from the gradient noise scale; the detector fills in the size
+/// ([`batch_size_setting`]).
+pub const BATCH_NOISE_SCALE: [Entry; 1] = [Entry {
+    action: "set the batch size to about the gradient noise scale",
+    why: "near the noise scale each example still buys progress and steps are not wasted on noise (McCandlish et al. 2018)",
+    change: Change::None,
+}];
+
+/// The setting of a batch size (`data.batch_size = 64`).
+pub fn batch_size_setting(b: usize) -> String {
+    format!("data.batch_size = {b}")
+}
 
 #[cfg(test)]
 mod tests {

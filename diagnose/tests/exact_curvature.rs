@@ -239,3 +239,54 @@ fn economy_readings_are_coarse_but_bounded() {
         }
     }
 }
+
+#[test]
+fn noise_scale_estimates_match_pytorch_per_example_gradients() {
+    use diagnose::instruments::per_example::PerExample;
+    let tmp = tempfile::tempdir().unwrap();
+    for case in CASES {
+        let refs = json(&dir().join(format!("{case}.json")));
+        let set = format!("log.dir=\"{}\"", tmp.path().join(case).display());
+        let cfg = train::RunConfig::from_file(dir().join(format!("{case}.toml")), &[set]).unwrap();
+        let mut doc = Doctor::with(vec![Box::new(PerExample::new(Every(1), None))]);
+        let opts = train::Options {
+            quiet: true,
+            ..Default::default()
+        };
+        train::run_observed(&cfg, &opts, &mut doc).unwrap();
+        let t = &doc.timeline;
+        let (mut sum_tr, mut sum_g2) = (0.0, 0.0);
+        for r in refs["points"].as_array().unwrap() {
+            let step = r["step"].as_u64().unwrap();
+            let f = |k: &str| r[k].as_f64().unwrap();
+            let (tr, g2, gbar2) = (f("tr_sigma"), f("g_norm_sq"), f("batch_grad_norm_sq"));
+            let (m_tr, m_g2) = (at(t, "noise_trace", step), at(t, "grad_sq_unbiased", step));
+            eprintln!(
+                "{case} step {step}: tr(Σ) {m_tr:.6} vs {tr:.6}; ‖G‖² {m_g2:.3e} vs {g2:.3e}"
+            );
+            assert!(
+                (m_tr - tr).abs() <= 1e-4 * tr,
+                "{case}: tr(Σ) {m_tr} vs {tr}"
+            );
+            // ‖G‖² is a difference of two near numbers: held to the scale of its terms.
+            assert!(
+                (m_g2 - g2).abs() <= 1e-4 * (gbar2 + tr / 32.0),
+                "{case}: ‖G‖² {m_g2} vs {g2}"
+            );
+            assert_eq!(at(t, "batch_size", step), 32.0);
+            sum_tr += tr;
+            sum_g2 += g2;
+            // B_simple averages the readings so far (the window is longer than two steps).
+            match t.get("b_simple").iter().find(|p| p.0 == step) {
+                Some(&(_, b)) => {
+                    assert!(sum_g2 > 0.0);
+                    assert!(
+                        (b - sum_tr / sum_g2).abs() <= 1e-3 * b,
+                        "{case}: B_simple {b}"
+                    );
+                }
+                None => assert!(sum_g2 <= 1e-4 * (gbar2 + tr / 32.0), "{case}: no B_simple"),
+            }
+        }
+    }
+}

@@ -31,3 +31,5 @@ pub const HIGH_LOSS: f64 = 0.3;
 pub const DEAD: f64 = 0.5;
 /// Identical-row fraction of a weight matrix that counts as symmetric.
 pub const IDENTICAL: f64 = 0.5;
+/// Factor between the batch size and the gradient noise scale beyond which it counts as far.
+pub const NOISE_SCALE_FACTOR: f64 = 10.0;

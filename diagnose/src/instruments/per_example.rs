@@ -14,6 +14,16 @@
 //!   Bollapragada, Byrd & Nocedal (2018); > θ² (θ = 0.9) says the batch gradient is too noisy
 //!   for the batch size. Not recorded when ḡ = 0.
 //!
+//! - `noise_trace` = B·V/(B − 1): the unbiased estimate of tr(Σ), Σ the covariance of one
+//!   example's gradient (Σ‖gᵢ − ḡ‖²/(B − 1)); `grad_sq_unbiased` = ‖ḡ‖² − noise_trace/B: the
+//!   unbiased estimate of ‖G‖², G the true gradient (it can be ≤ 0 when noise dominates one batch).
+//! - `b_simple` = ⟨noise_trace⟩ / ⟨grad_sq_unbiased⟩, both averaged over the last
+//!   [`NOISE_WINDOW`] readings (the ratio of one batch's estimates is too noisy): the simple
+//!   gradient noise scale of McCandlish, Kaplan, Amodei et al., "An empirical model of
+//!   large-batch training" (2018), eq. 2.8 and App. A, which predicts the critical batch size —
+//!   below it, doubling the batch nearly halves the steps needed; above it, it barely helps.
+//!   Recorded when the averaged ‖G‖² is positive. `batch_size` is B.
+//!
 //! In the full preset, on sparser steps, a subsample of `m` examples i ∈ S (spread over the batch)
 //! gets its exact gradients from [`Probe::example_gradient`] for the two tests of Bollapragada,
 //! Byrd & Nocedal, "Adaptive sampling strategies for stochastic optimization" (SIAM J. Optim.
@@ -35,6 +45,9 @@ use train::Probe;
 use super::{Every, Instrument};
 use crate::{Result, Timeline};
 
+/// Readings averaged into `b_simple`.
+pub const NOISE_WINDOW: usize = 10;
+
 /// Per-example gradient statistics (see the module docs).
 pub struct PerExample {
     pub every: Every,
@@ -42,6 +55,8 @@ pub struct PerExample {
     pub tests: Option<(Every, usize)>,
     gbar: Vec<Vec<f32>>,
     gi: Vec<Vec<f32>>,
+    /// The last readings of `(noise_trace, grad_sq_unbiased)`.
+    noise: std::collections::VecDeque<(f64, f64)>,
 }
 
 impl PerExample {
@@ -51,6 +66,7 @@ impl PerExample {
             tests,
             gbar: Vec::new(),
             gi: Vec::new(),
+            noise: std::collections::VecDeque::new(),
         }
     }
 
@@ -84,6 +100,18 @@ pub fn norm_stats(sq: &[f32], gbar_sq: f64) -> (f64, f64, Option<f64>, Option<f6
     let snr = (v > 0.0).then(|| gbar_sq / (v / b));
     let norm_test = (gbar_sq > 0.0).then(|| v / (b * gbar_sq));
     (mean, max, snr, norm_test)
+}
+
+/// `(tr Σ, ‖G‖²)`, the unbiased one-batch estimates from the per-example squared shares `sq`
+/// (sᵢ = ‖gᵢ/B‖²) and ‖ḡ‖² (see the module docs); `None` for a batch of one.
+pub fn noise_estimates(sq: &[f32], gbar_sq: f64) -> Option<(f64, f64)> {
+    let b = sq.len() as f64;
+    if sq.len() < 2 {
+        return None;
+    }
+    let mean_sq = b * sq.iter().map(|&s| s as f64).sum::<f64>();
+    let tr = b * (mean_sq - gbar_sq) / (b - 1.0);
+    Some((tr, gbar_sq - tr / b))
 }
 
 /// The inner-product and orthogonality statistics from the subsample's `dots` (gᵢᵀḡ) and
@@ -144,6 +172,22 @@ impl Instrument for PerExample {
             }
             if let Some(nt) = norm_test {
                 t.push("norm_test", None, step, nt);
+            }
+            if let Some((tr, g2)) = noise_estimates(sq, gbar_sq) {
+                t.push("noise_trace", None, step, tr);
+                t.push("grad_sq_unbiased", None, step, g2);
+                t.push("batch_size", None, step, batch as f64);
+                if self.noise.len() == NOISE_WINDOW {
+                    self.noise.pop_front();
+                }
+                self.noise.push_back((tr, g2));
+                let (a, b) = self
+                    .noise
+                    .iter()
+                    .fold((0.0, 0.0), |(a, b), x| (a + x.0, b + x.1));
+                if b > 0.0 && a.is_finite() {
+                    t.push("b_simple", None, step, a / b);
+                }
             }
         }
         if let Some(mm) = self.tests_due(step) {
