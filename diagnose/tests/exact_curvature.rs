@@ -1,6 +1,7 @@
 //! The curvature instrument against PyTorch f64 full Hessians (`tests/curvature/gen.py`, and the
 //! engine's references in `train/tests/hvp/`): λmax and λmin within 2% (of the spectral radius
-//! for λmin, see below), the trace within 4 of its reported standard errors, Adam's preconditioned sharpness within 2%, at the
+//! for λmin, see below), the trace exact (MLPs: the Hessian diagonal, to 1e-4, per parameter
+//! too) or within 4 of its reported standard errors (Hutch++, other structures), Adam's preconditioned sharpness within 2%, at the
 //! first measurement and after an update, for SGD, heavy-ball, Nesterov and Adam runs.
 
 use std::path::{Path, PathBuf};
@@ -107,12 +108,32 @@ fn check(case: &str, step: u64, t: &Timeline, r: &serde_json::Value, e: &mut Err
     );
     assert!(em <= 0.02, "{case} step {step}: λmax {m_max} vs {lmax}");
     assert!(en <= 0.02, "{case} step {step}: λmin {m_min} vs {lmin}");
-    // The trace is stochastic (Hutch++ with the Lanczos sketch): held to its standard error.
-    let se = at(t, "hessian_trace_err", step);
-    assert!(
-        (m_tr - trace).abs() <= 4.0 * se,
-        "{case} step {step}: trace {m_tr} vs {trace} ± {se}"
-    );
+    if at(t, "hessian_trace_exact", step) == 1.0 {
+        // The exact diagonal (MLPs): the trace to rounding, far inside 5%, and per parameter.
+        assert!(et <= 1e-4, "{case} step {step}: trace {m_tr} vs {trace}");
+        if let Some(per) = r["trace_per_parameter"].as_object() {
+            for (name, want) in per {
+                let want = want.as_f64().unwrap();
+                let got = t
+                    .layer("hessian_trace", name)
+                    .iter()
+                    .find(|p| p.0 == step)
+                    .unwrap()
+                    .1;
+                assert!(
+                    (got - want).abs() <= 1e-4 * trace.abs(),
+                    "{case} step {step}: trace of {name} {got} vs {want}"
+                );
+            }
+        }
+    } else {
+        // Hutch++ with the Lanczos sketch (other structures): held to its standard error.
+        let se = at(t, "hessian_trace_err", step);
+        assert!(
+            (m_tr - trace).abs() <= 4.0 * se,
+            "{case} step {step}: trace {m_tr} vs {trace} ± {se}"
+        );
+    }
     e.worst_max = e.worst_max.max(em);
     e.worst_min = e.worst_min.max(en);
     e.worst_trace = e.worst_trace.max(et);
@@ -182,13 +203,15 @@ fn full_preset_readings_match_the_engine_references() {
         worst_min: 0.0,
         worst_trace: 0.0,
     };
-    for case in [
-        "mlp_tanh",
-        "mlp_tanh_trained",
-        "mlp_relu_bn",
-        "cnn_bn",
-        "residual",
-        "activations",
+    // The exact diagonal covers the MLPs; batch norm, convolutions, residual blocks and
+    // activations with parameters take Hutch++.
+    for (case, exact) in [
+        ("mlp_tanh", true),
+        ("mlp_tanh_trained", true),
+        ("mlp_relu_bn", false),
+        ("cnn_bn", false),
+        ("residual", false),
+        ("activations", false),
     ] {
         let r = json(&hvp_dir().join(format!("{case}.json")));
         assert_eq!(r["probe"].as_bool(), Some(true));
@@ -197,6 +220,7 @@ fn full_preset_readings_match_the_engine_references() {
             full(),
             &tmp.path().join(case),
         );
+        assert_eq!(at(&t, "hessian_trace_exact", 1) == 1.0, exact, "{case}");
         check(case, 1, &t, &r, &mut e);
     }
 }
@@ -287,6 +311,110 @@ fn noise_scale_estimates_match_pytorch_per_example_gradients() {
                 }
                 None => assert!(sum_g2 <= 1e-4 * (gbar2 + tr / 32.0), "{case}: no B_simple"),
             }
+        }
+    }
+}
+
+/// At step 1: the exact diagonal, and the diagonal from unit-vector products `eᵢᵀ H eᵢ`
+/// (`Probe::hvp`, itself checked against PyTorch in `train/tests/hvp.rs`).
+struct DiagCheck(std::sync::Arc<std::sync::Mutex<Vec<(f64, f64)>>>);
+
+impl diagnose::instruments::Instrument for DiagCheck {
+    fn name(&self) -> &'static str {
+        "diag_check"
+    }
+    fn after_backward(
+        &mut self,
+        p: &mut train::Probe<'_>,
+        _t: &mut Timeline,
+    ) -> diagnose::Result<()> {
+        use optim::Params;
+        if p.step != 1 {
+            return Ok(());
+        }
+        let exact = diagnose::instruments::hessian_diag::exact_diagonal(p, f64::INFINITY)?
+            .expect("supported structure");
+        let m = &*p.model;
+        let shapes: Vec<usize> = (0..Params::<f32>::count(m))
+            .map(|i| Params::<f32>::value(m, i).len())
+            .collect();
+        let mut out = self.0.lock().unwrap();
+        let mut hv = Vec::new();
+        for (pi, d) in exact.iter().enumerate() {
+            for (j, &want) in d.diag.iter().enumerate() {
+                let mut v: Vec<Vec<f32>> = shapes.iter().map(|&n| vec![0.0; n]).collect();
+                v[pi][j] = 1.0;
+                p.hvp(&v, &mut hv)?;
+                out.push((want, hv[pi][j] as f64));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn exact_diagonal_matches_unit_vector_products_for_every_supported_layer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layers = r#"
+[[model.layers]]
+type = "linear"
+out_features = 6
+[[model.layers]]
+type = "sigmoid"
+[[model.layers]]
+type = "linear"
+out_features = 5
+[[model.layers]]
+type = "silu"
+[[model.layers]]
+type = "linear"
+out_features = 4
+[[model.layers]]
+type = "relu"
+[[model.layers]]
+type = "flatten"
+[[model.layers]]
+type = "linear"
+out_features = 2
+[optimizer]
+name = "sgd"
+lr = 0.1
+[log]
+tensorboard = false
+"#;
+    for (name, data, train) in [
+        (
+            "mse",
+            "dataset = \"teacher_student\"\nn = 24\nn_test = 8\ndim = 5\nhidden = 4\ndim_out = 2\nbatch_size = 24",
+            "steps = 1\nloss = \"mse\"",
+        ),
+        (
+            "ce",
+            "dataset = \"moons\"\nn = 24\nbatch_size = 24",
+            "steps = 1\nlabel_smoothing = 0.1",
+        ),
+    ] {
+        let text = format!("seed = 5\n[data]\n{data}\n[train]\n{train}\n{layers}");
+        let mut t: toml::Table = text.parse().unwrap();
+        let dir = tmp.path().join(name);
+        train::apply_overrides(&mut t, &[format!("log.dir=\"{}\"", dir.display())]).unwrap();
+        let cfg = train::RunConfig::from_table("t.toml", t, Path::new("."), "t").unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut doc = Doctor::with(vec![Box::new(DiagCheck(seen.clone()))]);
+        let opts = train::Options {
+            quiet: true,
+            ..Default::default()
+        };
+        train::run_observed(&cfg, &opts, &mut doc).unwrap();
+        assert!(doc.error.is_none(), "{:?}", doc.error);
+        let pairs = seen.lock().unwrap();
+        let scale = pairs.iter().map(|p| p.1.abs()).fold(0.0, f64::max);
+        assert!(pairs.len() > 60 && scale > 0.0);
+        for &(exact, product) in pairs.iter() {
+            assert!(
+                (exact - product).abs() <= 1e-5 * scale,
+                "{name}: exact {exact} vs eᵢᵀHeᵢ {product}"
+            );
         }
     }
 }

@@ -286,6 +286,17 @@ impl Probe<'_> {
         })
     }
 
+    /// `∂L/∂y` (rows = examples) for the model's output `y` on this step's batch at the current
+    /// weights, `L` the step's mean loss (label smoothing included): what the loss hands the last
+    /// layer's backward pass. Training state is untouched.
+    pub fn output_gradient(&mut self, out: &mut Tensor) -> Result<()> {
+        self.isolated(|p| {
+            p.raw_loss()?;
+            out.copy_from(p.loss_fn.grad());
+            Ok(())
+        })
+    }
+
     /// Calls `f(layer index, layer kind, output)` for every top-level layer's output of a
     /// training-mode forward pass on this step's batch. Training state is untouched.
     pub fn for_each_activation(

@@ -14,8 +14,9 @@
 //!   `stability = sharpness / sharpness_threshold` (1 = the edge of stability; above it the
 //!   update rule diverges along the sharpest direction of the local quadratic). Not recorded for
 //!   optimizers without a known threshold.
-//! * `hessian_trace` (+ `hessian_trace_err`, one standard error), when trace samples are asked
-//!   for.
+//! * `hessian_trace` (+ `hessian_trace_err`, one standard error; 0 when exact), when trace
+//!   samples are asked for, and `hessian_trace_exact`: which method produced it (1: the exact
+//!   diagonal, then also `hessian_trace@{parameter}` per parameter; 0: Hutch++).
 //!
 //! # Methods
 //!
@@ -33,7 +34,10 @@
 //!   so the same eigenvalues), with `P = (1 − β₁ᵗ)(√v̂ₜ + ε)` computed from the optimizer's second
 //!   moment before this step and this step's gradient: exactly the `v̂ₜ` the update is about to
 //!   use (`v̂₁ = g₁²` at the first step).
-//! * **Trace**: Hutch++ (Meyer, Musco, Musco & Woodruff, "Hutch++: optimal stochastic trace
+//! * **Trace, exact**: the Hessian diagonal by second-order backpropagation
+//!   ([`hessian_diag`]) for chains of linear layers and elementwise activations under
+//!   cross-entropy or MSE, when it costs no more than the Hutch++ samples it replaces.
+//! * **Trace, otherwise**: Hutch++ (Meyer, Musco, Musco & Woodruff, "Hutch++: optimal stochastic trace
 //!   estimation", SOSA 2021) with the Lanczos basis `Q` as its low-rank sketch: `tr(H) =
 //!   tr(QᵀHQ) + tr((I − QQᵀ) H (I − QQᵀ))`, the first term exact (`Σ αⱼ` of the Lanczos
 //!   tridiagonal, no extra product) and the second Hutchinson's estimate over `trace_samples`
@@ -47,6 +51,7 @@
 use optim::Params;
 use train::Probe;
 
+use super::hessian_diag;
 use super::lanczos::{self, axpy, dot};
 use super::stability::Rule;
 use super::{Every, Instrument};
@@ -249,6 +254,27 @@ impl Instrument for Curvature {
             None
         };
         let seed = mix(self.seed ^ mix(step));
+        // The exact diagonal where the structure allows it, within the cost of the Hutch++
+        // samples it replaces (a product ≈ 6·N·P multiply-adds).
+        let exact = if self.trace_samples > 0 {
+            let n_params: usize = shapes(p).iter().sum();
+            let batch = p.x.shape.first().copied().unwrap_or(0);
+            let budget = (self.trace_samples * 6 * batch * n_params) as f64;
+            hessian_diag::exact_diagonal(p, budget)?.ok()
+        } else {
+            None
+        };
+        if let Some(diag) = &exact {
+            let mut total = 0.0;
+            for d in diag {
+                let s: f64 = d.diag.iter().sum();
+                t.push("hessian_trace", Some(&d.name), step, s);
+                total += s;
+            }
+            t.push("hessian_trace", None, step, total);
+            t.push("hessian_trace_err", None, step, 0.0);
+            t.push("hessian_trace_exact", None, step, 1.0);
+        }
         let mut op = Operator::new(p, None);
         let n = op.len();
         let e = lanczos::lanczos(&rademacher(n, seed), self.iters, self.tol, |x, y| {
@@ -262,7 +288,7 @@ impl Instrument for Curvature {
         t.push("lambda_max_err", None, step, e.max_residual);
         t.push("lambda_min_err", None, step, e.min_residual);
         t.push("curvature_products", None, step, e.products as f64);
-        if self.trace_samples > 0 {
+        if self.trace_samples > 0 && exact.is_none() {
             // Hutch++ with the Lanczos basis as the sketch (module docs).
             let mut z_hz = Vec::with_capacity(self.trace_samples);
             let mut hz = vec![0.0f32; n];
@@ -279,6 +305,7 @@ impl Instrument for Curvature {
             let tr = e.trace_t + mean;
             if tr.is_finite() {
                 t.push("hessian_trace", None, step, tr);
+                t.push("hessian_trace_exact", None, step, 0.0);
                 if z_hz.len() > 1 {
                     let var = z_hz.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (s - 1.0);
                     t.push("hessian_trace_err", None, step, (var / s).sqrt());

@@ -8,6 +8,7 @@ use crate::{Result, Timeline};
 pub mod activations;
 pub mod basic;
 pub mod curvature;
+pub mod hessian_diag;
 pub mod lanczos;
 pub mod layers;
 pub mod per_example;
