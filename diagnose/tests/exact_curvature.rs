@@ -227,8 +227,11 @@ fn full_preset_readings_match_the_engine_references() {
 
 #[test]
 fn economy_readings_are_coarse_but_bounded() {
-    // Economy's Lanczos stops early: its readings may be off by more than full's, but never
-    // overshoot, and the exact extremes lie within the reported bounds.
+    // Economy's Lanczos stops after 5 products: its readings never overshoot (λmax from below,
+    // λmin from above) and the residual bounds are large when they are off, but an unconverged
+    // top Ritz value can be farther from λmax than its residual (the residual bounds the
+    // distance to the nearest eigenvalue). Measured on these cases: λmax within 25%, the bound
+    // at least a quarter of the error.
     let tmp = tempfile::tempdir().unwrap();
     for case in ["sgd_early", "adam_late"] {
         let refs = json(&dir().join(format!("{case}.json")));
@@ -257,9 +260,13 @@ fn economy_readings_are_coarse_but_bounded() {
                  λmin {m_min:.4} vs {lmin:.4} (bound {b_min:.3}), {} products",
                 at(&t, "curvature_products", step)
             );
-            assert!(at(&t, "curvature_products", step) <= 8.0);
-            assert!(m_max <= lmax + 1e-5 && lmax - m_max <= b_max + 1e-5);
-            assert!(m_min >= lmin - 1e-5 && m_min - lmin <= b_min + 1e-5);
+            assert!(at(&t, "curvature_products", step) <= 5.0);
+            assert!(m_max <= lmax + 1e-5 && m_min >= lmin - 1e-5);
+            assert!(
+                lmax - m_max <= 0.25 * lmax,
+                "{case}: λmax {m_max} vs {lmax}"
+            );
+            assert!(lmax - m_max <= 4.0 * b_max + 1e-5 && m_min - lmin <= 4.0 * b_min + 1e-5);
         }
     }
 }

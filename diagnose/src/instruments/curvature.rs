@@ -4,9 +4,12 @@
 //! # Series (run-level)
 //!
 //! * `lambda_max`, `lambda_min`: the largest and smallest Hessian eigenvalue (`< 0` marks
-//!   negative curvature, a saddle), with `lambda_max_err`, `lambda_min_err`: their error bounds
-//!   (an eigenvalue of `H` lies within the bound of the reading; the readings never overshoot:
-//!   `lambda_max ≤ λmax`, `lambda_min ≥ λmin`), and `curvature_products` (products spent).
+//!   negative curvature, a saddle), with `lambda_max_err`, `lambda_min_err`: their Ritz
+//!   residuals, how coarse the readings are (an eigenvalue of `H` lies within the residual of
+//!   the reading; once the extreme Ritz value has converged — full preset — that eigenvalue is
+//!   the extreme one; a reading cut short after a few products — economy — can still be farther
+//!   from the extreme than its residual), and `curvature_products` (products spent). The
+//!   readings never overshoot: `lambda_max ≤ λmax`, `lambda_min ≥ λmin`.
 //! * `preconditioned_lambda_max` (+ `_err`), Adam-family runs only: `λmax(P⁻¹H)` with Adam's
 //!   preconditioner `P` of this step (see [`stability`](super::stability)).
 //! * `sharpness`: the one the optimizer's stability threshold applies to (`lambda_max`, or the
@@ -61,8 +64,11 @@ use crate::{Result, Timeline};
 #[derive(Clone, Debug)]
 pub struct Curvature {
     pub every: Every,
-    /// Most Lanczos products per spectrum (raw, and again for the preconditioned one).
+    /// Most Lanczos products for the Hessian's spectrum.
     pub iters: usize,
+    /// Most Lanczos products for Adam's preconditioned sharpness (its spectrum is spread by
+    /// the preconditioner, so its top converges in fewer).
+    pub precond_iters: usize,
     /// Convergence: both extreme Ritz residuals at most `tol` times the spectral radius.
     pub tol: f64,
     /// Rademacher samples of the trace's deflated Hutchinson term (0: no trace).
@@ -71,26 +77,36 @@ pub struct Curvature {
 }
 
 impl Curvature {
-    /// `λmax`, `λmin` (and Adam's preconditioned sharpness) at step 1 and every 500 steps, at
-    /// most 8 products each, stopping at residuals of 5% of the spectral radius: coarse, and the
-    /// `_err` series say how coarse. A product costs about two training steps, so a measurement
-    /// is ≤ ~16 training steps' worth, ~3% of training every 500 steps (twice that for Adam).
+    /// `λmax`, `λmin` (and Adam's preconditioned sharpness) at step 1 and every 1,000 steps, at
+    /// most 5 products (3 for the preconditioned one), stopping at residuals of 5% of the
+    /// spectral radius: coarse, and the `_err` series say how coarse. A product costs about two
+    /// training steps, so a measurement is ≤ ~10 training steps' worth (~17 for Adam): ≤ 2% of
+    /// training once runs pass a few thousand steps, within the preset's 10% beside the other
+    /// instruments.
     pub fn economy() -> Curvature {
-        Curvature::new(Every(500), 8, 0).with_tol(0.05)
+        Curvature {
+            precond_iters: 3,
+            ..Curvature::new(Every(1000), 5, 0).with_tol(0.05)
+        }
     }
 
-    /// `λmax`, `λmin`, the trace (10 samples) and Adam's preconditioned sharpness every 100
-    /// steps, at most 40 Lanczos products each, stopping at residuals of 0.5% of the spectral
-    /// radius (the extreme eigenvalues then within 2% of exact on the reference models,
-    /// `tests/curvature.rs`).
+    /// `λmax`, `λmin`, the trace and Adam's preconditioned sharpness at step 1 and every 250
+    /// steps: at most 20 Lanczos products (12 for the preconditioned one), stopping at residuals
+    /// of 0.5% of the spectral radius (the extreme eigenvalues then within 0.1% of exact on the
+    /// reference models, `tests/exact_curvature.rs`), and the trace exact where the structure
+    /// allows, else from 4 Hutch++ samples. ≤ 36 products, ~80 training steps per 250.
     pub fn full() -> Curvature {
-        Curvature::new(Every(100), 40, 10).with_tol(5e-3)
+        Curvature {
+            precond_iters: 12,
+            ..Curvature::new(Every(250), 20, 4).with_tol(5e-3)
+        }
     }
 
     pub fn new(every: Every, iters: usize, trace_samples: usize) -> Curvature {
         Curvature {
             every,
             iters,
+            precond_iters: iters,
             tol: 1e-3,
             trace_samples,
             seed: 0x5eed_c0de,
@@ -320,7 +336,7 @@ impl Instrument for Curvature {
                 op.d = Some(d);
                 let e = lanczos::lanczos(
                     &rademacher(n, mix(seed ^ 0x9c)),
-                    self.iters,
+                    self.precond_iters,
                     self.tol,
                     |x, y| op.apply(x, y),
                 )?;
