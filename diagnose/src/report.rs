@@ -56,6 +56,67 @@ pub(crate) fn wrap(out: &mut String, text: &str, indent: &str, width: usize) {
 }
 
 impl Report {
+    /// The last curvature and noise-scale readings with the method behind each number, for the
+    /// header (`None` when neither was recorded).
+    pub fn readings_line(&self) -> Option<String> {
+        let t = &self.timeline;
+        let last = |name: &str| t.get(name).last().copied();
+        let mut parts = Vec::new();
+        if let Some((step, lmax)) = last("lambda_max") {
+            let err =
+                |name: &str| last(name).map_or(String::new(), |e| format!(" ± {}", fmt_num(e.1)));
+            let mut s = format!(
+                "curvature at step {step}: λmax {}{}",
+                fmt_num(lmax),
+                err("lambda_max_err")
+            );
+            if let Some((_, lmin)) = last("lambda_min") {
+                s += &format!(", λmin {}{}", fmt_num(lmin), err("lambda_min_err"));
+            }
+            if let Some((_, k)) = last("curvature_products") {
+                s += &format!(
+                    " (Lanczos, {k} exact Hessian-vector products; ± is the Ritz residual)"
+                );
+            }
+            parts.push(s);
+        }
+        if let Some((_, tr)) = last("hessian_trace") {
+            let exact = last("hessian_trace_exact").is_some_and(|e| e.1 == 1.0);
+            parts.push(if exact {
+                format!("trace {} (exact Hessian diagonal)", fmt_num(tr))
+            } else {
+                let se = last("hessian_trace_err")
+                    .map_or(String::new(), |e| format!(" ± {}", fmt_num(e.1)));
+                format!("trace {}{se} (Hutch++, ± one standard error)", fmt_num(tr))
+            });
+        }
+        if let (Some((_, st)), Some((_, sh)), Some((_, th))) = (
+            last("stability"),
+            last("sharpness"),
+            last("sharpness_threshold"),
+        ) {
+            let what = if t.get("preconditioned_lambda_max").is_empty() {
+                "λmax"
+            } else {
+                "preconditioned λmax(P⁻¹H)"
+            };
+            parts.push(format!(
+                "stability {} = {what} {} / the optimizer's threshold {}",
+                fmt_num(st),
+                fmt_num(sh),
+                fmt_num(th)
+            ));
+        }
+        if let Some((_, b)) = last("b_simple") {
+            let batch = last("batch_size").map_or(String::new(), |b| format!(", batch {}", b.1));
+            parts.push(format!(
+                "gradient noise scale B_simple {}{batch}",
+                fmt_num(b)
+            ));
+        }
+        (!parts.is_empty()).then(|| format!("readings: {}", parts.join("; ")))
+    }
+
     /// Whether a finding names a problem (everything but `converged`).
     pub fn problems(&self) -> impl Iterator<Item = &Finding> {
         self.findings.iter().filter(|f| f.kind != Kind::Converged)
@@ -128,6 +189,9 @@ impl Report {
                 "",
                 WIDTH,
             );
+        }
+        if let Some(line) = self.readings_line() {
+            wrap(&mut out, &line, "", WIDTH);
         }
         if let Some(e) = &self.instrument_error {
             wrap(

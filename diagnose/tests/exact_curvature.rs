@@ -425,3 +425,44 @@ tensorboard = false
         }
     }
 }
+
+#[test]
+fn the_report_names_the_method_behind_each_reading() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (case, dir, trace) in [
+        ("adam_early", dir(), "(exact Hessian diagonal)"),
+        ("cnn_bn", hvp_dir(), "(Hutch++, ± one standard error)"),
+    ] {
+        let set = format!("log.dir=\"{}\"", tmp.path().join(case).display());
+        let cfg = train::RunConfig::from_file(dir.join(format!("{case}.toml")), &[set]).unwrap();
+        let mut doc = Doctor::with(vec![Box::new(full())]);
+        let opts = train::Options {
+            quiet: true,
+            ..Default::default()
+        };
+        let summary = train::run_observed(&cfg, &opts, &mut doc).unwrap();
+        let report = diagnose::Report {
+            config: case.into(),
+            preset: "full".into(),
+            instruments: doc.instruments().iter().map(|s| s.to_string()).collect(),
+            summary,
+            findings: Vec::new(),
+            timeline: doc.timeline,
+            instrument_error: None,
+        };
+        let line = report.readings_line().unwrap();
+        eprintln!("{line}");
+        assert!(
+            line.contains("Lanczos") && line.contains("Ritz residual"),
+            "{line}"
+        );
+        assert!(line.contains(trace), "{line}");
+        let sharpness = if case == "adam_early" {
+            "preconditioned λmax(P⁻¹H)"
+        } else {
+            "= λmax"
+        };
+        assert!(line.contains(sharpness), "{line}");
+        assert!(report.to_text().contains("readings: curvature at step"));
+    }
+}
