@@ -153,7 +153,7 @@ pub(super) fn lr_too_high(c: &Ctx, diverged: bool) -> Option<Finding> {
         if m > 1.0 && (late_flat || conf > 0.0) {
             conf = (conf + 0.2).clamp(0.75, 1.0);
             evidence.push(ev(
-                "sharpness / the optimizer's stability threshold (median, second half)",
+                "sharpness / threshold (median, 2nd half)",
                 m,
                 "above 1 the update rule is unstable on the local quadratic: the step is too large for the sharpest direction",
             ));
@@ -231,7 +231,7 @@ pub(super) fn lr_too_low(c: &Ctx) -> Option<Finding> {
             conf = (conf + 0.1).min(0.95);
         }
         evidence.push(ev(
-            "sharpness / the optimizer's stability threshold (median)",
+            "sharpness / threshold (median)",
             m,
             "far below 1: even the sharpest direction is descended in tiny steps",
         ));

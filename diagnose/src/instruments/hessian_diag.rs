@@ -18,11 +18,14 @@
 //!   second term is the residual the Gauss–Newton matrix leaves out);
 //! * flatten: nothing changes.
 //!
-//! The diagonal is summed over the examples; its sum is the trace, exactly (no sampling). The
-//! per-example `M` is dense (`d × d` for a layer of width `d`), so the cost is
-//! `N · Σ (out²·in + out·in²)` over the linear layers it passes: cheap for small models, and the
-//! instrument falls back to Hutch++ (`curvature`) when it exceeds its budget or the model has any
-//! other layer (convolution, batch norm — whose statistics couple the examples —, dropout,
+//! The diagonal is summed over the examples; its sum is the trace, exactly (no sampling).
+//! `M` is kept factored, `M = S diag(±1) Sᵀ + diag(c)` (BackPACK's symmetric factorisation):
+//! the loss contributes `K` columns (`√(p_c/N)(e_c − p)` for cross-entropy), a linear layer maps
+//! them (`S ← Wᵀ S`) after folding `diag(c)` in as signed columns `√|c_o| e_o`, an activation
+//! scales their rows and adds its residual to `c`. ReLU nets stay at rank `K`; each curved
+//! activation adds its width. The cost, `N · Σ in·out·r` multiply-adds, is a few backward passes
+//! for ReLU nets; the instrument falls back to Hutch++ (`curvature`) when it exceeds its budget
+//! or the model has any other layer (convolution, batch norm — whose statistics couple the examples —, dropout,
 //! residual blocks, activations with parameters).
 
 use nn::Tensor;
@@ -95,24 +98,31 @@ fn plan(p: &Probe<'_>) -> std::result::Result<Vec<Step>, String> {
     Ok(steps)
 }
 
-/// Multiply-adds of the recursion over `batch` examples (see the module docs).
-fn cost(steps: &[Step], batch: usize) -> f64 {
+/// Multiply-adds of the factored recursion over `batch` examples with `k` outputs (see the
+/// module docs): each linear layer above the first maps `r` columns (`k`, plus `out` for every
+/// linear layer whose output passes a curved activation on its way to the loss).
+fn cost(steps: &[Step], batch: usize, k: usize) -> f64 {
     let first = steps
         .iter()
         .position(|s| matches!(s, Step::Linear { .. }))
         .unwrap_or(steps.len());
-    let per: f64 = steps
-        .iter()
-        .enumerate()
-        .map(|(l, s)| match *s {
-            Step::Linear { out, inp, .. } if l > first => {
-                let (o, i) = (out as f64, inp as f64);
-                o * o * i + o * i * i
+    let (mut r, mut curved, mut per) = (k as f64, false, 0.0);
+    for (l, s) in steps.iter().enumerate().rev() {
+        match *s {
+            Step::Linear { out, inp, .. } => {
+                if curved {
+                    r += out as f64;
+                    curved = false;
+                }
+                per += (out * inp) as f64 + out as f64 * r;
+                if l > first {
+                    per += (out * inp) as f64 * r;
+                }
             }
-            Step::Linear { out, inp, .. } => (out * inp) as f64,
-            _ => 0.0,
-        })
-        .sum();
+            Step::Act(kind) => curved |= kind != "relu",
+            Step::Flatten => {}
+        }
+    }
     per * batch as f64
 }
 
@@ -133,7 +143,8 @@ pub fn exact_diagonal(
     if batch == 0 {
         return Ok(Err("empty batch".into()));
     }
-    let c = cost(&steps, batch);
+    let k_out = p.model.out_shape().iter().product::<usize>();
+    let c = cost(&steps, batch, k_out);
     if c > budget {
         return Ok(Err(format!(
             "{c:.2e} multiply-adds over the budget {budget:.2e}"
@@ -171,24 +182,32 @@ pub fn exact_diagonal(
                 .collect()
         };
         let mut delta = row(&dy);
-        let mut m = vec![0.0; k * k];
+        // M = S diag(sign) Sᵀ + diag(c): `cols[j]` is column j of S (length `dim`).
+        let (mut cols, mut sign): (Vec<Vec<f64>>, Vec<f64>) = (Vec::new(), Vec::new());
         if mse {
+            let a = (2.0 / (n_f * k as f64)).sqrt();
             for i in 0..k {
-                m[i * k + i] = 2.0 / (n_f * k as f64);
+                let mut e = vec![0.0; k];
+                e[i] = a;
+                cols.push(e);
+                sign.push(1.0);
             }
         } else {
+            // diag(p) − p pᵀ = Σ_c p_c (e_c − p)(e_c − p)ᵀ.
             let z = row(logits);
             let zmax = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let e: Vec<f64> = z.iter().map(|v| (v - zmax).exp()).collect();
             let s: f64 = e.iter().sum();
             let pr: Vec<f64> = e.iter().map(|v| v / s).collect();
-            for i in 0..k {
-                for j in 0..k {
-                    let d = if i == j { pr[i] } else { 0.0 };
-                    m[i * k + j] = (d - pr[i] * pr[j]) / n_f;
-                }
+            for c in 0..k {
+                let a = (pr[c] / n_f).sqrt();
+                let mut col: Vec<f64> = pr.iter().map(|q| -a * q).collect();
+                col[c] += a;
+                cols.push(col);
+                sign.push(1.0);
             }
         }
+        let mut diag_c = vec![0.0; k];
         let mut dim = k;
         for l in (first..steps.len()).rev() {
             let input = if l == 0 { row(p.x) } else { row(&outs[l - 1]) };
@@ -200,7 +219,12 @@ pub fn exact_diagonal(
                     }
                     let d = &mut diags[l];
                     for o in 0..out {
-                        let moo = m[o * out + o];
+                        let moo = cols
+                            .iter()
+                            .zip(&sign)
+                            .map(|(c, s)| s * c[o] * c[o])
+                            .sum::<f64>()
+                            + diag_c[o];
                         let dw = &mut d[0][o * inp..(o + 1) * inp];
                         dw.iter_mut()
                             .zip(&input)
@@ -210,41 +234,29 @@ pub fn exact_diagonal(
                         }
                     }
                     if l > first {
-                        // T = M W ([out, in]), M_in = Wᵀ T.
-                        let mut t = vec![0.0; out * inp];
-                        for o in 0..out {
-                            for o2 in 0..out {
-                                let c = m[o * out + o2];
-                                if c != 0.0 {
-                                    let wr = &w[o2 * inp..(o2 + 1) * inp];
-                                    t[o * inp..(o + 1) * inp]
-                                        .iter_mut()
-                                        .zip(wr)
-                                        .for_each(|(t, w)| *t += c * w);
-                                }
+                        // diag(c) joins S as columns √|c_o| e_o, then S ← Wᵀ S.
+                        for (o, &c) in diag_c.iter().enumerate() {
+                            if c != 0.0 {
+                                let mut e = vec![0.0; out];
+                                e[o] = c.abs().sqrt();
+                                cols.push(e);
+                                sign.push(c.signum());
                             }
                         }
-                        let mut mi = vec![0.0; inp * inp];
-                        for o in 0..out {
-                            let wr = &w[o * inp..(o + 1) * inp];
-                            let tr = &t[o * inp..(o + 1) * inp];
-                            for i in 0..inp {
-                                let c = wr[i];
+                        let wt = |v: &[f64]| -> Vec<f64> {
+                            let mut r = vec![0.0; inp];
+                            for (o, &c) in v.iter().enumerate() {
                                 if c != 0.0 {
-                                    mi[i * inp..(i + 1) * inp]
-                                        .iter_mut()
-                                        .zip(tr)
-                                        .for_each(|(m, t)| *m += c * t);
+                                    r.iter_mut()
+                                        .zip(&w[o * inp..(o + 1) * inp])
+                                        .for_each(|(r, w)| *r += c * w);
                                 }
                             }
-                        }
-                        let mut di = vec![0.0; inp];
-                        for o in 0..out {
-                            let wr = &w[o * inp..(o + 1) * inp];
-                            di.iter_mut().zip(wr).for_each(|(d, w)| *d += delta[o] * w);
-                        }
-                        m = mi;
-                        delta = di;
+                            r
+                        };
+                        cols = cols.iter().map(|c| wt(c)).collect();
+                        delta = wt(&delta);
+                        diag_c = vec![0.0; inp];
                         dim = inp;
                     }
                 }
@@ -253,18 +265,14 @@ pub fn exact_diagonal(
                     if y.len() != dim || input.len() != dim {
                         return Ok(Err(format!("layer {l}: shapes do not chain")));
                     }
-                    let (f1, f2): (Vec<f64>, Vec<f64>) = input
-                        .iter()
-                        .zip(&y)
-                        .map(|(&u, &y)| derivatives(kind, u, y))
-                        .unzip();
                     for i in 0..dim {
-                        for j in 0..dim {
-                            m[i * dim + j] *= f1[i] * f1[j];
+                        let (f1, f2) = derivatives(kind, input[i], y[i]);
+                        for c in cols.iter_mut() {
+                            c[i] *= f1;
                         }
-                        m[i * dim + i] += f2[i] * delta[i];
+                        diag_c[i] = f1 * f1 * diag_c[i] + f2 * delta[i];
+                        delta[i] *= f1;
                     }
-                    delta.iter_mut().zip(&f1).for_each(|(d, f)| *d *= f);
                 }
                 Step::Flatten => {}
             }
