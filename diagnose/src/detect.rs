@@ -20,8 +20,10 @@
 //!   saturated ([`SATURATION`] = 0.5).
 //! - Learning rate too high: divergence; the smoothed loss rising to 1.5× its minimum
 //!   ([`RISE_RATIO`]), or the mean loss of the last quarter [`LATE_RISE`] = 20% above the third
-//!   quarter's (and by at least 5% of the initial loss); or lr·λmax > 2 (gradient descent on a quadratic is unstable beyond 2) with
-//!   no progress; or the step quality α > 1 (overshooting the valley floor) with no progress.
+//!   quarter's (and by at least 5% of the initial loss); or `stability` > 1 (the sharpness
+//!   beyond the optimizer's threshold — 2/η for SGD —, where its update rule is unstable on a
+//!   quadratic) with no progress; or the step quality α > 1 (overshooting the valley floor) with
+//!   no progress.
 //! - Learning rate too low: the loss falls for the whole run at an unchanged rate (the slope of
 //!   the last window at least half that of the first, [`STEADY_SLOPE`]) and by less than half
 //!   overall: an unbent, slow descent is what a small step size looks like.
