@@ -466,10 +466,10 @@ tensorboard = false
         );
     }
     let cases: Vec<(&str, MakeInstrument)> = vec![
-        ("curvature economy (Lanczos ≤8 products)", || {
+        ("curvature economy (Lanczos ≤5 products)", || {
             Box::new(Curvature::economy())
         }),
-        ("curvature full (Lanczos ≤40 products, trace 10)", || {
+        ("curvature full (Lanczos ≤20 products, trace)", || {
             Box::new(Curvature::full())
         }),
         ("one Lanczos product", || {
