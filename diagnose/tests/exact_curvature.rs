@@ -449,6 +449,7 @@ fn the_report_names_the_method_behind_each_reading() {
             findings: Vec::new(),
             timeline: doc.timeline,
             instrument_error: None,
+            verification: None,
         };
         let line = report.readings_line().unwrap();
         eprintln!("{line}");

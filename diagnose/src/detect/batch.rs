@@ -57,6 +57,12 @@ pub(super) fn noise_scale(c: &Ctx, converged: bool) -> Option<Finding> {
         first_step: first,
         last_step: c.last,
         confidence,
+        basis: format!(
+            "{confidence:.2}: the median B_simple over the second half of its {} readings ({} when the batch is too small, the noise being measured directly; {} when too large, the estimate dividing by a small ‖G‖²)",
+            pts.len(),
+            0.7,
+            0.6
+        ),
         summary: summary.into(),
         evidence: vec![
             ev(

@@ -147,9 +147,19 @@ pub(super) fn lr_too_high(c: &Ctx, diverged: bool) -> Option<Finding> {
     // `stability` is sharpness / the optimizer's threshold (2/η for SGD, 2(1+β)/η heavy-ball,
     // Adam's preconditioned one: instruments/stability.rs), so 1 is the edge for every optimizer.
     let late_flat = n >= MIN_POINTS && c.late_improvement() < 0.05 && c.l1 > 0.5 * c.l0;
-    let stab = c.t.get("stability");
+    // Readings from the second half of the run by step (not by position: a run measured only
+    // at step 1 has none). Early readings say little about a verdict on the whole run, and
+    // Adam's preconditioned sharpness is large at its first steps, where v̂ holds one or a few
+    // squared gradients and its steps are ≈ η·sign(g) whatever the curvature.
+    let mid = c.first + (c.last - c.first) / 2;
+    let stab: Vec<f64> =
+        c.t.get("stability")
+            .iter()
+            .filter(|p| p.0 > mid)
+            .map(|p| p.1)
+            .collect();
     if !stab.is_empty() {
-        let m = median(&tail(stab, 0.5));
+        let m = median(&stab);
         if m > 1.0 && (late_flat || conf > 0.0) {
             conf = (conf + 0.2).clamp(0.75, 1.0);
             evidence.push(ev(
