@@ -125,7 +125,7 @@ pub const DIVERGED: [Entry; 4] = [
 pub const LR_TOO_HIGH: [Entry; 4] = [
     Entry {
         action: "lower the learning rate tenfold",
-        why: "brings lr·λmax back below 2, where steps descend",
+        why: "brings the sharpness back under the optimizer's stability threshold (2/lr for plain SGD), where steps descend",
         change: Change::LrTimes(0.1),
     },
     Entry {
