@@ -8,12 +8,15 @@
 //!                                                    │
 //!                              detectors ◀───────────┘ ──▶ findings ──▶ report (text, JSON, SVG)
 //! ```
+//!
+//! [`lr_find`] is the learning-rate range test (`gradlab lr-find`).
 
 pub mod detect;
 pub mod doctor;
 pub mod error;
 pub mod finding;
 pub mod instruments;
+pub mod lr_find;
 pub mod plots;
 pub mod progress;
 pub mod remedies;

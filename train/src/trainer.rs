@@ -436,6 +436,10 @@ impl<'c> Trainer<'c> {
                     })?;
                 }
                 log.progress(self.step, step_loss);
+                if observing && observer.wants_stop() {
+                    stop = Some(Stop::Interrupted { step: self.step });
+                    break 'epochs;
+                }
                 let at_limit = self.cfg.train.steps.is_some_and(|s| self.step >= s);
                 if at_limit {
                     break;
