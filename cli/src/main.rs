@@ -9,6 +9,7 @@ mod data_cmd;
 mod diagnose;
 mod interrupt;
 mod landscape;
+mod lr_find;
 mod run_flags;
 mod train;
 
@@ -31,6 +32,8 @@ enum Command {
     Train(train::Args),
     /// Train with the doctor's instruments on and report convergence problems and remedies.
     Diagnose(diagnose::Args),
+    /// The learning-rate range test: sweep the lr over a few seeds and suggest one (SVG, JSON).
+    LrFind(lr_find::Args),
     /// Run a study comparing optimizers on problems (default: the bundled study) and report it.
     Compare(compare::CompareArgs),
     /// Analyse a stored study again and write its HTML report (and the tables).
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
             train::run(args)
         }
         Command::Diagnose(args) => diagnose::run(args),
+        Command::LrFind(args) => lr_find::run(args),
         Command::Data { what } => data_cmd::run(what),
         Command::Compare(args) => {
             interrupt::on_ctrl_c(interrupt::compare_hint());

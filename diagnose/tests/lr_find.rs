@@ -30,7 +30,7 @@ fn quadratic_sweep_finds_the_optimal_lr() {
             }
             ref e => panic!("λ {lambda}: {e:?}"),
         }
-        let (call, _) = suggest::call(&rec.lrs, &rec.losses, plan.beta);
+        let (call, _) = suggest::call(&rec.lrs, &rec.losses, plan.smooth);
         let lr = call.lr.unwrap_or_else(|| panic!("{call:?}"));
         eprintln!("λ {lambda}: suggestion {lr}, 1/λ = {}", 1.0 / lambda);
         // Within a factor 1.26 of 1/λ, about one of the sweep's steps (×1.2 apart): the step

@@ -294,7 +294,7 @@ pub fn run(
                 _ => End::Completed,
             });
         }
-        let (call, smoothed) = suggest::call(&obs.rec.lrs, &obs.rec.losses, plan.beta);
+        let (call, smoothed) = suggest::call(&obs.rec.lrs, &obs.rec.losses, plan.smooth);
         curves.push(Curve {
             seed,
             initial_loss: obs.initial_loss,

@@ -16,8 +16,9 @@
 //!   deviation from second differences (1.4826 × their median absolute deviation / √6, blind to
 //!   the curve's trend) — exceeds [`NOISE_SHARE`] × the descent `y₀ − y_m`: the scatter is of
 //!   the size of the whole fall, so where it is steepest is noise;
-//! * **at the edge**: the steepest point is one of the first two, the loss already fell at
-//!   `lr_min` (lower it);
+//! * **at the edge**: the raw curve's first points (as many as the smoothing reaches) already
+//!   fall at [`EDGE_SHARE`] of the steepest rate or more: the fall began before `lr_min`
+//!   (lower it);
 //! * too few points (fewer than [`MIN_POINTS`]) were recorded before the stop.
 //!
 //! Over seeds: the suggestion is the median (in log) of the seeds' suggestions with the
@@ -34,6 +35,9 @@ pub const MIN_DROP: f64 = 0.9;
 pub const NOISE_SHARE: f64 = 1.0 / 3.0;
 /// Seeds whose suggestions span more than this many decades give no clear answer.
 pub const MAX_SPREAD_DECADES: f64 = 1.0;
+/// A curve whose first points already fall at this share of its steepest rate started its fall
+/// before `lr_min`.
+pub const EDGE_SHARE: f64 = 0.5;
 /// Fewest recorded points a curve needs.
 pub const MIN_POINTS: usize = 8;
 
@@ -70,14 +74,37 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
+/// The least-squares slope of the raw `y` against `x` over the first points, as many as the
+/// smoothing reaches each way (`2⌈s/(1−s)⌉ + 1`, at least 3): the zero-phase smoothing
+/// flattens a curve's first points, so a fall already under way at `lr_min` shows here, not in
+/// the smoothed slopes.
+fn start_slope(x: &[f64], y: &[f64], smooth: f64) -> f64 {
+    let reach = (smooth / (1.0 - smooth)).ceil() as usize;
+    let k = (2 * reach + 1).max(3).min(x.len());
+    if k < 2 {
+        return 0.0;
+    }
+    let (mx, my) = (
+        x[..k].iter().sum::<f64>() / k as f64,
+        y[..k].iter().sum::<f64>() / k as f64,
+    );
+    let sxy: f64 = (0..k).map(|i| (x[i] - mx) * (y[i] - my)).sum();
+    let sxx: f64 = (0..k).map(|i| (x[i] - mx).powi(2)).sum();
+    if sxx > 0.0 {
+        sxy / sxx
+    } else {
+        0.0
+    }
+}
+
 /// Reads one curve (`lrs` increasing, `losses` ≥ 0 and finite); returns the call and the
 /// smoothed losses (same length, in loss units, for plotting).
-pub fn call(lrs: &[f64], losses: &[f64], beta: f64) -> (SeedCall, Vec<f64>) {
+pub fn call(lrs: &[f64], losses: &[f64], smooth: f64) -> (SeedCall, Vec<f64>) {
     let y: Vec<f64> = losses
         .iter()
         .map(|&l| l.max(f64::MIN_POSITIVE).ln())
         .collect();
-    let ys = smooth_zero_phase(&y, beta);
+    let ys = smooth_zero_phase(&y, smooth);
     let smoothed: Vec<f64> = ys.iter().map(|v| v.exp()).collect();
     let mut c = SeedCall {
         lr: None,
@@ -134,7 +161,10 @@ pub fn call(lrs: &[f64], losses: &[f64], beta: f64) -> (SeedCall, Vec<f64>) {
             100.0 * (c.noise.exp() - 1.0),
             100.0 * (1.0 - (-c.descent).exp())
         ))
-    } else if steepest.is_some_and(|k| k < 2) {
+    } else if c
+        .steepest_slope
+        .is_some_and(|st| start_slope(&x[..=m], &y[..=m], smooth) < EDGE_SHARE * st)
+    {
         Some(format!(
             "the loss already fell fastest at --lr-min ({}): lower it",
             present::fmt_num(lrs[0])
@@ -280,7 +310,7 @@ mod tests {
                 break;
             }
         }
-        (seed, call(&rec.lrs, &rec.losses, plan.beta).0)
+        (seed, call(&rec.lrs, &rec.losses, plan.smooth).0)
     }
 
     fn verdict(runs: &[(u64, SeedCall)]) -> Verdict {
