@@ -311,7 +311,16 @@ pub fn run(
     lambdas.sort_by(f64::total_cmp);
     let stability: Option<Stability> = (!lambdas.is_empty())
         .then(|| stability::threshold(&cfg.optimizer, lambdas[lambdas.len() / 2]));
+    let momentum = match cfg.optimizer.get("name").and_then(|v| v.as_str()) {
+        Some("sgd") => cfg
+            .optimizer
+            .get("momentum")
+            .and_then(as_f64)
+            .filter(|&m| m > 0.0),
+        _ => None,
+    };
     Ok(LrFind {
+        momentum,
         config: config.display().to_string(),
         optimizer: cfg
             .optimizer

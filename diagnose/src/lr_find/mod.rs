@@ -58,6 +58,8 @@ pub struct LrFind {
     pub curves: Vec<Curve>,
     pub verdict: Verdict,
     pub stability: Option<Stability>,
+    /// SGD's heavy-ball (or Nesterov) momentum, when the optimizer has one.
+    pub momentum: Option<f64>,
     /// The `--set` flag that applies the suggestion, when there is one.
     pub flag: Option<String>,
 }
@@ -172,6 +174,13 @@ impl LrFind {
                     );
                 }
             }
+        }
+        if let (Some(mu), Some(_)) = (self.momentum, self.verdict.lr()) {
+            s += &format!(
+                "note: with momentum {mu} the curve runs late (the momentum buffer takes about {:.0} steps to build up, while the lr grows ×{:.2} a step); on the default study's problems the lab's tuned lr lay well below this rule's suggestion (README, `gradlab lr-find`)\n",
+                1.0 / (1.0 - mu).max(1e-9),
+                self.plan.ratio()
+            );
         }
         if let Some(f) = &self.flag {
             s += &format!("apply: gradlab train {} {f}\n", self.config);
