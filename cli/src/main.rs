@@ -9,6 +9,7 @@ mod data_cmd;
 mod diagnose;
 mod interrupt;
 mod landscape;
+mod landscape_run;
 mod lr_find;
 mod run_flags;
 mod train;
@@ -26,7 +27,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run optimizers on analytic test functions and write their trajectories (and a plot).
+    /// Run optimizers on analytic test functions (or, with --run DIR, draw a trained run's loss
+    /// along its path) and write the result as JSON (and a plot).
     Landscape(landscape::Args),
     /// Train a model described by a run config (data, model, optimizer, schedule, logging).
     Train(train::Args),

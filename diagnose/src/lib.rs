@@ -9,7 +9,8 @@
 //!                              detectors ◀───────────┘ ──▶ findings ──▶ report (text, JSON, SVG)
 //! ```
 //!
-//! [`lr_find`] is the learning-rate range test (`gradlab lr-find`).
+//! [`lr_find`] is the learning-rate range test (`gradlab lr-find`); [`surface`] the loss along
+//! a run's path (`gradlab landscape --run`).
 
 pub mod detect;
 pub mod doctor;
@@ -21,6 +22,7 @@ pub mod plots;
 pub mod progress;
 pub mod remedies;
 pub mod report;
+pub mod surface;
 pub mod timeline;
 
 pub use detect::detect;

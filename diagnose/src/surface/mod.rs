@@ -1,0 +1,12 @@
+//! The loss surface of a trained network along the path its training took (`gradlab landscape
+//! --run DIR`): [`line`] evaluates the loss on the straight line from the initial to the final
+//! weights and beyond.
+//!
+//! Runs do not store their initial weights: they are rebuilt from the run folder's
+//! `config.toml` (data, model and seed), exactly as the run built them — every run is seeded, and
+//! the test `diagnose/tests/surface.rs` checks the rebuilt weights against a run that could not
+//! move (learning rate 0).
+
+pub mod line;
+
+pub use line::{interpolate, Line, LinePoint};

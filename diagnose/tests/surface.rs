@@ -1,0 +1,89 @@
+//! The loss along a run's line from its initial to its final weights, on real (tiny) runs.
+
+use diagnose::surface::{line::grid, Line};
+
+const RUN: &str = r#"
+seed = 5
+[data]
+dataset = "blobs"
+n = 400
+n_test = 100
+batch_size = 40
+standardize = true
+[[model.layers]]
+type = "linear"
+out_features = 16
+[[model.layers]]
+type = "tanh"
+[[model.layers]]
+type = "linear"
+out_features = 3
+[optimizer]
+name = "sgd"
+lr = LR
+[train]
+epochs = 3
+threads = 1
+"#;
+
+fn train(dir: &std::path::Path, lr: &str) -> train::Summary {
+    let cfg_path = dir.join("run.toml");
+    std::fs::write(&cfg_path, RUN.replace("LR", lr)).unwrap();
+    let log = format!(
+        "log.dir={}",
+        toml::Value::String(dir.join("run").display().to_string())
+    );
+    let cfg = train::RunConfig::from_file(&cfg_path, &[log]).unwrap();
+    train::run(
+        &cfg,
+        &train::Options {
+            quiet: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+/// With learning rate 0 the final weights are the initial ones: the rebuilt θ₀ must equal
+/// them exactly (distance 0, the same loss all along the line).
+#[test]
+fn rebuilt_initial_weights_are_the_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    train(dir.path(), "0.0");
+    let line = Line::of_run(&dir.path().join("run"), &grid(-0.5, 1.5, 5)).unwrap();
+    assert_eq!(line.distance, 0.0);
+    let l0 = line.points[0].train_loss;
+    assert!(
+        line.points.iter().all(|p| p.train_loss == l0),
+        "{:?}",
+        line.points
+    );
+}
+
+/// At α = 1 the test loss is the run's own final evaluation (same weights, same code path), and
+/// training lowered the training loss from α = 0.
+#[test]
+fn the_line_ends_at_the_runs_final_evaluation() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = train(dir.path(), "0.1");
+    let line = Line::of_run(&dir.path().join("run"), &grid(-0.5, 1.5, 9)).unwrap();
+    let at1 = line.points.iter().find(|p| p.alpha == 1.0).unwrap();
+    let at0 = line.points.iter().find(|p| p.alpha == 0.0).unwrap();
+    assert_eq!(at1.test_loss, s.last.as_ref().unwrap().test_loss);
+    assert_eq!(at1.test_accuracy, s.last.as_ref().unwrap().test_accuracy);
+    assert!(at1.train_loss < at0.train_loss);
+    assert!(line.distance > 0.0 && line.barrier >= 0.0);
+    assert!(line.min_alpha >= 0.5, "{}", line.min_alpha);
+    let json = serde_json::to_value(&line).unwrap();
+    assert_eq!(json["points"].as_array().unwrap().len(), 9);
+}
+
+#[test]
+fn a_folder_without_a_finished_run_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Line::of_run(dir.path(), &[0.0]).unwrap_err().to_string();
+    assert!(e.contains("not a run folder"), "{e}");
+    std::fs::write(dir.path().join("config.toml"), "seed = 0").unwrap();
+    let e = Line::of_run(dir.path(), &[0.0]).unwrap_err().to_string();
+    assert!(e.contains("no model.safetensors"), "{e}");
+}
