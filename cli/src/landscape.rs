@@ -46,11 +46,25 @@ pub struct Args {
     /// Points along the line (with --run).
     #[arg(long, default_value_t = 41, value_name = "N", requires = "run")]
     pub points: usize,
+    /// Also a 2-D slice of N × N points around the final weights in filter-normalised random
+    /// directions (with --run; writes landscape_slice.json and .svg into the run folder).
+    #[arg(long, value_name = "N", requires = "run")]
+    pub slice: Option<usize>,
+    /// Half-width of the slice, in filter-normalised units.
+    #[arg(long, default_value_t = 1.0, value_name = "S", requires = "slice")]
+    pub span: f64,
+    /// Seed of the slice's random directions.
+    #[arg(long, default_value_t = 0, value_name = "N", requires = "slice")]
+    pub slice_seed: u64,
 }
 
 pub fn run(args: Args) -> Result<()> {
     if let Some(dir) = &args.run {
-        return crate::landscape_run::run(dir, args.points, args.json.clone(), args.plot.clone());
+        crate::landscape_run::run(dir, args.points, args.json.clone(), args.plot.clone())?;
+        if let Some(n) = args.slice {
+            crate::landscape_run::slice(dir, n, args.span, args.slice_seed)?;
+        }
+        return Ok(());
     }
     let (Some(path), Some(json_path)) = (args.config.as_ref(), args.json.as_ref()) else {
         anyhow::bail!("give a landscape config FILE and --json OUT.json, or --run DIR");

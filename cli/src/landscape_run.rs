@@ -54,3 +54,27 @@ pub fn run(dir: &Path, points: usize, json: Option<PathBuf>, plot: Option<PathBu
     println!("wrote {}, {}", json_path.display(), plot_path.display());
     Ok(())
 }
+
+/// `--slice N`: the 2-D filter-normalised slice, written as landscape_slice.json and .svg into
+/// the run folder (and its manifest).
+pub fn slice(dir: &Path, n: usize, span: f64, seed: u64) -> Result<()> {
+    let s = diagnose::surface::Slice::of_run(dir, n, span, seed)?;
+    let json = dir.join("landscape_slice.json");
+    let svg = dir.join("landscape_slice.svg");
+    let text = serde_json::to_string_pretty(&s).context("encoding the slice as JSON")? + "\n";
+    train::run_folder::record(dir, &["landscape_slice.json", "landscape_slice.svg"])?;
+    crate::landscape::write_all_or_nothing(&[
+        (json.clone(), text),
+        (svg.clone(), report::slice_plot::render(&s)),
+    ])?;
+    println!(
+        "{}: slice {n}×{n} over ±{span}: train loss {} at the final weights, mean rise {} at radius 0.5 ({} evaluations in {:.1}s)",
+        dir.display(),
+        present::fmt_num(s.center),
+        present::fmt_num(s.rise_at_half),
+        n * n,
+        s.seconds
+    );
+    println!("wrote {}, {}", json.display(), svg.display());
+    Ok(())
+}

@@ -43,7 +43,10 @@ fn landscape_run_writes_the_line_into_the_run_folder() {
     std::fs::write(dir.path().join("run.toml"), MOONS).unwrap();
     let o = gradlab(dir.path(), &["train", "run.toml", "--quiet"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = gradlab(dir.path(), &["landscape", "--run", "run", "--points", "6"]);
+    let o = gradlab(
+        dir.path(),
+        &["landscape", "--run", "run", "--points", "6", "--slice", "3"],
+    );
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success(),
@@ -69,6 +72,13 @@ fn landscape_run_writes_the_line_into_the_run_folder() {
     assert!(svg.starts_with("<svg") && svg.contains("test loss"));
     let manifest = std::fs::read_to_string(dir.path().join("run/gradlab-run.json")).unwrap();
     assert!(manifest.contains("landscape.json") && manifest.contains("landscape.svg"));
+    let slice: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("run/landscape_slice.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(slice["train_loss"].as_array().unwrap().len(), 3);
+    assert!(manifest.contains("landscape_slice.svg"));
+    assert!(out.contains("slice 3×3"), "{out}");
     // A fresh run in the folder removes them with the rest.
     let o = gradlab(
         dir.path(),

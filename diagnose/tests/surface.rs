@@ -87,3 +87,32 @@ fn a_folder_without_a_finished_run_is_named() {
     let e = Line::of_run(dir.path(), &[0.0]).unwrap_err().to_string();
     assert!(e.contains("no model.safetensors"), "{e}");
 }
+
+/// The slice's centre is the final weights, its grid is square, and the loss rises away from a
+/// trained minimum.
+#[test]
+fn slice_around_the_final_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    train(dir.path(), "0.1");
+    let run = dir.path().join("run");
+    let s = diagnose::surface::Slice::of_run(&run, 5, 1.0, 7).unwrap();
+    assert_eq!(s.train_loss.len(), 5);
+    assert!(s.train_loss.iter().all(|r| r.len() == 5));
+    // The grid's middle point is the centre itself.
+    assert_eq!(s.train_loss[2][2], s.center);
+    let line = Line::of_run(&run, &[1.0]).unwrap();
+    assert_eq!(line.points[0].train_loss, s.center);
+    assert!(s.rise_at_half.is_finite());
+    let corners = [
+        s.train_loss[0][0],
+        s.train_loss[0][4],
+        s.train_loss[4][0],
+        s.train_loss[4][4],
+    ];
+    assert!(
+        corners.iter().all(|&c| c > s.center),
+        "{corners:?} vs {}",
+        s.center
+    );
+    assert!(diagnose::surface::Slice::of_run(&run, 1, 1.0, 7).is_err());
+}

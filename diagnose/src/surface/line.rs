@@ -81,25 +81,8 @@ fn err(msg: String) -> DiagnoseError {
 impl Line {
     /// Evaluates the line for the run in `dir` at `alphas`.
     pub fn of_run(dir: &Path, alphas: &[f64]) -> Result<Line> {
-        let config = dir.join("config.toml");
-        if !config.exists() {
-            return Err(err(format!(
-                "{}: not a run folder (no config.toml; `gradlab train` writes one)",
-                dir.display()
-            )));
-        }
-        let final_path = dir.join("model.safetensors");
-        if !final_path.exists() {
-            return Err(err(format!(
-                "{}: no model.safetensors — the run did not finish (it diverged or was interrupted); resume or rerun it first",
-                dir.display()
-            )));
-        }
-        let cfg = RunConfig::from_file(&config, &[])?;
-        let mut t = Trainer::new(&cfg)?;
-        let theta0 = t.model.snapshot();
-        t.model.load(&final_path)?;
-        let theta1 = t.model.snapshot();
+        let cfg = run_config(dir)?;
+        let (mut t, theta0, theta1) = run_weights(&cfg, dir)?;
         let distance = theta0
             .iter()
             .zip(&theta1)
@@ -132,13 +115,53 @@ impl Line {
         let (barrier, min_alpha) = readings(&points);
         Ok(Line {
             run: dir.display().to_string(),
-            init: format!("rebuilt from {} (seed {})", config.display(), cfg.seed),
+            init: format!(
+                "rebuilt from {} (seed {})",
+                dir.join("config.toml").display(),
+                cfg.seed
+            ),
             distance,
             points,
             barrier,
             min_alpha,
         })
     }
+}
+
+/// Every stored tensor of a model ([`nn::Sequential::snapshot`]'s layout).
+pub type Weights = Vec<Vec<f32>>;
+
+/// The config of the finished run in `dir` (its `config.toml`; errors when the folder holds no
+/// run or the run has no final weights).
+pub fn run_config(dir: &Path) -> Result<RunConfig> {
+    let config = dir.join("config.toml");
+    if !config.exists() {
+        return Err(err(format!(
+            "{}: not a run folder (no config.toml; `gradlab train` writes one)",
+            dir.display()
+        )));
+    }
+    if !dir.join("model.safetensors").exists() {
+        return Err(err(format!(
+            "{}: no model.safetensors — the run did not finish (it diverged or was interrupted); resume or rerun it first",
+            dir.display()
+        )));
+    }
+    Ok(RunConfig::from_file(&config, &[])?)
+}
+
+/// The run in `dir` rebuilt for evaluation from its config ([`run_config`]): a trainer (data
+/// and model), the initial weights (the model as built, seeded) and the final weights
+/// (`model.safetensors`); the trainer's model holds the final weights on return.
+pub fn run_weights<'c>(
+    cfg: &'c RunConfig,
+    dir: &Path,
+) -> Result<(Trainer<'c>, Weights, Weights)> {
+    let mut t = Trainer::new(cfg)?;
+    let theta0 = t.model.snapshot();
+    t.model.load(dir.join("model.safetensors"))?;
+    let theta1 = t.model.snapshot();
+    Ok((t, theta0, theta1))
 }
 
 /// The barrier on `[0, 1]` and the `α` of the lowest training loss (see the module docs).

@@ -1,6 +1,7 @@
 //! The loss surface of a trained network along the path its training took (`gradlab landscape
 //! --run DIR`): [`line`] evaluates the loss on the straight line from the initial to the final
-//! weights and beyond.
+//! weights and beyond, [`slice`] a 2-D slice around the final weights in filter-normalised
+//! random directions.
 //!
 //! Runs do not store their initial weights: they are rebuilt from the run folder's
 //! `config.toml` (data, model and seed), exactly as the run built them — every run is seeded, and
@@ -8,5 +9,7 @@
 //! move (learning rate 0).
 
 pub mod line;
+pub mod slice;
 
 pub use line::{interpolate, Line, LinePoint};
+pub use slice::Slice;
