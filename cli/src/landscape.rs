@@ -56,6 +56,11 @@ pub struct Args {
     /// Seed of the slice's random directions.
     #[arg(long, default_value_t = 0, value_name = "N", requires = "slice")]
     pub slice_seed: u64,
+    /// Also retrain the run (in a scratch folder, the same numbers) saving its weights about 40
+    /// times, and draw the path on its top two PCA directions over an N × N grid of the loss
+    /// (with --run; writes landscape_trajectory.json and .svg into the run folder).
+    #[arg(long, value_name = "N", requires = "run")]
+    pub trajectory: Option<usize>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -63,6 +68,9 @@ pub fn run(args: Args) -> Result<()> {
         crate::landscape_run::run(dir, args.points, args.json.clone(), args.plot.clone())?;
         if let Some(n) = args.slice {
             crate::landscape_run::slice(dir, n, args.span, args.slice_seed)?;
+        }
+        if let Some(n) = args.trajectory {
+            crate::landscape_run::trajectory(dir, n)?;
         }
         return Ok(());
     }

@@ -78,3 +78,35 @@ pub fn slice(dir: &Path, n: usize, span: f64, seed: u64) -> Result<()> {
     println!("wrote {}, {}", json.display(), svg.display());
     Ok(())
 }
+
+/// `--trajectory N`: the run retrained in a scratch folder (removed afterwards) with its
+/// weights saved about 40 times, the path on its top two PCA directions over an `N × N` grid,
+/// written as landscape_trajectory.json and .svg into the run folder (and its manifest).
+pub fn trajectory(dir: &Path, n: usize) -> Result<()> {
+    let scratch = std::env::temp_dir().join(format!("gradlab-trajectory-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let t = diagnose::surface::Trajectory::of_run(dir, &scratch, 40, n);
+    let _ = std::fs::remove_dir_all(&scratch);
+    let t = t?;
+    let json = dir.join("landscape_trajectory.json");
+    let svg = dir.join("landscape_trajectory.svg");
+    let text = serde_json::to_string_pretty(&t).context("encoding the trajectory as JSON")? + "\n";
+    train::run_folder::record(
+        dir,
+        &["landscape_trajectory.json", "landscape_trajectory.svg"],
+    )?;
+    crate::landscape::write_all_or_nothing(&[
+        (json.clone(), text),
+        (svg.clone(), report::slice_plot::render_trajectory(&t)),
+    ])?;
+    println!(
+        "{}: trajectory of {} saves; PC 1 and 2 explain {:.1}% and {:.1}% of its variance; the retrained run's final weights differ from the saved ones by at most {}",
+        dir.display(),
+        t.steps.len(),
+        100.0 * t.pca.explained.0,
+        100.0 * t.pca.explained.1,
+        present::fmt_num(t.reproduced)
+    );
+    println!("wrote {}, {}", json.display(), svg.display());
+    Ok(())
+}

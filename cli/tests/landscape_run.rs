@@ -45,7 +45,17 @@ fn landscape_run_writes_the_line_into_the_run_folder() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = gradlab(
         dir.path(),
-        &["landscape", "--run", "run", "--points", "6", "--slice", "3"],
+        &[
+            "landscape",
+            "--run",
+            "run",
+            "--points",
+            "6",
+            "--slice",
+            "3",
+            "--trajectory",
+            "3",
+        ],
     );
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -79,6 +89,11 @@ fn landscape_run_writes_the_line_into_the_run_folder() {
     assert_eq!(slice["train_loss"].as_array().unwrap().len(), 3);
     assert!(manifest.contains("landscape_slice.svg"));
     assert!(out.contains("slice 3×3"), "{out}");
+    assert!(
+        out.contains("differ from the saved ones by at most 0"),
+        "{out}"
+    );
+    assert!(manifest.contains("landscape_trajectory.svg"));
     // A fresh run in the folder removes them with the rest.
     let o = gradlab(
         dir.path(),

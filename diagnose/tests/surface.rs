@@ -116,3 +116,22 @@ fn slice_around_the_final_weights() {
     );
     assert!(diagnose::surface::Slice::of_run(&run, 1, 1.0, 7).is_err());
 }
+
+/// The retrained run retraces the original exactly, the path ends at the final weights and the
+/// two PCA directions explain part of its variance.
+#[test]
+fn trajectory_retraces_the_run_on_its_pca_plane() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = train(dir.path(), "0.1");
+    let run = dir.path().join("run");
+    let t =
+        diagnose::surface::Trajectory::of_run(&run, &dir.path().join("scratch"), 10, 4).unwrap();
+    assert_eq!(t.reproduced, 0.0);
+    assert_eq!(t.steps.first(), Some(&0));
+    assert_eq!(t.steps.last(), Some(&s.steps));
+    assert_eq!(t.pca.coords.len(), t.steps.len());
+    assert_eq!(*t.pca.coords.last().unwrap(), (0.0, 0.0));
+    let (e1, e2) = t.pca.explained;
+    assert!(e1 >= e2 && e2 > 0.0 && e1 + e2 <= 1.0 + 1e-9, "{e1} {e2}");
+    assert_eq!(t.train_loss.len(), 4);
+}

@@ -153,10 +153,7 @@ pub fn run_config(dir: &Path) -> Result<RunConfig> {
 /// The run in `dir` rebuilt for evaluation from its config ([`run_config`]): a trainer (data
 /// and model), the initial weights (the model as built, seeded) and the final weights
 /// (`model.safetensors`); the trainer's model holds the final weights on return.
-pub fn run_weights<'c>(
-    cfg: &'c RunConfig,
-    dir: &Path,
-) -> Result<(Trainer<'c>, Weights, Weights)> {
+pub fn run_weights<'c>(cfg: &'c RunConfig, dir: &Path) -> Result<(Trainer<'c>, Weights, Weights)> {
     let mut t = Trainer::new(cfg)?;
     let theta0 = t.model.snapshot();
     t.model.load(dir.join("model.safetensors"))?;

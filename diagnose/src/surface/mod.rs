@@ -9,7 +9,10 @@
 //! move (learning rate 0).
 
 pub mod line;
+pub mod pca;
 pub mod slice;
+pub mod trajectory;
 
 pub use line::{interpolate, Line, LinePoint};
 pub use slice::Slice;
+pub use trajectory::Trajectory;

@@ -93,20 +93,7 @@ impl Slice {
         let d2 = direction(&theta1, &shapes, seed ^ 0xD2);
         let a = grid(-span, span, n);
         let started = std::time::Instant::now();
-        let mut theta = theta1.clone();
-        let mut rows = Vec::with_capacity(n);
-        for &bv in &a {
-            let mut row = Vec::with_capacity(n);
-            for &av in &a {
-                for (((o, w), x), y) in theta.iter_mut().zip(&theta1).zip(&d1).zip(&d2) {
-                    for (((o, &w), &x), &y) in o.iter_mut().zip(w).zip(x).zip(y) {
-                        *o = (w as f64 + av * x as f64 + bv * y as f64) as f32;
-                    }
-                }
-                row.push(eval_train(&mut t, &theta)?);
-            }
-            rows.push(row);
-        }
+        let rows = plane(&mut t, &theta1, [&d1, &d2], &a, &a)?;
         let seconds = started.elapsed().as_secs_f64();
         t.model.restore(&theta1)?;
         let center = eval_train(&mut t, &theta1)?;
@@ -137,6 +124,33 @@ impl Slice {
             seconds,
         })
     }
+}
+
+/// The training loss at `θ₁ + a·d₀ + b·d₁` for every `b` (rows) and `a` (columns); the model is
+/// left at `θ₁`.
+pub fn plane(
+    t: &mut Trainer<'_>,
+    theta1: &[Vec<f32>],
+    d: [&[Vec<f32>]; 2],
+    a: &[f64],
+    b: &[f64],
+) -> Result<Vec<Vec<f64>>> {
+    let mut theta = theta1.to_vec();
+    let mut rows = Vec::with_capacity(b.len());
+    for &bv in b {
+        let mut row = Vec::with_capacity(a.len());
+        for &av in a {
+            for (((o, w), x), y) in theta.iter_mut().zip(theta1).zip(d[0]).zip(d[1]) {
+                for (((o, &w), &x), &y) in o.iter_mut().zip(w).zip(x).zip(y) {
+                    *o = (w as f64 + av * x as f64 + bv * y as f64) as f32;
+                }
+            }
+            row.push(eval_train(t, &theta)?);
+        }
+        rows.push(row);
+    }
+    t.model.restore(theta1)?;
+    Ok(rows)
 }
 
 fn eval_train(t: &mut Trainer<'_>, theta: &[Vec<f32>]) -> Result<f64> {
