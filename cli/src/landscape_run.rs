@@ -107,6 +107,17 @@ pub fn trajectory(dir: &Path, n: usize) -> Result<()> {
         100.0 * t.pca.explained.1,
         present::fmt_num(t.reproduced)
     );
+    if !t.lambda_max.is_empty() {
+        let readings: Vec<String> = t
+            .lambda_max
+            .iter()
+            .map(|(s, l)| format!("{} at step {s}", present::fmt_num(*l)))
+            .collect();
+        println!(
+            "  λmax (the doctor's, on the step's batch): {}",
+            readings.join(", ")
+        );
+    }
     println!("wrote {}, {}", json.display(), svg.display());
     Ok(())
 }

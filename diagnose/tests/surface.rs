@@ -134,4 +134,8 @@ fn trajectory_retraces_the_run_on_its_pca_plane() {
     let (e1, e2) = t.pca.explained;
     assert!(e1 >= e2 && e2 > 0.0 && e1 + e2 <= 1.0 + 1e-9, "{e1} {e2}");
     assert_eq!(t.train_loss.len(), 4);
+    // The doctor's λmax at the first and the last step.
+    let steps: Vec<u64> = t.lambda_max.iter().map(|x| x.0).collect();
+    assert_eq!(steps, [1, s.steps]);
+    assert!(t.lambda_max.iter().all(|x| x.1.is_finite()));
 }

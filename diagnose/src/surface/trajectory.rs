@@ -21,7 +21,9 @@ use train::{Observer, Probe};
 use super::line::{grid, run_config, run_weights};
 use super::pca::{self, Pca};
 use super::slice::plane;
-use crate::{DiagnoseError, Result};
+use crate::instruments::curvature::Curvature;
+use crate::instruments::{Every, Instrument};
+use crate::{DiagnoseError, Result, Timeline};
 
 /// The trajectory, its PCA and the loss in its plane.
 #[derive(Clone, Debug, Serialize)]
@@ -37,12 +39,19 @@ pub struct Trajectory {
     pub train_loss: Vec<Vec<f64>>,
     /// Largest |rerun − saved| over the final parameters.
     pub reproduced: f64,
+    /// The doctor's `λmax` (power iteration on Hessian-vector products of the step's batch,
+    /// [`crate::instruments::curvature`]) at the first and the last step of the rerun: the
+    /// curvature the run started in and the sharpness of where it ended, beside the slice's
+    /// flatness reading.
+    pub lambda_max: Vec<(u64, f64)>,
 }
 
 struct Saver {
     every: u64,
     steps: Vec<u64>,
     points: Vec<Vec<f64>>,
+    curvature: Curvature,
+    timeline: Timeline,
 }
 
 fn flat(m: &nn::Sequential) -> Vec<f64> {
@@ -57,7 +66,9 @@ impl Observer for Saver {
             self.steps.push(0);
             self.points.push(flat(p.model));
         }
-        Ok(())
+        self.curvature
+            .after_backward(p, &mut self.timeline)
+            .map_err(|e| train::TrainError::Config(format!("λmax: {e}")))
     }
 
     fn after_update(&mut self, p: &mut Probe<'_>) -> train::Result<()> {
@@ -94,6 +105,9 @@ impl Trajectory {
             every: (total / points as u64).max(1),
             steps: Vec::new(),
             points: Vec::new(),
+            // Due at step 1 and at the last step.
+            curvature: Curvature::new(Every(total), 20, false, 0),
+            timeline: Timeline::default(),
         };
         let opts = train::Options {
             quiet: true,
@@ -160,6 +174,7 @@ impl Trajectory {
             b,
             train_loss,
             reproduced,
+            lambda_max: saver.timeline.get("lambda_max").to_vec(),
         })
     }
 }
