@@ -11,8 +11,10 @@ command it was measured.
 
 Tables: `examples` (every config of examples/train: test and validation accuracy, epochs, wall
 time), `problems` (every config of examples/problems and its fix under the doctor's economy
-preset: the findings), `doctor` (the doctor's report on examples/problems/vanishing_gradients.toml),
-`study` (the default study: ranking, test accuracy per problem, verdicts, wall time).
+preset: the findings), `doctor` (the doctor's report on examples/problems/vanishing_gradients.toml,
+with `--verify`), `verify` (`gradlab diagnose FILE --verify` on every config of
+examples/problems: the remedy that works and the tuning metric before and after), `study` (the
+default study: ranking, test accuracy per problem, verdicts, wall time).
 
 Needs only Python's standard library and the release build (`cargo build --release -p cli`,
 which this script runs when `target/release/gradlab` is missing).
@@ -45,9 +47,17 @@ def cpu_model():
 
 
 def provenance(what):
+    # Wall times are only comparable on a quiet machine: say when it was not.
+    load = os.getloadavg()[0]
+    busy = (
+        f" The machine was shared (1-minute load average {load:.1f} on {os.cpu_count()} cores), "
+        "so wall times are longer than on a quiet one."
+        if load > 0.5 * (os.cpu_count() or 1)
+        else ""
+    )
     return (
         f"Measured {datetime.date.today().isoformat()} on {cpu_model()} ({os.cpu_count()} cores) by "
-        f"`python3 bench/readme_tables.py {what}`."
+        f"`python3 bench/readme_tables.py {what}`.{busy}"
     )
 
 
@@ -154,10 +164,10 @@ def problems(tmp):
 
 def doctor(tmp):
     cfg = "examples/problems/vanishing_gradients.toml"
-    p, _ = run(["diagnose", cfg, "--quiet", "--out", str(tmp / "doctor")], check=False)
+    p, _ = run(["diagnose", cfg, "--quiet", "--out", str(tmp / "doctor"), "--verify"], check=False)
     body = "\n".join(
         [
-            provenance("doctor") + f" `gradlab diagnose {cfg}`:",
+            provenance("doctor") + f" `gradlab diagnose {cfg} --verify`:",
             "",
             "```text",
             p.stdout.rstrip(),
@@ -197,8 +207,8 @@ def study(tmp):
         )
     lines = [
         provenance("study") + f" {runs} runs in {wall:.0f} s (the whole `gradlab compare` "
-        "command, default workers); test accuracy is mean ± std over the five seeds of each "
-        "optimizer's best setting.",
+        "command, default workers); test accuracy is mean ± std over the five final seeds of each "
+        "optimizer's best setting (seeds 1–5: the tuning trial at seed 0 is left out).",
         "",
         head,
         sep,
@@ -211,7 +221,79 @@ def study(tmp):
     replace_block(ROOT / "README.md", "study", "\n".join(lines))
 
 
-TABLES = {"examples": examples, "problems": problems, "doctor": doctor, "study": study}
+def show_metric(name, v):
+    if v is None:
+        return "—"
+    return f"{100 * v:.1f}%" if name.endswith("accuracy") else f"{v:.4g}"
+
+
+def set_flag(setting):
+    """`key = "word"` as `key=word` (as the doctor's report prints it)."""
+    k, _, v = setting.partition("=")
+    k, v = k.strip(), v.strip()
+    if v.startswith('"') and v.endswith('"') and re.fullmatch(r"[\w-]+", v[1:-1]):
+        v = v[1:-1]
+    return f"{k}={v}"
+
+
+def verify(tmp):
+    rows = []
+    folder = ROOT / "examples" / "problems"
+    for cfg in sorted(folder.glob("*.toml")):
+        if cfg.stem.endswith("_fix"):
+            continue
+        out = tmp / "verify" / cfg.stem
+        _, wall = run(
+            ["diagnose", str(cfg), "--quiet", "--json", str(out / "doctor.json"),
+             "--out", str(out / "run"), "--verify"],
+            check=False,
+        )
+        r = json.loads((out / "doctor.json").read_text())
+        v = r.get("verification") or {}
+        name = v.get("metric") or "metric"
+        trials = v.get("trials", [])
+        tried = ", ".join(
+            f"{i + 1}: {'gone' if t.get('gone') else ('failed' if t.get('error') else 'stays')}"
+            for i, t in enumerate(trials)
+        )
+        works = next(
+            (i for i, t in enumerate(trials) if t.get("gone") and not t.get("findings")), None
+        )
+        if works is None:
+            cell = "none of them"
+        else:
+            t = trials[works]
+            flags = " ".join(f"`--set {set_flag(a)}`" for a in t["config"].split("; "))
+            cell = (
+                f"{works + 1}. {t['action']} ({flags}): {name} "
+                f"{show_metric(name, v.get('before'))} → {show_metric(name, t.get('metric'))}"
+            )
+        first = next((f["kind"] for f in r.get("findings", []) if f["kind"] != "converged"), "none")
+        rows.append(f"| `{cfg.stem}` | `{first}` | {tried} | {cell} | {wall:.1f} s |")
+        print(f"  {cfg.stem}: {cell}")
+    body = "\n".join(
+        [
+            provenance("verify") + " `gradlab diagnose FILE --verify` (economy preset, the top "
+            "3 remedies trained alone with the run's seed and budget); \"gone\": the remedied "
+            "run no longer shows the finding the remedy answers; the remedy that works is the "
+            "first that leaves no problem at all. Wall time: the whole command (diagnosis and "
+            "the three remedy runs in parallel).",
+            "",
+            "| config | first finding | remedies tried | the remedy that works | wall time |",
+            "|---|---|---|---|---:|",
+            *rows,
+        ]
+    )
+    replace_block(folder / "README.md", "verify", body)
+
+
+TABLES = {
+    "examples": examples,
+    "problems": problems,
+    "doctor": doctor,
+    "verify": verify,
+    "study": study,
+}
 
 
 def main():

@@ -12,8 +12,9 @@ use lab::Study;
 
 #[derive(ClapArgs, Debug)]
 pub struct CompareArgs {
-    /// Study file (TOML: problems, optimizers with search spaces, seeds, tuning). Without one,
-    /// the default study on the bundled datasets runs.
+    /// Study file (TOML: problems, optimizers with search spaces, seeds, tuning, factors).
+    /// Without one, the default study on the bundled datasets runs; `remedies` runs the bundled
+    /// studies of the seed articles' remedies and prints each claim's measured verdict.
     pub study: Option<PathBuf>,
     /// Results store: a SQLite file (or `sqlite:PATH`; several processes of one machine may
     /// share it), or `postgres://user@host/db` to share the study between workers on many
@@ -68,25 +69,96 @@ fn default_out(name: &str) -> PathBuf {
 }
 
 pub fn run_compare(args: CompareArgs) -> Result<()> {
+    if args.study.as_deref() == Some(Path::new("remedies")) && !Path::new("remedies").exists() {
+        return run_remedies(&args);
+    }
     let study = match &args.study {
         Some(p) => Study::from_file(p).with_context(|| format!("reading study {}", p.display()))?,
         None => Study::default_study(),
     };
+    let out = args.out.clone().unwrap_or_else(|| default_out(&study.name));
+    run_one(&study, &args, &out).map(|_| ())
+}
+
+/// `gradlab compare remedies`: the bundled remedies studies one after the other (each into
+/// OUT/NAME, default runs/compare/remedies/NAME), then every claim with its measured verdict.
+fn run_remedies(args: &CompareArgs) -> Result<()> {
+    let base = args.out.clone().unwrap_or_else(|| default_out("remedies"));
+    let mut analyses = Vec::new();
+    for study in Study::remedies() {
+        let out = base.join(&study.name);
+        if let Some(a) = run_one(&study, args, &out)? {
+            analyses.push(a);
+        }
+    }
+    if !analyses.is_empty() {
+        println!("\n{}", claims_table(&analyses));
+    }
+    Ok(())
+}
+
+/// The claims of factor levels and what the studies measured, as a Markdown table.
+pub fn claims_table(analyses: &[lab::Analysis]) -> String {
+    let mut out = String::from(
+        "| claim | problem | measured (level vs reference, final test metric over seeds) | verdict |\n|---|---|---|---|\n",
+    );
+    for a in analyses {
+        let acc = a.metric.is_accuracy();
+        let show = |e: Option<&lab::analysis::LevelEffect>| match e.and_then(|e| e.metric) {
+            Some(s) if acc => format!("{:.1} ± {:.1}%", 100.0 * s.mean, 100.0 * s.std),
+            Some(s) => format!("{} ± {}", present::sig(s.mean, 3), present::sig(s.std, 2)),
+            None => match e {
+                Some(e) if e.seeds_diverged > 0 => {
+                    format!("diverged in {} of {} seeds", e.seeds_diverged, e.seeds)
+                }
+                _ => "no result".into(),
+            },
+        };
+        for f in &a.factors {
+            let reference = f.levels.first();
+            for e in &f.levels[1..] {
+                let (Some(claim), Some(verdict)) = (&e.claim, &e.claim_verdict) else {
+                    continue;
+                };
+                let effect = match e.effect {
+                    Some(d) if acc => format!("{:+.1} points", 100.0 * d),
+                    Some(d) => format!("{:+}", present::sig(d, 3)),
+                    None => "no metric to subtract".into(),
+                };
+                let t = e.t.map(|t| format!(", t = {t:.1}")).unwrap_or_default();
+                out.push_str(&format!(
+                    "| {claim} | {} ({}) | {} {} vs {} {}: {effect} ({}{t}) | **{verdict}** |\n",
+                    f.problem,
+                    f.optimizer,
+                    e.level,
+                    show(Some(e)),
+                    f.reference,
+                    show(reference),
+                    e.confidence,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Runs one study into `out` (and the store), then writes its report unless `--no-report`.
+fn run_one(study: &Study, args: &CompareArgs, out: &Path) -> Result<Option<lab::Analysis>> {
+    let study = study.clone();
     if args.workers == Some(0) {
         bail!("--workers 0: expected at least 1 worker");
     }
     if args.threads_per_run == 0 {
         bail!("--threads-per-run 0: expected at least 1 thread");
     }
-    let out = args.out.clone().unwrap_or_else(|| default_out(&study.name));
     let url = args
         .store
         .clone()
         .unwrap_or_else(|| out.join("results.db").display().to_string());
     let store = lab::open_store(&url)?;
-    std::fs::create_dir_all(&out)
+    std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create the output folder {}", out.display()))?;
-    let mut opts = lab::RunnerOptions::new(&out);
+    let mut opts = lab::RunnerOptions::new(out);
     if let Some(w) = args.workers {
         opts.workers = w;
     }
@@ -94,12 +166,21 @@ pub fn run_compare(args: CompareArgs) -> Result<()> {
     opts.doctor = !args.no_doctor;
     opts.quiet = args.quiet;
     if !args.quiet {
+        let arms = if study.factors.is_empty() {
+            format!("{} optimizers", study.optimizers.len())
+        } else {
+            let names: Vec<&str> = study.factors.iter().map(|f| f.name.as_str()).collect();
+            format!(
+                "{} arms (optimizers x levels of {})",
+                study.optimizers.len(),
+                names.join(", ")
+            )
+        };
         eprintln!(
-            "study {} ({}): {} problems x {} optimizers, {} workers, results in {}",
+            "study {} ({}): {} problems x {arms}, {} workers, results in {}",
             study.name,
             study.source,
             study.problems.len(),
-            study.optimizers.len(),
             opts.workers,
             store.describe()
         );
@@ -108,7 +189,7 @@ pub fn run_compare(args: CompareArgs) -> Result<()> {
         .with_context(|| format!("running study {} in {}", study.name, store.describe()))?;
     println!("{}: {}", study.name, done.line());
     if args.no_report {
-        return Ok(());
+        return Ok(None);
     }
     write_report(
         &study,
@@ -116,6 +197,7 @@ pub fn run_compare(args: CompareArgs) -> Result<()> {
         &out.join("report.html"),
         Some(&out.join("tables")),
     )
+    .map(Some)
 }
 
 /// Analyses the stored study, writes the HTML (and the tables), prints the path and verdicts.
@@ -124,7 +206,7 @@ fn write_report(
     store: &dyn lab::Store,
     html: &Path,
     export: Option<&Path>,
-) -> Result<()> {
+) -> Result<lab::Analysis> {
     let runs = store
         .runs(&study.name)
         .with_context(|| format!("reading the runs of study {}", study.name))?;
@@ -164,7 +246,7 @@ fn write_report(
             analysis.failed, analysis.runs
         );
     }
-    Ok(())
+    Ok(analysis)
 }
 
 pub fn run_report(args: ReportArgs) -> Result<()> {
@@ -228,7 +310,7 @@ pub fn run_report(args: ReportArgs) -> Result<()> {
         Some(p) => p.parent().unwrap_or(Path::new(".")).join("report.html"),
         None => default_out(&name).join("report.html"),
     });
-    write_report(&study, store.as_ref(), &html, args.export.as_deref())
+    write_report(&study, store.as_ref(), &html, args.export.as_deref()).map(|_| ())
 }
 
 /// The study a stored definition describes: the default study, the resolved study as JSON

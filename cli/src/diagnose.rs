@@ -1,12 +1,13 @@
 //! `gradlab diagnose FILE.toml [--json OUT.json] [--preset economy|full] [--plots DIR]
-//! [--set k=v ...] [--quiet]`: trains with the doctor's instruments on and prints its report;
-//! and the `--doctor` part of `gradlab train`.
+//! [--verify [K]] [--set k=v ...] [--quiet]`: trains with the doctor's instruments on and prints
+//! its report (with `--verify`, after training its top K remedies: `diagnose::verify`); and the
+//! `--doctor` part of `gradlab train`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args as ClapArgs;
-use diagnose::{Doctor, Preset, Report};
+use diagnose::{Doctor, Preset, Report, Subject};
 
 #[derive(ClapArgs, Debug)]
 pub struct Args {
@@ -21,6 +22,11 @@ pub struct Args {
     /// Folder for the SVG plots (default: next to the JSON; none without --json).
     #[arg(long, value_name = "DIR")]
     pub plots: Option<PathBuf>,
+    /// Then train the top K remedies (default 3), each alone with the same seed and budget, in
+    /// parallel, and report whether each removes its finding and what the tuning metric did.
+    /// Their run folders are LOG_DIR/verify/1, 2, …
+    #[arg(long, value_name = "K", num_args = 0..=1, default_missing_value = "3")]
+    pub verify: Option<usize>,
     #[command(flatten)]
     pub flags: crate::run_flags::RunFlags,
     /// No progress bar and no per-epoch lines while training.
@@ -32,44 +38,17 @@ pub fn parse_preset(s: &str) -> std::result::Result<Preset, String> {
     s.parse()
 }
 
-pub fn preset_name(p: Preset) -> &'static str {
-    match p {
-        Preset::Economy => "economy",
-        Preset::Full => "full",
-    }
-}
-
-/// Trains `cfg` with a doctor of `preset` and returns its report.
+/// Trains `cfg` (read from `subject`) with a doctor of `preset` and returns its report.
 pub fn observe(
+    subject: &Subject,
     cfg: &train::RunConfig,
     opts: &train::Options,
     preset: Preset,
-    config: &Path,
 ) -> Result<Report> {
-    let mut doctor = Doctor::new(preset);
-    let summary = train::run_observed(cfg, opts, &mut doctor)
-        .map_err(|e| crate::train::training_error(e, config))?;
-    Ok(report(doctor, summary, preset, config))
-}
-
-/// The report of a finished run.
-pub fn report(
-    mut doctor: Doctor,
-    summary: train::Summary,
-    preset: Preset,
-    config: &Path,
-) -> Report {
-    diagnose::progress::record(&mut doctor.timeline);
-    let findings = diagnose::detect(&doctor.timeline, &summary);
-    Report {
-        config: config.display().to_string(),
-        preset: preset_name(preset).into(),
-        instruments: doctor.instruments().iter().map(|s| s.to_string()).collect(),
-        summary,
-        findings,
-        timeline: doctor.timeline,
-        instrument_error: doctor.error,
-    }
+    diagnose::run::diagnose(subject, cfg, opts, preset).map_err(|e| match e {
+        diagnose::DiagnoseError::Train(e) => crate::train::training_error(e, &subject.path),
+        e => e.into(),
+    })
 }
 
 /// Writes the report's JSON to `json` (when given) and its plots into `plots` (when given);
@@ -96,14 +75,33 @@ fn wrote_line(paths: &[PathBuf]) -> String {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if args.verify == Some(0) {
+        anyhow::bail!("--verify 0: expected at least 1 remedy to try");
+    }
     let sets = args.flags.overrides(&args.config)?;
-    let cfg = train::RunConfig::from_file(&args.config, &sets)?;
+    let subject = Subject::new(&args.config, sets);
+    let cfg = subject.config(&[])?;
     let opts = train::Options {
         resume: false,
         quiet: args.quiet,
         stop_after_steps: None,
     };
-    let report = observe(&cfg, &opts, args.preset, &args.config)?;
+    let mut report = observe(&subject, &cfg, &opts, args.preset)?;
+    let interrupted = matches!(report.summary.stop, train::Stop::Interrupted { .. });
+    if let (Some(_), true) = (args.verify, interrupted) {
+        eprintln!("not verifying the remedies: the run was interrupted");
+    } else if let Some(k) = args.verify {
+        if !args.quiet {
+            eprintln!("verifying up to {k} remedies (training each alone, in parallel)…");
+        }
+        report.verification = Some(diagnose::verify::verify(
+            &subject,
+            &cfg,
+            &report,
+            args.preset,
+            k,
+        ));
+    }
     print!("{}", report.to_text());
     let plots = args.plots.clone().or_else(|| {
         args.json
@@ -122,9 +120,15 @@ pub fn train_report(
     doctor: Option<Doctor>,
     summary: &train::Summary,
     preset: Option<Preset>,
-    config: &Path,
+    subject: &Subject,
 ) -> Option<Report> {
-    Some(report(doctor?, summary.clone(), preset?, config))
+    Some(diagnose::run::report(
+        doctor?,
+        summary.clone(),
+        preset?,
+        &subject.path,
+        Some(subject),
+    ))
 }
 
 /// `gradlab train --doctor`: prints the report and writes `doctor.json` and the plots into the

@@ -50,7 +50,8 @@ pub fn run(args: Args) -> Result<()> {
         None => train::run(&cfg, &opts),
     }
     .map_err(|e| training_error(e, &args.config))?;
-    let mut report = crate::diagnose::train_report(doctor, &summary, args.doctor, &args.config);
+    let subject = ::diagnose::Subject::new(&args.config, sets);
+    let mut report = crate::diagnose::train_report(doctor, &summary, args.doctor, &subject);
     if let Some(msg) = summary.explain() {
         crate::diagnose::after_train(report.take(), &summary.run_dir)?;
         bail!("{msg}\n{}", crate::diagnose::diverged_remedies(&cfg));

@@ -536,9 +536,11 @@ fn train_lr_1e6_exits_non_zero_with_the_doctors_remedies() {
         "the doctor's remedies for a diverged run",
         "1. lower the learning rate tenfold",
         "--set optimizer.lr=1e5",
-        "2. clip the gradient norm",
+        "2. lower the learning rate 100×",
+        "--set optimizer.lr=10000",
+        "3. clip the gradient norm",
         "--set clip.max_norm=1.0",
-        "3. warm the learning rate up",
+        "4. warm the learning rate up",
     ] {
         assert!(e.contains(want), "{want:?} not in {e}");
     }
@@ -1261,4 +1263,42 @@ fn compare_refuses_a_study_whose_run_config_file_changed() {
     assert!(out.contains("  moons_mlp: "), "{out}");
     let html = std::fs::read_to_string(case.path("runs/compare/ref/report.html")).unwrap();
     assert!(html.contains("moons_mlp") && html.contains("<svg"));
+}
+
+/// `gradlab compare remedies` runs the bundled remedies studies (seconds) and prints every
+/// claim with its measured verdict; each study gets its report and its factor tables.
+#[test]
+fn compare_remedies_prints_every_claim_with_a_verdict() {
+    let case = Case::new();
+    let o = case.gradlab(&[
+        "compare",
+        "remedies",
+        "--out",
+        "rem",
+        "--workers",
+        "2",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| claim"))
+        .collect();
+    assert_eq!(rows.len(), 10, "{out}");
+    for r in &rows {
+        assert!(
+            ["supported", "contradicted", "not shown", "not enough seeds"]
+                .iter()
+                .any(|v| r.ends_with(&format!("**{v}** |"))),
+            "{r}"
+        );
+    }
+    for s in lab::study::REMEDIES.iter().map(|(n, _)| n) {
+        assert!(case.path(&format!("rem/{s}/report.html")).is_file(), "{s}");
+        assert!(
+            case.path(&format!("rem/{s}/tables/factors.csv")).is_file(),
+            "{s}"
+        );
+    }
 }

@@ -19,7 +19,8 @@
 //!   last layer's (median over the run), or more than half of a sigmoid/tanh layer's outputs
 //!   saturated ([`SATURATION`] = 0.5).
 //! - Learning rate too high: divergence; the smoothed loss rising to 1.5× its minimum
-//!   ([`RISE_RATIO`]); or lr·λmax > 2 (gradient descent on a quadratic is unstable beyond 2) with
+//!   ([`RISE_RATIO`]), or the mean loss of the last quarter [`LATE_RISE`] = 20% above the third
+//!   quarter's (and by at least 5% of the initial loss); or lr·λmax > 2 (gradient descent on a quadratic is unstable beyond 2) with
 //!   no progress; or the step quality α > 1 (overshooting the valley floor) with no progress.
 //! - Learning rate too low: the loss falls for the whole run at an unchanged rate (the slope of
 //!   the last window at least half that of the first, [`STEADY_SLOPE`]) and by less than half
@@ -27,7 +28,8 @@
 //! - Plateau / saddle: the smoothed loss moves less than [`FLAT`] = 1% per window for at least a
 //!   fifth of the run at a high loss (≥ half the initial) and then either drops by ≥ 30%
 //!   (escape from a saddle) or never leaves (stuck from the start); λmin < 0 strengthens it.
-//! - Underfitting: the loss fell, then flattened (< 3% over the last quarter) at a high level
+//! - Underfitting: the loss fell, then stayed flat (changed by less than [`FLAT_LATE`] = 3%
+//!   either way from the third quarter to the last; a rise is not flat) at a high level
 //!   (≥ [`HIGH_LOSS`] = 0.3 of the initial loss, or train accuracy < 90%) without a
 //!   train–validation gap.
 //! - Overfitting: the validation loss rises ≥ 10% above its minimum (and by ≥ 0.1, or with the
@@ -41,14 +43,17 @@
 //! - Converged: no problem found and early stopping fired, or the training accuracy ≥ 99%, or
 //!   the loss fell by half and then flattened (< 5% over the last quarter).
 //!
+//! Every finding says what its confidence rests on (`basis`), and every piece of evidence about
+//! the loss's course states its direction ("rose 68%", never "flattened" for a rise).
+//!
 //! Root causes suppress their symptoms: divergence keeps only the learning-rate and exploding
 //! findings; symmetry, dead units and vanishing gradients explain a plateau, underfitting or a
 //! slow descent, so those are not reported beside them; a layer ≥ 90% dead explains vanishing
 //! gradients (symmetry explains both).
 //!
-//! The detectors, by family: [`step_size`] (diverged, learning rate too high or too low),
-//! [`gradients`] (exploding, vanishing), [`units`] (dead units, broken symmetry), [`loss_curve`]
-//! (plateau, underfitting, converged) and [`generalisation`] (overfitting); their remedies are
+//! The detectors, by family: `step_size` (diverged, learning rate too high or too low),
+//! `gradients` (exploding, vanishing), `units` (dead units, broken symmetry), `loss_curve`
+//! (plateau, underfitting, converged) and `generalisation` (overfitting); their remedies are
 //! in [`crate::remedies`].
 
 use train::Summary;
@@ -179,3 +184,5 @@ pub fn detect(t: &Timeline, s: &Summary) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_wording;

@@ -16,6 +16,16 @@ pub enum Preset {
     Full,
 }
 
+impl Preset {
+    /// The preset's name (`economy`, `full`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Economy => "economy",
+            Preset::Full => "full",
+        }
+    }
+}
+
 impl std::str::FromStr for Preset {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {

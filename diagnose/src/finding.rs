@@ -127,6 +127,9 @@ pub struct Finding {
     pub last_step: u64,
     /// 0–1.
     pub confidence: f64,
+    /// What the confidence rests on: which readings set it and what raised it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub basis: String,
     /// One sentence for people.
     pub summary: String,
     pub evidence: Vec<Evidence>,

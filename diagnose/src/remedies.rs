@@ -2,7 +2,14 @@
 //! try (most fitting first), why it fits that problem, and the config change that applies it
 //! (`key = value`, several joined by `; `; the report prints them as `--set` flags). Detectors
 //! attach [`for_run`] of their problem to a finding (a run that diverged with a finite loss gets
-//! the first two of [`DIVERGED`]).
+//! the first three of [`DIVERGED`]).
+//!
+//! A change is complete: applied alone to the run's config, it makes the whole change its action
+//! describes (ReLU *and* He initialisation together; architecture changes through the model
+//! edits of `train::edits`, such as `model.normalization = "batchnorm"`; a schedule replaces the
+//! run's whole `[schedule]`). `diagnose/tests/remedies.rs` applies the first remedy of every
+//! problem in `examples/problems/` alone and checks that the finding is gone; `gradlab diagnose
+//! --verify` does the same on the user's own run ([`crate::verify`]).
 //!
 //! A change of the learning rate is relative to the run's own ([`Change::LrTimes`]): its
 //! config names a value only when the run's learning rate was read.
@@ -74,20 +81,32 @@ pub fn for_run(kind: Kind, lr: Option<f64>) -> Vec<Remedy> {
 
 /// Bounds every step whatever the gradient's size.
 const CLIP: Change = Change::Set("clip.max_norm = 1.0");
-/// A linear warm-up over the first 200 steps from a tenth of the learning rate.
+/// A linear warm-up over the first 200 steps from a tenth of the learning rate, in place of the
+/// run's schedule (a whole table, so that no key of another schedule is left behind).
 const WARMUP: Change = Change::Set(
-    "schedule.name = \"linear\"; schedule.start_factor = 0.1; schedule.total_iters = 200; schedule.interval = \"step\"",
+    "schedule = { name = \"linear\", start_factor = 0.1, total_iters = 200, interval = \"step\" }",
 );
-const COSINE: Change = Change::Set("schedule.name = \"cosine\"");
+/// Cosine annealing to zero over the whole run (`t_max` defaults to the run's length).
+const COSINE: Change = Change::Set("schedule = { name = \"cosine\" }");
 const KAIMING: Change = Change::Set("model.weight_init = \"kaiming_normal\"");
-const ADAM: Change = Change::Set("optimizer.name = \"adam\"");
+const RELU_KAIMING: Change =
+    Change::Set("model.activation = \"relu\"; model.weight_init = \"kaiming_normal\"");
+const BATCHNORM: Change = Change::Set("model.normalization = \"batchnorm\"");
+/// Adam at its usual learning rate, in place of the run's optimizer (a whole table: SGD's
+/// `momentum` or `nesterov` would be unknown to Adam, and SGD's learning rate is not Adam's).
+const ADAM: Change = Change::Set("optimizer = { name = \"adam\", lr = 0.001 }");
 
 /// For a diverged run.
-pub const DIVERGED: [Entry; 3] = [
+pub const DIVERGED: [Entry; 4] = [
     Entry {
         action: "lower the learning rate tenfold",
         why: "a step too large for the curvature throws the weights out of the basin",
         change: Change::LrTimes(0.1),
+    },
+    Entry {
+        action: "lower the learning rate 100×",
+        why: "a run that blows up is often more than tenfold off; trying both brackets the scale",
+        change: Change::LrTimes(0.01),
     },
     Entry {
         action: "clip the gradient norm",
@@ -95,7 +114,7 @@ pub const DIVERGED: [Entry; 3] = [
         change: CLIP,
     },
     Entry {
-        action: "warm the learning rate up",
+        action: "warm the learning rate up over 200 steps (in place of the run's schedule)",
         why: "the first steps, at the largest curvature, are taken with a small step",
         change: WARMUP,
     },
@@ -109,7 +128,7 @@ pub const LR_TOO_HIGH: [Entry; 4] = [
         change: Change::LrTimes(0.1),
     },
     Entry {
-        action: "warm the learning rate up",
+        action: "warm the learning rate up over 200 steps (in place of the run's schedule)",
         why: "curvature is largest early; a warm-up lets the net reach flatter regions first",
         change: WARMUP,
     },
@@ -119,13 +138,14 @@ pub const LR_TOO_HIGH: [Entry; 4] = [
         change: CLIP,
     },
     Entry {
-        action: "decay the learning rate",
+        action: "decay the learning rate to zero over the run (cosine)",
         why: "large steps early, small steps to settle",
         change: COSINE,
     },
 ];
 
-/// For exploding gradients.
+/// For exploding gradients that grew over the steps (the detector puts
+/// [`EXPLODING_THROUGH_DEPTH`] first when they grow layer by layer).
 pub const EXPLODING_GRADIENTS: [Entry; 4] = [
     Entry {
         action: "clip the gradient norm",
@@ -133,38 +153,49 @@ pub const EXPLODING_GRADIENTS: [Entry; 4] = [
         change: CLIP,
     },
     Entry {
-        action: "lower the learning rate",
+        action: "lower the learning rate tenfold",
         why: "a smaller step keeps the weights where gradients are moderate",
         change: Change::LrTimes(0.1),
     },
+    EXPLODING_THROUGH_DEPTH[0],
+    EXPLODING_THROUGH_DEPTH[1],
+];
+
+/// For gradients (and activations) that grow layer by layer: the initialisation's scale
+/// compounds with depth, so the remedies change the scale, not the step.
+pub const EXPLODING_THROUGH_DEPTH: [Entry; 2] = [
     Entry {
-        action: "use a variance-preserving initialisation",
-        why: "keeps the gradient's scale from layer to layer",
+        action: "use He (kaiming) initialisation",
+        why: "scales each layer's weights by √(2/fan_in), so the signal and the gradient keep their size from layer to layer",
         change: KAIMING,
     },
     Entry {
-        action: "add BatchNorm after each linear/conv layer",
+        action: "add BatchNorm after each hidden linear/conv layer",
         why: "re-normalises activations so their scale cannot compound with depth",
-        change: Change::None,
+        change: BATCHNORM,
     },
 ];
 
-/// For vanishing gradients.
+/// For vanishing gradients. Residual connections first: they keep the activation and the
+/// learning rate, so nothing else about the run has to change with them (on
+/// `examples/problems/vanishing_gradients.toml`, ReLU with He initialisation at the same
+/// learning rate diverges, while the residual net trains); where no block keeps its width the
+/// edit changes nothing and the report drops it ([`crate::run::fit`]).
 pub const VANISHING_GRADIENTS: [Entry; 4] = [
     Entry {
-        action: "use ReLU with He (kaiming) initialisation",
-        why: "ReLU's derivative is 1 where active and He init keeps the gradient's scale through depth",
-        change: KAIMING,
-    },
-    Entry {
-        action: "add BatchNorm after each linear layer",
-        why: "keeps pre-activations out of the saturated tails",
-        change: Change::None,
-    },
-    Entry {
-        action: "add residual (skip) connections",
+        action: "add residual (skip) connections around every hidden block that keeps its width",
         why: "the identity path carries the gradient past every block",
-        change: Change::None,
+        change: Change::Set("model.residual = true"),
+    },
+    Entry {
+        action: "add BatchNorm after each hidden linear/conv layer",
+        why: "keeps pre-activations out of the saturated tails",
+        change: BATCHNORM,
+    },
+    Entry {
+        action: "use ReLU with He (kaiming) initialisation",
+        why: "ReLU's derivative is 1 where active and He init keeps the gradient's scale through depth (a deeper signal may then need a lower learning rate)",
+        change: RELU_KAIMING,
     },
     Entry {
         action: "use Xavier initialisation for sigmoid/tanh nets",
@@ -181,12 +212,12 @@ pub const DEAD_UNITS: [Entry; 4] = [
         change: Change::Set("model.bias_init = \"zeros\""),
     },
     Entry {
-        action: "use Leaky ReLU (or ELU/GELU)",
+        action: "use Leaky ReLU",
         why: "a small negative slope keeps a gradient flowing through inactive units",
-        change: Change::None,
+        change: Change::Set("model.activation = \"leaky_relu\""),
     },
     Entry {
-        action: "lower the learning rate",
+        action: "lower the learning rate to 0.3×",
         why: "large steps knock units into the region where they never fire",
         change: Change::LrTimes(0.3),
     },
@@ -219,12 +250,12 @@ pub const LR_TOO_LOW: [Entry; 3] = [
         change: Change::LrTimes(10.0),
     },
     Entry {
-        action: "find the learning rate with a range test",
-        why: "sweep lr upward for a few hundred steps and take ~1/10 of where the loss blows up",
+        action: "find the learning rate with a range test: `gradlab lr-find FILE`",
+        why: "sweeps lr upward for a few hundred steps; take ~1/10 of where the loss blows up",
         change: Change::None,
     },
     Entry {
-        action: "use Adam",
+        action: "use Adam at lr 0.001 (in place of the run's optimizer)",
         why: "adaptive steps are far less sensitive to the base learning rate",
         change: ADAM,
     },
@@ -238,12 +269,12 @@ pub const SADDLE_OR_PLATEAU: [Entry; 3] = [
         change: Change::Set("model.weight_init = \"orthogonal\""),
     },
     Entry {
-        action: "use momentum or Adam",
-        why: "momentum builds speed along the shallow escape direction",
+        action: "use Adam at lr 0.001 (in place of the run's optimizer)",
+        why: "its momentum builds speed along the shallow escape direction, and its per-weight scaling enlarges the tiny gradients there",
         change: ADAM,
     },
     Entry {
-        action: "raise the learning rate",
+        action: "raise the learning rate 3×",
         why: "larger steps cross the flat region faster",
         change: Change::LrTimes(3.0),
     },
@@ -252,26 +283,26 @@ pub const SADDLE_OR_PLATEAU: [Entry; 3] = [
 /// For underfitting.
 pub const UNDERFITTING: [Entry; 3] = [
     Entry {
-        action: "make the model larger (wider or deeper)",
+        action: "make every hidden layer 8× wider",
         why: "the model lacks the capacity to represent the data",
-        change: Change::Set("model.layers.0.out_features = 64"),
+        change: Change::Set("model.width_factor = 8"),
     },
     Entry {
-        action: "train longer with a decaying learning rate",
+        action: "decay the learning rate to zero over the run (cosine)",
         why: "a smaller final step lets the loss settle lower",
         change: COSINE,
     },
     Entry {
-        action: "reduce regularisation",
+        action: "remove regularisation (weight decay and dropout)",
         why: "weight decay and dropout pull against fitting",
-        change: Change::Set("optimizer.weight_decay = 0"),
+        change: Change::Set("optimizer.weight_decay = 0; model.dropout = 0"),
     },
 ];
 
 /// For overfitting.
 pub const OVERFITTING: [Entry; 5] = [
     Entry {
-        action: "stop early",
+        action: "stop early on the validation loss",
         why: "keeps the weights of the best validation epoch",
         change: Change::Set("train.early_stopping.monitor = \"val_loss\""),
     },
@@ -281,19 +312,19 @@ pub const OVERFITTING: [Entry; 5] = [
         change: Change::Set("optimizer.weight_decay = 0.0005"),
     },
     Entry {
-        action: "add dropout",
+        action: "add dropout (p = 0.3) after every hidden activation",
         why: "noise in the hidden units prevents co-adapted memorisation",
-        change: Change::None,
+        change: Change::Set("model.dropout = 0.3"),
     },
     Entry {
-        action: "get more data or augment it",
+        action: "augment the data with input noise (std 0.05)",
         why: "more distinct examples make memorising harder than generalising",
         change: Change::Set("data.augment.noise_std = 0.05"),
     },
     Entry {
-        action: "use a smaller model",
+        action: "halve every hidden layer's width",
         why: "fewer parameters, less capacity to memorise",
-        change: Change::None,
+        change: Change::Set("model.width_factor = 0.5"),
     },
 ];
 
@@ -310,8 +341,98 @@ mod tests {
         assert_eq!(r[0].config.as_deref(), Some("optimizer.lr = 1"));
         assert_eq!(for_run(Kind::LrTooLow, None)[0].config, None);
         assert_eq!(
-            for_run(Kind::Diverged, None)[1].config.as_deref(),
+            for_run(Kind::Diverged, None)[2].config.as_deref(),
             Some("clip.max_norm = 1.0")
         );
+    }
+
+    /// A sigmoid MLP with equal hidden widths, a validation split, SGD with momentum and no
+    /// schedule: every change of the catalogue has something to change here.
+    const RUN: &str = r#"
+seed = 0
+[data]
+dataset = "digits"
+validation_split = 0.2
+[model]
+weight_init = "normal"
+init_std = 0.05
+bias_init = "constant"
+bias_value = -1.0
+[[model.layers]]
+type = "flatten"
+[[model.layers]]
+type = "linear"
+out_features = 16
+[[model.layers]]
+type = "sigmoid"
+[[model.layers]]
+type = "linear"
+out_features = 16
+[[model.layers]]
+type = "sigmoid"
+[[model.layers]]
+type = "linear"
+out_features = 10
+[optimizer]
+name = "sgd"
+lr = 0.1
+momentum = 0.9
+weight_decay = 0.01
+[train]
+epochs = 3
+"#;
+
+    /// Every config change is complete: applied alone to a run it reads, and the run it
+    /// describes differs from the one before (a key that did nothing would not).
+    #[test]
+    fn every_change_applies_alone_and_changes_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.toml");
+        std::fs::write(&path, RUN).unwrap();
+        let subject = crate::Subject::new(&path, Vec::new());
+        let base = subject.config(&[]).unwrap();
+        for k in Kind::ALL {
+            for e in of(k) {
+                let Some(change) = e.remedy(Some(0.1)).config else {
+                    continue;
+                };
+                let c = subject
+                    .config(&crate::run::overrides(&change))
+                    .unwrap_or_else(|err| panic!("{k}: `{change}` does not apply: {err}"));
+                assert!(
+                    !crate::run::same_run(&base, &c),
+                    "{k}: `{change}` changes nothing"
+                );
+            }
+        }
+        // The changes the issue names, checked in the model they build.
+        let layers = |change: &str| -> Vec<String> {
+            let c = subject.config(&crate::run::overrides(change)).unwrap();
+            c.model.layers.iter().map(|l| format!("{l:?}")).collect()
+        };
+        let relu = layers(match VANISHING_GRADIENTS[2].change {
+            Change::Set(s) => s,
+            _ => unreachable!(),
+        });
+        assert!(
+            relu.iter().any(|l| l.contains("Relu")) && !relu.iter().any(|l| l.contains("Sigmoid"))
+        );
+        let c = subject
+            .config(&crate::run::overrides(
+                "model.activation = \"relu\"; model.weight_init = \"kaiming_normal\"",
+            ))
+            .unwrap();
+        assert!(c
+            .model
+            .inits
+            .iter()
+            .flatten()
+            .all(|i| i.weight == "kaiming_normal"));
+        assert!(layers("model.normalization = \"batchnorm\"")
+            .iter()
+            .any(|l| l.contains("BatchNorm")));
+        assert!(layers("model.residual = true")
+            .iter()
+            .any(|l| l.contains("Residual")));
     }
 }

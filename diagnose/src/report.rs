@@ -25,17 +25,20 @@ pub struct Report {
     /// The first error an instrument returned, if any (training went on without it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instrument_error: Option<String>,
+    /// What training the top remedies showed (`gradlab diagnose --verify`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<crate::Verification>,
 }
 
 /// Text width of the terminal report.
-const WIDTH: usize = 88;
+pub(crate) const WIDTH: usize = 88;
 
 /// The report's numbers: 4 significant digits, also in scientific notation (`3.133e-9`), so a
 /// column of evidence reads at one precision ([`present::number::fmt_precise`]).
 pub use present::number::fmt_precise as fmt_num;
 
 /// Greedy word wrap of `text` to `width` columns, every line prefixed with `indent`.
-fn wrap(out: &mut String, text: &str, indent: &str, width: usize) {
+pub(crate) fn wrap(out: &mut String, text: &str, indent: &str, width: usize) {
     let mut line = String::new();
     for word in text.split_whitespace() {
         if !line.is_empty() && indent.len() + line.len() + 1 + word.len() > width {
@@ -148,6 +151,14 @@ impl Report {
             let head = format!("{}. {}", i + 1, f.kind);
             let _ = writeln!(out, "{head:<30} {range:<24} confidence {:.2}", f.confidence);
             wrap(&mut out, &f.summary, "   ", WIDTH);
+            if !f.basis.is_empty() {
+                wrap(
+                    &mut out,
+                    &format!("confidence rests on: {}", f.basis),
+                    "   ",
+                    WIDTH,
+                );
+            }
             if !f.evidence.is_empty() {
                 let _ = writeln!(out, "   evidence:");
                 let w = f
@@ -181,6 +192,10 @@ impl Report {
                     }
                 }
             }
+        }
+        if let Some(v) = &self.verification {
+            let _ = writeln!(out);
+            out += &v.to_text();
         }
         out
     }

@@ -59,6 +59,7 @@ fn report() -> Report {
             first_step: 40,
             last_step: 200,
             confidence: 0.875,
+            basis: "0.875 from a test".into(),
             summary: "the first layer's gradients are a thousandth of the last layer's".into(),
             evidence: vec![Evidence {
                 what: "grad_norm first/last layer".into(),
@@ -83,6 +84,7 @@ fn report() -> Report {
             first_step: 120,
             last_step: 160,
             confidence: 0.5,
+            basis: String::new(),
             summary: "the step overshoots the valley floor".into(),
             evidence: vec![Evidence {
                 what: "stability".into(),
@@ -104,6 +106,7 @@ fn report() -> Report {
         findings,
         timeline: t,
         instrument_error: None,
+        verification: None,
     }
 }
 
@@ -148,6 +151,7 @@ fn text_names_kind_range_evidence_and_ranked_remedies() {
         first_step: 150,
         last_step: 200,
         confidence: 0.9,
+        basis: String::new(),
         summary: "the loss stopped improving".into(),
         evidence: vec![],
         remedies: vec![],

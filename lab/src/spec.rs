@@ -27,7 +27,7 @@ impl Phase {
 }
 
 /// One training run of a study. `key` is a stable hash of (problem, optimizer, params, seed),
-/// so the same run is never stored twice: a final re-run at the tuning seed *is* the trial run.
+/// so the same run is never stored twice (finals run at the seeds other than the tuning seed).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunSpec {
     pub key: String,

@@ -45,6 +45,7 @@ fn study(problems: &[(&str, &str, Option<f64>)], opts: &[&str], protocol: Protoc
                 name: o.into(),
                 space: Vec::new(),
                 schedule: None,
+                arm: None,
             })
             .collect(),
         tuning: Tuning {
@@ -52,7 +53,10 @@ fn study(problems: &[(&str, &str, Option<f64>)], opts: &[&str], protocol: Protoc
             metric: Metric::ValAccuracy,
             higher_is_better: true,
             sample_seed: 0,
+            search: Default::default(),
         },
+        factors: Vec::new(),
+        design: Default::default(),
     }
 }
 
@@ -338,20 +342,24 @@ fn chosen_setting_seeds_stats_divergence_and_findings() {
     let g = group(&a, "p", "adam");
     assert_eq!(g.chosen_trial, Some(2));
     assert_eq!(g.best_params, params(0.01));
-    assert_eq!(g.seeds, 3);
+    // The finals are seeds 1 and 2: the trial at seed 0 won the selection and is left out.
+    assert_eq!(g.seeds, 2);
+    assert!(!g.selection_biased);
     assert_eq!(
         g.seed_runs.iter().map(|r| r.seed).collect::<Vec<_>>(),
-        vec![0, 1, 2]
+        vec![1, 2]
     );
+    // 0.72, 0.74: mean 0.73, std √((0.01² + 0.01²)/1) = 0.01√2.
     let acc = g.test_accuracy.unwrap();
-    assert!(close(acc.mean, 0.72, EPS) && close(acc.std, 0.02, EPS) && acc.n == 3);
+    assert!(close(acc.mean, 0.73, EPS) && close(acc.std, 0.01 * 2f64.sqrt(), EPS) && acc.n == 2);
+    // 0.4, 0.6: mean 0.5, std 0.1√2.
     let loss = g.test_loss.unwrap();
-    assert!(close(loss.mean, 0.5, EPS) && close(loss.std, 0.1, EPS));
-    // Gaps 0.2, 0.1, 0.15.
+    assert!(close(loss.mean, 0.5, EPS) && close(loss.std, 0.1 * 2f64.sqrt(), EPS));
+    // Gaps 0.1, 0.15: mean 0.125, std 0.025√2.
     let gap = g.generalisation_gap.unwrap();
-    assert!(close(gap.mean, 0.15, EPS) && close(gap.std, 0.05, EPS));
-    assert!(close(g.train_loss.unwrap().mean, 0.35, EPS));
-    assert!(close(g.val_accuracy.unwrap().mean, 0.79, EPS));
+    assert!(close(gap.mean, 0.125, EPS) && close(gap.std, 0.025 * 2f64.sqrt(), EPS));
+    assert!(close(g.train_loss.unwrap().mean, 0.375, EPS));
+    assert!(close(g.val_accuracy.unwrap().mean, 0.785, EPS));
     // Divergence over all 7 finished runs: 1 diverged, 1 failed, rate 1 / 6 done.
     assert_eq!((g.runs, g.diverged, g.failed), (7, 1, 1));
     assert!(close(g.divergence_rate, 1.0 / 6.0, EPS));
@@ -361,13 +369,13 @@ fn chosen_setting_seeds_stats_divergence_and_findings() {
     assert!(g.trials[1].diverged && g.trials[1].score.is_none());
     assert!(g.trials[3].score.is_none() && !g.trials[3].diverged);
     assert_eq!(g.trials[2].score, Some(0.80));
-    // Findings count runs of the chosen setting.
-    assert_eq!(g.findings.get("overfitting"), Some(&2));
-    assert_eq!(g.findings.get("converged"), Some(&1));
+    // Findings count the chosen setting's final runs.
+    assert_eq!(g.findings.get("overfitting"), Some(&1));
+    assert_eq!(g.findings.get("converged"), None);
     assert_eq!(g.findings.get("diverged"), None);
-    // Curves: one epoch, three seeds.
+    // Curves: one epoch, two seeds.
     assert_eq!(g.test_accuracy_curve.x, vec![1.0]);
-    assert!(close(g.test_accuracy_curve.mean[0], 0.72, EPS));
+    assert!(close(g.test_accuracy_curve.mean[0], 0.73, EPS));
     assert!(close(g.test_accuracy_curve.max[0], 0.74, EPS));
     assert_eq!(g.train_loss_curve.x.len(), 1);
     assert_eq!(a.runs, 8);
@@ -382,6 +390,62 @@ fn chosen_setting_seeds_stats_divergence_and_findings() {
         EPS
     ));
     assert!(close(g.tuneability[4], 0.8, EPS));
+}
+
+/// The winner's curse: the trial chosen for scoring best at the tuning seed is not averaged
+/// into the final statistics, which come only from the seeds not used for selection.
+#[test]
+fn finals_leave_out_the_selected_trial() {
+    let mut s = study(
+        &[("p", "test_accuracy", None)],
+        &["adam"],
+        Protocol::Budget { trials: 2 },
+    );
+    let trials = vec![
+        // Lucky at seed 0: chosen (val 0.90 > 0.80), test accuracy 0.95.
+        tune("p", "adam", 0, 0.01).done(last(0.90, 0.95, 0.2, 0.1), false, &[]),
+        tune("p", "adam", 1, 0.001).done(last(0.80, 0.80, 0.5, 0.4), false, &[]),
+    ];
+    let mut runs = trials.clone();
+    runs.push(fin("p", "adam", 1, 0.01).done(last(0.85, 0.80, 0.5, 0.3), false, &[]));
+    runs.push(fin("p", "adam", 2, 0.01).done(last(0.86, 0.82, 0.4, 0.3), false, &[]));
+    let a = analyze(&s, &runs);
+    let g = group(&a, "p", "adam");
+    assert_eq!(g.chosen_trial, Some(0));
+    // (0.80 + 0.82) / 2 = 0.81, not (0.95 + 0.80 + 0.82) / 3 = 0.8567 with the selected trial.
+    let acc = g.test_accuracy.unwrap();
+    assert_eq!(acc.n, 2);
+    assert!(close(acc.mean, 0.81, EPS), "{acc:?}");
+    assert!(!g.selection_biased);
+    // The runner enqueues no final at the tuning seed.
+    assert_eq!(s.final_seeds(), vec![1, 2]);
+
+    // Finals not run yet: the selected trial is all there is, flagged.
+    let a = analyze(&s, &trials);
+    let g = group(&a, "p", "adam");
+    assert!(g.selection_biased);
+    assert!(close(g.test_accuracy.unwrap().mean, 0.95, EPS));
+
+    // A single-seed study: no unbiased seed exists.
+    s.seeds = vec![0];
+    assert!(s.final_seeds().is_empty());
+    let a = analyze(&s, &trials);
+    let g = group(&a, "p", "adam");
+    assert_eq!((g.seeds, g.selection_biased), (1, true));
+
+    // The defaults protocol selects nothing: every seed counts.
+    let d = study(
+        &[("p", "test_accuracy", None)],
+        &["adam"],
+        Protocol::Defaults,
+    );
+    let runs = vec![
+        defaults("p", "adam", 0).done(last(0.8, 0.7, 0.5, 0.4), false, &[]),
+        defaults("p", "adam", 1).done(last(0.8, 0.9, 0.3, 0.2), false, &[]),
+    ];
+    let a = analyze(&d, &runs);
+    let g = group(&a, "p", "adam");
+    assert_eq!((g.seeds, g.selection_biased), (2, false));
 }
 
 #[test]
@@ -715,7 +779,7 @@ fn profile_and_ranking_through_analyze() {
     assert!(!v3.text.contains("fastest"), "{}", v3.text);
     // One seed each: no noise estimate.
     assert_eq!(v2.t, None);
-    assert_eq!(v2.confidence, "within noise");
+    assert_eq!(v2.confidence, "not enough seeds");
     assert!(
         v2.text.contains("1 seed, so no noise estimate"),
         "{}",
@@ -858,12 +922,20 @@ fn confidence_levels() {
             Some(1.8279),
             "clear",
         ),
-        // Separated 2 vs 2 (chance 1/6) is not enough; t = 1.486 < 1.5.
+        // 2 vs 2: fewer than 3 seeds a side (t = 1.486 is still reported).
         (
             &[0.80, 0.95],
             &[0.70, 0.79],
             true,
             Some(1.4863),
+            "not enough seeds",
+        ),
+        // 3 vs 3, not separated (0.71 < 0.72) and t = 1.1092 < 1.5.
+        (
+            &[0.71, 0.80, 0.95],
+            &[0.70, 0.72, 0.79],
+            true,
+            Some(1.1092),
             "within noise",
         ),
         // t = 2.09: likely.
@@ -882,11 +954,26 @@ fn confidence_levels() {
             "within noise",
         ),
         // One seed each: no noise estimate.
-        (&[0.9], &[0.5], true, None, "within noise"),
-        // No spread at all and a positive margin.
-        (&[0.8, 0.8], &[0.7, 0.7], true, None, "clear"),
-        // Equal means.
-        (&[0.8, 0.8], &[0.8, 0.8], true, None, "within noise"),
+        (&[0.9], &[0.5], true, None, "not enough seeds"),
+        // Two seeds with identical accuracy a side (once "clear"): not enough seeds.
+        (&[0.8, 0.8], &[0.7, 0.7], true, None, "not enough seeds"),
+        (&[0.8, 0.8], &[0.8, 0.8], true, None, "not enough seeds"),
+        // Three seeds but no spread on either side: the noise is not measured.
+        (
+            &[0.8, 0.8, 0.8],
+            &[0.7, 0.7, 0.7],
+            true,
+            None,
+            "not enough seeds",
+        ),
+        // Three seeds, one side without spread: Welch's t is defined (t = 0.02/(0.01/√3)).
+        (
+            &[0.72, 0.72, 0.72],
+            &[0.69, 0.70, 0.71],
+            true,
+            Some(3.4641),
+            "clear",
+        ),
         // Lower is better: t is signed for the winner.
         (
             &[0.30, 0.31, 0.33],
@@ -1068,22 +1155,24 @@ fn characters_cite_only_what_the_data_shows() {
         .chain(&calm.weaknesses)
         .all(|s| !s.contains("sensitiv")));
 
-    // Wild wins both problems over calm with no spread at all: clear, no t.
+    // Wild wins both problems over calm with no spread at all, on the 2 seeds that were not
+    // used for selection: not enough seeds, no t.
     for v in &a.verdicts {
         assert_eq!(
             (v.winner.as_str(), v.runner_up.as_deref()),
             ("wild", Some("calm"))
         );
-        assert_eq!((v.confidence.as_str(), v.t), ("clear", None));
+        assert_eq!((v.confidence.as_str(), v.t), ("not enough seeds", None));
         assert!(
-            v.text.ends_with("clear (no spread over seeds, 3 seeds)."),
+            v.text
+                .ends_with("not enough seeds (no spread over seeds, 2 seeds)."),
             "{}",
             v.text
         );
     }
     assert!(starts(
         &wild.strengths,
-        "highest mean test accuracy on 2 of 2 problems: p1 (85.0 ± 0.0%, clear)"
+        "highest mean test accuracy on 2 of 2 problems: p1 (85.0 ± 0.0%, not enough seeds)"
     ));
     assert!(has(
         &steady.weaknesses,
@@ -1102,7 +1191,7 @@ fn characters_cite_only_what_the_data_shows() {
     // The doctor's most frequent finding (other than "converged").
     assert!(has(
         &wild.weaknesses,
-        "the doctor reported lr too high in 6 of 6 runs of its chosen settings"
+        "the doctor reported lr too high in 4 of 4 runs of its chosen settings"
     ));
 
     // Tuneability: diverged trials count as the worst score seen on the problem, 0.792.

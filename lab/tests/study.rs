@@ -51,7 +51,7 @@ fn default_study_parses_and_validates() {
     let s = Study::default_study();
     assert_eq!(s.name, "default");
     assert_eq!(s.source, "<default study>");
-    assert_eq!(s.seeds, vec![0, 1, 2, 3, 4]);
+    assert_eq!(s.seeds, vec![0, 1, 2, 3, 4, 5]);
     let problems: Vec<&str> = s.problems.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(problems, ["mnist1d_mlp", "digits_mlp", "mnist10k_mlp"]);
     let datasets: Vec<&str> = s
@@ -530,8 +530,10 @@ fn next_runs_rerun_the_best_trial_at_every_seed() {
         };
         assert_eq!(chosen.as_ref(), Some(&trials[best as usize]), "{case}");
         let best = &trials[best as usize];
-        assert_eq!(next.len(), 3, "{case}");
-        for (r, seed) in next.iter().zip([7, 8, 9]) {
+        // Every seed but the tuning seed (7): the trial at seed 7 was selected on that seed's
+        // noise and is no final.
+        assert_eq!(next.len(), 2, "{case}");
+        for (r, seed) in next.iter().zip([8, 9]) {
             assert_eq!(r.phase, Phase::Final, "{case}");
             assert_eq!(r.trial, best.trial, "{case}");
             assert_eq!(r.seed, seed, "{case}");
@@ -540,16 +542,10 @@ fn next_runs_rerun_the_best_trial_at_every_seed() {
             let cfg: toml::Table = r.config.parse().unwrap();
             assert_eq!(cfg["seed"].as_integer(), Some(seed as i64), "{case}");
         }
-        // At the tuning seed the final run is the trial itself.
-        assert_eq!(next[0].key, best.key, "{case}");
-        assert_eq!(next[0].config, best.config, "{case}");
+        assert!(next.iter().all(|r| r.key != best.key), "{case}");
         // Idempotent: with the final runs stored as well, the same answer.
         let mut more = records.clone();
-        more.extend(
-            next[1..]
-                .iter()
-                .map(|r| record(r, RunState::Done, 0.1, false)),
-        );
+        more.extend(next.iter().map(|r| record(r, RunState::Done, 0.1, false)));
         assert_eq!(s.next_runs(&more).unwrap(), next, "{case}");
     }
 }
@@ -632,9 +628,10 @@ fn runner_and_analysis_choose_the_same_trial() {
         assert_eq!(g.chosen_trial, Some(want), "{case}: analysis with finals");
         assert_eq!(g.best_params, chosen.params, "{case}");
         assert_eq!(
-            g.seeds, 3,
-            "{case}: the chosen setting's runs at every seed"
+            g.seeds, 2,
+            "{case}: the chosen setting's runs at every seed but the tuning seed"
         );
+        assert!(!g.selection_biased, "{case}");
     }
 }
 
@@ -660,18 +657,18 @@ lr = { log_uniform = [1e-3, 1.0] }
         .map(|(i, t)| record(t, RunState::Done, i as f64 / 10.0, false))
         .collect();
     let next = s.next_runs(&records).unwrap();
-    assert_eq!(next.len(), 2);
+    assert_eq!(next.len(), 1);
     assert!(next.iter().all(|r| r.problem == "a" && r.trial == 2));
     // All done: both groups.
     let mut all = records.clone();
     all.push(record(&trials[5], RunState::Done, 0.0, false));
     let next = s.next_runs(&all).unwrap();
-    assert_eq!(next.len(), 4);
+    assert_eq!(next.len(), 2);
     assert_eq!(
         next.iter()
             .map(|r| (r.problem.as_str(), r.trial, r.seed))
             .collect::<Vec<_>>(),
-        [("a", 2, 0), ("a", 2, 1), ("b", 1, 0), ("b", 1, 1)]
+        [("a", 2, 1), ("b", 1, 1)]
     );
 }
 
@@ -1084,4 +1081,118 @@ lr = 0.1
         let run: toml::Table = s.initial_runs().unwrap()[0].config.parse().unwrap();
         assert_eq!(run["data"]["dataset"].as_str(), Some(want.as_str()));
     }
+}
+
+/// Star discrepancy of points in [0, 1]² (largest |fraction in [0, a) × [0, b) − a·b| over
+/// the corners the points and 1 make, counting boxes closed and open).
+fn star_discrepancy(pts: &[(f64, f64)]) -> f64 {
+    let n = pts.len() as f64;
+    let xs: Vec<f64> = pts.iter().map(|p| p.0).chain([1.0]).collect();
+    let ys: Vec<f64> = pts.iter().map(|p| p.1).chain([1.0]).collect();
+    let mut d: f64 = 0.0;
+    for &a in &xs {
+        for &b in &ys {
+            let open = pts.iter().filter(|p| p.0 < a && p.1 < b).count() as f64 / n;
+            let closed = pts.iter().filter(|p| p.0 <= a && p.1 <= b).count() as f64 / n;
+            d = d.max((a * b - open).abs()).max((closed - a * b).abs());
+        }
+    }
+    d
+}
+
+fn search_study(search: &str, trials: u32, sample_seed: u64) -> Study {
+    parse(&format!(
+        "name = \"q\"\nseeds = [0, 1]\n[tuning]\ntrials = {trials}\nsample_seed = {sample_seed}\n\
+         search = \"{search}\"\n{}{}",
+        problem("p"),
+        r#"
+[[optimizers]]
+name = "sgd"
+lr = { log_uniform = [1e-4, 1.0] }
+momentum = { uniform = [0.0, 0.99] }
+nesterov = { grid = [false, true] }
+"#
+    ))
+}
+
+/// The (lr, momentum) settings of the study's trials, mapped to the unit square.
+fn unit_points(s: &Study) -> Vec<(f64, f64)> {
+    s.initial_runs()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let lr = num(&r.params["lr"]);
+            let m = num(&r.params["momentum"]);
+            assert!((1e-4..=1.0).contains(&lr), "lr {lr} out of its range");
+            assert!((0.0..=0.99).contains(&m), "momentum {m} out of its range");
+            ((lr / 1e-4).log10() / 4.0, m / 0.99)
+        })
+        .collect()
+}
+
+#[test]
+fn halton_search_is_deterministic_even_log_scaled_and_resumable() {
+    let s = search_study("halton", 16, 0);
+    let runs = s.initial_runs().unwrap();
+    assert_eq!(runs.len(), 16);
+    // Deterministic: the same study text gives the same settings and run keys.
+    assert_eq!(search_study("halton", 16, 0).initial_runs().unwrap(), runs);
+    // Point i of the lr axis is the base-2 radical inverse of i (1, 2, ...), on a log scale:
+    // lr = 1e-4 · 10^(4u), rounded to 4 significant digits; momentum uses base 3.
+    for (t, r) in runs.iter().enumerate() {
+        let i = t as u64 + 1;
+        let u = lab::study::halton::radical_inverse(i, 2);
+        let v = lab::study::halton::radical_inverse(i, 3);
+        assert_eq!(num(&r.params["lr"]), round_sig4(1e-4 * 10f64.powf(4.0 * u)));
+        assert_eq!(num(&r.params["momentum"]), round_sig4(0.99 * v));
+        // The grid still walks its values in order beside the sampled ranges.
+        assert_eq!(r.params["nesterov"], json!(t % 2 == 1), "trial {t}");
+    }
+    // 8 consecutive points put one log-lr in each eighth of the range (n = 2³ stratifies).
+    let mut eighths: Vec<usize> = unit_points(&s)[..8]
+        .iter()
+        // (Points fall on the eighths' left edges; 4-digit rounding may move them by ~1e-5.)
+        .map(|p| ((p.0 * 8.0 + 1e-3).floor() as usize).min(7))
+        .collect();
+    eighths.sort_unstable();
+    assert_eq!(eighths, (0..8).collect::<Vec<_>>());
+    // Low discrepancy: 16 Halton points fill the square more evenly than 16 random draws of
+    // the same space. The star discrepancy of Halton points 1..=16 (bases 2, 3) is 0.17361,
+    // computed independently in Python on the exact points; the 4-digit rounding moves it
+    // little.
+    let halton = star_discrepancy(&unit_points(&s));
+    let random = star_discrepancy(&unit_points(&search_study("random", 16, 0)));
+    eprintln!("star discrepancy: halton {halton:.4}, random {random:.4}");
+    assert!(
+        (halton - 0.17361).abs() < 1e-3,
+        "halton discrepancy {halton}"
+    );
+    assert!(halton < random, "halton {halton} vs random {random}");
+    // sample_seed moves along the sequence: seed 3 starts at point 4.
+    let shifted = search_study("halton", 4, 3).initial_runs().unwrap();
+    assert_eq!(shifted[0].params["lr"], runs[3].params["lr"]);
+    // The keys hash the settings: a resumed study finds the same runs.
+    for r in &runs {
+        assert_eq!(r.key, run_key("p", "sgd", &r.params, 0));
+    }
+}
+
+#[test]
+fn search_key_is_checked() {
+    let p = problem("p");
+    let e = parse_err(&format!(
+        "name = \"q\"\n[tuning]\nsearch = \"haltn\"\n{p}[[optimizers]]\nname = \"sgd\"\nlr = 0.1\n"
+    ));
+    assert!(e.contains("tuning.search = \"haltn\""), "{e}");
+    assert!(e.contains("did you mean `halton`"), "{e}");
+    let e = parse_err(&format!(
+        "name = \"q\"\n[tuning]\nprotocol = \"defaults\"\nsearch = \"halton\"\n{p}\
+         [[optimizers]]\nname = \"sgd\"\nlr = 0.1\n"
+    ));
+    assert!(e.contains("only protocol = \"budget\""), "{e}");
+    // A study without `search` keeps its stored definition (resume of older stores).
+    let s = parse(&format!(
+        "name = \"q\"\n{p}[[optimizers]]\nname = \"sgd\"\nlr = 0.1\n"
+    ));
+    assert!(!s.definition().contains("search"), "{}", s.definition());
 }

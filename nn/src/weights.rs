@@ -103,19 +103,29 @@ impl Sequential {
                     format!("tensor `{name}` has dtype {:?}, expected F32", t.dtype()),
                 ));
             }
-            values.push((t.data(), int_buffer));
-        }
-        for (i, (data, int)) in values.into_iter().enumerate() {
-            let p = self.stored_mut(i);
-            if int {
-                for (v, b) in p.value.iter_mut().zip(data.chunks_exact(8)) {
-                    *v = i64::from_le_bytes(b.try_into().unwrap()) as f32;
-                }
+            let decoded: Vec<f32> = if int_buffer {
+                t.data()
+                    .chunks_exact(8)
+                    .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
+                    .collect()
             } else {
-                for (v, b) in p.value.iter_mut().zip(data.chunks_exact(4)) {
-                    *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                }
+                t.data()
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect()
+            };
+            // A non-finite weight would make every output NaN (or, behind a ReLU, silently
+            // wrong): refuse it before anything of the model changes.
+            if let Some((k, x)) = decoded.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+                return Err(weights_err(
+                    file,
+                    format!("tensor `{name}` holds {x} at index {k}; weights must be finite"),
+                ));
             }
+            values.push(decoded);
+        }
+        for (i, data) in values.into_iter().enumerate() {
+            self.stored_mut(i).value.copy_from_slice(&data);
         }
         Ok(())
     }
@@ -216,6 +226,35 @@ mod tests {
             d.load(dir.path().join("nope")),
             Err(NnError::Io { .. })
         ));
+    }
+
+    /// A NaN or infinite weight in a file is an error naming the tensor and element, and the
+    /// model is left as it was (issue 12: non-finite weights are errors).
+    #[test]
+    fn non_finite_weights_are_refused_and_leave_the_model_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.safetensors");
+        mlp(1).save(&p).unwrap();
+        let clean = std::fs::read(&p).unwrap();
+        let st = SafeTensors::deserialize(&clean).unwrap();
+        let at = st.tensor("2.bias").unwrap().data().as_ptr() as usize - clean.as_ptr() as usize;
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let mut bytes = clean.clone();
+            bytes[at + 4..at + 8].copy_from_slice(&bad.to_le_bytes());
+            let mut m = mlp(2);
+            let before = m.snapshot();
+            let e = m
+                .load_bytes(&bytes, "w.safetensors")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("w.safetensors")
+                    && e.contains(&format!("tensor `2.bias` holds {bad} at index 1"))
+                    && e.contains("weights must be finite"),
+                "{e}"
+            );
+            assert_eq!(m.snapshot(), before, "model changed by a failed load");
+        }
     }
 
     /// Regression: `num_batches_tracked` was saved as float32, which PyTorch's

@@ -352,8 +352,15 @@ pub fn from_bytes<F: Float>(
                     &slot.name,
                     &expected,
                 )?;
-                st.bufs
-                    .push(view.data().chunks_exact(F::BYTES).map(F::read_le).collect());
+                let buf: Vec<F> = view.data().chunks_exact(F::BYTES).map(F::read_le).collect();
+                // A NaN moment or velocity would turn every later step of this parameter into NaN.
+                if let Some((i, x)) = buf.iter().enumerate().find(|(_, x)| !x.f64().is_finite()) {
+                    return Err(OptimError::Invalid(format!(
+                        "optimizer checkpoint: tensor `{tname}` holds {} at index {i}; state must be finite",
+                        x.f64()
+                    )));
+                }
+                st.bufs.push(buf);
                 used += 1;
             }
             if n_scalars > 0 {

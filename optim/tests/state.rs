@@ -677,3 +677,35 @@ fn optimizer_checkpoint_with_a_nan_step_count_is_an_error() {
         assert_eq!(opt.steps(), 0, "optimizer changed by a failed load");
     }
 }
+
+/// A NaN in a moment buffer (Adam's `exp_avg_sq` here) is an error naming the tensor and the
+/// element: loaded, it would turn every later step of that parameter into NaN weights.
+#[test]
+fn optimizer_checkpoint_with_a_nan_buffer_is_an_error() {
+    let mut p = model::<f32>();
+    let mut opt = build::<f32>("name = 'adam'\nlr = 0.01", "", &p, &[]);
+    set_grads(&mut p, 0);
+    opt.step(&mut p).unwrap();
+    let mut bytes = to_bytes(&opt, None).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let name = st
+        .names()
+        .into_iter()
+        .find(|n| n.starts_with("layer.weight/") && !n.ends_with(".scalars"))
+        .unwrap()
+        .clone();
+    let at = st.tensor(&name).unwrap().data().as_ptr() as usize - bytes.as_ptr() as usize + 4;
+    drop(st);
+    bytes[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    let mut fresh = build::<f32>("name = 'adam'\nlr = 0.01", "", &p, &[]);
+    let e = from_bytes(&mut fresh, None, &bytes)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!(
+            "tensor `{name}` holds NaN at index 1; state must be finite"
+        )),
+        "{e}"
+    );
+    assert_eq!(fresh.steps(), 0, "optimizer changed by a failed load");
+}

@@ -65,8 +65,9 @@ struct TrialRow<'a> {
 }
 
 /// Writes the tables as CSV and JSON into `dir` (created if missing), each file atomically:
-/// `ranking`, `groups`, `trials`, `verdicts`, `profiles`, `characters` (`.csv` and `.json`)
-/// and the whole analysis as `analysis.json`. Returns the files written.
+/// `ranking`, `groups`, `trials`, `verdicts`, `profiles`, `characters` (`.csv` and `.json`),
+/// for factor studies `factors` (`.csv` and `.json`) and `interactions.json`, and the whole
+/// analysis as `analysis.json`. Returns the files written.
 pub fn export(analysis: &Analysis, dir: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|error| ReportError::Io {
         path: dir.display().to_string(),
@@ -292,6 +293,68 @@ pub fn export(analysis: &Analysis, dir: &Path) -> Result<Vec<PathBuf>> {
         json(&p("characters.json"), &analysis.characters)?,
     ));
 
+    if !analysis.factors.is_empty() {
+        let rows: Vec<Vec<String>> = analysis
+            .factors
+            .iter()
+            .flat_map(|f| {
+                f.levels.iter().map(move |e| {
+                    let [m, s, n] = stat_cols(&e.metric);
+                    let [g, gs, _] = stat_cols(&e.gap);
+                    vec![
+                        f.problem.clone(),
+                        f.optimizer.clone(),
+                        f.factor.clone(),
+                        e.level.clone(),
+                        f.reference.clone(),
+                        m,
+                        s,
+                        n,
+                        opt_num(e.effect),
+                        opt_num(e.t),
+                        e.confidence.clone(),
+                        e.diverged.to_string(),
+                        e.runs.to_string(),
+                        g,
+                        gs,
+                        e.arms.join("; "),
+                    ]
+                })
+            })
+            .collect();
+        files.push((
+            p("factors.csv"),
+            csv(
+                &[
+                    "problem",
+                    "optimizer",
+                    "factor",
+                    "level",
+                    "reference",
+                    "metric_mean",
+                    "metric_std",
+                    "metric_n",
+                    "effect",
+                    "t",
+                    "confidence",
+                    "diverged",
+                    "runs",
+                    "gap_mean",
+                    "gap_std",
+                    "arms",
+                ],
+                &rows,
+            ),
+        ));
+        files.push((
+            p("factors.json"),
+            json(&p("factors.json"), &analysis.factors)?,
+        ));
+        files.push((
+            p("interactions.json"),
+            json(&p("interactions.json"), &analysis.interactions)?,
+        ));
+    }
     files.push((p("analysis.json"), json(&p("analysis.json"), analysis)?));
 
     let mut written = Vec::with_capacity(files.len());

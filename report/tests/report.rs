@@ -24,6 +24,7 @@ fn has_every_section_and_every_optimizer() {
     let doc = html();
     for id in [
         "header",
+        "recommendation",
         "summary",
         "ranking",
         "verdicts",
@@ -53,17 +54,20 @@ fn has_every_section_and_every_optimizer() {
                 s.matches(&format!(">{o}</text>")).count() >= 4,
                 "{p}/{o} legends"
             );
-            assert!(s.contains(&format!("</span>{o}</td>")), "{p}/{o} table row");
+            assert!(
+                s.contains(&format!("</span>{o}</span></td>")),
+                "{p}/{o} table row"
+            );
         }
     }
     let summary = section(&doc, "summary");
     for o in OPTIMIZERS {
         assert!(
-            summary.contains(&format!("</span>{o}</td>")),
+            summary.contains(&format!("</span>{o}</span></td>")),
             "ranking row {o}"
         );
         assert!(
-            summary.contains(&format!("</span>{o}</h4>")),
+            summary.contains(&format!("</span>{o}</span></h4>")),
             "character card {o}"
         );
     }
@@ -132,7 +136,7 @@ fn is_well_formed() {
     let counts = check_well_formed(&doc).unwrap_or_else(|e| panic!("{e}"));
     // 3 × 4 problem plots + 2 profiles + 2 landscapes
     assert_eq!(counts["svg"], 16);
-    assert_eq!(counts["section"], 3 + 5);
+    assert_eq!(counts["section"], 3 + 6);
     assert_eq!(counts["html"], 1);
     // the checker does catch mistakes
     assert!(check_well_formed("<div><svg></div></svg>").is_err());
@@ -149,7 +153,9 @@ fn table_numbers_match_the_fixture() {
     for p in PROBLEMS {
         let s = section(&doc, &format!("problem-{p}"));
         for g in a.groups.iter().filter(|g| g.problem == p) {
-            let row_start = s.find(&format!("</span>{}</td>", g.optimizer)).unwrap();
+            let row_start = s
+                .find(&format!("</span>{}</span></td>", g.optimizer))
+                .unwrap();
             let row = &s[row_start..row_start + s[row_start..].find("</tr>").unwrap()];
             let acc = g.test_accuracy.unwrap();
             let loss = g.test_loss.unwrap();
@@ -192,7 +198,9 @@ fn table_numbers_match_the_fixture() {
     }
     let rank = section(&doc, "summary");
     for r in &a.ranking {
-        let i = rank.find(&format!("</span>{}</td>", r.optimizer)).unwrap();
+        let i = rank
+            .find(&format!("</span>{}</span></td>", r.optimizer))
+            .unwrap();
         let row = &rank[i..i + rank[i..].find("</tr>").unwrap()];
         assert!(
             row.contains(&format!("<td class=\"n\">{:.2}</td>", r.mean_rank)),
@@ -223,7 +231,60 @@ fn table_numbers_match_the_fixture() {
         head.contains("6 trials per optimizer"),
         "protocol from the runs"
     );
-    assert!(head.contains("seeds 0, 1, 2"));
+    // The finals are the seeds not used for selection.
+    assert!(head.contains("at seed 0, the best setting"), "{head}");
+    assert!(head.contains("re-run at seeds 1, 2; final statistics over those seeds only"));
+    assert!(!head.contains("biased upwards"), "{head}");
+}
+
+/// The report names the metric the ranking uses, keeps optimizer names on one line, says what
+/// was measured where no character sentence applies, prints fast seconds to target with
+/// significant digits, and discloses finals that rest on the selected trial.
+#[test]
+fn ranking_metric_names_fast_times_and_empty_characters() {
+    let (mut a, runs) = fixture();
+    let doc = report::render_html(&a, &runs, &options(&a, &runs));
+    let summary = section(&doc, "summary");
+    assert!(summary.contains("rank by final test accuracy"), "{summary}");
+    assert!(summary.contains("Mean rank by final test accuracy"));
+    // The recommendation at the top: one line per verdict, with its margin and confidence.
+    let rec = section(&doc, "recommendation");
+    for v in &a.verdicts {
+        let r = v.runner_up.as_deref().unwrap();
+        let line = format!(
+            "On <b>{}</b> use <b>{}</b>; it beats {r} by {:.1} points of final test accuracy",
+            v.problem,
+            v.winner,
+            100.0 * v.margin
+        );
+        assert!(rec.contains(&line), "{line} not in {rec}");
+    }
+    assert!(doc.find("id=\"recommendation\"") < doc.find("id=\"summary\""));
+    assert!(doc.contains(".nm{white-space:nowrap}"));
+    assert!(!doc.contains("none measured"));
+
+    // A character with nothing to say, a run reaching the target in 31 ms, a biased group.
+    a.characters[0].fits.clear();
+    let opt = a.characters[0].optimizer.clone();
+    let g = a.groups.iter_mut().find(|g| g.optimizer == opt).unwrap();
+    g.seconds_to_target = Some(lab::analysis::Stat {
+        mean: 0.0312,
+        std: 0.0041,
+        n: 3,
+        min: 0.027,
+        max: 0.035,
+    });
+    g.selection_biased = true;
+    let doc = report::render_html(&a, &runs, &options(&a, &runs));
+    let r = a.ranking.iter().find(|r| r.optimizer == opt).unwrap();
+    let want = format!(
+        "nothing stood out: rank {} of 9 (mean rank {:.2} over 3 problems), {} won",
+        r.rank, r.mean_rank, r.wins
+    );
+    assert!(doc.contains(&want), "{want}");
+    assert!(doc.contains("<td class=\"n\">0.031 ± 0.004</td>"));
+    assert!(!doc.contains("<td class=\"n\">0.0 ± 0.0</td>"));
+    assert!(section(&doc, "header").contains("1 group had no other seed finished"));
 }
 
 #[test]
@@ -477,4 +538,113 @@ fn landscape_uses_stored_configs_and_reports_what_it_cannot_build() {
         assert_eq!(land.matches(&format!(">{o}</text>")).count(), 2, "{o}");
     }
     check_well_formed(&doc).unwrap();
+}
+
+/// A factor study's section: each factor's effect table with its verdicts, and the interaction
+/// table with its test; the exports hold the same rows.
+#[test]
+fn factor_section_and_exports() {
+    use lab::analysis::{FactorEffect, Interaction, LevelEffect, Stat};
+    let st = |mean: f64, std: f64, n: usize| Stat {
+        mean,
+        std,
+        n,
+        min: mean - std,
+        max: mean + std,
+    };
+    let (mut a, runs) = fixture();
+    let level = |name: &str, mean: f64, effect: f64, conf: &str| LevelEffect {
+        level: name.into(),
+        arms: vec![format!("adam+norm={name}")],
+        metric: Some(st(mean, 0.01, 5)),
+        effect: Some(effect),
+        t: (effect != 0.0).then_some(4.2),
+        confidence: conf.into(),
+        diverged: 1,
+        runs: 15,
+        divergence_rate: 1.0 / 15.0,
+        gap: Some(st(0.12, 0.01, 5)),
+        findings: [(
+            "vanishing_gradients".to_string(),
+            if effect == 0.0 { 5 } else { 0 },
+        )]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect(),
+        seeds: 5,
+        ..LevelEffect::default()
+    };
+    a.factors = vec![FactorEffect {
+        factor: "norm".into(),
+        problem: PROBLEMS[0].into(),
+        optimizer: "adam".into(),
+        reference: "none".into(),
+        levels: vec![
+            level("none", 0.80, 0.0, "reference"),
+            level("bn", 0.85, 0.05, "clear"),
+        ],
+        verdicts: vec![
+            "On p with adam, norm=bn raises final test accuracy by 5.0 points vs none.".into(),
+        ],
+    }];
+    a.interactions = vec![Interaction {
+        problem: PROBLEMS[0].into(),
+        optimizer: "adam".into(),
+        factors: ("norm".into(), "init".into()),
+        levels: (
+            vec!["none".into(), "bn".into()],
+            vec!["default".into(), "he".into()],
+        ),
+        cells: vec![
+            vec![Some(st(0.8, 0.01, 3)), Some(st(0.82, 0.01, 3))],
+            vec![Some(st(0.85, 0.01, 3)), None],
+        ],
+        test: Some((75.0, 1, 8, 2.5e-5)),
+        label: "interact".into(),
+        text: "On p with adam, the effect of norm depends on init (interaction F(1, 8) = 75.00, p = 0.000025).".into(),
+    }];
+    let doc = report::render_html(&a, &runs, &options(&a, &runs));
+    check_well_formed(&doc).unwrap();
+    let s = section(&doc, "factors");
+    assert!(s.contains("Factor norm"), "{s}");
+    assert!(s.contains("85.00 ± 1.00 (n=5)"));
+    assert!(s.contains("+5.00 points"));
+    assert!(s.contains("vanishing gradients 5 of 5"));
+    assert!(s.contains("7% (1/15)"));
+    assert!(s.contains("— (0/5)"), "steps to target");
+    assert!(s.contains("norm=bn raises final test accuracy by 5.0 points"));
+    assert!(s.contains("80.00 ± 1.00 (n=3)") && s.contains("<td class=\"n\">—</td>"));
+    assert!(s.contains("the effect of norm depends on init"));
+    let head = section(&doc, "header");
+    assert!(
+        head.contains("3 problems × 9 arms (optimizer × factor levels)"),
+        "{head}"
+    );
+    assert!(head.contains("href=\"#factors\""));
+    assert!(section(&html(), "header").contains("3 problems × 9 optimizers"));
+    // An optimizer study has no such section.
+    assert!(!html().contains("id=\"factors\""));
+
+    let dir = tempfile::tempdir().unwrap();
+    let files = report::export(&a, dir.path()).unwrap();
+    assert!(files.iter().any(|f| f.ends_with("factors.csv")));
+    let rows = parse_csv(&std::fs::read_to_string(dir.path().join("factors.csv")).unwrap());
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[2][3], "bn");
+    assert_eq!(rows[2][8], "0.05");
+}
+
+/// A problem's test-accuracy target is drawn on its accuracy curves (dashed, in the legend).
+#[test]
+fn the_target_is_drawn_on_the_accuracy_curves() {
+    let (mut a, runs) = fixture();
+    a.targets = vec![lab::analysis::Target {
+        problem: PROBLEMS[0].into(),
+        metric: lab::Metric::TestAccuracy,
+        value: 0.6,
+    }];
+    let doc = report::render_html(&a, &runs, &options(&a, &runs));
+    check_well_formed(&doc).unwrap();
+    assert!(section(&doc, &format!("problem-{}", PROBLEMS[0])).contains("target ≥ 60.0%"));
+    assert!(!section(&doc, &format!("problem-{}", PROBLEMS[1])).contains("target ≥"));
 }

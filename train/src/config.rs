@@ -198,7 +198,7 @@ impl RunConfig {
         let has_val = data.validation_split.is_some();
         let schedule = match section("schedule")? {
             None => None,
-            Some(t) => read_schedule(source, t, train.steps.is_some(), has_val)?,
+            Some(t) => read_schedule(source, t, &train, has_val)?,
         };
         let log = read_log(source, section("log")?.unwrap_or(&empty), stem)?;
         if let Some(es) = &train.early_stopping {
@@ -408,9 +408,10 @@ fn opt_int(h: &mut Hyper<'_>, key: &'static str) -> Result<Option<u64>> {
 fn read_schedule(
     source: &str,
     t: &toml::Table,
-    step_mode: bool,
+    train: &TrainConfig,
     has_val: bool,
 ) -> Result<Option<ScheduleConfig>> {
+    let step_mode = train.steps.is_some();
     let ctx = format!("{source}: [schedule]");
     let name = t.get("name").and_then(|v| v.as_str()).unwrap_or("");
     if name == "none" {
@@ -444,6 +445,17 @@ fn read_schedule(
             ))
         }
     };
+    // A cosine without `t_max` anneals over the whole run, when the run's length is counted in
+    // the schedule's own unit (epochs, or steps for a run of `train.steps`).
+    if name == "cosine" && !table.contains_key("t_max") {
+        let run = match interval {
+            Interval::Epoch => train.epochs.map(|e| e as i64),
+            Interval::Step => train.steps.map(|s| s as i64),
+        };
+        if let Some(n) = run {
+            table.insert("t_max".into(), toml::Value::Integer(n));
+        }
+    }
     if name == "reduce_on_plateau" {
         check_monitor(source, "schedule", &monitor, has_val)?;
         if interval == Interval::Step {
@@ -604,6 +616,33 @@ mod tests {
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
         apply_overrides(&mut t, &sets)?;
         RunConfig::from_table("run.toml", t, Path::new("."), "run")
+    }
+
+    #[test]
+    fn cosine_without_t_max_anneals_over_the_run() {
+        let t_max = |src: &str, sets: &[&str]| {
+            read(src, sets)
+                .unwrap()
+                .schedule
+                .and_then(|s| s.table.get("t_max").and_then(|v| v.as_integer()))
+        };
+        let cosine = "schedule = { name = \"cosine\" }";
+        assert_eq!(t_max(BASE, &[cosine]), Some(2));
+        let steps = BASE.replace("epochs = 2", "steps = 50");
+        assert_eq!(t_max(&steps, &[cosine]), Some(50));
+        // A given t_max stays; an epoch run's number of steps is not known here, so a
+        // step-wise cosine gets none (and optim names the missing t_max).
+        assert_eq!(
+            t_max(BASE, &["schedule = { name = \"cosine\", t_max = 9 }"]),
+            Some(9)
+        );
+        assert_eq!(
+            t_max(
+                BASE,
+                &["schedule = { name = \"cosine\", interval = \"step\" }"]
+            ),
+            None
+        );
     }
 
     #[test]

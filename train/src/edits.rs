@@ -10,9 +10,10 @@
 //! | `normalization = "none"` | every BatchNorm removed |
 //! | `dropout = p` | a Dropout(p) after every hidden activation (an existing one takes `p`); `0` removes them |
 //! | `residual = true` | every hidden block whose output has its input's size (a linear of equal in and out width, or a conv2d keeping channels and spatial size) with the layers that follow it up to the next linear or conv (normalisation, activation, dropout) becomes a residual block `x + body(x)` |
+//! | `width_factor = k` | every hidden linear's `out_features` and convolution's `out_channels` (also inside residual blocks) times `k` (`k > 0`, rounded, at least 1): `4` makes the model wider, `0.5` narrower; the input widths after the model's first linear/conv (`in_features`, `in_channels`, `num_features`) are then inferred from the layer before |
 //!
 //! "Hidden" is every linear or convolution but the last one (the output layer). Edits apply in
-//! the order of the table (activation, normalization, dropout, residual), to the layers as
+//! the order of the table (activation, normalization, dropout, residual, width_factor), to the layers as
 //! written, before the model is read; the saved `config.toml` keeps the keys, so a run is
 //! reproduced by its config. A model-wide `weight_init` reaches top-level layers only: layers an
 //! edit moves into residual blocks keep PyTorch's initialisation (the `residual` edit refuses a
@@ -23,7 +24,13 @@ use toml::{Table, Value};
 use crate::{Result, TrainError};
 
 /// The edit keys, in the order they apply.
-pub const EDIT_KEYS: &[&str] = &["activation", "normalization", "dropout", "residual"];
+pub const EDIT_KEYS: &[&str] = &[
+    "activation",
+    "normalization",
+    "dropout",
+    "residual",
+    "width_factor",
+];
 
 /// Activation layer types an `activation` edit may choose.
 const ACTIVATIONS: &[&str] = &[
@@ -115,6 +122,23 @@ pub fn apply(ctx: &str, model: &mut Table) -> Result<()> {
                     ))
                 }
             },
+            "width_factor" => {
+                let k = v
+                    .as_float()
+                    .or_else(|| v.as_integer().map(|i| i as f64))
+                    .filter(|k| k.is_finite() && *k > 0.0)
+                    .ok_or_else(|| {
+                        TrainError::config(
+                            ctx,
+                            "width_factor",
+                            &v,
+                            "expected a number > 0 (2 doubles every hidden width)",
+                        )
+                    })?;
+                let out = output_layer(layers);
+                let mut first = true;
+                scale_widths(layers, k, out, &mut first);
+            }
             _ => unreachable!("EDIT_KEYS"),
         }
     }
@@ -291,6 +315,46 @@ fn keeps_size(l: &Value) -> bool {
         return false;
     };
     (0..2).all(|j| s[j] == 1 && k[j] % 2 == 1 && p[j] == d[j] * (k[j] - 1) / 2)
+}
+
+/// Scales the hidden widths of `layers` by `k` (the layer at index `out` is the output layer,
+/// `None` inside residual blocks); `first` is true until the model's first weighted layer is
+/// passed, whose input width is the data's.
+fn scale_widths(layers: &mut [Value], k: f64, out: Option<usize>, first: &mut bool) {
+    for (i, l) in layers.iter_mut().enumerate() {
+        let kl = kind(l);
+        if kl == "residual" {
+            for inner in nested(l) {
+                // A branch starts from the block's input: each sees the same `first`.
+                let mut f = *first;
+                scale_widths(inner, k, None, &mut f);
+            }
+            *first = false;
+            continue;
+        }
+        let Some(t) = l.as_table_mut() else { continue };
+        let weighted = is_weighted(&kl);
+        if !*first || !weighted {
+            // The layer before changed width: let the engine infer this input.
+            for key in ["in_features", "in_channels", "num_features"] {
+                t.remove(key);
+            }
+        }
+        if weighted {
+            *first = false;
+            if Some(i) != out {
+                let key = if kl == "linear" {
+                    "out_features"
+                } else {
+                    "out_channels"
+                };
+                if let Some(w) = t.get(key).and_then(Value::as_integer) {
+                    let scaled = ((w as f64) * k).round().max(1.0) as i64;
+                    t.insert(key.into(), Value::Integer(scaled));
+                }
+            }
+        }
+    }
 }
 
 fn wrap_residual(ctx: &str, layers: &mut Vec<Value>) -> Result<()> {
@@ -494,6 +558,65 @@ out_features = 10
         );
     }
 
+    /// `(type, out width)` of the top-level layers, residual bodies flattened in.
+    fn widths_of(layers: &Value) -> Vec<(String, Option<i64>)> {
+        let mut v = Vec::new();
+        for l in layers.as_array().unwrap() {
+            if kind(l) == "residual" {
+                v.extend(widths_of(&l["body"]));
+            } else {
+                let w = ["out_features", "out_channels"]
+                    .iter()
+                    .find_map(|k| l.get(*k).and_then(Value::as_integer));
+                v.push((kind(l), w));
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn width_factor_scales_hidden_widths_and_drops_stale_input_widths() {
+        let src = MLP.replacen(
+            "type = \"linear\"\nout_features = 32\n",
+            "type = \"linear\"\nin_features = 64\nout_features = 32\n",
+            1,
+        );
+        let src = src.replacen(
+            "type = \"sigmoid\"\n",
+            "type = \"sigmoid\"\n[[model.layers]]\ntype = \"batchnorm1d\"\nnum_features = 32\n",
+            1,
+        );
+        for (k, want) in [
+            (Value::Integer(4), 128),
+            (Value::Float(0.5), 16),
+            (Value::Float(0.001), 1),
+        ] {
+            let mut m = model(&src);
+            m.insert("width_factor".into(), k);
+            m.insert("residual".into(), Value::Boolean(true));
+            apply("c", &mut m).unwrap();
+            let w: Vec<Option<i64>> = widths_of(&m["layers"])
+                .into_iter()
+                .filter(|(t, _)| t == "linear")
+                .map(|x| x.1)
+                .collect();
+            assert_eq!(w, [Some(want), Some(want), Some(want), Some(10)]);
+            let layers = m["layers"].as_array().unwrap();
+            // The data's width stays; the batch norm's is inferred again.
+            assert_eq!(layers[1]["in_features"].as_integer(), Some(64));
+            assert!(layers[3].get("num_features").is_none(), "{:?}", layers[3]);
+        }
+        // The edited model builds and runs: widths agree layer to layer.
+        let mut m = model(&src);
+        m.insert("width_factor".into(), Value::Float(1.5));
+        m.insert("residual".into(), Value::Boolean(true));
+        let cfg =
+            crate::model::ModelConfig::from_table("c", &m, std::path::Path::new(".")).unwrap();
+        let mut net = cfg.build(&[64], 0).unwrap();
+        let x = nn::Tensor::zeros(&[2, 64]);
+        assert_eq!(net.forward(&x, false).shape, [2, 10]);
+    }
+
     #[test]
     fn bad_values_name_the_key() {
         for (k, v, want) in [
@@ -509,6 +632,7 @@ out_features = 10
             ),
             ("dropout", Value::Float(1.0), "probability"),
             ("residual", Value::String("yes".into()), "true or false"),
+            ("width_factor", Value::Float(0.0), "> 0"),
         ] {
             let mut m = model(MLP);
             m.insert(k.into(), v);

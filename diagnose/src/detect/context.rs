@@ -16,6 +16,30 @@ pub(super) fn ev(what: impl Into<String>, value: f64, note: impl Into<String>) -
     }
 }
 
+/// A relative fall of the loss (`(before − after) / before`) in words that carry its direction:
+/// "fell 12%", "rose 68%", "changed by less than 1%" — never "flattened" for a rise.
+pub(super) fn fall_words(fall: f64) -> String {
+    let pct = 100.0 * fall.abs();
+    let pct = if pct >= 10.0 {
+        format!("{pct:.0}%")
+    } else {
+        format!("{pct:.1}%")
+    };
+    if fall.abs() < 0.01 {
+        "changed by less than 1%".into()
+    } else if fall > 0.0 {
+        format!("fell {pct}")
+    } else {
+        format!("rose {pct}")
+    }
+}
+
+/// What a confidence rests on, from the evidence that set it: `"0.75, from: a; b"`.
+pub(super) fn rests_on(conf: f64, evidence: &[crate::finding::Evidence]) -> String {
+    let what: Vec<&str> = evidence.iter().map(|e| e.what.as_str()).collect();
+    format!("{conf:.2}, from: {}", what.join("; "))
+}
+
 pub(super) fn median(v: &[f64]) -> f64 {
     let mut v: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
     if v.is_empty() {

@@ -47,7 +47,11 @@ pub(super) fn overfitting(c: &Ctx) -> Option<Finding> {
         ev(
             "val loss at the end",
             vlast,
-            "rising while the training loss falls: the model memorises the training set",
+            format!(
+                "rose {:.0}% from its minimum while the training loss fell {:.0}%: the model memorises the training set",
+                rise * 100.0,
+                100.0 * (tmin - tlast) / tmin.abs().max(1e-12)
+            ),
         ),
         ev(
             "train–val gap at the end",
@@ -67,6 +71,10 @@ pub(super) fn overfitting(c: &Ctx) -> Option<Finding> {
         first_step: e[imin].step,
         last_step: e[ilast].step,
         confidence: (0.6 + rise).min(0.95),
+        basis: format!(
+            "0.6 + the validation loss's relative rise ({}), at most 0.95; from the epoch records",
+            present::fmt_num(rise)
+        ),
         summary: format!(
             "the model overfits: validation loss rose {:.0}% from its minimum at epoch {} while the training loss kept falling",
             rise * 100.0,

@@ -1,6 +1,6 @@
 //! The gradient's flow through the layers: exploding and vanishing gradients.
 
-use super::context::{ev, layer_order, median, paired_median, tail, Ctx};
+use super::context::{ev, fall_words, layer_order, median, paired_median, tail, Ctx};
 use super::thresholds::*;
 use crate::finding::{Finding, Kind};
 use crate::remedies;
@@ -10,6 +10,9 @@ pub(super) fn exploding(c: &Ctx) -> Option<Finding> {
     let mut evidence = Vec::new();
     let mut conf: f64 = 0.0;
     let (mut from, mut to) = (c.first, c.last);
+    let mut basis: Vec<&str> = Vec::new();
+    // Growth through the layers (not over the steps) points at the initialisation's scale.
+    let mut through_depth = false;
     if g.len() >= 2 {
         let start: Vec<f64> = g.iter().take(5).map(|p| p.1).collect();
         let g0 = median(&start);
@@ -23,6 +26,7 @@ pub(super) fn exploding(c: &Ctx) -> Option<Finding> {
             .unwrap_or((0, g0));
         if g0 > 0.0 && gmax / g0 > EXPLODE_GROWTH {
             conf = 0.8;
+            basis.push("0.8 from the global gradient norm's growth over the steps");
             from = g[0].0;
             to = g[imax].0;
             evidence.push(ev(
@@ -33,6 +37,7 @@ pub(super) fn exploding(c: &Ctx) -> Option<Finding> {
         }
         if let Some(p) = nonfinite {
             conf = conf.max(0.8);
+            basis.push("0.8 from a non-finite gradient norm");
             to = p.0;
             evidence.push(ev(
                 "gradient norm",
@@ -53,6 +58,8 @@ pub(super) fn exploding(c: &Ctx) -> Option<Finding> {
         );
         if m > EXPLODE_GROWTH {
             conf = conf.max(0.7);
+            through_depth = true;
+            basis.push("0.7 from the first/last layer gradient ratio");
             evidence.push(ev(
                 format!("grad_norm {} / {} (median)", w[0], w[w.len() - 1]),
                 m,
@@ -71,6 +78,8 @@ pub(super) fn exploding(c: &Ctx) -> Option<Finding> {
         let m = paired_median(first, last, |a, b| a > 0.0 && b.is_finite(), |a, b| b / a);
         if m > EXPLODE_GROWTH {
             conf = conf.max(0.75);
+            through_depth = true;
+            basis.push("0.75 from the activations' growth through the layers");
             evidence.push(ev(
                 format!("act_std of layer {l} / layer {f} (median)"),
                 m,
@@ -81,19 +90,29 @@ pub(super) fn exploding(c: &Ctx) -> Option<Finding> {
     if conf == 0.0 {
         return None;
     }
+    let mut remedies = remedies::for_run(Kind::ExplodingGradients, c.lr);
+    if through_depth {
+        // The initialisation and normalisation remedies first: clipping bounds the step but
+        // leaves the signal growing layer by layer.
+        remedies.rotate_left(
+            remedies::EXPLODING_GRADIENTS.len() - remedies::EXPLODING_THROUGH_DEPTH.len(),
+        );
+    }
     Some(Finding {
         kind: Kind::ExplodingGradients,
         first_step: from,
         last_step: to,
         confidence: conf,
+        basis: format!("{conf:.2}, the largest of: {}", basis.join("; ")),
         summary: "the gradients explode: they grow by orders of magnitude over the steps or through the layers".into(),
         evidence,
-        remedies: remedies::for_run(Kind::ExplodingGradients, c.lr),
+        remedies,
     })
 }
 
 pub(super) fn vanishing(c: &Ctx) -> Option<Finding> {
     let mut evidence = Vec::new();
+    let mut basis: Vec<String> = Vec::new();
     let mut conf: f64 = 0.0;
     let w = c.weights();
     if w.len() >= 3 {
@@ -102,6 +121,7 @@ pub(super) fn vanishing(c: &Ctx) -> Option<Finding> {
         let m = paired_median(first, last, |a, b| b > 0.0 && a.is_finite(), |a, b| a / b);
         if m < VANISH_RATIO {
             conf = 0.8;
+            basis.push("0.8 from the first/last layer gradient ratio".to_string());
             evidence.push(ev(
                 format!("grad_norm {} / {} (median)", w[0], w[w.len() - 1]),
                 m,
@@ -109,6 +129,10 @@ pub(super) fn vanishing(c: &Ctx) -> Option<Finding> {
             ));
             if c.n() >= MIN_POINTS && c.late_improvement() < 0.05 {
                 conf = 0.9;
+                basis.push(format!(
+                    "0.9 as the loss also stalled (it {} over the last quarter)",
+                    fall_words(c.late_improvement())
+                ));
             }
         }
     }
@@ -121,6 +145,7 @@ pub(super) fn vanishing(c: &Ctx) -> Option<Finding> {
     }
     if let Some((l, m)) = worst {
         conf = (conf + 0.1).clamp(0.6, 1.0);
+        basis.push("+0.1 (at least 0.6) from saturated sigmoid/tanh outputs".into());
         evidence.push(ev(
             format!("saturation of layer {l} (median, second half)"),
             m,
@@ -135,6 +160,7 @@ pub(super) fn vanishing(c: &Ctx) -> Option<Finding> {
         first_step: c.first,
         last_step: c.last,
         confidence: conf,
+        basis: format!("{conf:.2}: {}", basis.join("; ")),
         summary: "the gradients vanish on their way back: the early layers barely learn".into(),
         evidence,
         remedies: remedies::for_run(Kind::VanishingGradients, c.lr),

@@ -2,7 +2,7 @@
 
 use train::Stop;
 
-use super::context::{ev, median, Ctx};
+use super::context::{ev, fall_words, median, Ctx};
 use super::thresholds::*;
 use crate::finding::{Finding, Kind};
 use crate::remedies;
@@ -53,6 +53,11 @@ pub(super) fn plateau(c: &Ctx) -> Option<Finding> {
         ),
     ];
     let mut conf: f64 = if escaped { 0.8 } else { 0.6 };
+    let mut basis = vec![if escaped {
+        "0.8 from the loss's shape: a long flat stretch, then a fall"
+    } else {
+        "0.6 from the loss's shape: flat from the start, no escape yet"
+    }];
     if escaped {
         evidence.push(ev(
             "loss after the plateau / on it",
@@ -70,6 +75,7 @@ pub(super) fn plateau(c: &Ctx) -> Option<Finding> {
         let m = median(&on);
         if m < 0.0 {
             conf = (conf + 0.15).min(1.0);
+            basis.push("+0.15 from negative curvature (λmin < 0) on the plateau");
             evidence.push(ev(
                 "λmin on the plateau (median)",
                 m,
@@ -100,6 +106,7 @@ pub(super) fn plateau(c: &Ctx) -> Option<Finding> {
         first_step: p.steps[start],
         last_step: p.steps[best_end],
         confidence: conf,
+        basis: basis.join("; "),
         summary: if escaped {
             format!(
                 "the loss sat on a plateau for {} steps and then fell: a saddle point slowed the run",
@@ -119,7 +126,9 @@ pub(super) fn underfitting(c: &Ctx) -> Option<Finding> {
     let high = c.l1 >= HIGH_LOSS * c.l0;
     let acc = c.last_epoch_train_accuracy();
     let low_acc = acc.is_some_and(|a| a < 0.9);
-    if !(total > 0.05 && late < 0.03 && (high || low_acc)) {
+    // Flat, not rising: a loss that climbs over the last quarter has not settled anywhere (a
+    // step too large does that), so it is no sign of a model too small.
+    if !(total > 0.05 && late.abs() < FLAT_LATE && (high || low_acc)) {
         return None;
     }
     if let Some(&(_, g)) = c.p.gap.last() {
@@ -131,12 +140,15 @@ pub(super) fn underfitting(c: &Ctx) -> Option<Finding> {
         ev(
             "improvement over the last quarter",
             late,
-            "below 0.03: the training loss has flattened",
+            format!(
+                "the mean training loss {} from the third quarter to the last (within ±{FLAT_LATE}: flat)",
+                fall_words(late)
+            ),
         ),
         ev(
             "final / initial loss",
             c.l1 / c.l0,
-            format!("at least {HIGH_LOSS}: it flattened at a high level"),
+            format!("at least {HIGH_LOSS}: it stays flat at a high level"),
         ),
     ];
     if let Some(a) = acc {
@@ -147,15 +159,23 @@ pub(super) fn underfitting(c: &Ctx) -> Option<Finding> {
         ));
     }
     let n = c.n();
+    let (confidence, basis) = if high && (low_acc || acc.is_none()) {
+        (
+            0.8,
+            "0.8: flat late, at a high loss, and train accuracy below 90% (or not logged)",
+        )
+    } else {
+        (
+            0.6,
+            "0.6: flat late, but only one of a high loss and a low train accuracy",
+        )
+    };
     Some(Finding {
         kind: Kind::Underfitting,
         first_step: c.p.steps[n - n / 4],
         last_step: c.last,
-        confidence: if high && (low_acc || acc.is_none()) {
-            0.8
-        } else {
-            0.6
-        },
+        confidence,
+        basis: basis.into(),
         summary: "the model underfits: the training loss has stopped falling at a high level"
             .into(),
         evidence,
@@ -189,7 +209,8 @@ pub(super) fn converged(c: &Ctx) -> Option<Finding> {
             "loss flat after falling".to_string(),
             late,
             format!(
-                "relative change over the last quarter (below 0.05, or below 2% of the total fall) after the loss fell {:.0}%",
+                "over the last quarter the loss {} (within ±0.05, or 2% of the total fall) after it fell {:.0}% in all",
+                fall_words(late),
                 total * 100.0
             ),
             0.7,
@@ -202,6 +223,7 @@ pub(super) fn converged(c: &Ctx) -> Option<Finding> {
         first_step: c.first,
         last_step: c.last,
         confidence: conf,
+        basis: format!("{conf:.2} for the criterion that fired: {criterion}"),
         summary: format!("the run converged ({criterion})"),
         evidence: vec![
             ev(criterion, value, note),

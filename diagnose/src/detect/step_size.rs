@@ -3,7 +3,7 @@
 
 use train::Stop;
 
-use super::context::{ev, median, tail, Ctx};
+use super::context::{ev, fall_words, median, rests_on, tail, Ctx};
 use super::thresholds::*;
 use crate::finding::{Finding, Kind};
 use crate::remedies;
@@ -20,6 +20,7 @@ pub(super) fn diverged(c: &Ctx) -> Option<Finding> {
             first_step: c.first,
             last_step: *step,
             confidence: 1.0,
+            basis: "1.0: the loss is not a number, which is certain".into(),
             summary: format!("the loss became {loss} at step {step}: the run diverged"),
             evidence,
             remedies,
@@ -57,6 +58,7 @@ pub(super) fn diverged(c: &Ctx) -> Option<Finding> {
             first_step: c.first,
             last_step: *step,
             confidence: 1.0,
+            basis: "1.0: the trainer stopped the run on its divergence check".into(),
             summary: format!("{cause} at step {step}: the run diverged"),
             evidence,
             remedies,
@@ -64,12 +66,13 @@ pub(super) fn diverged(c: &Ctx) -> Option<Finding> {
     }
     if c.n() >= 10 && c.l1 > DIVERGE_RATIO * c.l0.abs().max(1e-12) {
         let ratio = c.l1 / c.l0;
-        remedies.truncate(2);
+        remedies.truncate(3);
         return Some(Finding {
             kind: Kind::Diverged,
             first_step: c.first,
             last_step: c.last,
             confidence: 0.9,
+            basis: "0.9 from the final / initial loss alone (every loss finite)".into(),
             summary: format!("the loss ended {ratio:.0}× above where it started: the run diverged"),
             evidence: vec![
                 ev("initial loss", c.l0, "median of the first 5 steps"),
@@ -119,6 +122,24 @@ pub(super) fn lr_too_high(c: &Ctx, diverged: bool) -> Option<Finding> {
                 end / min,
                 format!("above {RISE_RATIO}: the training loss climbs back after its minimum — steps overshoot"),
             ));
+        } else {
+            // A climb in the last quarter (the minimum itself may fall in it).
+            let late = c.late_improvement();
+            let q = n / 4;
+            let before = super::context::mean(&c.p.loss[n - 2 * q..n - q]);
+            if late < -LATE_RISE && -late * before >= LATE_RISE_OF_START * c.l0.abs() {
+                conf = conf.max(0.6);
+                from = c.p.steps[n - 2 * q];
+                to = c.last;
+                evidence.push(ev(
+                    "improvement over the last quarter",
+                    late,
+                    format!(
+                        "the mean training loss {} from the third quarter to the last: it climbs back — steps overshoot",
+                        fall_words(late)
+                    ),
+                ));
+            }
         }
     }
     // No progress: flat late and still above half the initial loss (a converged run is flat
@@ -156,6 +177,7 @@ pub(super) fn lr_too_high(c: &Ctx, diverged: bool) -> Option<Finding> {
         first_step: from,
         last_step: to,
         confidence: conf,
+        basis: rests_on(conf, &evidence),
         summary: "the learning rate is too high: steps overshoot the valley instead of descending into it".into(),
         evidence,
         remedies: remedies::for_run(Kind::LrTooHigh, c.lr),
@@ -217,6 +239,7 @@ pub(super) fn lr_too_low(c: &Ctx) -> Option<Finding> {
         first_step: c.first,
         last_step: c.last,
         confidence: conf,
+        basis: rests_on(conf, &evidence),
         summary: "the learning rate is too low: the loss falls steadily but slowly and would need far more steps".into(),
         evidence,
         remedies: remedies::for_run(Kind::LrTooLow, c.lr),

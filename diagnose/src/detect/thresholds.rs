@@ -16,6 +16,15 @@ pub const RISE_RATIO: f64 = 1.5;
 pub const STEADY_SLOPE: f64 = 0.5;
 /// Relative change per window below which the loss counts as flat.
 pub const FLAT: f64 = 0.01;
+/// Relative change of the mean loss from the third quarter of a run to the last within which
+/// the loss counts as flat late (either way: a rise is not flat).
+pub const FLAT_LATE: f64 = 0.03;
+/// Relative rise of the mean loss from the third quarter of a run to the last that marks a loss
+/// climbing back, when the rise is also at least [`LATE_RISE_OF_START`] of the initial loss.
+pub const LATE_RISE: f64 = 0.2;
+/// Least rise, as a fraction of the initial loss, for [`LATE_RISE`] (a loss near zero may
+/// double without anything being wrong).
+pub const LATE_RISE_OF_START: f64 = 0.05;
 /// Final / initial loss above which a plateau is "high".
 pub const HIGH_LOSS: f64 = 0.3;
 /// Dead fraction of a ReLU layer that counts as dead.

@@ -21,6 +21,7 @@ pub(super) fn dead_units(c: &Ctx) -> Option<Finding> {
         first_step: first,
         last_step: c.last,
         confidence: (0.5 + 0.5 * m).min(1.0),
+        basis: format!("0.5 + half the dead fraction ({}) of the worst ReLU layer, read on the batches of the second half", present::fmt_num(m)),
         summary: format!(
             "{:.0}% of the units of layer {l} never fire: dead ReLUs pass no gradient and never recover",
             m * 100.0
@@ -50,6 +51,10 @@ pub(super) fn symmetry(c: &Ctx) -> Option<Finding> {
         first_step: c.first,
         last_step: c.last,
         confidence: (0.5 + 0.5 * v).min(1.0),
+        basis: format!(
+            "0.5 + half the fraction of identical rows ({}) of {l}, exact at its last reading",
+            present::fmt_num(v)
+        ),
         summary: format!(
             "{:.0}% of the units of {l} are identical copies: the symmetry of the initialisation was never broken",
             v * 100.0

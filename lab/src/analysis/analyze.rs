@@ -4,6 +4,7 @@
 use train::Metric;
 
 use super::characters::characters;
+use super::factors::factor_effects;
 use super::groups::{build_group, final_stat};
 use super::model::{Analysis, Group, RankRow};
 use super::profiles::{performance_profile, profile_scores, shift_positive, steps_cost};
@@ -183,7 +184,22 @@ pub fn analyze(study: &Study, runs: &[RunRecord]) -> Analysis {
         .map(|r| r.wall_s)
         .filter(|w| w.is_finite())
         .sum();
+    let (factors, interactions) = factor_effects(study, &groups, metric);
+    let targets = study
+        .problems
+        .iter()
+        .filter_map(|p| {
+            Some(super::model::Target {
+                problem: p.name.clone(),
+                metric: p.target_metric,
+                value: p.target?,
+            })
+        })
+        .collect();
     Analysis {
+        targets,
+        factors,
+        interactions,
         study: study.name.clone(),
         metric,
         higher_is_better: higher,

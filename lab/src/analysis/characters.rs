@@ -122,7 +122,7 @@ pub(super) fn characters(
             let best = extreme(&secs, false).expect("some");
             for oi in 0..no {
                 if secs[oi] == Some(best) {
-                    fastest_s[oi].push(format!("{}: {best:.1} s", problem.name));
+                    fastest_s[oi].push(format!("{}: {} s", problem.name, present::sig(best, 2)));
                 }
             }
         }

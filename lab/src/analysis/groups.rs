@@ -116,6 +116,23 @@ pub(super) fn build_group(
         .filter(|r| r.state == RunState::Done && r.result.is_some())
         .filter(|r| r.spec.params == chosen_params)
         .collect();
+    // Unbiased finals: a tuned setting's run at the tuning seed is the trial that won the
+    // selection, so it is left out when runs at other seeds exist; otherwise (a single-seed
+    // study, or finals not run yet) it is all there is, and the group says so.
+    let mut selection_biased = false;
+    if chosen_trial.is_some() {
+        let finals = study.final_seeds();
+        let unbiased: Vec<&RunRecord> = seeds
+            .iter()
+            .copied()
+            .filter(|r| finals.contains(&r.spec.seed))
+            .collect();
+        if unbiased.is_empty() {
+            selection_biased = !seeds.is_empty();
+        } else {
+            seeds = unbiased;
+        }
+    }
     seeds.sort_by(|a, b| {
         a.spec
             .seed
@@ -210,6 +227,7 @@ pub(super) fn build_group(
         wall_s: stat(&walls).unwrap_or_default(),
         chosen_trial,
         seeds_diverged: seed_runs.iter().filter(|s| s.diverged).count(),
+        selection_biased,
         seed_runs,
     }
 }

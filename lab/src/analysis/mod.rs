@@ -10,7 +10,11 @@
 //!   the lower trial index. The runner re-runs the same trial at every seed: both use
 //!   [`crate::study::best_trial`].
 //!   Without tuning trials, the defaults runs' setting. Its **seeds** are the done runs with
-//!   exactly those params (the trial itself is the run at the tuning seed).
+//!   exactly those params; for a tuned setting, **only the seeds not used for selection**
+//!   ([`crate::Study::final_seeds`]): the trial itself (the run at the tuning seed) won the
+//!   selection on that seed's noise, so including it would bias the mean towards the winner.
+//!   When no other seed has finished (a single-seed study) the trial is used and the group is
+//!   flagged `selection_biased`.
 //! - **Final metrics** (mean, sample std, n, min, max) are over the seeds that did not diverge
 //!   (a diverged run's last logged epoch is not a final result); `seeds_diverged` counts the rest.
 //!   Generalisation gap = test_loss − train_loss of the last epoch.
@@ -34,20 +38,26 @@
 //!   result; wins = verdicts won; profile score = normalised area under the steps-to-target ρ on
 //!   a log τ axis, exactly (1/|P|) Σ_p max(0, ln τ_max − ln r_p) / ln τ_max.
 //! - **Verdicts**: winner and runner-up by mean (ties: lower std, then study order); Welch's
-//!   t = margin / √(s₁²/n₁ + s₂²/n₂) (None with fewer than 2 seeds or no spread); `clear` when
-//!   t ≥ 3, or every winner seed beats every runner-up seed and that separation has chance
-//!   probability 1/C(n₁+n₂, n₁) ≤ 0.05, or both have ≥ 2 seeds with no spread at all and a
-//!   positive margin; `likely` when t ≥ 1.5; else `within noise` (also with a single seed).
+//!   t = margin / √(s₁²/n₁ + s₂²/n₂) (None with fewer than 2 seeds or no spread);
+//!   `not enough seeds` when either side has fewer than 3 seeds or neither has any spread (the
+//!   seed noise cannot be estimated: two seeds with identical accuracy prove nothing), and when
+//!   only one optimizer has a result; else `clear` when t ≥ 3, or every winner seed beats every
+//!   runner-up seed and that separation has chance probability 1/C(n₁+n₂, n₁) ≤ 0.05; `likely`
+//!   when t ≥ 1.5; else `within noise`.
 //! - **Characters**: sentences built only from the numbers above, each citing them; a
 //!   superlative (best, fastest, smallest, …) needs at least two optimizers with a number, a
 //!   "worst/largest" needs at least three.
 //!
-//! Modules: `model` (the output types), `analyze` (the pipeline), `groups` (one optimizer on one
+//! - **Factors** (studies with `[[factors]]`): the rules are in `factors` (effects of each
+//!   level against the reference level, the interaction test of two factors).
+//!
+//! Modules: `model` (the output types), `factors` (factor effects and interactions), `analyze` (the pipeline), `groups` (one optimizer on one
 //! problem), `stats`, `profiles`, `verdicts`, `characters`, and `format` (a metric's numbers in
 //! sentences).
 
 mod analyze;
 mod characters;
+mod factors;
 mod format;
 mod groups;
 mod model;
@@ -56,10 +66,13 @@ mod stats;
 mod verdicts;
 
 pub use analyze::analyze;
+pub use factors::{FactorEffect, Interaction, LevelEffect};
 pub use groups::{best_trial, final_stat, first_reach, seed_values};
 pub use model::{
-    Analysis, Band, Character, Group, Profile, RankRow, SeedRun, Stat, Trial, Verdict,
+    Analysis, Band, Character, Group, Profile, RankRow, SeedRun, Stat, Target, Trial, Verdict,
 };
 pub use profiles::{performance_profile, profile_scores};
-pub use stats::{average_ranks, stat, tuneability, tuneability_with_worst, welch_t};
-pub use verdicts::confidence;
+pub use stats::{
+    average_ranks, f_survival, interaction_f, stat, tuneability, tuneability_with_worst, welch_t,
+};
+pub use verdicts::{confidence, MIN_SEEDS, NOT_ENOUGH_SEEDS};

@@ -102,8 +102,15 @@ pub struct Group {
     #[serde(default)]
     pub seeds_diverged: usize,
     /// The chosen setting's runs, one per seed (sorted by seed), with their final numbers.
+    /// For a tuned setting these are the seeds other than the tuning seed (the selected trial
+    /// is left out of the final statistics).
     #[serde(default)]
     pub seed_runs: Vec<SeedRun>,
+    /// True when the final statistics rest on the selected tuning trial itself (a single-seed
+    /// study, or the other seeds' runs are not finished): its score is biased upwards, since it
+    /// was picked for being best at that seed.
+    #[serde(default)]
+    pub selection_biased: bool,
 }
 
 /// One seed run of a group's chosen setting.
@@ -141,6 +148,14 @@ pub struct Profile {
     pub ratios: BTreeMap<String, Vec<Option<f64>>>,
 }
 
+/// A problem's target: `metric` reaches `value` (≥ for accuracies, ≤ for losses).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    pub problem: String,
+    pub metric: Metric,
+    pub value: f64,
+}
+
 /// One row of the overall ranking.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RankRow {
@@ -165,7 +180,7 @@ pub struct Verdict {
     pub margin: f64,
     /// Welch's t statistic of the margin over seeds (None with one seed).
     pub t: Option<f64>,
-    /// `clear`, `likely` or `within noise`.
+    /// `clear`, `likely`, `within noise` or `not enough seeds`.
     pub confidence: String,
     /// One or two sentences.
     pub text: String,
@@ -205,4 +220,13 @@ pub struct Analysis {
     pub runs: usize,
     pub failed: usize,
     pub total_wall_s: f64,
+    /// Each problem's target (the metric and the value that counts as reached), when it has one.
+    #[serde(default)]
+    pub targets: Vec<Target>,
+    /// Factor studies: each factor's effects per problem and optimizer.
+    #[serde(default)]
+    pub factors: Vec<super::FactorEffect>,
+    /// Factorial designs: the interaction of every pair of factors.
+    #[serde(default)]
+    pub interactions: Vec<super::Interaction>,
 }

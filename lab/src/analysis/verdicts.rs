@@ -8,6 +8,11 @@ use super::model::{Group, Stat, Verdict};
 use super::stats::{ln_choose, stat, welch_t};
 use crate::study::Problem;
 
+/// The fewest seeds per side behind a `clear`, `likely` or `within noise` label.
+pub const MIN_SEEDS: usize = 3;
+/// The label when the seeds cannot say (fewer than [`MIN_SEEDS`] a side, or no spread at all).
+pub const NOT_ENOUGH_SEEDS: &str = "not enough seeds";
+
 /// Welch's t of `winner` over `runner_up` (signed so that positive favours the winner) and the
 /// confidence label (see the module documentation).
 pub fn confidence(
@@ -18,8 +23,13 @@ pub fn confidence(
     let sign = if higher_is_better { 1.0 } else { -1.0 };
     let t = welch_t(winner, runner_up).map(|t| sign * t);
     let (Some(sw), Some(sr)) = (stat(winner), stat(runner_up)) else {
-        return (t, "within noise".into());
+        return (t, NOT_ENOUGH_SEEDS.into());
     };
+    // Seed noise cannot be estimated from fewer than 3 seeds a side, nor when neither side
+    // varies at all (identical accuracies over seeds say nothing about how large the noise is).
+    if sw.n < MIN_SEEDS || sr.n < MIN_SEEDS || (sw.std == 0.0 && sr.std == 0.0) {
+        return (t, NOT_ENOUGH_SEEDS.into());
+    }
     let margin = sign * (sw.mean - sr.mean);
     if margin <= 0.0 {
         return (t, "within noise".into());
@@ -31,9 +41,8 @@ pub fn confidence(
             .filter(|x| x.is_finite())
             .all(|&r| beats(w, r))
     }) && ln_choose(sw.n + sr.n, sw.n) >= (20.0f64).ln() - 1e-12;
-    let no_spread = sw.n >= 2 && sr.n >= 2 && sw.std == 0.0 && sr.std == 0.0;
     let label = match t {
-        _ if separated || no_spread => "clear",
+        _ if separated => "clear",
         Some(t) if t >= 3.0 => "clear",
         Some(t) if t >= 1.5 => "likely",
         _ => "within noise",
@@ -74,7 +83,7 @@ pub(super) fn verdict(
     };
     match order.get(1) {
         None => {
-            v.confidence = "within noise".into();
+            v.confidence = NOT_ENOUGH_SEEDS.into();
             v.seeds = (ws.n, 0);
             v.text = format!(
                 "{} is the only optimizer with a final {label} on {}: {}.",

@@ -8,7 +8,7 @@
 //!
 //! ```toml
 //! name = "my-study"            # letters, digits, `-`, `_`, `.`
-//! seeds = [0, 1, 2]            # default [0]; the first one is the tuning seed
+//! seeds = [0, 1, 2]            # default [0]; the first tunes, the others measure the finals
 //!
 //! [tuning]                     # leave out for protocol = "defaults"
 //! protocol = "budget"          # the default here; or "defaults": one setting at every seed
@@ -16,6 +16,7 @@
 //! metric = "val_accuracy"      # last epoch's value picks the best trial (default val_accuracy)
 //! mode = "max"                 # optional: inferred (accuracy: max, loss: min)
 //! sample_seed = 0              # which random settings are drawn
+//! search = "random"            # or "halton": quasi-random, evenly spread ranges
 //!
 //! [[problems]]
 //! name = "mnist1d_mlp"
@@ -68,23 +69,37 @@
 //! *Budget*: `trials` settings per optimizer at the first seed (phase `tune`): grids walk their
 //! cartesian product in order (cycling when ranges are searched too; otherwise at most the
 //! product's size), ranges are sampled from a ChaCha8 stream seeded by (`sample_seed`, label),
-//! so every problem gets the same settings. Sampled floats are rounded to 4 significant digits.
+//! so every problem gets the same settings; with `search = "halton"` they are the Halton points
+//! `sample_seed + 1`, `sample_seed + 2`, … (one prime base per searched range, in the space's
+//! order; see [`halton`]), deterministic like the random draws, so run keys and resuming hold.
+//! Sampled floats are rounded to 4 significant digits.
 //! When all trials of a problem × optimizer are finished, the best one ([`best_trial`]: the best
 //! score, then trials without the metric, then diverged, then failed ones; ties go to the earlier
-//! trial; the analysis reports the same trial as chosen) is re-run at every seed (phase `final`;
-//! at the tuning seed it is the trial itself, same key).
+//! trial; the analysis reports the same trial as chosen) is re-run at every other seed (phase
+//! `final`). The final statistics come from those seeds only: the trial at the tuning seed was
+//! selected for being best there, so it is not averaged in (with a single seed it is all there
+//! is, and the report says its numbers are biased by the selection). For an unbiased estimate
+//! over n seeds, list n + 1 seeds.
 //!
-//! Modules: `model` (what a study is), `reader` (the study file), `key` (run keys),
+//! Factors (`[[factors]]`, `design`): see [`factors`]; a study with factors has one arm per
+//! optimizer × level combination, each tuned and re-run like an optimizer.
+//!
+//! Modules: `model` (what a study is), `factors` (factors, designs, arms), `reader` (the study file), `key` (run keys),
 //! `protocol` (settings, runs and the re-runs of the best trial), `best` (which trial is best).
 
 mod best;
+pub mod factors;
+pub mod halton;
 mod key;
 mod model;
 mod protocol;
 mod reader;
+mod remedies;
 
 pub use best::{best_trial, Outcome};
+pub use factors::{Arm, Design, Factor, Level};
 pub use key::{run_key, toml_to_json};
-pub use model::{OptimizerSpace, Problem, Protocol, Space, Study, Tuning};
+pub use model::{OptimizerSpace, Problem, Protocol, Search, Space, Study, Tuning};
 pub use protocol::round_sig4;
 pub use reader::{DEFAULT_SOURCE, DEFAULT_STUDY};
+pub use remedies::REMEDIES;

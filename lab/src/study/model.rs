@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use train::Metric;
 
+use super::factors::{Arm, Design, Factor};
 use super::key::canonical_json;
 
 /// A problem: a base run config (data + model + epochs) that every optimizer trains.
@@ -31,8 +32,9 @@ pub enum Space {
     LogUniform(f64, f64),
 }
 
-/// An optimizer of the study and its search space.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// An optimizer of the study and its search space (in a study with factors: one arm, an
+/// optimizer at one level of every factor).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct OptimizerSpace {
     /// The study's label (unique): `sgd`, `momentum`, `nesterov`, ...
     pub label: String,
@@ -44,6 +46,19 @@ pub struct OptimizerSpace {
     /// An optional `[schedule]` table, fixed or with searched keys (the searched ones are in
     /// `space` as `schedule.KEY`; this table holds the fixed ones).
     pub schedule: Option<toml::Table>,
+    /// In a study with factors: the optimizer and factor levels this arm is, and their
+    /// overrides (left out of the stored definition otherwise, so older studies resume).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arm: Option<Arm>,
+}
+
+impl OptimizerSpace {
+    /// The study file's optimizer label (the arm's optimizer, or the label itself).
+    pub fn base_label(&self) -> &str {
+        self.arm
+            .as_ref()
+            .map_or(&self.label, |a| a.optimizer.as_str())
+    }
 }
 
 /// How settings are chosen.
@@ -57,6 +72,26 @@ pub enum Protocol {
     Budget { trials: u32 },
 }
 
+/// How the ranges of a search space (`uniform`, `log_uniform`) are sampled; grids always walk
+/// their product in order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Search {
+    /// Independent draws from a ChaCha8 stream seeded by (`sample_seed`, label).
+    #[default]
+    Random,
+    /// The Halton sequence (bases 2, 3, 5, … over the searched ranges, in the space's order),
+    /// points `sample_seed + 1`, `sample_seed + 2`, …: deterministic and low-discrepancy, so a
+    /// small budget covers the ranges more evenly than random draws.
+    Halton,
+}
+
+impl Search {
+    pub fn is_random(&self) -> bool {
+        *self == Search::Random
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Tuning {
     pub protocol: Protocol,
@@ -65,6 +100,10 @@ pub struct Tuning {
     pub higher_is_better: bool,
     /// Seed of the random search (which settings are sampled).
     pub sample_seed: u64,
+    /// Random or quasi-random (Halton) sampling of ranges. Left out of the stored definition
+    /// when random, so studies stored before it existed resume unchanged.
+    #[serde(default, skip_serializing_if = "Search::is_random")]
+    pub search: Search,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -76,8 +115,15 @@ pub struct Study {
     pub text: String,
     pub seeds: Vec<u64>,
     pub problems: Vec<Problem>,
+    /// The study's arms: its optimizers, or with factors every optimizer × level combination
+    /// of the design ([`crate::study::factors`]).
     pub optimizers: Vec<OptimizerSpace>,
     pub tuning: Tuning,
+    /// Factors varied besides the optimizer (empty: an optimizer study).
+    #[serde(default)]
+    pub factors: Vec<Factor>,
+    #[serde(default)]
+    pub design: Design,
 }
 
 impl Study {
@@ -91,6 +137,11 @@ impl Study {
             "optimizers": self.optimizers,
             "tuning": self.tuning,
         });
+        let mut v = v;
+        if !self.factors.is_empty() {
+            v["factors"] = serde_json::json!(self.factors);
+            v["design"] = serde_json::json!(self.design);
+        }
         let mut s = String::new();
         canonical_json(&v, &mut s);
         s

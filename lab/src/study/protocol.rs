@@ -9,8 +9,9 @@ use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 
 use super::best::{best_trial, Outcome};
+use super::halton;
 use super::key::{run_key, toml_to_json};
-use super::model::{OptimizerSpace, Problem, Protocol, Space, Study};
+use super::model::{OptimizerSpace, Problem, Protocol, Search, Space, Study};
 use crate::{LabError, Phase, Result, RunRecord, RunSpec};
 
 /// One setting: hyperparameter → value, in the space's order.
@@ -90,10 +91,30 @@ impl Study {
             .any(|(_, s)| matches!(s, Space::Uniform(..) | Space::LogUniform(..)));
         let count = if sampled { trials } else { trials.min(product) };
         let mut h = Sha256::new();
-        h.update(format!("gradlab-study/{}/{}", self.tuning.sample_seed, o.label).as_bytes());
+        // Seeded by the optimizer's label: every arm of one optimizer samples the same settings.
+        h.update(
+            format!(
+                "gradlab-study/{}/{}",
+                self.tuning.sample_seed,
+                o.base_label()
+            )
+            .as_bytes(),
+        );
         let mut rng = ChaCha8Rng::from_seed(h.finalize().into());
+        let search = self.tuning.search;
+        let sample_seed = self.tuning.sample_seed;
         (0..count)
             .map(|t| {
+                // The searched ranges' coordinates of this trial, in the space's order.
+                let mut dim = 0usize;
+                let mut draw = |rng: &mut ChaCha8Rng| match search {
+                    Search::Random => unit(rng),
+                    Search::Halton => {
+                        dim += 1;
+                        let i = sample_seed.saturating_add(t as u64 + 1);
+                        halton::radical_inverse(i, halton::prime(dim - 1))
+                    }
+                };
                 // Mixed-radix digits of t mod product, the first grid varying slowest.
                 let mut rest = t % product.max(1);
                 let mut digits = vec![0usize; grid_sizes.len()];
@@ -112,11 +133,11 @@ impl Study {
                                 g[digits[gi - 1]].clone()
                             }
                             Space::Uniform(lo, hi) => {
-                                let x = lo + unit(&mut rng) * (hi - lo);
+                                let x = lo + draw(&mut rng) * (hi - lo);
                                 toml::Value::Float(round_sig4(x).clamp(*lo, *hi))
                             }
                             Space::LogUniform(lo, hi) => {
-                                let x = (lo.ln() + unit(&mut rng) * (hi.ln() - lo.ln())).exp();
+                                let x = (lo.ln() + draw(&mut rng) * (hi.ln() - lo.ln())).exp();
                                 toml::Value::Float(round_sig4(x).clamp(*lo, *hi))
                             }
                         };
@@ -127,14 +148,15 @@ impl Study {
             .collect()
     }
 
-    /// The complete run config of `problem` trained by `o` at `setting` and `seed`.
+    /// The complete run config of `problem` trained by `o` at `setting` and `seed` (with the
+    /// arm's factor levels applied last); `Err` carries the override's error.
     pub(super) fn config_table(
         &self,
         problem: &Problem,
         o: &OptimizerSpace,
         setting: &Setting,
         seed: u64,
-    ) -> toml::Table {
+    ) -> std::result::Result<toml::Table, String> {
         let mut t = problem.config.clone();
         t.insert("seed".into(), toml::Value::Integer(seed as i64));
         t.insert(
@@ -152,7 +174,10 @@ impl Study {
             }
             t.insert("schedule".into(), toml::Value::Table(st));
         }
-        t
+        if let Some(arm) = &o.arm {
+            train::apply_overrides(&mut t, &arm.set).map_err(|e| e.to_string())?;
+        }
+        Ok(t)
     }
 
     fn spec(
@@ -166,15 +191,17 @@ impl Study {
     ) -> Result<RunSpec> {
         let params = params_of(setting);
         let key = run_key(&problem.name, &o.label, &params, seed);
-        let config =
-            toml::to_string(&self.config_table(problem, o, setting, seed)).map_err(|e| {
-                LabError::Run {
-                    key: key.clone(),
-                    problem: problem.name.clone(),
-                    optimizer: o.label.clone(),
-                    message: format!("cannot write the run config as TOML: {e}"),
-                }
-            })?;
+        let run_err = |message: String| LabError::Run {
+            key: key.clone(),
+            problem: problem.name.clone(),
+            optimizer: o.label.clone(),
+            message,
+        };
+        let table = self
+            .config_table(problem, o, setting, seed)
+            .map_err(&run_err)?;
+        let config = toml::to_string(&table)
+            .map_err(|e| run_err(format!("cannot write the run config as TOML: {e}")))?;
         Ok(RunSpec {
             key,
             problem: problem.name.clone(),
@@ -219,6 +246,21 @@ impl Study {
             }
         }
         Ok(out)
+    }
+
+    /// The seeds whose runs of the chosen setting make the final statistics (budget protocol):
+    /// every seed of the study except the tuning seed (the first), each once. The tuning seed's
+    /// run was selected for being best at that seed, so averaging it in would bias the mean
+    /// upwards (winner's curse); with a single seed the list is empty and the analysis falls
+    /// back to the selected trial, flagged ([`crate::analysis::Group::selection_biased`]).
+    pub fn final_seeds(&self) -> Vec<u64> {
+        let tuning = self.seeds.first().copied();
+        let mut seen = HashSet::new();
+        self.seeds
+            .iter()
+            .copied()
+            .filter(|&s| Some(s) != tuning && seen.insert(s))
+            .collect()
     }
 
     /// The tuning metric of a finished trial: the last epoch's value, `None` when the run
@@ -270,9 +312,11 @@ impl Study {
     }
 
     /// The runs that `done` makes known: for each (problem, optimizer) whose tuning trials are
-    /// all finished (done or failed), the best setting at every seed (phase `final`; the one at
-    /// the tuning seed has the trial's key, so the store keeps the trial as it is). Idempotent:
-    /// returns runs already stored too (the store ignores known keys).
+    /// all finished (done or failed), the best setting at every seed but the tuning seed (phase
+    /// `final`). The tuning seed's run of that setting is the selected trial itself: it was
+    /// chosen for scoring best at that seed, so the analysis keeps it out of the final
+    /// statistics (see [`Study::final_seeds`]). Idempotent: returns runs already stored too (the
+    /// store ignores known keys).
     pub fn next_runs(&self, done: &[RunRecord]) -> Result<Vec<RunSpec>> {
         if self.tuning.protocol == Protocol::Defaults {
             return Ok(Vec::new());
@@ -286,7 +330,7 @@ impl Study {
                     continue;
                 };
                 let setting: Setting = self.trial_settings(o)[best.trial as usize].clone();
-                for &seed in &self.seeds {
+                for seed in self.final_seeds() {
                     out.push(self.spec(p, o, Phase::Final, best.trial, seed, &setting)?);
                 }
             }

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use train::Metric;
 
-use super::model::{OptimizerSpace, Problem, Protocol, Space, Study, Tuning};
+use super::factors;
+use super::model::{OptimizerSpace, Problem, Protocol, Search, Space, Study, Tuning};
 use super::protocol::optimizer_table;
 use crate::{LabError, Result};
 
@@ -23,8 +24,17 @@ const TOP_KEYS: &[&str] = &[
     "tuning",
     "problems",
     "optimizers",
+    "factors",
+    "design",
 ];
-const TUNING_KEYS: &[&str] = &["protocol", "trials", "metric", "mode", "sample_seed"];
+const TUNING_KEYS: &[&str] = &[
+    "protocol",
+    "trials",
+    "metric",
+    "mode",
+    "sample_seed",
+    "search",
+];
 const RUN_SECTIONS: &[&str] = &["data", "model", "train", "clip", "schedule", "log"];
 const PROBLEM_KEYS: &[&str] = &[
     "name", "config", "set", "target", "data", "model", "train", "clip", "schedule", "log",
@@ -34,7 +44,7 @@ const SPACE_KEYS: &[&str] = &["grid", "uniform", "log_uniform"];
 const DEFAULT_TRIALS: u32 = 6;
 
 /// A value for messages: TOML's inline form.
-fn show(v: &toml::Value) -> String {
+pub(super) fn show(v: &toml::Value) -> String {
     match v {
         toml::Value::Table(t) => {
             let parts: Vec<String> = t
@@ -52,12 +62,12 @@ fn show(v: &toml::Value) -> String {
 }
 
 /// Reads one study file, remembering which file for messages.
-struct Reader {
+pub(super) struct Reader {
     file: String,
 }
 
 impl Reader {
-    fn err(&self, message: impl Into<String>) -> LabError {
+    pub(super) fn err(&self, message: impl Into<String>) -> LabError {
         LabError::Study {
             file: self.file.clone(),
             message: message.into(),
@@ -65,7 +75,7 @@ impl Reader {
     }
 
     /// `{field} = {value}: {why}`.
-    fn bad(&self, field: &str, value: impl Display, why: &str) -> LabError {
+    pub(super) fn bad(&self, field: &str, value: impl Display, why: &str) -> LabError {
         self.err(format!("{field} = {value}: {why}"))
     }
 
@@ -81,14 +91,14 @@ impl Reader {
         ))
     }
 
-    fn check_keys(&self, section: &str, t: &toml::Table, valid: &[&str]) -> Result<()> {
+    pub(super) fn check_keys(&self, section: &str, t: &toml::Table, valid: &[&str]) -> Result<()> {
         match t.keys().find(|k| !valid.contains(&k.as_str())) {
             Some(k) => Err(self.unknown(section, k, valid)),
             None => Ok(()),
         }
     }
 
-    fn name(&self, field: &str, v: &toml::Value) -> Result<String> {
+    pub(super) fn name(&self, field: &str, v: &toml::Value) -> Result<String> {
         match v {
             toml::Value::String(s)
                 if !s.is_empty()
@@ -171,6 +181,7 @@ impl Reader {
                 metric: Metric::ValAccuracy,
                 higher_is_better: true,
                 sample_seed: 0,
+                search: Search::Random,
             },
             Some(toml::Value::Table(t)) => self.tuning(t)?,
             Some(v) => return Err(self.bad("tuning", show(v), "expected a [tuning] table")),
@@ -233,7 +244,8 @@ impl Reader {
             }
             None => return Err(self.err("missing [[optimizers]] (at least one optimizer)")),
         };
-        let study = Study {
+        let (factors, design) = self.factors(&top)?;
+        let mut study = Study {
             name,
             source: self.file.clone(),
             text: text.to_string(),
@@ -241,7 +253,21 @@ impl Reader {
             problems,
             optimizers,
             tuning,
+            factors,
+            design,
         };
+        self.validate_levels(&study)?;
+        let combos = factors::combination_count(&study.factors, study.design);
+        let arms = combos.and_then(|c| c.checked_mul(study.optimizers.len()));
+        if arms.is_none_or(|n| n > factors::MAX_ARMS) {
+            return Err(self.err(format!(
+                "[[factors]]: {} optimizers x {} level combinations is more than {} arms; use design = \"ablation\" or fewer levels",
+                study.optimizers.len(),
+                combos.map_or("too many".to_string(), |c| c.to_string()),
+                factors::MAX_ARMS
+            )));
+        }
+        study.optimizers = factors::expand(&study.optimizers, &study.factors, study.design);
         self.validate(&study)?;
         Ok(study)
     }
@@ -296,11 +322,31 @@ impl Reader {
             None => 0,
             Some(v) => self.seed("tuning.sample_seed", v)?,
         };
+        let search = match t.get("search") {
+            None => Search::Random,
+            Some(toml::Value::String(s)) if s == "random" => Search::Random,
+            Some(toml::Value::String(s)) if s == "halton" => Search::Halton,
+            Some(v) => {
+                return Err(self.bad(
+                    "tuning.search",
+                    show(v),
+                    &present::choices::hint(v.as_str().unwrap_or(""), &["random", "halton"]),
+                ))
+            }
+        };
+        if search == Search::Halton && protocol == Protocol::Defaults {
+            return Err(self.bad(
+                "tuning.search",
+                "\"halton\"",
+                "only protocol = \"budget\" samples settings",
+            ));
+        }
         Ok(Tuning {
             protocol,
             metric,
             higher_is_better,
             sample_seed,
+            search,
         })
     }
 
@@ -478,6 +524,7 @@ impl Reader {
             name,
             space,
             schedule,
+            arm: None,
         })
     }
 
@@ -579,7 +626,9 @@ impl Reader {
             }
             for (i, p) in s.problems.iter().enumerate() {
                 let setting = s.default_setting(o);
-                let table = s.config_table(p, o, &setting, s.seeds[0]);
+                let table = s
+                    .config_table(p, o, &setting, s.seeds[0])
+                    .map_err(|e| self.err(format!("optimizers[{j}] ({}): {e}", o.label)))?;
                 let source = format!(
                     "problems[{i}] ({}) with optimizers[{j}] ({})",
                     p.name, o.label

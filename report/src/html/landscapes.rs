@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use present::{fmt_num, hex, viridis};
+use present::{fmt_num, hex};
 
 use super::Ctx;
 use crate::esc;
@@ -12,7 +12,7 @@ use landscape::study::{Landscape, LR_GRID};
 pub(super) fn landscapes(c: &mut Ctx, lands: &[Landscape]) {
     let _ = write!(
         c.out,
-        r#"<section id="landscape"><h2>Landscape trajectories</h2><p class="muted">Each study optimizer (built by gradlab's <code>optim</code> with the study's chosen setting where it applies to a 2-D function; weight decay left out) runs from the same start on two analytic functions. The learning rate is picked per function and optimizer from the grid {} as the one with the lowest final value (the smallest such rate when several end within 0.01% of the start's distance to the minimum). The heat map shows log(f − min + 0.01), dark = low; ○ marks the start, ◎ the minima, ▲ each end point (× where a run diverged).</p><div class="plots">"#,
+        r#"<section id="landscape"><h2>Landscape trajectories</h2><p class="muted">Each study optimizer (built by gradlab's <code>optim</code> with the study's chosen setting where it applies to a 2-D function; weight decay left out) runs from the same start on two analytic functions. The learning rate is picked per function and optimizer from the grid {} as the one with the lowest final value (the smallest such rate when several end within 0.01% of the start's distance to the minimum). The heat map shows log(f − min + 0.01) in greys, dark = low (light greys, so that no optimizer's colour disappears into it; each path has a black outline); ○ marks the start, ◎ the minima, ▲ each end point (× where a run diverged).</p><div class="plots">"#,
         esc(&LR_GRID
             .iter()
             .map(|x| fmt_num(*x))
@@ -69,21 +69,21 @@ pub(super) fn landscapes(c: &mut Ctx, lands: &[Landscape]) {
                     x0 + e as f64 * dx,
                     y0 + j as f64 * dy,
                     y0 + (j + 1) as f64 * dy,
-                    &hex(viridis(q as f64 / 39.0)),
+                    &hex(heat(q as f64 / 39.0)),
                 );
                 i = e;
             }
         }
         for m in minimisers {
-            pl.marker(m[0], m[1], "#ffffff", Marker::Ring, 6.0);
+            pl.marker(m[0], m[1], "#000000", Marker::Ring, 6.0);
             pl.marker(m[0], m[1], "#ffffff", Marker::Circle, 2.0);
         }
-        pl.marker(s[0], s[1], "#ffffff", Marker::Ring, 5.0);
+        pl.marker(s[0], s[1], "#000000", Marker::Ring, 5.0);
         for t in trajs {
             let col = c.color(&t.label);
             let pts: Vec<(f64, f64)> = t.points.iter().map(|p| (p[0], p[1])).collect();
-            // A white outline under the path keeps it visible on the heat map.
-            pl.line(pts.clone(), "#ffffff", 3.6, false);
+            // A black outline keeps every path visible on every grey of the map.
+            pl.line(pts.clone(), PATH_OUTLINE, 3.6, false);
             pl.line(pts, col, 1.8, false);
             let end = t.points.last().copied().unwrap_or([s[0], s[1]]);
             let shape = if t.diverged {
@@ -119,4 +119,73 @@ pub(super) fn landscapes(c: &mut Ctx, lands: &[Landscape]) {
         let _ = write!(c.out, "</ul>");
     }
     let _ = write!(c.out, "</section>");
+}
+
+/// The outline drawn under every path.
+const PATH_OUTLINE: &str = "#000000";
+
+/// The heat map's grey at `t` ∈ [0, 1] (0 = the lowest value): from #8c8c8c up to #fafafa, light
+/// enough that every optimizer colour reads on it as on paper, dark enough to show the valleys.
+pub(crate) fn heat(t: f64) -> (u8, u8, u8) {
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
+    let g = (140.0 + t * (250.0 - 140.0)).round() as u8;
+    (g, g, g)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::OPTIMIZER_COLORS;
+
+    /// WCAG 2 relative luminance of `#rrggbb` (0 black … 1 white).
+    fn luminance(hex: &str) -> f64 {
+        let h = hex.trim_start_matches('#');
+        let ch = |i: usize| {
+            let v =
+                u8::from_str_radix(h.get(i..i + 2).unwrap_or("00"), 16).unwrap_or(0) as f64 / 255.0;
+            if v <= 0.04045 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * ch(0) + 0.7152 * ch(2) + 0.0722 * ch(4)
+    }
+
+    /// WCAG 2 contrast ratio of two colours (1 = none, 21 = black on white).
+    fn contrast(a: &str, b: &str) -> f64 {
+        let (x, y) = (luminance(a), luminance(b));
+        (x.max(y) + 0.05) / (x.min(y) + 0.05)
+    }
+
+    /// Every optimizer's path stands out on every grey of the heat map: its outline has a
+    /// contrast ratio of at least 3 (WCAG's minimum for graphics) against the background, and
+    /// the colour itself at least 3 against the outline or against every grey. With the former
+    /// viridis map and a white outline, lion's olive-yellow (#bcbd22) had a contrast of 1.6
+    /// against the yellow end and 2.0 against its outline.
+    #[test]
+    fn every_optimizer_colour_stands_out_on_the_heat_map() {
+        let viridis_top = hex(present::viridis(1.0));
+        assert!(contrast("#bcbd22", &viridis_top) < 1.7);
+        let greys: Vec<String> = (0..40).map(|q| hex(heat(q as f64 / 39.0))).collect();
+        for bg in &greys {
+            assert!(contrast(PATH_OUTLINE, bg) >= 3.0, "outline on {bg}");
+        }
+        for col in OPTIMIZER_COLORS {
+            let on_outline = contrast(col, PATH_OUTLINE);
+            let on_map = greys
+                .iter()
+                .map(|bg| contrast(col, bg))
+                .fold(f64::INFINITY, f64::min);
+            assert!(
+                on_outline >= 3.0 || on_map >= 3.0,
+                "{col}: {on_outline:.2} on its outline, {on_map:.2} on the map"
+            );
+        }
+        assert!((contrast("#000000", "#ffffff") - 21.0).abs() < 1e-9);
+    }
 }

@@ -2,12 +2,14 @@
 //! performance profiles, landscape trajectories, doctor findings and failed runs. This module
 //! holds the page's frame (style, header, shared cells); each section has its own module.
 
+mod factors;
 mod findings;
 mod landscapes;
 mod problem;
 mod profiles;
 mod summary;
 
+use factors::factors;
 use findings::{failed, findings};
 use landscapes::landscapes;
 use problem::problem;
@@ -65,7 +67,7 @@ impl<'a> Ctx<'a> {
 
     fn swatch(&self, opt: &str) -> String {
         format!(
-            r#"<span class="sw" style="background:{}"></span>{}"#,
+            r#"<span class="nm"><span class="sw" style="background:{}"></span>{}</span>"#,
             self.color(opt),
             esc(opt)
         )
@@ -92,6 +94,23 @@ impl<'a> Ctx<'a> {
             }
         }
         out
+    }
+}
+
+/// `mean ± std` with 2 significant digits of the mean (both printed to its decimals), so that
+/// a fast run's 0.031 s does not print as 0.0.
+fn pm_sig(s: &Option<Stat>) -> String {
+    match s {
+        Some(s) if s.mean.is_finite() => {
+            let m = present::sig(s.mean, 2);
+            let d = m.split_once('.').map_or(0, |(_, f)| f.len());
+            if s.n >= 2 {
+                format!("{m} ± {:.d$}", s.std)
+            } else {
+                m
+            }
+        }
+        _ => "—".into(),
     }
 }
 
@@ -162,12 +181,21 @@ fn protocol_text(a: &Analysis, runs: &[RunRecord]) -> String {
     };
     if !trials.is_empty() {
         let k = trials.values().map(BTreeSet::len).max().unwrap_or(0);
-        let mut all = seeds.clone();
-        all.extend(tune_seeds.iter().copied());
+        let finals: BTreeSet<u64> = seeds.difference(&tune_seeds).copied().collect();
+        let biased = a.groups.iter().filter(|g| g.selection_biased).count();
+        let caveat = if biased > 0 {
+            format!(
+                " {biased} group{} had no other seed finished, so {} final numbers are the selected trial's own, biased upwards by the selection.",
+                if biased == 1 { "" } else { "s" },
+                if biased == 1 { "its" } else { "their" }
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "tuning budget: {k} trials per optimizer and problem at seed {}, the best setting (by the tuning metric) re-run at seeds {}; compared by final {}.",
+            "tuning budget: {k} trials per optimizer and problem at seed {}, the best setting (by the tuning metric) re-run at seeds {}; final statistics over those seeds only (the selected trial is left out: it won on its seed's noise); compared by final {}.{caveat}",
             list(&tune_seeds),
-            list(&all),
+            if finals.is_empty() { "(none)".to_string() } else { list(&finals) },
             a.metric.label()
         )
     } else if defaults {
@@ -212,11 +240,13 @@ th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertic
 th{background:var(--soft);font-weight:600}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.best td{background:#eef7ee}
+.nm{white-space:nowrap}
+.card h4 .nm{white-space:normal;overflow-wrap:anywhere}
 .sw{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:6px;vertical-align:-1px}
 .verdicts{margin:4px 0 8px;padding-left:20px}
 .verdicts li{margin:4px 0}
 .conf{display:inline-block;font-size:12px;border-radius:10px;padding:0 8px;margin-left:6px;border:1px solid var(--line)}
-.conf-clear{background:#e3f4e3}.conf-likely{background:#fff4d6}.conf-noise{background:#f1f1f1}
+.conf-clear{background:#e3f4e3}.conf-likely{background:#fff4d6}.conf-noise{background:#f1f1f1}.conf-few{background:#fde8e8}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(290px,1fr));gap:10px}
 .card{border:1px solid var(--line);border-radius:6px;padding:8px 12px;border-top-width:4px}
 .card h4{margin:2px 0 6px;font-size:15px}
@@ -258,6 +288,7 @@ pub fn render_html(a: &Analysis, runs: &[RunRecord], opts: &Options) -> String {
     );
     header(&mut c, opts);
     summary(&mut c);
+    factors(&mut c);
     for p in &a.problems {
         problem(&mut c, p);
     }
@@ -281,15 +312,24 @@ fn header(c: &mut Ctx, opts: &Options) {
         .unwrap_or_else(|| protocol_text(a, c.runs));
     let _ = write!(
         c.out,
-        r##"<header class="top" id="header"><div class="muted">gradlab optimizer comparison</div><h1>Study <code>{}</code></h1><div class="counts"><span>{} runs</span><span>{} failed</span><span>{} total compute time</span><span>{} problems × {} optimizers</span></div><p><b>Protocol:</b> {}</p><nav><a href="#summary">Summary</a>"##,
+        r##"<header class="top" id="header"><div class="muted">gradlab optimizer comparison</div><h1>Study <code>{}</code></h1><div class="counts"><span>{} runs</span><span>{} failed</span><span>{} total compute time</span><span>{} problem{} × {} {}</span></div><p><b>Protocol:</b> {}</p><nav><a href="#summary">Summary</a>"##,
         esc(&a.study),
         a.runs,
         a.failed,
         esc(&duration_spaced(a.total_wall_s)),
         a.problems.len(),
+        if a.problems.len() == 1 { "" } else { "s" },
         a.optimizers.len(),
+        match (a.factors.is_empty(), a.optimizers.len()) {
+            (false, _) => "arms (optimizer × factor levels)",
+            (true, 1) => "optimizer",
+            (true, _) => "optimizers",
+        },
         esc(&protocol)
     );
+    if !a.factors.is_empty() {
+        let _ = write!(c.out, r##"<a href="#factors">Factors</a>"##);
+    }
     for p in &a.problems {
         let _ = write!(
             c.out,
@@ -321,6 +361,7 @@ fn conf_class(conf: &str) -> &'static str {
     match conf {
         "clear" => "conf-clear",
         "likely" => "conf-likely",
+        "not enough seeds" => "conf-few",
         _ => "conf-noise",
     }
 }

@@ -3,9 +3,12 @@
 
 use std::fmt::Write;
 
-use super::{anchor, conf_class, params_text, pct, pm, Ctx};
+use super::{anchor, conf_class, params_text, pct, pm, pm_sig, Ctx};
 use crate::esc;
 use crate::svg::{Marker, Plot, Scale};
+
+/// The dashed line of a problem's target.
+const TARGET_COLOR: &str = "#222222";
 
 pub(super) fn problem(c: &mut Ctx, p: &str) {
     let a = c.a;
@@ -61,6 +64,33 @@ pub(super) fn problem(c: &mut Ctx, p: &str) {
     }
     if !any {
         pl.note("no test-accuracy curves recorded");
+    }
+    // The problem's target, when it is on this plot's metric.
+    let target = a
+        .targets
+        .iter()
+        .find(|t| t.problem == p && t.metric == lab::Metric::TestAccuracy);
+    let xs: Vec<f64> = groups
+        .iter()
+        .flat_map(|g| g.test_accuracy_curve.x.iter().copied())
+        .collect();
+    if let (Some(t), true) = (target, any) {
+        let (x0, x1) = xs
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
+                (l.min(x), h.max(x))
+            });
+        pl.line(
+            vec![(x0, t.value * 100.0), (x1, t.value * 100.0)],
+            TARGET_COLOR,
+            1.5,
+            true,
+        );
+        pl.legend(
+            &format!("target ≥ {:.1}%", t.value * 100.0),
+            TARGET_COLOR,
+            None,
+        );
     }
     c.plot(&pl);
 
@@ -245,7 +275,7 @@ pub(super) fn problem(c: &mut Ctx, p: &str) {
             pm(&g.test_accuracy, 100.0, 2),
             pm(&g.test_loss, 1.0, 4),
             esc(&steps),
-            pm(&g.seconds_to_target, 1.0, 1),
+            pm_sig(&g.seconds_to_target),
             pct(g.divergence_rate),
             g.diverged,
             g.runs,

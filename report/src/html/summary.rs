@@ -7,9 +7,12 @@ use crate::esc;
 
 pub(super) fn summary(c: &mut Ctx) {
     let a = c.a;
+    recommendation(c);
     let _ = write!(
         c.out,
-        r#"<section id="summary"><h2>Summary</h2><h3>Overall ranking</h3><table id="ranking"><thead><tr><th class="n">Rank</th><th>Optimizer</th><th class="n">Mean rank over problems</th><th class="n">Problems won</th><th class="n">Profile score (steps to target, 0–1)</th><th class="n">Divergence rate</th></tr></thead><tbody>"#
+        r#"<section id="summary"><h2>Summary</h2><h3>Overall ranking</h3><p class="muted" id="ranking-metric">Ranked by the mean over problems of each optimizer's rank by final {} (mean over seeds; ties share the average rank); then by problems won and the profile score.</p><table id="ranking"><thead><tr><th class="n">Rank</th><th>Optimizer</th><th class="n">Mean rank by final {}</th><th class="n">Problems won</th><th class="n">Profile score (steps to target, 0–1)</th><th class="n">Divergence rate</th></tr></thead><tbody>"#,
+        esc(a.metric.label()),
+        esc(a.metric.label())
     );
     for r in &a.ranking {
         let _ = write!(
@@ -64,7 +67,11 @@ pub(super) fn summary(c: &mut Ctx) {
         ] {
             let _ = write!(c.out, r#"<div class="k">{k}</div>"#);
             if items.is_empty() {
-                let _ = write!(c.out, r#"<ul><li class="muted">none measured</li></ul>"#);
+                let _ = write!(
+                    c.out,
+                    r#"<ul><li class="muted">{}</li></ul>"#,
+                    esc(&nothing_stood_out(a, &ch.optimizer))
+                );
             } else {
                 let _ = write!(c.out, "<ul>");
                 for s in items {
@@ -76,4 +83,66 @@ pub(super) fn summary(c: &mut Ctx) {
         let _ = write!(c.out, "</div>");
     }
     let _ = write!(c.out, "</div></section>");
+}
+
+/// One line per problem at the top: what to use there, by how much it beats the next best, and
+/// how sure that is (the verdict's numbers).
+fn recommendation(c: &mut Ctx) {
+    let a = c.a;
+    if a.verdicts.is_empty() {
+        return;
+    }
+    let _ = write!(
+        c.out,
+        r#"<section id="recommendation"><h2>Recommendation</h2><ul class="verdicts">"#
+    );
+    for v in &a.verdicts {
+        let beats = match &v.runner_up {
+            Some(r) if a.metric.is_accuracy() => format!(
+                "; it beats {r} by {:.1} points of final {}",
+                100.0 * v.margin,
+                a.metric.label()
+            ),
+            Some(r) => format!(
+                "; it beats {r} by {} in final {}",
+                present::sig(v.margin, 3),
+                a.metric.label()
+            ),
+            None => " (the only one with a result)".into(),
+        };
+        let _ = write!(
+            c.out,
+            r#"<li>On <b>{}</b> use <b>{}</b>{} <span class="conf {}">{}</span></li>"#,
+            esc(&v.problem),
+            esc(&v.winner),
+            esc(&beats),
+            conf_class(&v.confidence),
+            esc(&v.confidence)
+        );
+    }
+    let _ = write!(c.out, "</ul></section>");
+}
+
+/// What was measured when no sentence of a kind applies: the optimizer's standing in numbers.
+fn nothing_stood_out(a: &lab::analysis::Analysis, opt: &str) -> String {
+    let Some(r) = a.ranking.iter().find(|r| r.optimizer == opt) else {
+        return "no result measured".into();
+    };
+    let problems = a
+        .groups
+        .iter()
+        .filter(|g| g.optimizer == opt && g.seeds > 0)
+        .count();
+    if problems == 0 {
+        return "no finished run of its chosen settings".into();
+    }
+    format!(
+        "nothing stood out: rank {} of {} (mean rank {:.2} over {problems} problem{}), {} won, divergence rate {}",
+        r.rank,
+        a.ranking.len(),
+        r.mean_rank,
+        if problems == 1 { "" } else { "s" },
+        r.wins,
+        pct(r.divergence_rate)
+    )
 }

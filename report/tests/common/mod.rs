@@ -371,6 +371,7 @@ pub fn fixture() -> (Analysis, Vec<RunRecord>) {
         runs: runs.len(),
         failed: 1,
         total_wall_s,
+        ..Analysis::default()
     };
     (analysis, runs)
 }

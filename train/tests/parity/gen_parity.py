@@ -16,14 +16,25 @@ epoch (`interval = "epoch"`), as gradlab's trainer does. Evaluation on the test 
 of the run uses eval mode (BatchNorm running statistics).
 
 Run with the reference venv:  /work/torch-ref/bin/python train/tests/parity/gen_parity.py
+
+Then, with gradlab built (`cargo build --release -p cli`), the strict-load check:
+    /work/torch-ref/bin/python train/tests/parity/gen_parity.py --gradlab-strict-load
+trains every case with gradlab (`gradlab train {case}.toml`), loads gradlab's `model.safetensors`
+into the PyTorch module with `load_state_dict(strict=True)` (every key, shape and dtype as
+PyTorch's own state_dict, `num_batches_tracked` int64 included), evaluates it on the test set in
+eval mode, and records the result as `gradlab_model_in_torch` in `{case}.json`; parity.rs holds
+gradlab's own final test loss to that evaluation.
 """
 
 import json
 import os
+import subprocess
+import sys
+import tempfile
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -285,6 +296,44 @@ def run_case(name, dataset, model_fn, setup, seed):
     )
 
 
+def gradlab_strict_load(name, dataset, model_fn, _setup, _seed):
+    """Trains the case with gradlab and loads its weights into PyTorch with strict=True."""
+    root = os.path.join(HERE, "..", "..", "..")
+    gradlab = os.environ.get("GRADLAB", os.path.join(root, "target", "release", "gradlab"))
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            [gradlab, "train", os.path.join(HERE, f"{name}.toml"), "--out", tmp, "--set", "log.tensorboard=false"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        sd = load_file(os.path.join(tmp, "model.safetensors"))
+    torch_layers, _ = model_fn()
+    model = nn.Sequential(*torch_layers)
+    reference = model.state_dict()
+    for k, v in sd.items():
+        assert v.dtype == reference[k].dtype, f"{name}: `{k}` is {v.dtype}, PyTorch keeps {reference[k].dtype}"
+    model.load_state_dict(sd, strict=True)  # raises on a missing, unexpected or misshapen key
+    _, _, xt, yt = load(dataset)
+    model.eval()
+    with torch.no_grad():
+        out = model(xt)
+        test_loss = float(nn.CrossEntropyLoss()(out, yt))
+        test_acc = float((out.argmax(1) == yt).double().mean())
+    path = os.path.join(HERE, f"{name}.json")
+    with open(path) as f:
+        ref = json.load(f)
+    ref["gradlab_model_in_torch"] = {
+        "strict_load": True,
+        "keys": sorted(sd),
+        "test_loss": test_loss,
+        "test_accuracy": test_acc,
+    }
+    with open(path, "w") as f:
+        json.dump(ref, f, indent=1)
+    print(f"{name}: gradlab's model.safetensors loads with strict=True; test loss in PyTorch {test_loss:.6f}")
+
+
 if __name__ == "__main__":
+    step = gradlab_strict_load if "--gradlab-strict-load" in sys.argv[1:] else run_case
     for case in CASES:
-        run_case(*case)
+        step(*case)
