@@ -1,6 +1,6 @@
 //! The loss surface of a trained network along the path its training took (`gradlab landscape
-//! --run DIR`): [`line`] evaluates the loss on the straight line from the initial to the final
-//! weights and beyond, [`slice`] a 2-D slice around the final weights in filter-normalised
+//! --run DIR`): [`line`](mod@line) evaluates the loss on the straight line from the initial to the final
+//! weights and beyond, [`slice`](mod@slice) a 2-D slice around the final weights in filter-normalised
 //! random directions.
 //!
 //! Runs do not store their initial weights: they are rebuilt from the run folder's
