@@ -1,5 +1,6 @@
 //! `gradlab landscape FILE.toml --json OUT.json [--plot OUT.svg]`: runs optimizers on analytic
-//! test functions and records their trajectories.
+//! test functions and records their trajectories. `gradlab landscape --run DIR` draws a trained
+//! network's loss along its path instead (`crate::landscape_run`).
 //!
 //! The config file ([`landscape::config`]) names a problem and one `[optimizer]` or several
 //! `[[optimizers]]`; the JSON ([`landscape::json`]) holds every run's points, losses and
@@ -29,17 +30,53 @@ The config (TOML) names a function, a start and the optimizers, e.g.:
 Ready configs: examples/landscape/ (Rosenbrock, a saddle, an ill-conditioned quadratic).")]
 pub struct Args {
     /// The problem and optimizers (TOML; the format is below, examples in examples/landscape).
-    pub config: PathBuf,
-    /// Where to write the trajectories (JSON).
-    #[arg(long)]
-    pub json: PathBuf,
-    /// Where to write a plot (SVG): paths over a heat map for 2-D problems, loss curves otherwise.
+    #[arg(required_unless_present = "run", conflicts_with = "run")]
+    pub config: Option<PathBuf>,
+    /// Where to write the trajectories (JSON); with --run, the line (default DIR/landscape.json).
+    #[arg(long, required_unless_present = "run")]
+    pub json: Option<PathBuf>,
+    /// Where to write a plot (SVG): paths over a heat map for 2-D problems, loss curves otherwise;
+    /// with --run, the loss along the line (default DIR/landscape.svg).
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// A run folder of `gradlab train`: the train and test loss along the straight line from its
+    /// initial to its final weights, α from −0.5 to 1.5.
+    #[arg(long, value_name = "DIR")]
+    pub run: Option<PathBuf>,
+    /// Points along the line (with --run).
+    #[arg(long, default_value_t = 41, value_name = "N", requires = "run")]
+    pub points: usize,
+    /// Also a 2-D slice of N × N points around the final weights in filter-normalised random
+    /// directions (with --run; writes landscape_slice.json and .svg into the run folder).
+    #[arg(long, value_name = "N", requires = "run")]
+    pub slice: Option<usize>,
+    /// Half-width of the slice, in filter-normalised units.
+    #[arg(long, default_value_t = 1.0, value_name = "S", requires = "slice")]
+    pub span: f64,
+    /// Seed of the slice's random directions.
+    #[arg(long, default_value_t = 0, value_name = "N", requires = "slice")]
+    pub slice_seed: u64,
+    /// Also retrain the run (in a scratch folder, the same numbers) saving its weights about 40
+    /// times, and draw the path on its top two PCA directions over an N × N grid of the loss
+    /// (with --run; writes landscape_trajectory.json and .svg into the run folder).
+    #[arg(long, value_name = "N", requires = "run")]
+    pub trajectory: Option<usize>,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let path = &args.config;
+    if let Some(dir) = &args.run {
+        crate::landscape_run::run(dir, args.points, args.json.clone(), args.plot.clone())?;
+        if let Some(n) = args.slice {
+            crate::landscape_run::slice(dir, n, args.span, args.slice_seed)?;
+        }
+        if let Some(n) = args.trajectory {
+            crate::landscape_run::trajectory(dir, n)?;
+        }
+        return Ok(());
+    }
+    let (Some(path), Some(json_path)) = (args.config.as_ref(), args.json.as_ref()) else {
+        anyhow::bail!("give a landscape config FILE and --json OUT.json, or --run DIR");
+    };
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let cfg = landscape::Config::parse(&text).with_context(|| format!("{}", path.display()))?;
@@ -60,7 +97,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let json = landscape::to_json(&cfg, &runs);
     let json = serde_json::to_string_pretty(&json)? + "\n";
-    let mut outputs = vec![(args.json.clone(), json)];
+    let mut outputs = vec![(json_path.clone(), json)];
     if let Some(p) = &args.plot {
         let svg = report::landscape_plot::render(&cfg.function, &cfg.start, &runs)
             .with_context(|| format!("cannot draw the plot for {}", path.display()))?;
@@ -89,7 +126,7 @@ pub fn run(args: Args) -> Result<()> {
 
 /// Writes every output durably, all or nothing ([`durable::write_all`]): on any failure before
 /// the renames no target is touched and no temporary file is left.
-fn write_all_or_nothing(outputs: &[(PathBuf, String)]) -> Result<()> {
+pub(crate) fn write_all_or_nothing(outputs: &[(PathBuf, String)]) -> Result<()> {
     // Only reached once the whole run succeeded, so a created folder is never left empty by a
     // failed run.
     for (target, _) in outputs {

@@ -9,6 +9,8 @@ mod data_cmd;
 mod diagnose;
 mod interrupt;
 mod landscape;
+mod landscape_run;
+mod lr_find;
 mod run_flags;
 mod train;
 
@@ -25,12 +27,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run optimizers on analytic test functions and write their trajectories (and a plot).
+    /// Run optimizers on analytic test functions (or, with --run DIR, draw a trained run's loss
+    /// along its path) and write the result as JSON (and a plot).
     Landscape(landscape::Args),
     /// Train a model described by a run config (data, model, optimizer, schedule, logging).
     Train(train::Args),
     /// Train with the doctor's instruments on and report convergence problems and remedies.
     Diagnose(diagnose::Args),
+    /// The learning-rate range test: sweep the lr over a few seeds and suggest one (SVG, JSON).
+    LrFind(lr_find::Args),
     /// Run a study comparing optimizers on problems (default: the bundled study) and report it.
     Compare(compare::CompareArgs),
     /// Analyse a stored study again and write its HTML report (and the tables).
@@ -51,6 +56,7 @@ fn main() -> ExitCode {
             train::run(args)
         }
         Command::Diagnose(args) => diagnose::run(args),
+        Command::LrFind(args) => lr_find::run(args),
         Command::Data { what } => data_cmd::run(what),
         Command::Compare(args) => {
             interrupt::on_ctrl_c(interrupt::compare_hint());

@@ -12,18 +12,22 @@
 //! ```
 //!
 //! [`run`] is the whole of `gradlab diagnose` as a library call; [`verify`] trains the top
-//! remedies of a report and says which of them remove their finding.
+//! remedies of a report and says which of them remove their finding. [`lr_find`] is the
+//! learning-rate range test (`gradlab lr-find`); [`surface`] the loss along a run's path
+//! (`gradlab landscape --run`).
 
 pub mod detect;
 pub mod doctor;
 pub mod error;
 pub mod finding;
 pub mod instruments;
+pub mod lr_find;
 pub mod plots;
 pub mod progress;
 pub mod remedies;
 pub mod report;
 pub mod run;
+pub mod surface;
 pub mod timeline;
 pub mod verify;
 

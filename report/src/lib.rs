@@ -12,7 +12,8 @@
 //! and the failed runs with their errors. Each optimizer keeps one colour throughout
 //! ([`OPTIMIZER_COLORS`], by its position in the analysis). Plots come from [`svg`].
 //!
-//! [`landscape_plot`] draws the plot of `gradlab landscape --plot`.
+//! [`landscape_plot`] draws the plot of `gradlab landscape --plot`, [`line_plot`] and
+//! [`slice_plot`] those of `gradlab landscape --run`, [`lr_find_plot`] that of `gradlab lr-find`.
 
 use std::path::Path;
 
@@ -20,6 +21,9 @@ mod export;
 mod html;
 mod landscape_inputs;
 pub mod landscape_plot;
+pub mod line_plot;
+pub mod lr_find_plot;
+pub mod slice_plot;
 pub mod svg;
 
 pub use export::{csv_field, export};

@@ -32,4 +32,4 @@ pub use metric::Metric;
 pub use metrics::{read_metrics, Line};
 pub use observe::{Loss, Observer, Probe, Targets};
 pub use records::{EpochRecord, StepRecord, Stop, Summary};
-pub use trainer::{run, run_observed, Options, Trainer};
+pub use trainer::{run, run_observed, Options, Split, Trainer};

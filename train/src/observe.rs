@@ -100,6 +100,13 @@ pub trait Observer {
     fn after_epoch(&mut self, _record: &EpochRecord) -> Result<()> {
         Ok(())
     }
+
+    /// Whether the loop should stop after the step just taken (checked after each update; an
+    /// LR range test that has seen the loss explode). The run then ends as
+    /// [`Stop::Interrupted`](crate::Stop::Interrupted), without a checkpoint or final weights.
+    fn wants_stop(&self) -> bool {
+        false
+    }
 }
 
 /// An observer that does nothing.

@@ -76,6 +76,14 @@ pub fn run_observed(
     }
 }
 
+/// A split of a run's data ([`Trainer::evaluate_split`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    Validation,
+    Test,
+}
+
 /// A training run in progress: model, optimizer, data and the loop's state.
 pub struct Trainer<'c> {
     cfg: &'c RunConfig,
@@ -94,6 +102,8 @@ pub struct Trainer<'c> {
     /// The evaluation batch, kept across evaluations (a fresh multi-megabyte buffer each time
     /// cost page faults on every epoch).
     eval_x: Tensor,
+    /// The training set standardised for [`Trainer::evaluate_split`], made when first asked.
+    train_eval: Option<data::Dataset>,
     target: Tensor,
     labels: Vec<usize>,
     /// Per-example squared gradient norms of the last backward pass, when asked for.
@@ -221,6 +231,7 @@ impl<'c> Trainer<'c> {
             batch_size,
             x: Tensor::default(),
             eval_x: Tensor::default(),
+            train_eval: None,
             target: Tensor::default(),
             labels: Vec::new(),
             sq_norms: Vec::new(),
@@ -437,6 +448,10 @@ impl<'c> Trainer<'c> {
                     })?;
                 }
                 log.progress(self.step, step_loss);
+                if observing && observer.wants_stop() {
+                    stop = Some(Stop::Interrupted { step: self.step });
+                    break 'epochs;
+                }
                 let at_limit = self.cfg.train.steps.is_some_and(|s| self.step >= s);
                 if at_limit {
                     break;
@@ -592,6 +607,32 @@ impl<'c> Trainer<'c> {
             )?)),
             None => Ok(None),
         }
+    }
+
+    /// Mean loss (and accuracy) of the current weights over a whole split, in evaluation mode
+    /// (the training set without augmentation, standardised as its batches are); `None` when the
+    /// run has no such split. For analyses of a run's weights (the loss along a line of them).
+    pub fn evaluate_split(&mut self, split: Split) -> Result<Option<(f64, Option<f64>)>> {
+        if split == Split::Train && self.train_eval.is_none() {
+            let mut d = self.data.train.clone();
+            if let Some(st) = &self.data.standardizer {
+                st.apply_rows(&mut d.x);
+            }
+            self.train_eval = Some(d);
+        }
+        let set = match split {
+            Split::Train => self.train_eval.as_ref(),
+            Split::Validation => self.data.val.as_ref(),
+            Split::Test => self.data.test.as_ref(),
+        };
+        let Some(set) = set else { return Ok(None) };
+        Ok(Some(evaluate(
+            &mut self.model,
+            &mut self.eval_x,
+            &mut self.loss,
+            set,
+            self.cfg.data.eval_batch_size,
+        )?))
     }
 
     /// Evaluates (EMA weights when configured) and builds the epoch record.
