@@ -332,7 +332,12 @@ pub fn remove(dir: &Path) -> Result<()> {
     let io = |p: &Path, e: std::io::Error| TrainError::file(p, format!("cannot remove: {e}"));
     for e in std::fs::read_dir(dir).map_err(|e| io(dir, e))?.flatten() {
         let n = e.file_name().to_string_lossy().into_owned();
-        if FILES.contains(&n.as_str()) || n == CHECKSUMS || is_temp_of(&n, &FILES) {
+        // `checksums.json`'s temporary file too: a kill while it is written leaves one.
+        if FILES.contains(&n.as_str())
+            || n == CHECKSUMS
+            || is_temp_of(&n, &FILES)
+            || is_temp_of(&n, &[CHECKSUMS])
+        {
             std::fs::remove_file(e.path()).map_err(|err| io(&e.path(), err))?;
         }
     }
@@ -466,6 +471,26 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(left, ["mine.txt"]);
+    }
+
+    /// Regression (cli test `train_kill_and_resume_gives_the_uninterrupted_numbers`, once in
+    /// several runs): a kill while `checksums.json` was being written left its temporary file in
+    /// the checkpoint's temporary folder, and the next save refused to remove that folder.
+    #[test]
+    fn an_interrupted_checksums_write_is_cleaned_up() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join(".step-000000024.tmp");
+        std::fs::create_dir(&d).unwrap();
+        for f in [
+            "model.safetensors",
+            "optimizer.safetensors",
+            "trainer.json",
+            ".checksums.json.4242.0.tmp",
+        ] {
+            std::fs::write(d.join(f), b"x").unwrap();
+        }
+        remove(&d).unwrap();
+        assert!(!d.exists());
     }
 
     #[test]
