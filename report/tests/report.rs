@@ -648,3 +648,26 @@ fn the_target_is_drawn_on_the_accuracy_curves() {
     assert!(section(&doc, &format!("problem-{}", PROBLEMS[0])).contains("target ≥ 60.0%"));
     assert!(!section(&doc, &format!("problem-{}", PROBLEMS[1])).contains("target ≥"));
 }
+
+/// A study that pruned trials says so in the header, with the epochs and seconds saved.
+#[test]
+fn the_header_discloses_pruning_and_its_saving() {
+    let (mut a, runs) = fixture();
+    assert!(!html().contains("id=\"pruning\""), "no pruning, no line");
+    a.pruning = Some(lab::analysis::Pruning {
+        rule: "median rule, warm-up 2 epochs, 3 completed trials".into(),
+        trials: 6,
+        pruned: 2,
+        epochs_budgeted: 60,
+        epochs_saved: 14,
+        tuning_s: 46.0,
+        seconds_saved: 14.0,
+    });
+    let doc = report::render_html(&a, &runs, &options(&a, &runs));
+    check_well_formed(&doc).unwrap();
+    let head = section(&doc, "header");
+    assert!(
+        head.contains("2 of 6 tuning trials pruned (median rule, warm-up 2 epochs, 3 completed trials): 14 of 60 budgeted epochs not run (23%), about 14.0s saved"),
+        "{head}"
+    );
+}

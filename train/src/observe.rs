@@ -100,6 +100,16 @@ pub trait Observer {
     fn after_epoch(&mut self, _record: &EpochRecord) -> Result<()> {
         Ok(())
     }
+
+    /// Whether the run should end now, asked after each epoch (after [`after_epoch`] and early
+    /// stopping): a caller's rule, such as a tuning study pruning a hopeless trial. The run
+    /// ends as [`Stop::Interrupted`](crate::Stop::Interrupted) at the epoch's last step, with
+    /// its epochs so far logged.
+    ///
+    /// [`after_epoch`]: Observer::after_epoch
+    fn wants_stop(&self) -> bool {
+        false
+    }
 }
 
 /// An observer that does nothing.

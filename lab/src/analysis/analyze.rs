@@ -197,6 +197,7 @@ pub fn analyze(study: &Study, runs: &[RunRecord]) -> Analysis {
         })
         .collect();
     Analysis {
+        pruning: super::pruning(study, &runs),
         targets,
         factors,
         interactions,

@@ -85,6 +85,7 @@ pub(super) fn build_group(
             score: outcome.score(),
             diverged: outcome == Outcome::Diverged,
             failed: outcome == Outcome::Failed,
+            pruned: outcome == Outcome::Pruned,
         })
         .collect();
 
