@@ -572,6 +572,13 @@ fn factor_section_and_exports() {
         .filter(|(_, n)| *n > 0)
         .collect(),
         seeds: 5,
+        curve: lab::analysis::Band {
+            x: vec![1.0, 2.0, 3.0, 4.0],
+            mean: vec![0.5, 0.6, 0.7, mean],
+            std: vec![0.01; 4],
+            min: vec![0.49, 0.59, 0.69, mean - 0.01],
+            max: vec![0.51, 0.61, 0.71, mean + 0.01],
+        },
         ..LevelEffect::default()
     };
     a.factors = vec![FactorEffect {
@@ -615,6 +622,33 @@ fn factor_section_and_exports() {
     assert!(s.contains("norm=bn raises final test accuracy by 5.0 points"));
     assert!(s.contains("80.00 ± 1.00 (n=3)") && s.contains("<td class=\"n\">—</td>"));
     assert!(s.contains("the effect of norm depends on init"));
+    // One curve per level (4 epochs each), in the level's colour, named in the legend.
+    let curves = &s[s.find("level-curves").expect("the level curves")..];
+    let curves = &curves[..curves.find("</figure>").unwrap()];
+    for (i, name) in ["none", "bn"].iter().enumerate() {
+        let col = report::OPTIMIZER_COLORS[i].to_ascii_uppercase();
+        let lines = curves
+            .split("<polyline")
+            .skip(1)
+            .filter(|t| {
+                t.to_ascii_uppercase()
+                    .contains(&format!("STROKE=\"{col}\""))
+            })
+            .filter(|t| {
+                let pts = t
+                    .split("points=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap();
+                pts.split_whitespace().count() == 4
+            })
+            .count();
+        assert_eq!(lines, 1, "level {name}: {curves}");
+        assert!(curves.contains(&format!(">{name}<")), "legend {name}");
+    }
+    assert!(curves.contains("test accuracy per level of norm"));
     let head = section(&doc, "header");
     assert!(
         head.contains("3 problems × 9 arms (optimizer × factor levels)"),
