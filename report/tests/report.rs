@@ -688,6 +688,16 @@ fn the_target_is_drawn_on_the_accuracy_curves() {
 fn the_header_discloses_pruning_and_its_saving() {
     let (mut a, runs) = fixture();
     assert!(!html().contains("id=\"pruning\""), "no pruning, no line");
+    assert!(!html().contains("pruned (median rule"));
+    // A pruned trial is marked as such on the sensitivity plot, not as diverged.
+    let g = a
+        .groups
+        .iter_mut()
+        .find(|g| g.problem == PROBLEMS[0])
+        .unwrap();
+    let t = g.trials.iter_mut().find(|t| t.score.is_some()).unwrap();
+    t.score = None;
+    t.pruned = true;
     a.pruning = Some(lab::analysis::Pruning {
         rule: "median rule, warm-up 2 epochs, 3 completed trials".into(),
         trials: 6,
@@ -704,4 +714,7 @@ fn the_header_discloses_pruning_and_its_saving() {
         head.contains("2 of 6 tuning trials pruned (median rule, warm-up 2 epochs, 3 completed trials): 14 of 60 budgeted epochs not run (23%), about 14.0s saved"),
         "{head}"
     );
+    let p = section(&doc, &format!("problem-{}", PROBLEMS[0]));
+    assert!(p.contains("pruned (median rule; at the bottom)"), "{p}");
+    assert!(!section(&doc, &format!("problem-{}", PROBLEMS[1])).contains("pruned (median"));
 }
