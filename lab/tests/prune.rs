@@ -136,6 +136,13 @@ fn median_pruning_stops_hopeless_trials_deterministically_and_reports_the_saving
     );
     let g = &a.groups[0];
     assert_eq!(g.trials.iter().filter(|t| t.pruned).count(), pruned.len());
+
+    // Resuming the finished study trains nothing and changes nothing.
+    let (_, resumed) = run(one.path(), 2);
+    assert_eq!(
+        runs.iter().map(numbers).collect::<Vec<_>>(),
+        resumed.iter().map(numbers).collect::<Vec<_>>()
+    );
 }
 
 #[test]
