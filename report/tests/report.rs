@@ -648,7 +648,8 @@ fn factor_section_and_exports() {
         assert_eq!(lines, 1, "level {name}: {curves}");
         assert!(curves.contains(&format!(">{name}<")), "legend {name}");
     }
-    assert!(curves.contains("test accuracy per level of norm"));
+    assert!(curves.contains("test accuracy per level of norm<"));
+    assert!(curves.contains("mean over its final seeds, with their min–max band."));
     let head = section(&doc, "header");
     assert!(
         head.contains("3 problems × 9 arms (optimizer × factor levels)"),

@@ -135,11 +135,11 @@ pub(super) fn factors(c: &mut Ctx) {
 fn level_curves(c: &mut Ctx, acc: bool, fe: &FactorEffect) {
     let label = c.a.metric.label();
     let scale = if acc { 100.0 } else { 1.0 };
+    // In a factorial design a level's seeds span the other factors' levels too, which widens
+    // its band; the caption says so.
+    let pooled = fe.levels.iter().any(|e| e.arms.len() > 1);
     let mut pl = Plot::new(
-        &format!(
-            "{} · {}: {label} per level of {} (mean, min–max band over final seeds)",
-            fe.problem, fe.optimizer, fe.factor
-        ),
+        &format!("{label} per level of {}", fe.factor),
         "epoch",
         &if acc {
             format!("{label} (%)")
@@ -172,7 +172,15 @@ fn level_curves(c: &mut Ctx, acc: bool, fe: &FactorEffect) {
     if !any {
         pl.note("no curves recorded for these levels' final seeds");
     }
-    let _ = write!(c.out, r#"<div class="plots level-curves">"#);
+    let _ = write!(
+        c.out,
+        r#"<div class="plots level-curves"><p class="muted">Each level's mean over its final seeds, with their min–max band{}.</p>"#,
+        if pooled {
+            " (pooled over the other factors' levels, which widens the band)"
+        } else {
+            ""
+        }
+    );
     c.plot(&pl);
     let _ = write!(c.out, "</div>");
 }
