@@ -240,6 +240,9 @@ fn write_report(
     for v in &analysis.verdicts {
         println!("  {}: {}", v.problem, v.text);
     }
+    if let Some(p) = &analysis.pruning {
+        println!("  pruning: {}", p.line());
+    }
     if analysis.failed > 0 {
         println!(
             "  {} of {} runs failed; their errors are in the report",

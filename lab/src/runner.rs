@@ -17,6 +17,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::progress::Progress;
+use crate::study::prune::Pruner;
 
 use crate::{Counts, FindingRow, LabError, Result, RunResult, RunSpec, Store, Study};
 
@@ -229,7 +230,14 @@ fn worker_loop(sh: &Shared, worker: &str) -> Result<()> {
             continue;
         };
         let spec = claim.spec().clone();
-        let outcome = execute(&spec, sh.study, sh.opts);
+        // A trial of a pruned study is judged against its arm's earlier waves, all finished
+        // before this one was queued (see `study::prune`).
+        let records = if spec.phase == crate::Phase::Tune && !sh.study.tuning.prune.is_none() {
+            sh.store.runs(name)?
+        } else {
+            Vec::new()
+        };
+        let outcome = execute(&spec, sh.study, sh.opts, &records);
         let stored = match &outcome {
             Ok(result) => claim.complete(result),
             Err(msg) => claim.fail(msg),
@@ -288,10 +296,9 @@ fn expected_total(study: &Study, counts: &Counts) -> usize {
             extra.sort_unstable();
             extra.dedup();
             let finals = study.problems.len() * study.optimizers.len() * extra.len();
-            let finals_known = counts
-                .total()
-                .saturating_sub(study.initial_runs().map(|r| r.len()).unwrap_or(known));
-            known + finals.saturating_sub(finals_known)
+            // Every tuning trial (with pruning, later waves are stored only when the earlier
+            // ones finish) plus the final runs.
+            (study.tuning_run_count().unwrap_or(known) + finals).max(known)
         }
     }
 }
@@ -360,12 +367,13 @@ fn execute(
     spec: &RunSpec,
     study: &Study,
     opts: &RunnerOptions,
+    records: &[crate::RunRecord],
 ) -> std::result::Result<RunResult, String> {
     match catch_unwind(AssertUnwindSafe(|| {
         if let Some(hook) = opts.before_run {
             hook(spec);
         }
-        train_run(spec, study, opts)
+        train_run(spec, study, opts, records)
     })) {
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => Err(format!("{e}")),
@@ -432,9 +440,15 @@ fn study_dir(study: &Study) -> PathBuf {
     }
 }
 
-fn train_run(spec: &RunSpec, study: &Study, opts: &RunnerOptions) -> Result<RunResult> {
+fn train_run(
+    spec: &RunSpec,
+    study: &Study,
+    opts: &RunnerOptions,
+    records: &[crate::RunRecord],
+) -> Result<RunResult> {
     let start = Instant::now();
     let cfg = run_config(spec, study, opts)?;
+    let rule = study.prune_rule(spec, records, cfg.train.epochs.unwrap_or(usize::MAX))?;
     let dir = cfg.log.dir.clone();
     // A run redone after an interruption starts clean.
     if dir.exists() {
@@ -448,9 +462,16 @@ fn train_run(spec: &RunSpec, study: &Study, opts: &RunnerOptions) -> Result<RunR
         quiet: true,
         stop_after_steps: None,
     };
+    let pruned_at;
     let (summary, findings) = if opts.doctor {
         let mut doctor = diagnose::Doctor::new(diagnose::Preset::Economy);
-        let summary = train::run_observed(&cfg, &topts, &mut doctor)?;
+        let mut pruner = Pruner {
+            inner: &mut doctor,
+            rule,
+            pruned_at: None,
+        };
+        let summary = train::run_observed(&cfg, &topts, &mut pruner)?;
+        pruned_at = pruner.pruned_at;
         diagnose::progress::record(&mut doctor.timeline);
         let findings = diagnose::detect(&doctor.timeline, &summary)
             .into_iter()
@@ -464,7 +485,15 @@ fn train_run(spec: &RunSpec, study: &Study, opts: &RunnerOptions) -> Result<RunR
             .collect();
         (summary, findings)
     } else {
-        (train::run(&cfg, &topts)?, Vec::new())
+        let mut none = train::NoObserver;
+        let mut pruner = Pruner {
+            inner: &mut none,
+            rule,
+            pruned_at: None,
+        };
+        let summary = train::run_observed(&cfg, &topts, &mut pruner)?;
+        pruned_at = pruner.pruned_at;
+        (summary, Vec::new())
     };
     let mut step_losses = Vec::new();
     let mut epochs_log = Vec::new();
@@ -478,6 +507,11 @@ fn train_run(spec: &RunSpec, study: &Study, opts: &RunnerOptions) -> Result<RunR
         .ok()
         .and_then(|v| v.get("reason").and_then(|r| r.as_str()).map(String::from))
         .unwrap_or_else(|| "unknown".into());
+    // The rule stopped it (a run that diverged in the same epoch keeps its own reason).
+    let stop = match (&summary.stop, pruned_at) {
+        (train::Stop::Interrupted { .. }, Some(_)) => crate::study::prune::PRUNED.to_string(),
+        _ => stop,
+    };
     Ok(RunResult {
         stop,
         diverged: summary.stop.is_diverged(),

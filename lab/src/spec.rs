@@ -81,7 +81,7 @@ pub struct FindingRow {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
     /// How training ended: `completed`, `early_stopped`, `non_finite` or `diverged` (the run
-    /// diverged), ... (`train::Stop`'s `reason`).
+    /// diverged), ... (`train::Stop`'s `reason`), or `pruned` (stopped by the study's pruning rule).
     pub stop: String,
     /// True when the run diverged (`train::Stop::is_diverged`).
     pub diverged: bool,

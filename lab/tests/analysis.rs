@@ -54,6 +54,7 @@ fn study(problems: &[(&str, &str, Option<f64>)], opts: &[&str], protocol: Protoc
             higher_is_better: true,
             sample_seed: 0,
             search: Default::default(),
+            prune: Default::default(),
         },
         factors: Vec::new(),
         design: Default::default(),
@@ -259,7 +260,29 @@ fn trial(i: u32, score: Option<f64>, diverged: Option<bool>) -> Trial {
         score,
         diverged: diverged == Some(true),
         failed: diverged.is_none(),
+        pruned: false,
     }
+}
+
+#[test]
+fn a_pruned_trial_ranks_below_finished_ones_and_above_diverged_ones() {
+    use lab::study::{best_trial as rank, Outcome};
+    // Pruned trial 0 had the best partial score; finished trial 1 still wins.
+    let mut pruned = trial(0, Some(0.99), Some(false));
+    pruned.pruned = true;
+    assert_eq!(pruned.outcome(), Outcome::Pruned);
+    let ts = [pruned.clone(), trial(1, Some(0.5), Some(false))];
+    assert_eq!(best_trial(&ts, true).unwrap().trial, 1);
+    let o = [
+        (0, Outcome::Diverged),
+        (1, Outcome::Pruned),
+        (2, Outcome::Failed),
+    ];
+    assert_eq!(rank(&o, true), Some(1));
+    assert_eq!(
+        rank(&[(0, Outcome::Pruned), (1, Outcome::Unscored)], true),
+        Some(1)
+    );
 }
 
 #[test]

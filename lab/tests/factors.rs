@@ -414,6 +414,14 @@ levels = [{ name = "b0" }, { name = "b1", set = ["model.normalization=batchnorm"
     assert_eq!(b0.findings.get("vanishing_gradients"), Some(&6));
     assert_eq!(b1.findings.get("vanishing_gradients"), None);
     assert_eq!((b0.seeds, b1.seeds), (6, 6));
+    // Each level's curve pools the same final seeds: one epoch, mean 0.87 (min 0.80, max 0.94)
+    // for b0 and 0.67 (0.60–0.74) for b1.
+    for (e, mean, lo, hi) in [(b0, 0.87, 0.80, 0.94), (b1, 0.67, 0.60, 0.74)] {
+        assert_eq!(e.curve.x, vec![1.0]);
+        assert!(close(e.curve.mean[0], mean), "{:?}", e.curve);
+        assert!(close(e.curve.min[0], lo) && close(e.curve.max[0], hi));
+        assert!(close(e.curve.std[0], e.metric.unwrap().std));
+    }
     // Every seed reached the target 0.5 at its only epoch (step 10).
     assert_eq!(b1.reached_target, 6);
     assert!(close(b1.steps_to_target.unwrap().mean, 10.0));

@@ -572,6 +572,13 @@ fn factor_section_and_exports() {
         .filter(|(_, n)| *n > 0)
         .collect(),
         seeds: 5,
+        curve: lab::analysis::Band {
+            x: vec![1.0, 2.0, 3.0, 4.0],
+            mean: vec![0.5, 0.6, 0.7, mean],
+            std: vec![0.01; 4],
+            min: vec![0.49, 0.59, 0.69, mean - 0.01],
+            max: vec![0.51, 0.61, 0.71, mean + 0.01],
+        },
         ..LevelEffect::default()
     };
     a.factors = vec![FactorEffect {
@@ -615,6 +622,34 @@ fn factor_section_and_exports() {
     assert!(s.contains("norm=bn raises final test accuracy by 5.0 points"));
     assert!(s.contains("80.00 ± 1.00 (n=3)") && s.contains("<td class=\"n\">—</td>"));
     assert!(s.contains("the effect of norm depends on init"));
+    // One curve per level (4 epochs each), in the level's colour, named in the legend.
+    let curves = &s[s.find("level-curves").expect("the level curves")..];
+    let curves = &curves[..curves.find("</figure>").unwrap()];
+    for (i, name) in ["none", "bn"].iter().enumerate() {
+        let col = report::OPTIMIZER_COLORS[i].to_ascii_uppercase();
+        let lines = curves
+            .split("<polyline")
+            .skip(1)
+            .filter(|t| {
+                t.to_ascii_uppercase()
+                    .contains(&format!("STROKE=\"{col}\""))
+            })
+            .filter(|t| {
+                let pts = t
+                    .split("points=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap();
+                pts.split_whitespace().count() == 4
+            })
+            .count();
+        assert_eq!(lines, 1, "level {name}: {curves}");
+        assert!(curves.contains(&format!(">{name}<")), "legend {name}");
+    }
+    assert!(curves.contains("test accuracy per level of norm<"));
+    assert!(curves.contains("mean over its final seeds, with their min–max band."));
     let head = section(&doc, "header");
     assert!(
         head.contains("3 problems × 9 arms (optimizer × factor levels)"),
@@ -647,4 +682,40 @@ fn the_target_is_drawn_on_the_accuracy_curves() {
     check_well_formed(&doc).unwrap();
     assert!(section(&doc, &format!("problem-{}", PROBLEMS[0])).contains("target ≥ 60.0%"));
     assert!(!section(&doc, &format!("problem-{}", PROBLEMS[1])).contains("target ≥"));
+}
+
+/// A study that pruned trials says so in the header, with the epochs and seconds saved.
+#[test]
+fn the_header_discloses_pruning_and_its_saving() {
+    let (mut a, runs) = fixture();
+    assert!(!html().contains("id=\"pruning\""), "no pruning, no line");
+    assert!(!html().contains("pruned (median rule"));
+    // A pruned trial is marked as such on the sensitivity plot, not as diverged.
+    let g = a
+        .groups
+        .iter_mut()
+        .find(|g| g.problem == PROBLEMS[0])
+        .unwrap();
+    let t = g.trials.iter_mut().find(|t| t.score.is_some()).unwrap();
+    t.score = None;
+    t.pruned = true;
+    a.pruning = Some(lab::analysis::Pruning {
+        rule: "median rule, warm-up 2 epochs, 3 completed trials".into(),
+        trials: 6,
+        pruned: 2,
+        epochs_budgeted: 60,
+        epochs_saved: 14,
+        tuning_s: 46.0,
+        seconds_saved: 14.0,
+    });
+    let doc = report::render_html(&a, &runs, &options(&a, &runs));
+    check_well_formed(&doc).unwrap();
+    let head = section(&doc, "header");
+    assert!(
+        head.contains("2 of 6 tuning trials pruned (median rule, warm-up 2 epochs, 3 completed trials): 14 of 60 budgeted epochs not run (23%), about 14.0s saved"),
+        "{head}"
+    );
+    let p = section(&doc, &format!("problem-{}", PROBLEMS[0]));
+    assert!(p.contains("pruned (median rule; at the bottom)"), "{p}");
+    assert!(!section(&doc, &format!("problem-{}", PROBLEMS[1])).contains("pruned (median"));
 }

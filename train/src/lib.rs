@@ -30,6 +30,6 @@ pub use divergence::Divergence;
 pub use error::{Result, TrainError};
 pub use metric::Metric;
 pub use metrics::{read_metrics, Line};
-pub use observe::{Loss, Observer, Probe, Targets};
+pub use observe::{Loss, NoObserver, Observer, Probe, Targets};
 pub use records::{EpochRecord, StepRecord, Stop, Summary};
 pub use trainer::{run, run_observed, Options, Split, Trainer};

@@ -101,9 +101,13 @@ pub trait Observer {
         Ok(())
     }
 
-    /// Whether the loop should stop after the step just taken (checked after each update; an
-    /// LR range test that has seen the loss explode). The run then ends as
-    /// [`Stop::Interrupted`](crate::Stop::Interrupted), without a checkpoint or final weights.
+    /// Whether the run should end now. Asked after each update (an LR range test that has seen
+    /// the loss explode) and after each epoch, after [`after_epoch`] and early stopping (a
+    /// caller's rule, such as a tuning study pruning a hopeless trial). The run then ends as
+    /// [`Stop::Interrupted`](crate::Stop::Interrupted) with its steps and epochs so far logged;
+    /// after an update it ends without a checkpoint or final weights.
+    ///
+    /// [`after_epoch`]: Observer::after_epoch
     fn wants_stop(&self) -> bool {
         false
     }

@@ -83,7 +83,7 @@ pub enum Stop {
         epoch: usize,
         cause: Divergence,
     },
-    /// [`crate::Options::stop_after_steps`] was reached, or the observer asked to stop
+    /// [`crate::Options::stop_after_steps`] was reached, or an observer asked to stop
     /// ([`crate::Observer::wants_stop`]).
     Interrupted { step: u64 },
 }

@@ -509,6 +509,10 @@ impl<'c> Trainer<'c> {
                 stop = Some(s);
                 break;
             }
+            if observer.wants_stop() {
+                stop = Some(Stop::Interrupted { step: self.step });
+                break;
+            }
             let every = self.cfg.train.checkpoint_every_epochs;
             if self.done() || (every > 0 && self.epoch.is_multiple_of(every) && epoch_finished) {
                 if let Some(s) = self.checkpoint(&mut log, elapsed(&self))? {

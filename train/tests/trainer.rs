@@ -481,3 +481,31 @@ fn schedules_span_the_run_when_length_is_omitted() {
     // t_max = 3 epochs: the third epoch runs at 0.01·(1 + cos(2π/3))/2 = 0.0025.
     assert!((last.lr - 0.0025).abs() < 1e-9, "{}", last.lr);
 }
+
+/// An observer's `wants_stop` ends the run after the epoch it asked at, with that epoch logged.
+#[test]
+fn an_observer_can_stop_the_run_after_an_epoch() {
+    struct StopAt(usize, usize);
+    impl train::Observer for StopAt {
+        fn active(&self) -> bool {
+            false
+        }
+        fn after_epoch(&mut self, r: &train::EpochRecord) -> train::Result<()> {
+            self.1 = r.epoch;
+            Ok(())
+        }
+        fn wants_stop(&self) -> bool {
+            self.1 >= self.0
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(DIGITS, &tmp.path().join("run"), &["train.epochs=4"]);
+    let s = train::run_observed(&cfg, &quiet(), &mut StopAt(2, 0)).unwrap();
+    assert!(matches!(s.stop, Stop::Interrupted { .. }), "{:?}", s.stop);
+    assert_eq!(s.epochs, 2);
+    let epochs = lines(&tmp.path().join("run"))
+        .iter()
+        .filter(|l| matches!(l, Line::Epoch(_)))
+        .count();
+    assert_eq!(epochs, 2);
+}

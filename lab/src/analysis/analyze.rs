@@ -184,7 +184,7 @@ pub fn analyze(study: &Study, runs: &[RunRecord]) -> Analysis {
         .map(|r| r.wall_s)
         .filter(|w| w.is_finite())
         .sum();
-    let (factors, interactions) = factor_effects(study, &groups, metric);
+    let (factors, interactions) = factor_effects(study, &groups, metric, &runs);
     let targets = study
         .problems
         .iter()
@@ -197,6 +197,7 @@ pub fn analyze(study: &Study, runs: &[RunRecord]) -> Analysis {
         })
         .collect();
     Analysis {
+        pruning: super::pruning(study, &runs),
         targets,
         factors,
         interactions,

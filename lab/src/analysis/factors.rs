@@ -16,7 +16,8 @@
 //! - **Steps to target** of a level: over its arms' final seeds that reached the problem's
 //!   target (with how many did). **Divergence** of a level: diverged / done runs over its arms' runs (trials and seeds);
 //!   **gap**: test − train loss over its arms' final seeds; **findings**: per doctor finding,
-//!   the final seeds of its arms where it fired, out of their seeds.
+//!   the final seeds of its arms where it fired, out of their seeds; **curve**: the final
+//!   metric per epoch over the same seeds (mean, std, min–max).
 //! - **Interaction** (factorial designs, every pair of factors, per problem and optimizer):
 //!   cells = the pooled final seed values of the arms at (level i, level j) (pooled over any
 //!   other factor), tested by the two-way ANOVA interaction F ([`super::interaction_f`],
@@ -33,12 +34,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use train::Metric;
 
-use super::groups::seed_values;
-use super::model::{Group, Stat};
+use super::groups::{band, seed_values};
+use super::model::{Band, Group, Stat};
 use super::stats::{interaction_f, stat};
 use super::verdicts::{confidence, MIN_SEEDS, NOT_ENOUGH_SEEDS};
 use crate::study::Arm;
-use crate::Study;
+use crate::{RunRecord, Study};
 
 /// An arm and its group on one problem.
 type ArmGroup<'a> = (&'a Arm, &'a Group);
@@ -80,6 +81,10 @@ pub struct LevelEffect {
     pub claim: Option<String>,
     #[serde(default)]
     pub claim_verdict: Option<String>,
+    /// The final metric over epochs: per epoch, mean, std, min and max over the pooled final
+    /// seeds of the level's arms (the report draws one curve per level with this band).
+    #[serde(default)]
+    pub curve: Band,
 }
 
 /// One factor's levels on one problem with one optimizer.
@@ -130,9 +135,24 @@ fn show_stat(metric: Metric, s: &Option<Stat>) -> String {
     }
 }
 
-fn level_stats(level: &str, arms: &[(&Arm, &Group)], metric: Metric) -> LevelEffect {
+fn level_stats(
+    level: &str,
+    arms: &[(&Arm, &Group)],
+    metric: Metric,
+    runs: &[&RunRecord],
+) -> LevelEffect {
+    let keys: std::collections::BTreeSet<&str> = arms
+        .iter()
+        .flat_map(|(_, g)| g.seed_runs.iter().map(|s| s.key.as_str()))
+        .collect();
+    let seed_runs: Vec<&RunRecord> = runs
+        .iter()
+        .copied()
+        .filter(|r| keys.contains(r.spec.key.as_str()))
+        .collect();
     let mut e = LevelEffect {
         level: level.to_string(),
+        curve: band(&seed_runs, metric),
         ..LevelEffect::default()
     };
     let mut vals = Vec::new();
@@ -177,6 +197,7 @@ pub(super) fn factor_effects(
     study: &Study,
     groups: &[Group],
     metric: Metric,
+    runs: &[&RunRecord],
 ) -> (Vec<FactorEffect>, Vec<Interaction>) {
     let mut effects = Vec::new();
     let mut interactions = Vec::new();
@@ -242,7 +263,7 @@ pub(super) fn factor_effects(
                             ref_arms.push(pa);
                         }
                     }
-                    let mut e = level_stats(&level.name, &mine, metric);
+                    let mut e = level_stats(&level.name, &mine, metric, runs);
                     let diffs: Vec<f64> = pairs
                         .iter()
                         .filter_map(|(x, y)| {
@@ -297,12 +318,12 @@ pub(super) fn factor_effects(
                     }
                     rows.push((e, partners));
                 }
-                let mut ref_row = level_stats(reference, &ref_arms, metric);
+                let mut ref_row = level_stats(reference, &ref_arms, metric, runs);
                 ref_row.effect = Some(0.0);
                 ref_row.confidence = "reference".into();
                 fe.levels.push(ref_row);
                 for (e, partners) in rows {
-                    let r = level_stats(reference, &partners, metric);
+                    let r = level_stats(reference, &partners, metric, runs);
                     fe.verdicts.push(sentence(&fe, &e, &r, metric));
                     fe.levels.push(e);
                 }

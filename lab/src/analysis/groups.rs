@@ -33,7 +33,7 @@ pub fn first_reach(
 }
 
 /// A band over seeds of `metric` per epoch (epochs where no seed has a finite value are skipped).
-fn band(runs: &[&RunRecord], metric: Metric) -> Band {
+pub(super) fn band(runs: &[&RunRecord], metric: Metric) -> Band {
     let mut per_epoch: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
     for r in runs {
         if let Some(res) = &r.result {
@@ -85,6 +85,7 @@ pub(super) fn build_group(
             score: outcome.score(),
             diverged: outcome == Outcome::Diverged,
             failed: outcome == Outcome::Failed,
+            pruned: outcome == Outcome::Pruned,
         })
         .collect();
 

@@ -62,6 +62,7 @@ mod format;
 mod groups;
 mod model;
 mod profiles;
+mod pruning;
 mod stats;
 mod verdicts;
 
@@ -72,6 +73,7 @@ pub use model::{
     Analysis, Band, Character, Group, Profile, RankRow, SeedRun, Stat, Target, Trial, Verdict,
 };
 pub use profiles::{performance_profile, profile_scores};
+pub use pruning::{pruning, Pruning};
 pub use stats::{
     average_ranks, f_survival, interaction_f, stat, tuneability, tuneability_with_worst, welch_t,
 };

@@ -43,12 +43,16 @@ pub struct Trial {
     /// The run failed (crashed) instead of finishing.
     #[serde(default)]
     pub failed: bool,
+    /// The pruning rule stopped it early (its score is left out).
+    #[serde(default)]
+    pub pruned: bool,
 }
 
 impl Trial {
     /// How the trial ended, as the choice of the best trial ranks it.
     pub fn outcome(&self) -> Outcome {
         match (self.score, self.diverged, self.failed) {
+            _ if self.pruned => Outcome::Pruned,
             (Some(x), _, _) => Outcome::Scored(x),
             (None, true, _) => Outcome::Diverged,
             (None, false, true) => Outcome::Failed,
@@ -229,4 +233,7 @@ pub struct Analysis {
     /// Factorial designs: the interaction of every pair of factors.
     #[serde(default)]
     pub interactions: Vec<super::Interaction>,
+    /// With `prune = "median"`: the trials pruned and the compute saved.
+    #[serde(default)]
+    pub pruning: Option<super::Pruning>,
 }

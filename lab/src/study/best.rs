@@ -2,7 +2,9 @@
 //! and the analysis (the setting it reports as chosen), so both always name the same trial.
 //!
 //! Trials with a score (the tuning metric's last-epoch value) come first, best in the metric's
-//! direction; then finished trials without the metric, then diverged ones, failed ones last.
+//! direction; then finished trials without the metric, then pruned ones (stopped early by
+//! the median rule, [`super::prune`]: their partial score is not comparable), then diverged
+//! ones, failed ones last.
 //! Ties go to the lower trial index.
 
 use std::cmp::Ordering;
@@ -18,6 +20,8 @@ pub enum Outcome {
     Scored(f64),
     /// Finished without a finite value of the tuning metric.
     Unscored,
+    /// Stopped early by the pruning rule.
+    Pruned,
     /// The loss became non-finite.
     Diverged,
     /// The run crashed.
@@ -32,6 +36,7 @@ impl Outcome {
             RunState::Failed => Some(Outcome::Failed),
             RunState::Done => Some(match &record.result {
                 Some(r) if r.diverged => Outcome::Diverged,
+                Some(r) if r.stop == super::prune::PRUNED => Outcome::Pruned,
                 Some(r) => r
                     .last()
                     .and_then(|e| e.get(metric.as_str()))
@@ -55,8 +60,9 @@ impl Outcome {
         match self {
             Outcome::Scored(_) => 0,
             Outcome::Unscored => 1,
-            Outcome::Diverged => 2,
-            Outcome::Failed => 3,
+            Outcome::Pruned => 2,
+            Outcome::Diverged => 3,
+            Outcome::Failed => 4,
         }
     }
 }

@@ -17,6 +17,9 @@
 //! mode = "max"                 # optional: inferred (accuracy: max, loss: min)
 //! sample_seed = 0              # which random settings are drawn
 //! search = "random"            # or "halton": quasi-random, evenly spread ranges
+//! prune = "none"               # or "median": stop trials worse than the median (see [`prune`]),
+//!                              # then prune_warmup = 2 (epochs never pruned) and
+//!                              # prune_min_trials = 3 (completed trials needed; the wave size)
 //!
 //! [[problems]]
 //! name = "mnist1d_mlp"
@@ -85,7 +88,8 @@
 //! optimizer × level combination, each tuned and re-run like an optimizer.
 //!
 //! Modules: `model` (what a study is), `factors` (factors, designs, arms), `reader` (the study file), `key` (run keys),
-//! `protocol` (settings, runs and the re-runs of the best trial), `best` (which trial is best).
+//! `protocol` (settings, runs and the re-runs of the best trial), `best` (which trial is best),
+//! `prune` (the median stopping rule and its waves).
 
 mod best;
 pub mod factors;
@@ -93,6 +97,7 @@ pub mod halton;
 mod key;
 mod model;
 mod protocol;
+pub mod prune;
 mod reader;
 mod remedies;
 
@@ -101,5 +106,6 @@ pub use factors::{Arm, Design, Factor, Level};
 pub use key::{run_key, toml_to_json};
 pub use model::{OptimizerSpace, Problem, Protocol, Search, Space, Study, Tuning};
 pub use protocol::round_sig4;
+pub use prune::{MedianRule, Prune};
 pub use reader::{DEFAULT_SOURCE, DEFAULT_STUDY};
 pub use remedies::REMEDIES;

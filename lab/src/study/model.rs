@@ -6,6 +6,7 @@ use train::Metric;
 
 use super::factors::{Arm, Design, Factor};
 use super::key::canonical_json;
+use super::prune::Prune;
 
 /// A problem: a base run config (data + model + epochs) that every optimizer trains.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -104,6 +105,10 @@ pub struct Tuning {
     /// when random, so studies stored before it existed resume unchanged.
     #[serde(default, skip_serializing_if = "Search::is_random")]
     pub search: Search,
+    /// Pruning of hopeless trials ([`super::prune`]). Left out of the stored definition when
+    /// off, so studies stored before it existed resume unchanged.
+    #[serde(default, skip_serializing_if = "Prune::is_none")]
+    pub prune: Prune,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -237,15 +237,82 @@ impl Study {
         Ok(out)
     }
 
-    /// The runs known before any result: every defaults run, or every tuning trial.
+    /// The runs known before any result: every defaults run, or every tuning trial (with
+    /// pruning, the first wave of each arm's trials; see [`super::prune`]).
     pub fn initial_runs(&self) -> Result<Vec<RunSpec>> {
         let mut out = Vec::new();
         for p in &self.problems {
             for o in &self.optimizers {
-                out.extend(self.group_runs(p, o)?);
+                let runs = self.group_runs(p, o)?;
+                let prune = self.tuning.prune;
+                out.extend(
+                    runs.into_iter()
+                        .enumerate()
+                        .filter(|(i, _)| prune.wave(*i) == 0)
+                        .map(|(_, r)| r),
+                );
             }
         }
         Ok(out)
+    }
+
+    /// How many runs the study has before its final runs: every defaults run or tuning trial.
+    pub fn tuning_run_count(&self) -> Result<usize> {
+        let mut n = 0;
+        for p in &self.problems {
+            for o in &self.optimizers {
+                n += self.group_runs(p, o)?.len();
+            }
+        }
+        Ok(n)
+    }
+
+    /// The median rule a tuning trial `spec` is judged by, with its reference curves from
+    /// `records` (the completed trials of the earlier waves of its arm, see [`super::prune`]);
+    /// `None` when pruning is off, for other phases, and for the first wave. `epochs` is the
+    /// trial's budget.
+    pub fn prune_rule(
+        &self,
+        spec: &RunSpec,
+        records: &[RunRecord],
+        epochs: usize,
+    ) -> Result<Option<super::MedianRule>> {
+        let super::Prune::Median { warmup, min_trials } = self.tuning.prune else {
+            return Ok(None);
+        };
+        let (Some(p), Some(o)) = (self.problem(&spec.problem), self.optimizer(&spec.optimizer))
+        else {
+            return Ok(None);
+        };
+        if spec.phase != Phase::Tune {
+            return Ok(None);
+        }
+        let trials = self.group_runs(p, o)?;
+        let Some(pos) = trials.iter().position(|t| t.key == spec.key) else {
+            return Ok(None);
+        };
+        let wave = self.tuning.prune.wave(pos);
+        if wave == 0 {
+            return Ok(None);
+        }
+        let by_key: HashMap<&str, &RunRecord> =
+            records.iter().map(|r| (r.spec.key.as_str(), r)).collect();
+        let curves = trials
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.tuning.prune.wave(*i) < wave)
+            .filter_map(|(_, t)| by_key.get(t.key.as_str()))
+            .filter(|r| super::prune::is_reference(r))
+            .map(|r| super::prune::curve(r, self.tuning.metric))
+            .collect();
+        Ok(Some(super::MedianRule {
+            metric: self.tuning.metric,
+            higher_is_better: self.tuning.higher_is_better,
+            warmup,
+            min_trials,
+            epochs,
+            curves,
+        }))
     }
 
     /// The seeds whose runs of the chosen setting make the final statistics (budget protocol):
@@ -326,6 +393,26 @@ impl Study {
         let mut out = Vec::new();
         for p in &self.problems {
             for o in &self.optimizers {
+                if !self.tuning.prune.is_none() {
+                    // The next wave, once every trial of the earlier ones has finished.
+                    let trials = self.group_runs(p, o)?;
+                    let finished = |t: &RunSpec| {
+                        by_key.get(t.key.as_str()).is_some_and(|r| {
+                            matches!(r.state, crate::RunState::Done | crate::RunState::Failed)
+                        })
+                    };
+                    if let Some(first) = trials.iter().position(|t| !finished(t)) {
+                        let wave = self.tuning.prune.wave(first);
+                        out.extend(
+                            trials
+                                .into_iter()
+                                .enumerate()
+                                .filter(|(i, _)| self.tuning.prune.wave(*i) <= wave)
+                                .map(|(_, t)| t),
+                        );
+                        continue;
+                    }
+                }
                 let Some(best) = self.best_in(p, o, &by_key)? else {
                     continue;
                 };

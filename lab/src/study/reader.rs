@@ -10,6 +10,7 @@ use train::Metric;
 use super::factors;
 use super::model::{OptimizerSpace, Problem, Protocol, Search, Space, Study, Tuning};
 use super::protocol::optimizer_table;
+use super::prune::Prune;
 use crate::{LabError, Result};
 
 /// The text of `lab/studies/default.toml`.
@@ -34,6 +35,9 @@ const TUNING_KEYS: &[&str] = &[
     "mode",
     "sample_seed",
     "search",
+    "prune",
+    "prune_warmup",
+    "prune_min_trials",
 ];
 const RUN_SECTIONS: &[&str] = &["data", "model", "train", "clip", "schedule", "log"];
 const PROBLEM_KEYS: &[&str] = &[
@@ -182,6 +186,7 @@ impl Reader {
                 higher_is_better: true,
                 sample_seed: 0,
                 search: Search::Random,
+                prune: Prune::None,
             },
             Some(toml::Value::Table(t)) => self.tuning(t)?,
             Some(v) => return Err(self.bad("tuning", show(v), "expected a [tuning] table")),
@@ -341,12 +346,62 @@ impl Reader {
                 "only protocol = \"budget\" samples settings",
             ));
         }
+        let prune = self.prune(t, &protocol)?;
         Ok(Tuning {
             protocol,
             metric,
             higher_is_better,
             sample_seed,
             search,
+            prune,
+        })
+    }
+
+    /// `prune`, `prune_warmup`, `prune_min_trials` of `[tuning]`.
+    fn prune(&self, t: &toml::Table, protocol: &Protocol) -> Result<Prune> {
+        let count = |key: &str, default: u32, min: i64| match t.get(key) {
+            None => Ok(default),
+            Some(toml::Value::Integer(i)) if *i >= min && *i <= 10_000 => Ok(*i as u32),
+            Some(v) => Err(self.bad(
+                &format!("tuning.{key}"),
+                show(v),
+                &format!("expected an integer from {min} to 10000"),
+            )),
+        };
+        let median = match t.get("prune") {
+            None => false,
+            Some(toml::Value::String(s)) if s == "none" => false,
+            Some(toml::Value::String(s)) if s == "median" => true,
+            Some(v) => {
+                return Err(self.bad(
+                    "tuning.prune",
+                    show(v),
+                    &present::choices::hint(v.as_str().unwrap_or(""), &["none", "median"]),
+                ))
+            }
+        };
+        if !median {
+            for key in ["prune_warmup", "prune_min_trials"] {
+                if let Some(v) = t.get(key) {
+                    return Err(self.bad(
+                        &format!("tuning.{key}"),
+                        show(v),
+                        "only prune = \"median\" uses it",
+                    ));
+                }
+            }
+            return Ok(Prune::None);
+        }
+        if *protocol == Protocol::Defaults {
+            return Err(self.bad(
+                "tuning.prune",
+                "\"median\"",
+                "only protocol = \"budget\" has trials to prune",
+            ));
+        }
+        Ok(Prune::Median {
+            warmup: count("prune_warmup", super::prune::DEFAULT_WARMUP, 0)?,
+            min_trials: count("prune_min_trials", super::prune::DEFAULT_MIN_TRIALS, 1)?,
         })
     }
 

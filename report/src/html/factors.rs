@@ -4,10 +4,11 @@
 
 use std::fmt::Write;
 
-use lab::analysis::{Interaction, LevelEffect, Stat};
+use lab::analysis::{FactorEffect, Interaction, LevelEffect, Stat};
 
-use super::{anchor, conf_class, pct, Ctx};
+use super::{anchor, conf_class, pct, Ctx, OPTIMIZER_COLORS};
 use crate::esc;
+use crate::svg::Plot;
 
 fn value(acc: bool, s: &Option<Stat>) -> String {
     match s {
@@ -59,9 +60,14 @@ pub(super) fn factors(c: &mut Ctx) {
         for fe in a.factors.iter().filter(|f| f.factor == name) {
             let _ = write!(
                 c.out,
-                r#"<h4>{} · {}</h4><table class="factor"><thead><tr><th>Level</th><th class="n">Final {}{unit}<br/>mean ± std (seeds)</th><th class="n">Effect vs {}</th><th>Confidence</th><th class="n">Steps to target<br/>(reached k/n)</th><th class="n">Divergence<br/>(diverged/runs)</th><th class="n">Generalisation gap<br/>(test − train loss)</th><th>Doctor findings<br/>(final seeds)</th></tr></thead><tbody>"#,
+                r#"<h4>{} · {}</h4>"#,
                 esc(&fe.problem),
-                esc(&fe.optimizer),
+                esc(&fe.optimizer)
+            );
+            level_curves(c, acc, fe);
+            let _ = write!(
+                c.out,
+                r#"<table class="factor"><thead><tr><th>Level</th><th class="n">Final {}{unit}<br/>mean ± std (seeds)</th><th class="n">Effect vs {}</th><th>Confidence</th><th class="n">Steps to target<br/>(reached k/n)</th><th class="n">Divergence<br/>(diverged/runs)</th><th class="n">Generalisation gap<br/>(test − train loss)</th><th>Doctor findings<br/>(final seeds)</th></tr></thead><tbody>"#,
                 esc(a.metric.label()),
                 esc(&fe.reference)
             );
@@ -122,6 +128,61 @@ pub(super) fn factors(c: &mut Ctx) {
         }
     }
     let _ = write!(c.out, "</section>");
+}
+
+/// One curve per level of `fe`: the final metric over epochs, mean over the level's pooled final
+/// seeds with their min–max band; level colours by position (the reference first).
+fn level_curves(c: &mut Ctx, acc: bool, fe: &FactorEffect) {
+    let label = c.a.metric.label();
+    let scale = if acc { 100.0 } else { 1.0 };
+    // In a factorial design a level's seeds span the other factors' levels too, which widens
+    // its band; the caption says so.
+    let pooled = fe.levels.iter().any(|e| e.arms.len() > 1);
+    let mut pl = Plot::new(
+        &format!("{label} per level of {}", fe.factor),
+        "epoch",
+        &if acc {
+            format!("{label} (%)")
+        } else {
+            label.to_string()
+        },
+    )
+    .x_integer();
+    let mut any = false;
+    for (i, e) in fe.levels.iter().enumerate() {
+        let b = &e.curve;
+        if b.x.is_empty() {
+            continue;
+        }
+        any = true;
+        let col = OPTIMIZER_COLORS[i % OPTIMIZER_COLORS.len()];
+        let k = |v: &[f64]| v.iter().map(|x| x * scale).collect::<Vec<_>>();
+        pl.band(&b.x, &k(&b.min), &k(&b.max), col);
+        pl.line(
+            b.x.iter()
+                .zip(&b.mean)
+                .map(|(&x, &y)| (x, y * scale))
+                .collect(),
+            col,
+            2.0,
+            false,
+        );
+        pl.legend(&e.level, col, None);
+    }
+    if !any {
+        pl.note("no curves recorded for these levels' final seeds");
+    }
+    let _ = write!(
+        c.out,
+        r#"<div class="plots level-curves"><p class="muted">Each level's mean over its final seeds, with their min–max band{}.</p>"#,
+        if pooled {
+            " (pooled over the other factors' levels, which widens the band)"
+        } else {
+            ""
+        }
+    );
+    c.plot(&pl);
+    let _ = write!(c.out, "</div>");
 }
 
 fn interaction(c: &mut Ctx, acc: bool, i: &Interaction) {

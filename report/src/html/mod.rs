@@ -327,6 +327,13 @@ fn header(c: &mut Ctx, opts: &Options) {
         },
         esc(&protocol)
     );
+    if let Some(p) = &a.pruning {
+        let _ = write!(
+            c.out,
+            r#"<p id="pruning"><b>Pruning:</b> {}.</p>"#,
+            esc(&p.line())
+        );
+    }
     if !a.factors.is_empty() {
         let _ = write!(c.out, r##"<a href="#factors">Factors</a>"##);
     }

@@ -148,6 +148,7 @@ pub(super) fn problem(c: &mut Ctx, p: &str) {
     };
     let mut any = false;
     let mut any_div = false;
+    let mut any_pruned = false;
     for g in &groups {
         let col = c.color(&g.optimizer);
         let mut pts: Vec<(f64, f64)> = g
@@ -166,6 +167,10 @@ pub(super) fn problem(c: &mut Ctx, p: &str) {
         for t in &g.trials {
             let Some(lr) = t.lr else { continue };
             match t.score {
+                _ if t.pruned => {
+                    any_pruned = true;
+                    pl.marker(lr, floor, col, Marker::Triangle, 4.5)
+                }
                 Some(s) if !t.diverged && s.is_finite() => {
                     pl.marker(lr, s, col, Marker::Circle, 4.0)
                 }
@@ -194,6 +199,13 @@ pub(super) fn problem(c: &mut Ctx, p: &str) {
             "diverged (drawn at the bottom)",
             "#333333",
             Some(Marker::Cross),
+        );
+    }
+    if any_pruned {
+        pl.legend(
+            "pruned (median rule; at the bottom)",
+            "#333333",
+            Some(Marker::Triangle),
         );
     }
     if any {
