@@ -272,7 +272,7 @@ pub fn run(
             initial_loss: None,
             curvature: settings
                 .curvature
-                .then(|| Curvature::new(Every(u64::MAX), 20, false, 0)),
+                .then(|| Curvature::new(Every(u64::MAX), 20, 0)),
             timeline: Timeline::default(),
         };
         let opts = train::Options {

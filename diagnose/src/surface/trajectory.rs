@@ -106,7 +106,7 @@ impl Trajectory {
             steps: Vec::new(),
             points: Vec::new(),
             // Due at step 1 and at the last step.
-            curvature: Curvature::new(Every(total), 20, false, 0),
+            curvature: Curvature::new(Every(total), 20, 0),
             timeline: Timeline::default(),
         };
         let opts = train::Options {
