@@ -92,13 +92,13 @@ pub fn slice(dir: &Path, n: usize, span: f64, seed: u64) -> Result<()> {
 pub fn sharpness_line(h: &diagnose::surface::Sharpness) -> String {
     let f = present::fmt_num;
     let mut line = format!(
-        "sharpness at the final weights: λmax {} ± {}, λmin {} ± {} (the doctor's Lanczos, {} exact Hessian-vector products, on a training batch of {})",
+        "sharpness at the final weights: λmax {} (median of {} training batches of {}; {} to {}), λmin {} (the doctor's Lanczos on exact Hessian-vector products)",
         f(h.lambda_max),
-        f(h.lambda_max_err),
+        h.batches.len(),
+        h.batch_size,
+        f(h.lambda_max_range.0),
+        f(h.lambda_max_range.1),
         f(h.lambda_min),
-        f(h.lambda_min_err),
-        h.products,
-        h.batch_size
     );
     match &h.doctor {
         Some(d) => {

@@ -173,14 +173,27 @@ fn sharpness_at_the_final_weights_is_the_doctors_measurement() {
     let (step, doc) = *report.timeline.get("lambda_max").last().unwrap();
     assert_eq!(step, 1);
     let rel = |a: f64, b: f64| (a - b).abs() / b.abs().max(1e-12);
-    assert!(rel(s.lambda_max, doc) < 1e-5, "{} vs {doc}", s.lambda_max);
-    let (_, lmin) = *report.timeline.get("lambda_min").last().unwrap();
+    let first = &s.batches[0];
     assert!(
-        (s.lambda_min - lmin).abs() < 1e-5 * doc.abs(),
-        "{} vs {lmin}",
-        s.lambda_min
+        rel(first.lambda_max, doc) < 1e-5,
+        "{} vs {doc}",
+        first.lambda_max
     );
-    assert!(s.lambda_min <= s.lambda_max && s.products >= 2 && s.batch_size == 40);
+    let (_, lmin) = *report.timeline.get("lambda_min").first().unwrap();
+    assert!(
+        (first.lambda_min - lmin).abs() < 1e-5 * doc.abs(),
+        "{} vs {lmin}",
+        first.lambda_min
+    );
+    // One reading per batch, the median among them; seeded, so a second reading repeats it.
+    assert_eq!(s.batches.len(), diagnose::surface::sharpness::BATCHES);
+    let (lo, hi) = s.lambda_max_range;
+    assert!(lo <= s.lambda_max && s.lambda_max <= hi, "{s:?}");
+    assert!(s
+        .batches
+        .iter()
+        .all(|b| b.lambda_min <= b.lambda_max && b.products >= 2));
+    assert_eq!(s.batch_size, 40);
     assert_eq!(s.lambda_max, bare.lambda_max);
     let d = s.doctor.expect("the doctor's reading from doctor.json");
     assert_eq!((d.step, d.lambda_max, d.steps), (1, doc, 30));

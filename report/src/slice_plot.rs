@@ -37,9 +37,9 @@ pub fn render(s: &Slice) -> String {
     let mut sharp = String::new();
     if let Some(h) = &s.sharpness {
         sharp = format!(
-            "\nλmax at the centre: {} (batch of {})",
+            "\nλmax at the centre: {} (median of {} batches)",
             present::fmt_num(h.lambda_max),
-            h.batch_size
+            h.batches.len()
         );
         if let Some(d) = &h.doctor {
             sharp += &format!(
