@@ -58,7 +58,13 @@ pub fn run(dir: &Path, points: usize, json: Option<PathBuf>, plot: Option<PathBu
 /// `--slice N`: the 2-D filter-normalised slice, written as landscape_slice.json and .svg into
 /// the run folder (and its manifest).
 pub fn slice(dir: &Path, n: usize, span: f64, seed: u64) -> Result<()> {
-    let s = diagnose::surface::Slice::of_run(dir, n, span, seed)?;
+    let mut s = diagnose::surface::Slice::of_run(dir, n, span, seed)?;
+    // The sharpness reading trains one step from the final weights in a scratch folder.
+    let scratch = std::env::temp_dir().join(format!("gradlab-sharpness-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let sharp = diagnose::surface::Sharpness::of_run(dir, &scratch);
+    let _ = std::fs::remove_dir_all(&scratch);
+    s.sharpness = Some(sharp?);
     let json = dir.join("landscape_slice.json");
     let svg = dir.join("landscape_slice.svg");
     let text = serde_json::to_string_pretty(&s).context("encoding the slice as JSON")? + "\n";
@@ -75,8 +81,39 @@ pub fn slice(dir: &Path, n: usize, span: f64, seed: u64) -> Result<()> {
         n * n,
         s.seconds
     );
+    if let Some(h) = &s.sharpness {
+        println!("  {}", sharpness_line(h));
+    }
     println!("wrote {}, {}", json.display(), svg.display());
     Ok(())
+}
+
+/// The sharpness reading and, beside it, the doctor's last `λmax` of the run.
+pub fn sharpness_line(h: &diagnose::surface::Sharpness) -> String {
+    let f = present::fmt_num;
+    let mut line = format!(
+        "sharpness at the final weights: λmax {} (median of {} training batches of {}; {} to {}), λmin {} (the doctor's Lanczos on exact Hessian-vector products)",
+        f(h.lambda_max),
+        h.batches.len(),
+        h.batch_size,
+        f(h.lambda_max_range.0),
+        f(h.lambda_max_range.1),
+        f(h.lambda_min),
+    );
+    match &h.doctor {
+        Some(d) => {
+            line += &format!(
+                "; the doctor's last λmax during the run: {}{} at step {} of {}",
+                f(d.lambda_max),
+                d.lambda_max_err
+                    .map_or(String::new(), |e| format!(" ± {}", f(e))),
+                d.step,
+                d.steps
+            );
+        }
+        None => line += "; no doctor's λmax to compare (train with --doctor for one)",
+    }
+    line
 }
 
 /// `--trajectory N`: the run retrained in a scratch folder (removed afterwards) with its

@@ -843,6 +843,14 @@ fn train_doctor_writes_doctor_json_into_the_run_dir() {
     // The run itself is what `train` writes without the doctor.
     assert!(case.path("run").join("metrics.jsonl").exists());
     assert!(case.path("run").join("model.safetensors").exists());
+    // It links the run's landscape: printed under `next:` and in the JSON.
+    let landscape = "gradlab landscape --run run --slice 21";
+    assert!(
+        text.contains("\nnext:\n") && text.contains(landscape),
+        "{text}"
+    );
+    let next = r["next"].as_array().expect("next is an array");
+    assert!(next.iter().any(|n| n["command"] == landscape), "{next:?}");
     // No preset: economy.
     let o = case.gradlab(&["train", "run.toml", "--quiet", "--doctor"]);
     ok(&o);
@@ -880,6 +888,15 @@ fn diagnose_diverging_run_is_a_report_not_an_error() {
         .find(|f| f.0 == "diverged")
         .expect("a diverged finding");
     assert_eq!(d.2, r["summary"]["stop"]["step"].as_u64().unwrap());
+    // A learning-rate finding points at the range test on the same config; a run without final
+    // weights has no landscape to draw.
+    let lr_find = "gradlab lr-find run.toml --set optimizer.lr=1e30";
+    assert!(
+        text.contains(lr_find) && !text.contains("gradlab landscape"),
+        "{text}"
+    );
+    let next = r["next"].as_array().expect("next is an array");
+    assert!(next.iter().any(|n| n["command"] == lr_find), "{next:?}");
     // Plots default to the JSON's folder.
     assert!(case.path("d/loss.svg").exists());
 }

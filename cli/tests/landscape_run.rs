@@ -89,6 +89,15 @@ fn landscape_run_writes_the_line_into_the_run_folder() {
     assert_eq!(slice["train_loss"].as_array().unwrap().len(), 3);
     assert!(manifest.contains("landscape_slice.svg"));
     assert!(out.contains("slice 3×3"), "{out}");
+    // The sharpness reading, with no doctor's to compare (trained without --doctor).
+    assert!(
+        out.contains("sharpness at the final weights: λmax")
+            && out.contains("no doctor's λmax to compare"),
+        "{out}"
+    );
+    let h = &slice["sharpness"];
+    assert!(h["lambda_max"].as_f64().unwrap() >= h["lambda_min"].as_f64().unwrap());
+    assert!(h.get("doctor").is_none(), "{h}");
     assert!(
         out.contains("differ from the saved ones by at most 0"),
         "{out}"
@@ -101,6 +110,57 @@ fn landscape_run_writes_the_line_into_the_run_folder() {
     );
     assert!(o.status.success());
     assert!(!dir.path().join("run/landscape.json").exists());
+}
+
+/// Trained with the doctor: its report names the landscape command, and the slice's sharpness
+/// reading stands beside the doctor's last λmax from the run's doctor.json.
+#[test]
+fn slice_sharpness_stands_beside_the_doctors_lambda_max() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("run.toml"), MOONS).unwrap();
+    let o = gradlab(
+        dir.path(),
+        &["train", "run.toml", "--quiet", "--doctor", "full"],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.contains("gradlab landscape --run run --slice 21"),
+        "{out}"
+    );
+    let doctor: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/doctor.json")).unwrap())
+            .unwrap();
+    let last = doctor["timeline"]["series"]["lambda_max"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    let o = gradlab(
+        dir.path(),
+        &["landscape", "--run", "run", "--points", "3", "--slice", "3"],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.contains("sharpness at the final weights: λmax")
+            && out.contains("the doctor's last λmax during the run"),
+        "{out}"
+    );
+    let slice: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("run/landscape_slice.json")).unwrap(),
+    )
+    .unwrap();
+    let d = &slice["sharpness"]["doctor"];
+    assert_eq!(d["step"], last[0], "{d} vs {last}");
+    assert_eq!(d["lambda_max"], last[1], "{d} vs {last}");
+    assert!(slice["sharpness"]["lambda_max"]
+        .as_f64()
+        .unwrap()
+        .is_finite());
+    let svg = std::fs::read_to_string(dir.path().join("run/landscape_slice.svg")).unwrap();
+    assert!(svg.contains("doctor") && svg.contains("λmax at the centre"));
 }
 
 #[test]

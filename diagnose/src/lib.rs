@@ -14,7 +14,7 @@
 //! [`run`] is the whole of `gradlab diagnose` as a library call; [`verify`] trains the top
 //! remedies of a report and says which of them remove their finding. [`lr_find`] is the
 //! learning-rate range test (`gradlab lr-find`); [`surface`] the loss along a run's path
-//! (`gradlab landscape --run`).
+//! (`gradlab landscape --run`); [`next`] what a report says to run or read after it.
 
 pub mod detect;
 pub mod doctor;
@@ -22,6 +22,7 @@ pub mod error;
 pub mod finding;
 pub mod instruments;
 pub mod lr_find;
+pub mod next;
 pub mod plots;
 pub mod progress;
 pub mod remedies;

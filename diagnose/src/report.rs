@@ -28,6 +28,11 @@ pub struct Report {
     /// What training the top remedies showed (`gradlab diagnose --verify`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<crate::Verification>,
+    /// What to run or read next: `gradlab landscape --run DIR` for a finished run, `gradlab
+    /// lr-find FILE` after a learning-rate finding, and landscape files already in the run
+    /// folder ([`crate::next`]).
+    #[serde(default)]
+    pub next: Vec<crate::next::Next>,
 }
 
 /// Text width of the terminal report.
@@ -260,6 +265,20 @@ impl Report {
         if let Some(v) = &self.verification {
             let _ = writeln!(out);
             out += &v.to_text();
+        }
+        if !self.next.is_empty() {
+            let _ = writeln!(out);
+            let _ = writeln!(out, "next:");
+            for n in &self.next {
+                wrap_hanging(&mut out, &n.what, "  - ", "    ");
+                // Commands and paths unwrapped, so they copy whole.
+                if let Some(c) = &n.command {
+                    let _ = writeln!(out, "      {c}");
+                }
+                if let Some(f) = &n.file {
+                    let _ = writeln!(out, "      see {f}");
+                }
+            }
         }
         out
     }

@@ -102,6 +102,13 @@ pub fn report(
     if let Some(s) = subject {
         fit(&mut findings, s);
     }
+    let next = crate::next::for_run(
+        &summary.run_dir,
+        subject.map_or(source, |s| &s.path),
+        subject.map_or(&[], |s| &s.overrides),
+        &summary.stop,
+        &findings,
+    );
     Report {
         config: source.display().to_string(),
         preset: preset.name().into(),
@@ -111,6 +118,7 @@ pub fn report(
         timeline: doctor.timeline,
         instrument_error: doctor.error,
         verification: None,
+        next,
     }
 }
 

@@ -450,6 +450,7 @@ fn the_report_names_the_method_behind_each_reading() {
             timeline: doc.timeline,
             instrument_error: None,
             verification: None,
+            next: Vec::new(),
         };
         let line = report.readings_line().unwrap();
         eprintln!("{line}");

@@ -107,6 +107,7 @@ fn report() -> Report {
         timeline: t,
         instrument_error: None,
         verification: None,
+        next: Vec::new(),
     }
 }
 

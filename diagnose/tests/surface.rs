@@ -139,3 +139,63 @@ fn trajectory_retraces_the_run_on_its_pca_plane() {
     assert_eq!(steps, [1, s.steps]);
     assert!(t.lambda_max.iter().all(|x| x.1.is_finite()));
 }
+
+/// With learning rate 0 the final weights are the initial ones, so the sharpness reading (one
+/// step from the final weights, the run's seed, hence its first mini-batch) measures the very
+/// Hessian the doctor measured at step 1 of the run, with the same Lanczos start: the two agree
+/// to float rounding. The instrument itself is checked against PyTorch's full Hessians in
+/// `exact_curvature.rs`. The doctor's reading is read back from the run's doctor.json.
+#[test]
+fn sharpness_at_the_final_weights_is_the_doctors_measurement() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_path = dir.path().join("run.toml");
+    std::fs::write(&cfg_path, RUN.replace("LR", "0.0")).unwrap();
+    let run = dir.path().join("run");
+    let log = format!("log.dir={}", toml::Value::String(run.display().to_string()));
+    let cfg = train::RunConfig::from_file(&cfg_path, &[log]).unwrap();
+    let mut doctor = diagnose::Doctor::new(diagnose::Preset::Full);
+    let summary = train::run_observed(
+        &cfg,
+        &train::Options {
+            quiet: true,
+            ..Default::default()
+        },
+        &mut doctor,
+    )
+    .unwrap();
+    let report = diagnose::run::report(doctor, summary, diagnose::Preset::Full, &cfg_path, None);
+    // Without doctor.json there is no doctor's reading to stand beside.
+    let bare = diagnose::surface::Sharpness::of_run(&run, &dir.path().join("scratch")).unwrap();
+    assert!(bare.doctor.is_none());
+    report.write_json(&run.join("doctor.json")).unwrap();
+    let s = diagnose::surface::Sharpness::of_run(&run, &dir.path().join("scratch2")).unwrap();
+    // Full preset: step 1, then every 250 (the run has 30 steps).
+    let (step, doc) = *report.timeline.get("lambda_max").last().unwrap();
+    assert_eq!(step, 1);
+    let rel = |a: f64, b: f64| (a - b).abs() / b.abs().max(1e-12);
+    let first = &s.batches[0];
+    assert!(
+        rel(first.lambda_max, doc) < 1e-5,
+        "{} vs {doc}",
+        first.lambda_max
+    );
+    let (_, lmin) = *report.timeline.get("lambda_min").first().unwrap();
+    assert!(
+        (first.lambda_min - lmin).abs() < 1e-5 * doc.abs(),
+        "{} vs {lmin}",
+        first.lambda_min
+    );
+    // One reading per batch, the median among them; seeded, so a second reading repeats it.
+    assert_eq!(s.batches.len(), diagnose::surface::sharpness::BATCHES);
+    let (lo, hi) = s.lambda_max_range;
+    assert!(lo <= s.lambda_max && s.lambda_max <= hi, "{s:?}");
+    assert!(s
+        .batches
+        .iter()
+        .all(|b| b.lambda_min <= b.lambda_max && b.products >= 2));
+    assert_eq!(s.batch_size, 40);
+    assert_eq!(s.lambda_max, bare.lambda_max);
+    let d = s.doctor.expect("the doctor's reading from doctor.json");
+    assert_eq!((d.step, d.lambda_max, d.steps), (1, doc, 30));
+    assert!(d.lambda_max_err.is_some());
+}

@@ -34,9 +34,24 @@ pub fn render(s: &Slice) -> String {
         &hex(present::viridis(1.0)),
         Some(Marker::Circle),
     );
+    let mut sharp = String::new();
+    if let Some(h) = &s.sharpness {
+        sharp = format!(
+            "\nλmax at the centre: {} (median of {} batches)",
+            present::fmt_num(h.lambda_max),
+            h.batches.len()
+        );
+        if let Some(d) = &h.doctor {
+            sharp += &format!(
+                "\ndoctor's λmax at step {}: {}",
+                d.step,
+                present::fmt_num(d.lambda_max)
+            );
+        }
+    }
     p.legend(
         &format!(
-            "loss at the centre {}\nmean rise at radius 0.5: {}\ncolour: log10(loss)",
+            "loss at the centre {}\nmean rise at radius 0.5: {}{sharp}\ncolour: log10(loss)",
             present::fmt_num(s.center),
             present::fmt_num(s.rise_at_half)
         ),

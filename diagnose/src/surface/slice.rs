@@ -73,6 +73,11 @@ pub struct Slice {
     pub rise_at_half: f64,
     /// Seconds the evaluations took.
     pub seconds: f64,
+    /// The sharpness reading at the final weights (`λmax` by the doctor's Lanczos, beside the
+    /// doctor's own during the run): [`super::Sharpness::of_run`], which needs a scratch folder
+    /// to train its one step in, so [`Slice::of_run`] leaves it to the caller.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sharpness: Option<super::Sharpness>,
 }
 
 impl Slice {
@@ -122,6 +127,7 @@ impl Slice {
                 ring.iter().sum::<f64>() / ring.len() as f64
             },
             seconds,
+            sharpness: None,
         })
     }
 }
