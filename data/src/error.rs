@@ -40,8 +40,8 @@ pub enum DataError {
     /// Loading would need more memory than the machine has available ([`crate::memory`]).
     #[error(
         "{file}: loading {what} needs about {} but this machine has {} available",
-        crate::memory::fmt_bytes(*needed),
-        crate::memory::fmt_bytes(*available)
+        present::fmt_bytes(*needed),
+        present::fmt_bytes(*available)
     )]
     OutOfMemory {
         file: String,

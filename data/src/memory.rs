@@ -123,21 +123,6 @@ fn check_against(file: &str, what: &str, needed: u64, available: Option<u64>) ->
     }
 }
 
-/// A byte count for people: `512 bytes`, `6.3 MiB`, `1.0 TiB`.
-pub fn fmt_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if n < 1024 {
-        return format!("{n} bytes");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,8 +156,8 @@ mod tests {
             e.to_string(),
             "a.npz:x: loading [60000, 784] <f8 needs about 3.0 GiB but this machine has 1.0 GiB available"
         );
-        assert_eq!(fmt_bytes(1023), "1023 bytes");
-        assert_eq!(fmt_bytes(1536), "1.5 KiB");
-        assert_eq!(fmt_bytes(u64::MAX), "16.0 EiB");
+        assert_eq!(present::fmt_bytes(1023), "1023 bytes");
+        assert_eq!(present::fmt_bytes(1536), "1.5 KiB");
+        assert_eq!(present::fmt_bytes(u64::MAX), "16.0 EiB");
     }
 }

@@ -10,6 +10,32 @@ use crate::layers::{
 };
 use crate::{NnError, Result, Rng};
 
+/// Every layer `type` name a run config may give, in the config's spelling (lower case); each
+/// maps to a [`LayerConfig`] variant (activations to [`LayerConfig::Activation`]).
+pub const LAYER_TYPES: &[&str] = &[
+    "linear",
+    "conv1d",
+    "conv2d",
+    "maxpool1d",
+    "maxpool2d",
+    "avgpool1d",
+    "avgpool2d",
+    "global_avg_pool",
+    "flatten",
+    "batchnorm1d",
+    "batchnorm2d",
+    "dropout",
+    "residual",
+    "relu",
+    "leaky_relu",
+    "sigmoid",
+    "tanh",
+    "elu",
+    "gelu",
+    "silu",
+    "softplus",
+];
+
 /// One layer of a [`Sequential`](crate::Sequential) model.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LayerConfig {

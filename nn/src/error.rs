@@ -41,6 +41,13 @@ impl NnError {
             reason,
         }
     }
+
+    /// A layer without an R-operator was asked for a Hessian-vector product.
+    pub(crate) fn no_r_operator(kind: &str) -> Self {
+        NnError::Invalid(format!(
+            "layer `{kind}` has no R-operator: exact Hessian-vector products are not available"
+        ))
+    }
 }
 
 /// Result alias of the crate.

@@ -105,7 +105,7 @@ pub trait Layer: Send {
     /// `None`). Keeps what [`backward_r`](Layer::backward_r) needs. The default is an error: a
     /// layer without an R-operator.
     fn forward_r(&mut self, _rx: Option<&Tensor>, _v: &[Vec<f32>]) -> Result<Option<&Tensor>> {
-        Err(crate::rop::unsupported(self.kind()))
+        Err(NnError::no_r_operator(self.kind()))
     }
 
     /// R-backward: given `dy = ∂L/∂y` and `rdy = R{dy}` for the last
@@ -122,7 +122,7 @@ pub trait Layer: Send {
         _hv: &mut [Vec<f32>],
         _need_dx: bool,
     ) -> Result<(&Tensor, &Tensor)> {
-        Err(crate::rop::unsupported(self.kind()))
+        Err(NnError::no_r_operator(self.kind()))
     }
 
     /// Clears every parameter gradient.

@@ -67,15 +67,8 @@
 //! Hessian-vector product allocates nothing (`tests/no_alloc.rs`).
 
 use crate::layer::Layer;
-use crate::NnError;
 
 /// The error of a layer without an R-operator (a custom [`Layer`] that does not implement one).
-pub(crate) fn unsupported(kind: &str) -> NnError {
-    NnError::Invalid(format!(
-        "layer `{kind}` has no R-operator: exact Hessian-vector products are not available"
-    ))
-}
-
 /// Number of parameters (tensors) of a chain of layers: how many directions it takes.
 pub(crate) fn param_count(layers: &[Box<dyn Layer>]) -> usize {
     layers.iter().map(|l| l.parameters().len()).sum()

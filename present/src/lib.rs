@@ -14,4 +14,4 @@ pub mod color;
 pub mod number;
 
 pub use color::{hex, viridis};
-pub use number::{duration, duration_spaced, fmt_num, fmt_precise, sig};
+pub use number::{duration, duration_spaced, fmt_bytes, fmt_num, fmt_precise, sig};

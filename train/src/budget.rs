@@ -1,7 +1,7 @@
 //! Sizes in a run config, checked before anything is allocated: a config whose data, model or
 //! batch would not fit in the machine's memory, or whose sizes overflow 64 bits, is an error
 //! naming the field and value with the estimate — not an abort, a panic or the OOM killer half
-//! way through. `threads` is bounded too ([`max_threads`]).
+//! way through. `threads` is bounded too ([`crate::config::max_threads`]).
 //!
 //! The estimates are deliberately rough upper bounds, computed from the config alone with
 //! checked arithmetic:
@@ -20,12 +20,6 @@ use nn::{Conv2dConfig, LayerConfig};
 use crate::config::RunConfig;
 use crate::data::Source;
 use crate::{Result, TrainError};
-
-/// The most rayon threads a run may ask for: 4 per core this process may use (more only adds
-/// contention; 100,000 threads would take minutes to start).
-pub fn max_threads() -> usize {
-    4 * std::thread::available_parallelism().map_or(64, |n| n.get())
-}
 
 /// Checks a synthetic dataset's size (before it is generated).
 pub(crate) fn check_data(cfg: &RunConfig) -> Result<()> {
@@ -565,7 +559,7 @@ fn available_bytes() -> Option<u64> {
     data::memory::available_bytes()
 }
 
-pub(crate) use data::memory::fmt_bytes;
+pub(crate) use present::fmt_bytes;
 
 #[cfg(test)]
 mod tests {

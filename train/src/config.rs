@@ -12,7 +12,7 @@ use optim::{Check, Hyper};
 use crate::data::DataConfig;
 use crate::metric::Metric;
 use crate::model::ModelConfig;
-use crate::{budget, divergence};
+use crate::divergence;
 use crate::{Result, TrainError};
 
 /// What the loss function is.
@@ -52,7 +52,7 @@ pub struct TrainConfig {
     pub checkpoint_every_epochs: usize,
     /// Also checkpoint every `n` optimizer steps.
     pub checkpoint_every_steps: Option<u64>,
-    /// Rayon threads (default: all cores; at most [`crate::budget::max_threads`]).
+    /// Rayon threads (default: all cores; at most [`max_threads`]).
     pub threads: Option<usize>,
     /// Stop as diverged when the mean loss of the last steps exceeds this many times the first
     /// step's loss ([`crate::divergence`]); `inf` turns the check off.
@@ -308,7 +308,7 @@ fn read_train(source: &str, t: &toml::Table) -> Result<TrainConfig> {
     let checkpoint_every_epochs = h.usize("checkpoint_every_epochs", 1)?;
     let checkpoint_every_steps = opt_int(&mut h, "checkpoint_every_steps")?;
     let threads = opt_int(&mut h, "threads")?.map(|x| x as usize);
-    let max = budget::max_threads();
+    let max = max_threads();
     if let Some(n) = threads.filter(|&n| n > max) {
         return Err(TrainError::config(
             &ctx,
@@ -588,6 +588,12 @@ fn set_path(
             here()
         ))),
     }
+}
+
+/// The most rayon threads a run may ask for: 4 per core this process may use (more only adds
+/// contention; 100,000 threads would take minutes to start).
+pub fn max_threads() -> usize {
+    4 * std::thread::available_parallelism().map_or(64, |n| n.get())
 }
 
 #[cfg(test)]

@@ -150,7 +150,7 @@ fn kind(layer: &Value) -> String {
     layer
         .get("type")
         .and_then(Value::as_str)
-        .and_then(|t| present::choices::resolve(t, crate::model::LAYER_TYPES, &[]))
+        .and_then(|t| present::choices::resolve(t, nn::catalogue::LAYER_TYPES, &[]))
         .unwrap_or_default()
         .to_string()
 }

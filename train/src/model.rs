@@ -32,30 +32,8 @@ use optim::{Check, Hyper};
 
 use crate::{Result, TrainError};
 
-/// Every layer `type` a config may name.
-pub const LAYER_TYPES: &[&str] = &[
-    "linear",
-    "conv1d",
-    "conv2d",
-    "maxpool1d",
-    "maxpool2d",
-    "avgpool1d",
-    "avgpool2d",
-    "global_avg_pool",
-    "flatten",
-    "batchnorm1d",
-    "batchnorm2d",
-    "dropout",
-    "residual",
-    "relu",
-    "leaky_relu",
-    "sigmoid",
-    "tanh",
-    "elu",
-    "gelu",
-    "silu",
-    "softplus",
-];
+/// Every layer `type` a config may name (the engine's catalogue).
+pub use nn::catalogue::LAYER_TYPES;
 
 const INIT_KEYS: &[&str] = &[
     "weight_init",

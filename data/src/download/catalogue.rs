@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use super::checksum::Checksum;
-use super::manifest::MANIFEST;
 use crate::cifar;
 
 /// Names accepted by [`download`] (and by [`crate::load`] once downloaded).
@@ -162,6 +161,10 @@ pub const REMOTE: [Remote; 3] = [
 pub fn remote(name: &str) -> Option<&'static Remote> {
     REMOTE.iter().find(|r| r.name == name)
 }
+
+/// The manifest's file name in the dataset folder (`sha256sum` format, one line per extracted
+/// file).
+pub const MANIFEST: &str = "SHA256SUMS";
 
 pub(crate) fn base_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)

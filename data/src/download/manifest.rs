@@ -10,13 +10,10 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::catalogue::{base_name, Member};
+use super::catalogue::{base_name, Member, MANIFEST};
 use super::checksum::{Checksum, Hasher};
 use crate::error::{DataError, Result};
 use crate::memory;
-
-/// The manifest's file name in the dataset folder.
-pub const MANIFEST: &str = "SHA256SUMS";
 
 /// A manifest is a few lines; anything larger is not one.
 const MAX_LEN: u64 = 1 << 16;

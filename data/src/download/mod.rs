@@ -44,11 +44,12 @@ pub mod manifest;
 pub mod tar;
 pub mod transport;
 
+pub use catalogue::MANIFEST;
 pub use catalogue::{remote, Format, Member, Remote, RemoteFile, DATASETS_REMOTE, REMOTE};
 pub use checksum::Checksum;
 pub use fetch::{download, download_opts, download_with, url_of, Options};
 pub use load::{load_remote, load_spec, location};
-pub use manifest::{Manifest, MANIFEST};
+pub use manifest::Manifest;
 pub use transport::{Fetch, FetchError, NetFetch, Response};
 
 #[cfg(test)]

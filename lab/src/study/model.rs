@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 use train::Metric;
 
-use super::factors::{Arm, Design, Factor};
 use super::key::canonical_json;
 use super::prune::Prune;
 
@@ -160,5 +159,58 @@ impl Study {
     /// The optimizer labelled `label`.
     pub fn optimizer(&self, label: &str) -> Option<&OptimizerSpace> {
         self.optimizers.iter().find(|o| o.label == label)
+    }
+}
+
+/// How levels combine into arms.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Design {
+    /// Every combination of every factor's levels.
+    #[default]
+    Factorial,
+    /// The baseline (every factor at its first level), then each other level of each factor
+    /// with the rest at the baseline.
+    Ablation,
+}
+
+/// One level of a factor: a name and the overrides it applies.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Level {
+    pub name: String,
+    /// `key=value` overrides, as `--set` takes them.
+    pub set: Vec<String>,
+    /// An optional claim this level is expected to bear out against the reference level
+    /// ("BatchNorm cures vanishing gradients"): the analysis says whether the measurement
+    /// supports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<String>,
+}
+
+/// A factor and its levels (the first is the reference/baseline).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Factor {
+    pub name: String,
+    pub levels: Vec<Level>,
+}
+
+/// What makes an arm of a factor study: its optimizer and its level of each factor.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Arm {
+    /// The optimizer's label in the study file.
+    pub optimizer: String,
+    /// (factor, level) for every factor, in file order.
+    pub levels: Vec<(String, String)>,
+    /// The levels' overrides, in factor order.
+    pub set: Vec<String>,
+}
+
+impl Arm {
+    /// This arm's level of `factor`.
+    pub fn level(&self, factor: &str) -> Option<&str> {
+        self.levels
+            .iter()
+            .find(|(f, _)| f == factor)
+            .map(|(_, l)| l.as_str())
     }
 }

@@ -13,6 +13,8 @@ use super::protocol::optimizer_table;
 use super::prune::Prune;
 use crate::{LabError, Result};
 
+mod factor_tables;
+
 /// The text of `lab/studies/default.toml`.
 pub const DEFAULT_STUDY: &str = include_str!("../../studies/default.toml");
 /// [`Study::source`] of the default study.
