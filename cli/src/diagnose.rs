@@ -33,6 +33,16 @@ pub struct Args {
     #[arg(long, short)]
     pub quiet: bool,
 }
+/// A training error, said once: with `training FILE: ` in front unless it already names the
+/// config (a config error names the file, the field and the value).
+pub fn training_error(e: train::TrainError, config: &Path) -> anyhow::Error {
+    let name = config.display().to_string();
+    if e.to_string().starts_with(&name) {
+        anyhow::Error::new(e)
+    } else {
+        anyhow::Error::new(e).context(format!("training {name}"))
+    }
+}
 
 pub fn parse_preset(s: &str) -> std::result::Result<Preset, String> {
     s.parse()
@@ -46,7 +56,7 @@ pub fn observe(
     preset: Preset,
 ) -> Result<Report> {
     diagnose::run::diagnose(subject, cfg, opts, preset).map_err(|e| match e {
-        diagnose::DiagnoseError::Train(e) => crate::train::training_error(e, &subject.path),
+        diagnose::DiagnoseError::Train(e) => training_error(e, &subject.path),
         e => e.into(),
     })
 }
@@ -166,7 +176,7 @@ pub fn diverged_remedies(cfg: &train::RunConfig) -> String {
     {
         out += &format!("\n  {}. {}: {}", k + 1, r.action, r.why);
         if let Some(c) = &r.config {
-            out += &format!("\n     {}", diagnose::report::set_flags(c));
+            out += &format!("\n     {}", diagnose::remedies::set_flags(c));
         }
     }
     out

@@ -11,7 +11,7 @@
 //! is written on error: outputs go to temporary files next to their targets and are renamed at
 //! the end.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
@@ -103,7 +103,7 @@ pub fn run(args: Args) -> Result<()> {
             .with_context(|| format!("cannot draw the plot for {}", path.display()))?;
         outputs.push((p.clone(), svg));
     }
-    write_all_or_nothing(&outputs)?;
+    crate::outputs::write_all_or_nothing(&outputs)?;
     for r in &runs {
         let end = match r.first_nonfinite_step {
             Some(s) => format!("diverged at step {s}"),
@@ -122,24 +122,4 @@ pub fn run(args: Args) -> Result<()> {
         .collect();
     println!("wrote {}", written.join(", "));
     Ok(())
-}
-
-/// Writes every output durably, all or nothing ([`durable::write_all`]): on any failure before
-/// the renames no target is touched and no temporary file is left.
-pub(crate) fn write_all_or_nothing(outputs: &[(PathBuf, String)]) -> Result<()> {
-    // Only reached once the whole run succeeded, so a created folder is never left empty by a
-    // failed run.
-    for (target, _) in outputs {
-        durable::create_parent(target)
-            .with_context(|| format!("cannot create the folder of {}", target.display()))?;
-    }
-    let files: Vec<(&Path, &[u8])> = outputs
-        .iter()
-        .map(|(p, t)| (p.as_path(), t.as_bytes()))
-        .collect();
-    let names: Vec<String> = outputs
-        .iter()
-        .map(|(p, _)| p.display().to_string())
-        .collect();
-    durable::write_all(&files).with_context(|| format!("cannot write {}", names.join(", ")))
 }

@@ -38,7 +38,7 @@ pub fn run(dir: &Path, points: usize, json: Option<PathBuf>, plot: Option<PathBu
         let names: Vec<&str> = inside.iter().map(String::as_str).collect();
         train::run_folder::record(dir, &names)?;
     }
-    crate::landscape::write_all_or_nothing(&outputs)?;
+    crate::outputs::write_all_or_nothing(&outputs)?;
     let at = |a: f64| line.points.iter().find(|p| (p.alpha - a).abs() < 1e-9);
     let fmt = |v: Option<f64>| v.map(present::fmt_num).unwrap_or_else(|| "-".into());
     println!(
@@ -69,7 +69,7 @@ pub fn slice(dir: &Path, n: usize, span: f64, seed: u64) -> Result<()> {
     let svg = dir.join("landscape_slice.svg");
     let text = serde_json::to_string_pretty(&s).context("encoding the slice as JSON")? + "\n";
     train::run_folder::record(dir, &["landscape_slice.json", "landscape_slice.svg"])?;
-    crate::landscape::write_all_or_nothing(&[
+    crate::outputs::write_all_or_nothing(&[
         (json.clone(), text),
         (svg.clone(), report::slice_plot::render(&s)),
     ])?;
@@ -132,7 +132,7 @@ pub fn trajectory(dir: &Path, n: usize) -> Result<()> {
         dir,
         &["landscape_trajectory.json", "landscape_trajectory.svg"],
     )?;
-    crate::landscape::write_all_or_nothing(&[
+    crate::outputs::write_all_or_nothing(&[
         (json.clone(), text),
         (svg.clone(), report::slice_plot::render_trajectory(&t)),
     ])?;

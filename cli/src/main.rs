@@ -11,6 +11,7 @@ mod interrupt;
 mod landscape;
 mod landscape_run;
 mod lr_find;
+mod outputs;
 mod run_flags;
 mod train;
 

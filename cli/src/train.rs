@@ -1,6 +1,6 @@
 //! `gradlab train FILE.toml [--set key=value ...] [--epochs N] [--lr X] … [--resume] [--quiet]`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::Args as ClapArgs;
@@ -25,17 +25,6 @@ pub struct Args {
     pub doctor: Option<::diagnose::Preset>,
 }
 
-/// A training error, said once: with `training FILE: ` in front unless it already names the
-/// config (a config error names the file, the field and the value).
-pub fn training_error(e: train::TrainError, config: &Path) -> anyhow::Error {
-    let name = config.display().to_string();
-    if e.to_string().starts_with(&name) {
-        anyhow::Error::new(e)
-    } else {
-        anyhow::Error::new(e).context(format!("training {name}"))
-    }
-}
-
 pub fn run(args: Args) -> Result<()> {
     let sets = args.flags.overrides(&args.config)?;
     let cfg = train::RunConfig::from_file(&args.config, &sets)?;
@@ -49,7 +38,7 @@ pub fn run(args: Args) -> Result<()> {
         Some(d) => train::run_observed(&cfg, &opts, d),
         None => train::run(&cfg, &opts),
     }
-    .map_err(|e| training_error(e, &args.config))?;
+    .map_err(|e| crate::diagnose::training_error(e, &args.config))?;
     let subject = ::diagnose::Subject::new(&args.config, sets);
     let mut report = crate::diagnose::train_report(doctor, &summary, args.doctor, &subject);
     if let Some(msg) = summary.explain() {

@@ -12,7 +12,7 @@
 //!   `landscape_trajectory.svg`, their JSON) and a range test already in `lr-find`'s default
 //!   folder (`runs/lr-find/STEM/lr_find.svg`) are linked as files.
 //!
-//! Commands are shell-safe (`--set` flags quoted as [`crate::report::set_flags`] does).
+//! Commands are shell-safe (`--set` flags quoted as [`crate::remedies::set_flags`] does).
 
 use std::path::Path;
 
@@ -111,7 +111,7 @@ pub fn for_run(
         );
         for o in overrides {
             cmd += " ";
-            cmd += &crate::report::set_flags(o);
+            cmd += &crate::remedies::set_flags(o);
         }
         out.push(Next {
             what: format!(

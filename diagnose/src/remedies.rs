@@ -342,6 +342,36 @@ pub fn batch_size_setting(b: usize) -> String {
     format!("data.batch_size = {b}")
 }
 
+/// A remedy's config change (`key = value`, several joined by `; `) as command-line flags that
+/// survive a shell: `--set key=value`, quoted when the value needs it.
+pub fn set_flags(config: &str) -> String {
+    config
+        .split("; ")
+        .map(|a| {
+            let (k, v) = a.split_once('=').unwrap_or((a, ""));
+            let (k, v) = (k.trim(), v.trim());
+            // A bare word needs no TOML quotes: `--set` reads an unparsable value as a string.
+            let bare = v.strip_prefix('"').and_then(|v| v.strip_suffix('"'));
+            match bare {
+                Some(w)
+                    if w.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+                {
+                    format!("--set {k}={w}")
+                }
+                _ if v
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-_+".contains(c)) =>
+                {
+                    format!("--set {k}={v}")
+                }
+                _ => format!("--set '{k}={v}'"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

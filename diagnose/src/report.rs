@@ -257,7 +257,7 @@ impl Report {
                     };
                     wrap_hanging(&mut out, &text, &format!("     {}. ", k + 1), "        ");
                     if let Some(c) = &r.config {
-                        let _ = writeln!(out, "        config: {}", set_flags(c));
+                        let _ = writeln!(out, "        config: {}", crate::remedies::set_flags(c));
                     }
                 }
             }
@@ -320,39 +320,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-/// A remedy's config change (`key = value`, several joined by `; `) as command-line flags that
-/// survive a shell: `--set key=value`, quoted when the value needs it.
-pub fn set_flags(config: &str) -> String {
-    config
-        .split("; ")
-        .map(|a| {
-            let (k, v) = a.split_once('=').unwrap_or((a, ""));
-            let (k, v) = (k.trim(), v.trim());
-            // A bare word needs no TOML quotes: `--set` reads an unparsable value as a string.
-            let bare = v.strip_prefix('"').and_then(|v| v.strip_suffix('"'));
-            match bare {
-                Some(w)
-                    if w.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
-                {
-                    format!("--set {k}={w}")
-                }
-                _ if v
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ".-_+".contains(c)) =>
-                {
-                    format!("--set {k}={v}")
-                }
-                _ => format!("--set '{k}={v}'"),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[cfg(test)]
 mod set_flag_tests {
-    use super::set_flags;
+    use crate::remedies::set_flags;
 
     /// Regression: remedies printed `--set model.weight_init = "kaiming_normal"`, which a shell
     /// splits into three arguments.

@@ -281,7 +281,7 @@ impl Verification {
             );
             let text = format!("{} ({})", t.action, t.stop_or_error());
             crate::report::wrap(&mut out, &text, "    ", crate::report::WIDTH);
-            let _ = writeln!(out, "    {}", crate::report::set_flags(&t.config));
+            let _ = writeln!(out, "    {}", crate::remedies::set_flags(&t.config));
         }
         match self.best() {
             Some(t) => {

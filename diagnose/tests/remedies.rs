@@ -52,7 +52,7 @@ fn first_remedy_removes_the_finding(name: &str) -> (Vec<Kind>, Vec<Kind>) {
         "{name}: {:?} -> [{}] {} -> {:?} (test_accuracy {:?} -> {:?})",
         kinds(&before),
         finding.kind,
-        diagnose::report::set_flags(&change),
+        diagnose::remedies::set_flags(&change),
         kinds(&after),
         before.summary.last.as_ref().and_then(|r| r.test_accuracy),
         after.summary.last.as_ref().and_then(|r| r.test_accuracy),
@@ -61,7 +61,7 @@ fn first_remedy_removes_the_finding(name: &str) -> (Vec<Kind>, Vec<Kind>) {
         !kinds(&after).contains(&finding.kind),
         "{file}: `{}` is still there after its first remedy ({})\n{}",
         finding.kind,
-        diagnose::report::set_flags(&change),
+        diagnose::remedies::set_flags(&change),
         after.to_text()
     );
     (kinds(&before), kinds(&after))

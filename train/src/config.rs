@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use optim::{Check, Hyper};
 
 use crate::data::DataConfig;
+use crate::divergence;
 use crate::metric::Metric;
 use crate::model::ModelConfig;
-use crate::divergence;
 use crate::{Result, TrainError};
 
 /// What the loss function is.
