@@ -171,6 +171,17 @@ impl Sequential {
         backward_with_stats_chain(&mut self.layers, dy, sq_norms)
     }
 
+    /// Switches every layer's evaluation-statistics variant on or off (see
+    /// [`Layer::set_eval_statistics`]); returns whether any layer is affected (the model has
+    /// batch norm with running statistics).
+    pub fn set_eval_statistics(&mut self, on: bool) -> bool {
+        let mut any = false;
+        for l in &mut self.layers {
+            any |= l.set_eval_statistics(on);
+        }
+        any
+    }
+
     /// The R-forward pass (see [`rop`](crate::rop)) after a [`forward`](Self::forward): the
     /// directional derivative `R{output}` of the last forward's output along the parameter
     /// directions `v` (`v[i]` for parameter `i`, laid out as the parameters; the input is data,
