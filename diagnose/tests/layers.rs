@@ -490,6 +490,21 @@ fn batch_norm_models_record_eval_statistics_variant() {
             "step {step}: pe_norm_mean {v} vs explicit {want}"
         );
     }
+    // Under the full preset: training is bit for bit that of a plain run, and the report's
+    // readings line labels the noise scale with the variant.
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(&src, &[], tmp.path());
+    let plain = train::run(&cfg, &quiet()).unwrap();
+    let mut doc = Doctor::new(Preset::Full);
+    let full = train::run_observed(&cfg, &quiet(), &mut doc).unwrap();
+    assert_eq!(plain.losses, full.losses);
+    assert!(!doc.timeline.get("b_simple").is_empty());
+    let report = diagnose::run::report(doc, full, Preset::Full, Path::new("bn.toml"), None);
+    let line = report.readings_line().unwrap();
+    assert!(
+        line.contains("B_simple") && line.contains("per_example_variant = \"eval_statistics\""),
+        "{line}"
+    );
     // Without running statistics there is no such variant: nothing is recorded.
     let untracked = src.replace(
         "\"batchnorm1d\"",
