@@ -163,40 +163,31 @@ impl Instrument for PerExample {
         // Exact statistics from the step's backward pass, or (batch norm) the
         // evaluation-statistics variant's, with its own mean gradient.
         let mut sq_variant = std::mem::take(&mut self.sq_variant);
-        let variant = match p.per_example_sq_norms {
-            Some(_) => false,
-            None => {
-                if p.per_example_eval_statistics(&mut sq_variant, &mut self.gbar)?
-                    .is_none()
-                {
-                    self.sq_variant = sq_variant;
-                    return Ok(());
-                }
-                true
-            }
+        let out = match p.per_example_sq_norms {
+            Some(sq) => self.record(p, t, sq, false),
+            None => match p.per_example_eval_statistics(&mut sq_variant, &mut self.gbar) {
+                Ok(Some(_)) => self.record(p, t, &sq_variant, true),
+                Ok(None) => Ok(()),
+                Err(e) => Err(e.into()),
+            },
         };
-        let out = self.record(p, t, variant, &sq_variant);
         self.sq_variant = sq_variant;
         out
     }
 }
 
 impl PerExample {
-    /// Records the due readings of step `p.step`: from `p.per_example_sq_norms` and the step's
-    /// gradient, or with `variant` from `sq_variant` and the variant's gradient already in
-    /// `self.gbar`.
+    /// Records the due readings of step `p.step` from the per-example squared shares `sq`: of
+    /// the step itself (`self.gbar` is filled from the model's gradient), or with `variant` of
+    /// the evaluation-statistics variant (`self.gbar` already holds that variant's gradient).
     fn record(
         &mut self,
         p: &mut Probe<'_>,
         t: &mut Timeline,
+        sq: &[f32],
         variant: bool,
-        sq_variant: &[f32],
     ) -> Result<()> {
         let step = p.step;
-        let sq = match p.per_example_sq_norms {
-            Some(sq) if !variant => sq,
-            _ => sq_variant,
-        };
         let batch = sq.len();
         if batch == 0 {
             return Ok(());
