@@ -9,7 +9,8 @@
 //! batch through the batch statistics), so per-example gradients are not defined. For such models
 //! the readings are of the *evaluation-statistics variant*, as BackPACK (Dangel, Kunstner &
 //! Hennig, ICLR 2020) proposes for this case: every batch norm is the fixed affine map it is in
-//! evaluation mode (running mean and variance as constants), dropout keeps the step's masks, and
+//! evaluation mode (running mean and variance as constants: those after the step's training
+//! forward, which has folded in this batch), dropout keeps the step's masks, and
 //! gᵢ, ḡ and the subsample gradients are all of that variant's loss (one extra forward and
 //! backward pass per due step, [`Probe::per_example_eval_statistics`]). Such steps also record
 //! the marker series [`EVAL_STATISTICS`] (value 1) and the report labels the readings. Batch
