@@ -114,8 +114,17 @@ impl Report {
         }
         if let Some((_, b)) = last("b_simple") {
             let batch = last("batch_size").map_or(String::new(), |b| format!(", batch {}", b.1));
+            let variant = if t
+                .get(crate::instruments::per_example::EVAL_STATISTICS)
+                .is_empty()
+            {
+                ""
+            } else {
+                " (per_example_variant = \"eval_statistics\": batch norm with its running \
+                 statistics)"
+            };
             parts.push(format!(
-                "gradient noise scale B_simple {}{batch}",
+                "gradient noise scale B_simple {}{batch}{variant}",
                 fmt_num(b)
             ));
         }

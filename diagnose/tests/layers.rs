@@ -429,17 +429,92 @@ fn per_example_statistics_match_one_by_one_gradients() {
     }
 }
 
+/// Per step: the mean per-example gradient norm of the evaluation-statistics variant, from
+/// explicit per-example gradients (one plain backward pass per example).
+struct EvalStatisticsNorms {
+    seen: Arc<Mutex<BTreeMap<u64, f64>>>,
+}
+
+impl Instrument for EvalStatisticsNorms {
+    fn name(&self) -> &'static str {
+        "eval_statistics_norms"
+    }
+    fn after_backward(&mut self, p: &mut Probe<'_>, _t: &mut Timeline) -> diagnose::Result<()> {
+        let b = p.x.batch();
+        let mut buf = Vec::new();
+        let mut sum = 0.0;
+        for k in 0..b {
+            assert!(p.example_gradient_eval_statistics(k, &mut buf)?);
+            sum += b as f64
+                * buf
+                    .iter()
+                    .flatten()
+                    .map(|&v| v as f64 * v as f64)
+                    .sum::<f64>()
+                    .sqrt();
+        }
+        self.seen.lock().unwrap().insert(p.step, sum / b as f64);
+        Ok(())
+    }
+}
+
 #[test]
-fn batch_norm_models_record_no_per_example_statistics() {
-    let src = MLP.replace("\"dropout\"\np = 0.2", "\"batchnorm1d\"");
-    assert!(src.contains("batchnorm1d"));
+fn batch_norm_models_record_eval_statistics_variant() {
+    let src = MLP.replace(
+        "type = \"tanh\"",
+        "type = \"batchnorm1d\"\n[[model.layers]]\ntype = \"tanh\"",
+    );
+    assert!(src.contains("batchnorm1d") && src.contains("dropout"));
+    let seen = Arc::new(Mutex::new(BTreeMap::new()));
     let (t, _) = run(
         &src,
         &[],
+        vec![
+            Box::new(PerExample::new(Every(1), Some((Every(2), 4)))),
+            Box::new(EvalStatisticsNorms { seen: seen.clone() }),
+        ],
+    );
+    let marker = t.get(diagnose::instruments::per_example::EVAL_STATISTICS);
+    let pe = t.get("pe_norm_mean");
+    assert_eq!(pe.len(), 12, "2 epochs of 6 batches");
+    assert_eq!(marker.len(), pe.len());
+    assert!(marker.iter().zip(pe).all(|(m, p)| m.0 == p.0 && m.1 == 1.0));
+    for name in ["grad_snr", "b_simple", "noise_trace", "inner_product_test"] {
+        assert!(!t.get(name).is_empty(), "{name} not recorded");
+    }
+    let seen = seen.lock().unwrap();
+    for &(step, v) in pe {
+        let want = seen[&step];
+        assert!(
+            close(v, want, 1e-4),
+            "step {step}: pe_norm_mean {v} vs explicit {want}"
+        );
+    }
+    // Under the full preset: training is bit for bit that of a plain run, and the report's
+    // readings line labels the noise scale with the variant.
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(&src, &[], tmp.path());
+    let plain = train::run(&cfg, &quiet()).unwrap();
+    let mut doc = Doctor::new(Preset::Full);
+    let full = train::run_observed(&cfg, &quiet(), &mut doc).unwrap();
+    assert_eq!(plain.losses, full.losses);
+    assert!(!doc.timeline.get("b_simple").is_empty());
+    let report = diagnose::run::report(doc, full, Preset::Full, Path::new("bn.toml"), None);
+    let line = report.readings_line().unwrap();
+    assert!(
+        line.contains("B_simple") && line.contains("per_example_variant = \"eval_statistics\""),
+        "{line}"
+    );
+    // Without running statistics there is no such variant: nothing is recorded.
+    let untracked = src.replace(
+        "\"batchnorm1d\"",
+        "\"batchnorm1d\"\ntrack_running_stats = false",
+    );
+    let (t, _) = run(
+        &untracked,
+        &[],
         vec![Box::new(PerExample::new(Every(1), Some((Every(1), 4))))],
     );
-    assert!(t.get("pe_norm_mean").is_empty());
-    assert!(t.get("inner_product_test").is_empty());
     assert!(t.series.is_empty());
 }
 

@@ -62,6 +62,16 @@ pub trait Layer: Send {
         Ok(self.backward(dy))
     }
 
+    /// Switches the evaluation-statistics variant on or off: while on, a layer whose training
+    /// forward couples the examples of a batch (batch norm) normalises with its running
+    /// statistics even when `train` is set, and leaves them unchanged, so that every example's
+    /// gradient is defined (what BackPACK proposes for per-example quantities of batch-norm
+    /// models). Other training behaviour (dropout) is kept. Returns whether the layer (or a
+    /// sub-layer) is affected; the default, for layers that do not couple examples, is `false`.
+    fn set_eval_statistics(&mut self, _on: bool) -> bool {
+        false
+    }
+
     /// [`backward`](Layer::backward) when `∂L/∂x` is not needed (the first layer with
     /// parameters in a model, whose input is data): adds the parameter gradients only, and may
     /// skip computing the input gradient. The default runs `backward`.

@@ -171,6 +171,17 @@ impl Sequential {
         backward_with_stats_chain(&mut self.layers, dy, sq_norms)
     }
 
+    /// Switches every layer's evaluation-statistics variant on or off (see
+    /// [`Layer::set_eval_statistics`]); returns whether any layer is affected (the model has
+    /// batch norm with running statistics).
+    pub fn set_eval_statistics(&mut self, on: bool) -> bool {
+        let mut any = false;
+        for l in &mut self.layers {
+            any |= l.set_eval_statistics(on);
+        }
+        any
+    }
+
     /// The R-forward pass (see [`rop`](crate::rop)) after a [`forward`](Self::forward): the
     /// directional derivative `R{output}` of the last forward's output along the parameter
     /// directions `v` (`v[i]` for parameter `i`, laid out as the parameters; the input is data,
@@ -547,6 +558,63 @@ pub(crate) mod tests {
                 norms[k]
             );
         }
+    }
+
+    /// The evaluation-statistics variant through a model with both batch norms
+    /// (conv → BatchNorm2d → ReLU → flatten → linear → BatchNorm1d → tanh → linear): training
+    /// forward with the variant on, per-example norms equal those of each example alone in
+    /// evaluation mode; the running statistics are left alone, and with the variant off the
+    /// batch statistics make it an error.
+    #[test]
+    fn per_example_norms_through_batch_norm_in_eval_statistics() {
+        use crate::layers::{BatchNormConfig, Conv2dConfig};
+        let cfgs = [
+            LayerConfig::Conv2d(Conv2dConfig::new(2, 3, 2)),
+            LayerConfig::BatchNorm2d(BatchNormConfig::default()),
+            LayerConfig::Activation(Activation::Relu),
+            LayerConfig::Flatten(FlattenConfig::default()),
+            LayerConfig::Linear(LinearConfig::new(27, 5)),
+            LayerConfig::BatchNorm1d(BatchNormConfig::default()),
+            LayerConfig::Activation(Activation::Tanh),
+            LayerConfig::Linear(LinearConfig::new(5, 2)),
+        ];
+        let mut m = Sequential::new(&[2, 4, 4], &cfgs, 7).unwrap();
+        for seed in 0..3 {
+            m.forward(&random_tensor(&[6, 2, 4, 4], 10 + seed), true);
+        }
+        let x = random_tensor(&[4, 2, 4, 4], 1);
+        let dy = random_tensor(&[4, 2], 2);
+        let stats = m.snapshot();
+        assert!(m.set_eval_statistics(true));
+        m.zero_grad();
+        m.forward(&x, true);
+        let mut norms = vec![0.0; 4];
+        m.backward_with_stats(&dy, &mut norms).unwrap();
+        assert!(m.set_eval_statistics(false));
+        assert_eq!(
+            m.snapshot(),
+            stats,
+            "the variant must not touch the running statistics"
+        );
+        for k in 0..4 {
+            m.zero_grad();
+            let xk = Tensor::from_vec(&[1, 2, 4, 4], x.example(k).to_vec()).unwrap();
+            m.forward(&xk, false);
+            m.backward(&Tensor::from_vec(&[1, 2], dy.example(k).to_vec()).unwrap());
+            let sq: f32 = (0..m.count())
+                .flat_map(|i| m.grad(i).unwrap().to_vec())
+                .map(|g| g * g)
+                .sum();
+            assert!(
+                (sq - norms[k]).abs() <= 1e-4 * (1.0 + sq),
+                "example {k}: {sq} vs {}",
+                norms[k]
+            );
+        }
+        m.forward(&x, true);
+        assert!(m.backward_with_stats(&dy, &mut [0.0; 4]).is_err());
+        // A model without batch norm is not affected.
+        assert!(!mlp(5).set_eval_statistics(true));
     }
 
     /// `forward_mut` (a leading Flatten applied by reshaping the caller's input) gives the same

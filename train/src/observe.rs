@@ -141,7 +141,8 @@ pub struct Probe<'a> {
     pub x: &'a Tensor,
     pub targets: Targets<'a>,
     /// `‖∂loss/∂θ of example n‖²` (its share of the mean loss), when asked for and the model
-    /// supports it (not with batch norm, whose statistics couple the examples).
+    /// supports it (not with batch norm, whose statistics couple the examples: see
+    /// [`per_example_eval_statistics`](Self::per_example_eval_statistics)).
     pub per_example_sq_norms: Option<&'a [f32]>,
     /// The global L2 norm of the step's gradients (before clipping), when the observer asked
     /// for it or the step is logged.
@@ -281,20 +282,82 @@ impl Probe<'_> {
     /// gradient is zero outside row `n`). Exact for models whose examples do not interact
     /// (no batch norm in training mode). Training state is untouched.
     pub fn example_gradient(&mut self, n: usize, grads: &mut Vec<Vec<f32>>) -> Result<()> {
-        self.isolated(|p| {
-            p.model.zero_grad();
-            p.raw_loss()?;
-            let mut dy = p.loss_fn.grad().clone();
-            let k = dy.per_example();
-            for (r, row) in dy.data.chunks_exact_mut(k).enumerate() {
-                if r != n {
-                    row.iter_mut().for_each(|v| *v = 0.0);
-                }
+        self.isolated(|p| p.example_gradient_inner(n, grads))
+    }
+
+    fn example_gradient_inner(&mut self, n: usize, grads: &mut Vec<Vec<f32>>) -> Result<()> {
+        self.model.zero_grad();
+        self.raw_loss()?;
+        let mut dy = self.loss_fn.grad().clone();
+        let k = dy.per_example();
+        for (r, row) in dy.data.chunks_exact_mut(k).enumerate() {
+            if r != n {
+                row.iter_mut().for_each(|v| *v = 0.0);
             }
-            p.model.backward(&dy);
-            p.read_grads(grads);
-            Ok(())
+        }
+        self.model.backward(&dy);
+        self.read_grads(grads);
+        Ok(())
+    }
+
+    /// Runs `f` inside [`isolated`](Self::isolated) with the model in the evaluation-statistics
+    /// variant ([`nn::Layer::set_eval_statistics`]); `None` when no layer is affected (the
+    /// model has no batch norm with running statistics, so the variant is the training loss).
+    fn in_eval_statistics<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<Option<T>>,
+    ) -> Result<Option<T>> {
+        self.isolated(|p| {
+            if !p.model.set_eval_statistics(true) {
+                p.model.set_eval_statistics(false);
+                return Ok(None);
+            }
+            let out = f(p);
+            p.model.set_eval_statistics(false);
+            out
         })
+    }
+
+    /// Per-example statistics of a batch-norm model in the *evaluation-statistics variant*
+    /// (BackPACK's answer for batch norm, whose training-mode statistics couple the examples so
+    /// that per-example gradients are not defined): every batch norm is the fixed affine map it
+    /// is in evaluation mode (running mean and variance as constants, left unchanged), dropout
+    /// keeps the step's masks. On this step's batch at the current weights, fills `sq` with
+    /// each example's `‖∂(its share of the mean loss)/∂θ‖²` (as
+    /// [`per_example_sq_norms`](Self::per_example_sq_norms)) and `grads` with the variant's
+    /// mean-loss gradient (the mean of those per-example gradients, laid out as
+    /// [`loss_and_gradient`](Self::loss_and_gradient)'s), and returns the variant's loss.
+    /// `None` when the model has no batch norm with running statistics (use the exact
+    /// statistics) or a layer has no per-example norms. Training state is untouched.
+    pub fn per_example_eval_statistics(
+        &mut self,
+        sq: &mut Vec<f32>,
+        grads: &mut Vec<Vec<f32>>,
+    ) -> Result<Option<f32>> {
+        self.in_eval_statistics(|p| {
+            p.model.zero_grad();
+            let loss = p.raw_loss()?;
+            sq.clear();
+            sq.resize(p.x.batch(), 0.0);
+            if p.model.backward_with_stats(p.loss_fn.grad(), sq).is_err() {
+                return Ok(None);
+            }
+            p.read_grads(grads);
+            Ok(Some(loss))
+        })
+    }
+
+    /// [`example_gradient`](Self::example_gradient) in the evaluation-statistics variant of
+    /// [`per_example_eval_statistics`](Self::per_example_eval_statistics); `false` (and
+    /// `grads` unspecified) when the model has no batch norm with running statistics.
+    pub fn example_gradient_eval_statistics(
+        &mut self,
+        n: usize,
+        grads: &mut Vec<Vec<f32>>,
+    ) -> Result<bool> {
+        Ok(self
+            .in_eval_statistics(|p| p.example_gradient_inner(n, grads).map(Some))?
+            .is_some())
     }
 
     /// `∂L/∂y` (rows = examples) for the model's output `y` on this step's batch at the current

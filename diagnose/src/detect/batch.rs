@@ -13,6 +13,7 @@
 use super::context::{ev, median, tail, Ctx};
 use super::NOISE_SCALE_FACTOR;
 use crate::finding::{Finding, Kind};
+use crate::instruments::per_example::EVAL_STATISTICS;
 use crate::remedies;
 
 /// Fewest `b_simple` readings for a verdict.
@@ -58,10 +59,15 @@ pub(super) fn noise_scale(c: &Ctx, converged: bool) -> Option<Finding> {
         last_step: c.last,
         confidence,
         basis: format!(
-            "{confidence:.2}: the median B_simple over the second half of its {} readings ({} when the batch is too small, the noise being measured directly; {} when too large, the estimate dividing by a small ‖G‖²)",
+            "{confidence:.2}: the median B_simple over the second half of its {} readings ({} when the batch is too small, the noise being measured directly; {} when too large, the estimate dividing by a small ‖G‖²){}",
             pts.len(),
             0.7,
-            0.6
+            0.6,
+            if c.t.get(EVAL_STATISTICS).is_empty() {
+                ""
+            } else {
+                "; per_example_variant = \"eval_statistics\": the per-example gradients treat batch norm as the fixed map of its running statistics, not the batch statistics training uses"
+            }
         ),
         summary: summary.into(),
         evidence: vec![
@@ -133,6 +139,16 @@ mod tests {
                     f.remedies[0].config.as_deref(),
                     Some(format!("data.batch_size = {}", b_simple as usize).as_str())
                 );
+                assert!(!f.basis.contains("eval_statistics"), "{}", f.basis);
+                // Readings of a batch-norm model say what they are of.
+                for s in (10..=200).step_by(10) {
+                    t.push(EVAL_STATISTICS, None, s, 1.0);
+                }
+                let f = crate::detect(&t, &summary);
+                let f = f.iter().find(|f| f.kind == Kind::BatchNoiseScale).unwrap();
+                assert!(f
+                    .basis
+                    .contains("per_example_variant = \"eval_statistics\""));
             }
         }
     }

@@ -5,8 +5,19 @@
 //! clipping or weight decay). The engine's extended backward gives sᵢ = ‖gᵢ / B‖² (each
 //! example's share of the mean-loss gradient), so ‖gᵢ‖ = B·√sᵢ.
 //!
-//! Series (run-level) on due steps, when the model offers per-example norms (models with batch
-//! norm don't: nothing is recorded for them):
+//! Batch norm in training mode couples the examples (an example's loss depends on the whole
+//! batch through the batch statistics), so per-example gradients are not defined. For such models
+//! the readings are of the *evaluation-statistics variant*, as BackPACK (Dangel, Kunstner &
+//! Hennig, ICLR 2020) proposes for this case: every batch norm is the fixed affine map it is in
+//! evaluation mode (running mean and variance as constants: those after the step's training
+//! forward, which has folded in this batch), dropout keeps the step's masks, and
+//! gᵢ, ḡ and the subsample gradients are all of that variant's loss (one extra forward and
+//! backward pass per due step, [`Probe::per_example_eval_statistics`]). Such steps also record
+//! the marker series [`EVAL_STATISTICS`] (value 1) and the report labels the readings. Batch
+//! norm without running statistics has no such variant: nothing is recorded.
+//!
+//! Series (run-level) on due steps, when the model offers per-example norms (exact, or in the
+//! evaluation-statistics variant):
 //! - `pe_norm_mean`, `pe_norm_max`: mean and max of ‖gᵢ‖.
 //! - `grad_snr` = ‖ḡ‖² / (V / B), with V = (1/B) Σ ‖gᵢ − ḡ‖² = (1/B) Σ ‖gᵢ‖² − ‖ḡ‖²: the squared
 //!   mean over the variance of the mean. Not recorded when V = 0.
@@ -45,6 +56,10 @@ use train::Probe;
 use super::{Every, Instrument};
 use crate::{Result, Timeline};
 
+/// The marker series (value 1 on every due step) saying that the step's per-example readings
+/// are of the evaluation-statistics variant (a model with batch norm; see the module docs).
+pub const EVAL_STATISTICS: &str = "per_example_eval_statistics";
+
 /// Readings averaged into `b_simple`.
 pub const NOISE_WINDOW: usize = 10;
 
@@ -55,6 +70,8 @@ pub struct PerExample {
     pub tests: Option<(Every, usize)>,
     gbar: Vec<Vec<f32>>,
     gi: Vec<Vec<f32>>,
+    /// The evaluation-statistics variant's per-example squared shares, reused.
+    sq_variant: Vec<f32>,
     /// The last readings of `(noise_trace, grad_sq_unbiased)`.
     noise: std::collections::VecDeque<(f64, f64)>,
 }
@@ -66,6 +83,7 @@ impl PerExample {
             tests,
             gbar: Vec::new(),
             gi: Vec::new(),
+            sq_variant: Vec::new(),
             noise: std::collections::VecDeque::new(),
         }
     }
@@ -139,23 +157,56 @@ impl Instrument for PerExample {
     }
 
     fn after_backward(&mut self, p: &mut Probe<'_>, t: &mut Timeline) -> Result<()> {
-        let Some(sq) = p.per_example_sq_norms else {
+        let step = p.step;
+        if !self.wants_per_example(step) {
             return Ok(());
+        }
+        // Exact statistics from the step's backward pass, or (batch norm) the
+        // evaluation-statistics variant's, with its own mean gradient.
+        let mut sq_variant = std::mem::take(&mut self.sq_variant);
+        let out = match p.per_example_sq_norms {
+            Some(sq) => self.record(p, t, sq, false),
+            None => match p.per_example_eval_statistics(&mut sq_variant, &mut self.gbar) {
+                Ok(Some(_)) => self.record(p, t, &sq_variant, true),
+                Ok(None) => Ok(()),
+                Err(e) => Err(e.into()),
+            },
         };
+        self.sq_variant = sq_variant;
+        out
+    }
+}
+
+impl PerExample {
+    /// Records the due readings of step `p.step` from the per-example squared shares `sq`: of
+    /// the step itself (`self.gbar` is filled from the model's gradient), or with `variant` of
+    /// the evaluation-statistics variant (`self.gbar` already holds that variant's gradient).
+    fn record(
+        &mut self,
+        p: &mut Probe<'_>,
+        t: &mut Timeline,
+        sq: &[f32],
+        variant: bool,
+    ) -> Result<()> {
         let step = p.step;
         let batch = sq.len();
         if batch == 0 {
             return Ok(());
         }
-        let m = &*p.model;
-        let n = Params::<f32>::count(m);
-        self.gbar.resize_with(n, Vec::new);
-        for (i, g) in self.gbar.iter_mut().enumerate() {
-            g.clear();
-            match Params::<f32>::grad(m, i) {
-                Some(src) => g.extend_from_slice(src),
-                None => g.resize(Params::<f32>::value(m, i).len(), 0.0),
+        if !variant {
+            let m = &*p.model;
+            let n = Params::<f32>::count(m);
+            self.gbar.resize_with(n, Vec::new);
+            for (i, g) in self.gbar.iter_mut().enumerate() {
+                g.clear();
+                match Params::<f32>::grad(m, i) {
+                    Some(src) => g.extend_from_slice(src),
+                    None => g.resize(Params::<f32>::value(m, i).len(), 0.0),
+                }
             }
+        }
+        if variant {
+            t.push(EVAL_STATISTICS, None, step, 1.0);
         }
         let gbar_sq: f64 = self
             .gbar
@@ -204,7 +255,11 @@ impl Instrument for PerExample {
             for k in 0..mm {
                 // Spread over the batch, shifted with the step so other examples get their turn.
                 let idx = (k * batch / mm + step as usize) % batch;
-                p.example_gradient(idx, &mut self.gi)?;
+                if variant {
+                    p.example_gradient_eval_statistics(idx, &mut self.gi)?;
+                } else {
+                    p.example_gradient(idx, &mut self.gi)?;
+                }
                 let (mut d, mut s) = (0.0f64, 0.0f64);
                 for (gi, gb) in self.gi.iter().zip(&self.gbar) {
                     for (&a, &b) in gi.iter().zip(gb) {

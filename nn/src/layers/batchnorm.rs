@@ -6,6 +6,14 @@
 //! `running = (1 − m)·running + m·batch_stat`, with the *unbiased* variance `σ²_B·n/(n−1)`, and
 //! `num_batches_tracked` is incremented (`momentum = None` uses `m = 1/num_batches_tracked`, a
 //! cumulative average). Evaluation normalises with the running statistics.
+//!
+//! Per-example gradient norms ([`Layer::backward_with_stats`]) exist only when the layer
+//! normalises with its running statistics (evaluation, or the evaluation-statistics variant of
+//! [`Layer::set_eval_statistics`]): the layer is then the fixed affine map
+//! `y = γ·(x − running_mean)/√(running_var + eps) + β`, and example `n`'s share of the
+//! parameter gradients is `∂γ_c = Σ_s dy·x̂`, `∂β_c = Σ_s dy` (sums over the spatial positions
+//! `s` of that example and channel), squared and added over channels. With batch statistics an
+//! example's loss depends on the whole batch, so it is an error.
 
 use optim::Param;
 
@@ -88,6 +96,8 @@ pub struct BatchNorm {
     inv_std: Vec<f32>,
     /// Whether the last forward used batch statistics.
     batch_stats: bool,
+    /// The evaluation-statistics variant ([`Layer::set_eval_statistics`]).
+    eval_statistics: bool,
     y: Tensor,
     dx: Tensor,
     /// R-pass buffers ([`rop`](crate::rop)): `R{x̂}` (meaningful when `has_rx`; zero
@@ -157,6 +167,7 @@ impl BatchNorm {
             xhat: Vec::new(),
             inv_std: vec![0.0; c],
             batch_stats: true,
+            eval_statistics: false,
             y: Tensor::default(),
             dx: Tensor::default(),
             has_rx: false,
@@ -237,10 +248,10 @@ impl Layer for BatchNorm {
         let (n, s) = self.layout(x, "input");
         let c = self.channels;
         let m = n * s;
-        self.batch_stats = train || self.buffers.is_empty();
+        self.batch_stats = (train && !self.eval_statistics) || self.buffers.is_empty();
         self.xhat.resize(x.numel(), 0.0);
         self.y.resize(&x.shape);
-        let increment = train && !self.buffers.is_empty();
+        let increment = train && !self.eval_statistics && !self.buffers.is_empty();
         if increment {
             self.buffers[2].value[0] += 1.0;
         }
@@ -355,6 +366,49 @@ impl Layer for BatchNorm {
             }
         }
         &self.dx
+    }
+
+    /// Running statistics only (see the module docs); with batch statistics the examples are
+    /// coupled and this is an error, whether or not the layer has parameters (its input gradient
+    /// mixes the examples, so the layers before it could not be per-example either).
+    fn backward_with_stats(&mut self, dy: &Tensor, sq_norms: &mut [f32]) -> Result<&Tensor> {
+        crate::layer::check_stats_len(dy, sq_norms)?;
+        if self.batch_stats {
+            return Err(NnError::Invalid(format!(
+                "{} with batch statistics couples the examples: per-example gradients exist only \
+                 with running statistics (evaluation-statistics variant)",
+                self.kind()
+            )));
+        }
+        let (n, s) = self.layout(dy, "gradient");
+        assert_eq!(
+            dy.numel(),
+            self.xhat.len(),
+            "{}: backward batch differs from forward",
+            self.kind()
+        );
+        if !self.params.is_empty() {
+            let c = self.channels;
+            for (b, sq) in sq_norms.iter_mut().enumerate().take(n) {
+                let mut acc = 0f64;
+                for ch in 0..c {
+                    let o = (b * c + ch) * s;
+                    let (mut dg, mut db) = (0f64, 0f64);
+                    for (&d, &h) in dy.data[o..o + s].iter().zip(&self.xhat[o..o + s]) {
+                        dg += d as f64 * h as f64;
+                        db += d as f64;
+                    }
+                    acc += dg * dg + db * db;
+                }
+                *sq += acc as f32;
+            }
+        }
+        Ok(self.backward(dy))
+    }
+
+    fn set_eval_statistics(&mut self, on: bool) -> bool {
+        self.eval_statistics = on;
+        !self.buffers.is_empty()
     }
 
     /// `R{y} = γ·R{x̂} + v_γ·x̂ + v_β`. With batch statistics (per channel, means over the
@@ -724,5 +778,69 @@ pub(crate) mod tests {
         let bn = BatchNorm::new(&BatchNormConfig::default(), 1, &[3, 7]).unwrap();
         assert_eq!(bn.out_shape(&[3, 7]).unwrap(), vec![3, 7]);
         assert!(bn.out_shape(&[4]).is_err());
+    }
+
+    /// In evaluation mode (running statistics), per-example squared norms equal those of the
+    /// explicit per-example gradients (each example alone, a batch of one in evaluation mode);
+    /// the evaluation-statistics variant gives the same numbers under `train = true` and leaves
+    /// the running statistics alone; batch statistics are an error.
+    #[test]
+    fn per_example_norms_in_eval_statistics_match_explicit_per_example_gradients() {
+        for (dims, shape) in [(1, vec![5, 3]), (1, vec![5, 3, 4]), (2, vec![5, 3, 2, 3])] {
+            let mut bn = BatchNorm::new(&BatchNormConfig::default(), dims, &shape[1..]).unwrap();
+            // Non-trivial running statistics and affine parameters.
+            for seed in 0..3 {
+                let mut x = random_tensor(&shape, 20 + seed);
+                x.data.iter_mut().for_each(|v| *v = 2.0 * *v + 0.5);
+                bn.forward(&x, true);
+            }
+            let gamma = random_tensor(&[3], 30);
+            let beta = random_tensor(&[3], 31);
+            bn.parameters_mut()[0].value.copy_from_slice(&gamma.data);
+            bn.parameters_mut()[1].value.copy_from_slice(&beta.data);
+            let x = random_tensor(&shape, 40);
+            let dy = random_tensor(&shape, 41);
+            let (n, per) = (shape[0], shape[1..].iter().product::<usize>());
+            let mut one = shape.clone();
+            one[0] = 1;
+            // Explicit: example k alone, evaluation mode.
+            let mut explicit = vec![0f64; n];
+            for (k, e) in explicit.iter_mut().enumerate() {
+                bn.zero_grad();
+                let xk = Tensor::from_vec(&one, x.data[k * per..(k + 1) * per].to_vec()).unwrap();
+                let dyk = Tensor::from_vec(&one, dy.data[k * per..(k + 1) * per].to_vec()).unwrap();
+                bn.forward(&xk, false);
+                bn.backward(&dyk);
+                *e = bn
+                    .parameters()
+                    .iter()
+                    .flat_map(|p| p.grad.iter())
+                    .map(|&g| g as f64 * g as f64)
+                    .sum();
+            }
+            let before: Vec<Vec<f32>> = bn.buffers().iter().map(|b| b.value.clone()).collect();
+            for variant in [false, true] {
+                bn.zero_grad();
+                assert!(bn.set_eval_statistics(variant));
+                bn.forward(&x, variant);
+                let mut norms = vec![0f32; n];
+                bn.backward_with_stats(&dy, &mut norms).unwrap();
+                bn.set_eval_statistics(false);
+                for (k, (&got, &want)) in norms.iter().zip(&explicit).enumerate() {
+                    assert!(
+                        (got as f64 - want).abs() <= 1e-5 * (1.0 + want),
+                        "dims {dims} {shape:?} variant {variant} example {k}: {got} vs {want}"
+                    );
+                }
+            }
+            let after: Vec<Vec<f32>> = bn.buffers().iter().map(|b| b.value.clone()).collect();
+            assert_eq!(
+                before, after,
+                "the variant must not touch the running statistics"
+            );
+            bn.forward(&x, true);
+            let e = bn.backward_with_stats(&dy, &mut vec![0f32; n]).unwrap_err();
+            assert!(e.to_string().contains("couples the examples"), "{e}");
+        }
     }
 }

@@ -236,6 +236,14 @@ impl Layer for Residual {
         &self.y
     }
 
+    fn set_eval_statistics(&mut self, on: bool) -> bool {
+        let mut any = false;
+        for l in self.body.iter_mut().chain(&mut self.shortcut) {
+            any |= l.set_eval_statistics(on);
+        }
+        any
+    }
+
     fn backward(&mut self, dy: &Tensor) -> &Tensor {
         self.swap();
         let db = backward_chain(&mut self.body, dy);
