@@ -2,7 +2,7 @@
 //!
 //! - The bundled datasets ([`DATASETS`], read by [`crate::bundled`]) are in [`data_root`]:
 //!   `$GRADLAB_DATA` when set, otherwise the `datasets/` folder of the workspace.
-//! - Downloaded ones ([`crate::download`]) go to `<root>/<name>/` under [`download_root`]:
+//! - Downloaded ones ([`crate::download()`]) go to `<root>/<name>/` under [`download_root`]:
 //!   `$GRADLAB_DATA` when set, otherwise the user's data folder — `$XDG_DATA_HOME/gradlab`,
 //!   else `~/.local/share/gradlab` (Windows: `%LOCALAPPDATA%\gradlab`) — never the source tree.
 //!

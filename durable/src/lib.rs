@@ -27,7 +27,7 @@ pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     f.commit()
 }
 
-/// [`write`], creating the missing folders above `path` first.
+/// [`write()`], creating the missing folders above `path` first.
 pub fn write_creating_dirs(path: &Path, bytes: &[u8]) -> io::Result<()> {
     create_parent(path)?;
     write(path, bytes)

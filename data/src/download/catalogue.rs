@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::checksum::Checksum;
 use crate::cifar;
 
-/// Names accepted by [`download`] (and by [`crate::load`] once downloaded).
+/// Names accepted by [`download`](crate::download()) (and by [`crate::load`] once downloaded).
 pub const DATASETS_REMOTE: [&str; 3] = ["mnist", "fashion-mnist", "cifar10"];
 
 /// A file as published on the mirrors.
