@@ -165,6 +165,12 @@ fn run_one(study: &Study, args: &CompareArgs, out: &Path) -> Result<Option<lab::
     opts.threads_per_run = args.threads_per_run;
     opts.doctor = !args.no_doctor;
     opts.quiet = args.quiet;
+    // The `lr_find` ranges (swept now, or taken from the store): the report reads them too.
+    let study = lab::lr_range::resolve(&study, store.as_ref(), out, |m| {
+        if !args.quiet {
+            eprintln!("{m}");
+        }
+    })?;
     if !args.quiet {
         let arms = if study.factors.is_empty() {
             format!("{} optimizers", study.optimizers.len())
@@ -304,8 +310,9 @@ pub fn run_report(args: ReportArgs) -> Result<()> {
         },
     };
     let study = match file {
-        Some(s) => s,
-        None => study_from_definition(&name, &definition).with_context(|| {
+        // A study with `lr_find` ranges: they are in the stored definition only.
+        Some(s) if !s.uses_lr_find() => s,
+        _ => study_from_definition(&name, &definition).with_context(|| {
             format!("{shown}: reading the stored definition of study {name:?} (pass its file: `gradlab report STUDY.toml`)")
         })?,
     };

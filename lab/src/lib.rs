@@ -5,6 +5,7 @@
 
 pub mod analysis;
 pub mod error;
+pub mod lr_range;
 mod progress;
 pub mod runner;
 pub mod spec;

@@ -144,6 +144,13 @@ struct Coordinator {
 /// summary ([`RunnerReport::line`]).
 pub fn run_study(study: &Study, store: &dyn Store, opts: &RunnerOptions) -> Result<RunnerReport> {
     let start = Instant::now();
+    // `lr_find` ranges first (from the store when resuming): they are part of the definition.
+    let resolved = crate::lr_range::resolve(study, store, &opts.out, |m| {
+        if !opts.quiet {
+            eprintln!("{m}");
+        }
+    })?;
+    let study = &resolved;
     let name = study.name.as_str();
     store.open_study(name, &study.text, &study.definition())?;
     store.recover(name)?;

@@ -58,6 +58,7 @@ fn study(problems: &[(&str, &str, Option<f64>)], opts: &[&str], protocol: Protoc
         },
         factors: Vec::new(),
         design: Default::default(),
+        lr_found: Default::default(),
     }
 }
 

@@ -104,7 +104,7 @@ mod remedies;
 pub use best::{best_trial, Outcome};
 pub use factors::{Arm, Design, Factor, Level};
 pub use key::{run_key, toml_to_json};
-pub use model::{OptimizerSpace, Problem, Protocol, Search, Space, Study, Tuning};
+pub use model::{LrRange, OptimizerSpace, Problem, Protocol, Search, Space, Study, Tuning};
 pub use protocol::round_sig4;
 pub use prune::{MedianRule, Prune};
 pub use reader::{DEFAULT_SOURCE, DEFAULT_STUDY};

@@ -1,6 +1,8 @@
 //! What a study is: its problems, its optimizers with their search spaces, its seeds and its
 //! tuning protocol, as read from a study file (see [`crate::study`]).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use train::Metric;
 
@@ -30,6 +32,23 @@ pub enum Space {
     Uniform(f64, f64),
     /// Log-uniform in [lo, hi].
     LogUniform(f64, f64),
+    /// Log-uniform in [s/10^decades, s·10^decades] around the learning-rate range test's
+    /// suggestion `s` for each problem ([`crate::lr_range`]); `fallback` = [lo, hi] when the test
+    /// gives no clear answer (without it, no answer is an error).
+    LrFind {
+        decades: f64,
+        fallback: Option<(f64, f64)>,
+    },
+}
+
+/// The log range an [`Space::LrFind`] of one problem × optimizer resolved to (stored with the
+/// study, so that a resumed study samples the same learning rates).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LrRange {
+    /// lr-find's suggestion (`None`: no clear answer, the range is the space's fallback).
+    pub suggestion: Option<f64>,
+    pub lo: f64,
+    pub hi: f64,
 }
 
 /// An optimizer of the study and its search space (in a study with factors: one arm, an
@@ -128,6 +147,10 @@ pub struct Study {
     pub factors: Vec<Factor>,
     #[serde(default)]
     pub design: Design,
+    /// The resolved [`Space::LrFind`] ranges, by `problem/optimizer label` (empty until
+    /// [`crate::lr_range::resolve`] has run; left out of the definition when empty).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lr_found: BTreeMap<String, LrRange>,
 }
 
 impl Study {
@@ -146,6 +169,9 @@ impl Study {
             v["factors"] = serde_json::json!(self.factors);
             v["design"] = serde_json::json!(self.design);
         }
+        if !self.lr_found.is_empty() {
+            v["lr_found"] = serde_json::json!(self.lr_found);
+        }
         let mut s = String::new();
         canonical_json(&v, &mut s);
         s
@@ -154,6 +180,20 @@ impl Study {
     /// The problem named `name`.
     pub fn problem(&self, name: &str) -> Option<&Problem> {
         self.problems.iter().find(|p| p.name == name)
+    }
+
+    /// The key of `lr_found` for a problem × optimizer.
+    pub fn lr_found_key(problem: &str, label: &str) -> String {
+        format!("{problem}/{label}")
+    }
+
+    /// Whether an optimizer searches a key with [`Space::LrFind`].
+    pub fn uses_lr_find(&self) -> bool {
+        self.optimizers.iter().any(|o| {
+            o.space
+                .iter()
+                .any(|(_, s)| matches!(s, Space::LrFind { .. }))
+        })
     }
 
     /// The optimizer labelled `label`.

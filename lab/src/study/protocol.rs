@@ -15,7 +15,7 @@ use super::model::{OptimizerSpace, Problem, Protocol, Search, Space, Study};
 use crate::{LabError, Phase, Result, RunRecord, RunSpec};
 
 /// One setting: hyperparameter → value, in the space's order.
-pub(super) type Setting = Vec<(String, toml::Value)>;
+pub(crate) type Setting = Vec<(String, toml::Value)>;
 
 /// `x` rounded to 4 significant digits.
 pub fn round_sig4(x: f64) -> f64 {
@@ -52,7 +52,7 @@ fn unit(rng: &mut ChaCha8Rng) -> f64 {
 impl Study {
     /// The optimizer's default setting: fixed values, the first grid value, the geometric middle
     /// of a log range, the middle of a uniform range.
-    pub(super) fn default_setting(&self, o: &OptimizerSpace) -> Setting {
+    pub(crate) fn default_setting(&self, o: &OptimizerSpace) -> Setting {
         o.space
             .iter()
             .map(|(k, s)| {
@@ -61,6 +61,8 @@ impl Study {
                     Space::Grid(g) => g[0].clone(),
                     Space::Uniform(lo, hi) => toml::Value::Float(round_sig4((lo + hi) / 2.0)),
                     Space::LogUniform(lo, hi) => toml::Value::Float(round_sig4((lo * hi).sqrt())),
+                    // The range's middle, placed by `settle` once the range is known.
+                    Space::LrFind { .. } => toml::Value::Float(0.5),
                 };
                 (k.clone(), v)
             })
@@ -85,10 +87,12 @@ impl Study {
             .iter()
             .try_fold(1usize, |a, &n| a.checked_mul(n))
             .unwrap_or(usize::MAX);
-        let sampled = o
-            .space
-            .iter()
-            .any(|(_, s)| matches!(s, Space::Uniform(..) | Space::LogUniform(..)));
+        let sampled = o.space.iter().any(|(_, s)| {
+            matches!(
+                s,
+                Space::Uniform(..) | Space::LogUniform(..) | Space::LrFind { .. }
+            )
+        });
         let count = if sampled { trials } else { trials.min(product) };
         let mut h = Sha256::new();
         // Seeded by the optimizer's label: every arm of one optimizer samples the same settings.
@@ -140,6 +144,9 @@ impl Study {
                                 let x = (lo.ln() + draw(&mut rng) * (hi.ln() - lo.ln())).exp();
                                 toml::Value::Float(round_sig4(x).clamp(*lo, *hi))
                             }
+                            // The unit coordinate, placed in the problem's range by `settle`,
+                            // so every problem gets the same offsets from its suggestion.
+                            Space::LrFind { .. } => toml::Value::Float(draw(&mut rng)),
                         };
                         (k.clone(), v)
                     })
@@ -148,9 +155,50 @@ impl Study {
             .collect()
     }
 
+    /// `setting` (from [`Study::default_setting`] or [`Study::trial_settings`]) for `problem`:
+    /// each [`Space::LrFind`] key's unit coordinate `t` becomes `lo·(hi/lo)^t` in the problem's
+    /// resolved range (`s·10^u` with `u = (2t − 1)·decades` around a suggestion `s`), rounded to
+    /// 4 significant digits. `range` gives the range when it is not resolved (the reader's checks).
+    pub(crate) fn settle_with(
+        &self,
+        p: &Problem,
+        o: &OptimizerSpace,
+        setting: &Setting,
+        range: Option<(f64, f64)>,
+    ) -> Result<Setting> {
+        let mut out = setting.clone();
+        for ((k, v), (_, s)) in out.iter_mut().zip(&o.space) {
+            if !matches!(s, Space::LrFind { .. }) {
+                continue;
+            }
+            let key = Study::lr_found_key(&p.name, &o.label);
+            let (lo, hi) = match (self.lr_found.get(&key), range) {
+                (Some(r), _) => (r.lo, r.hi),
+                (None, Some(r)) => r,
+                (None, None) => {
+                    return Err(LabError::Study {
+                        file: self.source.clone(),
+                        message: format!(
+                            "problem {:?} × optimizer {:?}: `{k} = {{ lr_find = ... }}` has no range yet (run the study, which runs lr-find first)",
+                            p.name, o.label
+                        ),
+                    })
+                }
+            };
+            let t = v.as_float().unwrap_or(0.5);
+            let x = (lo.ln() + t * (hi.ln() - lo.ln())).exp();
+            *v = toml::Value::Float(round_sig4(x).clamp(lo, hi));
+        }
+        Ok(out)
+    }
+
+    fn settle(&self, p: &Problem, o: &OptimizerSpace, setting: &Setting) -> Result<Setting> {
+        self.settle_with(p, o, setting, None)
+    }
+
     /// The complete run config of `problem` trained by `o` at `setting` and `seed` (with the
     /// arm's factor levels applied last); `Err` carries the override's error.
-    pub(super) fn config_table(
+    pub(crate) fn config_table(
         &self,
         problem: &Problem,
         o: &OptimizerSpace,
@@ -219,7 +267,7 @@ impl Study {
         let mut out = Vec::new();
         match self.tuning.protocol {
             Protocol::Defaults => {
-                let setting = self.default_setting(o);
+                let setting = self.settle(p, o, &self.default_setting(o))?;
                 for &seed in &self.seeds {
                     out.push(self.spec(p, o, Phase::Defaults, 0, seed, &setting)?);
                 }
@@ -227,7 +275,8 @@ impl Study {
             Protocol::Budget { .. } => {
                 let mut seen = HashSet::new();
                 for (t, setting) in self.trial_settings(o).iter().enumerate() {
-                    let s = self.spec(p, o, Phase::Tune, t as u32, self.seeds[0], setting)?;
+                    let setting = self.settle(p, o, setting)?;
+                    let s = self.spec(p, o, Phase::Tune, t as u32, self.seeds[0], &setting)?;
                     if seen.insert(s.key.clone()) {
                         out.push(s);
                     }
@@ -416,7 +465,7 @@ impl Study {
                 let Some(best) = self.best_in(p, o, &by_key)? else {
                     continue;
                 };
-                let setting: Setting = self.trial_settings(o)[best.trial as usize].clone();
+                let setting = self.settle(p, o, &self.trial_settings(o)[best.trial as usize])?;
                 for seed in self.final_seeds() {
                     out.push(self.spec(p, o, Phase::Final, best.trial, seed, &setting)?);
                 }

@@ -9,7 +9,7 @@ use train::Metric;
 
 use super::factors;
 use super::model::{OptimizerSpace, Problem, Protocol, Search, Space, Study, Tuning};
-use super::protocol::optimizer_table;
+use super::protocol::{optimizer_table, Setting};
 use super::prune::Prune;
 use crate::{LabError, Result};
 
@@ -46,7 +46,7 @@ const PROBLEM_KEYS: &[&str] = &[
     "name", "config", "set", "target", "data", "model", "train", "clip", "schedule", "log",
 ];
 const TARGET_KEYS: &[&str] = &["metric", "value"];
-const SPACE_KEYS: &[&str] = &["grid", "uniform", "log_uniform"];
+const SPACE_KEYS: &[&str] = &["grid", "uniform", "log_uniform", "lr_find"];
 const DEFAULT_TRIALS: u32 = 6;
 
 /// A value for messages: TOML's inline form.
@@ -262,6 +262,7 @@ impl Reader {
             tuning,
             factors,
             design,
+            lr_found: Default::default(),
         };
         self.validate_levels(&study)?;
         let combos = factors::combination_count(&study.factors, study.design);
@@ -595,11 +596,14 @@ impl Reader {
             return Err(self.bad(
                 field,
                 show(v),
-                "a search space has exactly one of grid = [...], uniform = [lo, hi], log_uniform = [lo, hi]",
+                "a search space has exactly one of grid = [...], uniform = [lo, hi], log_uniform = [lo, hi], lr_find = { decades = D }",
             ));
         }
         let (k, x) = t.iter().next().expect("one key");
         let f = format!("{field}.{k}");
+        if k == "lr_find" {
+            return self.lr_find_space(field, x);
+        }
         if k == "grid" {
             return match x {
                 toml::Value::Array(a) if !a.is_empty() => Ok(Space::Grid(a.clone())),
@@ -625,6 +629,59 @@ impl Reader {
         }
     }
 
+    /// `lr = { lr_find = { decades = D, fallback = [lo, hi] } }` (only on an optimizer's `lr`).
+    fn lr_find_space(&self, field: &str, x: &toml::Value) -> Result<Space> {
+        let f = format!("{field}.lr_find");
+        if !field.starts_with("optimizers[") || !field.ends_with("].lr") {
+            return Err(self.bad(
+                &f,
+                show(x),
+                "lr_find sets an optimizer's learning-rate range: only `lr` can use it",
+            ));
+        }
+        let t = x.as_table().ok_or_else(|| {
+            self.bad(
+                &f,
+                show(x),
+                "expected a table { decades = 1, fallback = [lo, hi] }",
+            )
+        })?;
+        if let Some(k) = t
+            .keys()
+            .find(|k| !["decades", "fallback"].contains(&k.as_str()))
+        {
+            return Err(self.unknown(&f, k, &["decades", "fallback"]));
+        }
+        let decades = match t.get("decades") {
+            Some(v) => self.number(&format!("{f}.decades"), v)?,
+            None => 1.0,
+        };
+        if !(decades > 0.0 && decades <= 4.0) {
+            return Err(self.bad(
+                &format!("{f}.decades"),
+                decades,
+                "expected a number of decades each side of the suggestion in (0, 4]",
+            ));
+        }
+        let fallback = match t.get("fallback") {
+            None => None,
+            Some(v) => {
+                let ff = format!("{f}.fallback");
+                let (lo, hi) = match v {
+                    toml::Value::Array(a) if a.len() == 2 => {
+                        (self.number(&ff, &a[0])?, self.number(&ff, &a[1])?)
+                    }
+                    _ => return Err(self.bad(&ff, show(v), "expected [lo, hi]")),
+                };
+                if !(lo > 0.0 && lo < hi) {
+                    return Err(self.bad(&ff, show(v), "expected 0 < lo < hi"));
+                }
+                Some((lo, hi))
+            }
+        };
+        Ok(Space::LrFind { decades, fallback })
+    }
+
     /// Builds every problem × optimizer run config at the default setting (and every optimizer
     /// at every tuning setting), so that mistakes surface before any run starts.
     fn validate(&self, s: &Study) -> Result<()> {
@@ -645,15 +702,19 @@ impl Reader {
                 }
             }
         }
+        // `lr_find` ranges are known only once lr-find has run: check them at a typical range.
+        let probe = |o: &OptimizerSpace, x: &Setting| {
+            s.settle_with(&s.problems[0], o, x, Some((1e-4, 1e-2)))
+        };
         for (j, o) in s.optimizers.iter().enumerate() {
-            let mut settings = vec![("the default setting".to_string(), s.default_setting(o))];
+            let mut settings = vec![(
+                "the default setting".to_string(),
+                probe(o, &s.default_setting(o))?,
+            )];
             if s.tuning.protocol != Protocol::Defaults {
-                settings.extend(
-                    s.trial_settings(o)
-                        .into_iter()
-                        .enumerate()
-                        .map(|(t, x)| (format!("trial {t}"), x)),
-                );
+                for (t, x) in s.trial_settings(o).into_iter().enumerate() {
+                    settings.push((format!("trial {t}"), probe(o, &x)?));
+                }
             }
             for (what, setting) in &settings {
                 let table = optimizer_table(o, setting);
@@ -682,7 +743,7 @@ impl Reader {
                 })?;
             }
             for (i, p) in s.problems.iter().enumerate() {
-                let setting = s.default_setting(o);
+                let setting = probe(o, &s.default_setting(o))?;
                 let table = s
                     .config_table(p, o, &setting, s.seeds[0])
                     .map_err(|e| self.err(format!("optimizers[{j}] ({}): {e}", o.label)))?;

@@ -1,0 +1,126 @@
+//! Learning-rate ranges from the range test: an optimizer's `lr = { lr_find = { decades = D } }`
+//! searches log-uniformly in `[s/10^D, s·10^D]` around the suggestion `s` of
+//! [`diagnose::lr_find`] on each problem.
+//!
+//! Before the study's first run, [`resolve`] runs lr-find once per problem × optimizer that uses
+//! it: on the problem's config with the optimizer at its default setting, at the study's first
+//! seed, with the default sweep (1e-7 → 10 in 100 steps), quietly, writing the sweep's run
+//! folder under `<out>/lr-find/<problem>/<optimizer>/`. No clear answer takes the space's
+//! `fallback = [lo, hi]`, or is an error naming the study file, the problem and the optimizer.
+//! The ranges are part of the study's stored definition ([`Study::definition`]), so a resumed
+//! study takes them from the store and never sweeps again (a second sweep could answer
+//! differently and change the run keys); a study whose ranges are all known is returned as is.
+
+use std::path::Path;
+
+use diagnose::lr_find::{self, Plan, Settings};
+
+use crate::study::{LrRange, Space, Study};
+use crate::{LabError, Result, Store};
+
+/// `study` with every [`Space::LrFind`] range known: from `study.lr_found`, else from the
+/// study's stored definition in `store`, else measured (sweeps under `out/lr-find/`).
+/// `progress` is told when each sweep starts.
+pub fn resolve(
+    study: &Study,
+    store: &dyn Store,
+    out: &Path,
+    mut progress: impl FnMut(&str),
+) -> Result<Study> {
+    let mut s = study.clone();
+    if !s.uses_lr_find() {
+        return Ok(s);
+    }
+    if let Some((_, def)) = store.studies()?.into_iter().find(|(n, _)| *n == study.name) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&def) {
+            if let Some(m) = v.get("lr_found") {
+                let stored: std::collections::BTreeMap<String, LrRange> =
+                    serde_json::from_value(m.clone()).map_err(|e| LabError::Store {
+                        store: store.describe(),
+                        message: format!(
+                            "study {:?}: the stored lr_find ranges are not readable: {e}",
+                            study.name
+                        ),
+                    })?;
+                for (k, r) in stored {
+                    s.lr_found.entry(k).or_insert(r);
+                }
+            }
+        }
+    }
+    let err = |message: String| LabError::Study {
+        file: study.source.clone(),
+        message,
+    };
+    for p in &study.problems {
+        for o in &study.optimizers {
+            let Some((key, decades, fallback)) = o.space.iter().find_map(|(k, sp)| match sp {
+                Space::LrFind { decades, fallback } => Some((k, *decades, *fallback)),
+                _ => None,
+            }) else {
+                continue;
+            };
+            let id = Study::lr_found_key(&p.name, &o.label);
+            if s.lr_found.contains_key(&id) {
+                continue;
+            }
+            let what = format!("problem {:?} × optimizer {:?}", p.name, o.label);
+            // The default setting with the range's middle at an ordinary lr: the sweep replaces
+            // the lr, the other hyperparameters stay at their defaults.
+            let setting = s.settle_with(p, o, &s.default_setting(o), Some((1e-3, 1e-3)))?;
+            let table = s
+                .config_table(p, o, &setting, s.seeds[0])
+                .map_err(|e| err(format!("{what}: {e}")))?;
+            let source = format!("{} [{what}, lr-find]", study.source);
+            let cfg = train::RunConfig::from_table(&source, table, Path::new("."), &p.name)?;
+            let dir = out.join("lr-find").join(safe(&p.name)).join(safe(&o.label));
+            progress(&format!("lr-find on {what}"));
+            let settings = Settings {
+                plan: Plan::default(),
+                seeds: vec![s.seeds[0]],
+                curvature: false,
+            };
+            let found = lr_find::run(&cfg, &dir.join("sweep.toml"), &settings, &dir, |_| {})
+                .map_err(|e| err(format!("{what}: lr-find: {e}")))?;
+            let range = match (found.verdict.lr(), fallback) {
+                (Some(lr), _) => {
+                    let w = 10f64.powf(decades);
+                    LrRange {
+                        suggestion: Some(lr),
+                        lo: lr / w,
+                        hi: lr * w,
+                    }
+                }
+                (None, Some((lo, hi))) => LrRange {
+                    suggestion: None,
+                    lo,
+                    hi,
+                },
+                (None, None) => {
+                    let why = match &found.verdict {
+                        lr_find::Verdict::Unclear { reasons, .. } => reasons.join("; "),
+                        lr_find::Verdict::Clear { .. } => String::new(),
+                    };
+                    return Err(err(format!(
+                        "{what}: `{key} = {{ lr_find = ... }}`: lr-find gives no clear answer ({why}); give `fallback = [lo, hi]` or a log_uniform range"
+                    )));
+                }
+            };
+            s.lr_found.insert(id, range);
+        }
+    }
+    Ok(s)
+}
+
+/// A label as one folder name (arm labels may hold `/`).
+fn safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.=".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
