@@ -82,34 +82,43 @@ pub fn resolve(
             };
             let found = lr_find::run(&cfg, &dir.join("sweep.toml"), &settings, &dir, |_| {})
                 .map_err(|e| err(format!("{what}: lr-find: {e}")))?;
-            let range = match (found.verdict.lr(), fallback) {
-                (Some(lr), _) => {
-                    let w = 10f64.powf(decades);
-                    LrRange {
-                        suggestion: Some(lr),
-                        lo: lr / w,
-                        hi: lr * w,
-                    }
-                }
-                (None, Some((lo, hi))) => LrRange {
-                    suggestion: None,
-                    lo,
-                    hi,
-                },
-                (None, None) => {
-                    let why = match &found.verdict {
-                        lr_find::Verdict::Unclear { reasons, .. } => reasons.join("; "),
-                        lr_find::Verdict::Clear { .. } => String::new(),
-                    };
-                    return Err(err(format!(
-                        "{what}: `{key} = {{ lr_find = ... }}`: lr-find gives no clear answer ({why}); give `fallback = [lo, hi]` or a log_uniform range"
-                    )));
-                }
+            let Some(range) = range_of(&found.verdict, decades, fallback) else {
+                let why = match &found.verdict {
+                    lr_find::Verdict::Unclear { reasons, .. } => reasons.join("; "),
+                    lr_find::Verdict::Clear { .. } => String::new(),
+                };
+                return Err(err(format!(
+                    "{what}: `{key} = {{ lr_find = ... }}`: lr-find gives no clear answer ({why}); give `fallback = [lo, hi]` or a log_uniform range"
+                )));
             };
             s.lr_found.insert(id, range);
         }
     }
     Ok(s)
+}
+
+/// The range a verdict gives: `decades` each side of a clear suggestion, else the fallback.
+fn range_of(
+    verdict: &lr_find::Verdict,
+    decades: f64,
+    fallback: Option<(f64, f64)>,
+) -> Option<LrRange> {
+    match (verdict.lr(), fallback) {
+        (Some(lr), _) => {
+            let w = 10f64.powf(decades);
+            Some(LrRange {
+                suggestion: Some(lr),
+                lo: lr / w,
+                hi: lr * w,
+            })
+        }
+        (None, Some((lo, hi))) => Some(LrRange {
+            suggestion: None,
+            lo,
+            hi,
+        }),
+        (None, None) => None,
+    }
 }
 
 /// A label as one folder name (arm labels may hold `/`).
@@ -123,4 +132,39 @@ fn safe(name: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lr_find::Verdict;
+
+    #[test]
+    fn a_clear_answer_spans_the_decades_and_no_answer_takes_the_fallback() {
+        let clear = Verdict::Clear {
+            lr: 0.02,
+            lo: 0.01,
+            hi: 0.03,
+        };
+        let r = range_of(&clear, 1.0, Some((1e-5, 1e-4))).unwrap();
+        assert_eq!(r.suggestion, Some(0.02));
+        assert!(
+            (r.lo - 0.002).abs() < 1e-15 && (r.hi - 0.2).abs() < 1e-12,
+            "{r:?}"
+        );
+        let unclear = Verdict::Unclear {
+            reasons: vec!["flat".into()],
+            lo: None,
+            hi: None,
+        };
+        assert_eq!(
+            range_of(&unclear, 1.0, Some((1e-4, 1e-2))),
+            Some(LrRange {
+                suggestion: None,
+                lo: 1e-4,
+                hi: 1e-2
+            })
+        );
+        assert_eq!(range_of(&unclear, 1.0, None), None);
+    }
 }

@@ -60,7 +60,11 @@
 //!
 //! A hyperparameter (or a `[optimizers.schedule]` key, named `schedule.KEY` in the run's
 //! parameters) is a fixed value, `{ grid = [...] }`, `{ uniform = [lo, hi] }` or
-//! `{ log_uniform = [lo, hi] }` (lo > 0).
+//! `{ log_uniform = [lo, hi] }` (lo > 0). An optimizer's `lr` may also be
+//! `{ lr_find = { decades = 1, fallback = [lo, hi] } }`: log-uniform within `decades` (0 < d ≤ 4)
+//! of the learning-rate range test's suggestion on each problem, measured before the first run
+//! and stored with the study (see [`crate::lr_range`]); `fallback` is the range where the test
+//! gives no clear answer.
 //!
 //! Problem sections: `config` (a run config file) or the inline sections `data`, `model`,
 //! `train`, `clip`, `schedule`, `log`, not both; a file's `[optimizer]` and `seed` are replaced
