@@ -211,3 +211,78 @@ fn a_study_sweeps_once_samples_around_the_suggestion_and_resumes_with_the_same_k
     assert_eq!(fresh_resolved.lr_found, resolved.lr_found);
     assert_eq!(fresh_keys, keys);
 }
+
+/// Blobs whose clusters overlap completely (std 1000): the loss cannot fall, lr-find has no
+/// answer ("no descent").
+fn flat(space: &str) -> Study {
+    let text = format!(
+        r#"
+name = "flat_lr"
+seeds = [0]
+
+[tuning]
+trials = 2
+metric = "val_accuracy"
+
+[[problems]]
+name = "flat_blobs"
+[problems.data]
+dataset = "blobs"
+n = 400
+n_test = 100
+centers = 3
+dim = 2
+std = 1000.0
+batch_size = 64
+validation_split = 0.2
+standardize = true
+[[problems.model.layers]]
+type = "linear"
+out_features = 3
+[problems.train]
+epochs = 1
+
+[[optimizers]]
+name = "sgd"
+lr = {space}
+"#
+    );
+    Study::from_text(&text, "flat.toml", Path::new(".")).unwrap()
+}
+
+#[test]
+fn no_answer_takes_the_fallback_or_is_an_error_naming_file_problem_and_optimizer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("results.db")).unwrap();
+    let e = lab::run_study(
+        &flat("{ lr_find = { decades = 1 } }"),
+        &store,
+        &opts(&dir.path().join("out")),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("flat.toml: ")
+            && e.contains("\"flat_blobs\"")
+            && e.contains("\"sgd\"")
+            && e.contains("no clear answer")
+            && e.contains("fallback"),
+        "{e}"
+    );
+    assert!(store.studies().unwrap().is_empty(), "nothing stored");
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("results.db")).unwrap();
+    let study = flat("{ lr_find = { decades = 1, fallback = [0.01, 0.1] } }");
+    let out = dir.path().join("out");
+    lab::run_study(&study, &store, &opts(&out)).unwrap();
+    let resolved = lab::lr_range::resolve(&study, &store, &out, |m| panic!("{m}")).unwrap();
+    let r = &resolved.lr_found["flat_blobs/sgd"];
+    assert_eq!((r.suggestion, r.lo, r.hi), (None, 0.01, 0.1));
+    let runs = store.runs("flat_lr").unwrap();
+    assert_eq!(runs.len(), 2);
+    for run in &runs {
+        let lr = run.spec.params["lr"].as_f64().unwrap();
+        assert!((0.01..=0.1).contains(&lr), "{lr}");
+    }
+}
