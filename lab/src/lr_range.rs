@@ -82,6 +82,14 @@ pub fn resolve(
             };
             let found = lr_find::run(&cfg, &dir.join("sweep.toml"), &settings, &dir, |_| {})
                 .map_err(|e| err(format!("{what}: lr-find: {e}")))?;
+            // Under one_cycle lr-find sweeps the schedule's peak, while the trials set `lr`:
+            // the range would land on a key the schedule then overrides.
+            if found.peak.key != format!("optimizer.{key}") {
+                return Err(err(format!(
+                    "{what}: `{key} = {{ lr_find = ... }}`: the problem's schedule takes its peak from `{}`, which lr-find sweeps but the trials do not set; search that key with a log_uniform range instead",
+                    found.peak.key
+                )));
+            }
             let Some(range) = range_of(&found.verdict, decades, fallback) else {
                 let why = match &found.verdict {
                     lr_find::Verdict::Unclear { reasons, .. } => reasons.join("; "),

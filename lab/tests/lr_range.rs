@@ -286,3 +286,24 @@ fn no_answer_takes_the_fallback_or_is_an_error_naming_file_problem_and_optimizer
         assert!((0.01..=0.1).contains(&lr), "{lr}");
     }
 }
+
+/// Under a one_cycle schedule lr-find sweeps `schedule.max_lr`, which the trials' `lr` does not
+/// set: the study refuses instead of searching a range on a key the schedule overrides.
+#[test]
+fn a_one_cycle_problem_is_refused_rather_than_searched_on_the_wrong_key() {
+    let text = text("{ lr_find = { decades = 1 } }").replace(
+        "[problems.train]\nepochs = 2\n",
+        "[problems.train]\nepochs = 2\n[problems.schedule]\nname = \"one_cycle\"\nmax_lr = 0.1\n",
+    );
+    assert!(text.contains("one_cycle"));
+    let study = Study::from_text(&text, "study.toml", Path::new(".")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("results.db")).unwrap();
+    let e = lab::run_study(&study, &store, &opts(&dir.path().join("out")))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("\"moons_mlp\"") && e.contains("schedule.max_lr") && e.contains("log_uniform"),
+        "{e}"
+    );
+}
