@@ -1,12 +1,15 @@
 //! The curvature instrument against PyTorch f64 full Hessians (`tests/curvature/gen.py`, and the
 //! engine's references in `train/tests/hvp/`): λmax and λmin within 2% (of the spectral radius
 //! for λmin, see below), the trace exact (MLPs: the Hessian diagonal, to 1e-4, per parameter
-//! too) or within 4 of its reported standard errors (Hutch++, other structures), Adam's preconditioned sharpness within 2%, at the
+//! too) or, by Hutch++ (other structures), within 4 of its reported standard errors and within
+//! 5% once its standard error meets its 2.5% target (the engine's four references with batch
+//! norm, convolutions, residual blocks do not within the full preset's cap: see
+//! `full_preset_readings_match_the_engine_references`), Adam's preconditioned sharpness within 2%, at the
 //! first measurement and after an update, for SGD, heavy-ball, Nesterov and Adam runs.
 
 use std::path::{Path, PathBuf};
 
-use diagnose::instruments::curvature::Curvature;
+use diagnose::instruments::curvature::{Curvature, FULL_TRACE_CAP};
 use diagnose::instruments::Every;
 use diagnose::{Doctor, Timeline};
 
@@ -73,6 +76,8 @@ struct Errors {
     worst_max: f64,
     worst_min: f64,
     worst_trace: f64,
+    /// Cases whose Hutch++ trace stopped at the cap short of its standard-error target.
+    at_cap: Vec<String>,
 }
 
 fn check(case: &str, step: u64, t: &Timeline, r: &serde_json::Value, e: &mut Errors) {
@@ -127,12 +132,29 @@ fn check(case: &str, step: u64, t: &Timeline, r: &serde_json::Value, e: &mut Err
             }
         }
     } else {
-        // Hutch++ with the Lanczos sketch (other structures): held to its standard error.
+        // Hutch++ with the Lanczos sketch (other structures): held to its standard error and
+        // to the 5% goal; the adaptive estimator stops once the standard error is 2.5% of the
+        // trace, or at the cap.
         let se = at(t, "hessian_trace_err", step);
+        let n = at(t, "hessian_trace_samples", step);
+        eprintln!("  Hutch++: {n} samples, ± {:.2}%", 100.0 * se / m_tr.abs());
         assert!(
             (m_tr - trace).abs() <= 4.0 * se,
             "{case} step {step}: trace {m_tr} vs {trace} ± {se}"
         );
+        assert!(
+            se <= 0.025 * m_tr.abs() || n == FULL_TRACE_CAP as f64,
+            "{case} step {step}: stopped at {n} samples with ± {se}"
+        );
+        if se <= 0.025 * m_tr.abs() {
+            // Stopped on its target: the 5% goal holds.
+            assert!(
+                et <= 0.05,
+                "{case} step {step}: trace {m_tr} vs {trace} ({n} samples)"
+            );
+        } else {
+            e.at_cap.push(case.to_string());
+        }
     }
     e.worst_max = e.worst_max.max(em);
     e.worst_min = e.worst_min.max(en);
@@ -146,6 +168,7 @@ fn full_preset_readings_match_pytorch_hessians_through_training() {
         worst_max: 0.0,
         worst_min: 0.0,
         worst_trace: 0.0,
+        at_cap: Vec::new(),
     };
     for case in CASES {
         let refs = json(&dir().join(format!("{case}.json")));
@@ -202,6 +225,7 @@ fn full_preset_readings_match_the_engine_references() {
         worst_max: 0.0,
         worst_min: 0.0,
         worst_trace: 0.0,
+        at_cap: Vec::new(),
     };
     // The exact diagonal covers the MLPs; batch norm, convolutions, residual blocks and
     // activations with parameters take Hutch++.
@@ -223,6 +247,20 @@ fn full_preset_readings_match_the_engine_references() {
         assert_eq!(at(&t, "hessian_trace_exact", 1) == 1.0, exact, "{case}");
         check(case, 1, &t, &r, &mut e);
     }
+    // Not reached: on these four references the Hutch++ trace does NOT reach the 5% goal
+    // within the full preset's cap of 64 samples. Their Hessians are small (≈ 100–400
+    // parameters), indefinite, with traces small against ‖H‖_F (cnn_bn: λ from −0.86 to 0.81,
+    // trace 1.2), and the spectrum beyond the Lanczos sketch is flat, so the deflated
+    // Rademacher term keeps a relative standard error of 4–19% after 64 samples (measured:
+    // activations ± 4%, residual ± 11%, mlp_relu_bn ± 12%, cnn_bn ± 19%; 2.5% would take
+    // ~170 to ~3,800 samples). The readings stay within 4 of their reported standard errors
+    // (`check`) and the report prints that error with the sample count; a case that starts
+    // meeting its target moves out of this list and is held to 5%.
+    assert_eq!(
+        e.at_cap,
+        ["mlp_relu_bn", "cnn_bn", "residual", "activations"],
+        "cases stopping at the cap"
+    );
 }
 
 #[test]
@@ -431,7 +469,7 @@ fn the_report_names_the_method_behind_each_reading() {
     let tmp = tempfile::tempdir().unwrap();
     for (case, dir, trace) in [
         ("adam_early", dir(), "(exact Hessian diagonal)"),
-        ("cnn_bn", hvp_dir(), "(Hutch++, ± one standard error)"),
+        ("cnn_bn", hvp_dir(), "samples, ± one standard error)"),
     ] {
         let set = format!("log.dir=\"{}\"", tmp.path().join(case).display());
         let cfg = train::RunConfig::from_file(dir.join(format!("{case}.toml")), &[set]).unwrap();
