@@ -143,7 +143,7 @@ fn check(case: &str, step: u64, t: &Timeline, r: &serde_json::Value, e: &mut Err
             "{case} step {step}: trace {m_tr} vs {trace} ± {se}"
         );
         assert!(
-            se <= 0.025 * m_tr.abs() || n == FULL_TRACE_CAP as f64,
+            se <= 0.025 * m_tr.abs() || n == at(t, "hessian_trace_cap", step),
             "{case} step {step}: stopped at {n} samples with ± {se}"
         );
         if se <= 0.025 * m_tr.abs() {
@@ -248,14 +248,14 @@ fn full_preset_readings_match_the_engine_references() {
         check(case, 1, &t, &r, &mut e);
     }
     // Not reached: on these four references the Hutch++ trace does NOT reach the 5% goal
-    // within the full preset's cap of 64 samples. Their Hessians are small (≈ 100–400
-    // parameters), indefinite, with traces small against ‖H‖_F (cnn_bn: λ from −0.86 to 0.81,
-    // trace 1.2), and the spectrum beyond the Lanczos sketch is flat, so the deflated
-    // Rademacher term keeps a relative standard error of 4–19% after 64 samples (measured:
-    // activations ± 4%, residual ± 11%, mlp_relu_bn ± 12%, cnn_bn ± 19%; 2.5% would take
-    // ~170 to ~3,800 samples). The readings stay within 4 of their reported standard errors
-    // (`check`) and the report prints that error with the sample count; a case that starts
-    // meeting its target moves out of this list and is held to 5%.
+    // within the full preset's cap (4 samples plus the Lanczos products left unspent: 11–13
+    // here). Their Hessians are small (≈ 100–400 parameters), indefinite, with traces small
+    // against ‖H‖_F (cnn_bn: λ from −0.86 to 0.81, trace 1.2), and the spectrum beyond the
+    // Lanczos sketch is flat, so the deflated Rademacher term keeps a relative standard error
+    // of 10–35% (measured; with 64 samples still 4–19%, so 2.5% would take ~170 to ~3,800
+    // samples, far past the 2× overhead goal). The readings stay within 4 of their reported
+    // standard errors (`check`) and the report prints that error with the sample count; a
+    // case that starts meeting its target moves out of this list and is held to 5%.
     assert_eq!(
         e.at_cap,
         ["mlp_relu_bn", "cnn_bn", "residual", "activations"],
@@ -545,7 +545,7 @@ impl diagnose::instruments::Instrument for UnitTrace {
 
 #[test]
 fn adaptive_hutchpp_meets_its_target_and_five_percent_on_a_trained_cnn() {
-    // A small conv–batch-norm net (no exact diagonal) after 200 Adam steps: the adaptive
+    // A small conv–batch-norm net (no exact diagonal) after 400 Adam steps: the adaptive
     // estimator stops on its 2.5% standard-error target before the cap, and the trace is
     // within 5% of the exact one.
     let tmp = tempfile::tempdir().unwrap();
@@ -584,7 +584,7 @@ out_features = 10
 name = "adam"
 lr = 0.01
 [train]
-steps = 200
+steps = 400
 [log]
 tensorboard = false
 dir = "{}"
@@ -595,10 +595,10 @@ dir = "{}"
     let cfg = train::RunConfig::from_table("t.toml", t, Path::new("."), "t").unwrap();
     let exact = std::sync::Arc::new(std::sync::Mutex::new(f64::NAN));
     let cur = Curvature {
-        every: Every(200),
+        every: Every(400),
         ..Curvature::full()
     };
-    let mut doc = Doctor::with(vec![Box::new(UnitTrace(200, exact.clone())), Box::new(cur)]);
+    let mut doc = Doctor::with(vec![Box::new(UnitTrace(400, exact.clone())), Box::new(cur)]);
     let opts = train::Options {
         quiet: true,
         ..Default::default()
@@ -608,13 +608,16 @@ dir = "{}"
     let t = &doc.timeline;
     let want = *exact.lock().unwrap();
     let (got, se, n) = (
-        at(t, "hessian_trace", 200),
-        at(t, "hessian_trace_err", 200),
-        at(t, "hessian_trace_samples", 200),
+        at(t, "hessian_trace", 400),
+        at(t, "hessian_trace_err", 400),
+        at(t, "hessian_trace_samples", 400),
     );
     eprintln!("trace {got:.4} ± {se:.4} ({n} samples) vs exact {want:.4}");
-    assert_eq!(at(t, "hessian_trace_exact", 200), 0.0);
-    assert!(n >= 4.0 && n < FULL_TRACE_CAP as f64, "{n} samples");
+    assert_eq!(at(t, "hessian_trace_exact", 400), 0.0);
+    assert!(
+        n >= 4.0 && n < at(t, "hessian_trace_cap", 400) && n <= FULL_TRACE_CAP as f64,
+        "{n} samples"
+    );
     assert!(se <= 0.025 * got.abs(), "± {se}");
     assert!((got - want).abs() <= 0.05 * want.abs(), "{got} vs {want}");
 }

@@ -49,12 +49,14 @@
 //!   the extreme eigendirections, which carry most of Hutchinson's variance;
 //!   `hessian_trace_err` is the remaining term's sample standard error. **Adaptive**: at least
 //!   `trace_samples`, then one more at a time until that error is at most `trace_rel_se ·
-//!   |trace|` (full preset: 2.5%, so ≈ 95% of readings within the 5% goal) or
-//!   `trace_max_samples` have been drawn (full: 64). The variance of the deflated term is
+//!   |trace|` (full preset: 2.5%, so ≈ 95% of readings within the 5% goal) or the cap
+//!   `hessian_trace_cap` is reached: `trace_samples` plus the Lanczos products this
+//!   measurement left unspent of `iters` (at most `trace_max_samples`), so the trace never
+//!   makes a measurement dearer than its fixed-sample worst case. The variance of the deflated term is
 //!   `2 Σ_{i≠j} H̃ᵢⱼ²` (`H̃` the projected Hessian): when the trace is small against `‖H̃‖_F`
 //!   — small, indefinite Hessians, e.g. at initialisation — the cap ends the run short of the
 //!   target, and `hessian_trace_err` says how far (the engine's references with batch norm,
-//!   convolutions and residual blocks: 4–19% after 64 samples, `tests/exact_curvature.rs`).
+//!   convolutions and residual blocks stop there, `tests/exact_curvature.rs`).
 //!
 //! Cost per measurement: `curvature_products` (+ as many for the preconditioned run) +
 //! `hessian_trace_samples` products, each about twice a training step's forward+backward.
@@ -68,8 +70,9 @@ use super::stability::Rule;
 use super::{Every, Instrument};
 use crate::{Result, Timeline};
 
-/// The full preset's most trace samples per measurement (see [`Curvature::full`]).
-pub const FULL_TRACE_CAP: usize = 64;
+/// The full preset's most trace samples per measurement (see [`Curvature::full`]): its Lanczos
+/// budget plus its least trace samples, `20 + 4`.
+pub const FULL_TRACE_CAP: usize = 24;
 
 /// Which quantities to measure, and how hard.
 #[derive(Clone, Debug)]
@@ -85,7 +88,10 @@ pub struct Curvature {
     /// Rademacher samples of the trace's deflated Hutchinson term, at least (0: no trace).
     pub trace_samples: usize,
     /// At most this many samples (one product each): the estimator keeps drawing until its
-    /// standard error is at most `trace_rel_se · |trace|` or it has drawn this many.
+    /// standard error is at most `trace_rel_se · |trace|` or it has drawn this many — or, when
+    /// adaptive, `trace_samples` plus the Lanczos products the measurement left unspent of
+    /// `iters`, whichever is fewer, so a measurement never costs more products than
+    /// `iters + precond_iters + trace_samples`.
     pub trace_max_samples: usize,
     /// The target standard error relative to the trace (0.025: ≈ 95% of readings within 5%).
     pub trace_rel_se: f64,
@@ -110,9 +116,9 @@ impl Curvature {
     /// steps: at most 20 Lanczos products (12 for the preconditioned one), stopping at residuals
     /// of 0.5% of the spectral radius (the extreme eigenvalues then within 0.1% of exact on the
     /// reference models, `tests/exact_curvature.rs`), and the trace exact where the structure
-    /// allows, else by Hutch++ from 4 to [`FULL_TRACE_CAP`] samples, stopping at a standard
-    /// error of 2.5% of the trace. ≤ 36 products where the trace is exact or its target is met
-    /// after 4 samples (~80 training steps per 250), ≤ 96 at the cap.
+    /// allows, else by Hutch++ from 4 samples on, stopping at a standard error of 2.5% of the
+    /// trace or when the products the Lanczos run left unspent are used up (at most
+    /// [`FULL_TRACE_CAP`]). ≤ 36 products, ~80 training steps per 250.
     pub fn full() -> Curvature {
         Curvature {
             precond_iters: 12,
@@ -336,10 +342,12 @@ impl Instrument for Curvature {
         t.push("curvature_products", None, step, e.products as f64);
         if self.trace_samples > 0 && exact.is_none() {
             // Hutch++ with the Lanczos basis as the sketch (module docs).
-            let (min, max) = (
-                self.trace_samples,
-                self.trace_max_samples.max(self.trace_samples),
-            );
+            let unspent = self.iters.saturating_sub(e.products);
+            let mut max = self.trace_max_samples;
+            if self.trace_rel_se > 0.0 {
+                max = max.min(self.trace_samples + unspent);
+            }
+            let (min, max) = (self.trace_samples, max.max(self.trace_samples));
             let mut z_hz = Vec::with_capacity(max);
             let mut hz = vec![0.0f32; n];
             // (trace, standard error) of the samples so far.
@@ -374,6 +382,7 @@ impl Instrument for Curvature {
                 t.push("hessian_trace", None, step, tr);
                 t.push("hessian_trace_exact", None, step, 0.0);
                 t.push("hessian_trace_samples", None, step, z_hz.len() as f64);
+                t.push("hessian_trace_cap", None, step, max as f64);
                 if se.is_finite() {
                     t.push("hessian_trace_err", None, step, se);
                 }
