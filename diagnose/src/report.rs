@@ -92,7 +92,12 @@ impl Report {
             } else {
                 let se = last("hessian_trace_err")
                     .map_or(String::new(), |e| format!(" ± {}", fmt_num(e.1)));
-                format!("trace {}{se} (Hutch++, ± one standard error)", fmt_num(tr))
+                let n = last("hessian_trace_samples")
+                    .map_or(String::new(), |n| format!(", {} samples", n.1));
+                format!(
+                    "trace {}{se} (Hutch++{n}, ± one standard error)",
+                    fmt_num(tr)
+                )
             });
         }
         if let (Some((_, st)), Some((_, sh)), Some((_, th))) = (

@@ -511,3 +511,119 @@ tensorboard = false
         );
     }
 }
+
+/// Products per measurement of the full preset's curvature on the overhead benchmark's cases
+/// (`bench/src/doctor.rs`: the MLP 784-512-512-10 with dropout, mnist-10k, batch 128, AdamW; the
+/// CNN conv32-BN-conv64-BN-GAP-linear, digits 8×8, batch 32, Adam; 1,000 steps, measured at
+/// step 1 and every 250). Prints only: `cargo test -p diagnose --release --test curvature
+/// bench_products -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn bench_products_per_measurement() {
+    const MLP: &str = r#"
+seed = 0
+[data]
+dataset = "mnist-10k"
+batch_size = 128
+[[model.layers]]
+type = "flatten"
+[[model.layers]]
+type = "linear"
+out_features = 512
+[[model.layers]]
+type = "relu"
+[[model.layers]]
+type = "dropout"
+p = 0.2
+[[model.layers]]
+type = "linear"
+out_features = 512
+[[model.layers]]
+type = "relu"
+[[model.layers]]
+type = "dropout"
+p = 0.2
+[[model.layers]]
+type = "linear"
+out_features = 10
+[optimizer]
+name = "adamw"
+lr = 0.001
+weight_decay = 0.01
+[train]
+steps = 1000
+[log]
+tensorboard = false
+every_steps = 1000000
+"#;
+    const CNN: &str = r#"
+seed = 0
+[data]
+dataset = "digits"
+batch_size = 32
+input_shape = [1, 8, 8]
+standardize = "channel"
+[[model.layers]]
+type = "conv2d"
+out_channels = 32
+kernel_size = 3
+padding = 1
+[[model.layers]]
+type = "batchnorm2d"
+[[model.layers]]
+type = "relu"
+[[model.layers]]
+type = "maxpool2d"
+kernel_size = 2
+[[model.layers]]
+type = "conv2d"
+out_channels = 64
+kernel_size = 3
+padding = 1
+[[model.layers]]
+type = "batchnorm2d"
+[[model.layers]]
+type = "relu"
+[[model.layers]]
+type = "global_avg_pool"
+[[model.layers]]
+type = "linear"
+out_features = 10
+[optimizer]
+name = "adam"
+lr = 0.003
+[train]
+steps = 1000
+[log]
+tensorboard = false
+every_steps = 1000000
+"#;
+    for (name, text) in [("mlp_mnist", MLP), ("cnn_digits", CNN)] {
+        println!("{name}:");
+        bench_case(text);
+    }
+}
+
+fn bench_case(text: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(text, tmp.path());
+    let (t, _) = run(&cfg, vec![Box::new(Curvature::full())]);
+    let get = |name: &str, step: u64| {
+        t.get(name)
+            .iter()
+            .find(|p| p.0 == step)
+            .map_or(f64::NAN, |p| p.1)
+    };
+    for &(step, lanczos) in t.get("curvature_products") {
+        let (tr, se, n) = (
+            get("hessian_trace", step),
+            get("hessian_trace_err", step),
+            get("hessian_trace_samples", step),
+        );
+        println!(
+            "step {step}: Lanczos {lanczos} + preconditioned ≤{} + trace {n} products; trace {tr:.4} ± {se:.4} ({:.1}%)",
+            Curvature::full().precond_iters,
+            100.0 * se / tr.abs()
+        );
+    }
+}

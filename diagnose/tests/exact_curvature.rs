@@ -1,12 +1,15 @@
 //! The curvature instrument against PyTorch f64 full Hessians (`tests/curvature/gen.py`, and the
 //! engine's references in `train/tests/hvp/`): λmax and λmin within 2% (of the spectral radius
 //! for λmin, see below), the trace exact (MLPs: the Hessian diagonal, to 1e-4, per parameter
-//! too) or within 4 of its reported standard errors (Hutch++, other structures), Adam's preconditioned sharpness within 2%, at the
+//! too) or, by Hutch++ (other structures), within 4 of its reported standard errors and within
+//! 5% once its standard error meets its 2.5% target (the engine's four references with batch
+//! norm, convolutions, residual blocks do not within the full preset's cap: see
+//! `full_preset_readings_match_the_engine_references`), Adam's preconditioned sharpness within 2%, at the
 //! first measurement and after an update, for SGD, heavy-ball, Nesterov and Adam runs.
 
 use std::path::{Path, PathBuf};
 
-use diagnose::instruments::curvature::Curvature;
+use diagnose::instruments::curvature::{Curvature, FULL_TRACE_CAP};
 use diagnose::instruments::Every;
 use diagnose::{Doctor, Timeline};
 
@@ -73,6 +76,8 @@ struct Errors {
     worst_max: f64,
     worst_min: f64,
     worst_trace: f64,
+    /// Cases whose Hutch++ trace stopped at the cap short of its standard-error target.
+    at_cap: Vec<String>,
 }
 
 fn check(case: &str, step: u64, t: &Timeline, r: &serde_json::Value, e: &mut Errors) {
@@ -127,12 +132,29 @@ fn check(case: &str, step: u64, t: &Timeline, r: &serde_json::Value, e: &mut Err
             }
         }
     } else {
-        // Hutch++ with the Lanczos sketch (other structures): held to its standard error.
+        // Hutch++ with the Lanczos sketch (other structures): held to its standard error and
+        // to the 5% goal; the adaptive estimator stops once the standard error is 2.5% of the
+        // trace, or at the cap.
         let se = at(t, "hessian_trace_err", step);
+        let n = at(t, "hessian_trace_samples", step);
+        eprintln!("  Hutch++: {n} samples, ± {:.2}%", 100.0 * se / m_tr.abs());
         assert!(
             (m_tr - trace).abs() <= 4.0 * se,
             "{case} step {step}: trace {m_tr} vs {trace} ± {se}"
         );
+        assert!(
+            se <= 0.025 * m_tr.abs() || n == at(t, "hessian_trace_cap", step),
+            "{case} step {step}: stopped at {n} samples with ± {se}"
+        );
+        if se <= 0.025 * m_tr.abs() {
+            // Stopped on its target: the 5% goal holds.
+            assert!(
+                et <= 0.05,
+                "{case} step {step}: trace {m_tr} vs {trace} ({n} samples)"
+            );
+        } else {
+            e.at_cap.push(case.to_string());
+        }
     }
     e.worst_max = e.worst_max.max(em);
     e.worst_min = e.worst_min.max(en);
@@ -146,6 +168,7 @@ fn full_preset_readings_match_pytorch_hessians_through_training() {
         worst_max: 0.0,
         worst_min: 0.0,
         worst_trace: 0.0,
+        at_cap: Vec::new(),
     };
     for case in CASES {
         let refs = json(&dir().join(format!("{case}.json")));
@@ -202,6 +225,7 @@ fn full_preset_readings_match_the_engine_references() {
         worst_max: 0.0,
         worst_min: 0.0,
         worst_trace: 0.0,
+        at_cap: Vec::new(),
     };
     // The exact diagonal covers the MLPs; batch norm, convolutions, residual blocks and
     // activations with parameters take Hutch++.
@@ -223,6 +247,20 @@ fn full_preset_readings_match_the_engine_references() {
         assert_eq!(at(&t, "hessian_trace_exact", 1) == 1.0, exact, "{case}");
         check(case, 1, &t, &r, &mut e);
     }
+    // Not reached: on these four references the Hutch++ trace does NOT reach the 5% goal
+    // within the full preset's cap (4 samples plus the Lanczos products left unspent: 11–13
+    // here). Their Hessians are small (≈ 100–400 parameters), indefinite, with traces small
+    // against ‖H‖_F (cnn_bn: λ from −0.86 to 0.81, trace 1.2), and the spectrum beyond the
+    // Lanczos sketch is flat, so the deflated Rademacher term keeps a relative standard error
+    // of 10–35% (measured; with 64 samples still 4–19%, so 2.5% would take ~170 to ~3,800
+    // samples, far past the 2× overhead goal). The readings stay within 4 of their reported
+    // standard errors (`check`) and the report prints that error with the sample count; a
+    // case that starts meeting its target moves out of this list and is held to 5%.
+    assert_eq!(
+        e.at_cap,
+        ["mlp_relu_bn", "cnn_bn", "residual", "activations"],
+        "cases stopping at the cap"
+    );
 }
 
 #[test]
@@ -431,7 +469,7 @@ fn the_report_names_the_method_behind_each_reading() {
     let tmp = tempfile::tempdir().unwrap();
     for (case, dir, trace) in [
         ("adam_early", dir(), "(exact Hessian diagonal)"),
-        ("cnn_bn", hvp_dir(), "(Hutch++, ± one standard error)"),
+        ("cnn_bn", hvp_dir(), "samples, ± one standard error)"),
     ] {
         let set = format!("log.dir=\"{}\"", tmp.path().join(case).display());
         let cfg = train::RunConfig::from_file(dir.join(format!("{case}.toml")), &[set]).unwrap();
@@ -467,4 +505,119 @@ fn the_report_names_the_method_behind_each_reading() {
         assert!(line.contains(sharpness), "{line}");
         assert!(report.to_text().contains("readings: curvature at step"));
     }
+}
+
+/// The trace from unit-vector products `Σᵢ eᵢᵀ H eᵢ` at one step (`Probe::hvp`, itself checked
+/// against PyTorch in `train/tests/hvp.rs`).
+struct UnitTrace(u64, std::sync::Arc<std::sync::Mutex<f64>>);
+
+impl diagnose::instruments::Instrument for UnitTrace {
+    fn name(&self) -> &'static str {
+        "unit_trace"
+    }
+    fn after_backward(
+        &mut self,
+        p: &mut train::Probe<'_>,
+        _t: &mut Timeline,
+    ) -> diagnose::Result<()> {
+        use optim::Params;
+        if p.step != self.0 {
+            return Ok(());
+        }
+        let m = &*p.model;
+        let shapes: Vec<usize> = (0..Params::<f32>::count(m))
+            .map(|i| Params::<f32>::value(m, i).len())
+            .collect();
+        let (mut tr, mut hv) = (0.0, Vec::new());
+        let mut v: Vec<Vec<f32>> = shapes.iter().map(|&n| vec![0.0; n]).collect();
+        for (pi, &n) in shapes.iter().enumerate() {
+            for j in 0..n {
+                v[pi][j] = 1.0;
+                p.hvp(&v, &mut hv)?;
+                v[pi][j] = 0.0;
+                tr += hv[pi][j] as f64;
+            }
+        }
+        *self.1.lock().unwrap() = tr;
+        Ok(())
+    }
+}
+
+#[test]
+fn adaptive_hutchpp_meets_its_target_and_five_percent_on_a_trained_cnn() {
+    // A small conv–batch-norm net (no exact diagonal) after 400 Adam steps: the adaptive
+    // estimator stops on its 2.5% standard-error target before the cap, and the trace is
+    // within 5% of the exact one.
+    let tmp = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"seed = 3
+[data]
+dataset = "digits"
+batch_size = 32
+input_shape = [1, 8, 8]
+standardize = "channel"
+[[model.layers]]
+type = "conv2d"
+out_channels = 6
+kernel_size = 3
+padding = 1
+[[model.layers]]
+type = "batchnorm2d"
+[[model.layers]]
+type = "relu"
+[[model.layers]]
+type = "maxpool2d"
+kernel_size = 2
+[[model.layers]]
+type = "conv2d"
+out_channels = 8
+kernel_size = 3
+padding = 1
+[[model.layers]]
+type = "relu"
+[[model.layers]]
+type = "global_avg_pool"
+[[model.layers]]
+type = "linear"
+out_features = 10
+[optimizer]
+name = "adam"
+lr = 0.01
+[train]
+steps = 400
+[log]
+tensorboard = false
+dir = "{}"
+"#,
+        tmp.path().display()
+    );
+    let t: toml::Table = text.parse().unwrap();
+    let cfg = train::RunConfig::from_table("t.toml", t, Path::new("."), "t").unwrap();
+    let exact = std::sync::Arc::new(std::sync::Mutex::new(f64::NAN));
+    let cur = Curvature {
+        every: Every(400),
+        ..Curvature::full()
+    };
+    let mut doc = Doctor::with(vec![Box::new(UnitTrace(400, exact.clone())), Box::new(cur)]);
+    let opts = train::Options {
+        quiet: true,
+        ..Default::default()
+    };
+    train::run_observed(&cfg, &opts, &mut doc).unwrap();
+    assert!(doc.error.is_none(), "{:?}", doc.error);
+    let t = &doc.timeline;
+    let want = *exact.lock().unwrap();
+    let (got, se, n) = (
+        at(t, "hessian_trace", 400),
+        at(t, "hessian_trace_err", 400),
+        at(t, "hessian_trace_samples", 400),
+    );
+    eprintln!("trace {got:.4} ± {se:.4} ({n} samples) vs exact {want:.4}");
+    assert_eq!(at(t, "hessian_trace_exact", 400), 0.0);
+    assert!(
+        n >= 4.0 && n < at(t, "hessian_trace_cap", 400) && n <= FULL_TRACE_CAP as f64,
+        "{n} samples"
+    );
+    assert!(se <= 0.025 * got.abs(), "± {se}");
+    assert!((got - want).abs() <= 0.05 * want.abs(), "{got} vs {want}");
 }

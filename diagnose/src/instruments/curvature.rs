@@ -19,7 +19,8 @@
 //!   optimizers without a known threshold.
 //! * `hessian_trace` (+ `hessian_trace_err`, one standard error; 0 when exact), when trace
 //!   samples are asked for, and `hessian_trace_exact`: which method produced it (1: the exact
-//!   diagonal, then also `hessian_trace@{parameter}` per parameter; 0: Hutch++).
+//!   diagonal, then also `hessian_trace@{parameter}` per parameter; 0: Hutch++, then also
+//!   `hessian_trace_samples`, the samples it drew).
 //!
 //! # Methods
 //!
@@ -43,13 +44,22 @@
 //! * **Trace, otherwise**: Hutch++ (Meyer, Musco, Musco & Woodruff, "Hutch++: optimal stochastic trace
 //!   estimation", SOSA 2021) with the Lanczos basis `Q` as its low-rank sketch: `tr(H) =
 //!   tr(QᵀHQ) + tr((I − QQᵀ) H (I − QQᵀ))`, the first term exact (`Σ αⱼ` of the Lanczos
-//!   tridiagonal, no extra product) and the second Hutchinson's estimate over `trace_samples`
-//!   Rademacher vectors projected off `Q` (one product each), seeded by `(seed, step)`. The
-//!   sketch removes the extreme eigendirections, which carry most of Hutchinson's variance;
-//!   `hessian_trace_err` is the remaining term's standard error.
+//!   tridiagonal, no extra product) and the second Hutchinson's estimate over Rademacher
+//!   vectors projected off `Q` (one product each), seeded by `(seed, step)`. The sketch removes
+//!   the extreme eigendirections, which carry most of Hutchinson's variance;
+//!   `hessian_trace_err` is the remaining term's sample standard error. **Adaptive**: at least
+//!   `trace_samples`, then one more at a time until that error is at most `trace_rel_se ·
+//!   |trace|` (full preset: 2.5%, so ≈ 95% of readings within the 5% goal) or the cap
+//!   `hessian_trace_cap` is reached: `trace_samples` plus the Lanczos products this
+//!   measurement left unspent of `iters` (at most `trace_max_samples`), so the trace never
+//!   makes a measurement dearer than its fixed-sample worst case. The variance of the deflated term is
+//!   `2 Σ_{i≠j} H̃ᵢⱼ²` (`H̃` the projected Hessian): when the trace is small against `‖H̃‖_F`
+//!   — small, indefinite Hessians, e.g. at initialisation — the cap ends the run short of the
+//!   target, and `hessian_trace_err` says how far (the engine's references with batch norm,
+//!   convolutions and residual blocks stop there, `tests/exact_curvature.rs`).
 //!
 //! Cost per measurement: `curvature_products` (+ as many for the preconditioned run) +
-//! `trace_samples` products, each about twice a training step's forward+backward.
+//! `hessian_trace_samples` products, each about twice a training step's forward+backward.
 
 use optim::Params;
 use train::Probe;
@@ -59,6 +69,10 @@ use super::lanczos::{self, axpy, dot};
 use super::stability::Rule;
 use super::{Every, Instrument};
 use crate::{Result, Timeline};
+
+/// The full preset's most trace samples per measurement (see [`Curvature::full`]): its Lanczos
+/// budget plus its least trace samples, `20 + 4`.
+pub const FULL_TRACE_CAP: usize = 24;
 
 /// Which quantities to measure, and how hard.
 #[derive(Clone, Debug)]
@@ -71,8 +85,16 @@ pub struct Curvature {
     pub precond_iters: usize,
     /// Convergence: both extreme Ritz residuals at most `tol` times the spectral radius.
     pub tol: f64,
-    /// Rademacher samples of the trace's deflated Hutchinson term (0: no trace).
+    /// Rademacher samples of the trace's deflated Hutchinson term, at least (0: no trace).
     pub trace_samples: usize,
+    /// At most this many samples (one product each): the estimator keeps drawing until its
+    /// standard error is at most `trace_rel_se · |trace|` or it has drawn this many — or, when
+    /// adaptive, `trace_samples` plus the Lanczos products the measurement left unspent of
+    /// `iters`, whichever is fewer, so a measurement never costs more products than
+    /// `iters + precond_iters + trace_samples`.
+    pub trace_max_samples: usize,
+    /// The target standard error relative to the trace (0.025: ≈ 95% of readings within 5%).
+    pub trace_rel_se: f64,
     pub seed: u64,
 }
 
@@ -94,11 +116,15 @@ impl Curvature {
     /// steps: at most 20 Lanczos products (12 for the preconditioned one), stopping at residuals
     /// of 0.5% of the spectral radius (the extreme eigenvalues then within 0.1% of exact on the
     /// reference models, `tests/exact_curvature.rs`), and the trace exact where the structure
-    /// allows, else from 4 Hutch++ samples. ≤ 36 products, ~80 training steps per 250.
+    /// allows, else by Hutch++ from 4 samples on, stopping at a standard error of 2.5% of the
+    /// trace or when the products the Lanczos run left unspent are used up (at most
+    /// [`FULL_TRACE_CAP`]). ≤ 36 products, ~80 training steps per 250.
     pub fn full() -> Curvature {
         Curvature {
             precond_iters: 12,
-            ..Curvature::new(Every(250), 20, 4).with_tol(5e-3)
+            ..Curvature::new(Every(250), 20, 4)
+                .with_tol(5e-3)
+                .with_adaptive_trace(FULL_TRACE_CAP, 0.025)
         }
     }
 
@@ -109,8 +135,18 @@ impl Curvature {
             precond_iters: iters,
             tol: 1e-3,
             trace_samples,
+            trace_max_samples: trace_samples,
+            trace_rel_se: 0.0,
             seed: 0x5eed_c0de,
         }
+    }
+
+    /// The same with an adaptive trace: at least `trace_samples`, then more until the standard
+    /// error is at most `rel_se · |trace|`, at most `max_samples` in all.
+    pub fn with_adaptive_trace(mut self, max_samples: usize, rel_se: f64) -> Curvature {
+        self.trace_max_samples = max_samples.max(self.trace_samples);
+        self.trace_rel_se = rel_se;
+        self
     }
 
     /// The same with another convergence tolerance.
@@ -306,25 +342,49 @@ impl Instrument for Curvature {
         t.push("curvature_products", None, step, e.products as f64);
         if self.trace_samples > 0 && exact.is_none() {
             // Hutch++ with the Lanczos basis as the sketch (module docs).
-            let mut z_hz = Vec::with_capacity(self.trace_samples);
+            let unspent = self.iters.saturating_sub(e.products);
+            let mut max = self.trace_max_samples;
+            if self.trace_rel_se > 0.0 {
+                max = max.min(self.trace_samples + unspent);
+            }
+            let (min, max) = (self.trace_samples, max.max(self.trace_samples));
+            let mut z_hz = Vec::with_capacity(max);
             let mut hz = vec![0.0f32; n];
-            for k in 0..self.trace_samples {
+            // (trace, standard error) of the samples so far.
+            let estimate = |z_hz: &[f64]| {
+                let s = z_hz.len() as f64;
+                let mean = z_hz.iter().sum::<f64>() / s;
+                let var = z_hz.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (s - 1.0);
+                (e.trace_t + mean, (var / s).sqrt())
+            };
+            for k in 0..max {
                 let mut z = rademacher(n, mix(seed ^ mix(k as u64 + 1)));
                 for q in &e.basis {
                     axpy(-dot(q, &z), q, &mut z);
                 }
                 op.apply(&z, &mut hz)?;
                 z_hz.push(dot(&z, &hz));
+                // Sequential stopping on the sample standard error, never before `min` samples
+                // (fewer would make the error itself too noisy to stop on).
+                if z_hz.len() >= min.max(2) {
+                    let (tr, se) = estimate(&z_hz);
+                    if se <= self.trace_rel_se * tr.abs() {
+                        break;
+                    }
+                }
             }
-            let s = z_hz.len() as f64;
-            let mean = z_hz.iter().sum::<f64>() / s;
-            let tr = e.trace_t + mean;
+            let (tr, se) = if z_hz.len() > 1 {
+                estimate(&z_hz)
+            } else {
+                (e.trace_t + z_hz[0], f64::NAN)
+            };
             if tr.is_finite() {
                 t.push("hessian_trace", None, step, tr);
                 t.push("hessian_trace_exact", None, step, 0.0);
-                if z_hz.len() > 1 {
-                    let var = z_hz.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (s - 1.0);
-                    t.push("hessian_trace_err", None, step, (var / s).sqrt());
+                t.push("hessian_trace_samples", None, step, z_hz.len() as f64);
+                t.push("hessian_trace_cap", None, step, max as f64);
+                if se.is_finite() {
+                    t.push("hessian_trace_err", None, step, se);
                 }
             }
         }
