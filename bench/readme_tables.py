@@ -34,6 +34,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 GRADLAB = ROOT / "target" / "release" / "gradlab"
+LOAD_AT_START = os.getloadavg()[0]
 
 
 def cpu_model():
@@ -47,11 +48,12 @@ def cpu_model():
 
 
 def provenance(what):
-    # Wall times are only comparable on a quiet machine: say when it was not.
-    load = os.getloadavg()[0]
+    # Wall times are only comparable on a quiet machine: say when it was not. The load is read
+    # when the script starts, before its own runs load the machine.
+    load = LOAD_AT_START
     busy = (
-        f" The machine was shared (1-minute load average {load:.1f} on {os.cpu_count()} cores), "
-        "so wall times are longer than on a quiet one."
+        f" The machine was shared (1-minute load average {load:.1f} on {os.cpu_count()} cores when this started), "
+        "so wall times may be longer than on a quiet one."
         if load > 0.5 * (os.cpu_count() or 1)
         else ""
     )
