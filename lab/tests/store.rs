@@ -1352,3 +1352,25 @@ fn postgres_is_installed_for_these_tests() {
         "no PostgreSQL binaries (initdb, pg_ctl): the PostgreSQL halves of the store tests cannot run"
     );
 }
+
+/// Regression (runner test `a_second_runner_on_one_sqlite_store_leaves_the_first_ones_runs_alone`,
+/// now and then): two handles opening one new SQLite store at the same moment, one failed with
+/// "cannot switch to WAL mode: database is locked" — SQLite does not wait through the busy
+/// handler for that lock. Many at once must all open.
+#[test]
+fn many_handles_opening_one_new_sqlite_store_at_once_all_succeed() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        let barrier = std::sync::Barrier::new(8);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    barrier.wait();
+                    lab::store::sqlite::SqliteStore::open(&path)
+                        .unwrap_or_else(|e| panic!("round {round}: {e}"));
+                });
+            }
+        });
+    }
+}

@@ -152,9 +152,26 @@ impl SqliteStore {
         let conn = Connection::open(path).map_err(|e| store(format!("cannot open: {e}")))?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(|e| store(format!("cannot set the busy timeout: {e}")))?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(|e| store(format!("cannot switch to WAL mode: {e}")))?;
+        // Switching a new database to WAL needs an exclusive lock, and SQLite does not wait for
+        // it through the busy handler when another connection is doing the same (two processes
+        // opening one new store at once): retry within the busy timeout.
+        let t0 = std::time::Instant::now();
+        let mode: String = loop {
+            match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)) {
+                Ok(mode) => break mode,
+                Err(e)
+                    if matches!(
+                        e.sqlite_error_code(),
+                        Some(
+                            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                        )
+                    ) && t0.elapsed() < Duration::from_secs(10) =>
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => return Err(store(format!("cannot switch to WAL mode: {e}"))),
+            }
+        };
         if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
             return Err(store(format!(
                 "cannot switch to WAL mode (journal mode stays {mode})"
