@@ -6,11 +6,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use diagnose::surface::{line::grid, Line};
+use diagnose::surface::line::{grid, MAX_POINTS};
+use diagnose::surface::Line;
 
 pub fn run(dir: &Path, points: usize, json: Option<PathBuf>, plot: Option<PathBuf>) -> Result<()> {
-    if points < 2 {
-        bail!("--points {points}: expected at least 2 points");
+    // Checked before the grid is allocated.
+    if !(2..=MAX_POINTS).contains(&points) {
+        bail!("--points {points}: expected 2 to {MAX_POINTS} points");
     }
     // The ends of the run (α = 0 and 1) are always among the points.
     let mut alphas = grid(-0.5, 1.5, points);

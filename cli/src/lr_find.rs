@@ -39,8 +39,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    if args.seeds == 0 {
-        bail!("--seeds 0: expected at least 1 seed");
+    if args.seeds == 0 || args.seeds > lr_find::MAX_SEEDS as u64 {
+        bail!(
+            "--seeds {}: expected 1 to {} seeds",
+            args.seeds,
+            lr_find::MAX_SEEDS
+        );
     }
     let mut sets = args.set.clone();
     if let Some(t) = args.threads {

@@ -172,6 +172,11 @@ fn landscape_run_errors_name_the_problem() {
             vec!["landscape", "--run", ".", "--points", "1"],
             "--points 1",
         ),
+        // Regression: a huge count aborted on allocating the grid.
+        (
+            vec!["landscape", "--run", ".", "--points", "99999999999"],
+            "expected 2 to 10001 points",
+        ),
         (vec!["landscape"], "<CONFIG>"),
     ] {
         let o = gradlab(dir.path(), &args);

@@ -82,6 +82,8 @@ fn lr_find_bad_flags_are_named() {
     let cfg = example("digits_logreg.toml");
     for (args, want) in [
         (vec!["--seeds", "0"], "--seeds 0"),
+        // Regression: a huge count aborted on allocating the seed list.
+        (vec!["--seeds", "1000000000000"], "expected 1 to 1000 seeds"),
         (vec!["--lr-max", "1e-9"], "lr_max = "),
         (vec!["--steps", "2"], "steps = 2"),
         (vec!["--set", "optimizer.name=\"sgdd\""], "sgd"),

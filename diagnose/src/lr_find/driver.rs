@@ -36,6 +36,9 @@ pub struct Peak {
     pub schedule: Option<String>,
 }
 
+/// The most seeds one range test sweeps (each is a training run of the sweep's length).
+pub const MAX_SEEDS: usize = 1000;
+
 /// How to run.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -239,10 +242,11 @@ pub fn run(
 ) -> Result<LrFind> {
     let plan = &settings.plan;
     plan.validate()?;
-    if settings.seeds.is_empty() {
-        return Err(DiagnoseError::Invalid(
-            "lr-find: seeds = 0: expected at least 1 seed".into(),
-        ));
+    if settings.seeds.is_empty() || settings.seeds.len() > MAX_SEEDS {
+        return Err(DiagnoseError::Invalid(format!(
+            "lr-find: seeds = {}: expected 1 to {MAX_SEEDS} seeds",
+            settings.seeds.len()
+        )));
     }
     let source = cfg.source.clone();
     let peak = peak(&cfg.raw, &source)?;

@@ -25,7 +25,7 @@ pub mod stability;
 pub mod suggest;
 pub mod sweep;
 
-pub use driver::{run, Peak, Settings};
+pub use driver::{run, Peak, Settings, MAX_SEEDS};
 pub use stability::Stability;
 pub use suggest::{SeedCall, Verdict};
 pub use sweep::{End, Plan};

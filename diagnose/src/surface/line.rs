@@ -78,9 +78,18 @@ fn err(msg: String) -> DiagnoseError {
     DiagnoseError::Invalid(msg)
 }
 
+/// The most points a line is evaluated at (each is a full pass over the training and test sets).
+pub const MAX_POINTS: usize = 10_001;
+
 impl Line {
     /// Evaluates the line for the run in `dir` at `alphas`.
     pub fn of_run(dir: &Path, alphas: &[f64]) -> Result<Line> {
+        if alphas.len() > MAX_POINTS + 2 {
+            return Err(err(format!(
+                "landscape: {} points on the line: expected at most {MAX_POINTS}",
+                alphas.len()
+            )));
+        }
         let cfg = run_config(dir)?;
         let (mut t, theta0, theta1) = run_weights(&cfg, dir)?;
         let distance = theta0
