@@ -43,6 +43,18 @@ pub fn resolve(
                         ),
                     })?;
                 for (k, r) in stored {
+                    // A store is outside input: a range that could not have been found is an
+                    // error, not a run at a negative or NaN learning rate.
+                    let ok = r.lo.is_finite() && r.hi.is_finite() && 0.0 < r.lo && r.lo < r.hi;
+                    if !ok {
+                        return Err(LabError::Store {
+                            store: store.describe(),
+                            message: format!(
+                                "study {:?}: stored lr_find range {k:?} = [{}, {}]: expected 0 < lo < hi, finite",
+                                study.name, r.lo, r.hi
+                            ),
+                        });
+                    }
                     s.lr_found.entry(k).or_insert(r);
                 }
             }

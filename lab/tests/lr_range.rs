@@ -210,6 +210,35 @@ fn a_study_sweeps_once_samples_around_the_suggestion_and_resumes_with_the_same_k
     let (fresh_keys, fresh_resolved) = run(fresh.path(), &study);
     assert_eq!(fresh_resolved.lr_found, resolved.lr_found);
     assert_eq!(fresh_keys, keys);
+
+    // A stored range edited to a negative lower end is refused, not sampled.
+    let db = fresh.path().join("results.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let def: String = conn
+        .query_row(
+            "SELECT COALESCE(resolved, definition) FROM studies",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&def).unwrap();
+    for r in v["lr_found"].as_object_mut().unwrap().values_mut() {
+        r["lo"] = serde_json::json!(-1.0);
+    }
+    conn.execute(
+        "UPDATE studies SET resolved = ?1, definition = ?1",
+        [v.to_string()],
+    )
+    .unwrap();
+    drop(conn);
+    let store = SqliteStore::open(&db).unwrap();
+    let e = lab::lr_range::resolve(&study, &store, &fresh.path().join("out"), |m| panic!("{m}"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("stored lr_find range") && e.contains("-1"),
+        "{e}"
+    );
 }
 
 /// Blobs whose clusters overlap completely (std 1000): the loss cannot fall, lr-find has no
