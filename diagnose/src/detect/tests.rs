@@ -196,6 +196,28 @@ fn per_layer_readings() {
     );
 }
 
+/// Regression (examples/train/digits_cnn.toml with a constant Adam lr, `full` preset): the
+/// stability reading at step 1 was 227 and 0.03–0.05 from step 250 on. At step 1 Adam's `v̂`
+/// holds one squared gradient, so its step is `η·sign(g)` whatever the curvature and the
+/// frozen-preconditioner threshold says nothing; a verdict on the run reads the second half.
+#[test]
+fn adams_first_step_stability_alone_is_not_lr_too_high() {
+    // Flat and above half the initial loss late: the stability evidence would count.
+    let mut t = run(1000, |_| 1.0);
+    t.push("stability", None, 1, 227.0);
+    for s in [250, 500, 750, 1000] {
+        t.push("stability", None, s, 0.05);
+    }
+    let k = kinds(&detect(&t, &summary(Stop::Completed, 1000)));
+    assert!(!k.contains(&Kind::LrTooHigh), "{k:?}");
+    // The same run with the second half above 1 is flagged.
+    t.push("stability", None, 800, 3.0);
+    t.push("stability", None, 900, 3.0);
+    t.push("stability", None, 950, 3.0);
+    let k = kinds(&detect(&t, &summary(Stop::Completed, 1000)));
+    assert!(k.contains(&Kind::LrTooHigh), "{k:?}");
+}
+
 #[test]
 fn stability_above_one_without_progress_is_lr_too_high() {
     let mut t = run(100, |_| 1.0);
