@@ -7,8 +7,11 @@
 
 use optim::Param;
 
-use crate::chain::{backward_chain, backward_r_chain, chain_shape, forward_chain, forward_r_chain};
-use crate::layer::Layer;
+use crate::chain::{
+    backward_chain, backward_r_chain, backward_with_stats_chain, chain_shape, forward_chain,
+    forward_r_chain,
+};
+use crate::layer::{check_stats_len, Layer};
 use crate::{rop, NnError, Result, Tensor};
 
 /// Where a block parameter lives: (in the shortcut?, layer, index within the layer).
@@ -121,6 +124,24 @@ impl Residual {
             std::mem::swap(&mut b.value, &mut q.value);
             std::mem::swap(&mut b.grad, &mut q.grad);
         }
+    }
+
+    /// [`Layer::backward_with_stats`] with the sub-layers' parameters in place: `dx` into
+    /// `self.dx`.
+    fn backward_with_stats_inner(&mut self, dy: &Tensor, sq_norms: &mut [f32]) -> Result<()> {
+        let db = backward_with_stats_chain(&mut self.body, dy, sq_norms)?;
+        self.dx.copy_from(db);
+        let ds = if self.shortcut.is_empty() {
+            dy
+        } else {
+            backward_with_stats_chain(&mut self.shortcut, dy, sq_norms)?
+        };
+        self.dx
+            .data
+            .iter_mut()
+            .zip(&ds.data)
+            .for_each(|(d, s)| *d += s);
+        Ok(())
     }
 
     /// [`Layer::forward_r`] with the sub-layers' parameters in place: `R{y}` into `self.ry`;
@@ -260,6 +281,19 @@ impl Layer for Residual {
             .for_each(|(d, s)| *d += s);
         self.swap();
         &self.dx
+    }
+
+    /// The branches' parameters are disjoint, so an example's squared gradient norm is the sum
+    /// of what each branch's layers add: both chains run their own `backward_with_stats`. A
+    /// branch layer that cannot (batch norm on batch statistics) makes it an error, as it does
+    /// in a plain chain.
+    fn backward_with_stats(&mut self, dy: &Tensor, sq_norms: &mut [f32]) -> Result<&Tensor> {
+        check_stats_len(dy, sq_norms)?;
+        self.swap();
+        let out = self.backward_with_stats_inner(dy, sq_norms);
+        self.swap();
+        out?;
+        Ok(&self.dx)
     }
 
     /// `R{y} = R{body(x)} + R{shortcut(x)}` (`R{x}` for the identity shortcut).
@@ -518,6 +552,72 @@ mod tests {
             .filter(|&n| usize::from(y.data[2 * n + 1] > y.data[2 * n]) == labels[n])
             .count();
         assert!(correct >= 24, "eval accuracy {correct}/32");
+    }
+
+    /// Per-example squared gradient norms through residual blocks (identity and projection
+    /// shortcuts, batch norm inside the body in the evaluation-statistics variant) equal those
+    /// of each example's own backward pass; on batch statistics they are an error.
+    #[test]
+    fn per_example_norms_through_residual_blocks() {
+        let cfgs = [
+            lin(3, 6),
+            LayerConfig::Activation(Activation::Tanh),
+            LayerConfig::Residual(ResidualConfig {
+                body: vec![
+                    lin(6, 6),
+                    LayerConfig::BatchNorm1d(BatchNormConfig::default()),
+                    LayerConfig::Activation(Activation::Relu),
+                    lin(6, 6),
+                ],
+                shortcut: None,
+            }),
+            LayerConfig::Residual(ResidualConfig {
+                body: vec![lin(6, 4), LayerConfig::Activation(Activation::Tanh)],
+                shortcut: Some(vec![lin(6, 4)]),
+            }),
+            lin(4, 2),
+        ];
+        let mut m = Sequential::new(&[3], &cfgs, 11).unwrap();
+        for seed in 0..3 {
+            m.forward(&random_tensor(&[8, 3], 20 + seed), true);
+        }
+        let x = random_tensor(&[5, 3], 1);
+        let dy = random_tensor(&[5, 2], 2);
+        assert!(m.set_eval_statistics(true));
+        m.zero_grad();
+        m.forward(&x, true);
+        let mut norms = vec![0.0; 5];
+        m.backward_with_stats(&dy, &mut norms).unwrap();
+        // The batch's gradient is the one `backward` gives.
+        let batch: Vec<Vec<f32>> = (0..m.count())
+            .map(|i| m.grad(i).unwrap().to_vec())
+            .collect();
+        m.zero_grad();
+        m.forward(&x, true);
+        m.backward(&dy);
+        for (i, g) in batch.iter().enumerate() {
+            assert_eq!(m.grad(i).unwrap(), &g[..], "parameter {i}");
+        }
+        assert!(m.set_eval_statistics(false));
+        for k in 0..5 {
+            m.zero_grad();
+            let xk = Tensor::from_vec(&[1, 3], x.example(k).to_vec()).unwrap();
+            m.forward(&xk, false);
+            m.backward(&Tensor::from_vec(&[1, 2], dy.example(k).to_vec()).unwrap());
+            let sq: f32 = (0..m.count())
+                .flat_map(|i| m.grad(i).unwrap().to_vec())
+                .map(|g| g * g)
+                .sum();
+            assert!(sq > 0.0);
+            assert!(
+                (sq - norms[k]).abs() <= 1e-4 * (1.0 + sq),
+                "example {k}: {sq} vs {}",
+                norms[k]
+            );
+        }
+        m.forward(&x, true);
+        let e = m.backward_with_stats(&dy, &mut [0.0; 5]).unwrap_err();
+        assert!(e.to_string().contains("couples the examples"), "{e}");
     }
 
     #[test]
