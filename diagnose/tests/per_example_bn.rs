@@ -1,7 +1,8 @@
 //! Per-example statistics of batch-norm models (the evaluation-statistics variant) against
 //! PyTorch float64 per-example gradients, one example at a time with batch norm in evaluation
-//! mode (`tests/per_example_bn/gen.py`): an MLP with BatchNorm1d and a CNN with two BatchNorm2d,
-//! at the first step (running statistics after that step's training forward).
+//! mode (`tests/per_example_bn/gen.py`): an MLP with BatchNorm1d, a CNN with two BatchNorm2d and
+//! residual blocks with BatchNorm1d in a body, at the first step (running statistics after that
+//! step's training forward).
 
 use std::path::{Path, PathBuf};
 
@@ -16,7 +17,7 @@ fn dir() -> PathBuf {
 #[test]
 fn eval_statistics_readings_match_pytorch_per_example_gradients() {
     let tmp = tempfile::tempdir().unwrap();
-    for case in ["mlp_bn", "cnn_bn"] {
+    for case in ["mlp_bn", "cnn_bn", "residual_bn"] {
         let path = dir().join(format!("{case}.json"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
         let refs: serde_json::Value = serde_json::from_str(&text).unwrap();

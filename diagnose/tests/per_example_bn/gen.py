@@ -2,8 +2,9 @@
 """Generates the references of `diagnose/tests/per_example_bn.rs`: per-example statistics of
 batch-norm models in the evaluation-statistics variant, from PyTorch float64.
 
-Two models of the engine's exact-Hessian references (`train/tests/hvp/gen_hvp.py`): an MLP with
-BatchNorm1d on mnist1d and a CNN with two BatchNorm2d on digits. Each is trained 20 SGD steps in
+Three models of the engine's exact-Hessian references (`train/tests/hvp/gen_hvp.py`): an MLP with
+BatchNorm1d on mnist1d, a CNN with two BatchNorm2d on digits, and two residual blocks (the first
+with BatchNorm1d and GELU in its body, the second with a projection shortcut) on mnist1d. Each is trained 20 SGD steps in
 PyTorch (f32, training mode: weights and running statistics move) and saved; its gradlab case
 starts from that state and takes one step on the first batch (shuffle = false). The doctor reads
 at step 1 after the step's training-mode forward pass, which has folded batch 0 into the running
@@ -28,12 +29,16 @@ from torch import nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "train", "tests", "hvp"))
-from gen_hvp import BATCH, cnn_bn, load, mlp_relu_bn, toml_table, toml_value  # noqa: E402
+from gen_hvp import BATCH, cnn_bn, load, mlp_relu_bn, residual, toml_table, toml_value  # noqa: E402
 
 torch.set_num_threads(1)
 torch.use_deterministic_algorithms(True)
 
-CASES = [("mlp_bn", mlp_relu_bn, "mnist1d", 3), ("cnn_bn", cnn_bn, "digits", 4)]
+CASES = [
+    ("mlp_bn", mlp_relu_bn, "mnist1d", 3),
+    ("cnn_bn", cnn_bn, "digits", 4),
+    ("residual_bn", residual, "mnist1d", 5),
+]
 PRETRAIN_STEPS = 20
 
 
