@@ -266,6 +266,40 @@ fn full_preset_readings_match_the_engine_references() {
 }
 
 #[test]
+fn full_preset_readings_match_the_exact_diagonal_references() {
+    // Convolutions, pooling, residual blocks without batch norm (`tests/curvature/gen.py`,
+    // held per element in `tests/hessian_diag.rs`): the instrument takes the exact diagonal
+    // within the full preset's budget, and its trace and extreme eigenvalues match. The budget
+    // bounds the rank growth of curved activations after convolutions: `diag_conv1d_pool`'s
+    // ELU and softplus add 160 + 120 columns to the 10 of the loss, which counts as 25
+    // products against the full preset's 24, so it takes Hutch++ (held to its standard error).
+    let tmp = tempfile::tempdir().unwrap();
+    let mut e = Errors {
+        worst_max: 0.0,
+        worst_min: 0.0,
+        worst_trace: 0.0,
+        at_cap: Vec::new(),
+    };
+    for (case, exact) in [
+        ("diag_conv2d", true),
+        ("diag_conv2d_pool", true),
+        ("diag_conv1d_pool", false),
+        ("diag_residual", true),
+        ("diag_residual_conv", true),
+    ] {
+        let r = json(&dir().join(format!("{case}.json")));
+        let t = run(
+            &dir().join(format!("{case}.toml")),
+            full(),
+            &tmp.path().join(case),
+        );
+        assert_eq!(at(&t, "hessian_trace_exact", 1) == 1.0, exact, "{case}");
+        check(case, 1, &t, &r, &mut e);
+    }
+    eprintln!("worst trace error {:.2e}", e.worst_trace);
+}
+
+#[test]
 fn economy_readings_are_coarse_but_bounded() {
     // Economy's Lanczos stops after 5 products: its readings never overshoot (λmax from below,
     // λmin from above) and the residual bounds are large when they are off, but an unconverged
@@ -472,6 +506,7 @@ fn the_report_names_the_method_behind_each_reading() {
     for (case, dir, trace) in [
         ("adam_early", dir(), "(exact Hessian diagonal)"),
         ("cnn_bn", hvp_dir(), "samples, ± one standard error)"),
+        ("diag_residual_conv", dir(), "(exact Hessian diagonal)"),
     ] {
         let set = format!("log.dir=\"{}\"", tmp.path().join(case).display());
         let cfg = train::RunConfig::from_file(dir.join(format!("{case}.toml")), &[set]).unwrap();

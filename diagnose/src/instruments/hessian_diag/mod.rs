@@ -39,9 +39,12 @@
 //!
 //! Everything runs in `f64` from the step's `f32` weights and batch (the forward included; `δ`
 //! at the output is the engine's). The cost, counted before anything is computed
-//! ([`plan`]'s `backward_cost`: per example about `2r` weight-gradient-sized products per
-//! layer for `r` columns), is compared with the caller's budget in Hessian-vector products,
-//! one product counted as `6·N·F` multiply-adds (`F` the forward's per-example multiply-adds);
+//! (per example about `2r` weight-gradient-sized products per layer for `r` columns, each
+//! `f64` multiply-add counted as 2 of the engine's), is compared with the caller's budget in
+//! Hessian-vector products, one product counted as `6·N·F` multiply-adds (`F` the forward's
+//! per-example multiply-adds). Measured on a shared 2-core AMD EPYC (batch 100, the bundled
+//! configs): 5–11 products' time on `mnist1d_cnn` (counted 7.6), 3–16 on `deep_residual`
+//! (4.4), 5–14 on `mnist1d_mlp` (3.9), i.e. 7–50 training forward+backward passes;
 //! the instrument falls back to Hutch++ (`curvature`) when it is over, or the model has any
 //! other layer (batch norm in training mode, whose statistics couple the examples; custom
 //! layers).
@@ -66,6 +69,14 @@ pub struct ParamDiagonal {
     pub diag: Vec<f64>,
 }
 
+/// What one multiply-add of this recursion (`f64`, plain loop nests) costs against one of the
+/// engine's products (`f32`, the tuned kernels), for the budget. Measured on a shared 2-core
+/// AMD EPYC (`cost_of_the_exact_diagonal_on_bundled_configs` in `tests/hessian_diag.rs`): the
+/// time of the diagonal over the time of one product, divided by the products its multiply-adds
+/// count, is 2–5 on the bundled `mnist1d_mlp`, `deep_residual`, `mnist1d_cnn` (batch 100) and
+/// 0.6–3 on the small `diag_*` references (batch 32), where a product's fixed costs dominate.
+const F64_COST: f64 = 2.0;
+
 /// Examples per unit of parallel work are fixed (not per thread), so the sums, and the
 /// readings, do not depend on the machine.
 const PARTS: usize = 8;
@@ -73,7 +84,7 @@ const PARTS: usize = 8;
 /// The exact Hessian diagonal of the step's mean loss, per parameter (in the model's order), or
 /// why it is not computed: the structure, or a cost above `budget` Hessian-vector products
 /// (each counted as `6·N·F` multiply-adds, `N` the batch, `F` the forward's multiply-adds per
-/// example). Training state is untouched.
+/// example; the recursion's own `f64` multiply-adds count 2 each). Training state is untouched.
 pub fn exact_diagonal(
     p: &mut Probe<'_>,
     budget: f64,
@@ -111,7 +122,7 @@ pub fn exact_diagonal(
     let (per_example, _, _) = plan::backward_cost(&steps, k as f64, false, false);
     let forward = plan::forward_cost(&steps);
     let (cost, allowed) = (
-        batch as f64 * (per_example + forward),
+        F64_COST * batch as f64 * (per_example + forward),
         budget * 6.0 * batch as f64 * forward,
     );
     if cost > allowed {

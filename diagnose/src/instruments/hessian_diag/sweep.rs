@@ -5,6 +5,7 @@
 use kernels::Gemm;
 
 use super::ops::activation;
+use super::ops::Window;
 use super::plan::{Affine, Node, Step};
 
 /// What the backward pass of a step needs from the forward.
@@ -28,26 +29,18 @@ fn gemm(
     <f64 as Gemm>::gemm(dims, dst, false, lhs.0, lhs.1, rhs.0, rhs.1);
 }
 
+/// The patches of an example's input, transposed: `Aᵀ` (`[P, kr]`; for a linear layer the
+/// input itself).
 fn patches(a: &Affine, x: &[f64]) -> Vec<f64> {
     match &a.conv {
-        None if a.positions == 1 => x.to_vec(),
-        None => {
-            let (k, p) = (a.kr, a.positions);
-            let mut out = vec![0.0; k * p];
-            for pi in 0..p {
-                for ki in 0..k {
-                    out[ki * p + pi] = x[pi * k + ki];
-                }
-            }
-            out
-        }
+        None => x.to_vec(),
         Some((c, win)) => {
-            let p = win.positions;
-            let mut out = vec![0.0; a.kr * p];
+            let kr = a.kr;
+            let mut out = vec![0.0; kr * win.positions];
             for ch in 0..*c {
                 let xp = &x[ch * win.plane_in..];
                 for &(pos, t, idx) in &win.reads {
-                    out[(ch * win.taps + t) * p + pos] = xp[idx];
+                    out[pos * kr + ch * win.taps + t] = xp[idx];
                 }
             }
             out
@@ -55,25 +48,12 @@ fn patches(a: &Affine, x: &[f64]) -> Vec<f64> {
     }
 }
 
-/// Adds patches-shaped `d` (`[kr, P]`) back into an input-shaped `x` (transpose of `patches`).
-fn unpatch(a: &Affine, d: &[f64], x: &mut [f64]) {
-    match &a.conv {
-        None => {
-            let (k, p) = (a.kr, a.positions);
-            for pi in 0..p {
-                for ki in 0..k {
-                    x[pi * k + ki] += d[ki * p + pi];
-                }
-            }
-        }
-        Some((c, win)) => {
-            let p = win.positions;
-            for ch in 0..*c {
-                let xp = &mut x[ch * win.plane_in..];
-                for &(pos, t, idx) in &win.reads {
-                    xp[idx] += d[(ch * win.taps + t) * p + pos];
-                }
-            }
+/// Adds transposed-patches-shaped `d` (`[P, kr]`) back into an input-shaped `x` (`col2im`).
+fn unpatch(c: usize, win: &Window, kr: usize, d: &[f64], x: &mut [f64]) {
+    for ch in 0..c {
+        let xp = &mut x[ch * win.plane_in..];
+        for &(pos, t, idx) in &win.reads {
+            xp[idx] += d[pos * kr + ch * win.taps + t];
         }
     }
 }
@@ -86,7 +66,7 @@ pub(super) fn forward(steps: &[Step], mut x: Vec<f64>, n: usize, tape: &mut Vec<
                 let pa = patches(a, &x);
                 let (o, p) = (a.o, a.positions);
                 let mut z = vec![0.0; o * p];
-                gemm((o, p, a.kr), &mut z, (&a.w, (a.kr, 1)), (&pa, (p, 1)));
+                gemm((o, p, a.kr), &mut z, (&a.w, (a.kr, 1)), (&pa, (1, a.kr)));
                 let (rs, cs) = a.out_strides();
                 let mut y = vec![0.0; s.out];
                 for oi in 0..o {
@@ -211,24 +191,22 @@ pub(super) fn backward(
                 st = affine_transpose(a, st, s.inp);
             }
             (Node::Act(act), Tape::Input(u)) => {
-                for (k, &u) in u.iter().enumerate() {
-                    let (_, f1, f2) = activation(*act, u);
-                    for j in 0..st.sign.len() {
-                        st.cols[j * st.dim + k] *= f1;
-                    }
-                    st.c[k] = f1 * f1 * st.c[k] + f2 * st.delta[k];
-                    st.delta[k] *= f1;
+                let (f1, f2): (Vec<f64>, Vec<f64>) = u
+                    .iter()
+                    .map(|&u| {
+                        let (_, f1, f2) = activation(*act, u);
+                        (f1, f2)
+                    })
+                    .unzip();
+                for k in 0..st.dim {
+                    st.c[k] = f1[k] * f1[k] * st.c[k] + f2[k] * st.delta[k];
                 }
+                scale_rows(&mut st, &f1);
             }
             (Node::Mask(m), _) => {
                 let m = &m[n * s.inp..(n + 1) * s.inp];
-                for (k, &f) in m.iter().enumerate() {
-                    for j in 0..st.sign.len() {
-                        st.cols[j * st.dim + k] *= f;
-                    }
-                    st.c[k] *= f * f;
-                    st.delta[k] *= f;
-                }
+                st.c.iter_mut().zip(m).for_each(|(c, f)| *c *= f * f);
+                scale_rows(&mut st, m);
             }
             (Node::MaxPool { .. }, Tape::Argmax(arg)) => {
                 // A selection: each output element's column entries, `c` and `δ` go to the
@@ -328,6 +306,15 @@ pub(super) fn backward(
     st
 }
 
+/// An elementwise linear map `diag(f)`: the columns' rows and `δ` scaled by `f` (`c` is the
+/// caller's).
+fn scale_rows(st: &mut State, f: &[f64]) {
+    for col in st.cols.chunks_exact_mut(st.dim) {
+        col.iter_mut().zip(f).for_each(|(x, f)| *x *= f);
+    }
+    st.delta.iter_mut().zip(f).for_each(|(x, f)| *x *= f);
+}
+
 /// A linear, parameter-free map of the state to a `dim_in`-long input: `dense` adds the
 /// transpose of a column into a zeroed one, `spread(q, v, out)` that of `v·e_q` (for `c`'s
 /// columns).
@@ -363,11 +350,11 @@ fn affine_diag(a: &Affine, pa: &[f64], st: &State, diag: &mut [Vec<f64>]) {
     let mut db = vec![0.0; o];
     if p == 1 {
         // One position: G_j[o, k] = S_j[o]·A[k], so Σ_j ±G_j² = (Σ_j ±S_j[o]² + c[o])·A[k]².
-        for (oi, b) in db.iter_mut().enumerate() {
-            *b = (0..st.sign.len())
-                .map(|j| st.sign[j] * st.col(j)[oi].powi(2))
-                .sum::<f64>()
-                + st.c[oi];
+        db.copy_from_slice(&st.c);
+        for (j, &sg) in st.sign.iter().enumerate() {
+            db.iter_mut()
+                .zip(st.col(j))
+                .for_each(|(b, s)| *b += sg * s * s);
         }
         let dw = &mut diag[a.param];
         for (oi, &m) in db.iter().enumerate() {
@@ -379,10 +366,9 @@ fn affine_diag(a: &Affine, pa: &[f64], st: &State, diag: &mut [Vec<f64>]) {
     } else {
         let mut g = vec![0.0; o * kr];
         let dw = &mut diag[a.param];
-        for j in 0..st.sign.len() {
+        for (j, &sg) in st.sign.iter().enumerate() {
             let sj = st.col(j);
-            gemm((o, kr, p), &mut g, (sj, (rs, cs)), (pa, (1, p)));
-            let sg = st.sign[j];
+            gemm((o, kr, p), &mut g, (sj, (rs, cs)), (pa, (kr, 1)));
             dw.iter_mut().zip(&g).for_each(|(d, g)| *d += sg * g * g);
             for (oi, b) in db.iter_mut().enumerate() {
                 *b += sg * (0..p).map(|pi| sj[oi * rs + pi * cs]).sum::<f64>().powi(2);
@@ -390,7 +376,7 @@ fn affine_diag(a: &Affine, pa: &[f64], st: &State, diag: &mut [Vec<f64>]) {
         }
         if st.c.iter().any(|&c| c != 0.0) {
             let sq: Vec<f64> = pa.iter().map(|x| x * x).collect();
-            gemm((o, kr, p), &mut g, (&st.c, (rs, cs)), (&sq, (1, p)));
+            gemm((o, kr, p), &mut g, (&st.c, (rs, cs)), (&sq, (kr, 1)));
             dw.iter_mut().zip(&g).for_each(|(d, g)| *d += g);
             for (oi, b) in db.iter_mut().enumerate() {
                 *b += (0..p).map(|pi| st.c[oi * rs + pi * cs]).sum::<f64>();
@@ -409,19 +395,38 @@ fn affine_diag(a: &Affine, pa: &[f64], st: &State, diag: &mut [Vec<f64>]) {
 /// layer's input gradient), `c`'s columns `√|c_q|·Wᵀ e_q` added sparse.
 fn affine_transpose(a: &Affine, mut st: State, dim_in: usize) -> State {
     let (o, kr, p) = (a.o, a.kr, a.positions);
-    let (rs, cs) = a.out_strides();
-    let mut dcol = vec![0.0; kr * p];
-    let mut through = |v: &[f64], out: &mut [f64]| {
-        gemm((kr, p, o), &mut dcol, (&a.w, (1, kr)), (v, (rs, cs)));
-        unpatch(a, &dcol, out);
-    };
     let r = st.sign.len();
     let mut cols = vec![0.0; r * dim_in];
-    for j in 0..r {
-        through(st.col(j), &mut cols[j * dim_in..(j + 1) * dim_in]);
-    }
     let mut delta = vec![0.0; dim_in];
-    through(&st.delta, &mut delta);
+    match &a.conv {
+        None => {
+            // Every column (`[P, o]`) and δ at once: `[(r + 1)·P, o] · W[o, in]`.
+            let mut s_all = std::mem::take(&mut st.cols);
+            s_all.extend_from_slice(&st.delta);
+            let mut out = vec![0.0; (r + 1) * dim_in];
+            gemm(
+                ((r + 1) * p, kr, o),
+                &mut out,
+                (&s_all, (o, 1)),
+                (&a.w, (kr, 1)),
+            );
+            delta.copy_from_slice(&out[r * dim_in..]);
+            out.truncate(r * dim_in);
+            cols = out;
+        }
+        Some((c, win)) => {
+            // Per column: its patch gradient `S_jᵀ W` (`[P, kr]`), folded back (col2im).
+            let mut dt = vec![0.0; p * kr];
+            let mut through = |v: &[f64], out: &mut [f64]| {
+                gemm((p, kr, o), &mut dt, (v, (1, p)), (&a.w, (kr, 1)));
+                unpatch(*c, win, kr, &dt, out);
+            };
+            for j in 0..r {
+                through(st.col(j), &mut cols[j * dim_in..(j + 1) * dim_in]);
+            }
+            through(&st.delta, &mut delta);
+        }
+    }
     st.fold_c(dim_in, &mut cols, |q, v, out| {
         let (oi, pi) = if a.conv.is_some() {
             (q / p, q % p)
