@@ -122,6 +122,10 @@ subset = 48
 shuffle = false
 input_shape = [1, 40]
 [[model.layers]]
+type = "residual"
+body = [{ type = "conv1d", out_channels = 2, kernel_size = 3, padding = 1 }, { type = "tanh" }]
+shortcut = [{ type = "conv1d", out_channels = 2, kernel_size = 1 }]
+[[model.layers]]
 type = "conv1d"
 out_channels = 3
 kernel_size = 5
@@ -170,14 +174,17 @@ fn exact_diagonal_matches_unit_vector_products_through_conv_pool_residual_dropou
         for (param, pairs) in seen.iter() {
             let scale = pairs.iter().map(|p| p.1.abs()).fold(0.0, f64::max);
             assert!(scale > 0.0, "{name} {param}: zero diagonal");
+            let mut w: f64 = 0.0;
             for &(exact, product) in pairs {
-                let e = (exact - product).abs() / scale;
-                worst = worst.max(e);
+                // The products are the f32 engine's (measured ≤ 6e-7 of the largest entry).
+                w = w.max((exact - product).abs() / scale);
                 assert!(
-                    e <= 1e-6,
+                    (exact - product).abs() <= 2e-6 * scale,
                     "{name} {param}: exact {exact} vs eᵢᵀHeᵢ {product}"
                 );
             }
+            eprintln!("{name} {param}: {w:.1e}");
+            worst = worst.max(w);
         }
         eprintln!(
             "{name}: {} parameters, worst |exact − eᵢᵀHeᵢ| / max {:.2e}",
@@ -325,9 +332,14 @@ fn cost_of_the_exact_diagonal_on_bundled_configs() {
     let tmp = tempfile::tempdir().unwrap();
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/train");
     let refs = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/curvature");
-    let cases = ["mnist1d_cnn", "deep_residual", "mnist1d_mlp"]
-        .iter()
-        .map(|c| (c, &examples));
+    let cases = [
+        "mnist1d_cnn",
+        "deep_residual",
+        "mnist1d_mlp",
+        "mnist-10k_mlp",
+    ]
+    .iter()
+    .map(|c| (c, &examples));
     for (case, dir) in cases.chain(DIAG_CASES.iter().map(|c| (c, &refs))) {
         let mut set = vec![format!("log.dir=\"{}\"", tmp.path().join(case).display())];
         if dir == &examples {

@@ -56,8 +56,8 @@
 //!   makes a measurement dearer than its fixed-sample worst case. The variance of the deflated term is
 //!   `2 Σ_{i≠j} H̃ᵢⱼ²` (`H̃` the projected Hessian): when the trace is small against `‖H̃‖_F`
 //!   — small, indefinite Hessians, e.g. at initialisation — the cap ends the run short of the
-//!   target, and `hessian_trace_err` says how far (the engine's references with batch norm,
-//!   convolutions and residual blocks stop there, `tests/exact_curvature.rs`).
+//!   target, and `hessian_trace_err` says how far (the engine's references with batch norm
+//!   stop there, `tests/exact_curvature.rs`).
 //!
 //! Cost per measurement: `curvature_products` (+ as many for the preconditioned run) +
 //! `hessian_trace_samples` products, each about twice a training step's forward+backward.

@@ -40,11 +40,12 @@
 //! Everything runs in `f64` from the step's `f32` weights and batch (the forward included; `δ`
 //! at the output is the engine's). The cost, counted before anything is computed
 //! (per example about `2r` weight-gradient-sized products per layer for `r` columns, each
-//! `f64` multiply-add counted as 2 of the engine's), is compared with the caller's budget in
-//! Hessian-vector products, one product counted as `6·N·F` multiply-adds (`F` the forward's
-//! per-example multiply-adds). Measured on a shared 2-core AMD EPYC (batch 100, the bundled
-//! configs): 5–11 products' time on `mnist1d_cnn` (counted 7.6), 3–16 on `deep_residual`
-//! (4.4), 5–14 on `mnist1d_mlp` (3.9), i.e. 7–50 training forward+backward passes;
+//! `f64` multiply-add counted as 6 of the engine's in linear layers, 2 in convolutions), is
+//! compared with the caller's budget in Hessian-vector products, one product counted as `6·N·F`
+//! multiply-adds (`F` the forward's per-example multiply-adds). Measured on a shared 2-core AMD
+//! EPYC: 5–11 products' time on `mnist1d_cnn` (batch 100), 5–16 on `deep_residual` (100),
+//! 10–17 on `mnist1d_mlp` (100), 12–17 on `mnist-10k_mlp` (128, with dropout), i.e. 14–25
+//! training forward+backward passes;
 //! the instrument falls back to Hutch++ (`curvature`) when it is over, or the model has any
 //! other layer (batch norm in training mode, whose statistics couple the examples; custom
 //! layers).
@@ -69,13 +70,15 @@ pub struct ParamDiagonal {
     pub diag: Vec<f64>,
 }
 
-/// What one multiply-add of this recursion (`f64`, plain loop nests) costs against one of the
-/// engine's products (`f32`, the tuned kernels), for the budget. Measured on a shared 2-core
-/// AMD EPYC (`cost_of_the_exact_diagonal_on_bundled_configs` in `tests/hessian_diag.rs`): the
-/// time of the diagonal over the time of one product, divided by the products its multiply-adds
-/// count, is 2–5 on the bundled `mnist1d_mlp`, `deep_residual`, `mnist1d_cnn` (batch 100) and
-/// 0.6–3 on the small `diag_*` references (batch 32), where a product's fixed costs dominate.
-const F64_COST: f64 = 2.0;
+/// What one multiply-add of this recursion (`f64`, plain loop nests, 3–5 G/s on a shared
+/// 2-core AMD EPYC) costs against one of a Hessian-vector product's (`f32`, the tuned kernels:
+/// ~30 G/s in the large matrix products of linear layers, ~8 G/s in per-example convolutions),
+/// for the budget: `(linear, convolution)`, weighted by the model's forward multiply-adds.
+/// Measured (`cost_of_the_exact_diagonal_on_bundled_configs`, `tests/hessian_diag.rs`): the
+/// diagonal's time in products is 0.4–3× the count on the bundled `mnist1d_mlp`,
+/// `mnist-10k_mlp`, `deep_residual`, `mnist1d_cnn` and the `diag_*` references (highest on
+/// `mnist-10k_mlp`'s 784×512 products, lowest on the smallest references).
+const F64_COST: (f64, f64) = (6.0, 2.0);
 
 /// Examples per unit of parallel work are fixed (not per thread), so the sums, and the
 /// readings, do not depend on the machine.
@@ -84,7 +87,8 @@ const PARTS: usize = 8;
 /// The exact Hessian diagonal of the step's mean loss, per parameter (in the model's order), or
 /// why it is not computed: the structure, or a cost above `budget` Hessian-vector products
 /// (each counted as `6·N·F` multiply-adds, `N` the batch, `F` the forward's multiply-adds per
-/// example; the recursion's own `f64` multiply-adds count 2 each). Training state is untouched.
+/// example; the recursion's own `f64` multiply-adds count 6 each in linear layers, 2 in
+/// convolutions). Training state is untouched.
 pub fn exact_diagonal(
     p: &mut Probe<'_>,
     budget: f64,
@@ -120,9 +124,11 @@ pub fn exact_diagonal(
     }
     let k: usize = out_shape.iter().product();
     let (per_example, _, _) = plan::backward_cost(&steps, k as f64, false, false);
-    let forward = plan::forward_cost(&steps);
+    let (f_lin, f_conv) = plan::forward_cost(&steps);
+    let forward = f_lin + f_conv;
+    let factor = (F64_COST.0 * f_lin + F64_COST.1 * f_conv) / forward.max(1.0);
     let (cost, allowed) = (
-        F64_COST * batch as f64 * (per_example + forward),
+        factor * batch as f64 * (per_example + forward),
         budget * 6.0 * batch as f64 * forward,
     );
     if cost > allowed {

@@ -239,16 +239,18 @@ pub(super) fn chain(
 }
 
 /// Forward multiply-adds of one example through the affine steps (what a training step's
-/// forward pass costs, per example).
-pub(super) fn forward_cost(steps: &[Step]) -> f64 {
-    steps
-        .iter()
-        .map(|s| match &s.node {
-            Node::Affine(a) => (a.o * a.kr * a.positions) as f64,
-            Node::Residual { body, shortcut } => forward_cost(body) + forward_cost(shortcut),
-            _ => 0.0,
-        })
-        .sum()
+/// forward pass costs, per example): `(linear layers, convolutions)`.
+pub(super) fn forward_cost(steps: &[Step]) -> (f64, f64) {
+    steps.iter().fold((0.0, 0.0), |(l, c), s| match &s.node {
+        Node::Affine(a) if a.conv.is_none() => (l + (a.o * a.kr * a.positions) as f64, c),
+        Node::Affine(a) => (l, c + (a.o * a.kr * a.positions) as f64),
+        Node::Residual { body, shortcut } => {
+            let (bl, bc) = forward_cost(body);
+            let (sl, sc) = forward_cost(shortcut);
+            (l + bl + sl, c + bc + sc)
+        }
+        _ => (l, c),
+    })
 }
 
 /// The backward recursion's cost for one example: multiply-adds, given `r` columns and

@@ -274,14 +274,14 @@ pub(super) fn backward(
                 st.cols.extend_from_slice(&extra);
                 let r0 = st.sign.len();
                 let sb = backward(body, tb, st.clone(), need, n, diag);
-                if !need {
-                    return sb;
-                }
                 let ss = if shortcut.is_empty() {
                     st
                 } else {
-                    backward(shortcut, ts, st, true, n, diag)
+                    backward(shortcut, ts, st, need, n, diag)
                 };
+                if !need {
+                    return sb;
+                }
                 let d = s.inp;
                 let mut cols = sb.cols[..r0 * d].to_vec();
                 cols.iter_mut()
