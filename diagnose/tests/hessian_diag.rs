@@ -1,5 +1,5 @@
 //! The exact Hessian diagonal (`instruments::hessian_diag`) for convolutions, pooling, residual
-//! blocks and dropout: against unit-vector products `eᵢᵀ H eᵢ` of the engine (`Probe::hvp`,
+//! blocks, dropout and linear layers over positions: against unit-vector products `eᵢᵀ H eᵢ` of the engine (`Probe::hvp`,
 //! itself checked against PyTorch in `train/tests/hvp.rs`; dropout's masks are gradlab's own,
 //! so this is its only reference), and against PyTorch f64 full Hessians
 //! (`tests/curvature/gen.py`, the `diag_*` cases) per parameter element and in the trace.
@@ -153,12 +153,36 @@ type = "linear"
 out_features = 10
 "#;
 
+/// A linear layer over positions (`[4, 10] → [4, 6]`, PyTorch's last-dimension rule).
+const POSITIONS: &str = r#"
+[data]
+dataset = "mnist1d"
+batch_size = 12
+subset = 48
+shuffle = false
+input_shape = [4, 10]
+[[model.layers]]
+type = "linear"
+out_features = 6
+[[model.layers]]
+type = "silu"
+[[model.layers]]
+type = "linear"
+out_features = 3
+[[model.layers]]
+type = "flatten"
+[[model.layers]]
+type = "linear"
+out_features = 10
+"#;
+
 #[test]
 fn exact_diagonal_matches_unit_vector_products_through_conv_pool_residual_dropout() {
     let tmp = tempfile::tempdir().unwrap();
     for (name, model, train) in [
         ("conv2d", CONV2D, "steps = 1\nlabel_smoothing = 0.1"),
         ("conv1d", CONV1D, "steps = 1"),
+        ("positions", POSITIONS, "steps = 1"),
     ] {
         let text = format!(
             "seed = 5\n{model}\n[train]\n{train}\n[optimizer]\nname = \"sgd\"\nlr = 0.1\n[log]\ntensorboard = false\n"
