@@ -1,7 +1,7 @@
 //! The exact Hessian diagonal (`instruments::hessian_diag`) for convolutions, pooling, residual
-//! blocks, dropout and linear layers over positions: against unit-vector products `eᵢᵀ H eᵢ` of the engine (`Probe::hvp`,
-//! itself checked against PyTorch in `train/tests/hvp.rs`; dropout's masks are gradlab's own,
-//! so this is its only reference), and against PyTorch f64 full Hessians
+//! blocks, dropout and linear layers over positions: against unit-vector products `eᵢᵀ H eᵢ` of
+//! the engine (`Probe::hvp`, itself checked against PyTorch in `train/tests/hvp.rs`; dropout's
+//! masks are gradlab's own, so this is its only reference), and against PyTorch f64 full Hessians
 //! (`tests/curvature/gen.py`, the `diag_*` cases) per parameter element and in the trace.
 
 use std::path::Path;

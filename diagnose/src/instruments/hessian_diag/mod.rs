@@ -50,6 +50,7 @@
 //! other layer (batch norm in training mode, whose statistics couple the examples; custom
 //! layers).
 
+mod affine;
 mod ops;
 mod plan;
 mod sweep;

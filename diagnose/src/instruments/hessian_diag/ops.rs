@@ -106,9 +106,7 @@ impl Window {
     pub fn at(&self, q: usize) -> &[(usize, usize, usize)] {
         &self.reads[self.starts[q]..self.starts[q + 1]]
     }
-}
 
-impl Window {
     /// The window of kernel `k`, stride `s`, padding `p`, dilation `d` over an `[h, w]` plane
     /// whose output is `[ho, wo]`.
     pub fn new(
