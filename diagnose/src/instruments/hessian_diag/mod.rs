@@ -99,10 +99,16 @@ pub fn exact_diagonal(
         return Ok(Err("empty batch".into()));
     }
     let in_shape = p.x.shape[1..].to_vec();
+    let kinds = kinds(p.model.layers());
+    if let Some(bn) = kinds.iter().find(|k| k.starts_with("batchnorm")) {
+        // Before any forward pass: the common reason, at no cost.
+        return Ok(Err(format!(
+            "`{bn}`: batch norm in training mode couples the examples"
+        )));
+    }
     // The step's dropout masks: a training forward with the step's generators (a probe).
     let (plan, names, sizes) = p.isolated(|p| {
-        let has_dropout = kinds(p.model.layers()).contains(&"dropout");
-        if has_dropout {
+        if kinds.contains(&"dropout") {
             p.model.forward(p.x, true);
         }
         let params: Vec<&Param<f32>> = p
