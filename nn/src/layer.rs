@@ -135,6 +135,14 @@ pub trait Layer: Send {
         Err(NnError::no_r_operator(self.kind()))
     }
 
+    /// The concrete layer, for tools that read a built-in layer's structure (the doctor's exact
+    /// Hessian diagonal reads a convolution's geometry, a pool's window, a residual block's
+    /// branches, an activation's kind, a dropout's mask); `None`, the default, for layers that
+    /// do not expose it.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
+
     /// Clears every parameter gradient.
     fn zero_grad(&mut self) {
         for p in self.parameters_mut() {

@@ -39,8 +39,9 @@
 //!   moment before this step and this step's gradient: exactly the `v̂ₜ` the update is about to
 //!   use (`v̂₁ = g₁²` at the first step).
 //! * **Trace, exact**: the Hessian diagonal by second-order backpropagation
-//!   ([`hessian_diag`]) for chains of linear layers and elementwise activations under
-//!   cross-entropy or MSE, when it costs no more than the measurement's products.
+//!   ([`hessian_diag`]) for chains of linear and convolution layers, elementwise activations,
+//!   pooling, flatten, dropout and residual blocks of these under cross-entropy or MSE, when it
+//!   costs no more than the measurement's products.
 //! * **Trace, otherwise**: Hutch++ (Meyer, Musco, Musco & Woodruff, "Hutch++: optimal stochastic trace
 //!   estimation", SOSA 2021) with the Lanczos basis `Q` as its low-rank sketch: `tr(H) =
 //!   tr(QᵀHQ) + tr((I − QQᵀ) H (I − QQᵀ))`, the first term exact (`Σ αⱼ` of the Lanczos
@@ -55,8 +56,8 @@
 //!   makes a measurement dearer than its fixed-sample worst case. The variance of the deflated term is
 //!   `2 Σ_{i≠j} H̃ᵢⱼ²` (`H̃` the projected Hessian): when the trace is small against `‖H̃‖_F`
 //!   — small, indefinite Hessians, e.g. at initialisation — the cap ends the run short of the
-//!   target, and `hessian_trace_err` says how far (the engine's references with batch norm,
-//!   convolutions and residual blocks stop there, `tests/exact_curvature.rs`).
+//!   target, and `hessian_trace_err` says how far (the engine's references with batch norm
+//!   stop there, `tests/exact_curvature.rs`).
 //!
 //! Cost per measurement: `curvature_products` (+ as many for the preconditioned run) +
 //! `hessian_trace_samples` products, each about twice a training step's forward+backward.
@@ -307,11 +308,9 @@ impl Instrument for Curvature {
         };
         let seed = mix(self.seed ^ mix(step));
         // The exact diagonal where the structure allows it and it costs no more than the
-        // measurement's products (a product ≈ 6·N·P multiply-adds).
+        // measurement's products.
         let exact = if self.trace_samples > 0 {
-            let n_params: usize = shapes(p).iter().sum();
-            let batch = p.x.shape.first().copied().unwrap_or(0);
-            let budget = ((self.iters + self.trace_samples) * 6 * batch * n_params) as f64;
+            let budget = (self.iters + self.trace_samples) as f64;
             hessian_diag::exact_diagonal(p, budget)?.ok()
         } else {
             None

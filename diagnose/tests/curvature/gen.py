@@ -16,8 +16,14 @@ and, at both points, computes in float64:
   * per-example gradients and the gradient noise scale B_simple = tr(Σ)/‖G‖² (McCandlish et al.
     2018) with the unbiased one-batch estimates tr(Σ) = Σ‖gᵢ − ḡ‖²/(B − 1), ‖G‖² = ‖ḡ‖² − tr(Σ)/B.
 
+It also writes the exact Hessian diagonals of `diagnose/tests/hessian_diag.rs` (the `diag_*`
+cases, `DIAG_CASES` below): small convolution, pooling and residual models (no batch norm) on
+the first batch of a bundled dataset, each with its run config, weights and, in float64 from the
+float32 weights and batch, the full Hessian's diagonal per parameter, trace and extreme
+eigenvalues.
+
 Run with the reference venv:  /work/torch-ref/bin/python diagnose/tests/curvature/gen.py
-(deterministic, ~20 s).
+(deterministic, ~1 min).
 """
 
 import json
@@ -31,7 +37,16 @@ from torch import nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "train", "tests", "hvp"))
-from gen_hvp import f32_list, hessian, load, toml_table, toml_value  # noqa: E402
+from gen_hvp import (  # noqa: E402
+    GlobalAvgPool,
+    Residual,
+    f32_list,
+    hessian,
+    lin,
+    load,
+    toml_table,
+    toml_value,
+)
 
 BATCH = 32
 HIDDEN = 8
@@ -201,8 +216,183 @@ def run_case(run, opt_cfg, make_opt, when, steps):
         )
 
 
+# --- exact Hessian diagonals (diag_* cases) ------------------------------------------------------
+
+
+def conv(dims, i, o, k, **kw):
+    """A torch convolution and its gradlab table (kw: stride, padding, dilation, bias)."""
+    table = {"type": f"conv{dims}d", "out_channels": o, "kernel_size": k}
+    table.update(kw)
+    return (nn.Conv2d if dims == 2 else nn.Conv1d)(i, o, k, **kw), table
+
+
+def pool(kind, dims, k, **kw):
+    table = {"type": f"{kind}pool{dims}d", "kernel_size": k}
+    table.update(kw)
+    cls = {("max", 1): nn.MaxPool1d, ("max", 2): nn.MaxPool2d, ("avg", 1): nn.AvgPool1d, ("avg", 2): nn.AvgPool2d}
+    return cls[(kind, dims)](k, **kw), table
+
+
+def a(module, name, **kw):
+    return module, dict({"type": name}, **kw)
+
+
+def block(body, shortcut=None):
+    table = {"type": "residual", "body": [t for _, t in body]}
+    if shortcut:
+        table["shortcut"] = [t for _, t in shortcut]
+    return Residual([m for m, _ in body], [m for m, _ in shortcut] if shortcut else None), table
+
+
+def diag_conv2d():
+    # Curved activations after convolutions (their width joins the factorisation), stride,
+    # padding and dilation.
+    return [
+        conv(2, 1, 4, 3, padding=1),
+        a(nn.Tanh(), "tanh"),
+        conv(2, 4, 5, 3, stride=2, padding=2, dilation=2),
+        a(nn.Sigmoid(), "sigmoid"),
+        a(nn.Flatten(), "flatten"),
+        lin(80, 10),
+    ]
+
+
+def diag_conv2d_pool():
+    return [
+        conv(2, 1, 4, 3, padding=1),
+        a(nn.ReLU(), "relu"),
+        pool("max", 2, 2),
+        conv(2, 4, 6, 3, padding=1),
+        a(nn.SiLU(), "silu"),
+        pool("avg", 2, 2),
+        a(nn.Flatten(), "flatten"),
+        lin(24, 10),
+    ]
+
+
+def diag_conv1d_pool():
+    # Overlapping max-pool windows with padding, dilation, global average pooling.
+    return [
+        conv(1, 1, 4, 5, padding=2),
+        a(nn.ELU(alpha=0.7), "elu", alpha=0.7),
+        pool("max", 1, 3, stride=2, padding=1),
+        conv(1, 4, 6, 3, padding=2, dilation=2),
+        a(nn.Softplus(beta=2.0, threshold=1.0), "softplus", beta=2.0, threshold=1.0),
+        a(GlobalAvgPool(), "global_avg_pool"),
+        lin(6, 10),
+    ]
+
+
+def diag_residual():
+    # The engine's `residual` reference without its batch norm.
+    return [
+        lin(40, 16),
+        a(nn.Tanh(), "tanh"),
+        block([lin(16, 16), a(nn.GELU(), "gelu"), lin(16, 16)]),
+        block([lin(16, 12), a(nn.SiLU(), "silu")], [lin(16, 12, bias=False)]),
+        lin(12, 10),
+    ]
+
+
+def diag_residual_conv():
+    return [
+        conv(2, 1, 4, 3, padding=1),
+        a(nn.ReLU(), "relu"),
+        block([conv(2, 4, 4, 3, padding=1), a(nn.Tanh(), "tanh"), conv(2, 4, 4, 3, padding=1)]),
+        block([conv(2, 4, 6, 3, padding=1), a(nn.ReLU(), "relu")], [conv(2, 4, 6, 1, bias=False)]),
+        pool("max", 2, 2),
+        a(GlobalAvgPool(), "global_avg_pool"),
+        lin(6, 10),
+    ]
+
+
+# name, model, dataset, per-example input shape, label smoothing, torch seed, SGD steps (lr 0.1)
+# taken before the reference point.
+DIAG_CASES = [
+    ("diag_conv2d", diag_conv2d, "digits", [1, 8, 8], 0.1, 21, 0),
+    ("diag_conv2d_pool", diag_conv2d_pool, "digits", [1, 8, 8], 0.0, 22, 60),
+    ("diag_conv1d_pool", diag_conv1d_pool, "mnist1d", [1, 40], 0.05, 23, 100),
+    ("diag_residual", diag_residual, "mnist1d", [40], 0.0, 24, 50),
+    ("diag_residual_conv", diag_residual_conv, "digits", [1, 8, 8], 0.1, 25, 0),
+]
+
+
+def run_diag_case(name, model_fn, dataset, in_shape, smoothing, seed, sgd_steps):
+    torch.manual_seed(seed)
+    pairs = model_fn()
+    m = nn.Sequential(*[p[0] for p in pairs])
+    x_all, y_all = load(dataset)
+    x_all = x_all.reshape([-1] + in_shape)
+    if sgd_steps:
+        opt = torch.optim.SGD(m.parameters(), lr=0.1)
+        for s in range(sgd_steps):
+            k = (s * BATCH) % (10 * BATCH)
+            opt.zero_grad()
+            nn.functional.cross_entropy(m(x_all[k : k + BATCH]), y_all[k : k + BATCH], label_smoothing=smoothing).backward()
+            opt.step()
+    sd = {k: v.detach().clone().contiguous() for k, v in m.state_dict().items()}
+    save_file(sd, os.path.join(HERE, f"{name}_init.safetensors"))
+    data = {"dataset": dataset, "batch_size": BATCH, "shuffle": False, "subset": 10 * BATCH}
+    if dataset == "mnist1d" and len(in_shape) > 1:
+        data["input_shape"] = in_shape
+    out = [
+        f"# Exact-diagonal case `{name}` (generated by gen.py; do not edit by hand).\n",
+        "seed = 0\n",
+        toml_table("data", data),
+        toml_table("model", {"init": f"{name}_init.safetensors"}),
+    ]
+    for _, t in pairs:
+        out.append("[[model.layers]]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in t.items()))
+    out.append(toml_table("optimizer", {"name": "sgd", "lr": 0.01}))
+    out.append(toml_table("train", {"steps": 1, "loss": "cross_entropy", "label_smoothing": smoothing}))
+    out.append(toml_table("log", {"tensorboard": False}))
+    with open(os.path.join(HERE, f"{name}.toml"), "w") as f:
+        f.write("\n".join(out))
+
+    m64 = nn.Sequential(*[p[0] for p in pairs]).double()
+    m64.train()
+    x, y = x_all[:BATCH], y_all[:BATCH]
+    value, g, h, asym = hessian(m64, x.double(), y, ("ce", smoothing))
+    evals = torch.linalg.eigvalsh(h)
+    diag = torch.diagonal(h)
+    names = [k for k, _ in m64.named_parameters()]
+    sizes = [p.numel() for p in m64.parameters()]
+    per, k = {}, 0
+    for nm, sz in zip(names, sizes):
+        per[nm] = diag[k : k + sz].tolist()
+        k += sz
+    ref = {
+        "case": name,
+        "torch_version": torch.__version__,
+        "probe": True,
+        "in_shape": in_shape,
+        "loss": "cross_entropy",
+        "label_smoothing": smoothing,
+        "sgd_steps_before": sgd_steps,
+        "parameters": names,
+        "num_parameters": int(g.numel()),
+        "loss_value": value,
+        "grad_norm": g.norm().item(),
+        "hessian_asymmetry": asym,
+        "lambda_max": evals[-1].item(),
+        "lambda_min": evals[0].item(),
+        "trace": torch.trace(h).item(),
+        "trace_per_parameter": {nm: sum(v) for nm, v in per.items()},
+        "frobenius": h.norm().item(),
+        "diagonal": per,
+    }
+    with open(os.path.join(HERE, f"{name}.json"), "w") as f:
+        json.dump(ref, f, separators=(",", ":"))
+    print(
+        f"{name}: {g.numel()} parameters, loss {value:.6f}, λmax {evals[-1]:.6g}, λmin {evals[0]:.6g}, "
+        f"trace {torch.trace(h):.6g}, asymmetry {asym:.1e}"
+    )
+
+
 if __name__ == "__main__":
     np.random.seed(0)
     for run, opt_cfg, make_opt in RUNS:
         for when, steps in WHEN:
             run_case(run, opt_cfg, make_opt, when, steps)
+    for case in DIAG_CASES:
+        run_diag_case(*case)

@@ -316,6 +316,10 @@ impl ActivationLayer {
 }
 
 impl Layer for ActivationLayer {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn kind(&self) -> &'static str {
         self.act.name()
     }

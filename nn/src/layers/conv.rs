@@ -292,6 +292,20 @@ impl Conv {
         self.out_channels
     }
 
+    /// The layer's configuration as a 2-d convolution (`[h, w]` pairs; a 1-d convolution has
+    /// kernel 1, stride 1, padding 0 and dilation 1 along `h`, its input read as `H = 1`).
+    pub fn config(&self) -> Conv2dConfig {
+        Conv2dConfig {
+            in_channels: Some(self.in_channels),
+            out_channels: self.out_channels,
+            kernel_size: self.k,
+            stride: self.s,
+            padding: self.p,
+            dilation: self.d,
+            bias: self.params.len() > 1,
+        }
+    }
+
     /// `(C, H, W)` and output `(Ho, Wo)` for a per-example shape.
     fn geometry(&self, per_example: &[usize]) -> Result<Geom> {
         let (c, h, w) = match (self.one_d, per_example) {
@@ -515,6 +529,10 @@ impl Conv {
 }
 
 impl Layer for Conv {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn kind(&self) -> &'static str {
         if self.one_d {
             "conv1d"

@@ -58,7 +58,19 @@ impl Dropout {
     }
 }
 
+impl Dropout {
+    /// The per-element factors (0 or `1/(1-p)`) of the last forward, `None` when it was not a
+    /// training forward (the identity).
+    pub fn mask(&self) -> Option<&[f32]> {
+        self.train.then_some(&self.mask[..])
+    }
+}
+
 impl Layer for Dropout {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn kind(&self) -> &'static str {
         "dropout"
     }

@@ -160,6 +160,21 @@ impl Pool {
         Self::make(&cfg.as_2d(), Mode::Avg, true)
     }
 
+    /// Whether it is a max pool (else an average pool).
+    pub fn is_max(&self) -> bool {
+        self.mode == Mode::Max
+    }
+
+    /// The window as a 2-d pool (`[h, w]` pairs, the stride explicit; a 1-d pool has kernel 1,
+    /// stride 1 and padding 0 along `h`, its input read as `H = 1`).
+    pub fn config(&self) -> Pool2dConfig {
+        Pool2dConfig {
+            kernel_size: self.k,
+            stride: Some(self.s),
+            padding: self.p,
+        }
+    }
+
     /// `(C, H, W, Ho, Wo)` for a per-example shape.
     fn geometry(&self, s: &[usize]) -> Result<(usize, usize, usize, usize, usize)> {
         let (c, h, w) = match (self.one_d, s) {
@@ -211,6 +226,10 @@ impl Pool {
 }
 
 impl Layer for Pool {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn kind(&self) -> &'static str {
         match (self.mode, self.one_d) {
             (Mode::Max, false) => "max_pool2d",

@@ -215,6 +215,10 @@ impl Residual {
 }
 
 impl Layer for Residual {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn kind(&self) -> &'static str {
         "residual"
     }
