@@ -2,7 +2,7 @@
 //!
 //! A layer's parameters are [`optim::Param`]s (PyTorch layout), the type the optimizer steps:
 //! `backward` adds into `grad` when it is present (`has_grad`) and writes it when it is absent
-//! (see [`contribution`]), and [`Layer::zero_grad`] clears it. A layer names them
+//! (bit-identical to adding into zeros), and [`Layer::zero_grad`] clears it. A layer names them
 //! locally (`weight`, `bias`); when the layer joins a [`Sequential`](crate::Sequential) model the
 //! model qualifies the names with the layer's position (`0.weight`) and marks every gradient
 //! present (`has_grad`), since its backward pass writes them all.
