@@ -24,6 +24,7 @@ pub mod driver;
 pub mod ema;
 pub mod error;
 pub mod float;
+pub mod fused;
 pub mod hyper;
 pub mod optimizers;
 pub mod params;
