@@ -49,7 +49,7 @@ fn main() {
         let t3 = Instant::now();
         opt.step(&mut model).unwrap();
         let t4 = Instant::now();
-        model.zero_grad();
+        model.clear_grads();
         let t5 = Instant::now();
         if s >= 100 {
             for (acc, d) in t
@@ -60,7 +60,7 @@ fn main() {
             }
         }
     }
-    let names = ["forward", "loss", "backward", "adam", "zero_grad"];
+    let names = ["forward", "loss", "backward", "adam", "clear_grads"];
     let total: f64 = t.iter().sum();
     for (n, v) in names.iter().zip(t) {
         println!("{n:<10} {:8.2} µs", v / steps as f64 * 1e6);

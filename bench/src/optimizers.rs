@@ -6,7 +6,10 @@
 //! once; 2 warm-up steps; median of `--repeats` timed steps) is converted to GB/s with the bytes
 //! the algorithm must move per element (Adam: read p, g, m, v and write p, m, v = 28 bytes).
 //! A second case times whole steps over 1,000 tensors of 1,000 elements, where per-tensor
-//! overhead rather than bandwidth dominates.
+//! overhead rather than bandwidth dominates. A third steps the `train` workloads' MLPs (W0,
+//! ~15k parameters, and W1, ~670k, whose state fits in cache) and sets each step's GB/s against
+//! a copy (`copy_from_slice`) of the same bytes timed in the same run: the fraction says how
+//! close the update runs to cache bandwidth.
 //!
 //! With `--torch FILE.json` (the output of `bench/torch_optim_bench.py`) it also prints how
 //! gradlab compares with PyTorch's `Adam(fused=True)` and SGD with momentum.
@@ -43,6 +46,24 @@ pub struct OptimizersArgs {
     /// Output of bench/torch_optim_bench.py to compare with.
     #[arg(long)]
     torch: Option<std::path::PathBuf>,
+    /// Model-shaped cases (the `train` workloads' MLPs: w0 = 40-100-100-10, ~15k parameters;
+    /// w1 = 784-512-512-10, ~670k), comma-separated; `none` skips them. Each step is set
+    /// against a copy of the same bytes in the same run (in cache when the state is).
+    #[arg(long, value_delimiter = ',', default_values_t = ["w0".to_string(), "w1".to_string()])]
+    models: Vec<String>,
+}
+
+/// The parameter tensors (weight, bias per linear layer) of the `train` workloads' MLPs.
+fn model_shapes(name: &str) -> anyhow::Result<Vec<usize>> {
+    let widths: &[usize] = match name {
+        "w0" => &[40, 100, 100, 10],
+        "w1" => &[784, 512, 512, 10],
+        other => bail!("--models: unknown `{other}`; valid: w0, w1, none"),
+    };
+    Ok(widths
+        .windows(2)
+        .flat_map(|w| [w[0] * w[1], w[1]])
+        .collect())
 }
 
 /// One optimizer the benchmark knows: its label, how to build it by name, and the bytes per
@@ -155,12 +176,35 @@ struct TorchSection {
     compare: Vec<TorchCompare>,
 }
 
+/// One optimizer step over a model's tensors, against a copy of as many bytes as the step
+/// moves (`bytes` per parameter: reads and writes), timed in the same run.
+#[derive(Serialize)]
+struct ModelResult {
+    model: String,
+    optimizer: String,
+    parameters: usize,
+    tensors: usize,
+    seconds_per_step: f64,
+    ns_per_parameter: f64,
+    bytes_per_parameter: usize,
+    gbps: f64,
+    /// GB/s of `copy_from_slice` moving the same bytes (half read, half written).
+    copy_gbps: f64,
+    /// `gbps / copy_gbps`.
+    fraction_of_copy: f64,
+    /// Whether the step ran the hand-fused loop (`optim::fused`).
+    hand_fused: bool,
+    /// The same step on the general chain executor (the path before the hand-fused loops).
+    general_ns_per_parameter: f64,
+}
+
 #[derive(Serialize)]
 struct Report {
     threads: usize,
     triad: Vec<TriadResult>,
     results: Vec<OptResult>,
     small: Vec<SmallResult>,
+    models: Vec<ModelResult>,
     #[serde(skip_serializing_if = "Option::is_none")]
     torch: Option<TorchSection>,
 }
@@ -221,6 +265,24 @@ fn triad(n: usize, repeats: usize) -> f64 {
                 }
             });
         black_box(&mut a);
+    })
+}
+
+/// Median seconds of copying `bytes` bytes (`copy_from_slice` of `f32`s, split across the pool
+/// as the optimizers split a large tensor).
+fn copy_time(bytes: usize, repeats: usize) -> f64 {
+    let n = (bytes / 4).max(1);
+    let src = fill(n, 6);
+    let mut dst = vec![0.0f32; n];
+    time(repeats, || {
+        if n >= 2 * TRIAD_CHUNK {
+            dst.par_chunks_mut(TRIAD_CHUNK)
+                .zip(src.par_chunks(TRIAD_CHUNK))
+                .for_each(|(d, s)| d.copy_from_slice(s));
+        } else {
+            dst.copy_from_slice(&src);
+        }
+        black_box(&mut dst);
     })
 }
 
@@ -377,6 +439,55 @@ fn measure(
         }
     }
 
+    let mut models = Vec::new();
+    for name in args.models.iter().filter(|m| m.as_str() != "none") {
+        let shapes = model_shapes(name)?;
+        let n: usize = shapes.iter().sum();
+        // Enough repeats for a stable median of microsecond steps.
+        let repeats = args.repeats.unwrap_or(if n < 100_000 { 2000 } else { 200 });
+        for spec in specs {
+            let recipe = recipe(spec)?;
+            let mut store = ParamStore::new(
+                shapes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &len)| Param {
+                        name: format!("{i}"),
+                        shape: vec![len],
+                        value: vec![0.5f32; len],
+                        grad: fill(len, 5 + i as u64),
+                        has_grad: true,
+                    })
+                    .collect(),
+            );
+            let hand_fused = recipe.chain.hand_fused();
+            // The same chain on the general executor, for a same-run before/after.
+            let mut general = self::recipe(spec)?;
+            general.chain = general.chain.without_fused_loops();
+            let mut store2 = store.clone();
+            let general_t = step_time(general, &mut store2, repeats)?;
+            let t = step_time(recipe, &mut store, repeats)?;
+            let bytes = spec.bytes * n;
+            let copy_t = copy_time(bytes / 2, repeats);
+            let gbps = bytes as f64 / t / 1e9;
+            let copy_gbps = bytes as f64 / copy_t / 1e9;
+            models.push(ModelResult {
+                model: name.clone(),
+                optimizer: spec.label.to_string(),
+                parameters: n,
+                tensors: shapes.len(),
+                seconds_per_step: t,
+                ns_per_parameter: t / n as f64 * 1e9,
+                bytes_per_parameter: spec.bytes,
+                gbps,
+                copy_gbps,
+                fraction_of_copy: gbps / copy_gbps,
+                hand_fused,
+                general_ns_per_parameter: general_t / n as f64 * 1e9,
+            });
+        }
+    }
+
     let torch = torch.map(|t| {
         let mut compare = Vec::new();
         for (ours, theirs) in [
@@ -422,6 +533,7 @@ fn measure(
         triad: triads,
         results,
         small,
+        models,
         torch,
     })
 }
@@ -470,6 +582,44 @@ fn print_report(r: &Report) {
                 s.us_per_tensor
             );
         }
+    }
+    if !r.models.is_empty() {
+        println!();
+        println!(
+            "{:<16} {:>6} {:>9} {:>9} {:>8} {:>9} {:>9} {:>8} {:>12}",
+            "model step",
+            "model",
+            "params",
+            "µs/step",
+            "ns/param",
+            "GB/s",
+            "copy GB/s",
+            "/copy",
+            "general ns/p"
+        );
+        for m in &r.models {
+            println!(
+                "{:<16} {:>6} {:>9} {:>9.2} {:>8.3} {:>9.1} {:>9.1} {:>8.2} {:>12.3}",
+                format!(
+                    "{}{}",
+                    m.optimizer,
+                    if m.hand_fused { "" } else { " (chain)" }
+                ),
+                m.model,
+                m.parameters,
+                m.seconds_per_step * 1e6,
+                m.ns_per_parameter,
+                m.gbps,
+                m.copy_gbps,
+                m.fraction_of_copy,
+                m.general_ns_per_parameter
+            );
+        }
+        println!(
+            "(GB/s counts the bytes the update must move per parameter; copy: copy_from_slice of \
+             as many bytes, half read and half written, in this run; general: the same step on \
+             the general chain executor, the path before the hand-fused loops)"
+        );
     }
     if let Some(t) = &r.torch {
         println!();

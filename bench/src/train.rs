@@ -2,7 +2,7 @@
 //!
 //! A step is what a training loop does per batch: forward in train mode, softmax cross-entropy,
 //! backward, one Adam step (PyTorch defaults, `optim::Optimizer` over the `nn::Sequential`) and
-//! `zero_grad`. Every workload trains on one fixed random batch (seeded), so the numbers measure
+//! `clear_grads` (as the trainer does: the next backward writes the gradients). Every workload trains on one fixed random batch (seeded), so the numbers measure
 //! the engine and nothing else:
 //!
 //! * `w0`: MLP 40-100-100-10 (ReLU), batch 32 — per-step overhead dominates;
@@ -165,7 +165,7 @@ impl Trainer {
         let loss = self.ce.forward(y, &self.labels)?;
         self.model.backward_params(self.ce.grad());
         self.opt.step(&mut self.model)?;
-        self.model.zero_grad();
+        self.model.clear_grads();
         Ok(loss)
     }
 }

@@ -1,7 +1,8 @@
 //! The [`Layer`] trait: explicit forward and backward passes over layer-owned buffers.
 //!
 //! A layer's parameters are [`optim::Param`]s (PyTorch layout), the type the optimizer steps:
-//! `backward` accumulates into `grad` and [`Layer::zero_grad`] clears it. A layer names them
+//! `backward` adds into `grad` when it is present (`has_grad`) and writes it when it is absent
+//! (bit-identical to adding into zeros), and [`Layer::zero_grad`] clears it. A layer names them
 //! locally (`weight`, `bias`); when the layer joins a [`Sequential`](crate::Sequential) model the
 //! model qualifies the names with the layer's position (`0.weight`) and marks every gradient
 //! present (`has_grad`), since its backward pass writes them all.
@@ -19,7 +20,10 @@ use crate::{NnError, Result, Tensor};
 ///   whatever the backward pass needs (input copy, mask, …). `train` selects training behaviour
 ///   (dropout active), as PyTorch's `module.train()`.
 /// * [`backward`](Layer::backward) takes `dy = ∂L/∂y` for the most recent forward and returns
-///   `dx = ∂L/∂x`, *adding* parameter gradients into [`Param::grad`] (PyTorch accumulates).
+///   `dx = ∂L/∂x`, *adding* parameter gradients into [`Param::grad`] (PyTorch accumulates);
+///   a gradient marked absent (`has_grad` false, e.g. after
+///   [`Sequential::clear_grads`](crate::Sequential::clear_grads)) is written instead, as
+///   PyTorch's first backward after `zero_grad(set_to_none=True)` does, and marked present.
 /// * [`backward_with_stats`](Layer::backward_with_stats) does the same and also adds, for every
 ///   example `n`, the squared norm of that example's contribution to the parameter gradients to
 ///   `sq_norms[n]` (the building block of per-example gradient norms, e.g. for DP-SGD or
@@ -143,11 +147,37 @@ pub trait Layer: Send {
         None
     }
 
-    /// Clears every parameter gradient.
+    /// Clears every parameter gradient: zeros, marked present, so that they read as zero and
+    /// the next backward adds to them.
     fn zero_grad(&mut self) {
         for p in self.parameters_mut() {
             p.grad.iter_mut().for_each(|g| *g = 0.0);
+            p.has_grad = true;
         }
+    }
+}
+
+/// How a backward pass contributes to `p`'s gradient: returns `true` when the gradient is
+/// present and the contribution is added, `false` when it is absent (its buffer holds a stale
+/// gradient that nobody may read) and the contribution must be written; either way the
+/// gradient is marked present.
+///
+/// The first contribution after [`Sequential::clear_grads`](crate::Sequential::clear_grads)
+/// thus costs no zeroing pass and no read of the buffer. Results are bit-identical to adding
+/// into zeros: a written scalar sum is formed as `0.0 + s` ([`write_or_add`]), which is `s`
+/// except that `−0` becomes `+0`, exactly as `+0 += s` did; a matrix product that overwrites
+/// (`acc = false`) starts its accumulators at `+0`, so it never produces `−0` either.
+pub(crate) fn contribution(p: &mut Param<f32>) -> bool {
+    std::mem::replace(&mut p.has_grad, true)
+}
+
+/// `g = (add ? g : 0) + s` elementwise: a gradient contribution per [`contribution`].
+#[inline]
+pub(crate) fn write_or_add(g: &mut [f32], s: &[f32], add: bool) {
+    if add {
+        g.iter_mut().zip(s).for_each(|(g, &s)| *g += s);
+    } else {
+        g.iter_mut().zip(s).for_each(|(g, &s)| *g = 0.0 + s);
     }
 }
 

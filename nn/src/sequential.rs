@@ -308,9 +308,33 @@ impl Sequential {
         Ok(())
     }
 
-    /// Clears every parameter gradient.
+    /// Clears every parameter gradient: afterwards they read as zero (present, all zeros) and
+    /// the next backward adds to them (PyTorch's `zero_grad(set_to_none=False)`). A training
+    /// step wants [`clear_grads`](Self::clear_grads), which costs no pass over the buffers.
     pub fn zero_grad(&mut self) {
         self.layers.iter_mut().for_each(|l| l.zero_grad());
+    }
+
+    /// Marks every parameter gradient absent (PyTorch's `zero_grad(set_to_none=True)`, what
+    /// the trainer does after each step): the next backward *writes* each gradient instead of
+    /// adding to zeros (no zeroing pass, no read of the old values; bit-identical results, see
+    /// [`Layer::backward`]), and later backward passes before the next clear add to it
+    /// (accumulation). Until the next backward, [`Params::grad`](optim::Params::grad) reports
+    /// `None` for every parameter, so no optimizer, clipping or reader sees a stale buffer; an
+    /// optimizer step in between skips every parameter. [`zero_grad`](Self::zero_grad) still
+    /// gives present zeros.
+    pub fn clear_grads(&mut self) {
+        for l in &mut self.layers {
+            l.parameters_mut()
+                .iter_mut()
+                .for_each(|p| p.has_grad = false);
+        }
+    }
+
+    /// Marks parameter `i`'s gradient absent, as [`clear_grads`](Self::clear_grads) does for
+    /// all (to restore a saved state in which it was absent).
+    pub fn clear_grad(&mut self, i: usize) {
+        self.param_mut(i).has_grad = false;
     }
 
     fn param(&self, i: usize) -> &Param<f32> {
@@ -376,6 +400,10 @@ impl optim::Params<f32> for Sequential {
 
     fn value_grad_mut(&mut self, i: usize) -> (&mut [f32], Option<&mut [f32]>) {
         self.param_mut(i).value_grad_mut()
+    }
+
+    fn ensure_grad(&mut self, i: usize) -> Option<&mut [f32]> {
+        Some(self.param_mut(i).ensure_grad())
     }
 }
 

@@ -1,4 +1,5 @@
-//! The steady-state training step (forward, loss, backward, optimizer step, zero_grad)
+//! The steady-state training step (forward, loss, backward, optimizer step, clear_grads or
+//! zero_grad)
 //! allocates nothing once shapes are stable: counted with a global allocator that tallies
 //! allocations on every thread (rayon workers included).
 
@@ -147,7 +148,7 @@ fn relu() -> LayerConfig {
 }
 
 /// Allocations (on any thread) per full training step — forward, cross-entropy, backward of the
-/// parameters, Adam, zero_grad — after warm-up, with the work on a rayon pool of `threads`.
+/// parameters, Adam, clear_grads (the trainer's) — after warm-up, with the work on a rayon pool of `threads`.
 fn training_step_allocations(
     in_shape: &[usize],
     layers: &[LayerConfig],
@@ -186,7 +187,7 @@ fn training_step_allocations(
             let loss = ce.forward(y, &labels).unwrap();
             model.backward_params(ce.grad());
             opt.step(model).unwrap();
-            model.zero_grad();
+            model.clear_grads();
             assert!(loss.is_finite());
         };
         for _ in 0..5 {
@@ -288,7 +289,7 @@ fn hvp_allocations(
     });
     pool.install(|| {
         let mut step = |model: &mut Sequential| {
-            model.zero_grad();
+            model.clear_grads();
             ce.forward(model.forward(&x, true), &labels).unwrap();
             model.backward_params(ce.grad());
             y.copy_from(model.forward(&x, true));

@@ -2,6 +2,7 @@
 
 use rayon::prelude::*;
 
+use crate::fused::{Link, Plan};
 use crate::transform::{BoxedTransform, Coef, Ctx, TensorInfo, Transform, MAX_BUFS};
 use crate::{Float, OptimError, Result, State};
 
@@ -16,7 +17,7 @@ const SUB_BYTES: usize = 512;
 /// Capacity of the stack scratch buffer, in elements (`SUB_BYTES` of the smallest float).
 const SUB_MAX: usize = SUB_BYTES / 4;
 /// Elements per parallel task, and the size below which a tensor is updated on one thread.
-const TASK: usize = 1 << 16;
+pub(crate) const TASK: usize = 1 << 16;
 /// How far ahead of the chunk being updated the fused pass prefetches every stream, in bytes.
 ///
 /// The fused pass reads its streams (gradient, buffers, parameter) one after another, a chunk
@@ -54,6 +55,8 @@ fn prefetch<F>(streams: &[*const F], a: usize, b: usize) {
 /// An optimizer as a sequence of transforms (optax's `chain`).
 pub struct Chain<F: Float> {
     transforms: Vec<BoxedTransform<F>>,
+    /// The hand-fused loop that runs this chain, when it is one of those (see [`fused`](crate::fused)).
+    plan: Option<Plan>,
 }
 
 impl<F: Float> std::fmt::Debug for Chain<F> {
@@ -79,7 +82,21 @@ impl<F: Float> Chain<F> {
                 )));
             }
         }
-        Ok(Chain { transforms })
+        let links: Vec<Link> = transforms.iter().map(|t| t.link()).collect();
+        let plan = Plan::of(&links);
+        Ok(Chain { transforms, plan })
+    }
+
+    /// A chain that never takes the hand-fused loops (the general executor only), to compare
+    /// them against.
+    pub fn without_fused_loops(mut self) -> Self {
+        self.plan = None;
+        self
+    }
+
+    /// Whether a step runs as one hand-fused loop per tensor ([`fused`](crate::fused)).
+    pub fn hand_fused(&self) -> bool {
+        self.plan.is_some()
     }
 
     /// Appends a transform (builder style).
@@ -152,6 +169,10 @@ impl<F: Float> Chain<F> {
             let mut coefs = [[0.0; 8]; MAX_CHAIN];
             for (i, (t, s)) in self.transforms.iter().zip(states.iter_mut()).enumerate() {
                 coefs[i] = t.begin(ctx, &mut s.scalars);
+            }
+            if let Some(plan) = &self.plan {
+                plan.run(&coefs, states, param, grad, F::of(grad_scale));
+                return;
             }
             let run = Run::new(&self.transforms, &coefs, states, 0..self.transforms.len());
             run.fused(param, grad, F::of(grad_scale));

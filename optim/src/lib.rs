@@ -3,7 +3,8 @@
 //! Optimizers are chains of small transforms ([`transforms`]), optax-style; the named ones in
 //! [`optimizers`] are short recipes that match `torch.optim`'s update rules and defaults. A
 //! [`Chain`] runs all elementwise transforms of a step in one fused, in-place, multi-threaded pass
-//! over memory. The [`Optimizer`] driver walks a model's named parameters ([`Params`]), applies
+//! over memory; Adam, AdamW and SGD with momentum run as hand-fused loops ([`fused`]),
+//! bit-identical to their chains. The [`Optimizer`] driver walks a model's named parameters ([`Params`]), applies
 //! parameter groups, global-norm clipping and non-finite skipping.
 //!
 //! ```
@@ -24,6 +25,7 @@ pub mod driver;
 pub mod ema;
 pub mod error;
 pub mod float;
+pub mod fused;
 pub mod hyper;
 pub mod optimizers;
 pub mod params;

@@ -13,6 +13,7 @@
 //! that need the whole tensor (trust ratios, orthogonalisation, per-tensor norms) say so with
 //! [`Transform::elementwise`] returning `false` and implement [`Transform::tensor`].
 
+use crate::fused::Link;
 use crate::{Float, State};
 
 /// Maximum number of per-element buffers one transform may keep.
@@ -72,6 +73,14 @@ pub trait Transform<F: Float>: Send + Sync {
     /// does). The default is zero buffers; override it for non-zero initial values.
     fn init(&self, param: &[F], _info: TensorInfo<'_>) -> State<F> {
         State::zeros(self.buffers().len(), param.len(), self.scalars())
+    }
+
+    /// What the transform is to the hand-fused loops of [`fused`](crate::fused): a chain made
+    /// only of links those loops know (Adam, AdamW, SGD with momentum) runs as one loop per
+    /// tensor, bit-identical to this transform's `chunk`. A transform that returns anything but
+    /// [`Link::Other`] promises exactly that link's arithmetic and coefficients.
+    fn link(&self) -> Link {
+        Link::Other
     }
 
     /// Whether the transform works element by element (see the module docs).

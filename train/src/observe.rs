@@ -196,9 +196,17 @@ impl Probe<'_> {
     fn put_back(&mut self, s: Saved) -> Result<()> {
         self.model.restore(&s.weights)?;
         self.model.set_rng_state(&s.rng)?;
+        // Presence is restored too: a gradient that was absent (cleared after the step) and
+        // that the isolated pass wrote must read as absent again, or the next backward would
+        // add to the pass's gradient.
         for (i, g) in s.grads.iter().enumerate() {
-            if let (Some(g), (_, Some(dst))) = (g, self.model.value_grad_mut(i)) {
-                dst.copy_from_slice(g);
+            match g {
+                Some(g) => {
+                    if let Some(dst) = self.model.ensure_grad(i) {
+                        dst.copy_from_slice(g);
+                    }
+                }
+                None => self.model.clear_grad(i),
             }
         }
         SAVED.with(|p| p.borrow_mut().push(s));
@@ -244,7 +252,7 @@ impl Probe<'_> {
             if let Some((d, t)) = direction {
                 p.shift_weights(d, t);
             }
-            p.model.zero_grad();
+            p.model.clear_grads();
             let loss = p.raw_loss()?;
             p.model.backward(p.loss_fn.grad());
             p.read_grads(grads);
@@ -286,7 +294,7 @@ impl Probe<'_> {
     }
 
     fn example_gradient_inner(&mut self, n: usize, grads: &mut Vec<Vec<f32>>) -> Result<()> {
-        self.model.zero_grad();
+        self.model.clear_grads();
         self.raw_loss()?;
         let mut dy = self.loss_fn.grad().clone();
         let k = dy.per_example();
@@ -335,7 +343,7 @@ impl Probe<'_> {
         grads: &mut Vec<Vec<f32>>,
     ) -> Result<Option<f32>> {
         self.in_eval_statistics(|p| {
-            p.model.zero_grad();
+            p.model.clear_grads();
             let loss = p.raw_loss()?;
             sq.clear();
             sq.resize(p.x.batch(), 0.0);

@@ -358,7 +358,7 @@ impl<'c> Trainer<'c> {
                     {
                         // A layer without per-example statistics (batch norm couples the
                         // examples): redo a plain backward and stop asking.
-                        self.model.zero_grad();
+                        self.model.clear_grads();
                         self.backward();
                         self.per_example_ok = false;
                         per_example = false;
@@ -369,8 +369,9 @@ impl<'c> Trainer<'c> {
                 acc_loss += loss as f64;
                 if let Some(acc) = &mut self.acc {
                     if !acc.add(&mut self.model)? {
-                        // The accumulator keeps the sum; the next micro-batch starts from zero.
-                        self.model.zero_grad();
+                        // The accumulator keeps the sum; the next micro-batch's backward
+                        // writes the gradients afresh.
+                        self.model.clear_grads();
                         continue;
                     }
                 }
@@ -423,7 +424,9 @@ impl<'c> Trainer<'c> {
                 }
                 observer.after_backward(&mut probe!(per_example.then_some(&self.sq_norms[..])))?;
                 self.optimizer.step(&mut self.model)?;
-                self.model.zero_grad();
+                // Gradients absent until the next backward writes them: no zeroing pass, and
+                // nothing (optimizer, clipping, the doctor's readers) can read them stale.
+                self.model.clear_grads();
                 observer.after_update(&mut probe!(None))?;
                 self.step += 1;
                 losses.push(step_loss);
@@ -477,7 +480,7 @@ impl<'c> Trainer<'c> {
             if let Some(acc) = &mut self.acc {
                 // A partial accumulation window at the end of an epoch is dropped.
                 acc.reset();
-                self.model.zero_grad();
+                self.model.clear_grads();
                 acc_loss = 0.0;
             }
             let epoch_finished = self.batch_in_epoch >= self.loader.num_batches();

@@ -97,12 +97,65 @@ impl Observer for Everything {
 
     fn after_update(&mut self, p: &mut Probe<'_>) -> train::Result<()> {
         p.loss_at(None)?;
+        // After the step the gradients are absent (the next backward writes them). A probe
+        // that runs a backward pass must leave them absent, or the next step would add to the
+        // probe's gradient.
+        let absent = |p: &Probe<'_>| {
+            (0..Params::<f32>::count(&*p.model))
+                .all(|i| Params::<f32>::grad(&*p.model, i).is_none())
+        };
+        assert!(absent(p));
+        let mut g = Vec::new();
+        p.loss_and_gradient(None, &mut g)?;
+        assert!(g.iter().flatten().any(|&x| x != 0.0));
+        assert!(absent(p));
         Ok(())
     }
 
     fn after_epoch(&mut self, _: &train::EpochRecord) -> train::Result<()> {
         self.epochs += 1;
         Ok(())
+    }
+}
+
+/// The trainer's first backward after a step writes the gradients (issue 15); zeroing them
+/// after every update instead (the old path: the next backward adds to zeros) must train to
+/// the same bits, with gradient accumulation over micro-batches, batch norm and dropout.
+#[test]
+fn written_gradients_train_as_zeroed_ones() {
+    struct ZeroAfterUpdate(u64);
+    impl Observer for ZeroAfterUpdate {
+        fn after_update(&mut self, p: &mut Probe<'_>) -> train::Result<()> {
+            p.model.zero_grad();
+            self.0 += 1;
+            Ok(())
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    for accumulate in ["1", "2"] {
+        let set = [format!("train.accumulate={accumulate}")];
+        let sets: Vec<&str> = set.iter().map(|s| s.as_str()).collect();
+        let opts = Options {
+            quiet: true,
+            ..Default::default()
+        };
+        let a_dir = tmp.path().join(format!("a{accumulate}"));
+        let b_dir = tmp.path().join(format!("b{accumulate}"));
+        let written = train::run(&config(NET, &a_dir, &sets), &opts).unwrap();
+        let mut zero = ZeroAfterUpdate(0);
+        let zeroed = train::run_observed(&config(NET, &b_dir, &sets), &opts, &mut zero).unwrap();
+        assert!(zero.0 > 0);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&written.losses),
+            bits(&zeroed.losses),
+            "accumulate {accumulate}"
+        );
+        assert_eq!(
+            std::fs::read(a_dir.join("model.safetensors")).unwrap(),
+            std::fs::read(b_dir.join("model.safetensors")).unwrap(),
+            "accumulate {accumulate}"
+        );
     }
 }
 

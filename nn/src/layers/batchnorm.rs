@@ -17,7 +17,7 @@
 
 use optim::Param;
 
-use crate::layer::Layer;
+use crate::layer::{contribution, Layer};
 use crate::{rop, NnError, Result, Tensor};
 
 /// Configuration of a [`BatchNorm`] layer (PyTorch defaults).
@@ -329,6 +329,11 @@ impl Layer for BatchNorm {
         let c = self.channels;
         let m = (n * s) as f32;
         self.dx.resize(&dy.shape);
+        // Absent gradients are written, present ones added to (see `contribution`).
+        let add = match self.params.as_mut_slice() {
+            [w, b] => (contribution(w), contribution(b)),
+            _ => (true, true),
+        };
         for ch in 0..c {
             let (mut sum_dy, mut sum_dy_xhat) = (0f32, 0f32);
             for b in 0..n {
@@ -340,8 +345,8 @@ impl Layer for BatchNorm {
             }
             let g = match self.params.as_mut_slice() {
                 [w, b] => {
-                    w.grad[ch] += sum_dy_xhat;
-                    b.grad[ch] += sum_dy;
+                    w.grad[ch] = if add.0 { w.grad[ch] } else { 0.0 } + sum_dy_xhat;
+                    b.grad[ch] = if add.1 { b.grad[ch] } else { 0.0 } + sum_dy;
                     w.value[ch]
                 }
                 _ => 1.0,

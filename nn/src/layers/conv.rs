@@ -8,7 +8,7 @@
 
 use optim::Param;
 
-use crate::layer::{check_stats_len, Layer};
+use crate::layer::{check_stats_len, contribution, write_or_add, Layer};
 use crate::{init, matmul, rop, NnError, Result, Rng, Tensor};
 
 /// Configuration of a 2-d convolution (PyTorch's `nn.Conv2d` arguments).
@@ -505,22 +505,31 @@ impl Conv {
                 }
             }
         }
-        // Reduce the parts in order into the accumulated gradients.
+        // Reduce the parts in order into the accumulated gradients (the first part writes
+        // gradients that are absent; see `contribution`).
         {
             let (wp, rest) = self.params.split_first_mut().unwrap();
+            let mut add_w = contribution(wp);
+            let mut add_b = rest.first_mut().map(contribution).unwrap_or(true);
+            if parts == 0 {
+                if !add_w {
+                    wp.grad.fill(0.0);
+                }
+                if let (Some(bias), false) = (rest.first_mut(), add_b) {
+                    bias.grad.fill(0.0);
+                }
+            }
             for part in dcol.chunks_exact(part_len).take(parts) {
                 let (dwt, rest2) = part.split_at(o * kr);
                 for (oc, grow) in wp.grad.chunks_exact_mut(kr).enumerate() {
                     for (r, g) in grow.iter_mut().enumerate() {
-                        *g += dwt[r * o + oc];
+                        *g = if add_w { *g } else { 0.0 } + dwt[r * o + oc];
                     }
                 }
                 if let Some(bias) = rest.first_mut() {
-                    bias.grad
-                        .iter_mut()
-                        .zip(&rest2[..o])
-                        .for_each(|(g, v)| *g += v);
+                    write_or_add(&mut bias.grad, &rest2[..o], add_b);
                 }
+                (add_w, add_b) = (true, true);
             }
         }
         self.dcol = dcol;

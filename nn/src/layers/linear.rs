@@ -2,7 +2,7 @@
 
 use optim::Param;
 
-use crate::layer::{check_stats_len, Layer};
+use crate::layer::{check_stats_len, contribution, write_or_add, Layer};
 use crate::{init, matmul, rop, NnError, Result, Rng, Tensor};
 
 /// Configuration of a [`Linear`] layer.
@@ -144,7 +144,7 @@ impl Linear {
         t.numel() / feat
     }
 
-    /// Adds `dW += dyᵀ·x` and `db += Σ dy` for the last forward.
+    /// Adds `dW += dyᵀ·x` and `db += Σ dy` for the last forward (writes absent gradients).
     fn param_grads(&mut self, dy: &Tensor) {
         let (i, o) = (self.in_features, self.out_features);
         let n = self.rows(dy, "gradient", o);
@@ -154,10 +154,16 @@ impl Linear {
             "linear: backward batch differs from forward"
         );
         let (w, rest) = self.params.split_first_mut().unwrap();
-        matmul::dyt_x(&dy.data, &self.x.data, &mut w.grad, n, i, o, true);
+        let add = contribution(w);
+        matmul::dyt_x(&dy.data, &self.x.data, &mut w.grad, n, i, o, add);
         if let Some(b) = rest.first_mut() {
+            let mut add = contribution(b);
+            if !add && n == 0 {
+                b.grad.fill(0.0);
+            }
             for row in dy.data.chunks_exact(o) {
-                b.grad.iter_mut().zip(row).for_each(|(g, d)| *g += d);
+                write_or_add(&mut b.grad, row, add);
+                add = true;
             }
         }
     }

@@ -117,6 +117,8 @@ impl Residual {
             let q = &mut l.parameters_mut()[k];
             std::mem::swap(&mut p.value, &mut q.value);
             std::mem::swap(&mut p.grad, &mut q.grad);
+            // Whether the gradient is present travels with it: an absent one is written.
+            std::mem::swap(&mut p.has_grad, &mut q.has_grad);
         }
         for (b, &(sc, j, k)) in buffers.iter_mut().zip(buffer_locs.iter()) {
             let l = if sc { &mut shortcut[j] } else { &mut body[j] };

@@ -14,6 +14,7 @@
 //! `β₁` everywhere `β₁` appears, bias corrections included, as it does when PyTorch's schedulers
 //! rewrite `group["betas"]`.
 
+use crate::fused::Link;
 use crate::transform::{Coef, Ctx, TensorInfo, Transform};
 use crate::{Float, State};
 
@@ -80,7 +81,7 @@ pub fn scale_by_radam(b1: f64, b2: f64, eps: f64) -> ScaleByAdam {
 /// else `g − (1 − w)·(g − m)`. Both are `base + c·(g − m)`; `lerp_coef` picks `(base is m, c)`
 /// once per chunk so that the loop body is branch-free.
 #[inline(always)]
-fn lerp_coef<F: Float>(w: f64) -> (bool, F) {
+pub(crate) fn lerp_coef<F: Float>(w: f64) -> (bool, F) {
     let w = F::of(w);
     if w.abs() < F::of(0.5) {
         (true, w)
@@ -92,7 +93,7 @@ fn lerp_coef<F: Float>(w: f64) -> (bool, F) {
 /// One element of the first and second moment updates:
 /// `m ← lerp(m, g, 1 − β₁)`, `v ← β₂·v + ((1 − β₂)·g)·g`.
 #[inline(always)]
-fn moments<F: Float>(m: &mut F, v: &mut F, g: F, small: bool, c: F, b2: F, k2: F) {
+pub(crate) fn moments<F: Float>(m: &mut F, v: &mut F, g: F, small: bool, c: F, b2: F, k2: F) {
     let base = if small { *m } else { g };
     *m = base + c * (g - *m);
     *v = *v * b2 + k2 * g * g;
@@ -115,6 +116,13 @@ impl ScaleByAdam {
 }
 
 impl<F: Float> Transform<F> for ScaleByAdam {
+    fn link(&self) -> Link {
+        match self.variant {
+            AdamVariant::Adam { amsgrad: false } => Link::Adam,
+            _ => Link::Other,
+        }
+    }
+
     fn name(&self) -> &'static str {
         match self.variant {
             AdamVariant::Adam { .. } => "scale_by_adam",

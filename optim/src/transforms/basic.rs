@@ -1,5 +1,6 @@
 //! Scaling, weight decay and momentum: the transforms every recipe uses.
 
+use crate::fused::Link;
 use crate::transform::{Coef, Ctx, Transform};
 use crate::Float;
 
@@ -38,6 +39,9 @@ pub fn scale_by_learning_rate() -> ScaleByLearningRate {
 }
 
 impl<F: Float> Transform<F> for ScaleByLearningRate {
+    fn link(&self) -> Link {
+        Link::LearningRate
+    }
     fn name(&self) -> &'static str {
         "scale_by_learning_rate"
     }
@@ -70,6 +74,9 @@ pub fn add_decayed_weights() -> AddDecayedWeights {
 }
 
 impl<F: Float> Transform<F> for AddDecayedWeights {
+    fn link(&self) -> Link {
+        Link::DecayedWeights
+    }
     fn name(&self) -> &'static str {
         "add_decayed_weights"
     }
@@ -115,6 +122,11 @@ pub fn trace(momentum: f64, dampening: f64, nesterov: bool) -> Trace {
 }
 
 impl<F: Float> Transform<F> for Trace {
+    fn link(&self) -> Link {
+        Link::Trace {
+            nesterov: self.nesterov,
+        }
+    }
     fn name(&self) -> &'static str {
         "trace"
     }

@@ -12,6 +12,7 @@ mod schedule_free;
 mod trust_ratio;
 
 pub use adabelief::{scale_by_belief, ScaleByBelief};
+pub(crate) use adam::{lerp_coef, moments};
 pub use adam::{
     scale_by_adam, scale_by_adamax, scale_by_nadam, scale_by_radam, AdamVariant, ScaleByAdam,
     ScaleByAdamax,
