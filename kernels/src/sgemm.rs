@@ -6,7 +6,9 @@
 //! Blocking: `B` is packed by `KC × NC` blocks into `NR`-column micro-panels, `A` by `MC × KC`
 //! blocks into `MR`-row micro-panels; the micro-kernel keeps an `MR × NR` tile of `C` in
 //! registers (12 × 32 with AVX-512: 24 accumulators) and sums over `k` in ascending order within
-//! each `KC` block. On x86-64 with AVX-512F (detected at run time) the kernel uses it; elsewhere
+//! each `KC` block. `KC`, `MC` and `NC` are chosen once per process from the caches CPUID
+//! reports (`blocking.rs`: the analytical model of BLIS); tests and benchmarks pass others. The
+//! packing scratch is sized from the blocking on a thread's first product. On x86-64 with AVX-512F (detected at run time) the kernel uses it; elsewhere
 //! a portable kernel with the same blocking runs.
 //!
 //! Parallel products split `C` into column (or row) ranges, one single-threaded product each,
@@ -14,13 +16,14 @@
 
 use std::cell::RefCell;
 
+use crate::blocking::Blocking;
+
 /// Rows of the register tile.
 pub(crate) const MR: usize = 12;
 /// Columns of the register tile (two 16-lane vectors).
 pub(crate) const NR: usize = 32;
-const KC: usize = 256;
-const MC: usize = 96;
-const NC: usize = 2048;
+/// The register tile, `(MR, NR)`, that the blocking is chosen for.
+pub(crate) const TILE: (usize, usize) = (MR, NR);
 
 /// A read-only strided matrix view: element `(r, c)` is at `ptr + r·rs + c·cs`.
 #[derive(Clone, Copy)]
@@ -68,6 +71,7 @@ pub(crate) unsafe fn gemm(
     a: View,
     b: View,
     threads: usize,
+    blocking: Blocking,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -81,16 +85,26 @@ pub(crate) unsafe fn gemm(
         }
         return;
     }
-    split(m, n, k, out, acc, a, b, threads.max(1));
+    split(m, n, k, out, acc, a, b, threads.max(1), blocking);
 }
 
 /// Splits `C` into `parts` ranges (in whole tiles) and runs them with `rayon::join`.
 #[allow(clippy::too_many_arguments)]
-unsafe fn split(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: View, parts: usize) {
+unsafe fn split(
+    m: usize,
+    n: usize,
+    k: usize,
+    c: Out,
+    acc: bool,
+    a: View,
+    b: View,
+    parts: usize,
+    bl: Blocking,
+) {
     let col_tiles = n.div_ceil(NR);
     let row_tiles = m.div_ceil(MR);
     if parts <= 1 || (col_tiles < 2 && row_tiles < 2) {
-        serial(m, n, k, c, acc, a, b);
+        serial(m, n, k, c, acc, a, b, bl);
         return;
     }
     let left = parts / 2;
@@ -109,8 +123,8 @@ unsafe fn split(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: Vie
             },
         );
         rayon::join(
-            || split(m, n1, k, c, acc, a, b, left),
-            || split(m, n - n1, k, c2, acc, a, b2, parts - left),
+            || split(m, n1, k, c, acc, a, b, left, bl),
+            || split(m, n - n1, k, c2, acc, a, b2, parts - left, bl),
         );
     } else {
         let m1 = (row_tiles * left / parts).max(1) * MR;
@@ -125,19 +139,20 @@ unsafe fn split(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: Vie
             },
         );
         rayon::join(
-            || split(m1, n, k, c, acc, a, b, left),
-            || split(m - m1, n, k, c2, acc, a2, b, parts - left),
+            || split(m1, n, k, c, acc, a, b, left, bl),
+            || split(m - m1, n, k, c2, acc, a2, b, parts - left, bl),
         );
     }
 }
 
 /// The single-threaded blocked product. `B` is packed when it is not row-contiguous; otherwise
 /// the kernel reads it in place, as it does `A`.
-unsafe fn serial(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: View) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn serial(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: View, bl: Blocking) {
     SCRATCH.with(|s| {
         let mut s = s.borrow_mut();
         let Scratch { a: ap, b: bp, edge } = &mut *s;
-        let kc_max = k.min(KC);
+        let kc_max = k.min(bl.kc);
         // Packing A measured no faster for the engine's shapes (up to a few thousand): the
         // kernel broadcasts from A in place, whose 12-row micro-panel stays in L1 across the
         // column panels. Only a partial last row panel is packed (zero rows).
@@ -146,7 +161,7 @@ unsafe fn serial(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: Vi
         // shapes); a transposed B is packed (transposed in 16 × 16 register blocks).
         let pack_b = b.cs != 1;
         let a_need = if pack_a {
-            m.min(MC).div_ceil(MR) * MR * kc_max
+            m.min(bl.mc).div_ceil(MR) * MR * kc_max
         } else {
             0
         };
@@ -155,19 +170,19 @@ unsafe fn serial(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: Vi
         }
         // The scratch a thread will ever need, sized on its first product: a thread that met
         // only small products so far must not allocate on a later, larger one.
-        if bp.len() < KC * NC {
-            bp.resize(KC * NC, 0.0);
+        if bp.len() < bl.kc * bl.nc {
+            bp.resize(bl.kc * bl.nc, 0.0);
         }
-        if edge.len() < MR * KC {
-            edge.resize(MR * KC, 0.0);
+        if edge.len() < MR * bl.kc {
+            edge.resize(MR * bl.kc, 0.0);
         }
         let avx512 = has_avx512();
         let mut jc = 0;
         while jc < n {
-            let nc = NC.min(n - jc);
+            let nc = bl.nc.min(n - jc);
             let mut pc = 0;
             while pc < k {
-                let kc = KC.min(k - pc);
+                let kc = bl.kc.min(k - pc);
                 let first = pc == 0;
                 let bsrc = b.ptr.add(pc * b.rs + jc * b.cs);
                 if pack_b {
@@ -175,7 +190,7 @@ unsafe fn serial(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: Vi
                 }
                 let mut ic = 0;
                 while ic < m {
-                    let mc = MC.min(m - ic);
+                    let mc = bl.mc.min(m - ic);
                     let asrc = a.ptr.add(ic * a.rs + pc * a.cs);
                     if pack_a {
                         pack_a_block(mc, kc, asrc, a.rs, a.cs, ap);
@@ -224,11 +239,11 @@ unsafe fn serial(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: Vi
                         }
                         jr += NR;
                     }
-                    ic += MC;
+                    ic += bl.mc;
                 }
-                pc += KC;
+                pc += bl.kc;
             }
-            jc += NC;
+            jc += bl.nc;
         }
     });
 }
@@ -248,6 +263,15 @@ struct Tile {
     acc: bool,
     mr: usize,
     nr: usize,
+}
+
+/// The micro-kernel this thread's products run, e.g. `"avx512 12×32"` (for benchmarks).
+pub fn kernel_name() -> &'static str {
+    if has_avx512() {
+        "avx512 12×32"
+    } else {
+        "portable 12×32"
+    }
 }
 
 #[inline]
@@ -598,6 +622,10 @@ mod tests {
     /// Checks `gemm` against an f64 triple loop for `A` and `B` stored row- or column-major
     /// (or with a padded row stride), with and without accumulation, on `threads` parts.
     fn check(m: usize, n: usize, k: usize, threads: usize) {
+        check_blocked(m, n, k, threads, crate::blocking::blocking());
+    }
+
+    fn check_blocked(m: usize, n: usize, k: usize, threads: usize, bl: Blocking) {
         for layout in 0..6 {
             // (A row-major?, B row-major?, padding)
             let (a_rm, b_rm, pad) = [
@@ -631,6 +659,7 @@ mod tests {
                             cs: bcs,
                         },
                         threads,
+                        bl,
                     )
                 };
                 for r in 0..m {
@@ -642,7 +671,7 @@ mod tests {
                         let got = c[r * n + q] as f64;
                         assert!(
                             (got - s).abs() <= 1e-4 * (1.0 + s.abs()) * (1.0 + k as f64).sqrt(),
-                            "{m}×{n}×{k} layout {layout} acc {acc} threads {threads} \
+                            "{m}×{n}×{k} layout {layout} acc {acc} threads {threads} {bl:?} \
                              ({r},{q}): {got} vs {s}"
                         );
                     }
@@ -693,5 +722,26 @@ mod tests {
                 check(m, n, k, 1);
             }
         });
+    }
+
+    /// Blockings far from the chosen one, so that the shapes above cross every block edge:
+    /// depths that are and are not multiples of 16, one-panel row and column blocks.
+    const BLOCKINGS: &[(usize, usize, usize)] = &[(16, 12, 32), (20, 24, 64), (7, 36, 96)];
+
+    #[test]
+    fn every_blocking_matches_on_both_kernels() {
+        let mut blockings: Vec<Blocking> = BLOCKINGS
+            .iter()
+            .map(|&(kc, mc, nc)| Blocking::new(kc, mc, nc, TILE))
+            .collect();
+        blockings.push(Blocking::FIXED);
+        blockings.push(crate::blocking::blocking());
+        for bl in blockings {
+            for &(m, n, k) in SHAPES {
+                check_blocked(m, n, k, 1, bl);
+                with_portable_kernel(|| check_blocked(m, n, k, 1, bl));
+            }
+            check_blocked(130, 70, 45, 2, bl);
+        }
     }
 }
