@@ -8,8 +8,9 @@
 //! registers (12 × 32 with AVX-512: 24 accumulators) and sums over `k` in ascending order within
 //! each `KC` block. `KC`, `MC` and `NC` are chosen once per process from the caches CPUID
 //! reports (`blocking.rs`: the analytical model of BLIS); tests and benchmarks pass others. The
-//! packing scratch is sized from the blocking on a thread's first product. On x86-64 with AVX-512F (detected at run time) the kernel uses it; elsewhere
-//! a portable kernel with the same blocking runs.
+//! packing scratch is sized from the blocking on a thread's first product. On x86-64 with
+//! AVX-512F (detected at run time) the kernel uses it; elsewhere a portable kernel with the same
+//! blocking runs.
 //!
 //! Parallel products split `C` into column (or row) ranges, one single-threaded product each,
 //! joined with `rayon::join` (which allocates nothing).
@@ -195,6 +196,12 @@ unsafe fn serial(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: Vi
                     if pack_a {
                         pack_a_block(mc, kc, asrc, a.rs, a.cs, ap);
                     }
+                    // A last partial row panel (not a multiple of 4 rows) is packed (zero
+                    // rows) into the edge buffer once per block, not once per column panel.
+                    let tail = mc % MR;
+                    if !pack_a && tail & 3 != 0 {
+                        pack_a_block(tail, kc, asrc.add((mc - tail) * a.rs), a.rs, a.cs, edge);
+                    }
                     let mut jr = 0;
                     while jr < nc {
                         let nr = NR.min(nc - jr);
@@ -210,8 +217,6 @@ unsafe fn serial(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: Vi
                             let (apanel, ars, acs) = if pack_a {
                                 (ap.as_ptr().add(ir * kc), 1, MR)
                             } else if mr & 3 != 0 {
-                                // A last partial panel: pack it (zero rows) into the edge buffer.
-                                pack_a_block(mr, kc, asrc.add(ir * a.rs), a.rs, a.cs, edge);
                                 (edge.as_ptr(), 1, MR)
                             } else {
                                 (asrc.add(ir * a.rs), a.rs, a.cs)
