@@ -8,9 +8,10 @@
 //! [`kernels::Blocking::FIXED`] (the constants used before), alternately, with the thread's CPU
 //! clock (robust to other processes on a shared machine); the best of `--rounds` rounds counts.
 //!
-//! The peak is measured, not assumed: a loop of independent register-only FMAs at the widest
-//! vector width the SGEMM kernel uses (16 chains, so that latency never limits), timed the same
-//! way. The clock is estimated from a chain of dependent integer adds (one per cycle), so the
+//! The peak is measured, not assumed: a loop of independent register-only FMAs at the vector
+//! width of the SGEMM kernel that runs (16 chains of 512 bits, or 12 of 256 bits, so that
+//! latency never limits), timed the same way; `GRADLAB_SGEMM_KERNEL=avx2` (or `portable`) runs
+//! a narrower kernel than the CPU's best, against its own width's peak. The clock is estimated from a chain of dependent integer adds (one per cycle), so the
 //! FMA throughput per cycle is printed too (e.g. Zen 4 runs a 512-bit FMA as two 256-bit
 //! halves: 32 flops per cycle, where two 512-bit FMA ports give 64).
 
@@ -250,14 +251,23 @@ fn best_of(rounds: usize, mut f: impl FnMut()) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// The measured FMA peak of one core in flop/s, and the vector width it used.
+/// The measured FMA peak of one core in flop/s at the vector width of the kernel that runs
+/// (`kernels::kernel_name`), and that width.
 fn fma_peak(rounds: usize) -> (f64, &'static str) {
     const ITERS: u64 = 4_000_000;
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // 16 chains × 16 lanes × 2 flops per iteration.
-        let t = best_of(rounds, || unsafe { fma512(ITERS) });
-        return (ITERS as f64 * 512.0 / t, "512-bit FMA");
+    {
+        let kernel = kernels::kernel_name();
+        if kernel.starts_with("avx512") {
+            // 16 chains × 16 lanes × 2 flops per iteration.
+            let t = best_of(rounds, || unsafe { fma512(ITERS) });
+            return (ITERS as f64 * 512.0 / t, "512-bit FMA");
+        }
+        if kernel.starts_with("avx2") {
+            // 12 chains (of 16 ymm registers) × 8 lanes × 2 flops per iteration.
+            let t = best_of(rounds, || unsafe { fma256(ITERS) });
+            return (ITERS as f64 * 192.0 / t, "256-bit FMA");
+        }
     }
     // The portable kernel's loops: what the compiler makes of 16 scalar chains.
     let t = best_of(rounds, || fma_scalar(ITERS));
@@ -274,6 +284,21 @@ unsafe fn fma512(iters: u64) {
     for _ in 0..iters {
         for x in acc.iter_mut() {
             *x = _mm512_fmadd_ps(*x, m, a);
+        }
+    }
+    std::hint::black_box(acc);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma256(iters: u64) {
+    use std::arch::x86_64::*;
+    let m = _mm256_set1_ps(std::hint::black_box(0.999_999));
+    let a = _mm256_set1_ps(std::hint::black_box(1e-7));
+    let mut acc = [_mm256_set1_ps(1.0); 12];
+    for _ in 0..iters {
+        for x in acc.iter_mut() {
+            *x = _mm256_fmadd_ps(*x, m, a);
         }
     }
     std::hint::black_box(acc);

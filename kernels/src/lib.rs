@@ -7,7 +7,8 @@
 //!   kept between calls), split across the rayon pool from [`PAR_THRESHOLD`] multiply-adds;
 //! * [`blocking()`]: the cache blocking those products use, chosen once per process from the
 //!   cache sizes CPUID reports (the analytical model of BLIS); [`product_blocked`] runs a
-//!   product under another blocking, for benchmarks;
+//!   product under another blocking, for benchmarks; the micro-kernel (AVX-512, AVX2 + FMA or
+//!   portable) is the CPU's best unless [`KERNEL_VAR`] names another ([`kernel_name`]);
 //! * [`Gemm`]: the same product for code generic over `f32`/`f64` (the optimizers); `f64` runs a
 //!   plain blocked loop nest, which allocates nothing either.
 
@@ -18,4 +19,4 @@ mod sgemm;
 
 pub use blocking::{blocking, caches, Blocking, CacheLevel, Caches};
 pub use matmul::{product, product_blocked, product_serial, Gemm, PAR_THRESHOLD};
-pub use sgemm::kernel_name;
+pub use sgemm::{kernel_name, KERNEL_VAR};

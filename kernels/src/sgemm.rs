@@ -19,6 +19,9 @@ use std::cell::RefCell;
 
 use crate::blocking::Blocking;
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+
 /// Rows of the register tile.
 pub(crate) const MR: usize = 12;
 /// Columns of the register tile (two 16-lane vectors).
@@ -177,7 +180,7 @@ unsafe fn serial(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: Vi
         if edge.len() < MR * bl.kc {
             edge.resize(MR * bl.kc, 0.0);
         }
-        let avx512 = has_avx512();
+        let kernel = kernel();
         let mut jc = 0;
         while jc < n {
             let nc = bl.nc.min(n - jc);
@@ -234,11 +237,12 @@ unsafe fn serial(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: Vi
                                 mr,
                                 nr,
                             };
-                            if avx512 {
+                            match kernel {
                                 #[cfg(target_arch = "x86_64")]
-                                x86::kernel(&t, packed);
-                            } else {
-                                kernel_portable(&t);
+                                Kernel::Avx512 => x86::kernel(&t, packed),
+                                #[cfg(target_arch = "x86_64")]
+                                Kernel::Avx2 => avx2::kernel(&t),
+                                _ => kernel_portable(&t),
                             }
                             ir += MR;
                         }
@@ -256,6 +260,7 @@ unsafe fn serial(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: Vi
 /// One micro-kernel call: `C[mr×nr] (+)= A[mr×kc] · B[kc×nr]` with `A(r, p)` at
 /// `a + r·ars + p·acs` and row `p` of `B` contiguous from `b + p·brs` (readable up to `nr`
 /// columns; packed panels are zero-padded to `NR`).
+#[derive(Clone, Copy)]
 struct Tile {
     kc: usize,
     a: *const f32,
@@ -270,54 +275,87 @@ struct Tile {
     nr: usize,
 }
 
+/// The micro-kernels, chosen at run time from the CPU's features.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    /// 12 × 32 in 24 zmm registers.
+    Avx512,
+    /// The same tile as 6 × 16 sub-tiles in 12 ymm registers (AVX2 + FMA, no AVX-512).
+    Avx2,
+    Portable,
+}
+
 /// The micro-kernel this thread's products run, e.g. `"avx512 12×32"` (for benchmarks).
 pub fn kernel_name() -> &'static str {
-    if has_avx512() {
-        "avx512 12×32"
-    } else {
-        "portable 12×32"
+    match kernel() {
+        Kernel::Avx512 => "avx512 12×32",
+        Kernel::Avx2 => "avx2+fma 12×32 (6×16 sub-tiles)",
+        Kernel::Portable => "portable 12×32",
     }
 }
 
+/// The environment variable that picks a slower kernel than the CPU's best, for benchmarks:
+/// `avx2` or `portable` (`avx512`, the default where the CPU has it). Read once per process.
+pub const KERNEL_VAR: &str = "GRADLAB_SGEMM_KERNEL";
+
 #[inline]
-fn has_avx512() -> bool {
+fn kernel() -> Kernel {
     #[cfg(test)]
-    if FORCE_PORTABLE.with(|f| f.get()) {
-        return false;
+    if let Some(k) = FORCE_KERNEL.with(|f| f.get()) {
+        return k;
     }
     #[cfg(target_arch = "x86_64")]
     {
         use std::sync::atomic::{AtomicU8, Ordering};
-        // 0: not probed yet, 1: absent, 2: present.
-        static AVX512: AtomicU8 = AtomicU8::new(0);
-        match AVX512.load(Ordering::Relaxed) {
+        // 0: not probed yet, then 1 + the kernel's index.
+        static KERNEL: AtomicU8 = AtomicU8::new(0);
+        const KERNELS: [Kernel; 3] = [Kernel::Avx512, Kernel::Avx2, Kernel::Portable];
+        match KERNEL.load(Ordering::Relaxed) {
             0 => {
-                let yes = std::arch::is_x86_feature_detected!("avx512f");
-                AVX512.store(1 + u8::from(yes), Ordering::Relaxed);
-                yes
+                let avx512 = std::arch::is_x86_feature_detected!("avx512f");
+                let avx2 = std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma");
+                let k = match std::env::var(KERNEL_VAR).as_deref() {
+                    Err(_) => usize::from(!avx512) + usize::from(!avx512 && !avx2),
+                    Ok("avx512") if avx512 => 0,
+                    Ok("avx2") if avx2 => 1,
+                    Ok("portable") => 2,
+                    Ok(v) => panic!(
+                        "{KERNEL_VAR}={v:?}: expected avx512, avx2 or portable, and one this \
+                         CPU runs (avx512: {avx512}, avx2+fma: {avx2})"
+                    ),
+                };
+                KERNEL.store(1 + k as u8, Ordering::Relaxed);
+                KERNELS[k]
             }
-            v => v == 2,
+            v => KERNELS[v as usize - 1],
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        false
+        Kernel::Portable
     }
 }
 
 #[cfg(test)]
 thread_local! {
-    /// Tests set this to exercise the portable kernel on machines with AVX-512.
-    static FORCE_PORTABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Tests set this to exercise every kernel the machine can run.
+    static FORCE_KERNEL: std::cell::Cell<Option<Kernel>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with `kernel` forced on this thread (tests).
+#[cfg(test)]
+pub(crate) fn with_kernel<R>(kernel: Kernel, f: impl FnOnce() -> R) -> R {
+    FORCE_KERNEL.with(|p| p.set(Some(kernel)));
+    let r = f();
+    FORCE_KERNEL.with(|p| p.set(None));
+    r
 }
 
 /// Runs `f` with the portable kernel forced on this thread (tests).
 #[cfg(test)]
 pub(crate) fn with_portable_kernel<R>(f: impl FnOnce() -> R) -> R {
-    FORCE_PORTABLE.with(|p| p.set(true));
-    let r = f();
-    FORCE_PORTABLE.with(|p| p.set(false));
-    r
+    with_kernel(Kernel::Portable, f)
 }
 
 /// Packs `A[mc×kc]` into `MR`-row panels: panel `i`, depth `p`, row `r` at `i·MR·kc + p·MR + r`,
@@ -371,7 +409,7 @@ unsafe fn pack_b_block(kc: usize, nc: usize, b: *const f32, rs: usize, cs: usize
         } else if rs == 1 {
             let mut p0 = 0;
             #[cfg(target_arch = "x86_64")]
-            if has_avx512() {
+            if kernel() == Kernel::Avx512 {
                 // 16 × 16 blocks transposed in registers.
                 let mut q0 = 0;
                 while q0 + 16 <= cols {
@@ -745,8 +783,76 @@ mod tests {
             for &(m, n, k) in SHAPES {
                 check_blocked(m, n, k, 1, bl);
                 with_portable_kernel(|| check_blocked(m, n, k, 1, bl));
+                if has_avx2() {
+                    with_kernel(Kernel::Avx2, || check_blocked(m, n, k, 1, bl));
+                }
             }
             check_blocked(130, 70, 45, 2, bl);
+        }
+    }
+
+    fn has_avx2() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// `C` from `kernel` for every layout of `check`, accumulating into a fixed `C`.
+    fn run_with(kernel: Kernel, (m, n, k): (usize, usize, usize), layout: usize) -> Vec<u32> {
+        let (ars, acs, brs, bcs) = match layout {
+            0 => (k, 1, n, 1),
+            1 => (k, 1, 1, k),
+            2 => (1, m, n, 1),
+            _ => (1, m + 2, 1, k + 3),
+        };
+        let a = fill((m.max(1) - 1) * ars + (k.max(1) - 1) * acs + 1, 7);
+        let b = fill((k.max(1) - 1) * brs + (n.max(1) - 1) * bcs + 1, 9);
+        let mut c = fill(m * n, 11);
+        let view = |v: &[f32], rs, cs| View {
+            ptr: v.as_ptr(),
+            rs,
+            cs,
+        };
+        let bl = Blocking::new(64, 24, 64, TILE);
+        with_kernel(kernel, || unsafe {
+            gemm(
+                (m, n, k),
+                c.as_mut_ptr(),
+                true,
+                view(&a, ars, acs),
+                view(&b, brs, bcs),
+                1,
+                bl,
+            )
+        });
+        c.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// The AVX2 kernel runs the same fused multiply-adds in the same order as the AVX-512 one.
+    #[test]
+    fn avx2_and_avx512_kernels_agree_to_the_bit() {
+        #[cfg(target_arch = "x86_64")]
+        if !(has_avx2() && std::arch::is_x86_feature_detected!("avx512f")) {
+            return;
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        return;
+        for &dims in SHAPES
+            .iter()
+            .chain(&[(25, 47, 130), (128, 10, 70), (10, 64, 33)])
+        {
+            for layout in 0..4 {
+                assert!(
+                    run_with(Kernel::Avx2, dims, layout) == run_with(Kernel::Avx512, dims, layout),
+                    "{dims:?} layout {layout}"
+                );
+            }
         }
     }
 }
