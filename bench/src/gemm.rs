@@ -11,9 +11,10 @@
 //! The peak is measured, not assumed: a loop of independent register-only FMAs at the vector
 //! width of the SGEMM kernel that runs (16 chains of 512 bits, or 12 of 256 bits, so that
 //! latency never limits), timed the same way; `GRADLAB_SGEMM_KERNEL=avx2` (or `portable`) runs
-//! a narrower kernel than the CPU's best, against its own width's peak. The clock is estimated from a chain of dependent integer adds (one per cycle), so the
-//! FMA throughput per cycle is printed too (e.g. Zen 4 runs a 512-bit FMA as two 256-bit
-//! halves: 32 flops per cycle, where two 512-bit FMA ports give 64).
+//! a narrower kernel than the CPU's best, against its own width's peak. The clock is estimated
+//! from a chain of dependent integer adds (one per cycle), so the FMA throughput per cycle is
+//! printed too (e.g. Zen 4 runs a 512-bit FMA as two 256-bit halves: 32 flops per cycle, where
+//! two 512-bit FMA ports give 64).
 
 use anyhow::bail;
 use kernels::Blocking;
@@ -375,4 +376,45 @@ fn cpu_name() -> String {
     }
     #[cfg(not(target_arch = "x86_64"))]
     name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(rounds: usize, seconds: f64, against: Option<Vec<usize>>) -> GemmArgs {
+        GemmArgs {
+            json: true,
+            rounds,
+            seconds,
+            against,
+        }
+    }
+
+    #[test]
+    fn bad_arguments_are_refused_before_timing() {
+        let e = run(args(0, 0.01, None)).unwrap_err().to_string();
+        assert!(e.contains("--rounds"), "{e}");
+        let e = run(args(1, f64::NAN, None)).unwrap_err().to_string();
+        assert!(e.contains("--seconds"), "{e}");
+        let e = run(args(1, 0.01, Some(vec![256, 96])))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("KC,MC,NC") && e.contains("[256, 96]"), "{e}");
+        let e = run(args(1, 0.01, Some(vec![0, 96, 2048])))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("three positive integers"), "{e}");
+    }
+
+    #[test]
+    fn the_peak_and_clock_are_measured_finite() {
+        let (peak, width) = fma_peak(1);
+        assert!(peak.is_finite() && peak > 1e8, "{peak} {width}");
+        #[cfg(target_arch = "x86_64")]
+        {
+            let hz = clock_hz(1);
+            assert!(hz.is_finite() && hz > 1e8, "{hz}");
+        }
+    }
 }

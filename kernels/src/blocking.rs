@@ -9,7 +9,7 @@
 //!   stream through it, one way left for the `C` tile: `A` gets `C_A = ⌊(W − 1) / (1 +
 //!   NR/MR)⌋` of the `W` ways, `KC = C_A·N·C / (MR·4)` (`N` sets of `C`-byte lines). Applied
 //!   to L1 this gives `KC = 80` for the 12 × 32 tile on Zen 4 (32 KiB 8-way L1d), which
-//!   measured 5–8% slower on W1's products than `KC = 512` (`gradlab-bench gemm --against
+//!   measured 4–9% slower on W1's products than `KC = 256` or 512 (`gradlab-bench gemm --against
 //!   80,96,2048`, a shared 2-core AMD EPYC): the tile loads little for its work (176 bytes per
 //!   384 multiply-adds, under 16 bytes a cycle even at two 512-bit FMAs a cycle), which L2
 //!   delivers, while every `KC` block reloads and stores the `C` tile. So the same rule is

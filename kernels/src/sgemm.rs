@@ -9,8 +9,9 @@
 //! each `KC` block. `KC`, `MC` and `NC` are chosen once per process from the caches CPUID
 //! reports (`blocking.rs`: the analytical model of BLIS); tests and benchmarks pass others. The
 //! packing scratch is sized from the blocking on a thread's first product. On x86-64 with
-//! AVX-512F (detected at run time) the kernel uses it; elsewhere a portable kernel with the same
-//! blocking runs.
+//! AVX-512F (detected at run time) the kernel uses it; with AVX2 and FMA but no AVX-512, the
+//! same tile runs as 6 × 16 sub-tiles (`sgemm/avx2.rs`, bit-identical results); elsewhere a
+//! portable kernel with the same blocking runs.
 //!
 //! Parallel products split `C` into column (or row) ranges, one single-threaded product each,
 //! joined with `rayon::join` (which allocates nothing).
