@@ -4,7 +4,8 @@
 //!   and against PyTorch with `--torch` (bench/optimizers.sh runs both);
 //! - `train` ([`train`]): training-step throughput of the nn engine on three workloads
 //!   (bench/train.sh runs PyTorch and JAX on the same workloads);
-//! - `doctor` ([`doctor`]): what the doctor's instruments cost.
+//! - `doctor` ([`doctor`]): what the doctor's instruments cost;
+//! - `gemm` ([`gemm`]): the SGEMM on W1's products against the core's measured FMA peak.
 //!
 //! Micro-benchmarks are examples of this crate: `cargo run --release -p bench --example
 //! gemm_bench` (the engine's SGEMM against the `gemm` crate), `step_breakdown` (where a training
@@ -16,6 +17,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod doctor;
+mod gemm;
 mod optimizers;
 mod train;
 
@@ -38,6 +40,8 @@ enum What {
     Train(train::TrainArgs),
     /// What the doctor's instruments cost: training time without, with economy, with full.
     Doctor(doctor::DoctorArgs),
+    /// The SGEMM on W1's products at one thread against the core's measured FMA peak.
+    Gemm(gemm::GemmArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
         What::Optimizers(args) => optimizers::run(args),
         What::Train(args) => train::run(args),
         What::Doctor(args) => doctor::run(args),
+        What::Gemm(args) => gemm::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

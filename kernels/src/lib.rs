@@ -5,11 +5,18 @@
 //! * [`product`] / [`product_serial`]: `f32` products on strided slices through the blocked
 //!   single-precision kernel (AVX-512 micro-kernel where available, per-thread packing scratch
 //!   kept between calls), split across the rayon pool from [`PAR_THRESHOLD`] multiply-adds;
+//! * [`blocking()`]: the cache blocking those products use, chosen once per process from the
+//!   cache sizes CPUID reports (the analytical model of BLIS); [`product_blocked`] runs a
+//!   product under another blocking, for benchmarks; the micro-kernel (AVX-512, AVX2 + FMA or
+//!   portable) is the CPU's best unless [`KERNEL_VAR`] names another ([`kernel_name`]);
 //! * [`Gemm`]: the same product for code generic over `f32`/`f64` (the optimizers); `f64` runs a
 //!   plain blocked loop nest, which allocates nothing either.
 
+mod blocking;
 mod dgemm;
 mod matmul;
 mod sgemm;
 
-pub use matmul::{product, product_serial, Gemm, PAR_THRESHOLD};
+pub use blocking::{blocking, caches, Blocking, CacheLevel, Caches};
+pub use matmul::{product, product_blocked, product_serial, Gemm, PAR_THRESHOLD};
+pub use sgemm::{kernel_name, KERNEL_VAR};

@@ -1,6 +1,7 @@
 //! The safe entry points: products on row-major or strided slices, checked against the slices'
 //! lengths, with the choice of how many parts a product is split into.
 
+use crate::blocking::{blocking, Blocking};
 use crate::{dgemm, sgemm};
 
 /// Multiply-add count (`m·n·k`) from which a product runs in parallel: about 10 µs of work on
@@ -59,7 +60,7 @@ pub fn product(
     rs: (usize, usize),
 ) {
     let t = threads(dims.0, dims.1, dims.2);
-    product_on(t, dims, dst, acc, lhs, ls, rhs, rs);
+    product_on(t, blocking(), dims, dst, acc, lhs, ls, rhs, rs);
 }
 
 /// [`product`] on the calling thread only (for callers that parallelise outside, e.g. over a
@@ -74,12 +75,31 @@ pub fn product_serial(
     rhs: &[f32],
     rs: (usize, usize),
 ) {
-    product_on(1, dims, dst, acc, lhs, ls, rhs, rs);
+    product_on(1, blocking(), dims, dst, acc, lhs, ls, rhs, rs);
+}
+
+/// [`product_serial`] with an explicit blocking instead of the one chosen for this CPU
+/// ([`crate::blocking()`]): for benchmarks and experiments. A blocking larger than any used
+/// before on this thread grows the thread's packing scratch once.
+#[allow(clippy::too_many_arguments)]
+pub fn product_blocked(
+    blocking: Blocking,
+    dims: (usize, usize, usize),
+    dst: &mut [f32],
+    acc: bool,
+    lhs: &[f32],
+    ls: (usize, usize),
+    rhs: &[f32],
+    rs: (usize, usize),
+) {
+    let blocking = Blocking::new(blocking.kc, blocking.mc, blocking.nc, sgemm::TILE);
+    product_on(1, blocking, dims, dst, acc, lhs, ls, rhs, rs);
 }
 
 #[allow(clippy::too_many_arguments)]
 fn product_on(
     threads: usize,
+    blocking: Blocking,
     (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
     acc: bool,
@@ -107,6 +127,7 @@ fn product_on(
                 cs: rcs,
             },
             threads,
+            blocking,
         );
     }
 }

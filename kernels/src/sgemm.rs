@@ -6,21 +6,29 @@
 //! Blocking: `B` is packed by `KC × NC` blocks into `NR`-column micro-panels, `A` by `MC × KC`
 //! blocks into `MR`-row micro-panels; the micro-kernel keeps an `MR × NR` tile of `C` in
 //! registers (12 × 32 with AVX-512: 24 accumulators) and sums over `k` in ascending order within
-//! each `KC` block. On x86-64 with AVX-512F (detected at run time) the kernel uses it; elsewhere
-//! a portable kernel with the same blocking runs.
+//! each `KC` block. `KC`, `MC` and `NC` are chosen once per process from the caches CPUID
+//! reports (`blocking.rs`: the analytical model of BLIS); tests and benchmarks pass others. The
+//! packing scratch is sized from the blocking on a thread's first product. On x86-64 with
+//! AVX-512F (detected at run time) the kernel uses it; with AVX2 and FMA but no AVX-512, the
+//! same tile runs as 6 × 16 sub-tiles (`sgemm/avx2.rs`, bit-identical results); elsewhere a
+//! portable kernel with the same blocking runs.
 //!
 //! Parallel products split `C` into column (or row) ranges, one single-threaded product each,
 //! joined with `rayon::join` (which allocates nothing).
 
 use std::cell::RefCell;
 
+use crate::blocking::Blocking;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+
 /// Rows of the register tile.
 pub(crate) const MR: usize = 12;
 /// Columns of the register tile (two 16-lane vectors).
 pub(crate) const NR: usize = 32;
-const KC: usize = 256;
-const MC: usize = 96;
-const NC: usize = 2048;
+/// The register tile, `(MR, NR)`, that the blocking is chosen for.
+pub(crate) const TILE: (usize, usize) = (MR, NR);
 
 /// A read-only strided matrix view: element `(r, c)` is at `ptr + r·rs + c·cs`.
 #[derive(Clone, Copy)]
@@ -68,6 +76,7 @@ pub(crate) unsafe fn gemm(
     a: View,
     b: View,
     threads: usize,
+    blocking: Blocking,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -81,16 +90,26 @@ pub(crate) unsafe fn gemm(
         }
         return;
     }
-    split(m, n, k, out, acc, a, b, threads.max(1));
+    split(m, n, k, out, acc, a, b, threads.max(1), blocking);
 }
 
 /// Splits `C` into `parts` ranges (in whole tiles) and runs them with `rayon::join`.
 #[allow(clippy::too_many_arguments)]
-unsafe fn split(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: View, parts: usize) {
+unsafe fn split(
+    m: usize,
+    n: usize,
+    k: usize,
+    c: Out,
+    acc: bool,
+    a: View,
+    b: View,
+    parts: usize,
+    bl: Blocking,
+) {
     let col_tiles = n.div_ceil(NR);
     let row_tiles = m.div_ceil(MR);
     if parts <= 1 || (col_tiles < 2 && row_tiles < 2) {
-        serial(m, n, k, c, acc, a, b);
+        serial(m, n, k, c, acc, a, b, bl);
         return;
     }
     let left = parts / 2;
@@ -109,8 +128,8 @@ unsafe fn split(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: Vie
             },
         );
         rayon::join(
-            || split(m, n1, k, c, acc, a, b, left),
-            || split(m, n - n1, k, c2, acc, a, b2, parts - left),
+            || split(m, n1, k, c, acc, a, b, left, bl),
+            || split(m, n - n1, k, c2, acc, a, b2, parts - left, bl),
         );
     } else {
         let m1 = (row_tiles * left / parts).max(1) * MR;
@@ -125,19 +144,20 @@ unsafe fn split(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: Vie
             },
         );
         rayon::join(
-            || split(m1, n, k, c, acc, a, b, left),
-            || split(m - m1, n, k, c2, acc, a2, b, parts - left),
+            || split(m1, n, k, c, acc, a, b, left, bl),
+            || split(m - m1, n, k, c2, acc, a2, b, parts - left, bl),
         );
     }
 }
 
 /// The single-threaded blocked product. `B` is packed when it is not row-contiguous; otherwise
 /// the kernel reads it in place, as it does `A`.
-unsafe fn serial(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: View) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn serial(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: View, bl: Blocking) {
     SCRATCH.with(|s| {
         let mut s = s.borrow_mut();
         let Scratch { a: ap, b: bp, edge } = &mut *s;
-        let kc_max = k.min(KC);
+        let kc_max = k.min(bl.kc);
         // Packing A measured no faster for the engine's shapes (up to a few thousand): the
         // kernel broadcasts from A in place, whose 12-row micro-panel stays in L1 across the
         // column panels. Only a partial last row panel is packed (zero rows).
@@ -146,7 +166,7 @@ unsafe fn serial(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: Vi
         // shapes); a transposed B is packed (transposed in 16 × 16 register blocks).
         let pack_b = b.cs != 1;
         let a_need = if pack_a {
-            m.min(MC).div_ceil(MR) * MR * kc_max
+            m.min(bl.mc).div_ceil(MR) * MR * kc_max
         } else {
             0
         };
@@ -155,19 +175,19 @@ unsafe fn serial(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: Vi
         }
         // The scratch a thread will ever need, sized on its first product: a thread that met
         // only small products so far must not allocate on a later, larger one.
-        if bp.len() < KC * NC {
-            bp.resize(KC * NC, 0.0);
+        if bp.len() < bl.kc * bl.nc {
+            bp.resize(bl.kc * bl.nc, 0.0);
         }
-        if edge.len() < MR * KC {
-            edge.resize(MR * KC, 0.0);
+        if edge.len() < MR * bl.kc {
+            edge.resize(MR * bl.kc, 0.0);
         }
-        let avx512 = has_avx512();
+        let kernel = kernel();
         let mut jc = 0;
         while jc < n {
-            let nc = NC.min(n - jc);
+            let nc = bl.nc.min(n - jc);
             let mut pc = 0;
             while pc < k {
-                let kc = KC.min(k - pc);
+                let kc = bl.kc.min(k - pc);
                 let first = pc == 0;
                 let bsrc = b.ptr.add(pc * b.rs + jc * b.cs);
                 if pack_b {
@@ -175,10 +195,16 @@ unsafe fn serial(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: Vi
                 }
                 let mut ic = 0;
                 while ic < m {
-                    let mc = MC.min(m - ic);
+                    let mc = bl.mc.min(m - ic);
                     let asrc = a.ptr.add(ic * a.rs + pc * a.cs);
                     if pack_a {
                         pack_a_block(mc, kc, asrc, a.rs, a.cs, ap);
+                    }
+                    // A last partial row panel (not a multiple of 4 rows) is packed (zero
+                    // rows) into the edge buffer once per block, not once per column panel.
+                    let tail = mc % MR;
+                    if !pack_a && tail & 3 != 0 {
+                        pack_a_block(tail, kc, asrc.add((mc - tail) * a.rs), a.rs, a.cs, edge);
                     }
                     let mut jr = 0;
                     while jr < nc {
@@ -195,8 +221,6 @@ unsafe fn serial(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: Vi
                             let (apanel, ars, acs) = if pack_a {
                                 (ap.as_ptr().add(ir * kc), 1, MR)
                             } else if mr & 3 != 0 {
-                                // A last partial panel: pack it (zero rows) into the edge buffer.
-                                pack_a_block(mr, kc, asrc.add(ir * a.rs), a.rs, a.cs, edge);
                                 (edge.as_ptr(), 1, MR)
                             } else {
                                 (asrc.add(ir * a.rs), a.rs, a.cs)
@@ -214,21 +238,22 @@ unsafe fn serial(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: Vi
                                 mr,
                                 nr,
                             };
-                            if avx512 {
+                            match kernel {
                                 #[cfg(target_arch = "x86_64")]
-                                x86::kernel(&t, packed);
-                            } else {
-                                kernel_portable(&t);
+                                Kernel::Avx512 => x86::kernel(&t, packed),
+                                #[cfg(target_arch = "x86_64")]
+                                Kernel::Avx2 => avx2::kernel(&t),
+                                _ => kernel_portable(&t),
                             }
                             ir += MR;
                         }
                         jr += NR;
                     }
-                    ic += MC;
+                    ic += bl.mc;
                 }
-                pc += KC;
+                pc += bl.kc;
             }
-            jc += NC;
+            jc += bl.nc;
         }
     });
 }
@@ -236,6 +261,7 @@ unsafe fn serial(m: usize, n: usize, k: usize, c: Out, acc: bool, a: View, b: Vi
 /// One micro-kernel call: `C[mr×nr] (+)= A[mr×kc] · B[kc×nr]` with `A(r, p)` at
 /// `a + r·ars + p·acs` and row `p` of `B` contiguous from `b + p·brs` (readable up to `nr`
 /// columns; packed panels are zero-padded to `NR`).
+#[derive(Clone, Copy)]
 struct Tile {
     kc: usize,
     a: *const f32,
@@ -250,45 +276,87 @@ struct Tile {
     nr: usize,
 }
 
+/// The micro-kernels, chosen at run time from the CPU's features.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    /// 12 × 32 in 24 zmm registers.
+    Avx512,
+    /// The same tile as 6 × 16 sub-tiles in 12 ymm registers (AVX2 + FMA, no AVX-512).
+    Avx2,
+    Portable,
+}
+
+/// The micro-kernel this thread's products run, e.g. `"avx512 12×32"` (for benchmarks).
+pub fn kernel_name() -> &'static str {
+    match kernel() {
+        Kernel::Avx512 => "avx512 12×32",
+        Kernel::Avx2 => "avx2+fma 12×32 (6×16 sub-tiles)",
+        Kernel::Portable => "portable 12×32",
+    }
+}
+
+/// The environment variable that picks a slower kernel than the CPU's best, for benchmarks:
+/// `avx2` or `portable` (`avx512`, the default where the CPU has it). Read once per process.
+pub const KERNEL_VAR: &str = "GRADLAB_SGEMM_KERNEL";
+
 #[inline]
-fn has_avx512() -> bool {
+fn kernel() -> Kernel {
     #[cfg(test)]
-    if FORCE_PORTABLE.with(|f| f.get()) {
-        return false;
+    if let Some(k) = FORCE_KERNEL.with(|f| f.get()) {
+        return k;
     }
     #[cfg(target_arch = "x86_64")]
     {
         use std::sync::atomic::{AtomicU8, Ordering};
-        // 0: not probed yet, 1: absent, 2: present.
-        static AVX512: AtomicU8 = AtomicU8::new(0);
-        match AVX512.load(Ordering::Relaxed) {
+        // 0: not probed yet, then 1 + the kernel's index.
+        static KERNEL: AtomicU8 = AtomicU8::new(0);
+        const KERNELS: [Kernel; 3] = [Kernel::Avx512, Kernel::Avx2, Kernel::Portable];
+        match KERNEL.load(Ordering::Relaxed) {
             0 => {
-                let yes = std::arch::is_x86_feature_detected!("avx512f");
-                AVX512.store(1 + u8::from(yes), Ordering::Relaxed);
-                yes
+                let avx512 = std::arch::is_x86_feature_detected!("avx512f");
+                let avx2 = std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma");
+                let k = match std::env::var(KERNEL_VAR).as_deref() {
+                    Err(_) => usize::from(!avx512) + usize::from(!avx512 && !avx2),
+                    Ok("avx512") if avx512 => 0,
+                    Ok("avx2") if avx2 => 1,
+                    Ok("portable") => 2,
+                    Ok(v) => panic!(
+                        "{KERNEL_VAR}={v:?}: expected avx512, avx2 or portable, and one this \
+                         CPU runs (avx512: {avx512}, avx2+fma: {avx2})"
+                    ),
+                };
+                KERNEL.store(1 + k as u8, Ordering::Relaxed);
+                KERNELS[k]
             }
-            v => v == 2,
+            v => KERNELS[v as usize - 1],
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        false
+        Kernel::Portable
     }
 }
 
 #[cfg(test)]
 thread_local! {
-    /// Tests set this to exercise the portable kernel on machines with AVX-512.
-    static FORCE_PORTABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Tests set this to exercise every kernel the machine can run.
+    static FORCE_KERNEL: std::cell::Cell<Option<Kernel>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with `kernel` forced on this thread (tests).
+#[cfg(test)]
+pub(crate) fn with_kernel<R>(kernel: Kernel, f: impl FnOnce() -> R) -> R {
+    FORCE_KERNEL.with(|p| p.set(Some(kernel)));
+    let r = f();
+    FORCE_KERNEL.with(|p| p.set(None));
+    r
 }
 
 /// Runs `f` with the portable kernel forced on this thread (tests).
 #[cfg(test)]
 pub(crate) fn with_portable_kernel<R>(f: impl FnOnce() -> R) -> R {
-    FORCE_PORTABLE.with(|p| p.set(true));
-    let r = f();
-    FORCE_PORTABLE.with(|p| p.set(false));
-    r
+    with_kernel(Kernel::Portable, f)
 }
 
 /// Packs `A[mc×kc]` into `MR`-row panels: panel `i`, depth `p`, row `r` at `i·MR·kc + p·MR + r`,
@@ -342,7 +410,7 @@ unsafe fn pack_b_block(kc: usize, nc: usize, b: *const f32, rs: usize, cs: usize
         } else if rs == 1 {
             let mut p0 = 0;
             #[cfg(target_arch = "x86_64")]
-            if has_avx512() {
+            if kernel() == Kernel::Avx512 {
                 // 16 × 16 blocks transposed in registers.
                 let mut q0 = 0;
                 while q0 + 16 <= cols {
@@ -598,6 +666,10 @@ mod tests {
     /// Checks `gemm` against an f64 triple loop for `A` and `B` stored row- or column-major
     /// (or with a padded row stride), with and without accumulation, on `threads` parts.
     fn check(m: usize, n: usize, k: usize, threads: usize) {
+        check_blocked(m, n, k, threads, crate::blocking::blocking());
+    }
+
+    fn check_blocked(m: usize, n: usize, k: usize, threads: usize, bl: Blocking) {
         for layout in 0..6 {
             // (A row-major?, B row-major?, padding)
             let (a_rm, b_rm, pad) = [
@@ -631,6 +703,7 @@ mod tests {
                             cs: bcs,
                         },
                         threads,
+                        bl,
                     )
                 };
                 for r in 0..m {
@@ -642,7 +715,7 @@ mod tests {
                         let got = c[r * n + q] as f64;
                         assert!(
                             (got - s).abs() <= 1e-4 * (1.0 + s.abs()) * (1.0 + k as f64).sqrt(),
-                            "{m}×{n}×{k} layout {layout} acc {acc} threads {threads} \
+                            "{m}×{n}×{k} layout {layout} acc {acc} threads {threads} {bl:?} \
                              ({r},{q}): {got} vs {s}"
                         );
                     }
@@ -693,5 +766,94 @@ mod tests {
                 check(m, n, k, 1);
             }
         });
+    }
+
+    /// Blockings far from the chosen one, so that the shapes above cross every block edge:
+    /// depths that are and are not multiples of 16, one-panel row and column blocks.
+    const BLOCKINGS: &[(usize, usize, usize)] = &[(16, 12, 32), (20, 24, 64), (7, 36, 96)];
+
+    #[test]
+    fn every_blocking_matches_on_both_kernels() {
+        let mut blockings: Vec<Blocking> = BLOCKINGS
+            .iter()
+            .map(|&(kc, mc, nc)| Blocking::new(kc, mc, nc, TILE))
+            .collect();
+        blockings.push(Blocking::FIXED);
+        blockings.push(crate::blocking::blocking());
+        for bl in blockings {
+            for &(m, n, k) in SHAPES {
+                check_blocked(m, n, k, 1, bl);
+                with_portable_kernel(|| check_blocked(m, n, k, 1, bl));
+                if has_avx2() {
+                    with_kernel(Kernel::Avx2, || check_blocked(m, n, k, 1, bl));
+                }
+            }
+            check_blocked(130, 70, 45, 2, bl);
+        }
+    }
+
+    fn has_avx2() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// `C` from `kernel` for every layout of `check`, accumulating into a fixed `C`.
+    fn run_with(kernel: Kernel, (m, n, k): (usize, usize, usize), layout: usize) -> Vec<u32> {
+        let (ars, acs, brs, bcs) = match layout {
+            0 => (k, 1, n, 1),
+            1 => (k, 1, 1, k),
+            2 => (1, m, n, 1),
+            _ => (1, m + 2, 1, k + 3),
+        };
+        let a = fill((m.max(1) - 1) * ars + (k.max(1) - 1) * acs + 1, 7);
+        let b = fill((k.max(1) - 1) * brs + (n.max(1) - 1) * bcs + 1, 9);
+        let mut c = fill(m * n, 11);
+        let view = |v: &[f32], rs, cs| View {
+            ptr: v.as_ptr(),
+            rs,
+            cs,
+        };
+        let bl = Blocking::new(64, 24, 64, TILE);
+        with_kernel(kernel, || unsafe {
+            gemm(
+                (m, n, k),
+                c.as_mut_ptr(),
+                true,
+                view(&a, ars, acs),
+                view(&b, brs, bcs),
+                1,
+                bl,
+            )
+        });
+        c.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// The AVX2 kernel runs the same fused multiply-adds in the same order as the AVX-512 one.
+    #[test]
+    fn avx2_and_avx512_kernels_agree_to_the_bit() {
+        #[cfg(target_arch = "x86_64")]
+        if !(has_avx2() && std::arch::is_x86_feature_detected!("avx512f")) {
+            return;
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        return;
+        for &dims in SHAPES
+            .iter()
+            .chain(&[(25, 47, 130), (128, 10, 70), (10, 64, 33)])
+        {
+            for layout in 0..4 {
+                assert!(
+                    run_with(Kernel::Avx2, dims, layout) == run_with(Kernel::Avx512, dims, layout),
+                    "{dims:?} layout {layout}"
+                );
+            }
+        }
     }
 }
