@@ -20,21 +20,41 @@ thread_local! {
 }
 
 thread_local! {
-    /// Set on the threads whose allocations `ALL` counts: a measuring test's rayon pool.
-    static TRACKED: Cell<bool> = const { Cell::new(false) };
+    /// The generation of the measuring pool this thread works for (0: none).
+    static TRACKED: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Allocations on the tracked threads. Counting every thread made the test flaky (about one
-/// run in four failed with a handful of allocations): the test harness's own thread allocates
-/// while it reports finished tests, and so do tests running beside this one. Tests that read it
-/// also hold `GLOBAL_LOCK`.
+/// Allocations on the threads of the current measuring pool. Counting every thread made the
+/// test flaky (about one run in four failed with a handful of allocations): the test harness's
+/// own thread allocates while it reports finished tests, and so do tests running beside this
+/// one. Counting every pool's threads left it flaky (about one run in four or eight counted one
+/// allocation): a dropped `ThreadPool` does not join its workers, and a worker of the previous
+/// measurement's pool allocates as it exits (crossbeam-epoch hands its thread-local garbage bag
+/// to the global queue) while the next measurement counts. So each pool gets a new generation
+/// and only its threads count. Tests that read it also hold `GLOBAL_LOCK`.
 static ALL: AtomicUsize = AtomicUsize::new(0);
+static GENERATION: AtomicUsize = AtomicUsize::new(0);
 static GLOBAL_LOCK: Mutex<()> = Mutex::new(());
+
+fn tracked() -> bool {
+    let g = TRACKED.try_with(Cell::get).unwrap_or(0);
+    g != 0 && g == GENERATION.load(Ordering::Relaxed)
+}
+
+/// A rayon pool of `threads` whose workers' allocations `ALL` counts (and no earlier pool's).
+fn measuring_pool(threads: usize) -> rayon::ThreadPool {
+    let generation = GENERATION.fetch_add(1, Ordering::SeqCst) + 1;
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .start_handler(move |_| TRACKED.with(|t| t.set(generation)))
+        .build()
+        .unwrap()
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-        if TRACKED.try_with(Cell::get).unwrap_or(false) {
+        if tracked() {
             ALL.fetch_add(1, Ordering::Relaxed);
         }
         System.alloc(layout)
@@ -44,7 +64,7 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-        if TRACKED.try_with(Cell::get).unwrap_or(false) {
+        if tracked() {
             ALL.fetch_add(1, Ordering::Relaxed);
         }
         System.realloc(ptr, layout, new_size)
@@ -169,11 +189,7 @@ fn training_step_allocations(
         .unwrap();
     let mut opt = optim::Optimizer::new(recipe, &model).unwrap();
     let mut ce = CrossEntropyLoss::new(CrossEntropyConfig::default()).unwrap();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .start_handler(|_| TRACKED.with(|t| t.set(true)))
-        .build()
-        .unwrap();
+    let pool = measuring_pool(threads);
     // Each worker sizes its product scratch on its first product; which worker runs a small
     // product is up to the scheduler, so give every worker one before counting.
     pool.broadcast(|_| {
@@ -278,11 +294,7 @@ fn hvp_allocations(
         .collect();
     let mut hv = Vec::new();
     let mut y = Tensor::default();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .start_handler(|_| TRACKED.with(|t| t.set(true)))
-        .build()
-        .unwrap();
+    let pool = measuring_pool(threads);
     pool.broadcast(|_| {
         let mut y = [0.0f32; 4];
         nn::matmul::x_wt(&[1.0; 4], &[1.0; 4], &mut y, 2, 2, 2);
