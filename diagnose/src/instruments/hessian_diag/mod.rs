@@ -74,12 +74,16 @@ pub struct ParamDiagonal {
 /// What one multiply-add of this recursion (`f64`, plain loop nests, 3–5 G/s on a shared
 /// 2-core AMD EPYC) costs against one of a Hessian-vector product's (`f32`, the tuned kernels:
 /// ~30 G/s in the large matrix products of linear layers, ~8 G/s in per-example convolutions),
-/// for the budget: `(linear, convolution)`, weighted by the model's forward multiply-adds.
-/// Measured (`cost_of_the_exact_diagonal_on_bundled_configs`, `tests/hessian_diag.rs`): the
-/// diagonal's time in products is 0.4–3× the count on the bundled `mnist1d_mlp`,
-/// `mnist-10k_mlp`, `deep_residual`, `mnist1d_cnn` and the `diag_*` references (highest on
-/// `mnist-10k_mlp`'s 784×512 products, lowest on the smallest references).
-const F64_COST: (f64, f64) = (6.0, 2.0);
+/// for the budget: `(linear, linear with more than [`plan::LARGE_WEIGHTS`] weights,
+/// convolution)`, weighted by the model's forward multiply-adds. Measured
+/// (`cost_of_the_exact_diagonal_on_bundled_configs`, `tests/hessian_diag.rs`): with 6 for every
+/// linear layer, the diagonal's time in products was 0.4–3× the count on the bundled
+/// `mnist1d_mlp`, `mnist-10k_mlp`, `deep_residual`, `mnist1d_cnn` and the `diag_*` references,
+/// highest on `mnist-10k_mlp`'s 784×512 and 512×512 products, whose `f64` weights (3.2 and
+/// 2.1 MB) leave L2 between examples, one at a time: there the diagonal took 13 products' time
+/// per measurement (batch 128) where 6 per multiply-add counted about 6. Such layers count 18,
+/// their measured cost; the full preset's 24 products still admit that MLP.
+const F64_COST: (f64, f64, f64) = (6.0, 18.0, 2.0);
 
 /// Examples per unit of parallel work are fixed (not per thread), so the sums, and the
 /// readings, do not depend on the machine.
@@ -131,9 +135,9 @@ pub fn exact_diagonal(
     }
     let k: usize = out_shape.iter().product();
     let (per_example, _, _) = plan::backward_cost(&steps, k as f64, false, false);
-    let (f_lin, f_conv) = plan::forward_cost(&steps);
-    let forward = f_lin + f_conv;
-    let factor = (F64_COST.0 * f_lin + F64_COST.1 * f_conv) / forward.max(1.0);
+    let (f_lin, f_big, f_conv) = plan::forward_cost(&steps);
+    let forward = f_lin + f_big + f_conv;
+    let factor = (F64_COST.0 * f_lin + F64_COST.1 * f_big + F64_COST.2 * f_conv) / forward.max(1.0);
     let (cost, allowed) = (
         factor * batch as f64 * (per_example + forward),
         budget * 6.0 * batch as f64 * forward,

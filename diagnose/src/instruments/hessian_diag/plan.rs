@@ -238,19 +238,34 @@ pub(super) fn chain(
     Ok((steps, shape))
 }
 
+/// Linear layers with more weights than this (1 MiB in `f64`) no longer stay in a core's L2
+/// cache between the examples of the recursion, which runs one example at a time: each example
+/// streams them again.
+pub(super) const LARGE_WEIGHTS: usize = 1 << 17;
+
 /// Forward multiply-adds of one example through the affine steps (what a training step's
-/// forward pass costs, per example): `(linear layers, convolutions)`.
-pub(super) fn forward_cost(steps: &[Step]) -> (f64, f64) {
-    steps.iter().fold((0.0, 0.0), |(l, c), s| match &s.node {
-        Node::Affine(a) if a.conv.is_none() => (l + (a.o * a.kr * a.positions) as f64, c),
-        Node::Affine(a) => (l, c + (a.o * a.kr * a.positions) as f64),
-        Node::Residual { body, shortcut } => {
-            let (bl, bc) = forward_cost(body);
-            let (sl, sc) = forward_cost(shortcut);
-            (l + bl + sl, c + bc + sc)
-        }
-        _ => (l, c),
-    })
+/// forward pass costs, per example): `(linear layers, linear layers with more than
+/// [`LARGE_WEIGHTS`] weights, convolutions)`.
+pub(super) fn forward_cost(steps: &[Step]) -> (f64, f64, f64) {
+    steps
+        .iter()
+        .fold((0.0, 0.0, 0.0), |(l, big, c), s| match &s.node {
+            Node::Affine(a) if a.conv.is_none() => {
+                let mac = (a.o * a.kr * a.positions) as f64;
+                if a.o * a.kr > LARGE_WEIGHTS {
+                    (l, big + mac, c)
+                } else {
+                    (l + mac, big, c)
+                }
+            }
+            Node::Affine(a) => (l, big, c + (a.o * a.kr * a.positions) as f64),
+            Node::Residual { body, shortcut } => {
+                let (bl, bb, bc) = forward_cost(body);
+                let (sl, sb, sc) = forward_cost(shortcut);
+                (l + bl + sl, big + bb + sb, c + bc + sc)
+            }
+            _ => (l, big, c),
+        })
 }
 
 /// The backward recursion's cost for one example: multiply-adds, given `r` columns and
