@@ -2,21 +2,15 @@
 //! `cargo run --release -p bench --example gemm_bench [threads]`.
 use std::time::Instant;
 
-#[repr(C)]
-struct Timespec {
-    sec: i64,
-    nsec: i64,
-}
-extern "C" {
-    fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
-}
+// The example uses only the thread clock of the bench binary's module.
+#[allow(dead_code)]
+#[path = "../src/cpu_time.rs"]
+mod cpu_time;
 
-/// CPU seconds of the calling thread (Linux `CLOCK_THREAD_CPUTIME_ID`): robust to other
-/// processes competing for the cores, for single-threaded comparisons.
+/// CPU seconds of the calling thread: robust to other processes competing for the cores, for
+/// single-threaded comparisons.
 fn thread_cpu() -> f64 {
-    let mut t = Timespec { sec: 0, nsec: 0 };
-    unsafe { clock_gettime(3, &mut t) };
-    t.sec as f64 + t.nsec as f64 * 1e-9
+    cpu_time::thread_seconds().expect("thread CPU time (Linux)")
 }
 
 fn fill(n: usize, s: u32) -> Vec<f32> {

@@ -200,21 +200,17 @@ fn fill(n: usize, s: u32) -> Vec<f32> {
         .collect()
 }
 
-/// CPU seconds of the calling thread (Linux `CLOCK_THREAD_CPUTIME_ID`), so that time another
-/// process takes from this core is not counted.
+/// CPU seconds of the calling thread, so that time another process takes from this core is
+/// not counted (wall seconds where the platform does not tell).
 fn thread_cpu() -> f64 {
-    #[repr(C)]
-    struct Timespec {
-        sec: i64,
-        nsec: i64,
-    }
-    extern "C" {
-        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
-    }
-    let mut t = Timespec { sec: 0, nsec: 0 };
-    // SAFETY: clock 3 is CLOCK_THREAD_CPUTIME_ID on Linux; `t` is a valid timespec.
-    unsafe { clock_gettime(3, &mut t) };
-    t.sec as f64 + t.nsec as f64 * 1e-9
+    crate::cpu_time::thread_seconds().unwrap_or_else(|| {
+        use std::sync::OnceLock;
+        static START: OnceLock<std::time::Instant> = OnceLock::new();
+        START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_secs_f64()
+    })
 }
 
 /// Best seconds per call of `f(0)` and `f(1)`, alternating rounds.

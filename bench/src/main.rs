@@ -16,6 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cpu_time;
 mod doctor;
 mod gemm;
 mod optimizers;

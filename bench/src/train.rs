@@ -170,32 +170,6 @@ impl Trainer {
     }
 }
 
-/// CPU seconds used by the whole process so far (all threads), where the platform tells;
-/// steps per CPU second is a load-independent view of the engine's work when the machine is
-/// shared.
-fn process_cpu_seconds() -> Option<f64> {
-    #[cfg(target_os = "linux")]
-    {
-        #[repr(C)]
-        struct Timespec {
-            sec: i64,
-            nsec: i64,
-        }
-        extern "C" {
-            fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
-        }
-        const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
-        let mut t = Timespec { sec: 0, nsec: 0 };
-        // SAFETY: clock_gettime writes one timespec to the pointer it is given.
-        let rc = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut t) };
-        (rc == 0).then_some(t.sec as f64 + t.nsec as f64 * 1e-9)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        None
-    }
-}
-
 #[derive(Serialize, Debug)]
 struct WorkloadResult {
     name: &'static str,
@@ -232,7 +206,7 @@ fn measure(w: &Workload, args: &TrainArgs) -> anyhow::Result<WorkloadResult> {
     let mut last_loss = first_loss;
     for _ in 0..args.rounds.max(1) {
         let start = Instant::now();
-        let cpu0 = process_cpu_seconds();
+        let cpu0 = crate::cpu_time::process_seconds();
         let mut steps = 0usize;
         loop {
             last_loss = t.step()?;
@@ -246,7 +220,7 @@ fn measure(w: &Workload, args: &TrainArgs) -> anyhow::Result<WorkloadResult> {
             }
         }
         let secs = start.elapsed().as_secs_f64();
-        let cpu = process_cpu_seconds()
+        let cpu = crate::cpu_time::process_seconds()
             .zip(cpu0)
             .map(|(b, a)| steps as f64 / (b - a).max(1e-9));
         let rate = steps as f64 / secs;
