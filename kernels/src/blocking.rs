@@ -158,13 +158,6 @@ pub fn caches() -> Caches {
     *CACHES.get_or_init(read_caches)
 }
 
-/// The blocking the engine's products use: [`Blocking::for_caches`] on [`caches`] for the
-/// kernel's tile, chosen once per process.
-pub fn blocking() -> Blocking {
-    static BLOCKING: OnceLock<Blocking> = OnceLock::new();
-    *BLOCKING.get_or_init(|| Blocking::for_caches(&caches(), crate::sgemm::TILE))
-}
-
 #[cfg(target_arch = "x86_64")]
 fn read_caches() -> Caches {
     use std::arch::x86_64::{__cpuid_count, CpuidResult};
@@ -384,13 +377,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn the_chosen_blocking_is_one_of_the_model() {
-        assert_eq!(
-            blocking(),
-            Blocking::for_caches(&caches(), crate::sgemm::TILE)
-        );
     }
 }

@@ -17,6 +17,6 @@ mod dgemm;
 mod matmul;
 mod sgemm;
 
-pub use blocking::{blocking, caches, Blocking, CacheLevel, Caches};
+pub use blocking::{caches, Blocking, CacheLevel, Caches};
 pub use matmul::{product, product_blocked, product_serial, Gemm, PAR_THRESHOLD};
-pub use sgemm::{kernel_name, KERNEL_VAR};
+pub use sgemm::{blocking, kernel_name, KERNEL_VAR};

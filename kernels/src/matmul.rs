@@ -1,7 +1,8 @@
 //! The safe entry points: products on row-major or strided slices, checked against the slices'
 //! lengths, with the choice of how many parts a product is split into.
 
-use crate::blocking::{blocking, Blocking};
+use crate::blocking::Blocking;
+use crate::sgemm::blocking;
 use crate::{dgemm, sgemm};
 
 /// Multiply-add count (`m·n·k`) from which a product runs in parallel: about 10 µs of work on

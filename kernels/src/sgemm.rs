@@ -30,6 +30,13 @@ pub(crate) const NR: usize = 32;
 /// The register tile, `(MR, NR)`, that the blocking is chosen for.
 pub(crate) const TILE: (usize, usize) = (MR, NR);
 
+/// The blocking the engine's products use: [`Blocking::for_caches`] on the
+/// [`caches`](crate::caches) CPUID describes, for this kernel's tile, chosen once per process.
+pub fn blocking() -> Blocking {
+    static BLOCKING: std::sync::OnceLock<Blocking> = std::sync::OnceLock::new();
+    *BLOCKING.get_or_init(|| Blocking::for_caches(&crate::caches(), TILE))
+}
+
 /// A read-only strided matrix view: element `(r, c)` is at `ptr + r·rs + c·cs`.
 #[derive(Clone, Copy)]
 pub(crate) struct View {
@@ -653,6 +660,11 @@ mod x86 {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_chosen_blocking_is_one_of_the_model() {
+        assert_eq!(blocking(), Blocking::for_caches(&crate::caches(), TILE));
+    }
+
     fn fill(len: usize, seed: u32) -> Vec<f32> {
         (0..len)
             .map(|j| {
@@ -666,7 +678,7 @@ mod tests {
     /// Checks `gemm` against an f64 triple loop for `A` and `B` stored row- or column-major
     /// (or with a padded row stride), with and without accumulation, on `threads` parts.
     fn check(m: usize, n: usize, k: usize, threads: usize) {
-        check_blocked(m, n, k, threads, crate::blocking::blocking());
+        check_blocked(m, n, k, threads, blocking());
     }
 
     fn check_blocked(m: usize, n: usize, k: usize, threads: usize, bl: Blocking) {
@@ -779,7 +791,7 @@ mod tests {
             .map(|&(kc, mc, nc)| Blocking::new(kc, mc, nc, TILE))
             .collect();
         blockings.push(Blocking::FIXED);
-        blockings.push(crate::blocking::blocking());
+        blockings.push(blocking());
         for bl in blockings {
             for &(m, n, k) in SHAPES {
                 check_blocked(m, n, k, 1, bl);

@@ -2,7 +2,8 @@
 
 use rayon::prelude::*;
 
-use crate::fused::{Link, Plan};
+use crate::fused::{Plan, TASK};
+use crate::transform::Link;
 use crate::transform::{BoxedTransform, Coef, Ctx, TensorInfo, Transform, MAX_BUFS};
 use crate::{Float, OptimError, Result, State};
 
@@ -16,8 +17,6 @@ pub const MAX_CHAIN: usize = 16;
 const SUB_BYTES: usize = 512;
 /// Capacity of the stack scratch buffer, in elements (`SUB_BYTES` of the smallest float).
 const SUB_MAX: usize = SUB_BYTES / 4;
-/// Elements per parallel task, and the size below which a tensor is updated on one thread.
-pub(crate) const TASK: usize = 1 << 16;
 /// How far ahead of the chunk being updated the fused pass prefetches every stream, in bytes.
 ///
 /// The fused pass reads its streams (gradient, buffers, parameter) one after another, a chunk

@@ -17,24 +17,9 @@
 //! over many steps with random data in this module and by the PyTorch golden tests, which now
 //! run through these loops).
 
-use crate::transform::{Coef, MAX_BUFS};
+use crate::transform::{Coef, Link, MAX_BUFS};
 use crate::transforms::{lerp_coef, moments};
 use crate::{Float, State};
-
-/// What a transform is to the hand-fused loops ([`Transform::link`](crate::Transform::link)).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Link {
-    /// Anything else: the chain runs on the general executor.
-    Other,
-    /// `add_decayed_weights`: `u ← u + wd·p`, skipped when `wd = 0` (coefficient 0).
-    DecayedWeights,
-    /// `scale_by_learning_rate`: `u ← s·u` (coefficient 0).
-    LearningRate,
-    /// `scale_by_adam` without AMSGrad (coefficients as its `begin`).
-    Adam,
-    /// `trace` (coefficients `[μ, 1 − dampening, first step]`).
-    Trace { nesterov: bool },
-}
 
 /// Where weight decay sits relative to the moment transform.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -195,7 +180,9 @@ impl Plan {
 
 /// Elements per parallel task, and the size below which a tensor is updated on one thread
 /// (the general executor's split, so that threading is unchanged).
-const TASK: usize = crate::chain::TASK;
+/// Elements per parallel task, and the size below which a tensor is updated on one thread: the
+/// chain's general executor splits the same way, so both give the same bits.
+pub(crate) const TASK: usize = 1 << 16;
 
 /// Runs `f` over the tensor in tasks of [`TASK`] elements, in parallel for large tensors; the
 /// update is elementwise, so the split does not change results.

@@ -13,7 +13,6 @@
 //! that need the whole tensor (trust ratios, orthogonalisation, per-tensor norms) say so with
 //! [`Transform::elementwise`] returning `false` and implement [`Transform::tensor`].
 
-use crate::fused::Link;
 use crate::{Float, State};
 
 /// Maximum number of per-element buffers one transform may keep.
@@ -127,3 +126,18 @@ pub trait Transform<F: Float>: Send + Sync {
 
 /// Boxed transforms are how chains hold them.
 pub type BoxedTransform<F> = Box<dyn Transform<F>>;
+
+/// What a transform is to the hand-fused loops ([`Transform::link`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// Anything else: the chain runs on the general executor.
+    Other,
+    /// `add_decayed_weights`: `u ← u + wd·p`, skipped when `wd = 0` (coefficient 0).
+    DecayedWeights,
+    /// `scale_by_learning_rate`: `u ← s·u` (coefficient 0).
+    LearningRate,
+    /// `scale_by_adam` without AMSGrad (coefficients as its `begin`).
+    Adam,
+    /// `trace` (coefficients `[μ, 1 − dampening, first step]`).
+    Trace { nesterov: bool },
+}

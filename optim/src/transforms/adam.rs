@@ -14,7 +14,7 @@
 //! `β₁` everywhere `β₁` appears, bias corrections included, as it does when PyTorch's schedulers
 //! rewrite `group["betas"]`.
 
-use crate::fused::Link;
+use crate::transform::Link;
 use crate::transform::{Coef, Ctx, TensorInfo, Transform};
 use crate::{Float, State};
 

@@ -1,6 +1,6 @@
 //! Scaling, weight decay and momentum: the transforms every recipe uses.
 
-use crate::fused::Link;
+use crate::transform::Link;
 use crate::transform::{Coef, Ctx, Transform};
 use crate::Float;
 

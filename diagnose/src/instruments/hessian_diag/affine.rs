@@ -6,7 +6,7 @@ use kernels::Gemm;
 
 use super::ops::Window;
 use super::plan::Affine;
-use super::sweep::State;
+use super::state::State;
 
 pub(super) fn gemm(
     dims: (usize, usize, usize),

@@ -53,6 +53,7 @@
 mod affine;
 mod ops;
 mod plan;
+mod state;
 mod sweep;
 
 use nn::Tensor;
@@ -62,7 +63,7 @@ use train::{Probe, Targets};
 
 use crate::Result;
 use plan::Step;
-use sweep::State;
+use state::State;
 
 /// One parameter's exact Hessian diagonal.
 #[derive(Clone, Debug)]
