@@ -73,8 +73,20 @@ pub fn run(args: GemmArgs) -> anyhow::Result<()> {
     let chosen = kernels::blocking();
     let fixed = match args.against.as_deref() {
         None => Blocking::FIXED,
-        Some(&[kc, mc, nc]) if kc > 0 && mc > 0 && nc > 0 => Blocking { kc, mc, nc },
-        Some(v) => bail!("--against wants KC,MC,NC, three positive integers (got {v:?})"),
+        // Bounded before anything is packed: the B block (KC × NC floats) is allocated once
+        // per thread, so a huge value would abort on allocation rather than say what is wrong.
+        Some(&[kc, mc, nc])
+            if (1..=MAX_BLOCK).contains(&kc)
+                && (1..=MAX_BLOCK).contains(&mc)
+                && (1..=MAX_BLOCK).contains(&nc)
+                && kc * nc <= MAX_PACKED =>
+        {
+            Blocking { kc, mc, nc }
+        }
+        Some(v) => bail!(
+            "--against wants KC,MC,NC, three integers from 1 to {MAX_BLOCK} with KC·NC at most \
+             {MAX_PACKED} (got {v:?})"
+        ),
     };
     let (peak, width) = fma_peak(args.rounds);
     let clock = clock_hz(args.rounds);
@@ -199,6 +211,10 @@ fn fill(n: usize, s: u32) -> Vec<f32> {
         })
         .collect()
 }
+
+/// Largest `--against` block dimension, and largest packed B block (floats, 64 MiB).
+const MAX_BLOCK: usize = 16_384;
+const MAX_PACKED: usize = 1 << 24;
 
 /// CPU seconds of the calling thread, so that time another process takes from this core is
 /// not counted (wall seconds where the platform does not tell).
@@ -400,7 +416,17 @@ mod tests {
         let e = run(args(1, 0.01, Some(vec![0, 96, 2048])))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("three positive integers"), "{e}");
+        assert!(e.contains("from 1 to"), "{e}");
+        // Regression: a huge block aborted on allocating its packing scratch.
+        let huge = 100_000_000;
+        let e = run(args(1, 0.01, Some(vec![huge, huge, huge])))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("KC·NC at most"), "{e}");
+        let e = run(args(1, 0.01, Some(vec![16_384, 96, 16_384])))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[16384, 96, 16384]"), "{e}");
     }
 
     #[test]

@@ -46,6 +46,10 @@ enum What {
 }
 
 fn main() -> ExitCode {
+    if let Err(e) = kernels::check_kernel_var() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let result = match Cli::parse().what {
         What::Optimizers(args) => optimizers::run(args),
         What::Train(args) => train::run(args),

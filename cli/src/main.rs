@@ -50,6 +50,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = kernels::check_kernel_var() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Landscape(args) => landscape::run(args),
         Command::Train(args) => {

@@ -1319,3 +1319,22 @@ fn compare_remedies_prints_every_claim_with_a_verdict() {
         );
     }
 }
+
+/// Regression: a mistyped `GRADLAB_SGEMM_KERNEL` panicked inside the first matrix product; it is
+/// now refused before anything runs, naming the variable and the value.
+#[test]
+fn a_bad_kernel_variable_is_an_error_before_any_work() {
+    let out = Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        .args(["data", "list"])
+        .env("GRADLAB_SGEMM_KERNEL", "avx3")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("GRADLAB_SGEMM_KERNEL=\"avx3\"")
+            && err.contains("expected avx512, avx2 or portable"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -19,4 +19,4 @@ mod sgemm;
 
 pub use blocking::{caches, Blocking, CacheLevel, Caches};
 pub use matmul::{product, product_blocked, product_serial, Gemm, PAR_THRESHOLD};
-pub use sgemm::{blocking, kernel_name, KERNEL_VAR};
+pub use sgemm::{blocking, check_kernel_var, kernel_name, KERNEL_VAR};

@@ -306,6 +306,42 @@ pub fn kernel_name() -> &'static str {
 /// `avx2` or `portable` (`avx512`, the default where the CPU has it). Read once per process.
 pub const KERNEL_VAR: &str = "GRADLAB_SGEMM_KERNEL";
 
+/// Whether [`KERNEL_VAR`], when set, names a kernel this CPU runs: `Err` names the variable,
+/// its value and what this CPU offers. The products never fail on it (they take the CPU's best
+/// kernel instead); the binaries call this first so that a mistyped value is an error, not a
+/// silent choice.
+pub fn check_kernel_var() -> Result<(), String> {
+    let Some(v) = std::env::var_os(KERNEL_VAR) else {
+        return Ok(());
+    };
+    let v = v.to_string_lossy();
+    #[cfg(target_arch = "x86_64")]
+    let (avx512, avx2) = (
+        std::arch::is_x86_feature_detected!("avx512f"),
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"),
+    );
+    #[cfg(not(target_arch = "x86_64"))]
+    let (avx512, avx2) = (false, false);
+    let runs = match v.as_ref() {
+        "avx512" => avx512,
+        "avx2" => avx2,
+        "portable" => true,
+        _ => {
+            return Err(format!(
+                "{KERNEL_VAR}={v:?}: expected avx512, avx2 or portable (unset: the CPU's best)"
+            ))
+        }
+    };
+    if runs {
+        Ok(())
+    } else {
+        Err(format!(
+            "{KERNEL_VAR}={v:?}: this CPU does not run that kernel (avx512: {avx512}, \
+             avx2+fma: {avx2})"
+        ))
+    }
+}
+
 #[inline]
 fn kernel() -> Kernel {
     #[cfg(test)]
@@ -323,15 +359,13 @@ fn kernel() -> Kernel {
                 let avx512 = std::arch::is_x86_feature_detected!("avx512f");
                 let avx2 = std::arch::is_x86_feature_detected!("avx2")
                     && std::arch::is_x86_feature_detected!("fma");
+                // A value this CPU cannot run, or none, gives its best kernel (the binaries
+                // refuse such a value up front: `check_kernel_var`).
+                let best = usize::from(!avx512) + usize::from(!avx512 && !avx2);
                 let k = match std::env::var(KERNEL_VAR).as_deref() {
-                    Err(_) => usize::from(!avx512) + usize::from(!avx512 && !avx2),
-                    Ok("avx512") if avx512 => 0,
                     Ok("avx2") if avx2 => 1,
                     Ok("portable") => 2,
-                    Ok(v) => panic!(
-                        "{KERNEL_VAR}={v:?}: expected avx512, avx2 or portable, and one this \
-                         CPU runs (avx512: {avx512}, avx2+fma: {avx2})"
-                    ),
+                    _ => best,
                 };
                 KERNEL.store(1 + k as u8, Ordering::Relaxed);
                 KERNELS[k]
@@ -659,6 +693,16 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kernel_variable_naming_no_kernel_is_refused_by_the_check() {
+        // The check reads the process environment: only values no test sets are used here.
+        std::env::set_var(KERNEL_VAR, "avx3");
+        let e = check_kernel_var().unwrap_err();
+        std::env::remove_var(KERNEL_VAR);
+        assert!(e.contains("avx3") && e.contains(KERNEL_VAR), "{e}");
+        assert!(check_kernel_var().is_ok());
+    }
 
     #[test]
     fn the_chosen_blocking_is_one_of_the_model() {
