@@ -19,7 +19,7 @@
 //! non-finite is saved. Sizes are checked before anything is allocated ([`crate::budget`]); a
 //! fresh run clears only what gradlab wrote in its folder ([`crate::run_folder`]).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use data::Batch;
@@ -28,16 +28,18 @@ use optim::{Ema, GradAccumulator, LrSchedule, Optimizer};
 
 use crate::config::{Interval, LossKind, RunConfig};
 use crate::data::Prepared;
-use crate::divergence::{self, Divergence, Watch};
-use crate::evaluate::{count_correct, evaluate};
+use crate::divergence::{Divergence, Watch};
+use crate::evaluate::count_correct;
 use crate::files::write_atomic;
 use crate::metrics::MetricsLog;
 use crate::observe::{grad_norm, Loss, NoObserver, Observer, Probe, Targets};
 use crate::optimizer::build_optimizer;
-use crate::records::{EpochRecord, StepRecord, Stop, Summary};
-use crate::resume::{self, Expect};
-use crate::state::{EarlyState, EpochSums, TrainerState, VERSION};
-use crate::{budget, checkpoint, run_folder, Result, TrainError};
+use crate::records::{StepRecord, Stop, Summary};
+use crate::state::{EarlyState, EpochSums};
+use crate::{budget, run_folder, Result, TrainError};
+
+mod epoch;
+mod persist;
 
 /// How to run (as opposed to what: that is the [`RunConfig`]).
 #[derive(Clone, Debug, Default)]
@@ -600,273 +602,6 @@ impl<'c> Trainer<'c> {
     /// Parameter gradients only: the input gradient of the first layer is never needed.
     fn backward(&mut self) {
         self.model.backward_params(self.loss.grad());
-    }
-
-    /// Loss (and accuracy) of the current weights on the validation set, if there is one.
-    pub fn evaluate_validation(&mut self) -> Result<Option<(f64, Option<f64>)>> {
-        match &self.data.val {
-            Some(v) => Ok(Some(evaluate(
-                &mut self.model,
-                &mut self.eval_x,
-                &mut self.loss,
-                v,
-                self.cfg.data.eval_batch_size,
-            )?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Mean loss (and accuracy) of the current weights over a whole split, in evaluation mode
-    /// (the training set without augmentation, standardised as its batches are); `None` when the
-    /// run has no such split. For analyses of a run's weights (the loss along a line of them).
-    pub fn evaluate_split(&mut self, split: Split) -> Result<Option<(f64, Option<f64>)>> {
-        if split == Split::Train && self.train_eval.is_none() {
-            let mut d = self.data.train.clone();
-            if let Some(st) = &self.data.standardizer {
-                st.apply_rows(&mut d.x);
-            }
-            self.train_eval = Some(d);
-        }
-        let set = match split {
-            Split::Train => self.train_eval.as_ref(),
-            Split::Validation => self.data.val.as_ref(),
-            Split::Test => self.data.test.as_ref(),
-        };
-        let Some(set) = set else { return Ok(None) };
-        Ok(Some(evaluate(
-            &mut self.model,
-            &mut self.eval_x,
-            &mut self.loss,
-            set,
-            self.cfg.data.eval_batch_size,
-        )?))
-    }
-
-    /// Evaluates (EMA weights when configured) and builds the epoch record.
-    fn end_epoch(
-        &mut self,
-        e: usize,
-        time_s: f64,
-        epoch_s: f64,
-        examples: u64,
-    ) -> Result<EpochRecord> {
-        if let Some(ema) = &mut self.ema {
-            if ema.updates() > 0 {
-                ema.swap_into(&mut self.model)?;
-            }
-        }
-        let val = match &self.data.val {
-            Some(v) => Some(evaluate(
-                &mut self.model,
-                &mut self.eval_x,
-                &mut self.loss,
-                v,
-                self.cfg.data.eval_batch_size,
-            )?),
-            None => None,
-        };
-        let test = match &self.data.test {
-            Some(t) => Some(evaluate(
-                &mut self.model,
-                &mut self.eval_x,
-                &mut self.loss,
-                t,
-                self.cfg.data.eval_batch_size,
-            )?),
-            None => None,
-        };
-        if let Some(ema) = &mut self.ema {
-            if ema.updates() > 0 {
-                ema.swap_into(&mut self.model)?;
-            }
-        }
-        let classify = matches!(self.loss, Loss::CrossEntropy(_));
-        let s = &self.sums;
-        Ok(EpochRecord {
-            epoch: e + 1,
-            step: self.step,
-            train_loss: (s.examples > 0).then(|| s.loss_sum / s.examples as f64),
-            train_accuracy: (classify && s.examples > 0)
-                .then(|| s.correct as f64 / s.examples as f64),
-            val_loss: val.map(|v| v.0),
-            val_accuracy: val.and_then(|v| v.1),
-            test_loss: test.map(|v| v.0),
-            test_accuracy: test.and_then(|v| v.1),
-            lr: self.optimizer.lrs()[0],
-            time_s,
-            examples_per_s: if epoch_s > 0.0 {
-                examples as f64 / epoch_s
-            } else {
-                0.0
-            },
-        })
-    }
-
-    fn early_stopping(&mut self, r: &EpochRecord) -> Result<Option<Stop>> {
-        let Some(es) = &self.cfg.train.early_stopping else {
-            return Ok(None);
-        };
-        let Some(v) = r.get(&es.monitor) else {
-            return Ok(None);
-        };
-        let improved = match self.early.best {
-            None => true,
-            Some(b) if es.maximize => v > b + es.min_delta,
-            Some(b) => v < b - es.min_delta,
-        };
-        if improved {
-            self.early.best = Some(v);
-            self.early.best_epoch = r.epoch;
-            self.early.wait = 0;
-            if es.restore_best {
-                match &mut self.best_weights {
-                    Some(w) => {
-                        for (dst, src) in w.iter_mut().zip(self.model.snapshot()) {
-                            *dst = src;
-                        }
-                    }
-                    None => self.best_weights = Some(self.model.snapshot()),
-                }
-            }
-        } else {
-            self.early.wait += 1;
-            if self.early.wait >= es.patience {
-                return Ok(Some(Stop::EarlyStopped {
-                    epoch: r.epoch,
-                    best_epoch: self.early.best_epoch,
-                    best: self.early.best.unwrap_or(v),
-                }));
-            }
-        }
-        Ok(None)
-    }
-
-    /// A diverged stop when a weight or buffer (or an EMA weight) is not finite.
-    fn broken_weights(&self) -> Option<Stop> {
-        let tensor = divergence::non_finite_tensor(&self.model).or_else(|| {
-            let ema = self.ema.as_ref().filter(|e| e.updates() > 0)?;
-            (0..optim::Params::<f32>::count(&self.model))
-                .find(|&i| ema.averaged(i).is_some_and(|v| !divergence::all_finite(v)))
-                .map(|i| format!("EMA of {}", optim::Params::<f32>::name(&self.model, i)))
-        })?;
-        Some(Stop::Diverged {
-            step: self.step,
-            epoch: (self.epoch + usize::from(self.batch_in_epoch > 0)).max(1),
-            cause: Divergence::NonFiniteWeights { tensor },
-        })
-    }
-
-    /// Writes a checkpoint — unless the weights are broken: then the diverged stop, and the
-    /// last good checkpoint stays.
-    fn checkpoint(&mut self, log: &mut MetricsLog, elapsed: f64) -> Result<Option<Stop>> {
-        if let Some(s) = self.broken_weights() {
-            return Ok(Some(s));
-        }
-        let state = TrainerState {
-            version: VERSION,
-            step: self.step,
-            epoch: self.epoch,
-            batch_in_epoch: self.batch_in_epoch,
-            batches_per_epoch: self.loader.num_batches(),
-            accumulate: self.cfg.train.accumulate,
-            sums: self.sums.clone(),
-            early: self.early.clone(),
-            divergence: self.watch.clone(),
-            rng_state: self.model.rng_state(),
-            metrics_len: log.metrics_len()?,
-            metrics_lines: log.metrics_lines(),
-            elapsed_s: elapsed,
-        };
-        let dir = checkpoint::save(
-            &self.run_dir,
-            self.last_checkpoint.as_deref(),
-            &state,
-            &self.model,
-            &self.optimizer,
-            self.schedule.as_deref(),
-            self.ema.as_ref(),
-            self.best_weights.as_deref(),
-        )?;
-        self.last_checkpoint = Some(dir);
-        Ok(None)
-    }
-
-    /// Restores the newest usable checkpoint: its files must match their checksums and its
-    /// state must agree with itself, the config and the log; a damaged one is passed over for
-    /// the one before it, with a warning. An error naming each one tried when none is usable.
-    fn resume(&mut self) -> Result<TrainerState> {
-        let metrics = self.run_dir.join("metrics.jsonl");
-        let expect = Expect {
-            batches_per_epoch: self.loader.num_batches(),
-            accumulate: self.cfg.train.accumulate,
-            batch_size: self.batch_size,
-            epochs: self.cfg.train.epochs,
-            steps: self.cfg.train.steps,
-            metrics: &metrics,
-        };
-        let mut passed = Vec::new();
-        for dir in checkpoint::candidates(&self.run_dir)? {
-            let name = dir
-                .strip_prefix(&self.run_dir)
-                .unwrap_or(&dir)
-                .display()
-                .to_string();
-            let state = checkpoint::read(&dir)
-                .and_then(|s| resume::check(&s, &expect).map(|()| s))
-                .and_then(|s| {
-                    self.restore(&s, &dir)
-                        .map(|()| s)
-                        .map_err(|e| e.to_string())
-                });
-            match state {
-                Ok(s) => {
-                    if !passed.is_empty() {
-                        eprintln!(
-                            "warning: {}; resuming from {name} instead",
-                            passed.join("; ")
-                        );
-                    }
-                    self.last_checkpoint = Some(dir);
-                    return Ok(s);
-                }
-                Err(why) => passed.push(format!("{name} cannot be used: {why}")),
-            }
-        }
-        Err(TrainError::checkpoint(
-            &self.run_dir,
-            format!(
-                "no usable checkpoint to resume from: {}. Start afresh without --resume (in another [log] dir to keep this one)",
-                passed.join("; ")
-            ),
-        ))
-    }
-
-    fn restore(&mut self, s: &TrainerState, dir: &Path) -> Result<()> {
-        checkpoint::load_into(
-            dir,
-            &mut self.model,
-            &mut self.optimizer,
-            self.schedule
-                .as_mut()
-                .map(|s| &mut **s as &mut dyn LrSchedule),
-            self.ema.as_mut(),
-            &mut self.best_weights,
-        )?;
-        self.model
-            .set_rng_state(&s.rng_state)
-            .map_err(|e| TrainError::checkpoint(dir, e))?;
-        self.step = s.step;
-        self.epoch = s.epoch;
-        self.batch_in_epoch = s.batch_in_epoch;
-        self.sums = s.sums.clone();
-        self.early = s.early.clone();
-        self.watch = s.divergence.clone();
-        self.elapsed_before = s.elapsed_s;
-        // The learning rate of the next step comes from the restored schedule.
-        if let Some(sc) = &self.schedule {
-            optim::schedule::apply(&**sc, &mut self.optimizer);
-        }
-        Ok(())
     }
 }
 
