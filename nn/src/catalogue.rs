@@ -10,9 +10,8 @@ use crate::layers::{
 };
 use crate::{NnError, Result, Rng};
 
-/// Every layer `type` name a run config may give, in the config's spelling (lower case); each
-/// maps to a [`LayerConfig`] variant (activations to [`LayerConfig::Activation`]).
-pub const LAYER_TYPES: &[&str] = &[
+/// The layers other than activations, by their `type` name in a run config.
+const STRUCTURAL_TYPES: [&str; 13] = [
     "linear",
     "conv1d",
     "conv2d",
@@ -26,6 +25,13 @@ pub const LAYER_TYPES: &[&str] = &[
     "batchnorm2d",
     "dropout",
     "residual",
+];
+
+/// The activation layers' `type` names ([`Activation::name`]), each a
+/// [`LayerConfig::Activation`]; also what a model edit's `activation = …` may choose.
+pub const ACTIVATION_TYPES: &[&str] = &ACTIVATIONS;
+
+const ACTIVATIONS: [&str; 8] = [
     "relu",
     "leaky_relu",
     "sigmoid",
@@ -35,6 +41,25 @@ pub const LAYER_TYPES: &[&str] = &[
     "silu",
     "softplus",
 ];
+
+/// Every layer `type` name a run config may give, in the config's spelling (lower case); each
+/// maps to a [`LayerConfig`] variant (activations to [`LayerConfig::Activation`]).
+pub const LAYER_TYPES: &[&str] = &LAYERS;
+
+const LAYERS: [&str; STRUCTURAL_TYPES.len() + ACTIVATIONS.len()] = {
+    let mut all = [""; STRUCTURAL_TYPES.len() + ACTIVATIONS.len()];
+    let mut i = 0;
+    while i < STRUCTURAL_TYPES.len() {
+        all[i] = STRUCTURAL_TYPES[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < ACTIVATIONS.len() {
+        all[i + j] = ACTIVATIONS[j];
+        j += 1;
+    }
+    all
+};
 
 /// One layer of a [`Sequential`](crate::Sequential) model.
 #[derive(Clone, Debug, PartialEq)]
@@ -154,5 +179,48 @@ impl ResidualConfig {
             "residual shortcut layer",
         )?;
         Residual::new(body, shortcut, in_shape)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_activation_types_are_the_activations_names() {
+        // An exhaustive match: a new variant fails to compile here until it is listed.
+        let name = |a: &Activation| match a {
+            Activation::Relu
+            | Activation::LeakyRelu { .. }
+            | Activation::Sigmoid
+            | Activation::Tanh
+            | Activation::Elu { .. }
+            | Activation::Gelu
+            | Activation::Silu
+            | Activation::Softplus { .. } => a.name(),
+        };
+        let all = [
+            Activation::Relu,
+            Activation::LeakyRelu {
+                negative_slope: 0.01,
+            },
+            Activation::Sigmoid,
+            Activation::Tanh,
+            Activation::Elu { alpha: 1.0 },
+            Activation::Gelu,
+            Activation::Silu,
+            Activation::softplus(),
+        ];
+        let names: Vec<&str> = all.iter().map(name).collect();
+        assert_eq!(names, ACTIVATION_TYPES);
+        assert_eq!(
+            LAYER_TYPES.len(),
+            STRUCTURAL_TYPES.len() + ACTIVATION_TYPES.len()
+        );
+        assert_eq!(&LAYER_TYPES[STRUCTURAL_TYPES.len()..], ACTIVATION_TYPES);
+        let mut sorted = LAYER_TYPES.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), LAYER_TYPES.len(), "a type listed twice");
     }
 }

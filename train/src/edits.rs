@@ -19,6 +19,7 @@
 //! edit moves into residual blocks keep PyTorch's initialisation (the `residual` edit refuses a
 //! block whose layer has its own `weight_init`, rather than drop it silently).
 
+use nn::catalogue::ACTIVATION_TYPES;
 use toml::{Table, Value};
 
 use crate::{Result, TrainError};
@@ -30,18 +31,6 @@ pub const EDIT_KEYS: &[&str] = &[
     "dropout",
     "residual",
     "width_factor",
-];
-
-/// Activation layer types an `activation` edit may choose.
-const ACTIVATIONS: &[&str] = &[
-    "relu",
-    "leaky_relu",
-    "sigmoid",
-    "tanh",
-    "elu",
-    "gelu",
-    "silu",
-    "softplus",
 ];
 
 const NORMALIZATIONS: &[&str] = &["batchnorm", "none"];
@@ -65,14 +54,14 @@ pub fn apply(ctx: &str, model: &mut Table) -> Result<()> {
             "activation" => {
                 let name = v
                     .as_str()
-                    .and_then(|s| present::choices::resolve(s, ACTIVATIONS, &[]))
+                    .and_then(|s| present::choices::resolve(s, ACTIVATION_TYPES, &[]))
                     .ok_or_else(|| {
                         let typed = v.as_str().unwrap_or_default();
                         TrainError::config(
                             ctx,
                             "activation",
                             &v,
-                            &present::choices::hint(typed, ACTIVATIONS),
+                            &present::choices::hint(typed, ACTIVATION_TYPES),
                         )
                     })?;
                 swap_activations(layers, name);
@@ -156,7 +145,7 @@ fn kind(layer: &Value) -> String {
 }
 
 fn is_activation(k: &str) -> bool {
-    ACTIVATIONS.contains(&k)
+    ACTIVATION_TYPES.contains(&k)
 }
 
 fn is_weighted(k: &str) -> bool {
