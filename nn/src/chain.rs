@@ -21,6 +21,29 @@ pub(crate) fn chain_shape(
     Ok(shape)
 }
 
+/// The largest [`Layer::min_train_batch`] along `layers` for inputs of `in_shape`, and the
+/// index of the first layer that needs more than one example (shapes as [`chain_shape`]
+/// checks them; the walk ends at a layer whose shape fails).
+pub(crate) fn chain_min_train_batch(
+    layers: &[Box<dyn Layer>],
+    in_shape: &[usize],
+) -> (usize, Option<usize>) {
+    let mut shape = in_shape.to_vec();
+    let (mut need, mut first) = (1, None);
+    for (i, l) in layers.iter().enumerate() {
+        let k = l.min_train_batch(&shape);
+        if k > need {
+            need = k;
+            first = first.or(Some(i));
+        }
+        match l.out_shape(&shape) {
+            Ok(s) => shape = s,
+            Err(_) => break,
+        }
+    }
+    (need, first)
+}
+
 /// Runs `layers` in order, each on the previous one's output.
 pub(crate) fn forward_chain<'a>(
     layers: &'a mut [Box<dyn Layer>],

@@ -66,6 +66,14 @@ pub trait Layer: Send {
         Ok(self.backward(dy))
     }
 
+    /// The fewest examples a training-mode batch may hold for per-example inputs of
+    /// `in_shape`: 1 for layers that treat examples apart; batch norm with batch statistics
+    /// needs more than one value per channel (2 when an example has one value per channel, as
+    /// PyTorch's `BatchNorm` requires). Callers check batch sizes against it before training.
+    fn min_train_batch(&self, _in_shape: &[usize]) -> usize {
+        1
+    }
+
     /// Switches the evaluation-statistics variant on or off: while on, a layer whose training
     /// forward couples the examples of a batch (batch norm) normalises with its running
     /// statistics even when `train` is set, and leaves them unchanged, so that every example's

@@ -8,7 +8,7 @@ use optim::Param;
 use crate::catalogue::{build_chain, LayerConfig};
 use crate::chain::{
     backward_chain, backward_params_chain, backward_r_chain, backward_with_stats_chain,
-    chain_shape, forward_chain, forward_r_chain,
+    chain_min_train_batch, chain_shape, forward_chain, forward_r_chain,
 };
 use crate::layer::Layer;
 use crate::{NnError, Result, Rng, Tensor};
@@ -83,6 +83,12 @@ impl Sequential {
             buffer_index,
             shape_scratch: Vec::new(),
         })
+    }
+
+    /// The fewest examples a training batch may hold ([`Layer::min_train_batch`] over the
+    /// layers), and the first top-level layer that needs more than one (its index), if any.
+    pub fn min_train_batch(&self) -> (usize, Option<usize>) {
+        chain_min_train_batch(&self.layers, &self.in_shape)
     }
 
     /// Per-example input shape.
@@ -768,5 +774,33 @@ pub(crate) mod tests {
         }
         assert!(last < 0.1 * first, "loss {first} → {last}");
         assert_eq!(accuracy(&mut model), 64);
+    }
+
+    /// Batch norm over one value per channel needs two examples per training batch; over a
+    /// spatial extent (or a sequence) one example is enough; inside a residual block too.
+    #[test]
+    fn min_train_batch_follows_batch_norms_values_per_channel() {
+        use crate::layers::{BatchNormConfig, Conv2dConfig};
+        use crate::ResidualConfig;
+        let bn1 = || LayerConfig::BatchNorm1d(BatchNormConfig::default());
+        let bn2 = || LayerConfig::BatchNorm2d(BatchNormConfig::default());
+        let lin = |i, o| LayerConfig::Linear(LinearConfig::new(i, o));
+        let conv = |k| LayerConfig::Conv2d(Conv2dConfig::new(1, 2, k));
+        let need = |shape: &[usize], cfgs: &[LayerConfig]| {
+            Sequential::new(shape, cfgs, 1).unwrap().min_train_batch()
+        };
+        assert_eq!(need(&[4], &[lin(4, 3)]), (1, None));
+        assert_eq!(need(&[4], &[lin(4, 3), bn1(), lin(3, 2)]), (2, Some(1)));
+        // [C, L] with L > 1: the statistics run over the sequence as well.
+        assert_eq!(need(&[3, 5], &[bn1()]), (1, None));
+        assert_eq!(need(&[3, 1], &[bn1()]), (2, Some(0)));
+        assert_eq!(need(&[1, 4, 4], &[conv(3), bn2()]), (1, None));
+        // A 4 × 4 kernel leaves 1 × 1 per channel.
+        assert_eq!(need(&[1, 4, 4], &[conv(4), bn2()]), (2, Some(1)));
+        let block = LayerConfig::Residual(ResidualConfig {
+            body: vec![lin(3, 3), bn1()],
+            shortcut: None,
+        });
+        assert_eq!(need(&[4], &[lin(4, 3), block]), (2, Some(1)));
     }
 }

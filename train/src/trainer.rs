@@ -217,6 +217,7 @@ impl<'c> Trainer<'c> {
                 train.len()
             )));
         }
+        check_min_batch(cfg, &model, train.len(), batch_size)?;
         let batch = Batch::for_dataset(train, batch_size);
         let steps_per_epoch = (loader.num_batches() / cfg.train.accumulate).max(1) as u64;
         let (optimizer, schedule) = build_optimizer(cfg, &model, steps_per_epoch)?;
@@ -603,6 +604,46 @@ impl<'c> Trainer<'c> {
     fn backward(&mut self) {
         self.model.backward_params(self.loss.grad());
     }
+}
+
+/// Refuses batch sizes a layer cannot train on (batch norm with batch statistics needs two
+/// examples where an example has one value per channel): the first batch, and the last one of
+/// an epoch when it is partial, before anything runs, rather than a panic mid-epoch.
+fn check_min_batch(
+    cfg: &RunConfig,
+    model: &Sequential,
+    examples: usize,
+    batch_size: usize,
+) -> Result<()> {
+    let (need, Some(layer)) = model.min_train_batch() else {
+        return Ok(());
+    };
+    let kind = model.layers()[layer].kind();
+    let why = format!(
+        "layer {layer} ({kind}) normalises each training batch with the batch's own statistics \
+         and needs at least {need} examples per batch (PyTorch's BatchNorm refuses fewer too)"
+    );
+    if batch_size < need {
+        return Err(TrainError::Config(format!(
+            "{}: [data] batch_size = {}{}: {why}",
+            cfg.source,
+            cfg.data.batch_size,
+            if batch_size < cfg.data.batch_size {
+                format!(" (the whole training set: {examples} examples)")
+            } else {
+                String::new()
+            }
+        )));
+    }
+    let last = examples % batch_size;
+    if !cfg.data.drop_last && last > 0 && last < need {
+        return Err(TrainError::Config(format!(
+            "{}: the {examples} training examples in batches of [data] batch_size = {} leave a \
+             last batch of {last}, and {why}: set [data] drop_last = true or another batch_size",
+            cfg.source, cfg.data.batch_size
+        )));
+    }
+    Ok(())
 }
 
 impl std::fmt::Debug for Trainer<'_> {

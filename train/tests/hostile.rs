@@ -387,6 +387,49 @@ fn batch_size_2_pow_62_is_clamped_to_the_training_set() {
     assert!(e.contains("leaves no batch"), "{e}");
 }
 
+/// Batch norm in training mode needs two examples per channel: a batch of 1, or a last batch
+/// of 1 left by the training set's size, panicked in the layer (mid-epoch for the last batch);
+/// now both are config errors before anything runs, naming the field and the layer.
+#[test]
+fn a_batch_of_one_for_batch_norm_is_an_error_before_training_not_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bn = |dir: &str, sets: &[&str]| {
+        let mut t: toml::Table = MOONS.parse().unwrap();
+        let layers = t["model"]["layers"].as_array_mut().unwrap();
+        layers[2] = toml::Value::Table(toml::toml! { type = "batchnorm1d" });
+        let mut all: Vec<String> = vec![format!("log.dir=\"{}\"", tmp.path().join(dir).display())];
+        all.extend(sets.iter().map(|s| s.to_string()));
+        train::apply_overrides(&mut t, &all).unwrap();
+        let c = RunConfig::from_table("run.toml", t, Path::new("."), "run").unwrap();
+        train::run(&c, &quiet())
+    };
+    let e = bn("one", &["data.batch_size=1"]).unwrap_err().to_string();
+    assert!(
+        e.contains("batch_size = 1") && e.contains("layer 2 (batch_norm1d)"),
+        "{e}"
+    );
+    assert!(!tmp.path().join("one").exists(), "a run folder was created");
+    // 384 training examples in batches of 383 leave a last batch of 1.
+    let e = bn("last", &["data.batch_size=383"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("last batch of 1") && e.contains("drop_last = true"),
+        "{e}"
+    );
+    // The remedies it names work; so does a last batch of 2.
+    for (dir, sets) in [
+        ("drop", &["data.batch_size=383", "data.drop_last=true"][..]),
+        ("two", &["data.batch_size=382"][..]),
+    ] {
+        let s = bn(dir, sets).unwrap_or_else(|e| panic!("{dir}: {e}"));
+        assert!(
+            s.steps > 0 && s.losses.iter().all(|l| l.is_finite()),
+            "{dir}"
+        );
+    }
+}
+
 /// `epochs = 2^62` with a cosine schedule spanning the run used to overflow its span.
 #[test]
 fn epochs_2_pow_62_does_not_overflow_the_schedule_span() {

@@ -411,6 +411,16 @@ impl Layer for BatchNorm {
         Ok(self.backward(dy))
     }
 
+    /// Two examples when an example holds one value per channel: a training batch is
+    /// normalised with its own statistics, and one value has no variance.
+    fn min_train_batch(&self, in_shape: &[usize]) -> usize {
+        if in_shape.iter().skip(1).product::<usize>() > 1 {
+            1
+        } else {
+            2
+        }
+    }
+
     fn set_eval_statistics(&mut self, on: bool) -> bool {
         self.eval_statistics = on;
         !self.buffers.is_empty()

@@ -8,8 +8,8 @@
 use optim::Param;
 
 use crate::chain::{
-    backward_chain, backward_r_chain, backward_with_stats_chain, chain_shape, forward_chain,
-    forward_r_chain,
+    backward_chain, backward_r_chain, backward_with_stats_chain, chain_min_train_batch,
+    chain_shape, forward_chain, forward_r_chain,
 };
 use crate::layer::{check_stats_len, Layer};
 use crate::{rop, NnError, Result, Tensor};
@@ -261,6 +261,12 @@ impl Layer for Residual {
             .for_each(|(y, s)| *y += s);
         self.swap();
         &self.y
+    }
+
+    fn min_train_batch(&self, in_shape: &[usize]) -> usize {
+        chain_min_train_batch(&self.body, in_shape)
+            .0
+            .max(chain_min_train_batch(&self.shortcut, in_shape).0)
     }
 
     fn set_eval_statistics(&mut self, on: bool) -> bool {
