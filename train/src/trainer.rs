@@ -217,6 +217,27 @@ impl<'c> Trainer<'c> {
                 train.len()
             )));
         }
+        if cfg.train.accumulate > loader.num_batches() {
+            // A partial window at the end of an epoch is dropped, so no step would ever be
+            // taken: a run by steps would loop forever, one by epochs would train nothing.
+            return Err(TrainError::Config(format!(
+                "{}: [train] accumulate = {}: an epoch has only {} batches of [data] \
+                 batch_size = {} ({} training examples{}), and a partial accumulation window at \
+                 the end of an epoch is dropped, so no optimizer step would be taken; use \
+                 accumulate <= {} or a smaller batch_size",
+                cfg.source,
+                cfg.train.accumulate,
+                loader.num_batches(),
+                cfg.data.batch_size,
+                train.len(),
+                if cfg.data.drop_last {
+                    ", drop_last"
+                } else {
+                    ""
+                },
+                loader.num_batches()
+            )));
+        }
         check_min_batch(cfg, &model, train.len(), batch_size)?;
         let batch = Batch::for_dataset(train, batch_size);
         let steps_per_epoch = (loader.num_batches() / cfg.train.accumulate).max(1) as u64;

@@ -430,6 +430,32 @@ fn a_batch_of_one_for_batch_norm_is_an_error_before_training_not_a_panic() {
     }
 }
 
+/// `accumulate` above an epoch's batch count: every epoch dropped its partial window, so a run
+/// by steps looped forever and one by epochs finished without a single update. Now an error.
+#[test]
+fn accumulating_more_batches_than_an_epoch_has_is_an_error_not_a_hang() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (dir, budget) in [("steps", "train.steps=1"), ("epochs", "train.epochs=2")] {
+        let mut t: toml::Table = MOONS.parse().unwrap();
+        t["train"].as_table_mut().unwrap().remove("epochs");
+        let all = [
+            format!("log.dir=\"{}\"", tmp.path().join(dir).display()),
+            "train.accumulate=13".into(),
+            budget.into(),
+        ];
+        train::apply_overrides(&mut t, &all).unwrap();
+        let c = RunConfig::from_table("run.toml", t, Path::new("."), "run").unwrap();
+        let e = train::run(&c, &quiet()).unwrap_err().to_string();
+        assert!(
+            e.contains("accumulate = 13") && e.contains("only 12 batches"),
+            "{dir}: {e}"
+        );
+    }
+    // 12 is the whole epoch: one step per epoch.
+    let c = config(&tmp.path().join("ok"), &["train.accumulate=12"]).unwrap();
+    assert_eq!(train::run(&c, &quiet()).unwrap().steps, 3);
+}
+
 /// `epochs = 2^62` with a cosine schedule spanning the run used to overflow its span.
 #[test]
 fn epochs_2_pow_62_does_not_overflow_the_schedule_span() {
