@@ -61,6 +61,18 @@ impl Plan {
         if !(5..=100_000).contains(&self.steps) {
             return bad("steps", &self.steps, "expected 5 to 100000 steps");
         }
+        // The sweep runs as an exponential schedule whose factor is `ratio()`; a span of more
+        // than f64's range (1e-300 → 1e300) would make it infinite.
+        if !(self.lr_max / self.lr_min).is_finite() {
+            return bad(
+                "lr_max",
+                &format!("{:e}", self.lr_max),
+                &format!(
+                    "lr_max / lr_min = {:e} / {:e} is beyond f64's range; sweep at most 300 decades",
+                    self.lr_max, self.lr_min
+                ),
+            );
+        }
         if !(0.0..1.0).contains(&self.beta) {
             return bad("beta", &self.beta, "expected 0 <= beta < 1");
         }
@@ -240,6 +252,27 @@ mod tests {
             e.contains("lr_max = 0.00000001") || e.contains("lr_max = 1e-8"),
             "{e}"
         );
+        // A span beyond f64's range made the sweep's schedule factor infinite, and the error
+        // named a `[schedule] gamma` the user never wrote.
+        let e = Plan {
+            lr_min: 1e-300,
+            lr_max: 1e300,
+            ..Plan::default()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("lr_max / lr_min") && e.contains("300 decades"),
+            "{e}"
+        );
+        let wide = Plan {
+            lr_min: 1e-150,
+            lr_max: 1e150,
+            ..Plan::default()
+        };
+        wide.validate().unwrap();
+        assert!(wide.ratio().is_finite() && wide.lr(99).is_finite());
     }
 
     #[test]
