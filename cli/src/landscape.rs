@@ -65,6 +65,13 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     if let Some(dir) = &args.run {
+        // Every flag is checked before the line's evaluations start.
+        if let Some(n) = args.slice {
+            diagnose::surface::Slice::check(n, args.span)?;
+        }
+        if let Some(n) = args.trajectory {
+            diagnose::surface::Trajectory::check(crate::landscape_run::TRAJECTORY_SAVES, n)?;
+        }
         crate::landscape_run::run(dir, args.points, args.json.clone(), args.plot.clone())?;
         if let Some(n) = args.slice {
             crate::landscape_run::slice(dir, n, args.span, args.slice_seed)?;

@@ -121,10 +121,13 @@ pub fn sharpness_line(h: &diagnose::surface::Sharpness) -> String {
 /// `--trajectory N`: the run retrained in a scratch folder (removed afterwards) with its
 /// weights saved about 40 times, the path on its top two PCA directions over an `N × N` grid,
 /// written as landscape_trajectory.json and .svg into the run folder (and its manifest).
+/// Saves along the retrained run that the trajectory plot projects.
+pub const TRAJECTORY_SAVES: usize = 40;
+
 pub fn trajectory(dir: &Path, n: usize) -> Result<()> {
     let scratch = std::env::temp_dir().join(format!("gradlab-trajectory-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
-    let t = diagnose::surface::Trajectory::of_run(dir, &scratch, 40, n);
+    let t = diagnose::surface::Trajectory::of_run(dir, &scratch, TRAJECTORY_SAVES, n);
     let _ = std::fs::remove_dir_all(&scratch);
     let t = t?;
     let json = dir.join("landscape_trajectory.json");

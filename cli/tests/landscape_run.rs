@@ -178,6 +178,21 @@ fn landscape_run_errors_name_the_problem() {
             "expected 2 to 10001 points",
         ),
         (vec!["landscape"], "<CONFIG>"),
+        // Regression: a bad --slice or --trajectory was refused only after the line's
+        // evaluations had run and been written; now before anything (here, before the folder
+        // is even read).
+        (
+            vec!["landscape", "--run", ".", "--slice", "1"],
+            "expected 2 to 201 points",
+        ),
+        (
+            vec!["landscape", "--run", ".", "--slice", "3", "--span", "0"],
+            "a span > 0",
+        ),
+        (
+            vec!["landscape", "--run", ".", "--trajectory", "1000"],
+            "1000 grid points per side",
+        ),
     ] {
         let o = gradlab(dir.path(), &args);
         let err = String::from_utf8_lossy(&o.stderr);

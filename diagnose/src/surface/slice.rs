@@ -81,14 +81,20 @@ pub struct Slice {
 }
 
 impl Slice {
-    /// Evaluates an `n × n` grid over `[−span, span]²` around the final weights of the run in
-    /// `dir` (initial weights and data rebuilt from its `config.toml`, as for [`super::Line`]).
-    pub fn of_run(dir: &Path, n: usize, span: f64, seed: u64) -> Result<Slice> {
+    /// Whether `n` points per side over `±span` make a slice (checked before any work).
+    pub fn check(n: usize, span: f64) -> Result<()> {
         if !((2..=201).contains(&n) && span.is_finite() && span > 0.0) {
             return Err(DiagnoseError::Invalid(format!(
                 "landscape slice: {n} points per side over ±{span}: expected 2 to 201 points and a span > 0"
             )));
         }
+        Ok(())
+    }
+
+    /// Evaluates an `n × n` grid over `[−span, span]²` around the final weights of the run in
+    /// `dir` (initial weights and data rebuilt from its `config.toml`, as for [`super::Line`]).
+    pub fn of_run(dir: &Path, n: usize, span: f64, seed: u64) -> Result<Slice> {
+        Slice::check(n, span)?;
         let cfg = super::line::run_config(dir)?;
         let (mut t, _theta0, theta1) = super::line::run_weights(&cfg, dir)?;
         let shapes: Vec<Vec<usize>> = (0..Params::<f32>::count(&t.model))

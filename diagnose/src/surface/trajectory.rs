@@ -81,14 +81,21 @@ impl Observer for Saver {
 }
 
 impl Trajectory {
-    /// Retrains the run in `dir` in `scratch` (which must be empty or a gradlab run folder),
-    /// about `points` saves, and evaluates an `n × n` grid in the PCA plane.
-    pub fn of_run(dir: &Path, scratch: &Path, points: usize, n: usize) -> Result<Trajectory> {
+    /// Whether `points` saves and an `n × n` grid make a trajectory plot (checked before any
+    /// work).
+    pub fn check(points: usize, n: usize) -> Result<()> {
         if points < 3 || !(2..=201).contains(&n) {
             return Err(DiagnoseError::Invalid(format!(
                 "landscape trajectory: {points} saves and {n} grid points per side: expected at least 3 saves and 2 to 201 points"
             )));
         }
+        Ok(())
+    }
+
+    /// Retrains the run in `dir` in `scratch` (which must be empty or a gradlab run folder),
+    /// about `points` saves, and evaluates an `n × n` grid in the PCA plane.
+    pub fn of_run(dir: &Path, scratch: &Path, points: usize, n: usize) -> Result<Trajectory> {
+        Trajectory::check(points, n)?;
         let cfg = run_config(dir)?;
         let summary = std::fs::read_to_string(dir.join("summary.json"))
             .ok()
