@@ -312,7 +312,7 @@ impl Reader {
                 return Err(self.bad(
                     "tuning.trials",
                     show(v),
-                    "expected an integer >= 1 (settings tried per optimizer)",
+                    "expected an integer from 1 to 100000 (settings tried per optimizer)",
                 ))
             }
         };
