@@ -81,12 +81,20 @@ pub fn tuneability_with_worst(
         v.sort_by(|a, b| b.total_cmp(a));
     }
     let big_k = v.len();
+    // ln C(K, k) and, along i, ln C(i−1, k−1) by their recurrences: O(K²) terms in all, where
+    // summing each logarithm afresh took O(K³) (minutes for a few thousand trials).
+    let mut ln_denom = 0.0; // ln C(K, 0)
     (1..=big_k)
         .map(|k| {
-            let denom = ln_choose(big_k, k);
-            (k..=big_k)
-                .map(|i| v[i - 1] * (ln_choose(i - 1, k - 1) - denom).exp())
-                .sum()
+            ln_denom += ((big_k - k + 1) as f64 / k as f64).ln();
+            // ln C(k−1, k−1) = 0; C(i, k−1) = C(i−1, k−1) · i / (i − k + 1).
+            let mut ln_num = 0.0;
+            let mut e = 0.0;
+            for i in k..=big_k {
+                e += v[i - 1] * (ln_num - ln_denom).exp();
+                ln_num += (i as f64 / (i - k + 1) as f64).ln();
+            }
+            e
         })
         .collect()
 }
