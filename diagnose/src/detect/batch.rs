@@ -48,7 +48,15 @@ pub(super) fn noise_scale(c: &Ctx, converged: bool) -> Option<Finding> {
     // divides by a small ‖G‖², so less so.
     let confidence = if ratio < 1.0 { 0.7 } else { 0.6 };
     let mut remedies = remedies::for_run(Kind::BatchNoiseScale, c.lr);
-    let target = b_simple.round().max(1.0) as usize;
+    // A batch-norm model (its statistics were read in the evaluation-statistics variant)
+    // cannot train on a batch of one: its training batches normalise with their own
+    // statistics.
+    let least = if c.t.get(EVAL_STATISTICS).is_empty() {
+        1.0
+    } else {
+        2.0
+    };
+    let target = b_simple.round().max(least) as usize;
     if let Some(r) = remedies.first_mut() {
         r.config = Some(remedies::batch_size_setting(target));
     }
@@ -150,6 +158,40 @@ mod tests {
                     .basis
                     .contains("per_example_variant = \"eval_statistics\""));
             }
+        }
+    }
+
+    /// A noise scale below 1.5 rounds to a batch of one, which a batch-norm model cannot train
+    /// on (the remedy's own flag would be refused): its remedy asks for two.
+    #[test]
+    fn a_batch_norm_model_is_never_told_to_train_on_batches_of_one() {
+        for (bn, want) in [(false, 1), (true, 2)] {
+            let mut t = timeline();
+            for s in (10..=200).step_by(10) {
+                t.push("b_simple", None, s, 0.8);
+                t.push("batch_size", None, s, 64.0);
+                if bn {
+                    t.push(EVAL_STATISTICS, None, s, 1.0);
+                }
+            }
+            let summary = Summary {
+                stop: Stop::Completed,
+                steps: 200,
+                epochs: 1,
+                last: None,
+                best: None,
+                losses: Vec::new(),
+                wall_s: 0.0,
+                run_dir: ".".into(),
+                checkpoint: None,
+            };
+            let f = crate::detect(&t, &summary);
+            let f = f.iter().find(|f| f.kind == Kind::BatchNoiseScale).unwrap();
+            assert_eq!(
+                f.remedies[0].config.as_deref(),
+                Some(format!("data.batch_size = {want}").as_str()),
+                "batch norm: {bn}"
+            );
         }
     }
 }
