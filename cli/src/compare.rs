@@ -145,19 +145,6 @@ pub fn claims_table(analyses: &[lab::Analysis]) -> String {
 /// Runs one study into `out` (and the store), then writes its report unless `--no-report`.
 fn run_one(study: &Study, args: &CompareArgs, out: &Path) -> Result<Option<lab::Analysis>> {
     let study = study.clone();
-    if args.workers == Some(0) {
-        bail!("--workers 0: expected at least 1 worker");
-    }
-    if args.threads_per_run == 0 {
-        bail!("--threads-per-run 0: expected at least 1 thread");
-    }
-    let url = args
-        .store
-        .clone()
-        .unwrap_or_else(|| out.join("results.db").display().to_string());
-    let store = lab::open_store(&url)?;
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("cannot create the output folder {}", out.display()))?;
     let mut opts = lab::RunnerOptions::new(out);
     if let Some(w) = args.workers {
         opts.workers = w;
@@ -165,6 +152,15 @@ fn run_one(study: &Study, args: &CompareArgs, out: &Path) -> Result<Option<lab::
     opts.threads_per_run = args.threads_per_run;
     opts.doctor = !args.no_doctor;
     opts.quiet = args.quiet;
+    // Before the store or any folder is touched: the options the workers start with.
+    opts.check().context("--workers / --threads-per-run")?;
+    let url = args
+        .store
+        .clone()
+        .unwrap_or_else(|| out.join("results.db").display().to_string());
+    let store = lab::open_store(&url)?;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create the output folder {}", out.display()))?;
     // The `lr_find` ranges (swept now, or taken from the store): the report reads them too.
     let study = lab::lr_range::resolve(&study, store.as_ref(), out, |m| {
         if !args.quiet {

@@ -1105,6 +1105,25 @@ fn compare_bad_study_and_store_fail_with_clear_messages() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("nothing_here.db"), "{}", stderr(&o));
     assert!(!case.path("nothing_here.db").exists());
+    // Regression: 100,000 workers aborted the process ("failed to initiate panic") when their
+    // threads could not start. Worker and thread counts are bounded before anything runs.
+    case.write("tiny_study.toml", &TINY_STUDY.replace("EPOCHS", "1"));
+    for (args, want) in [
+        (&["--workers", "100000"][..], "workers = 100000"),
+        (&["--workers", "0"][..], "workers = 0"),
+        (&["--threads-per-run", "0"][..], "threads_per_run = 0"),
+        (&["--threads-per-run", "100000"][..], "at most"),
+    ] {
+        let mut all = vec!["compare", "tiny_study.toml", "--quiet", "--no-report"];
+        all.extend(args);
+        let o = case.gradlab(&all);
+        let e = stderr(&o);
+        assert!(
+            !o.status.success() && e.contains(want) && !e.contains("panic"),
+            "{args:?}: {e}"
+        );
+        assert!(!case.path("runs").exists(), "{args:?}: a run started");
+    }
 }
 
 /// `kill -9` in the middle of a study, then the same command again: every run is stored done

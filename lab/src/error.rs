@@ -18,6 +18,13 @@ pub enum LabError {
         optimizer: String,
         message: String,
     },
+    /// A runner option out of range (`workers = 100000`).
+    #[error("{option} = {value}: {message}")]
+    Option {
+        option: &'static str,
+        value: String,
+        message: String,
+    },
     #[error(transparent)]
     Train(#[from] train::TrainError),
     /// The cause is part of the message (and not a `source`), so `{:#}` prints it once.

@@ -58,6 +58,43 @@ impl RunnerOptions {
     }
 }
 
+impl RunnerOptions {
+    /// Refuses worker and thread counts this machine cannot start: all the runs' rayon threads
+    /// together at most [`train::config::max_threads`] (4 per core), as for one run's
+    /// `train.threads` (100,000 workers aborted the process when their threads failed to start).
+    pub fn check(&self) -> Result<()> {
+        let max = train::config::max_threads();
+        let bad = |option, value: usize, message: String| LabError::Option {
+            option,
+            value: value.to_string(),
+            message,
+        };
+        if self.workers == 0 {
+            return Err(bad("workers", 0, "expected at least 1 worker".into()));
+        }
+        if self.threads_per_run == 0 {
+            return Err(bad(
+                "threads_per_run",
+                0,
+                "expected at least 1 thread".into(),
+            ));
+        }
+        if self.workers.saturating_mul(self.threads_per_run) > max {
+            return Err(bad(
+                "workers",
+                self.workers,
+                format!(
+                    "with {} thread(s) per run that is {} threads; at most {max} (4 per core of \
+                     this machine)",
+                    self.threads_per_run,
+                    self.workers.saturating_mul(self.threads_per_run)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The machine's cores (1 when unknown).
 pub fn default_workers() -> usize {
     std::thread::available_parallelism()
@@ -143,6 +180,7 @@ struct Coordinator {
 /// Runs `study` to completion in `store` (resuming what is stored). The caller prints the
 /// summary ([`RunnerReport::line`]).
 pub fn run_study(study: &Study, store: &dyn Store, opts: &RunnerOptions) -> Result<RunnerReport> {
+    opts.check()?;
     let start = Instant::now();
     // `lr_find` ranges first (from the store when resuming): they are part of the definition.
     let resolved = crate::lr_range::resolve(study, store, &opts.out, |m| {
@@ -187,17 +225,28 @@ pub fn run_study(study: &Study, store: &dyn Store, opts: &RunnerOptions) -> Resu
         for i in 0..workers {
             let shared = &shared;
             let worker = format!("{}:{i}", opts.worker);
-            std::thread::Builder::new()
+            let fail = move |e: LabError| {
+                let mut slot = shared.error.lock().unwrap_or_else(|p| p.into_inner());
+                slot.get_or_insert(e);
+                shared.stop.store(true, Ordering::SeqCst);
+                shared.wake.notify_all();
+            };
+            let spawned = std::thread::Builder::new()
                 .name(format!("lab-worker-{i}"))
                 .spawn_scoped(s, move || {
                     if let Err(e) = worker_loop(shared, &worker) {
-                        let mut slot = shared.error.lock().unwrap_or_else(|p| p.into_inner());
-                        slot.get_or_insert(e);
-                        shared.stop.store(true, Ordering::SeqCst);
-                        shared.wake.notify_all();
+                        fail(e);
                     }
-                })
-                .expect("spawn a worker thread");
+                });
+            // A thread the system refuses (limits) stops the study with an error; the workers
+            // already started finish their runs.
+            if let Err(error) = spawned {
+                fail(LabError::Io {
+                    path: format!("worker thread {i} of {workers}"),
+                    error,
+                });
+                break;
+            }
         }
     });
     shared.bar.finish();
