@@ -99,7 +99,7 @@ fn late_first_step(p: &[(u64, f64)]) -> u64 {
 mod tests {
     use super::*;
     use crate::Timeline;
-    use train::{Stop, Summary};
+    use train::Stop;
 
     /// A healthy run: the loss decays, steps 1..=200.
     fn timeline() -> Timeline {
@@ -124,17 +124,7 @@ mod tests {
                 t.push("b_simple", None, s, b_simple);
                 t.push("batch_size", None, s, batch);
             }
-            let summary = Summary {
-                stop: Stop::Completed,
-                steps: 200,
-                epochs: 1,
-                last: None,
-                best: None,
-                losses: Vec::new(),
-                wall_s: 0.0,
-                run_dir: ".".into(),
-                checkpoint: None,
-            };
+            let summary = crate::detect::tests::summary(Stop::Completed, 200);
             let f = crate::detect(&t, &summary);
             let found = f.iter().find(|f| f.kind == Kind::BatchNoiseScale);
             assert_eq!(
@@ -174,17 +164,7 @@ mod tests {
                     t.push(EVAL_STATISTICS, None, s, 1.0);
                 }
             }
-            let summary = Summary {
-                stop: Stop::Completed,
-                steps: 200,
-                epochs: 1,
-                last: None,
-                best: None,
-                losses: Vec::new(),
-                wall_s: 0.0,
-                run_dir: ".".into(),
-                checkpoint: None,
-            };
+            let summary = crate::detect::tests::summary(Stop::Completed, 200);
             let f = crate::detect(&t, &summary);
             let f = f.iter().find(|f| f.kind == Kind::BatchNoiseScale).unwrap();
             assert_eq!(

@@ -3,7 +3,8 @@
 use super::*;
 use train::Stop;
 
-fn summary(stop: Stop, steps: u64) -> Summary {
+/// A run's summary with only its stop and step count (shared with the detectors' own tests).
+pub(super) fn summary(stop: Stop, steps: u64) -> Summary {
     Summary {
         stop,
         steps,
