@@ -262,6 +262,10 @@ impl DataConfig {
                     fill: h.f64("fill", 0.0, Check::Any)? as f32,
                 };
                 h.finish()?;
+                // The augmenter's own bounds (rotate_deg ≤ 180, …), read here so that the
+                // error names the section before anything is loaded.
+                data::Augmenter::new(c, 0)
+                    .map_err(|e| TrainError::Config(format!("{ctx}: {e}")))?;
                 Some(c)
             }
             Some(v) => {
@@ -579,6 +583,24 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("input_shape") && e.contains("[3]"), "{e}");
+    }
+
+    /// The augmenter's bounds are checked when the config is read (naming the section), not
+    /// first when the data is prepared.
+    #[test]
+    fn augmentation_bounds_are_config_errors() {
+        for (aug, want) in [
+            ("rotate_deg = 200.0", "rotate_deg = 200"),
+            ("flip_p = 2.0", "`flip_p` = 2"),
+            ("noise_std = -1.0", "`noise_std` = -1"),
+        ] {
+            let e = cfg(&format!("dataset = \"digits\"\n[augment]\n{aug}")).unwrap_err();
+            let e = e.to_string();
+            assert!(
+                e.contains("[data.augment]") && e.contains(want),
+                "{aug}: {e}"
+            );
+        }
     }
 
     #[test]
