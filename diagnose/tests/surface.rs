@@ -78,6 +78,66 @@ fn the_line_ends_at_the_runs_final_evaluation() {
     assert_eq!(json["points"].as_array().unwrap().len(), 9);
 }
 
+/// Regression: the running variances were extrapolated linearly, so past the ends they went
+/// negative (here `v₁` is 22–67, so at α = −0.5 about −10 to −33); batch norm's `1/√(v + ε)`
+/// was NaN, the ReLU after it turned the NaNs into zeros, and the line read a near-uniform
+/// prediction's loss (2.31, *below* the 3.21 at the initial weights) at α = −0.5. Variances now
+/// go geometrically: the line keeps rising away from the start.
+#[test]
+fn a_batch_norm_line_extrapolates_positive_variances() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_path = dir.path().join("run.toml");
+    std::fs::write(
+        &cfg_path,
+        r#"
+seed = 0
+[data]
+dataset = "digits"
+batch_size = 32
+validation_split = 0.1
+[[model.layers]]
+type = "flatten"
+[[model.layers]]
+type = "linear"
+out_features = 32
+[[model.layers]]
+type = "batchnorm1d"
+[[model.layers]]
+type = "relu"
+[[model.layers]]
+type = "linear"
+out_features = 10
+[optimizer]
+name = "adam"
+lr = 0.01
+[train]
+epochs = 2
+threads = 1
+"#,
+    )
+    .unwrap();
+    let log = format!(
+        "log.dir={}",
+        toml::Value::String(dir.path().join("run").display().to_string())
+    );
+    let cfg = train::RunConfig::from_file(&cfg_path, &[log]).unwrap();
+    let quiet = train::Options {
+        quiet: true,
+        ..Default::default()
+    };
+    let s = train::run(&cfg, &quiet).unwrap();
+    let line = Line::of_run(&dir.path().join("run"), &grid(-0.5, 1.5, 5)).unwrap();
+    let at = |a: f64| line.points.iter().find(|p| p.alpha == a).unwrap();
+    // The ends are the run's own weights and statistics, as before.
+    assert_eq!(at(1.0).test_loss, s.last.as_ref().unwrap().test_loss);
+    assert!(
+        at(-0.5).train_loss > at(0.0).train_loss && at(0.0).train_loss > at(1.0).train_loss,
+        "{:?}",
+        line.points
+    );
+    assert!(line.points.iter().all(|p| p.train_loss.is_finite()));
+}
+
 #[test]
 fn a_folder_without_a_finished_run_is_named() {
     let dir = tempfile::tempdir().unwrap();

@@ -266,6 +266,12 @@ impl Sequential {
         }
     }
 
+    /// The name of [`snapshot`](Self::snapshot) tensor `i` (PyTorch-style, `2.running_var`);
+    /// parameters first, then buffers.
+    pub fn stored_name(&self, i: usize) -> &str {
+        &self.stored(i).name
+    }
+
     /// Restores a [`snapshot`](Self::snapshot) of this model, reusing the buffers.
     pub fn restore(&mut self, snapshot: &[Vec<f32>]) -> Result<()> {
         if snapshot.len() != self.num_stored() {

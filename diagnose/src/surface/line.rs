@@ -7,8 +7,11 @@
 //! ```
 //!
 //! Every stored tensor is interpolated, batch-norm running statistics included (they start at
-//! 0 and 1). At each `α` the training set (without augmentation, standardised as in training)
-//! and the test set are evaluated in evaluation mode, as at the end of an epoch.
+//! 0 and 1): linearly, except the running variances, which go geometrically,
+//! `v(α) = v₀^(1−α)·v₁^α`, the same at both ends and positive everywhere (a variance extrapolated
+//! linearly past the ends turns negative — at `α = −0.5` as soon as `v₁ > 3` — and the layer's
+//! `1/√(v + ε)` then is NaN). At each `α` the training set (without augmentation, standardised as
+//! in training) and the test set are evaluated in evaluation mode, as at the end of an epoch.
 //!
 //! Readings: the **barrier** — the largest rise of the training loss on `[0, 1]` above the chord
 //! between its ends, `max_α L(α) − ((1 − α) L(0) + α L(1))`; 0 when the path from the start to
@@ -24,17 +27,40 @@ use train::{RunConfig, Split, Trainer};
 
 use crate::{DiagnoseError, Result};
 
-/// `out[i] = a[i] + alpha (b[i] − a[i])`, tensor by tensor (in f64, rounded once).
-pub fn interpolate(a: &[Vec<f32>], b: &[Vec<f32>], alpha: f64, out: &mut Vec<Vec<f32>>) {
+/// `out[i] = a[i] + alpha (b[i] − a[i])`, tensor by tensor (in f64, rounded once); for the
+/// tensors `geometric(i)` names, `a[i]^(1−α)·b[i]^α` instead (positive values stay positive).
+pub fn interpolate(
+    a: &[Vec<f32>],
+    b: &[Vec<f32>],
+    alpha: f64,
+    geometric: impl Fn(usize) -> bool,
+    out: &mut Vec<Vec<f32>>,
+) {
     out.resize_with(a.len(), Vec::new);
-    for ((o, a), b) in out.iter_mut().zip(a).zip(b) {
+    for (i, ((o, a), b)) in out.iter_mut().zip(a).zip(b).enumerate() {
         o.clear();
-        o.extend(
-            a.iter()
-                .zip(b)
-                .map(|(&a, &b)| (a as f64 + alpha * (b as f64 - a as f64)) as f32),
-        );
+        if geometric(i) {
+            o.extend(a.iter().zip(b).map(|(&a, &b)| {
+                let (a, b) = (a as f64, b as f64);
+                if a > 0.0 && b > 0.0 {
+                    (a.ln() + alpha * (b.ln() - a.ln())).exp() as f32
+                } else {
+                    (a + alpha * (b - a)) as f32
+                }
+            }));
+        } else {
+            o.extend(
+                a.iter()
+                    .zip(b)
+                    .map(|(&a, &b)| (a as f64 + alpha * (b as f64 - a as f64)) as f32),
+            );
+        }
     }
+}
+
+/// Whether snapshot tensor `i` of `model` is a batch-norm running variance.
+pub fn is_running_variance(model: &nn::Sequential, i: usize) -> bool {
+    model.stored_name(i).ends_with("running_var")
 }
 
 /// `n` evenly spaced values from `lo` to `hi` (both included).
@@ -99,6 +125,9 @@ impl Line {
             .map(|(&a, &b)| (b as f64 - a as f64).powi(2))
             .sum::<f64>()
             .sqrt();
+        let variance: Vec<bool> = (0..theta0.len())
+            .map(|i| is_running_variance(&t.model, i))
+            .collect();
         let mut theta = Vec::new();
         let mut points = Vec::with_capacity(alphas.len());
         for &alpha in alphas {
@@ -107,7 +136,7 @@ impl Line {
                     "landscape: alpha = {alpha}: expected a finite number"
                 )));
             }
-            interpolate(&theta0, &theta1, alpha, &mut theta);
+            interpolate(&theta0, &theta1, alpha, |i| variance[i], &mut theta);
             t.model.restore(&theta)?;
             let (train_loss, train_accuracy) = t
                 .evaluate_split(Split::Train)?
@@ -203,14 +232,27 @@ mod tests {
         let a = vec![vec![1.0f32, -2.0], vec![0.5]];
         let b = vec![vec![3.0f32, 2.0], vec![0.5]];
         let mut o = Vec::new();
-        interpolate(&a, &b, 0.0, &mut o);
+        let linear = |_| false;
+        interpolate(&a, &b, 0.0, linear, &mut o);
         assert_eq!(o, a);
-        interpolate(&a, &b, 1.0, &mut o);
+        interpolate(&a, &b, 1.0, linear, &mut o);
         assert_eq!(o, b);
-        interpolate(&a, &b, 1.5, &mut o);
+        interpolate(&a, &b, 1.5, linear, &mut o);
         assert_eq!(o, vec![vec![4.0f32, 4.0], vec![0.5]]);
-        interpolate(&a, &b, -0.5, &mut o);
+        interpolate(&a, &b, -0.5, linear, &mut o);
         assert_eq!(o, vec![vec![0.0f32, -4.0], vec![0.5]]);
+        // Variances go geometrically: the ends exact, positive past them (linearly, 1 → 21
+        // would give −9 at α = −0.5).
+        let (v0, v1) = (vec![vec![1.0f32, 4.0]], vec![vec![21.0f32, 1.0]]);
+        let geometric = |_| true;
+        interpolate(&v0, &v1, 0.0, geometric, &mut o);
+        assert_eq!(o, v0);
+        interpolate(&v0, &v1, 1.0, geometric, &mut o);
+        assert_eq!(o, v1);
+        interpolate(&v0, &v1, -0.5, geometric, &mut o);
+        assert!((o[0][0] - 21f32.powf(-0.5)).abs() < 1e-6 && (o[0][1] - 8.0).abs() < 1e-5);
+        interpolate(&v0, &v1, 1.5, geometric, &mut o);
+        assert!((o[0][0] - 21f32.powf(1.5)).abs() < 1e-3 && (o[0][1] - 0.5).abs() < 1e-6);
         assert_eq!(grid(-0.5, 1.5, 5), vec![-0.5, 0.0, 0.5, 1.0, 1.5]);
     }
 
