@@ -92,7 +92,15 @@ impl Activation {
     #[inline]
     pub fn apply(&self, x: f32) -> f32 {
         match *self {
-            Activation::Relu => x.max(0.0),
+            // PyTorch's relu: NaN stays NaN (so a broken value is not hidden as 0) and −0.0
+            // stays −0.0; `f32::max` made both 0.
+            Activation::Relu => {
+                if x < 0.0 {
+                    0.0
+                } else {
+                    x
+                }
+            }
             Activation::LeakyRelu { negative_slope } => {
                 if x > 0.0 {
                     x
@@ -468,6 +476,12 @@ mod tests {
             negative_slope: f32::NAN
         })
         .is_err());
+        // torch.relu(torch.tensor([nan, -0.0])) = [nan, -0.]: a NaN is not hidden as 0 (it was,
+        // through f32::max), and the sign of zero is kept.
+        assert!(at(Activation::Relu, f32::NAN).is_nan());
+        let z = at(Activation::Relu, -0.0);
+        assert!(z == 0.0 && z.is_sign_negative());
+        assert!(at(Activation::leaky_relu(), f32::NAN).is_nan());
     }
 
     #[test]

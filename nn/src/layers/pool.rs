@@ -281,7 +281,8 @@ impl Layer for Pool {
                                 let i1 = r1 + 2 * ow;
                                 let (mut m, mut a) = (xp[i0], i0);
                                 for i in [i0 + 1, i1, i1 + 1] {
-                                    if xp[i] > m {
+                                    // NaN wins and stays, as in PyTorch's max pooling.
+                                    if xp[i] > m || xp[i].is_nan() {
                                         m = xp[i];
                                         a = i;
                                     }
@@ -299,7 +300,7 @@ impl Layer for Pool {
                             first = o;
                             yp[o] = xp[i];
                             ap[o] = base + i;
-                        } else if xp[i] > yp[o] {
+                        } else if xp[i] > yp[o] || xp[i].is_nan() {
                             yp[o] = xp[i];
                             ap[o] = base + i;
                         }
@@ -571,6 +572,21 @@ mod tests {
         assert!(Pool::max_2d(&Pool2dConfig::new(2).padding(2)).is_err());
         assert!(Pool::max_2d(&Pool2dConfig::new(0)).is_err());
         assert!(p.out_shape(&[4, 4]).is_err());
+        // A NaN anywhere in a window is its maximum, as in PyTorch's max pooling (it was kept
+        // only as a window's first tap): on the 2 × 2 fast path and on the general one.
+        for (cfg, at) in [
+            (Pool2dConfig::new(2), [0usize, 1, 4, 5]),
+            (Pool2dConfig::new(2).stride(1), [0, 1, 4, 5]),
+        ] {
+            for i in at {
+                let mut x = grid();
+                x.data[i] = f32::NAN;
+                let mut p = Pool::max_2d(&cfg).unwrap();
+                let y = p.forward(&x, false);
+                assert!(y.data[0].is_nan(), "{cfg:?}, NaN at {i}: {:?}", y.data);
+                assert!(y.data.iter().skip(1).any(|v| !v.is_nan()) || y.data.len() == 1);
+            }
+        }
     }
 
     #[test]
