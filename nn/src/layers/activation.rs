@@ -92,15 +92,7 @@ impl Activation {
     #[inline]
     pub fn apply(&self, x: f32) -> f32 {
         match *self {
-            // PyTorch's relu: NaN stays NaN (so a broken value is not hidden as 0) and −0.0
-            // stays −0.0; `f32::max` made both 0.
-            Activation::Relu => {
-                if x < 0.0 {
-                    0.0
-                } else {
-                    x
-                }
-            }
+            Activation::Relu => relu(x),
             Activation::LeakyRelu { negative_slope } => {
                 if x > 0.0 {
                     x
@@ -227,6 +219,17 @@ impl Activation {
     }
 }
 
+/// PyTorch's relu: a NaN stays NaN (so a broken value is not hidden as 0 downstream) and −0.0
+/// stays −0.0 (`f32::max` made both 0).
+#[inline]
+fn relu(x: f32) -> f32 {
+    if x < 0.0 {
+        0.0
+    } else {
+        x
+    }
+}
+
 #[inline]
 fn sigmoid(x: f32) -> f32 {
     if x >= 0.0 {
@@ -345,7 +348,7 @@ impl Layer for ActivationLayer {
         // The common activations get loops of their own (the per-element `match` of
         // `apply` would keep the loop from vectorising); results are the same.
         match act {
-            Activation::Relu => map(&mut self.y.data, &x.data, |v| v.max(0.0)),
+            Activation::Relu => map(&mut self.y.data, &x.data, relu),
             Activation::Sigmoid => map(&mut self.y.data, &x.data, sigmoid),
             Activation::Tanh => map(&mut self.y.data, &x.data, f32::tanh),
             _ => map(&mut self.y.data, &x.data, move |v| act.apply(v)),
@@ -482,6 +485,11 @@ mod tests {
         let z = at(Activation::Relu, -0.0);
         assert!(z == 0.0 && z.is_sign_negative());
         assert!(at(Activation::leaky_relu(), f32::NAN).is_nan());
+        // The layer's own loop too.
+        let mut l = ActivationLayer::new(Activation::Relu).unwrap();
+        let x = Tensor::from_vec(&[1, 3], vec![f32::NAN, -0.0, -2.0]).unwrap();
+        let y = l.forward(&x, true);
+        assert!(y.data[0].is_nan() && y.data[1].is_sign_negative() && y.data[2] == 0.0);
     }
 
     #[test]
