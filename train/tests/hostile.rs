@@ -297,14 +297,40 @@ fn lr_1e6_stops_as_diverged_instead_of_finishing_with_a_huge_loss() {
     );
 }
 
-/// A NaN weight behind a ReLU leaves the loss finite (ReLU maps NaN to 0): the run used to end
-/// with exit 0 and NaN weights in model.safetensors.
+/// Non-finite weights never reach a saved model. A NaN weight behind a ReLU used to leave the
+/// loss finite (ReLU mapped NaN to 0) and the run ended with exit 0 and NaN weights in
+/// model.safetensors; ReLU now keeps NaN as PyTorch does, so the loss is NaN at the first step.
+/// A NaN the training loss cannot see — a batch-norm running variance, used only in evaluation
+/// — is caught by the weights check before the first checkpoint (step 5) is written.
 #[test]
 fn nan_weights_behind_a_relu_stop_the_run_and_are_never_saved() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = config(tmp.path(), &["log.every_steps=1000"]).unwrap();
+    let cfg = config(&tmp.path().join("relu"), &["log.every_steps=1000"]).unwrap();
     let mut t = train::Trainer::new(&cfg).unwrap();
     t.model.layers_mut()[0].parameters_mut()[0].value[3] = f32::NAN;
+    let s = t.run(&quiet()).unwrap();
+    assert!(
+        matches!(s.stop, Stop::NonFinite { step: 1, .. }),
+        "{:?}",
+        s.stop
+    );
+    assert!(!tmp.path().join("relu/model.safetensors").exists());
+
+    let mut table: toml::Table = MOONS.parse().unwrap();
+    table["model"]["layers"].as_array_mut().unwrap()[2] =
+        toml::Value::Table(toml::toml! { type = "batchnorm1d" });
+    let dir = tmp.path().join("bn");
+    train::apply_overrides(
+        &mut table,
+        &[
+            format!("log.dir=\"{}\"", dir.display()),
+            "log.every_steps=1000".into(),
+        ],
+    )
+    .unwrap();
+    let cfg = RunConfig::from_table("run.toml", table, Path::new("."), "run").unwrap();
+    let mut t = train::Trainer::new(&cfg).unwrap();
+    t.model.layers_mut()[2].buffers_mut()[1].value[0] = f32::NAN;
     let s = t.run(&quiet()).unwrap();
     assert!(s.losses.iter().all(|l| l.is_finite()));
     let Stop::Diverged { cause, step, .. } = &s.stop else {
@@ -313,13 +339,12 @@ fn nan_weights_behind_a_relu_stop_the_run_and_are_never_saved() {
     assert_eq!(
         cause,
         &Divergence::NonFiniteWeights {
-            tensor: "0.weight".into()
+            tensor: "2.running_var".into()
         }
     );
-    // Found before the first checkpoint (step 5) was written.
     assert!(*step <= 5, "{step}");
-    assert!(!tmp.path().join("model.safetensors").exists());
-    assert!(!tmp.path().join("checkpoints/step-000000005").exists());
+    assert!(!dir.join("model.safetensors").exists());
+    assert!(!dir.join("checkpoints/step-000000005").exists());
 }
 
 /// Sizes that used to abort (allocation failure), panic (overflow) or hang are config errors
