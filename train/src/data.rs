@@ -312,7 +312,14 @@ impl DataConfig {
         }
         let (mut train, mut val) = match self.validation_split {
             Some(f) => {
-                let (t, v) = train.validation_split(f, seed ^ 0x005E_ED0F_5A11)?;
+                let n = train.len();
+                let (t, v) = train
+                    .validation_split(f, seed ^ 0x005E_ED0F_5A11)
+                    .map_err(|e| {
+                        TrainError::Config(format!(
+                            "[data] `validation_split` = {f} of {n} training example(s): {e}"
+                        ))
+                    })?;
                 (t, Some(v))
             }
             None => (train.into_owned(), None),
@@ -601,6 +608,22 @@ mod tests {
                 "{aug}: {e}"
             );
         }
+    }
+
+    /// A validation split that leaves no training example names `validation_split` (the data
+    /// crate's argument is called `fraction`).
+    #[test]
+    fn a_split_that_leaves_no_training_example_names_the_field() {
+        let e = cfg("dataset = \"digits\"\nsubset = 1\nvalidation_split = 0.1")
+            .unwrap()
+            .prepare(0)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("`validation_split` = 0.1 of 1 training example"),
+            "{e}"
+        );
     }
 
     #[test]
