@@ -27,8 +27,13 @@ threads = 1
 "#;
 
 fn train(dir: &std::path::Path, lr: &str) -> train::Summary {
+    train_toml(dir, &RUN.replace("LR", lr))
+}
+
+/// Trains the run config `text` into `dir/run`.
+fn train_toml(dir: &std::path::Path, text: &str) -> train::Summary {
     let cfg_path = dir.join("run.toml");
-    std::fs::write(&cfg_path, RUN.replace("LR", lr)).unwrap();
+    std::fs::write(&cfg_path, text).unwrap();
     let log = format!(
         "log.dir={}",
         toml::Value::String(dir.join("run").display().to_string())
@@ -86,9 +91,8 @@ fn the_line_ends_at_the_runs_final_evaluation() {
 #[test]
 fn a_batch_norm_line_extrapolates_positive_variances() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg_path = dir.path().join("run.toml");
-    std::fs::write(
-        &cfg_path,
+    let s = train_toml(
+        dir.path(),
         r#"
 seed = 0
 [data]
@@ -114,18 +118,7 @@ lr = 0.01
 epochs = 2
 threads = 1
 "#,
-    )
-    .unwrap();
-    let log = format!(
-        "log.dir={}",
-        toml::Value::String(dir.path().join("run").display().to_string())
     );
-    let cfg = train::RunConfig::from_file(&cfg_path, &[log]).unwrap();
-    let quiet = train::Options {
-        quiet: true,
-        ..Default::default()
-    };
-    let s = train::run(&cfg, &quiet).unwrap();
     let line = Line::of_run(&dir.path().join("run"), &grid(-0.5, 1.5, 5)).unwrap();
     let at = |a: f64| line.points.iter().find(|p| p.alpha == a).unwrap();
     // The ends are the run's own weights and statistics, as before.
