@@ -250,18 +250,17 @@ impl PerExample {
                 return Ok(());
             }
             let scale = batch as f64;
+            // Spread over the batch, shifted with the step so other examples get their turn.
+            let idx: Vec<usize> = (0..mm)
+                .map(|k| (k * batch / mm + step as usize) % batch)
+                .collect();
             let mut dots = Vec::with_capacity(mm);
             let mut sqs = Vec::with_capacity(mm);
-            for k in 0..mm {
-                // Spread over the batch, shifted with the step so other examples get their turn.
-                let idx = (k * batch / mm + step as usize) % batch;
-                if variant {
-                    p.example_gradient_eval_statistics(idx, &mut self.gi)?;
-                } else {
-                    p.example_gradient(idx, &mut self.gi)?;
-                }
+            let gbar = &self.gbar;
+            // The subsample shares one forward pass (`Probe::example_gradients`).
+            let each = |_: usize, gi: &[Vec<f32>]| {
                 let (mut d, mut s) = (0.0f64, 0.0f64);
-                for (gi, gb) in self.gi.iter().zip(&self.gbar) {
+                for (gi, gb) in gi.iter().zip(gbar) {
                     for (&a, &b) in gi.iter().zip(gb) {
                         let a = a as f64 * scale;
                         d += a * b as f64;
@@ -270,6 +269,11 @@ impl PerExample {
                 }
                 dots.push(d);
                 sqs.push(s);
+            };
+            if variant {
+                p.example_gradients_eval_statistics(&idx, &mut self.gi, each)?;
+            } else {
+                p.example_gradients(&idx, &mut self.gi, each)?;
             }
             let (ip, orth) = subsample_tests(&dots, &sqs, gbar_sq, batch);
             t.push("inner_product_test", None, step, ip);
