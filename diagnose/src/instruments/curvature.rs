@@ -66,7 +66,8 @@ use optim::Params;
 use train::{HessianProducts, Probe};
 
 use super::hessian_diag;
-use super::lanczos::{self, axpy, dot};
+use super::lanczos;
+use super::reduce::{axpy, dot};
 use super::stability::Rule;
 use super::{Every, Instrument};
 use crate::{Result, Timeline};
