@@ -63,7 +63,9 @@ impl Probe<'_> {
         &mut self,
         f: impl FnOnce(&mut HessianProducts<'_, '_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        self.isolated(|p| {
+        // Forward and R-passes change neither weights nor gradients: only the statistics and
+        // generators need restoring.
+        self.forward_isolated(|p| {
             // Taken out of the thread's slot for the closure's duration, so a nested call
             // (another probe inside `f`) finds an empty one instead of a borrowed one.
             let mut y = OUTPUT.with(|c| std::mem::take(&mut *c.borrow_mut()));

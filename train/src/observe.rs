@@ -162,6 +162,11 @@ struct Saved {
 }
 
 thread_local! {
+    /// The batch-norm statistics [`Probe::forward_isolated`] saves, reused.
+    static BUFFERS: std::cell::RefCell<Vec<Vec<f32>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+thread_local! {
     /// Spent [`Saved`] buffers, reused: a probe copies the model a few times per measurement,
     /// and fresh multi-megabyte allocations (page faults, zeroing) would cost more than the copy.
     static SAVED: std::cell::RefCell<Vec<Saved>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -218,6 +223,27 @@ impl Probe<'_> {
         out
     }
 
+    /// [`isolated`](Self::isolated) for a probe that only runs forward passes (and R-passes,
+    /// which leave parameter gradients alone): it saves and restores what those change, the
+    /// batch-norm running statistics and the generators, and leaves the weights and gradients
+    /// uncopied (a copy of each per probe would cost more than a small probe itself). `f` must
+    /// not change weights or gradients (the tests of this file check that training is
+    /// untouched by every probe).
+    pub(crate) fn forward_isolated<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
+        let rng = self.model.rng_state();
+        let mut buffers = BUFFERS.with(|b| std::mem::take(&mut *b.borrow_mut()));
+        self.model.buffers_snapshot_into(&mut buffers);
+        self.model.set_rng_state(self.rng_at_forward)?;
+        let out = f(self);
+        self.model.restore_buffers(&buffers)?;
+        self.model.set_rng_state(&rng)?;
+        BUFFERS.with(|b| *b.borrow_mut() = buffers);
+        out
+    }
+
     /// Training-mode loss on this step's batch at the model's current weights (to be called
     /// inside [`isolated`](Self::isolated) or where disturbing statistics does not matter).
     pub(crate) fn raw_loss(&mut self) -> Result<f32> {
@@ -228,12 +254,13 @@ impl Probe<'_> {
     /// The loss on this step's batch at weights `θ + t·d` (`d` per parameter, e.g. the step's
     /// update direction; `None` for `t = 0`). Training state is untouched.
     pub fn loss_at(&mut self, direction: Option<(&[Vec<f32>], f32)>) -> Result<f32> {
-        self.isolated(|p| {
-            if let Some((d, t)) = direction {
+        match direction {
+            None => self.forward_isolated(|p| p.raw_loss()),
+            Some((d, t)) => self.isolated(|p| {
                 p.shift_weights(d, t);
-            }
-            p.raw_loss()
-        })
+                p.raw_loss()
+            }),
+        }
     }
 
     /// Loss and gradient (`grads[i]` for parameter `i`, resized as needed) on this step's batch
@@ -306,7 +333,7 @@ impl Probe<'_> {
     /// weights, `L` the step's mean loss (label smoothing included): what the loss hands the last
     /// layer's backward pass. Training state is untouched.
     pub fn output_gradient(&mut self, out: &mut Tensor) -> Result<()> {
-        self.isolated(|p| {
+        self.forward_isolated(|p| {
             p.raw_loss()?;
             out.copy_from(p.loss_fn.grad());
             Ok(())
@@ -319,7 +346,7 @@ impl Probe<'_> {
         &mut self,
         mut f: impl FnMut(usize, &'static str, &Tensor),
     ) -> Result<()> {
-        self.isolated(|p| {
+        self.forward_isolated(|p| {
             let mut x = p.x.clone();
             for (i, layer) in p.model.layers_mut().iter_mut().enumerate() {
                 let kind = layer.kind();

@@ -97,6 +97,11 @@ impl Observer for Everything {
 
     fn after_update(&mut self, p: &mut Probe<'_>) -> train::Result<()> {
         p.loss_at(None)?;
+        let mut dy = nn::Tensor::default();
+        p.output_gradient(&mut dy)?;
+        let (mut g, mut hv) = (Vec::new(), Vec::new());
+        p.loss_and_gradient(None, &mut g)?;
+        p.hessian_products(|h| h.apply(&g, &mut hv))?;
         // After the step the gradients are absent (the next backward writes them). A probe
         // that runs a backward pass must leave them absent, or the next step would add to the
         // probe's gradient.

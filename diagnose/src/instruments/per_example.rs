@@ -53,6 +53,7 @@
 use optim::Params;
 use train::Probe;
 
+use super::reduce::sum2;
 use super::{Every, Instrument};
 use crate::{Result, Timeline};
 
@@ -208,12 +209,7 @@ impl PerExample {
         if variant {
             t.push(EVAL_STATISTICS, None, step, 1.0);
         }
-        let gbar_sq: f64 = self
-            .gbar
-            .iter()
-            .flatten()
-            .map(|&x| (x as f64) * (x as f64))
-            .sum();
+        let gbar_sq: f64 = self.gbar.iter().map(|g| sum2(g, g, |x, _| x * x)).sum();
         if self.every.due(step) {
             let (mean, max, snr, norm_test) = norm_stats(sq, gbar_sq);
             t.push("pe_norm_mean", None, step, mean);

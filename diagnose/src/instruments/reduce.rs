@@ -50,6 +50,36 @@ pub fn sum2(a: &[f32], b: &[f32], f: impl Fn(f64, f64) -> f64 + Sync) -> f64 {
     parts.iter().sum()
 }
 
+/// `Σ f(a_k, b_k, c_k)` over the common length of three vectors, in `f64`, by the same blocks.
+pub fn sum3(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f64, f64, f64) -> f64 + Sync) -> f64 {
+    let n = a.len().min(b.len()).min(c.len());
+    let block = |a: &[f32], b: &[f32], c: &[f32]| {
+        let mut acc = [0.0f64; 8];
+        let (ca, cb, cc) = (a.chunks_exact(8), b.chunks_exact(8), c.chunks_exact(8));
+        let (ra, rb, rc) = (ca.remainder(), cb.remainder(), cc.remainder());
+        for ((x, y), z) in ca.zip(cb).zip(cc) {
+            for l in 0..8 {
+                acc[l] += f(x[l] as f64, y[l] as f64, z[l] as f64);
+            }
+        }
+        let mut s: f64 = acc.iter().sum();
+        for ((&x, &y), &z) in ra.iter().zip(rb).zip(rc) {
+            s += f(x as f64, y as f64, z as f64);
+        }
+        s
+    };
+    if n <= BLOCK {
+        return block(&a[..n], &b[..n], &c[..n]);
+    }
+    let parts: Vec<f64> = a[..n]
+        .par_chunks(BLOCK)
+        .zip(b[..n].par_chunks(BLOCK))
+        .zip(c[..n].par_chunks(BLOCK))
+        .map(|((a, b), c)| block(a, b, c))
+        .collect();
+    parts.iter().sum()
+}
+
 /// Inner product with `f64` accumulation.
 pub fn dot(a: &[f32], b: &[f32]) -> f64 {
     sum2(a, b, |x, y| x * y)
@@ -119,6 +149,12 @@ mod tests {
                 "{n}: {d} {plain}"
             );
             let sq = sum2(&a, &b, |x, y| (x - y) * (x - y));
+            let c = vector(n, 4);
+            let s3 = sum3(&a, &b, &c, |x, y, z| (x - y) * z);
+            let want3: f64 = (0..n)
+                .map(|i| (a[i] as f64 - b[i] as f64) * c[i] as f64)
+                .sum();
+            assert!((s3 - want3).abs() <= 1e-12 * (1.0 + want3.abs()), "{n}");
             let want: f64 = a
                 .iter()
                 .zip(&b)
