@@ -194,22 +194,29 @@ impl PerExample {
         if batch == 0 {
             return Ok(());
         }
-        if !variant {
+        let tests = self.tests_due(step);
+        let gbar_sq: f64 = if variant {
+            t.push(EVAL_STATISTICS, None, step, 1.0);
+            self.gbar.iter().map(|g| sum2(g, g, |x, _| x * x)).sum()
+        } else {
+            // The step's own gradient: read in place, copied only for the subsample tests.
             let m = &*p.model;
             let n = Params::<f32>::count(m);
-            self.gbar.resize_with(n, Vec::new);
-            for (i, g) in self.gbar.iter_mut().enumerate() {
-                g.clear();
-                match Params::<f32>::grad(m, i) {
-                    Some(src) => g.extend_from_slice(src),
-                    None => g.resize(Params::<f32>::value(m, i).len(), 0.0),
+            if tests.is_some() {
+                self.gbar.resize_with(n, Vec::new);
+                for (i, g) in self.gbar.iter_mut().enumerate() {
+                    g.clear();
+                    match Params::<f32>::grad(m, i) {
+                        Some(src) => g.extend_from_slice(src),
+                        None => g.resize(Params::<f32>::value(m, i).len(), 0.0),
+                    }
                 }
             }
-        }
-        if variant {
-            t.push(EVAL_STATISTICS, None, step, 1.0);
-        }
-        let gbar_sq: f64 = self.gbar.iter().map(|g| sum2(g, g, |x, _| x * x)).sum();
+            (0..n)
+                .filter_map(|i| Params::<f32>::grad(m, i))
+                .map(|g| sum2(g, g, |x, _| x * x))
+                .sum()
+        };
         if self.every.due(step) {
             let (mean, max, snr, norm_test) = norm_stats(sq, gbar_sq);
             t.push("pe_norm_mean", None, step, mean);
@@ -237,7 +244,7 @@ impl PerExample {
                 }
             }
         }
-        if let Some(mm) = self.tests_due(step) {
+        if let Some(mm) = tests {
             if gbar_sq <= 0.0 {
                 return Ok(());
             }
