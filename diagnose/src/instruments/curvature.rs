@@ -60,7 +60,9 @@
 //!   stop there, `tests/exact_curvature.rs`).
 //!
 //! Cost per measurement: `curvature_products` (+ as many for the preconditioned run) +
-//! `hessian_trace_samples` products, each about twice a training step's forward+backward.
+//! `hessian_trace_samples` products, each about twice a training step's forward+backward; the
+//! measurement's products share one training-mode forward pass ([`Probe::hessian_products`]),
+//! each bit for bit the product computed alone.
 
 use optim::Params;
 use train::{HessianProducts, Probe};
