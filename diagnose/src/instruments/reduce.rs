@@ -135,6 +135,30 @@ mod tests {
             .collect()
     }
 
+    /// The same numbers on 1 thread as on 4: the blocks, not the threads, decide the order.
+    #[test]
+    fn sums_do_not_depend_on_the_thread_count() {
+        let n = 5 * BLOCK + 3;
+        let (a, b, c) = (vector(n, 5), vector(n, 6), vector(n, 7));
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut y = b.clone();
+                let fused = axpy_dot(0.25, &a, &mut y, Some(&c));
+                (
+                    dot(&a, &b).to_bits(),
+                    sum3(&a, &b, &c, |x, y, z| x * y - z).to_bits(),
+                    fused.to_bits(),
+                    y,
+                )
+            })
+        };
+        assert_eq!(run(1), run(4));
+    }
+
     /// The blocked sums against a plain `f64` loop, on lengths around the block size (one
     /// block, a remainder, several blocks with a short last one), and the fused update against
     /// its two steps, bit for bit.
