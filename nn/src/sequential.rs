@@ -272,6 +272,41 @@ impl Sequential {
         &self.stored(i).name
     }
 
+    /// The buffers alone (batch-norm running statistics: what a training-mode forward pass
+    /// changes besides the generators), into `out`, reusing its vectors.
+    pub fn buffers_snapshot_into(&self, out: &mut Vec<Vec<f32>>) {
+        let first = self.index.len();
+        out.resize_with(self.num_stored() - first, Vec::new);
+        for (i, o) in out.iter_mut().enumerate() {
+            o.clear();
+            o.extend_from_slice(&self.stored(first + i).value);
+        }
+    }
+
+    /// Restores what [`buffers_snapshot_into`](Self::buffers_snapshot_into) saved.
+    pub fn restore_buffers(&mut self, saved: &[Vec<f32>]) -> Result<()> {
+        let first = self.index.len();
+        if saved.len() != self.num_stored() - first {
+            return Err(NnError::Invalid(format!(
+                "{} saved buffers, the model has {}",
+                saved.len(),
+                self.num_stored() - first
+            )));
+        }
+        for (i, v) in saved.iter().enumerate() {
+            let dst = &mut self.stored_mut(first + i).value;
+            if dst.len() != v.len() {
+                return Err(NnError::Shape(format!(
+                    "saved buffer {i} has {} values, the model's {}",
+                    v.len(),
+                    dst.len()
+                )));
+            }
+            dst.copy_from_slice(v);
+        }
+        Ok(())
+    }
+
     /// Restores a [`snapshot`](Self::snapshot) of this model, reusing the buffers.
     pub fn restore(&mut self, snapshot: &[Vec<f32>]) -> Result<()> {
         if snapshot.len() != self.num_stored() {
@@ -705,6 +740,31 @@ pub(crate) mod tests {
         let mut x = random_tensor(&[4, 2], 5);
         let y = m.forward(&x, false).clone();
         assert_eq!(m.forward_mut(&mut x, false), &y);
+    }
+
+    /// The buffers alone round-trip: a training forward moves the running statistics, restoring
+    /// the saved buffers puts them back without touching the weights; a wrong count or length
+    /// is an error.
+    #[test]
+    fn buffers_snapshot_restores_running_statistics() {
+        let cfgs = [
+            LayerConfig::Linear(LinearConfig::new(3, 4)),
+            LayerConfig::BatchNorm1d(crate::BatchNormConfig::default()),
+            LayerConfig::Linear(LinearConfig::new(4, 2)),
+        ];
+        let mut m = Sequential::new(&[3], &cfgs, 1).unwrap();
+        let before = m.snapshot();
+        let mut saved = Vec::new();
+        m.buffers_snapshot_into(&mut saved);
+        assert!(!saved.is_empty());
+        m.forward(&random_tensor(&[5, 3], 4), true);
+        assert_ne!(m.snapshot(), before);
+        m.restore_buffers(&saved).unwrap();
+        assert_eq!(m.snapshot(), before);
+        assert!(m.restore_buffers(&saved[1..]).is_err());
+        let mut short = saved.clone();
+        short[0].pop();
+        assert!(m.restore_buffers(&short).is_err());
     }
 
     /// Restoring the generator state and a weight snapshot replays the same dropout masks and

@@ -162,14 +162,14 @@ struct Saved {
 }
 
 thread_local! {
-    /// Spent [`Saved`] buffers, reused: a probe copies the model a few times per measurement,
-    /// and fresh multi-megabyte allocations (page faults, zeroing) would cost more than the copy.
-    static SAVED: std::cell::RefCell<Vec<Saved>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The batch-norm statistics [`Probe::forward_isolated`] saves, reused.
+    static BUFFERS: std::cell::RefCell<Vec<Vec<f32>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 thread_local! {
-    /// The model output [`Probe::hvp`] keeps beside `R{output}`, reused.
-    static OUTPUT: std::cell::RefCell<Tensor> = std::cell::RefCell::new(Tensor::default());
+    /// Spent [`Saved`] buffers, reused: a probe copies the model a few times per measurement,
+    /// and fresh multi-megabyte allocations (page faults, zeroing) would cost more than the copy.
+    static SAVED: std::cell::RefCell<Vec<Saved>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Probe<'_> {
@@ -223,9 +223,30 @@ impl Probe<'_> {
         out
     }
 
+    /// [`isolated`](Self::isolated) for a probe that only runs forward passes (and R-passes,
+    /// which leave parameter gradients alone): it saves and restores what those change, the
+    /// batch-norm running statistics and the generators, and leaves the weights and gradients
+    /// uncopied (a copy of each per probe would cost more than a small probe itself). `f` must
+    /// not change weights or gradients (the tests of this file check that training is
+    /// untouched by every probe).
+    pub(crate) fn forward_isolated<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
+        let rng = self.model.rng_state();
+        let mut buffers = BUFFERS.with(|b| std::mem::take(&mut *b.borrow_mut()));
+        self.model.buffers_snapshot_into(&mut buffers);
+        self.model.set_rng_state(self.rng_at_forward)?;
+        let out = f(self);
+        self.model.restore_buffers(&buffers)?;
+        self.model.set_rng_state(&rng)?;
+        BUFFERS.with(|b| *b.borrow_mut() = buffers);
+        out
+    }
+
     /// Training-mode loss on this step's batch at the model's current weights (to be called
     /// inside [`isolated`](Self::isolated) or where disturbing statistics does not matter).
-    fn raw_loss(&mut self) -> Result<f32> {
+    pub(crate) fn raw_loss(&mut self) -> Result<f32> {
         let y = self.model.forward(self.x, true);
         self.loss_fn.forward(y, self.targets)
     }
@@ -233,12 +254,13 @@ impl Probe<'_> {
     /// The loss on this step's batch at weights `θ + t·d` (`d` per parameter, e.g. the step's
     /// update direction; `None` for `t = 0`). Training state is untouched.
     pub fn loss_at(&mut self, direction: Option<(&[Vec<f32>], f32)>) -> Result<f32> {
-        self.isolated(|p| {
-            if let Some((d, t)) = direction {
+        match direction {
+            None => self.forward_isolated(|p| p.raw_loss()),
+            Some((d, t)) => self.isolated(|p| {
                 p.shift_weights(d, t);
-            }
-            p.raw_loss()
-        })
+                p.raw_loss()
+            }),
+        }
     }
 
     /// Loss and gradient (`grads[i]` for parameter `i`, resized as needed) on this step's batch
@@ -260,58 +282,10 @@ impl Probe<'_> {
         })
     }
 
-    /// The exact Hessian-vector product `out[i] = (H v)ᵢ` for parameter `i` (laid out as
-    /// [`loss_and_gradient`](Self::loss_and_gradient)'s gradients, `v` likewise), `H` the
-    /// Hessian of the mean loss on this step's batch at the current weights, in training mode
-    /// with the step's dropout masks and batch-norm batch statistics replayed: the same function
-    /// `loss_and_gradient` differentiates. Computed with Pearlmutter's R-operator
-    /// ([`nn::rop`]: forward, R-forward, R-backward; no finite differences). Returns the loss.
-    /// Training state is untouched.
-    pub fn hvp(&mut self, v: &[Vec<f32>], out: &mut Vec<Vec<f32>>) -> Result<f32> {
-        self.isolated(|p| {
-            // The output is needed beside R{output} (the softmax of the logits): a copy, reused.
-            OUTPUT.with(|cell| {
-                let mut y = cell.borrow_mut();
-                y.copy_from(p.model.forward(p.x, true));
-                let loss = p.loss_fn.forward(&y, p.targets)?;
-                if Params::<f32>::count(&*p.model) == 0 {
-                    out.clear();
-                    return Ok(loss);
-                }
-                let ry = p.model.forward_r(v)?;
-                let (dy, rdy) = p.loss_fn.grad_r(&y, ry)?;
-                p.model.backward_r(dy, rdy, v, out)?;
-                Ok(loss)
-            })
-        })
-    }
-
-    /// The gradient of example `n`'s share of the mean loss (a backward pass whose output
-    /// gradient is zero outside row `n`). Exact for models whose examples do not interact
-    /// (no batch norm in training mode). Training state is untouched.
-    pub fn example_gradient(&mut self, n: usize, grads: &mut Vec<Vec<f32>>) -> Result<()> {
-        self.isolated(|p| p.example_gradient_inner(n, grads))
-    }
-
-    fn example_gradient_inner(&mut self, n: usize, grads: &mut Vec<Vec<f32>>) -> Result<()> {
-        self.model.clear_grads();
-        self.raw_loss()?;
-        let mut dy = self.loss_fn.grad().clone();
-        let k = dy.per_example();
-        for (r, row) in dy.data.chunks_exact_mut(k).enumerate() {
-            if r != n {
-                row.iter_mut().for_each(|v| *v = 0.0);
-            }
-        }
-        self.model.backward(&dy);
-        self.read_grads(grads);
-        Ok(())
-    }
-
     /// Runs `f` inside [`isolated`](Self::isolated) with the model in the evaluation-statistics
     /// variant ([`nn::Layer::set_eval_statistics`]); `None` when no layer is affected (the
     /// model has no batch norm with running statistics, so the variant is the training loss).
-    fn in_eval_statistics<T>(
+    pub(crate) fn in_eval_statistics<T>(
         &mut self,
         f: impl FnOnce(&mut Self) -> Result<Option<T>>,
     ) -> Result<Option<T>> {
@@ -355,24 +329,11 @@ impl Probe<'_> {
         })
     }
 
-    /// [`example_gradient`](Self::example_gradient) in the evaluation-statistics variant of
-    /// [`per_example_eval_statistics`](Self::per_example_eval_statistics); `false` (and
-    /// `grads` unspecified) when the model has no batch norm with running statistics.
-    pub fn example_gradient_eval_statistics(
-        &mut self,
-        n: usize,
-        grads: &mut Vec<Vec<f32>>,
-    ) -> Result<bool> {
-        Ok(self
-            .in_eval_statistics(|p| p.example_gradient_inner(n, grads).map(Some))?
-            .is_some())
-    }
-
     /// `∂L/∂y` (rows = examples) for the model's output `y` on this step's batch at the current
     /// weights, `L` the step's mean loss (label smoothing included): what the loss hands the last
     /// layer's backward pass. Training state is untouched.
     pub fn output_gradient(&mut self, out: &mut Tensor) -> Result<()> {
-        self.isolated(|p| {
+        self.forward_isolated(|p| {
             p.raw_loss()?;
             out.copy_from(p.loss_fn.grad());
             Ok(())
@@ -385,7 +346,7 @@ impl Probe<'_> {
         &mut self,
         mut f: impl FnMut(usize, &'static str, &Tensor),
     ) -> Result<()> {
-        self.isolated(|p| {
+        self.forward_isolated(|p| {
             let mut x = p.x.clone();
             for (i, layer) in p.model.layers_mut().iter_mut().enumerate() {
                 let kind = layer.kind();
@@ -408,7 +369,7 @@ impl Probe<'_> {
         }
     }
 
-    fn read_grads(&self, grads: &mut Vec<Vec<f32>>) {
+    pub(crate) fn read_grads(&self, grads: &mut Vec<Vec<f32>>) {
         let n = Params::<f32>::count(&*self.model);
         grads.resize_with(n, Vec::new);
         for (i, g) in grads.iter_mut().enumerate() {

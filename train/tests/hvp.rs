@@ -368,8 +368,11 @@ fn probe_hvp_matches_pytorch_f64() {
             let want_x = self.case.x();
             assert_eq!(p.x.shape, want_x.shape, "{}: batch shape", self.case.name);
             assert_eq!(p.x.data, want_x.data, "{}: batch", self.case.name);
+            let p_loss = p.loss;
             let mut hv = Vec::new();
-            for (k, (v, want)) in self.case.directions(p.model).iter().enumerate() {
+            let directions = self.case.directions(p.model);
+            let mut alone = Vec::new();
+            for (k, (v, want)) in directions.iter().enumerate() {
                 let loss = p.hvp(v, &mut hv)?;
                 assert_eq!(
                     loss, p.loss,
@@ -381,8 +384,21 @@ fn probe_hvp_matches_pytorch_f64() {
                     &hv,
                     want,
                 );
+                alone.push(hv.clone());
                 self.checked += 1;
             }
+            // Products sharing one forward pass, in another order and each twice, are bit for
+            // bit the products computed alone.
+            p.hessian_products(|h| -> train::Result<()> {
+                assert_eq!(h.loss(), p_loss, "{}: shared loss", self.case.name);
+                for _ in 0..2 {
+                    for (k, (v, _)) in directions.iter().enumerate().rev() {
+                        h.apply(v, &mut hv)?;
+                        assert!(hv == alone[k], "{}: shared product {k}", self.case.name);
+                    }
+                }
+                Ok(())
+            })?;
             Ok(())
         }
     }

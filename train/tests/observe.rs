@@ -97,6 +97,11 @@ impl Observer for Everything {
 
     fn after_update(&mut self, p: &mut Probe<'_>) -> train::Result<()> {
         p.loss_at(None)?;
+        let mut dy = nn::Tensor::default();
+        p.output_gradient(&mut dy)?;
+        let (mut g, mut hv) = (Vec::new(), Vec::new());
+        p.loss_and_gradient(None, &mut g)?;
+        p.hessian_products(|h| h.apply(&g, &mut hv))?;
         // After the step the gradients are absent (the next backward writes them). A probe
         // that runs a backward pass must leave them absent, or the next step would add to the
         // probe's gradient.
@@ -296,4 +301,118 @@ fn hvp_is_the_derivative_of_the_probed_gradient() {
     };
     train::run_observed(&cfg, &opts, &mut fd).unwrap();
     assert_eq!(fd.0, 3);
+}
+
+/// Products sharing one forward pass ([`Probe::hessian_products`]) are bit for bit the products
+/// [`Probe::hvp`] computes alone, in any order and repeated, with batch norm and dropout (the
+/// step's masks and batch statistics, which the shared pass must keep for every product).
+#[test]
+fn shared_hessian_products_are_the_products_alone() {
+    struct Shared(usize);
+    impl Observer for Shared {
+        fn after_backward(&mut self, p: &mut Probe<'_>) -> train::Result<()> {
+            if p.step > 3 {
+                return Ok(());
+            }
+            let mut g = Vec::new();
+            p.loss_and_gradient(None, &mut g)?;
+            let dirs: Vec<Vec<Vec<f32>>> = (0..3)
+                .map(|k| {
+                    g.iter()
+                        .map(|gi| {
+                            gi.iter()
+                                .enumerate()
+                                .map(|(j, &x)| x + ((j * 7 + k * 3) % 5) as f32 * 0.01)
+                                .collect()
+                        })
+                        .collect()
+                })
+                .collect();
+            let mut alone = Vec::new();
+            for v in &dirs {
+                let mut hv = Vec::new();
+                assert_eq!(p.hvp(v, &mut hv)?, p.loss);
+                alone.push(hv);
+            }
+            let step_loss = p.loss;
+            let mut hv = Vec::new();
+            p.hessian_products(|h| -> train::Result<()> {
+                assert_eq!(h.loss(), step_loss);
+                for k in [2, 0, 1, 2, 0] {
+                    h.apply(&dirs[k], &mut hv)?;
+                    assert!(hv == alone[k], "step {}: direction {k}", self.0);
+                }
+                Ok(())
+            })?;
+            self.0 += 1;
+            Ok(())
+        }
+    }
+    let opts = Options {
+        quiet: true,
+        ..Default::default()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = train::run(&config(NET, &tmp.path().join("a"), &[]), &opts).unwrap();
+    let mut obs = Shared(0);
+    let seen = train::run_observed(&config(NET, &tmp.path().join("b"), &[]), &opts, &mut obs);
+    assert_eq!(obs.0, 3);
+    // Training is untouched by the shared products.
+    assert_eq!(seen.unwrap().losses, plain.losses);
+}
+
+/// Example gradients sharing one forward pass ([`Probe::example_gradients`], and in the
+/// evaluation-statistics variant) are bit for bit those computed alone, in any order, an
+/// example repeated and one past the batch (all zeros) included, with batch norm and dropout.
+#[test]
+fn shared_example_gradients_are_the_gradients_alone() {
+    struct Shared(usize);
+    impl Observer for Shared {
+        fn after_backward(&mut self, p: &mut Probe<'_>) -> train::Result<()> {
+            if p.step > 3 {
+                return Ok(());
+            }
+            let batch = p.x.shape[0];
+            let idx = [7, 0, batch - 1, 7, batch + 2];
+            for variant in [false, true] {
+                let mut alone = Vec::new();
+                for &n in &idx {
+                    let mut g = Vec::new();
+                    if variant {
+                        assert!(p.example_gradient_eval_statistics(n, &mut g)?);
+                    } else {
+                        p.example_gradient(n, &mut g)?;
+                    }
+                    alone.push(g);
+                }
+                assert!(alone[4].iter().flatten().all(|&x| x == 0.0));
+                assert!(alone[0].iter().flatten().any(|&x| x != 0.0));
+                let mut seen = 0;
+                let mut g = Vec::new();
+                let step = p.step;
+                let each = |k: usize, gk: &[Vec<f32>]| {
+                    assert!(gk == &alone[k][..], "step {step}: example {k}");
+                    seen += 1;
+                };
+                if variant {
+                    assert!(p.example_gradients_eval_statistics(&idx, &mut g, each)?);
+                } else {
+                    p.example_gradients(&idx, &mut g, each)?;
+                }
+                assert_eq!(seen, idx.len());
+            }
+            self.0 += 1;
+            Ok(())
+        }
+    }
+    let opts = Options {
+        quiet: true,
+        ..Default::default()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = train::run(&config(NET, &tmp.path().join("a"), &[]), &opts).unwrap();
+    let mut obs = Shared(0);
+    let seen = train::run_observed(&config(NET, &tmp.path().join("b"), &[]), &opts, &mut obs);
+    assert_eq!(obs.0, 3);
+    assert_eq!(seen.unwrap().losses, plain.losses);
 }

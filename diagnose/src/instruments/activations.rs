@@ -15,7 +15,8 @@
 
 use train::Probe;
 
-use super::layers::{log_edges, log_histogram, sum2};
+use super::layers::{log_edges, log_histogram};
+use super::reduce::sum2;
 use super::{Every, Instrument};
 use crate::{Histogram, Result, Timeline};
 

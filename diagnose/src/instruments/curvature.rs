@@ -60,13 +60,16 @@
 //!   stop there, `tests/exact_curvature.rs`).
 //!
 //! Cost per measurement: `curvature_products` (+ as many for the preconditioned run) +
-//! `hessian_trace_samples` products, each about twice a training step's forward+backward.
+//! `hessian_trace_samples` products, each about twice a training step's forward+backward; the
+//! measurement's products share one training-mode forward pass ([`Probe::hessian_products`]),
+//! each bit for bit the product computed alone.
 
 use optim::Params;
-use train::Probe;
+use train::{HessianProducts, Probe};
 
 use super::hessian_diag;
-use super::lanczos::{self, axpy, dot};
+use super::lanczos;
+use super::reduce::{axpy, dot};
 use super::stability::Rule;
 use super::{Every, Instrument};
 use crate::{Result, Timeline};
@@ -189,9 +192,10 @@ fn shapes(p: &Probe<'_>) -> Vec<usize> {
 }
 
 /// Products `H x` on flat vectors (the parameters concatenated in order), optionally as
-/// `D H D x` with a diagonal `D`.
-struct Operator<'p, 'a> {
-    p: &'p mut Probe<'a>,
+/// `D H D x` with a diagonal `D`; all of a measurement's products share one forward pass
+/// ([`Probe::hessian_products`]).
+struct Operator<'h, 'p, 'a> {
+    h: &'h mut HessianProducts<'p, 'a>,
     shapes: Vec<usize>,
     d: Option<Vec<f32>>,
     v: Vec<Vec<f32>>,
@@ -199,14 +203,13 @@ struct Operator<'p, 'a> {
     dx: Vec<f32>,
 }
 
-impl<'p, 'a> Operator<'p, 'a> {
-    fn new(p: &'p mut Probe<'a>, d: Option<Vec<f32>>) -> Self {
-        let shapes = shapes(p);
+impl<'h, 'p, 'a> Operator<'h, 'p, 'a> {
+    fn new(h: &'h mut HessianProducts<'p, 'a>, shapes: Vec<usize>) -> Self {
         Operator {
-            p,
+            h,
             v: shapes.iter().map(|&n| vec![0.0; n]).collect(),
             shapes,
-            d,
+            d: None,
             hv: Vec::new(),
             dx: Vec::new(),
         }
@@ -230,7 +233,7 @@ impl<'p, 'a> Operator<'p, 'a> {
             v.copy_from_slice(&x[at..at + n]);
             at += n;
         }
-        self.p.hvp(&self.v, &mut self.hv)?;
+        self.h.apply(&self.v, &mut self.hv)?;
         let mut at = 0;
         for (h, &n) in self.hv.iter().zip(&self.shapes) {
             out[at..at + n].copy_from_slice(h);
@@ -326,94 +329,97 @@ impl Instrument for Curvature {
             t.push("hessian_trace_err", None, step, 0.0);
             t.push("hessian_trace_exact", None, step, 1.0);
         }
-        let mut op = Operator::new(p, None);
-        let n = op.len();
-        let e = lanczos::lanczos(&rademacher(n, seed), self.iters, self.tol, |x, y| {
-            op.apply(x, y)
-        })?;
-        if !(e.max.is_finite() && e.min.is_finite()) {
-            return Ok(());
-        }
-        t.push("lambda_max", None, step, e.max);
-        t.push("lambda_min", None, step, e.min);
-        t.push("lambda_max_err", None, step, e.max_residual);
-        t.push("lambda_min_err", None, step, e.min_residual);
-        t.push("curvature_products", None, step, e.products as f64);
-        if self.trace_samples > 0 && exact.is_none() {
-            // Hutch++ with the Lanczos basis as the sketch (module docs).
-            let unspent = self.iters.saturating_sub(e.products);
-            let mut max = self.trace_max_samples;
-            if self.trace_rel_se > 0.0 {
-                max = max.min(self.trace_samples + unspent);
+        let shapes = shapes(p);
+        p.hessian_products(|h| -> Result<()> {
+            let mut op = Operator::new(h, shapes);
+            let n = op.len();
+            let e = lanczos::lanczos(&rademacher(n, seed), self.iters, self.tol, |x, y| {
+                op.apply(x, y)
+            })?;
+            if !(e.max.is_finite() && e.min.is_finite()) {
+                return Ok(());
             }
-            let (min, max) = (self.trace_samples, max.max(self.trace_samples));
-            let mut z_hz = Vec::with_capacity(max);
-            let mut hz = vec![0.0f32; n];
-            // (trace, standard error) of the samples so far.
-            let estimate = |z_hz: &[f64]| {
-                let s = z_hz.len() as f64;
-                let mean = z_hz.iter().sum::<f64>() / s;
-                let var = z_hz.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (s - 1.0);
-                (e.trace_t + mean, (var / s).sqrt())
-            };
-            for k in 0..max {
-                let mut z = rademacher(n, mix(seed ^ mix(k as u64 + 1)));
-                for q in &e.basis {
-                    axpy(-dot(q, &z), q, &mut z);
+            t.push("lambda_max", None, step, e.max);
+            t.push("lambda_min", None, step, e.min);
+            t.push("lambda_max_err", None, step, e.max_residual);
+            t.push("lambda_min_err", None, step, e.min_residual);
+            t.push("curvature_products", None, step, e.products as f64);
+            if self.trace_samples > 0 && exact.is_none() {
+                // Hutch++ with the Lanczos basis as the sketch (module docs).
+                let unspent = self.iters.saturating_sub(e.products);
+                let mut max = self.trace_max_samples;
+                if self.trace_rel_se > 0.0 {
+                    max = max.min(self.trace_samples + unspent);
                 }
-                op.apply(&z, &mut hz)?;
-                z_hz.push(dot(&z, &hz));
-                // Sequential stopping on the sample standard error, never before `min` samples
-                // (fewer would make the error itself too noisy to stop on).
-                if z_hz.len() >= min.max(2) {
-                    let (tr, se) = estimate(&z_hz);
-                    if se <= self.trace_rel_se * tr.abs() {
-                        break;
+                let (min, max) = (self.trace_samples, max.max(self.trace_samples));
+                let mut z_hz = Vec::with_capacity(max);
+                let mut hz = vec![0.0f32; n];
+                // (trace, standard error) of the samples so far.
+                let estimate = |z_hz: &[f64]| {
+                    let s = z_hz.len() as f64;
+                    let mean = z_hz.iter().sum::<f64>() / s;
+                    let var = z_hz.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (s - 1.0);
+                    (e.trace_t + mean, (var / s).sqrt())
+                };
+                for k in 0..max {
+                    let mut z = rademacher(n, mix(seed ^ mix(k as u64 + 1)));
+                    for q in &e.basis {
+                        axpy(-dot(q, &z), q, &mut z);
+                    }
+                    op.apply(&z, &mut hz)?;
+                    z_hz.push(dot(&z, &hz));
+                    // Sequential stopping on the sample standard error, never before `min` samples
+                    // (fewer would make the error itself too noisy to stop on).
+                    if z_hz.len() >= min.max(2) {
+                        let (tr, se) = estimate(&z_hz);
+                        if se <= self.trace_rel_se * tr.abs() {
+                            break;
+                        }
+                    }
+                }
+                let (tr, se) = if z_hz.len() > 1 {
+                    estimate(&z_hz)
+                } else {
+                    (e.trace_t + z_hz[0], f64::NAN)
+                };
+                if tr.is_finite() {
+                    t.push("hessian_trace", None, step, tr);
+                    t.push("hessian_trace_exact", None, step, 0.0);
+                    t.push("hessian_trace_samples", None, step, z_hz.len() as f64);
+                    t.push("hessian_trace_cap", None, step, max as f64);
+                    if se.is_finite() {
+                        t.push("hessian_trace_err", None, step, se);
                     }
                 }
             }
-            let (tr, se) = if z_hz.len() > 1 {
-                estimate(&z_hz)
-            } else {
-                (e.trace_t + z_hz[0], f64::NAN)
+            let lmax = e.max;
+            // The basis can be large (iters × parameters): free it before the next run.
+            drop(e);
+            let sharpness = match scaling {
+                Some(d) => {
+                    op.d = Some(d);
+                    let e = lanczos::lanczos(
+                        &rademacher(n, mix(seed ^ 0x9c)),
+                        self.precond_iters,
+                        self.tol,
+                        |x, y| op.apply(x, y),
+                    )?;
+                    if !e.max.is_finite() {
+                        return Ok(());
+                    }
+                    t.push("preconditioned_lambda_max", None, step, e.max);
+                    t.push("preconditioned_lambda_max_err", None, step, e.max_residual);
+                    e.max
+                }
+                None if rule.preconditioned() => return Ok(()),
+                None => lmax,
             };
-            if tr.is_finite() {
-                t.push("hessian_trace", None, step, tr);
-                t.push("hessian_trace_exact", None, step, 0.0);
-                t.push("hessian_trace_samples", None, step, z_hz.len() as f64);
-                t.push("hessian_trace_cap", None, step, max as f64);
-                if se.is_finite() {
-                    t.push("hessian_trace_err", None, step, se);
-                }
+            if let Some(thr) = rule.threshold(lr) {
+                t.push("sharpness", None, step, sharpness);
+                t.push("sharpness_threshold", None, step, thr);
+                t.push("stability", None, step, sharpness / thr);
             }
-        }
-        let lmax = e.max;
-        // The basis can be large (iters × parameters): free it before the next run.
-        drop(e);
-        let sharpness = match scaling {
-            Some(d) => {
-                op.d = Some(d);
-                let e = lanczos::lanczos(
-                    &rademacher(n, mix(seed ^ 0x9c)),
-                    self.precond_iters,
-                    self.tol,
-                    |x, y| op.apply(x, y),
-                )?;
-                if !e.max.is_finite() {
-                    return Ok(());
-                }
-                t.push("preconditioned_lambda_max", None, step, e.max);
-                t.push("preconditioned_lambda_max_err", None, step, e.max_residual);
-                e.max
-            }
-            None if rule.preconditioned() => return Ok(()),
-            None => lmax,
-        };
-        if let Some(thr) = rule.threshold(lr) {
-            t.push("sharpness", None, step, sharpness);
-            t.push("sharpness_threshold", None, step, thr);
-            t.push("stability", None, step, sharpness / thr);
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }

@@ -24,28 +24,10 @@
 //! memory is `k` vectors (the basis is stored in `f32`, inner products accumulate in `f64`).
 //! Each product is one call of the operator.
 
+use rayon::prelude::*;
+
+use super::reduce::{axpy, axpy_dot, dot};
 use crate::Result;
-
-/// Inner product with `f64` accumulation.
-pub fn dot(a: &[f32], b: &[f32]) -> f64 {
-    // Four accumulators: independent chains the compiler can keep in registers.
-    let mut s = [0.0f64; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for k in 0..4 {
-            s[k] += x[k] as f64 * y[k] as f64;
-        }
-    }
-    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| *x as f64 * *y as f64).sum();
-    s.iter().sum::<f64>() + tail
-}
-
-/// `y ← y + c·x`.
-pub fn axpy(c: f64, x: &[f32], y: &mut [f32]) {
-    let c = c as f32;
-    y.iter_mut().zip(x).for_each(|(y, x)| *y += c * x);
-}
 
 /// What a Lanczos run found.
 #[derive(Clone, Debug, Default)]
@@ -178,18 +160,25 @@ pub fn lanczos(
         if !a.is_finite() {
             return Ok(out);
         }
-        axpy(-a, &q, &mut w);
-        if let (Some(&b), Some(prev)) = (beta.last(), out.basis.last()) {
-            axpy(-b, prev, &mut w);
-        }
+        // The three-term recurrence, then full reorthogonalisation (once more against every
+        // basis vector, this one included), then ‖w‖: each subtraction fused with the next
+        // inner product in one pass over the vectors ([`axpy_dot`]).
+        let b_prev = beta.last().copied();
         out.basis.push(std::mem::take(&mut q));
-        // Full reorthogonalisation (once more against every basis vector, this one included).
-        for qi in &out.basis {
-            let c = dot(qi, &w);
-            axpy(-c, qi, &mut w);
+        let basis = &out.basis;
+        let first = Some(&basis[0][..]);
+        let mut c = match b_prev {
+            Some(b) => {
+                axpy(-a, &basis[j], &mut w);
+                axpy_dot(-b, &basis[j - 1], &mut w, first)
+            }
+            None => axpy_dot(-a, &basis[j], &mut w, first),
+        };
+        for (i, qi) in basis.iter().enumerate() {
+            c = axpy_dot(-c, qi, &mut w, basis.get(i + 1).map(|q| &q[..]));
         }
         alpha.push(a);
-        let b = dot(&w, &w).sqrt();
+        let b = c.sqrt();
         beta.push(b);
         let (tmin, rmin, tmax, rmax) = ritz(&alpha, &beta);
         out.min = tmin;
@@ -203,7 +192,7 @@ pub fn lanczos(
             out.converged = true;
             break;
         }
-        q = w.iter().map(|&x| (x as f64 / b) as f32).collect();
+        q = w.par_iter().map(|&x| (x as f64 / b) as f32).collect();
     }
     out.trace_t = alpha.iter().sum();
     Ok(out)

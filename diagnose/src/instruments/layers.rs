@@ -20,8 +20,10 @@
 //!   left out (see `grad_zero_fraction`).
 
 use optim::Params;
+use rayon::prelude::*;
 use train::Probe;
 
+use super::reduce::{sum2, BLOCK};
 use super::{Every, Instrument};
 use crate::{Histogram, Result, Timeline};
 
@@ -74,7 +76,21 @@ fn log_bins() -> &'static LogBins {
 
 /// Counts of log10|x| of the non-zero entries of `xs` over [`log_edges`] (values beyond the range,
 /// infinities and NaNs clamped into the first/last bin), and the number of exact zeros.
+/// Blocks of [`BLOCK`] entries are counted in parallel (the counts are exact in any order).
 pub fn log_histogram(xs: &[f32]) -> (Vec<u64>, u64) {
+    if xs.len() <= BLOCK {
+        return log_histogram_block(xs);
+    }
+    xs.par_chunks(BLOCK).map(log_histogram_block).reduce(
+        || (vec![0; BINS], 0),
+        |(mut c, z), (d, y)| {
+            c.iter_mut().zip(d).for_each(|(c, d)| *c += d);
+            (c, z + y)
+        },
+    )
+}
+
+fn log_histogram_block(xs: &[f32]) -> (Vec<u64>, u64) {
     let lb = log_bins();
     let mut counts = vec![0u64; BINS];
     let mut zeros = 0u64;
@@ -87,27 +103,6 @@ pub fn log_histogram(xs: &[f32]) -> (Vec<u64>, u64) {
         }
     }
     (counts, zeros)
-}
-
-/// Σ f(a_k, b_k) over equal-length slices, in f64 with 8 independent accumulators (so the
-/// compiler vectorises it).
-#[inline]
-pub(crate) fn sum2(a: &[f32], b: &[f32], f: impl Fn(f64, f64) -> f64) -> f64 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f64; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += f(x[l] as f64, y[l] as f64);
-        }
-    }
-    let mut s: f64 = acc.iter().sum();
-    for (&x, &y) in ra.iter().zip(rb) {
-        s += f(x as f64, y as f64);
-    }
-    s
 }
 
 /// ‖x‖₂ in f64.

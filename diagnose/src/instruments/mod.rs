@@ -12,6 +12,7 @@ pub mod hessian_diag;
 pub mod lanczos;
 pub mod layers;
 pub mod per_example;
+pub mod reduce;
 pub mod stability;
 pub mod step;
 

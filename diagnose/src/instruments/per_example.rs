@@ -53,6 +53,7 @@
 use optim::Params;
 use train::Probe;
 
+use super::reduce::sum2;
 use super::{Every, Instrument};
 use crate::{Result, Timeline};
 
@@ -193,27 +194,29 @@ impl PerExample {
         if batch == 0 {
             return Ok(());
         }
-        if !variant {
+        let tests = self.tests_due(step);
+        let gbar_sq: f64 = if variant {
+            t.push(EVAL_STATISTICS, None, step, 1.0);
+            self.gbar.iter().map(|g| sum2(g, g, |x, _| x * x)).sum()
+        } else {
+            // The step's own gradient: read in place, copied only for the subsample tests.
             let m = &*p.model;
             let n = Params::<f32>::count(m);
-            self.gbar.resize_with(n, Vec::new);
-            for (i, g) in self.gbar.iter_mut().enumerate() {
-                g.clear();
-                match Params::<f32>::grad(m, i) {
-                    Some(src) => g.extend_from_slice(src),
-                    None => g.resize(Params::<f32>::value(m, i).len(), 0.0),
+            if tests.is_some() {
+                self.gbar.resize_with(n, Vec::new);
+                for (i, g) in self.gbar.iter_mut().enumerate() {
+                    g.clear();
+                    match Params::<f32>::grad(m, i) {
+                        Some(src) => g.extend_from_slice(src),
+                        None => g.resize(Params::<f32>::value(m, i).len(), 0.0),
+                    }
                 }
             }
-        }
-        if variant {
-            t.push(EVAL_STATISTICS, None, step, 1.0);
-        }
-        let gbar_sq: f64 = self
-            .gbar
-            .iter()
-            .flatten()
-            .map(|&x| (x as f64) * (x as f64))
-            .sum();
+            (0..n)
+                .filter_map(|i| Params::<f32>::grad(m, i))
+                .map(|g| sum2(g, g, |x, _| x * x))
+                .sum()
+        };
         if self.every.due(step) {
             let (mean, max, snr, norm_test) = norm_stats(sq, gbar_sq);
             t.push("pe_norm_mean", None, step, mean);
@@ -241,7 +244,7 @@ impl PerExample {
                 }
             }
         }
-        if let Some(mm) = self.tests_due(step) {
+        if let Some(mm) = tests {
             if gbar_sq <= 0.0 {
                 return Ok(());
             }
@@ -250,18 +253,17 @@ impl PerExample {
                 return Ok(());
             }
             let scale = batch as f64;
+            // Spread over the batch, shifted with the step so other examples get their turn.
+            let idx: Vec<usize> = (0..mm)
+                .map(|k| (k * batch / mm + step as usize) % batch)
+                .collect();
             let mut dots = Vec::with_capacity(mm);
             let mut sqs = Vec::with_capacity(mm);
-            for k in 0..mm {
-                // Spread over the batch, shifted with the step so other examples get their turn.
-                let idx = (k * batch / mm + step as usize) % batch;
-                if variant {
-                    p.example_gradient_eval_statistics(idx, &mut self.gi)?;
-                } else {
-                    p.example_gradient(idx, &mut self.gi)?;
-                }
+            let gbar = &self.gbar;
+            // The subsample shares one forward pass (`Probe::example_gradients`).
+            let each = |_: usize, gi: &[Vec<f32>]| {
                 let (mut d, mut s) = (0.0f64, 0.0f64);
-                for (gi, gb) in self.gi.iter().zip(&self.gbar) {
+                for (gi, gb) in gi.iter().zip(gbar) {
                     for (&a, &b) in gi.iter().zip(gb) {
                         let a = a as f64 * scale;
                         d += a * b as f64;
@@ -270,6 +272,11 @@ impl PerExample {
                 }
                 dots.push(d);
                 sqs.push(s);
+            };
+            if variant {
+                p.example_gradients_eval_statistics(&idx, &mut self.gi, each)?;
+            } else {
+                p.example_gradients(&idx, &mut self.gi, each)?;
             }
             let (ip, orth) = subsample_tests(&dots, &sqs, gbar_sq, batch);
             t.push("inner_product_test", None, step, ip);

@@ -22,6 +22,7 @@
 use optim::Params;
 use train::Probe;
 
+use super::reduce::sum3;
 use super::{Every, Instrument};
 use crate::{Result, Timeline};
 
@@ -38,15 +39,16 @@ pub fn alpha(c: f64, b: f64, f1: f64) -> Option<f64> {
     Some(-2.0 * a / b - 1.0)
 }
 
-/// `(step, loss, θ_t, ∇f(θ_t))` of the step being measured.
-type Pending = (u64, f32, Vec<Vec<f32>>, Vec<Vec<f32>>);
-
 /// The step-quality instrument.
 #[derive(Clone, Debug)]
 pub struct StepQuality {
     pub every: Every,
-    /// What `after_backward` stored for `after_update`.
-    pending: Option<Pending>,
+    /// `(step, loss)` of the step `after_backward` stored `theta` and `grad` for.
+    pending: Option<(u64, f32)>,
+    /// `θ_t` and `∇f(θ_t)` of that step, reused from one measurement to the next (fresh
+    /// multi-megabyte vectors each time would cost page faults and zeroing).
+    theta: Vec<Vec<f32>>,
+    grad: Vec<Vec<f32>>,
 }
 
 impl StepQuality {
@@ -54,6 +56,8 @@ impl StepQuality {
         StepQuality {
             every,
             pending: None,
+            theta: Vec::new(),
+            grad: Vec::new(),
         }
     }
 }
@@ -70,19 +74,21 @@ impl Instrument for StepQuality {
         }
         let m = &*p.model;
         let n = Params::<f32>::count(m);
-        let theta = m.snapshot();
-        let grad = (0..n)
-            .map(|i| match Params::<f32>::grad(m, i) {
-                Some(g) => g.to_vec(),
-                None => vec![0.0; Params::<f32>::value(m, i).len()],
-            })
-            .collect();
-        self.pending = Some((p.step, p.loss, theta, grad));
+        m.snapshot_into(&mut self.theta);
+        self.grad.resize_with(n, Vec::new);
+        for (i, g) in self.grad.iter_mut().enumerate() {
+            g.clear();
+            match Params::<f32>::grad(m, i) {
+                Some(src) => g.extend_from_slice(src),
+                None => g.resize(Params::<f32>::value(m, i).len(), 0.0),
+            }
+        }
+        self.pending = Some((p.step, p.loss));
         Ok(())
     }
 
     fn after_update(&mut self, p: &mut Probe<'_>, t: &mut Timeline) -> Result<()> {
-        let Some((step, loss, theta, grad)) = self.pending.take() else {
+        let Some((step, loss)) = self.pending.take() else {
             return Ok(());
         };
         if step != p.step {
@@ -90,14 +96,12 @@ impl Instrument for StepQuality {
         }
         let m = &*p.model;
         let mut b = 0.0f64;
-        for (i, (th, g)) in theta.iter().zip(&grad).enumerate() {
+        for (i, (th, g)) in self.theta.iter().zip(&self.grad).enumerate() {
+            if i >= Params::<f32>::count(m) {
+                break;
+            }
             let now = Params::<f32>::value(m, i);
-            b += now
-                .iter()
-                .zip(th)
-                .zip(g)
-                .map(|((&new, &old), &g)| (new as f64 - old as f64) * g as f64)
-                .sum::<f64>();
+            b += sum3(now, th, g, |new, old, g| (new - old) * g);
         }
         let f1 = p.loss_at(None)? as f64;
         if let Some(a) = alpha(loss as f64, b, f1) {

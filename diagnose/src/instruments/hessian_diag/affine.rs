@@ -132,6 +132,19 @@ pub(super) fn affine_transpose(a: &Affine, mut st: State, dim_in: usize) -> Stat
             through(&st.delta, &mut delta);
         }
     }
+    fold_through(a, st, cols, delta, dim_in)
+}
+
+/// The state at an affine step's input from `cols` and `delta`, the columns and `δ` already
+/// through the layer: `c`'s columns `√|c_q|·Wᵀ e_q` join them sparse.
+fn fold_through(
+    a: &Affine,
+    mut st: State,
+    mut cols: Vec<f64>,
+    delta: Vec<f64>,
+    dim_in: usize,
+) -> State {
+    let (o, kr, p) = (a.o, a.kr, a.positions);
     st.fold_c(dim_in, &mut cols, |q, v, out| {
         let (oi, pi) = if a.conv.is_some() {
             (q / p, q % p)
@@ -159,5 +172,81 @@ pub(super) fn affine_transpose(a: &Affine, mut st: State, dim_in: usize) -> Stat
         sign: st.sign,
         c: st.c,
         delta,
+    }
+}
+
+/// [`affine_transpose`] of a block of examples' states: for a linear layer every example's
+/// columns and `δ` stacked into one product with `W` (the weights read once for the block; each
+/// element the same sum, in the same order, as alone), for a convolution one example at a time.
+pub(super) fn affine_transpose_block(a: &Affine, sts: Vec<State>, dim_in: usize) -> Vec<State> {
+    if a.conv.is_some() {
+        return sts
+            .into_iter()
+            .map(|st| affine_transpose(a, st, dim_in))
+            .collect();
+    }
+    let (o, kr) = (a.o, a.kr);
+    let mut s_all = Vec::new();
+    for st in &sts {
+        s_all.extend_from_slice(&st.cols);
+        s_all.extend_from_slice(&st.delta);
+    }
+    let rows = s_all.len() / o.max(1);
+    let mut out = vec![0.0; rows * kr];
+    gemm((rows, kr, o), &mut out, (&s_all, (o, 1)), (&a.w, (kr, 1)));
+    let mut at = 0;
+    sts.into_iter()
+        .map(|st| {
+            let r = st.sign.len();
+            let cols = out[at..at + r * dim_in].to_vec();
+            let delta = out[at + r * dim_in..at + (r + 1) * dim_in].to_vec();
+            at += (r + 1) * dim_in;
+            fold_through(a, st, cols, delta, dim_in)
+        })
+        .collect()
+}
+
+/// [`affine_diag`] of a block of examples (patches `pas`, states `sts`): for a linear layer at
+/// one position, `Σ_e (Σ_j ±S_j[o]² + c[o])_e · A_e[k]²` as one product over the block (the
+/// weight diagonal read and written once for the block, not once per example); otherwise one
+/// example at a time.
+pub(super) fn affine_diag_block(a: &Affine, pas: &[&[f64]], sts: &[State], diag: &mut [Vec<f64>]) {
+    if a.conv.is_some() || a.positions != 1 {
+        for (pa, st) in pas.iter().zip(sts) {
+            affine_diag(a, pa, st, diag);
+        }
+        return;
+    }
+    let (o, kr, nb) = (a.o, a.kr, sts.len());
+    // `m[e·o + oi]`: example e's weight of row oi; `sq[e·kr + k]`: its input squared.
+    let mut m = Vec::with_capacity(nb * o);
+    let mut sq = Vec::with_capacity(nb * kr);
+    for (pa, st) in pas.iter().zip(sts) {
+        let start = m.len();
+        m.extend_from_slice(&st.c);
+        for (j, &sg) in st.sign.iter().enumerate() {
+            m[start..]
+                .iter_mut()
+                .zip(st.col(j))
+                .for_each(|(b, s)| *b += sg * s * s);
+        }
+        sq.extend(pa.iter().map(|x| x * x));
+    }
+    <f64 as Gemm>::gemm(
+        (o, kr, nb),
+        &mut diag[a.param],
+        true,
+        &m,
+        (1, o),
+        &sq,
+        (kr, 1),
+    );
+    if a.bias {
+        for me in m.chunks_exact(o) {
+            diag[a.param + 1]
+                .iter_mut()
+                .zip(me)
+                .for_each(|(d, b)| *d += b);
+        }
     }
 }

@@ -38,7 +38,8 @@
 //! positions after a convolution) at the next such map.
 //!
 //! Everything runs in `f64` from the step's `f32` weights and batch (the forward included; `δ`
-//! at the output is the engine's). The cost, counted before anything is computed
+//! at the output is the engine's), a block of examples at a time (`block.rs`: each linear layer
+//! once per block). The cost, counted before anything is computed
 //! (per example about `2r` weight-gradient-sized products per layer for `r` columns, each
 //! `f64` multiply-add counted as 6 of the engine's in linear layers, 2 in convolutions), is
 //! compared with the caller's budget in Hessian-vector products, one product counted as `6·N·F`
@@ -51,6 +52,7 @@
 //! layers).
 
 mod affine;
+mod block;
 mod ops;
 mod plan;
 mod state;
@@ -72,10 +74,10 @@ pub struct ParamDiagonal {
     pub diag: Vec<f64>,
 }
 
-/// What one multiply-add of this recursion (`f64`, plain loop nests, 3–5 G/s on a shared
-/// 2-core AMD EPYC) costs against one of a Hessian-vector product's (`f32`, the tuned kernels:
-/// ~30 G/s in the large matrix products of linear layers, ~8 G/s in per-example convolutions),
-/// for the budget: `(linear, linear with more than [`plan::LARGE_WEIGHTS`] weights,
+/// What one multiply-add of this recursion (`f64`, the register-tiled loops of the kernels'
+/// `dgemm`, examples in blocks: `block.rs`) costs against one of a Hessian-vector product's
+/// (`f32`, the tuned kernels: ~30 G/s in the large matrix products of linear layers, ~8 G/s in
+/// per-example convolutions), for the budget: `(linear, linear with more than [`plan::LARGE_WEIGHTS`] weights,
 /// convolution)`, weighted by the model's forward multiply-adds. Measured
 /// (`cost_of_the_exact_diagonal_on_bundled_configs`, `tests/hessian_diag.rs`): with 6 for every
 /// linear layer, the diagonal's time in products was 0.4–3× the count on the bundled
@@ -83,7 +85,11 @@ pub struct ParamDiagonal {
 /// highest on `mnist-10k_mlp`'s 784×512 and 512×512 products, whose `f64` weights (3.2 and
 /// 2.1 MB) leave L2 between examples, one at a time: there the diagonal took 13 products' time
 /// per measurement (batch 128) where 6 per multiply-add counted about 6. Such layers count 18,
-/// their measured cost; the full preset's 24 products still admit that MLP.
+/// their measured cost; the full preset's 24 products still admit that MLP. Since the examples
+/// run in blocks (each layer's weights read once per block) on register-tiled products, that
+/// diagonal took 68–92 ms against 100–155 ms before, 6–8 products' time against 9–11 (same
+/// test, same session, shared and loaded 2-core AMD EPYC); the weights here were left as they
+/// were, so the budget now over-counts it: no model the budget admitted before is refused.
 const F64_COST: (f64, f64, f64) = (6.0, 18.0, 2.0);
 
 /// Examples per unit of parallel work are fixed (not per thread), so the sums, and the
@@ -161,20 +167,30 @@ pub fn exact_diagonal(
         .into_par_iter()
         .map(|q| {
             let mut diag: Vec<Vec<f64>> = sizes.iter().map(|&s| vec![0.0; s]).collect();
-            for n in q * part..((q + 1) * part).min(batch) {
-                let x64 = x.data[n * per..(n + 1) * per]
-                    .iter()
-                    .map(|&v| v as f64)
-                    .collect();
-                let mut tape = Vec::with_capacity(steps.len());
-                let logits = sweep::forward(&steps, x64, n, &mut tape);
-                let delta = dy.data[n * k..(n + 1) * k]
-                    .iter()
-                    .map(|&v| v as f64)
-                    .collect();
-                let st = loss_state(&logits, delta, batch, mse);
-                sweep::backward(&steps, &tape, st, false, n, &mut diag);
-            }
+            // The part's examples as one block (`block`: each linear layer once per block).
+            let ns: Vec<usize> = (q * part..((q + 1) * part).min(batch)).collect();
+            let xs = ns
+                .iter()
+                .map(|&n| {
+                    x.data[n * per..(n + 1) * per]
+                        .iter()
+                        .map(|&v| v as f64)
+                        .collect()
+                })
+                .collect();
+            let (logits, tapes) = block::forward(&steps, xs, &ns);
+            let sts = logits
+                .iter()
+                .zip(&ns)
+                .map(|(z, &n)| {
+                    let delta = dy.data[n * k..(n + 1) * k]
+                        .iter()
+                        .map(|&v| v as f64)
+                        .collect();
+                    loss_state(z, delta, batch, mse)
+                })
+                .collect();
+            block::backward(&steps, &tapes, sts, &ns, &mut diag);
             diag
         })
         .collect();

@@ -15,6 +15,10 @@ pub(super) struct Affine {
     pub bias: bool,
     /// `W` row-major `[o, kr]` (PyTorch's `[o, c, kh, kw]` is `[o, c·kh·kw]`), and `b`.
     pub w: Vec<f64>,
+    /// `Wᵀ` (`[kr, o]`) of a linear layer (empty for a convolution): the block forward's
+    /// product `X Wᵀ` then runs over rows of `Wᵀ` (vectorised row updates) instead of one
+    /// scalar dot product per output, each output the same sum in the same order.
+    pub wt: Vec<f64>,
     pub b: Vec<f64>,
     pub o: usize,
     pub kr: usize,
@@ -121,17 +125,34 @@ pub(super) fn chain(
         let index = first + used;
         used += count;
         let f64s = |p: &Param<f32>| p.value.iter().map(|&v| v as f64).collect::<Vec<f64>>();
-        let affine = |o: usize, kr: usize, positions: usize, conv| -> Result<Node, Why> {
+        let affine = |o: usize,
+                      kr: usize,
+                      positions: usize,
+                      conv: Option<(usize, Window)>|
+         -> Result<Node, Why> {
             let w = ps.first().ok_or_else(|| format!("{at}: no weight"))?;
             if w.value.len() != o * kr || ps.len() > 2 {
                 return Err(format!(
                     "{at}: parameters of shapes other than [out, …], [out]"
                 ));
             }
+            let w = f64s(w);
+            let wt = if conv.is_none() {
+                let mut t = vec![0.0; w.len()];
+                for (oi, row) in w.chunks_exact(kr.max(1)).enumerate() {
+                    for (k, &v) in row.iter().enumerate() {
+                        t[k * o + oi] = v;
+                    }
+                }
+                t
+            } else {
+                Vec::new()
+            };
             Ok(Node::Affine(Affine {
                 param: index,
                 bias: ps.len() == 2,
-                w: f64s(w),
+                w,
+                wt,
                 b: ps.get(1).map(|b| f64s(b)).unwrap_or_default(),
                 o,
                 kr,
