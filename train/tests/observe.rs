@@ -348,17 +348,10 @@ fn shared_hessian_products_are_the_products_alone() {
             Ok(())
         }
     }
-    let opts = Options {
-        quiet: true,
-        ..Default::default()
-    };
-    let tmp = tempfile::tempdir().unwrap();
-    let plain = train::run(&config(NET, &tmp.path().join("a"), &[]), &opts).unwrap();
     let mut obs = Shared(0);
-    let seen = train::run_observed(&config(NET, &tmp.path().join("b"), &[]), &opts, &mut obs);
-    assert_eq!(obs.0, 3);
     // Training is untouched by the shared products.
-    assert_eq!(seen.unwrap().losses, plain.losses);
+    trains_as_without(&mut obs);
+    assert_eq!(obs.0, 3);
 }
 
 /// Example gradients sharing one forward pass ([`Probe::example_gradients`], and in the
@@ -405,14 +398,20 @@ fn shared_example_gradients_are_the_gradients_alone() {
             Ok(())
         }
     }
+    let mut obs = Shared(0);
+    trains_as_without(&mut obs);
+    assert_eq!(obs.0, 3);
+}
+
+/// Trains `NET` plainly and under `obs`: the losses must be the same (the observer's probes
+/// leave training alone).
+fn trains_as_without(obs: &mut (dyn Observer + Send)) {
     let opts = Options {
         quiet: true,
         ..Default::default()
     };
     let tmp = tempfile::tempdir().unwrap();
     let plain = train::run(&config(NET, &tmp.path().join("a"), &[]), &opts).unwrap();
-    let mut obs = Shared(0);
-    let seen = train::run_observed(&config(NET, &tmp.path().join("b"), &[]), &opts, &mut obs);
-    assert_eq!(obs.0, 3);
+    let seen = train::run_observed(&config(NET, &tmp.path().join("b"), &[]), &opts, obs);
     assert_eq!(seen.unwrap().losses, plain.losses);
 }
