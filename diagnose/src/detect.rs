@@ -30,6 +30,9 @@
 //! - Plateau / saddle: the smoothed loss moves less than [`FLAT`] = 1% per window for at least a
 //!   fifth of the run at a high loss (≥ half the initial) and then either drops by ≥ 30%
 //!   (escape from a saddle) or never leaves (stuck from the start); λmin < 0 strengthens it.
+//!   A loss too noisy for that window test (a batch of a few examples) that ends where it
+//!   started — the median of the last fifth of the steps within [`FLAT_LATE`] of the first
+//!   fifth's — at a train accuracy below 90% is reported as stuck too (confidence 0.5).
 //! - Underfitting: the loss fell, then stayed flat (changed by less than [`FLAT_LATE`] = 3%
 //!   either way from the third quarter to the last; a rise is not flat) at a high level
 //!   (≥ [`HIGH_LOSS`] = 0.3 of the initial loss, or train accuracy < 90%) without a
@@ -67,7 +70,7 @@ use batch::noise_scale;
 use context::{median, Ctx};
 use generalisation::overfitting;
 use gradients::{exploding, vanishing};
-use loss_curve::{converged, plateau, underfitting};
+use loss_curve::{converged, no_progress, plateau, underfitting};
 use step_size::{diverged, lr_too_high, lr_too_low};
 use units::{dead_units, symmetry};
 
@@ -118,9 +121,15 @@ pub fn detect(t: &Timeline, s: &Summary) -> Vec<Finding> {
         } else {
             None
         };
+        let stuck = if low.is_none() && plateau.is_none() && under.is_none() {
+            no_progress(&c)
+        } else {
+            None
+        };
         out.extend(low);
         out.extend(plateau);
         out.extend(under);
+        out.extend(stuck);
     }
     out.extend(overfitting(&c));
 

@@ -120,6 +120,60 @@ pub(super) fn plateau(c: &Ctx) -> Option<Finding> {
     })
 }
 
+/// A run whose loss did not move at all, measured robustly: the median step loss of its last
+/// fifth within [`FLAT_LATE`] of its first fifth's, at a train accuracy below 90%. The
+/// window-by-window plateau test misses this when the loss is noisy (a batch of one or a few
+/// examples moves the smoothed loss more than 1% a window while it goes nowhere), and such a
+/// run used to be reported as healthy. Only asked when no other loss-shape finding fired.
+pub(super) fn no_progress(c: &Ctx) -> Option<Finding> {
+    let loss: Vec<f64> = c.p.loss.iter().copied().filter(|v| v.is_finite()).collect();
+    let fifth = loss.len() / 5;
+    if fifth < 5 {
+        return None;
+    }
+    let first = median(&loss[..fifth]);
+    let last = median(&loss[loss.len() - fifth..]);
+    let moved = (first - last) / first.abs().max(1e-12);
+    let acc =
+        c.s.last
+            .as_ref()
+            .and_then(|e| e.train_accuracy)
+            .or_else(|| c.last_epoch_train_accuracy())?;
+    if moved.abs() >= FLAT_LATE || acc >= 0.9 {
+        return None;
+    }
+    let evidence = vec![
+        ev(
+            "median loss, last fifth / first fifth",
+            last / first,
+            format!(
+                "within ±{FLAT_LATE} of 1: the loss {} over the whole run",
+                fall_words(moved)
+            ),
+        ),
+        ev(
+            "train accuracy (final)",
+            acc,
+            "below 0.9: the model has not fitted the data it trains on",
+        ),
+    ];
+    Some(Finding {
+        kind: Kind::SaddleOrPlateau,
+        first_step: c.first,
+        last_step: c.last,
+        confidence: 0.5,
+        basis:
+            "0.5: the median loss did not move from the run's first fifth to its last, at a low \
+                train accuracy; the loss is too noisy for the window-by-window plateau test"
+                .into(),
+        summary: "the loss has not moved since the start: the run is stuck (a plateau, or steps \
+                  too small to make progress)"
+            .into(),
+        evidence,
+        remedies: remedies::for_run(Kind::SaddleOrPlateau, c.lr),
+    })
+}
+
 pub(super) fn underfitting(c: &Ctx) -> Option<Finding> {
     let total = (c.l0 - c.l1) / c.l0.abs().max(1e-12);
     let late = c.late_improvement();

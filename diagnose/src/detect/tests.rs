@@ -126,6 +126,34 @@ fn plateau_then_drop_is_a_saddle() {
     );
 }
 
+/// Regression: a run whose loss went nowhere but was too noisy for the window test (a batch of
+/// one: ±30% step to step) was reported as healthy at 10% train accuracy. Now it is stuck; the
+/// same curve at 95% train accuracy (a model that starts where it should end) is not.
+#[test]
+fn a_noisy_loss_that_goes_nowhere_is_stuck_not_healthy() {
+    let mut t = Timeline::default();
+    for s in 1..=300u64 {
+        // Deterministic noise of ±30% that no 1%-per-window test calls flat.
+        let noise = 1.0 + 0.3 * ((s * 2654435761) % 1000) as f64 / 1000.0 - 0.15;
+        t.push("loss", None, s, 2.3 * noise);
+        t.push("lr", None, s, 1e-4);
+        t.push("grad_norm", None, s, 1.0);
+    }
+    let with_accuracy = |a: f64| {
+        let mut s = summary(Stop::Completed, 300);
+        let mut last = epoch(1, 300, 2.3, 2.3);
+        last.train_accuracy = Some(a);
+        s.last = Some(last);
+        s
+    };
+    let f = detect(&t, &with_accuracy(0.10));
+    assert_eq!(kinds(&f), vec![Kind::SaddleOrPlateau], "{f:?}");
+    assert!(f[0].summary.contains("stuck") && f[0].confidence == 0.5);
+    assert!(!detect(&t, &with_accuracy(0.95))
+        .iter()
+        .any(|f| f.kind == Kind::SaddleOrPlateau));
+}
+
 #[test]
 fn high_flat_loss_after_a_fall_is_underfitting() {
     let t = run(300, |s| 0.4 + 0.3 * (-s / 20.0).exp());
