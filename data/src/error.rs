@@ -8,12 +8,9 @@ pub type Result<T> = std::result::Result<T, DataError>;
 /// What went wrong while reading or building a dataset.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("{file}: cannot read: {source}")]
-    Io {
-        file: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The cause is part of the message (and not a `source`), so `{:#}` prints it once.
+    #[error("{file}: cannot read: {error}")]
+    Io { file: String, error: std::io::Error },
     #[error("{file}: bad magic: expected {expected}, found {found}")]
     BadMagic {
         file: String,
@@ -118,10 +115,10 @@ fn more(others: usize) -> String {
 }
 
 impl DataError {
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: &Path, error: std::io::Error) -> Self {
         DataError::Io {
             file: path.display().to_string(),
-            source,
+            error,
         }
     }
 
@@ -145,5 +142,35 @@ impl DataError {
             value: value.to_string(),
             why: why.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: the I/O cause was both in the message and the error's `source`, so the CLI's
+    /// `{:#}` (message, then every source) printed it twice: "cannot read: Not a directory (os
+    /// error 20): Not a directory (os error 20)".
+    #[test]
+    fn an_io_error_states_its_cause_once() {
+        let e = DataError::io(
+            Path::new("/dev/null/mnist"),
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        );
+        assert!(std::error::Error::source(&e).is_none());
+        let chain = format!("{:#}", anyhow_like(&e));
+        assert_eq!(chain.matches("not found").count(), 1, "{chain}");
+    }
+
+    /// The message followed by each source, as `anyhow`'s `{:#}` prints a chain.
+    fn anyhow_like(e: &dyn std::error::Error) -> String {
+        let mut s = e.to_string();
+        let mut cur = e.source();
+        while let Some(c) = cur {
+            s += &format!(": {c}");
+            cur = c.source();
+        }
+        s
     }
 }

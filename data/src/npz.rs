@@ -30,7 +30,7 @@ pub fn read(path: impl AsRef<Path>) -> Result<BTreeMap<String, NpyArray>> {
 pub fn read_from<R: Read + Seek>(mut source: R, file: &str) -> Result<BTreeMap<String, NpyArray>> {
     let io = |e: std::io::Error| DataError::Io {
         file: file.into(),
-        source: e,
+        error: e,
     };
     let len = source.seek(SeekFrom::End(0)).map_err(io)?;
     source.seek(SeekFrom::Start(0)).map_err(io)?;
