@@ -96,6 +96,13 @@ pub fn run(args: Args) -> Result<()> {
         quiet: args.quiet,
         stop_after_steps: None,
     };
+    // The files are written after the training: a path that cannot take them fails now.
+    if let Some(j) = &args.json {
+        crate::outputs::check_writable(j, "--json")?;
+    }
+    if let Some(d) = &args.plots {
+        crate::outputs::check_writable(&d.join("plot.svg"), "--plots")?;
+    }
     let mut report = observe(&subject, &cfg, &opts, args.preset)?;
     let interrupted = matches!(report.summary.stop, train::Stop::Interrupted { .. });
     if let (Some(_), true) = (args.verify, interrupted) {

@@ -72,6 +72,11 @@ pub fn run(args: Args) -> Result<()> {
         if let Some(n) = args.trajectory {
             diagnose::surface::Trajectory::check(crate::landscape_run::TRAJECTORY_SAVES, n)?;
         }
+        for (path, flag) in [(&args.json, "--json"), (&args.plot, "--plot")] {
+            if let Some(p) = path {
+                crate::outputs::check_writable(p, flag)?;
+            }
+        }
         crate::landscape_run::run(dir, args.points, args.json.clone(), args.plot.clone())?;
         if let Some(n) = args.slice {
             crate::landscape_run::slice(dir, n, args.span, args.slice_seed)?;

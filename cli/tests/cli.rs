@@ -925,6 +925,25 @@ fn diagnose_bad_config_names_file_field_and_value() {
     );
 }
 
+/// Regression: an unwritable `--json` (or `--plots`) was found only after the whole training,
+/// and the diagnosis was lost. Now it is refused before anything runs, and nothing is created.
+#[test]
+fn diagnose_refuses_an_unwritable_output_before_training() {
+    let case = Case::new();
+    case.write("config.toml", TRAIN_MOONS);
+    case.write("file", "not a folder");
+    for (flag, path, want) in [
+        ("--json", "file/r.json", "is not a folder"),
+        ("--json", ".", "is a folder, not a file"),
+        ("--plots", "file/plots", "is not a folder"),
+    ] {
+        let o = case.gradlab(&["diagnose", "config.toml", "-q", flag, path]);
+        let e = stderr(&o);
+        assert!(!o.status.success() && e.contains(want), "{flag} {path}: {e}");
+        assert!(!case.path("run").exists(), "{flag} {path}: it trained");
+    }
+}
+
 /// A tiny study: 2 synthetic problems × 2 optimizers × 2 trials, the best re-run at seed 1
 /// (12 runs); `EPOCHS` is replaced per test.
 const TINY_STUDY: &str = r#"
