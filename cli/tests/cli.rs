@@ -939,7 +939,10 @@ fn diagnose_refuses_an_unwritable_output_before_training() {
     ] {
         let o = case.gradlab(&["diagnose", "config.toml", "-q", flag, path]);
         let e = stderr(&o);
-        assert!(!o.status.success() && e.contains(want), "{flag} {path}: {e}");
+        assert!(
+            !o.status.success() && e.contains(want),
+            "{flag} {path}: {e}"
+        );
         assert!(!case.path("run").exists(), "{flag} {path}: it trained");
     }
 }
